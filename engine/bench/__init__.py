@@ -1,0 +1,28 @@
+"""Benchmarks behind `cappuccino bench --json`.
+
+Each module in BENCH_MODULES has `run(quick: bool, workdir: Path) -> dict[str, Result]`.
+A Result with a baseline was measured side by side with it in the same run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+BENCH_MODULES = ("store", "env", "ppo", "backtest", "study", "trading", "monitor", "console")
+
+
+@dataclass(frozen=True)
+class Result:
+    value: float
+    unit: str
+    baseline: float | None = None
+    note: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"value": self.value, "unit": self.unit}
+        if self.baseline is not None:
+            out["baseline"] = self.baseline
+            out["ratio"] = self.value / self.baseline if self.baseline else None
+        if self.note:
+            out["note"] = self.note
+        return out

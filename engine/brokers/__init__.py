@@ -1,0 +1,1 @@
+"""Brokers behind one interface: SimBroker (default), AlpacaPaperBroker, CoinbaseBroker."""

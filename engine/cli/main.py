@@ -1,0 +1,73 @@
+"""Entry point for `cappuccino`: global options, config loading, exit codes.
+
+Exit codes (design.md): 0 ok, 1 the job failed, 2 bad usage or bad configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from engine.config import ConfigError, load_config
+
+# Subcommand modules, in help order. Each has register(subparsers).
+MODULES = (
+    "status", "procs", "supervise", "train", "worker", "trade", "monitor", "sample", "notify",
+    "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
+    "doctor", "demo",
+)
+
+
+class UsageError(Exception):
+    """Bad usage detected after parsing (exit 2)."""
+
+
+class JobError(Exception):
+    """The job failed in a way already phrased for the operator (exit 1)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cappuccino", description=__doc__.splitlines()[0])
+    parser.add_argument("--config", metavar="PATH", help="config file (default: "
+                        "$CAPPUCCINO_CONFIG, else ./cappuccino.toml, else embedded defaults)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in MODULES:
+        try:
+            module = importlib.import_module(f"engine.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"engine.cli.{name}":
+                continue  # not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        return int(args.func(args, cfg) or 0)
+    except ConfigError as e:
+        print(f"cappuccino: config error: {e}", file=sys.stderr)
+        return 2
+    except UsageError as e:
+        print(f"cappuccino: {e}", file=sys.stderr)
+        return 2
+    except JobError as e:
+        print(f"cappuccino: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # StoreError and friends: one line, no traceback
+        from store.db import StoreError
+        if isinstance(e, StoreError):
+            print(f"cappuccino: store error: {e}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

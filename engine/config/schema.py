@@ -1,0 +1,271 @@
+"""The validated shape of cappuccino.toml. Every field has a default and a range.
+
+Models are frozen: a loaded config is a value that crosses package boundaries safely.
+Relative paths are resolved against the config file's directory by the loader.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+Pos = Field(gt=0)
+
+
+class StoreSection(Section):
+    path: str = "var/cappuccino.db"
+    busy_timeout_s: float = Field(default=10.0, ge=5.0, le=600.0)
+    min_free_mb: int = Field(default=200, ge=0)
+
+
+class PathsSection(Section):
+    data: str = "var/data"
+    models: str = "var/models"
+    logs: str = "var/logs"
+    run: str = "var/run"
+
+
+class RuntimeSection(Section):
+    torch_threads: int = Field(default=1, ge=1, le=256)
+    device: str = Field(default="auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+class SupervisorSection(Section):
+    poll_s: float = Field(default=0.5, gt=0, le=60)
+    heartbeat_s: float = Field(default=2.0, gt=0, le=300)
+    backoff_initial_s: float = Field(default=1.0, gt=0, le=3600)
+    backoff_factor: float = Field(default=1.5, ge=1.0, le=10)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=86400)
+    stable_uptime_s: float = Field(default=60.0, gt=0)
+    max_quick_restarts: int = Field(default=5, ge=1, le=1000)
+    stop_grace_s: float = Field(default=10.0, gt=0, le=600)
+    log_max_bytes: int = Field(default=10_000_000, ge=10_000)
+    log_backups: int = Field(default=3, ge=1, le=100)
+
+
+class DataSection(Section):
+    source: Literal["bundled", "synthetic", "csv", "parquet", "coinbase", "alpaca"] = "bundled"
+    path: str = ""
+    tickers: list[str] = Field(default_factory=lambda: ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "LTC-USD", "AVAX-USD", "UNI-USD"], min_length=1)
+    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d"] = "5m"
+    days: int = Field(default=180, ge=1, le=3650)
+    synthetic_bars: int = Field(default=20_000, ge=100)
+    seed: int = 7
+
+
+class FeaturesSection(Section):
+    lookback: int = Field(default=4, ge=1, le=256)
+    norm_window: int = Field(default=288, ge=10)
+    clip: float = Field(default=5.0, gt=0)
+
+
+class EnvSection(Section):
+    initial_cash: float = Field(default=10_000.0, gt=0)
+    fee_rate: float = Field(default=0.0025, ge=0, lt=0.1)
+    min_order_value: float = Field(default=1.0, ge=0)
+    max_trade_fraction: float = Field(default=0.1, gt=0, le=1.0)
+    reward_scaling: float = Field(default=100.0, gt=0)
+
+
+class PPOSection(Section):
+    hidden: int = Field(default=64, ge=4, le=4096)
+    lr: float = Field(default=3e-4, gt=0, lt=1)
+    gamma: float = Field(default=0.99, gt=0, le=1)
+    gae_lambda: float = Field(default=0.95, gt=0, le=1)
+    clip: float = Field(default=0.2, gt=0, lt=1)
+    n_envs: int = Field(default=64, ge=1)
+    n_steps: int = Field(default=64, ge=2)
+    epochs: int = Field(default=4, ge=1, le=100)
+    minibatch: int = Field(default=1024, ge=8)
+    ent_coef: float = Field(default=0.0, ge=0)
+    vf_coef: float = Field(default=0.5, ge=0)
+    max_grad_norm: float = Field(default=0.5, gt=0)
+    total_steps: int = Field(default=200_000, ge=1000)
+
+
+class StudySection(Section):
+    name: str = Field(default="default", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    storage: str = ""  # empty: Optuna journal file next to the store; else any RDB URL
+    n_trials: int = Field(default=20, ge=1)
+    cpcv_groups: int = Field(default=6, ge=3, le=50)
+    cpcv_test_groups: int = Field(default=2, ge=1)
+    embargo_bars: int = Field(default=48, ge=0)
+    pruning: bool = True
+    seed: int | None = None
+    workers: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _k_below_n(self) -> StudySection:
+        if self.cpcv_test_groups >= self.cpcv_groups:
+            raise ValueError("cpcv_test_groups must be smaller than cpcv_groups")
+        return self
+
+
+class TrialsSection(Section):
+    max_oom_retries: int = Field(default=3, ge=0, le=20)
+    retry_wait_s: float = Field(default=5.0, ge=0)
+    checkpoint_every: int = Field(default=10, ge=1)
+    keep_checkpoints: int = Field(default=3, ge=1)
+    time_limit_s: float = Field(default=3600.0, gt=0)
+    heartbeat_timeout_s: float = Field(default=60.0, gt=0)
+    min_free_mb: int = Field(default=500, ge=0)
+
+
+class TraderSection(Section):
+    broker: Literal["sim", "alpaca", "coinbase"] = "sim"
+    tickers: list[str] = Field(default_factory=lambda: ["BTC-USD", "ETH-USD"], min_length=1)
+    timeframe: Literal["1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d"] = "5m"
+    capital: float = Field(default=1000.0, gt=0)
+    settle_delay_s: float = Field(default=5.0, ge=0, le=600)
+    notify_fills: bool = True
+    replay_speed: float = Field(default=0.0, ge=0)  # sim only: bars per second; 0 = real time
+
+
+class ConvictionWeights(Section):
+    size: float = Field(default=0.30, ge=0, le=1)
+    momentum: float = Field(default=0.20, ge=0, le=1)
+    agreement: float = Field(default=0.20, ge=0, le=1)
+    volatility: float = Field(default=0.15, ge=0, le=1)
+    context: float = Field(default=0.15, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _sum_to_one(self) -> ConvictionWeights:
+        total = self.size + self.momentum + self.agreement + self.volatility + self.context
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(f"weights must sum to 1.0 (they sum to {total:g})")
+        return self
+
+
+class ConvictionSection(Section):
+    enabled: bool = True
+    min_score: float = Field(default=0.6, ge=0, le=1)
+    momentum_window: int = Field(default=48, ge=2)
+    volatility_window: int = Field(default=288, ge=10)
+    weights: ConvictionWeights = ConvictionWeights()
+
+
+class RiskSection(Section):
+    daily_loss_pct: float = Field(default=2.0, gt=0, le=100)
+    max_consecutive_losses: int = Field(default=3, ge=1)
+    pause_bars: int = Field(default=12, ge=0)
+    max_position_pct: float = Field(default=35.0, gt=0, le=100)
+    max_order_notional: float = Field(default=500.0, gt=0)
+    stale_periods: float = Field(default=2.0, gt=0)
+
+
+class ExecutionSection(Section):
+    max_reprices: int = Field(default=3, ge=0, le=50)
+    reprice_after_s: float = Field(default=20.0, gt=0)
+    on_exhausted: Literal["taker", "skip"] = "taker"
+
+
+class CoinbaseSection(Section):
+    base_url: str = "api.coinbase.com"
+    live_armed: bool = False
+
+
+class AlpacaSection(Section):
+    url_override: str = ""
+    data_url_override: str = ""
+
+
+class SecretsSection(Section):
+    key_file: str = ""  # a 0600 TOML file; empty: environment only
+
+
+class MonitorSection(Section):
+    interval_s: float = Field(default=3600.0, gt=0)
+    window_hours: float = Field(default=168.0, gt=0)
+    min_samples: int = Field(default=288, ge=2)
+    warning_below: float = Field(default=0.5, ge=0)
+    critical_below: float = Field(default=1.0, ge=0)
+    emergency_below: float = Field(default=2.0, ge=0)
+    emergency_sustain_h: float = Field(default=24.0, ge=0)
+    cooldown_s: float = Field(default=21_600.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MonitorSection:
+        if not (self.warning_below <= self.critical_below <= self.emergency_below):
+            raise ValueError("need warning_below <= critical_below <= emergency_below")
+        return self
+
+
+Mode = Literal["on", "silent", "off"]
+
+
+class NotifyEvents(Section):
+    fill: Mode = "on"
+    risk: Mode = "on"
+    trading_state: Mode = "on"
+    process: Mode = "on"
+    trial: Mode = "silent"
+    best_value: Mode = "on"
+    alert: Mode = "on"
+    promotion: Mode = "on"
+    capital: Mode = "on"
+    summary: Mode = "on"
+
+
+class NotifySection(Section):
+    max_attempts: int = Field(default=0, ge=0)  # 0: retry forever (no message is lost)
+    backoff_initial_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    poll_s: float = Field(default=1.0, gt=0)
+    summary: Literal["off", "daily", "weekly"] = "daily"
+    events: NotifyEvents = NotifyEvents()
+
+
+class SamplerSection(Section):
+    interval_s: float = Field(default=5.0, gt=0)
+    raw_hours: float = Field(default=24.0, gt=0)
+    downsample_s: int = Field(default=300, ge=1)
+    keep_days: float = Field(default=30.0, gt=0)
+
+
+class GatesSection(Section):
+    paper_min_objective: float = 0.0
+    live_min_hours: float = Field(default=48.0, ge=0)
+    live_min_sharpe: float = 0.1
+    live_min_trades_per_day: float = Field(default=2.0, ge=0)
+    live_max_trades_per_day: float = Field(default=5.0, ge=0)
+    capital_steps: list[float] = Field(default_factory=lambda: [1000.0, 2000.0, 3000.0], min_length=1)
+    first_step_weeks: int = Field(default=1, ge=0)
+    next_step_weeks: int = Field(default=2, ge=0)
+
+
+class ConsoleSection(Section):
+    refresh_s: float = Field(default=1.5, ge=0.2, le=60)
+    page_rows: int = Field(default=500, ge=10, le=5000)
+
+
+class Config(Section):
+    store: StoreSection = StoreSection()
+    paths: PathsSection = PathsSection()
+    runtime: RuntimeSection = RuntimeSection()
+    supervisor: SupervisorSection = SupervisorSection()
+    data: DataSection = DataSection()
+    features: FeaturesSection = FeaturesSection()
+    env: EnvSection = EnvSection()
+    ppo: PPOSection = PPOSection()
+    study: StudySection = StudySection()
+    trials: TrialsSection = TrialsSection()
+    trader: TraderSection = TraderSection()
+    conviction: ConvictionSection = ConvictionSection()
+    risk: RiskSection = RiskSection()
+    execution: ExecutionSection = ExecutionSection()
+    coinbase: CoinbaseSection = CoinbaseSection()
+    alpaca: AlpacaSection = AlpacaSection()
+    secrets: SecretsSection = SecretsSection()
+    monitor: MonitorSection = MonitorSection()
+    notify: NotifySection = NotifySection()
+    sampler: SamplerSection = SamplerSection()
+    gates: GatesSection = GatesSection()
+    console: ConsoleSection = ConsoleSection()
+    # Set by the loader, not by the file: where the config came from.
+    source: str = Field(default="<defaults>", exclude=True)

@@ -1,0 +1,89 @@
+"""Secrets come from the environment or a 0600 TOML key file, nowhere else.
+
+The values never go to the store, logs, notifications or argv. `Secrets.__repr__`
+masks them so an accidental log line shows nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from engine.config.load import ConfigError
+
+# Environment names follow each SDK's own convention.
+ENV_NAMES = {
+    "coinbase_api_key": "COINBASE_API_KEY",
+    "coinbase_api_secret": "COINBASE_API_SECRET",
+    "alpaca_api_key": "APCA_API_KEY_ID",
+    "alpaca_secret_key": "APCA_API_SECRET_KEY",
+    "apprise_urls": "CAPPUCCINO_APPRISE_URLS",
+}
+
+
+@dataclass(frozen=True)
+class Secrets:
+    coinbase_api_key: str = field(default="", repr=False)
+    coinbase_api_secret: str = field(default="", repr=False)
+    alpaca_api_key: str = field(default="", repr=False)
+    alpaca_secret_key: str = field(default="", repr=False)
+    # Whitespace- or comma-separated apprise URLs; their tokens are secrets.
+    apprise_urls: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:
+        present = [f.name for f in fields(self) if getattr(self, f.name)]
+        return f"Secrets(present={present})"
+
+    @property
+    def apprise_list(self) -> list[str]:
+        return [u for u in self.apprise_urls.replace(",", " ").split() if u]
+
+    def values(self) -> list[str]:
+        """Every non-empty secret value, plus each apprise URL on its own (for redaction)."""
+        vals = [getattr(self, f.name) for f in fields(self) if getattr(self, f.name)]
+        return vals + self.apprise_list
+
+
+def read_key_file(path: Path) -> dict[str, str]:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: key file not found") from None
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path}: key file is readable by group or others "
+            f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError):
+        raise ConfigError(f"{path}: key file is not valid TOML") from None
+    unknown = sorted(set(data) - set(ENV_NAMES))
+    if unknown:
+        raise ConfigError(f"{path}: unknown key {unknown[0]!r} (expected one of {sorted(ENV_NAMES)})")
+    bad = [k for k, v in data.items() if not isinstance(v, str)]
+    if bad:
+        raise ConfigError(f"{path}: key {bad[0]!r} must be a string")
+    return data
+
+
+def load_secrets(key_file: str = "", environ: Mapping[str, str] | None = None) -> Secrets:
+    """Key file first, environment wins where both give a value."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, str] = {}
+    if key_file:
+        values.update(read_key_file(Path(key_file)))
+    for name, env in ENV_NAMES.items():
+        if environ.get(env):
+            values[name] = environ[env]
+    return Secrets(**values)
+
+
+def redact(text: str, secrets: Secrets) -> str:
+    for value in sorted(secrets.values(), key=len, reverse=True):
+        if len(value) >= 4:
+            text = text.replace(value, "***")
+    return text

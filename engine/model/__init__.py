@@ -1,0 +1,1 @@
+"""Policy networks and model directories (weights + exact spec), shared by training and trading."""

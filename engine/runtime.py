@@ -1,0 +1,72 @@
+"""Process-level helpers shared by every worker: store access, torch threads, identity."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from pathlib import Path
+
+from engine.config import Config
+from store.db import Store
+
+# Set by the supervisor on each child: the name of its row in `processes`.
+ENV_PROCESS_NAME = "CAPPUCCINO_PROCESS_NAME"
+
+
+def open_store(cfg: Config, *, create: bool = True) -> Store:
+    return Store(cfg.store.path, create=create, busy_timeout_s=cfg.store.busy_timeout_s)
+
+
+def process_name(default: str = "") -> str:
+    return os.environ.get(ENV_PROCESS_NAME, default)
+
+
+def setup_torch(cfg: Config) -> str:
+    """Apply the thread count and return the device string to use ('cpu' or 'cuda:N')."""
+    import torch
+
+    torch.set_num_threads(cfg.runtime.torch_threads)
+    dev = cfg.runtime.device
+    if dev == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if dev.startswith("cuda") and not torch.cuda.is_available():
+        return "cpu"
+    return dev
+
+
+def ensure_dir(path: str | Path) -> Path:
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+class Heartbeat:
+    """Background thread that writes this process's heartbeat to the store."""
+
+    def __init__(self, cfg: Config, name: str | None = None, interval_s: float | None = None):
+        self.name = name or process_name()
+        self.cfg = cfg
+        self.interval = interval_s or cfg.supervisor.heartbeat_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def _run(self) -> None:
+        from store.processes import heartbeat
+
+        store = open_store(self.cfg)
+        try:
+            while not self._stop.is_set():
+                with contextlib.suppress(Exception):  # a busy store must not kill the worker
+                    heartbeat(store, self.name)
+                self._stop.wait(self.interval)
+        finally:
+            store.close()
+
+    def __enter__(self) -> Heartbeat:
+        if self.name:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
