@@ -10,6 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
 
 # Subcommand modules, in help order. Each has register(subparsers).
@@ -18,14 +19,6 @@ MODULES = (
     "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
     "doctor", "demo",
 )
-
-
-class UsageError(Exception):
-    """Bad usage detected after parsing (exit 2)."""
-
-
-class JobError(Exception):
-    """The job failed in a way already phrased for the operator (exit 1)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,9 @@
+"""Exceptions that CLI handlers raise to choose the exit status (design.md)."""
+
+
+class UsageError(Exception):
+    """Bad usage detected after parsing (exit 2)."""
+
+
+class JobError(Exception):
+    """The job failed in a way already phrased for the operator (exit 1)."""

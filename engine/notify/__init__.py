@@ -1,0 +1,1 @@
+"""Notifications: events go to the store's outbox; the notifier process sends them via apprise."""

@@ -1,0 +1,42 @@
+"""Shared fixtures: a config rooted in tmp_path, so each test has its own store and files."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_cappuccino_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A developer's CAPPUCCINO_* or broker keys must not leak into tests.
+    for name in list(os.environ):
+        if name.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_")):
+            monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def make_config(tmp_path: Path) -> Callable[..., Config]:
+    """make_config("[risk]\\ndaily_loss_pct = 1") -> Config with everything under tmp_path."""
+
+    def _make(text: str = "", name: str = "cappuccino.toml") -> Config:
+        path = tmp_path / name
+        path.write_text(text)
+        return load_config(path, environ={})
+
+    return _make
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    """An empty cappuccino.toml in tmp_path (paths resolve under tmp_path)."""
+    path = tmp_path / "cappuccino.toml"
+    path.write_text("")
+    return path
