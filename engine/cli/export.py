@@ -1,0 +1,39 @@
+"""`cappuccino export fills|orders|equity|decisions|alerts|attempts --format csv|parquet`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from engine.cli.errors import JobError
+from engine.config import Config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from engine.reports.export import TABLES
+
+    p = sub.add_parser("export", help="export a store table as CSV or Parquet")
+    p.add_argument("what", choices=sorted(TABLES))
+    p.add_argument("--format", default="csv", choices=["csv", "parquet"])
+    p.add_argument("--since", help="UTC date or timestamp, e.g. 2026-11-01")
+    p.add_argument("--trader", help="only this trader's rows")
+    p.add_argument("-o", "--output", default="-", help="file to write, or - for stdout")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.reports.export import ExportError, load_frame, parse_since, write_frame
+    from engine.runtime import open_store
+
+    store = open_store(cfg, create=False)
+    try:
+        since = parse_since(args.since) if args.since else None
+        frame = load_frame(store, args.what, since=since, trader=args.trader)
+        write_frame(frame, args.what, args.format, args.output)
+    except ExportError as e:
+        raise JobError(str(e)) from None
+    finally:
+        store.close()
+    if args.output != "-":
+        print(f"wrote {len(frame)} {args.what} rows to {args.output}", file=sys.stderr)
+    return 0

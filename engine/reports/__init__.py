@@ -1,0 +1,1 @@
+"""Operator reports: exports, period reports with charts, the doctor."""

@@ -1,0 +1,155 @@
+"""`cappuccino doctor`: one command that checks the installation, a line per check."""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import platform
+import stat
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.config import Config
+from engine.config.load import ConfigError
+from store.db import StoreError, free_mb
+
+PACKAGES = ("textual", "torch", "optuna", "pandas", "coinbase-advanced-py", "alpaca-py",
+            "sqlite-utils", "psutil", "nvidia-ml-py", "apprise")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    status: str   # ok | warn | fail
+    detail: str
+
+
+def check_python() -> Check:
+    versions = []
+    missing = []
+    for pkg in PACKAGES:
+        try:
+            versions.append(f"{pkg} {md.version(pkg)}")
+        except md.PackageNotFoundError:
+            missing.append(pkg)
+    detail = f"Python {platform.python_version()}; " + ", ".join(versions)
+    if missing:
+        return Check("packages", "fail", f"missing: {', '.join(missing)}")
+    return Check("packages", "ok", detail)
+
+
+def check_torch() -> Check:
+    import torch
+
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        return Check("torch", "ok", f"torch {torch.__version__}, CUDA: {', '.join(names)}")
+    return Check("torch", "warn", f"torch {torch.__version__}, CUDA not available: "
+                 "training runs on the CPU")
+
+
+def check_nvml() -> Check:
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            count = pynvml.nvmlDeviceGetCount()
+            return Check("nvml", "ok", f"{count} GPU(s) visible to NVML")
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception as e:  # NVMLError_LibraryNotFound without a driver
+        return Check("nvml", "warn", f"no NVIDIA GPU monitoring: {type(e).__name__}: {e}")
+
+
+def check_store(cfg: Config) -> Check:
+    from store.db import Store
+    from store.migrations import latest_version
+
+    path = Path(cfg.store.path)
+    if not path.exists():
+        return Check("store", "warn", f"{path} does not exist yet (created on first start)")
+    try:
+        store = Store(path, create=False)
+    except StoreError as e:
+        return Check("store", "fail", str(e))
+    try:
+        result = store.one("PRAGMA integrity_check")[0]
+        version = store.version
+    finally:
+        store.close()
+    if result != "ok":
+        return Check("store", "fail", f"{path}: integrity_check: {result}")
+    return Check("store", "ok", f"{path}: schema v{version} (latest {latest_version()}), "
+                 "integrity ok")
+
+
+def check_disk(cfg: Config) -> Check:
+    have = free_mb(cfg.store.path)
+    need = max(cfg.store.min_free_mb, cfg.trials.min_free_mb)
+    status = "ok" if have >= need else "fail"
+    return Check("disk", status, f"{have:,.0f} MB free at {Path(cfg.store.path).parent} "
+                 f"(need {need} MB)")
+
+
+def check_key_file(cfg: Config) -> Check:
+    from engine.config.secrets import load_secrets
+
+    if not cfg.secrets.key_file:
+        return Check("key file", "ok", "none configured; secrets come from the environment")
+    path = Path(cfg.secrets.key_file)
+    try:
+        secrets = load_secrets(cfg.secrets.key_file)
+    except ConfigError as e:
+        return Check("key file", "fail", str(e))
+    mode = stat.S_IMODE(path.stat().st_mode)
+    return Check("key file", "ok", f"{path} mode {mode:04o}; holds {repr(secrets)[8:-1]}")
+
+
+def check_supervisor(cfg: Config) -> Check:
+    try:
+        from engine.supervisor.client import supervisor_status
+    except ImportError:
+        return Check("supervisor", "warn", "supervisor client not available in this build")
+    alive, pid = supervisor_status(cfg)
+    if alive:
+        return Check("supervisor", "ok", f"running (pid {pid})")
+    return Check("supervisor", "warn", "not running (the console or any CLI command starts it)")
+
+
+def check_notify(cfg: Config, send: bool) -> Check:
+    from engine.config.secrets import load_secrets
+
+    try:
+        urls = load_secrets(cfg.secrets.key_file).apprise_list
+    except ConfigError as e:
+        return Check("notify", "fail", str(e))
+    if not urls:
+        return Check("notify", "warn", "no apprise targets (set CAPPUCCINO_APPRISE_URLS or "
+                     "apprise_urls in the key file)")
+    if not send:
+        return Check("notify", "ok", f"{len(urls)} target(s) configured; --notify sends a test")
+    import apprise
+
+    a = apprise.Apprise()
+    bad = [i for i, url in enumerate(urls) if not a.add(url)]
+    if bad:  # never print the URL: it holds tokens
+        return Check("notify", "fail", f"target #{bad[0] + 1} is not a valid apprise URL")
+    ok = a.notify(body="Cappuccino doctor: test notification", title="Cappuccino doctor")
+    if not ok:
+        return Check("notify", "fail", f"test notification to {len(urls)} target(s) failed")
+    return Check("notify", "ok", f"test notification sent to {len(urls)} target(s)")
+
+
+def run_checks(cfg: Config, send_notification: bool = False) -> list[Check]:
+    checks: list[Callable[[], Check]] = [
+        check_python, check_torch, check_nvml, lambda: check_store(cfg),
+        lambda: check_disk(cfg), lambda: check_key_file(cfg), lambda: check_supervisor(cfg),
+        lambda: check_notify(cfg, send_notification)]
+    out = []
+    for fn in checks:
+        try:
+            out.append(fn())
+        except Exception as e:  # one broken check must not hide the others
+            out.append(Check(getattr(fn, "__name__", "check"), "fail", f"{type(e).__name__}: {e}"))
+    return out

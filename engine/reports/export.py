@@ -1,0 +1,136 @@
+"""Export store tables as CSV or Parquet, in the shape pandas and spreadsheets expect.
+
+Times become ISO-8601 UTC timestamps. Decimal text stays exact in CSV (it parses as a
+number); Parquet gets float64 columns for the same fields, since Parquet readers expect
+typed numbers.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from store.db import Store
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class ExportError(Exception):
+    """An export problem phrased for the operator."""
+
+
+@dataclass(frozen=True)
+class Table:
+    sql_table: str
+    time_column: str
+    trader_column: str | None
+    decimal_columns: tuple[str, ...]
+    time_columns: tuple[str, ...]
+    order: str
+
+
+TABLES: dict[str, Table] = {
+    "fills": Table("fills", "at", "trader", ("qty", "price", "fee", "realized_pnl"), ("at",),
+                   "at, fill_id"),
+    "orders": Table("orders", "created_at", "trader",
+                    ("qty", "limit_price", "filled_qty", "avg_price", "fees"),
+                    ("bar_at", "created_at", "updated_at"), "created_at, client_order_id"),
+    "equity": Table("equity", "at", "trader", ("equity", "cash"), ("at",), "trader, at"),
+    "decisions": Table("decisions", "at", "trader", (), ("bar_at", "at"), "id"),
+    "alerts": Table("alerts", "at", "trader", (), ("at",), "id"),
+    "attempts": Table("attempts", "started_at", None, (),
+                      ("started_at", "heartbeat_at", "ended_at"), "id"),
+}
+
+
+def parse_since(text: str) -> float:
+    """YYYY-MM-DD or a full ISO timestamp (UTC when no zone is given)."""
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise ExportError(f"--since {text!r}: expected a date like 2026-11-01 or "
+                          "2026-11-01T12:00") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def load_frame(store: Store, what: str, since: float | None = None,
+               trader: str | None = None) -> pd.DataFrame:
+    import pandas as pd
+
+    if what not in TABLES:
+        raise ExportError(f"unknown table {what!r}; expected one of {', '.join(TABLES)}")
+    t = TABLES[what]
+    where, params = [], []
+    if trader is not None:
+        if t.trader_column is None:
+            raise ExportError(f"{what} has no trader column; drop --trader")
+        if store.one("SELECT 1 FROM traders WHERE name = ?", (trader,)) is None:
+            raise ExportError(f"no trader named {trader!r}")
+        where.append(f"{t.trader_column} = ?")
+        params.append(trader)
+    if since is not None:
+        where.append(f"{t.time_column} >= ?")
+        params.append(since)
+    sql = f"SELECT * FROM {t.sql_table}"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY {t.order}"
+    frame = pd.read_sql_query(sql, store.conn, params=params)
+    if frame.empty:
+        span = f" since {_iso(since)}" if since is not None else ""
+        who = f" for trader {trader}" if trader else ""
+        raise ExportError(f"no {what}{who}{span}")
+    for col in t.time_columns:
+        if col in frame:
+            frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    return frame
+
+
+def write_frame(frame: pd.DataFrame, what: str, fmt: str, output: str) -> None:
+    if fmt not in ("csv", "parquet"):
+        raise ExportError(f"--format {fmt!r}: expected csv or parquet")
+    if fmt == "parquet":
+        frame = frame.copy()
+        for col in TABLES[what].decimal_columns:
+            if col in frame:
+                frame[col] = frame[col].astype("float64")
+    buf = io.BytesIO()
+    if fmt == "csv":
+        frame.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+    else:
+        frame.to_parquet(buf, index=False)
+    data = buf.getvalue()
+    if output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    path = Path(output)
+    if not path.parent.exists():
+        raise ExportError(f"{path}: folder {path.parent} does not exist")
+    # Temp file + rename: a failed export never leaves a half-written file behind.
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write ({e.strerror})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise ExportError(f"{path}: cannot write ({e.strerror})") from None

@@ -1,0 +1,71 @@
+"""`cappuccino doctor` reports each problem on its own line and exits 1 on a failure."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+
+def _doctor(cfg: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                           "doctor", *args], capture_output=True, text=True, env=full_env)
+
+
+def test_group_readable_key_file_fails(tmp_path: Path) -> None:
+    keys = tmp_path / "keys.toml"
+    keys.write_text('alpaca_api_key = "AKFAKE1234"\n')
+    keys.chmod(0o644)
+    cfg = tmp_path / "cappuccino.toml"
+    cfg.write_text(f'[secrets]\nkey_file = "{keys}"\n')
+    out = _doctor(cfg)
+    assert out.returncode == 1
+    line = next(x for x in out.stdout.splitlines() if "key file" in x)
+    assert line.startswith("FAIL") and "chmod 600" in line
+    assert "AKFAKE1234" not in out.stdout + out.stderr
+
+
+def test_corrupt_store_fails_and_is_not_recreated(tmp_path: Path) -> None:
+    cfg = tmp_path / "cappuccino.toml"
+    cfg.write_text("")
+    db = tmp_path / "var" / "cappuccino.db"
+    db.parent.mkdir()
+    db.write_bytes(b"this is not sqlite" * 100)
+    out = _doctor(cfg)
+    assert out.returncode == 1
+    assert any(x.startswith("FAIL") and "corrupt" in x for x in out.stdout.splitlines())
+    assert db.read_bytes().startswith(b"this is not sqlite")
+
+
+def test_notify_sends_a_test_message_to_a_local_receiver(tmp_path: Path) -> None:
+    received: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        cfg = tmp_path / "cappuccino.toml"
+        cfg.write_text("")
+        url = f"json://127.0.0.1:{server.server_address[1]}/hook"
+        out = _doctor(cfg, "--notify", env={"CAPPUCCINO_APPRISE_URLS": url})
+    finally:
+        server.shutdown()
+    line = next(x for x in out.stdout.splitlines() if x.split()[1] == "notify")
+    assert line.startswith("OK"), out.stdout
+    assert received and received[0]["title"] == "Cappuccino doctor"
+    assert url not in out.stdout

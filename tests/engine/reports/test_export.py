@@ -1,0 +1,68 @@
+"""`cappuccino export` round-trips through pandas with the same rows."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from store.db import Store
+
+
+def _seed(store_path: Path) -> None:
+    store = Store(store_path)
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
+            "started_at, updated_at) VALUES ('t1','sim','paper','m','[\"BTC-USD\"]','5m','1000',0,0)")
+        store.conn.executemany(
+            "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee, "
+            "liquidity, at) VALUES (?, 't1', ?, 'BTC-USD', ?, ?, ?, ?, ?, ?)",
+            [(f"f{i}", f"c{i}", "BUY" if i % 2 else "SELL", f"0.00{i + 1}", f"4000{i}.25",
+              "0.10", "MAKER" if i % 3 else "TAKER", 1_764_000_000 + 300 * i) for i in range(7)])
+    store.close()
+
+
+def _cli(cfg: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                           "export", *args], capture_output=True)
+
+
+def test_csv_to_stdout_round_trips(config_path: Path) -> None:
+    _seed(config_path.parent / "var" / "cappuccino.db")
+    out = _cli(config_path, "fills", "--format", "csv", "-o", "-")
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_csv(io.BytesIO(out.stdout))
+    assert list(frame["fill_id"]) == [f"f{i}" for i in range(7)]
+    assert frame["price"].iloc[3] == pytest.approx(40003.25)
+    assert pd.to_datetime(frame["at"]).iloc[0].tz is not None
+
+
+def test_parquet_file_with_trader_and_since(config_path: Path, tmp_path: Path) -> None:
+    _seed(config_path.parent / "var" / "cappuccino.db")
+    target = tmp_path / "fills.parquet"
+    since = pd.Timestamp(1_764_000_000 + 300 * 4, unit="s", tz="UTC").isoformat()
+    out = _cli(config_path, "fills", "--format", "parquet", "--trader", "t1", "--since", since,
+               "-o", str(target))
+    assert out.returncode == 0, out.stderr
+    frame = pd.read_parquet(target)
+    assert list(frame["fill_id"]) == ["f4", "f5", "f6"]
+    assert frame["qty"].dtype == "float64"
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["fills", "--trader", "ghost"], "no trader named 'ghost'"),
+    (["fills", "--since", "2099-01-01"], "no fills since 2099-01-01"),
+    (["fills", "-o", "/nonexistent-dir/x.csv"], "does not exist"),
+    (["attempts", "--trader", "t1"], "no trader column"),
+])
+def test_bad_requests_get_one_clear_line(config_path: Path, args: list[str], message: str) -> None:
+    _seed(config_path.parent / "var" / "cappuccino.db")
+    out = _cli(config_path, *args)
+    assert out.returncode == 1
+    err = out.stderr.decode().strip()
+    assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
