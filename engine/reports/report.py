@@ -1,0 +1,181 @@
+"""Per-trader period reports: the numbers of the seed's daily/weekly/monthly routines."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from engine.reports.fees import TierProgress, tier_progress
+from engine.reports.metrics import bar_seconds_of, max_drawdown, returns, sharpe, sortino
+from store.db import Store
+
+PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0, "month": 30 * 86_400.0}
+
+
+class ReportError(Exception):
+    """A report request that cannot be answered, phrased for the operator."""
+
+
+@dataclass(frozen=True)
+class Series:
+    at: np.ndarray
+    equity: np.ndarray
+    hodl: np.ndarray        # NaN where the trader did not record it
+    equal_weight: np.ndarray
+
+
+@dataclass(frozen=True)
+class TraderReport:
+    trader: str
+    mode: str
+    broker: str
+    start: float
+    end: float
+    total_return: float
+    sharpe: float
+    sortino: float
+    max_drawdown: float
+    trades: int
+    trades_per_day: float
+    maker_ratio: float | None
+    fees_paid: float
+    volume: float
+    fee_tier: str
+    tier: TierProgress
+    decisions: int
+    pass_rate: float | None
+    avg_score: float | None
+    alerts: dict[str, int]
+    backtest_sharpe: float | None
+    series: Series
+    daily_pass_rate: list[tuple[str, float]]
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _traders(store: Store, name: str | None) -> list[dict[str, object]]:
+    if name is not None:
+        row = store.one("SELECT * FROM traders WHERE name = ?", (name,))
+        if row is None:
+            known = [r["name"] for r in store.query("SELECT name FROM traders ORDER BY name")]
+            raise ReportError(f"no trader named {name!r} (known: {', '.join(known) or 'none'})")
+        return [dict(row)]
+    rows = [dict(r) for r in store.query("SELECT * FROM traders ORDER BY name")]
+    if not rows:
+        raise ReportError("no traders in the store yet")
+    return rows
+
+
+def _series(store: Store, trader: str, start: float, end: float) -> Series:
+    rows = store.query("SELECT at, equity_f, benchmark_f, ew_f FROM equity WHERE trader = ? "
+                       "AND at >= ? AND at < ? ORDER BY at", (trader, start, end))
+    arr = np.array([[r[0], r[1], np.nan if r[2] is None else r[2],
+                     np.nan if r[3] is None else r[3]] for r in rows], dtype=float)
+    arr = arr.reshape(-1, 4)
+    return Series(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
+
+
+def build_report(store: Store, trader: dict[str, object], start: float, end: float) -> TraderReport:
+    name = str(trader["name"])
+    series = _series(store, name, start, end)
+    fills = store.query("SELECT qty, price, fee, liquidity FROM fills WHERE trader = ? AND at >= ? "
+                        "AND at < ?", (name, start, end))
+    if series.at.size == 0 and not fills:
+        raise ReportError(f"trader {name}: no trades between {iso(start)} and {iso(end)}")
+    bar_s = bar_seconds_of(series.at)
+    r = returns(series.equity)
+    days = (end - start) / 86_400.0
+    makers = sum(1 for f in fills if f["liquidity"] == "MAKER")
+    vol30 = store.one("SELECT COALESCE(SUM(CAST(qty AS REAL) * CAST(price AS REAL)), 0) FROM fills "
+                      "WHERE trader = ? AND at >= ? AND at < ?", (name, end - 30 * 86_400, end))[0]
+    dec = store.one("SELECT COUNT(*), SUM(passed), AVG(score) FROM decisions WHERE trader = ? AND "
+                    "at >= ? AND at < ? AND side != 'HOLD'", (name, start, end))
+    daily = store.query(
+        "SELECT date(at, 'unixepoch') AS day, AVG(passed) FROM decisions WHERE trader = ? AND "
+        "at >= ? AND at < ? AND side != 'HOLD' GROUP BY day ORDER BY day", (name, start, end))
+    alerts = {r[0]: r[1] for r in store.query(
+        "SELECT level, COUNT(*) FROM alerts WHERE trader = ? AND at >= ? AND at < ? GROUP BY level",
+        (name, start, end))}
+    tier_json = trader.get("fee_tier")
+    tier_name = json.loads(str(tier_json)).get("pricing_tier", "?") if tier_json else "unknown"
+    bt = trader.get("backtest_sharpe")
+    return TraderReport(
+        trader=name, mode=str(trader["mode"]), broker=str(trader["broker"]), start=start, end=end,
+        total_return=float(series.equity[-1] / series.equity[0] - 1) if series.equity.size else 0.0,
+        sharpe=sharpe(r, bar_s), sortino=sortino(r, bar_s),
+        max_drawdown=max_drawdown(series.equity),
+        trades=len(fills), trades_per_day=len(fills) / days if days else 0.0,
+        maker_ratio=makers / len(fills) if fills else None,
+        fees_paid=sum(float(f["fee"]) for f in fills),
+        volume=sum(float(f["qty"]) * float(f["price"]) for f in fills),
+        fee_tier=tier_name, tier=tier_progress(float(vol30)),
+        decisions=int(dec[0] or 0), pass_rate=(dec[1] / dec[0]) if dec[0] else None,
+        avg_score=float(dec[2]) if dec[2] is not None else None, alerts=alerts,
+        backtest_sharpe=float(bt) if bt is not None else None, series=series,
+        daily_pass_rate=[(d[0], float(d[1])) for d in daily])
+
+
+def build_reports(store: Store, period: str, trader: str | None = None,
+                  end: float | None = None) -> list[TraderReport]:
+    if period not in PERIODS:
+        raise ReportError(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
+    end = end if end is not None else datetime.now(UTC).timestamp()
+    start = end - PERIODS[period]
+    out = []
+    errors = []
+    for t in _traders(store, trader):
+        try:
+            out.append(build_report(store, t, start, end))
+        except ReportError as e:
+            errors.append(str(e))
+    if not out:
+        raise ReportError(errors[0] if len(errors) == 1 else
+                          f"no trades between {iso(start)} and {iso(end)}")
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x * 100:.1f}%"
+
+
+def _num(x: float | None, fmt: str = ".2f") -> str:
+    return "—" if x is None else format(x, fmt)
+
+
+def rows_of(rep: TraderReport) -> list[tuple[str, str]]:
+    """(label, value) rows; the terminal table, the console screen and the HTML share them."""
+    nxt = rep.tier.next
+    tier = (f"{rep.fee_tier}; 30d volume ${rep.tier.volume_30d:,.0f}, "
+            + (f"${rep.tier.remaining:,.0f} to the {nxt.maker * 100:.2f}% maker tier"
+               if nxt else "top tier"))
+    alerts = ", ".join(f"{k} {v}" for k, v in sorted(rep.alerts.items())) or "none"
+    return [
+        ("period", f"{iso(rep.start)} → {iso(rep.end)}"),
+        ("trader", f"{rep.trader} ({rep.mode}, {rep.broker})"),
+        ("return", _pct(rep.total_return)),
+        ("Sharpe (live)", _num(rep.sharpe)),
+        ("Sharpe (backtest)", _num(rep.backtest_sharpe)),
+        ("Sortino", _num(rep.sortino)),
+        ("max drawdown", _pct(rep.max_drawdown)),
+        ("trades", f"{rep.trades} ({rep.trades_per_day:.2f}/day)"),
+        ("maker ratio", f"{_pct(rep.maker_ratio)} (target 70%)"),
+        ("fees paid", f"${rep.fees_paid:,.2f}"),
+        ("fee tier", tier),
+        ("conviction", f"pass rate {_pct(rep.pass_rate)}, avg score {_num(rep.avg_score)}, "
+                       f"{rep.decisions} decisions"),
+        ("alerts", alerts),
+    ]
+
+
+def render_text(reports: list[TraderReport]) -> str:
+    blocks = []
+    for rep in reports:
+        rows = rows_of(rep)
+        width = max(len(k) for k, _ in rows)
+        blocks.append("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    return "\n\n".join(blocks) + "\n"
