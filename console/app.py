@@ -1,9 +1,430 @@
-"""The Textual app (placeholder until the console lands)."""
+"""The Textual app: panes in tabs, key bindings, and the flows that become commands.
+
+The UI thread only renders Snapshots; every store read and the command insert run in
+worker threads, so a busy store never freezes the screen.
+"""
 
 from __future__ import annotations
 
-from textual.app import App
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+
+from console.commands import MUTATING, CommandRequest, submit
+from console.data import EXECUTION_WINDOW_S, Loader, ProcessLoader, Snapshot
+from engine.config import Config
+from widgets.alerts import AlertsPane
+from widgets.conviction import ConvictionPane
+from widgets.execution import ExecutionPane
+from widgets.fmt import clock as fmt_clock
+from widgets.gpu import GpuPane, system_line
+from widgets.positions import PositionsPane
+from widgets.processes import ProcessesPane
+from widgets.trials import TrialsPane
+
+PANES = (("trials", "Trials"), ("gpu", "GPU"), ("processes", "Procs"),
+         ("positions", "Positions"), ("conviction", "Conviction"), ("execution", "Execution"),
+         ("alerts", "Alerts"))
 
 
 class CappuccinoApp(App[None]):
     TITLE = "Cappuccino"
+    CSS = """
+    #status { height: 1; background: $boost; padding: 0 1; }
+    #filter { dock: bottom; display: none; }
+    #filter.visible { display: block; }
+    TabbedContent { height: 1fr; }
+    TabPane { padding: 0; }
+    """
+    BINDINGS = [
+        *[Binding(str(i + 1), f"pane('{pid}')", label, show=False)
+          for i, (pid, label) in enumerate(PANES)],
+        Binding("question_mark", "help", "Help"),
+        Binding("slash", "filter", "Filter"),
+        Binding("l", "logs", "Logs"),
+        Binding("s", "start_study", "Study"),
+        Binding("p", "promote_paper", "Paper"),
+        Binding("E", "promote_ensemble", "Ensemble", show=False),
+        Binding("L", "promote_live", "Live"),
+        Binding("c", "capital", "Capital"),
+        Binding("k", "stop", "Stop"),
+        Binding("K", "kill", "Kill"),
+        Binding("r", "restart", "Restart"),
+        Binding("x", "halt_all", "HALT all"),
+        Binding("q", "quit", "Quit", show=False),
+    ]
+
+    def __init__(self, cfg: Config, *, readonly: bool = False,
+                 clock: Callable[[], float] = time.time,
+                 loader: Loader | ProcessLoader | None = None,
+                 autorefresh: bool = True, startup_note: str | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.readonly = readonly
+        self.clock = clock
+        self.loader = loader or ProcessLoader(
+            cfg.store.path, page_rows=cfg.console.page_rows,
+            busy_timeout_s=cfg.store.busy_timeout_s, clock=clock)
+        self.autorefresh = autorefresh
+        self.startup_note = startup_note
+        self.snapshot: Snapshot | None = None
+        self.filter_text = ""
+        self.pending: dict[int, CommandRequest] = {}
+        self._loading = False
+        self._drawn: dict[str, tuple[object, ...]] = {}
+        self.refreshes = 0
+        if readonly:
+            self.sub_title = "read-only"
+
+    # -- layout -----------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="")
+        yield Static("loading…", id="status")
+        with TabbedContent(id="panes"):
+            for pid, label in PANES:
+                with TabPane(label, id=pid):
+                    yield self._pane(pid)
+        yield Input(placeholder="filter rows (enter to apply, empty to clear)", id="filter",
+                    disabled=True)
+        yield Footer()
+
+    def _pane(self, pid: str) -> Vertical:
+        return {
+            "trials": lambda: TrialsPane(id="trials-pane"),
+            "gpu": lambda: GpuPane(id="gpu-pane"),
+            "processes": lambda: ProcessesPane(id="processes-pane"),
+            "positions": lambda: PositionsPane(id="positions-pane"),
+            "conviction": lambda: ConvictionPane(id="conviction-pane"),
+            "execution": lambda: ExecutionPane(id="execution-pane"),
+            "alerts": lambda: AlertsPane(id="alerts-pane"),
+        }[pid]()
+
+    def on_mount(self) -> None:
+        if self.startup_note:
+            self.notify(self.startup_note, severity="warning", timeout=10)
+        self.call_after_refresh(self._focus_pane)
+        self.refresh_data()
+        if self.autorefresh:
+            self.set_interval(self.cfg.console.refresh_s, self.refresh_data)
+
+    def on_unmount(self) -> None:
+        self.loader.close()
+
+    # -- data -------------------------------------------------------------------------
+    def refresh_data(self) -> None:
+        if self._loading:
+            return  # the previous refresh is still reading; never pile up workers
+        self._loading = True
+        study = self.snapshot.study.name if self.snapshot and self.snapshot.study else None
+        self._load(study, tuple(self.pending))
+
+    @work(thread=True, exclusive=True, group="refresh")
+    def _load(self, study: str | None, pending: tuple[int, ...]) -> None:
+        try:
+            snap = self.loader.load(study, pending)
+        finally:
+            self._loading = False
+        self.call_from_thread(self.apply_snapshot, snap)
+
+    def apply_snapshot(self, snap: Snapshot) -> None:
+        self.snapshot = snap
+        self.refreshes += 1
+        self._render_status(snap)
+        if snap.error is None:
+            self._render_panes(snap)
+        for cmd in snap.finished:
+            req = self.pending.pop(cmd.id, None)
+            what = req.describe() if req else cmd.action
+            if cmd.state == "done":
+                self.notify(f"{what}: {cmd.result or 'done'}", title=f"command #{cmd.id} done")
+            else:
+                self.notify(f"{what}: {cmd.result or 'failed'}", title=f"command #{cmd.id} failed",
+                            severity="error", timeout=15)
+
+    def _render_status(self, snap: Snapshot) -> None:
+        parts = [f"updated {fmt_clock(snap.at)} UTC"]
+        if self.readonly:
+            parts.append("READ-ONLY")
+        if self.filter_text:
+            parts.append(f"filter: {self.filter_text!r}")
+        if self.pending:
+            parts.append(f"{len(self.pending)} command(s) pending")
+        if snap.error:
+            parts.append(f"[b red]{snap.error}[/]")
+        self.query_one("#status", Static).update("  ·  ".join(parts))
+
+    def _render_panes(self, snap: Snapshot, force: bool = False) -> None:
+        """Render only the visible pane, and only if its data changed since it last drew.
+
+        Hidden panes catch up when they are shown (on_tabbed_content_tab_activated): one
+        refresh then costs one pane's render on the UI thread, not seven.
+        """
+        pid = self.query_one(TabbedContent).active
+        key = self._pane_data(pid, snap)
+        if not force and self._drawn.get(pid) == key:
+            return
+        self._drawn[pid] = key
+        self._draw(pid, snap)
+
+    def _pane_data(self, pid: str, snap: Snapshot) -> tuple[object, ...]:
+        f = self.filter_text
+        return {
+            "trials": lambda: (snap.study, snap.counts, snap.attempts, snap.running),
+            "gpu": lambda: (snap.gpus, snap.gpu_history, snap.gpu_procs, snap.system),
+            "processes": lambda: (snap.processes,),
+            "positions": lambda: (snap.traders, snap.positions, snap.equity),
+            "conviction": lambda: (snap.conviction, snap.blocked),
+            "execution": lambda: (snap.execution,),
+            "alerts": lambda: (snap.traders, snap.levels, snap.gates, snap.alerts),
+        }[pid]() + (f,)
+
+    def _draw(self, pid: str, snap: Snapshot) -> None:
+        f = self.filter_text
+        if pid == "trials":
+            self.query_one(TrialsPane).update_data(snap.study, snap.counts, snap.attempts,
+                                                   snap.running, f)
+        elif pid == "gpu":
+            s = snap.system
+            line = system_line(s.cpu_pct if s else None, s.ram_used_mb if s else None,
+                               s.ram_total_mb if s else None, s.disk_used_mb if s else None,
+                               s.disk_total_mb if s else None)
+            self.query_one(GpuPane).update_data(snap.gpus, snap.gpu_history, snap.gpu_procs,
+                                                s.gpu_status if s else None, line, f)
+        elif pid == "processes":
+            self.query_one(ProcessesPane).update_data(snap.processes, f)
+        elif pid == "positions":
+            self.query_one(PositionsPane).update_data(snap.traders, snap.positions,
+                                                      dict(snap.equity), f)
+        elif pid == "conviction":
+            self.query_one(ConvictionPane).update_data(snap.conviction, snap.blocked, f)
+        elif pid == "execution":
+            days = EXECUTION_WINDOW_S / 86400
+            self.query_one(ExecutionPane).update_data(snap.execution, f"last {days:.0f} days", f)
+        elif pid == "alerts":
+            self.query_one(AlertsPane).update_data(
+                [t.name for t in snap.traders], {a.trader: a for a in snap.levels if a.trader},
+                {p.trader: p for p in snap.gates if p.trader}, snap.alerts, f)
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if self.snapshot is not None and self.snapshot.error is None:
+            self._render_panes(self.snapshot)
+
+    # -- key handling -----------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Read-only: False hides the binding from the footer and makes the key do nothing.
+        return not (self.readonly and action in MUTATING)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        for i, (pid, label) in enumerate(PANES):
+            yield SystemCommand(f"Show {label}", f"switch to pane {i + 1}",
+                                lambda p=pid: self.action_pane(p))
+        yield SystemCommand("Help", "list the console's keys", self.action_help)
+        yield SystemCommand("Logs", "log of the selected process", self.action_logs)
+        if self.readonly:
+            return
+        for name, title, help_text in (
+                ("start_study", "Start a study", "name, timeframe, trials, GPU"),
+                ("promote_paper", "Promote trial to paper", "the selected trial"),
+                ("promote_ensemble", "Promote ensemble to paper", "top k trials"),
+                ("promote_live", "Promote trader to live", "gates, capital, confirmation"),
+                ("capital", "Change capital", "the selected trader"),
+                ("stop", "Stop process", "SIGTERM the selected process"),
+                ("kill", "Kill process", "SIGKILL the selected process"),
+                ("restart", "Restart process", "the selected process"),
+                ("halt_all", "HALT all traders", "kill switch")):
+            yield SystemCommand(title, help_text, getattr(self, f"action_{name}"))
+
+    def action_pane(self, pid: str) -> None:
+        self.query_one(TabbedContent).active = pid
+        self._focus_pane()
+
+    def _focus_pane(self) -> None:
+        """Focus the first table of the active pane, so arrows move its cursor."""
+        pid = self.query_one(TabbedContent).active
+        tables = self.query_one(f"#{pid}", TabPane).query("DataTable")
+        if tables:
+            tables.first().focus()
+
+    def action_help(self) -> None:
+        from console.screens.help import HelpScreen
+
+        self.push_screen(HelpScreen(self.readonly, str(self.cfg.store.path)))
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = self.filter_text
+        box.disabled = False
+        box.add_class("visible")
+        box.focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "filter":
+            return
+        self.filter_text = event.value.strip()
+        event.input.remove_class("visible")
+        event.input.disabled = True
+        self._focus_pane()
+        if self.snapshot is not None:
+            self._render_status(self.snapshot)
+            if self.snapshot.error is None:
+                self._render_panes(self.snapshot)
+
+    # -- selection --------------------------------------------------------------------
+    def _selected_process(self) -> str | None:
+        name = self.query_one(ProcessesPane).selected_process
+        if name is None:
+            self.notify("Select a process in the Processes pane (3) first.", severity="warning")
+        return name
+
+    def _selected_trader(self) -> str | None:
+        name = self.query_one(PositionsPane).selected_trader
+        if name is None:
+            self.notify("Select a trader in the Positions pane (4) first.", severity="warning")
+        return name
+
+    # -- flows ------------------------------------------------------------------------
+    def action_logs(self) -> None:
+        from console.screens.logs import LogScreen
+
+        name = self._selected_process()
+        if name is None or self.snapshot is None:
+            return
+        proc = next((p for p in self.snapshot.processes if p.name == name), None)
+        self.push_screen(LogScreen(name, proc.log_path if proc else None,
+                                   self.cfg.console.refresh_s))
+
+    def action_start_study(self) -> None:
+        from console.screens.forms import StudyForm
+
+        gpus = ("auto", "cpu", *(f"cuda:{g.gpu}" for g in (self.snapshot.gpus
+                                                            if self.snapshot else ())))
+        self.push_screen(StudyForm(self.cfg.study.name, self.cfg.data.timeframe,
+                                   self.cfg.study.n_trials, gpus), self._queue)
+
+    def action_promote_paper(self) -> None:
+        study = self.snapshot.study if self.snapshot else None
+        if study is None:
+            self.notify("No study to promote from.", severity="warning")
+            return
+        trial = self.query_one(TrialsPane).selected_trial
+        if trial is None:
+            trial = study.best_trial
+        if trial is None:
+            self.notify("Select a trial in the Trials pane (1) first.", severity="warning")
+            return
+        self._gates_paper(study.name, trial, None)
+
+    def action_promote_ensemble(self) -> None:
+        from console.screens.forms import EnsembleForm
+
+        study = self.snapshot.study if self.snapshot else None
+        if study is None:
+            self.notify("No study to promote from.", severity="warning")
+            return
+
+        def chosen(k: int | None) -> None:
+            if k:
+                self._gates_paper(study.name, None, k)
+
+        self.push_screen(EnsembleForm(), chosen)
+
+    @work(thread=True, group="gates")
+    def _gates_paper(self, study: str, trial: int | None, k: int | None) -> None:
+        from console.gates import paper_gates
+        from console.screens.promote import PromotePaperScreen
+
+        report = paper_gates(self.loader.store(), self.cfg, study, trial, k, self.clock())
+        self.call_from_thread(self.push_screen, PromotePaperScreen(report, study, trial, k),
+                              self._queue)
+
+    def action_promote_live(self) -> None:
+        name = self._selected_trader()
+        if name is not None:
+            self._gates_live(name)
+
+    @work(thread=True, group="gates")
+    def _gates_live(self, trader: str) -> None:
+        from console.gates import live_gates
+        from console.screens.promote import PromoteLiveScreen
+
+        report = live_gates(self.loader.store(), self.cfg, trader, self.clock())
+        first = min(self.cfg.gates.capital_steps)
+        self.call_from_thread(self.push_screen,
+                              PromoteLiveScreen(report, trader, f"{first:g}", first),
+                              self._queue)
+
+    def action_capital(self) -> None:
+        from console.screens.forms import CapitalForm
+
+        name = self._selected_trader()
+        if name is None or self.snapshot is None:
+            return
+        trader = next((t for t in self.snapshot.traders if t.name == name), None)
+        self.push_screen(CapitalForm(name, trader.capital if trader else ""), self._queue)
+
+    def _confirm_process(self, action: str, verb: str, detail: str) -> None:
+        from console.screens.confirm import ConfirmScreen
+
+        name = self._selected_process()
+        if name is None:
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._queue(CommandRequest(action, name))
+
+        self.push_screen(ConfirmScreen(f"{verb} {name}?", detail, verb), done)
+
+    def action_stop(self) -> None:
+        self._confirm_process("stop", "Stop", "SIGTERM to the process group, then SIGKILL "
+                              "after the grace period. The supervisor will not restart it.")
+
+    def action_kill(self) -> None:
+        self._confirm_process("kill", "Kill", "SIGKILL now: no clean shutdown. "
+                              "Open orders stay as they are.")
+
+    def action_restart(self) -> None:
+        self._confirm_process("restart", "Restart", "Stop, then start again.")
+
+    def action_halt_all(self) -> None:
+        from console.screens.confirm import ConfirmScreen
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._queue(CommandRequest("halt_all", None, {"reason": "console kill switch"}))
+
+        self.push_screen(ConfirmScreen(
+            "HALT ALL TRADERS?", "Every trader cancels its open orders and goes to HALTED. "
+            "Resume each one later on purpose.", "HALT all"), done)
+
+    def _queue(self, req: CommandRequest | None) -> None:
+        if req is None or self.readonly:
+            return
+        self._insert(req)
+
+    @work(thread=True, group="commands")
+    def _insert(self, req: CommandRequest) -> None:
+        try:
+            cid = submit(self.loader.store(), req)
+        except Exception as e:  # a locked or missing store: say so, keep running
+            self.call_from_thread(self.notify, f"{req.describe()}: not queued ({e})",
+                                  severity="error", timeout=15)
+            return
+        self.call_from_thread(self._queued, cid, req)
+
+    def _queued(self, cid: int, req: CommandRequest) -> None:
+        self.pending[cid] = req
+        self.notify(f"{req.describe()} (#{cid}) sent to the supervisor", title="command queued")
+
+
+def store_path(cfg: Config) -> Path:
+    return Path(cfg.store.path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,9 @@ def insert_command(store: Store, action: str, target: str | None = None,
 
 def claim_pending(store: Store, limit: int = 50) -> list[CommandRow]:
     """Atomically move pending commands to running and return them (supervisor only)."""
+    # A cheap read first: the supervisor polls often and must not take the write lock idly.
+    if store.one("SELECT 1 FROM commands WHERE state = 'pending' LIMIT 1") is None:
+        return []
     with store.write():
         rows = store.query("SELECT * FROM commands WHERE state = 'pending' ORDER BY id LIMIT ?",
                            (limit,))
@@ -67,3 +71,23 @@ def get_command(store: Store, command_id: int) -> CommandRow | None:
 def recent_commands(store: Store, limit: int = 50, after_id: int = 0) -> list[CommandRow]:
     return to_rows(CommandRow, store.query(
         "SELECT * FROM commands WHERE id > ? ORDER BY id DESC LIMIT ?", (after_id, limit)))
+
+
+def fail_running(store: Store, result: str) -> int:
+    """Mark commands a dead supervisor left half-done as failed (startup recovery)."""
+    with store.write():
+        cur = store.conn.execute(
+            "UPDATE commands SET state = 'failed', result = ?, done_at = ? WHERE state = 'running'",
+            (result, now()))
+        return int(cur.rowcount or 0)
+
+
+def wait_outcome(store: Store, command_id: int, timeout_s: float,
+                 poll_s: float = 0.1) -> CommandRow | None:
+    """Poll until the command is done or failed; returns the last row seen (None if absent)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        row = get_command(store, command_id)
+        if row is None or row.state in ("done", "failed") or time.monotonic() >= deadline:
+            return row
+        time.sleep(poll_s)

@@ -47,6 +47,13 @@ class SupervisorSection(Section):
     stop_grace_s: float = Field(default=10.0, gt=0, le=600)
     log_max_bytes: int = Field(default=10_000_000, ge=10_000)
     log_backups: int = Field(default=3, ge=1, le=100)
+    # Built-in services the supervisor declares at start (desired running); [] for none.
+    services: list[Literal["monitor", "sampler", "notifier"]] = Field(
+        default_factory=lambda: ["monitor", "sampler", "notifier"], max_length=3)
+    # How long `start`/`ensure_supervisor` waits for a new supervisor's first heartbeat.
+    start_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    # `status` calls a supervisor dead when its heartbeat is older than this many heartbeats.
+    stale_heartbeats: float = Field(default=5.0, ge=2, le=1000)
 
 
 class DataSection(Section):
@@ -57,12 +64,21 @@ class DataSection(Section):
     days: int = Field(default=180, ge=1, le=3650)
     synthetic_bars: int = Field(default=20_000, ge=100)
     seed: int = 7
+    # Validation: gaps up to this many bars are forward-filled; data before a longer gap
+    # is dropped (the most recent contiguous stretch is kept).
+    max_fill_bars: int = Field(default=12, ge=0, le=10_000)
+    min_bars: int = Field(default=500, ge=10)  # fewer usable bars than this is an error
 
 
 class FeaturesSection(Section):
     lookback: int = Field(default=4, ge=1, le=256)
-    norm_window: int = Field(default=288, ge=10)
-    clip: float = Field(default=5.0, gt=0)
+    norm_window: int = Field(default=288, ge=10, le=100_000)
+    clip: float = Field(default=5.0, gt=0, le=100)
+    # engine.features.INDICATORS; those needing high/low/volume are dropped on close-only data.
+    indicators: list[Literal["ret_1", "ret_6", "ret_24", "vol_24", "rsi_14", "macd",
+                             "macd_hist", "atr_14", "hl_range", "volume_z"]] = Field(
+        default_factory=lambda: ["ret_1", "ret_6", "ret_24", "vol_24", "rsi_14", "macd",
+                                 "macd_hist", "atr_14", "hl_range", "volume_z"], min_length=1)
 
 
 class EnvSection(Section):
@@ -86,7 +102,10 @@ class PPOSection(Section):
     ent_coef: float = Field(default=0.0, ge=0)
     vf_coef: float = Field(default=0.5, ge=0)
     max_grad_norm: float = Field(default=0.5, gt=0)
-    total_steps: int = Field(default=200_000, ge=1000)
+    total_steps: int = Field(default=200_000, ge=1000)  # env steps per CPCV split
+    init_log_std: float = Field(default=-0.5, ge=-5, le=2)
+    episode_len: int = Field(default=1024, ge=16)  # bars per training episode
+    search: bool = True  # false: the study trains every trial with these values (no sampling)
 
 
 class StudySection(Section):
@@ -99,6 +118,9 @@ class StudySection(Section):
     pruning: bool = True
     seed: int | None = None
     workers: int = Field(default=1, ge=1, le=64)
+    max_splits: int = Field(default=3, ge=1, le=1000)  # CPCV splits used per trial (speed)
+    purge_bars: int = Field(default=0, ge=0)  # bars dropped before each test block
+    holdout_frac: float = Field(default=0.1, ge=0, lt=0.5)  # last window: final backtest only
 
     @model_validator(mode="after")
     def _k_below_n(self) -> StudySection:
@@ -115,6 +137,8 @@ class TrialsSection(Section):
     time_limit_s: float = Field(default=3600.0, gt=0)
     heartbeat_timeout_s: float = Field(default=60.0, gt=0)
     min_free_mb: int = Field(default=500, ge=0)
+    max_crash_retries: int = Field(default=2, ge=0, le=20)  # dead workers resumed per trial
+    poll_s: float = Field(default=0.5, gt=0, le=60)  # driver's look at its workers
 
 
 class TraderSection(Section):
@@ -125,6 +149,11 @@ class TraderSection(Section):
     settle_delay_s: float = Field(default=5.0, ge=0, le=600)
     notify_fills: bool = True
     replay_speed: float = Field(default=0.0, ge=0)  # sim only: bars per second; 0 = real time
+    poll_s: float = Field(default=1.0, gt=0, le=60)  # kill-switch and re-price checks between bars
+    history_bars: int = Field(default=0, ge=0, le=5000)  # 0: the features' warmup + lookback
+    sim_spread_bps: float = Field(default=2.0, ge=0, le=1000)  # sim quotes: close +- half of it
+    sim_maker_fee_rate: float = Field(default=0.004, ge=0, lt=0.1)
+    sim_taker_fee_rate: float = Field(default=0.006, ge=0, lt=0.1)
 
 
 class ConvictionWeights(Section):
@@ -147,6 +176,9 @@ class ConvictionSection(Section):
     min_score: float = Field(default=0.6, ge=0, le=1)
     momentum_window: int = Field(default=48, ge=2)
     volatility_window: int = Field(default=288, ge=10)
+    volatility_short_window: int = Field(default=12, ge=2)
+    exit_threshold_factor: float = Field(default=0.5, ge=0, le=1)  # exits pass at this x min_score
+    exit_max_blocked: int = Field(default=3, ge=0, le=1000)  # then the next exit passes anyway
     weights: ConvictionWeights = ConvictionWeights()
 
 
@@ -166,13 +198,27 @@ class ExecutionSection(Section):
 
 
 class CoinbaseSection(Section):
-    base_url: str = "api.coinbase.com"
+    base_url: str = "api.coinbase.com"  # host[:port]; plain http only for loopback hosts
     live_armed: bool = False
+    timeout_s: float = Field(default=10.0, gt=0, le=120)  # one HTTP request
+    retry_attempts: int = Field(default=4, ge=1, le=20)  # tries for 429/5xx/timeouts/resets
+    retry_initial_s: float = Field(default=0.5, ge=0, le=60)
+    retry_max_s: float = Field(default=8.0, ge=0, le=600)
+    max_clock_skew_s: float = Field(default=5.0, gt=0, le=3600)  # `check` fails above this
+    order_lookback_h: float = Field(default=48.0, gt=0, le=2160)  # client-id lookups
 
 
 class AlpacaSection(Section):
-    url_override: str = ""
+    url_override: str = ""  # plain http only for loopback hosts
     data_url_override: str = ""
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    retry_attempts: int = Field(default=4, ge=1, le=20)
+    retry_initial_s: float = Field(default=0.5, ge=0, le=60)
+    retry_max_s: float = Field(default=8.0, ge=0, le=600)
+    max_clock_skew_s: float = Field(default=5.0, gt=0, le=3600)
+    # Alpaca's crypto fee schedule, tier 1 (30-day volume under $100k): 0.15% / 0.25%.
+    maker_fee_rate: float = Field(default=0.0015, ge=0, lt=0.1)
+    taker_fee_rate: float = Field(default=0.0025, ge=0, lt=0.1)
 
 
 class SecretsSection(Section):
@@ -188,6 +234,8 @@ class MonitorSection(Section):
     emergency_below: float = Field(default=2.0, ge=0)
     emergency_sustain_h: float = Field(default=24.0, ge=0)
     cooldown_s: float = Field(default=21_600.0, ge=0)
+    # Emergency: wait this long for the halted trader to report HALTED before the stop.
+    halt_wait_s: float = Field(default=10.0, ge=0, le=300)
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSection:
@@ -226,6 +274,8 @@ class SamplerSection(Section):
     raw_hours: float = Field(default=24.0, gt=0)
     downsample_s: int = Field(default=300, ge=1)
     keep_days: float = Field(default=30.0, gt=0)
+    flush_s: float = Field(default=30.0, gt=0, le=3600)  # batch rows, one write per flush
+    retention_every_s: float = Field(default=600.0, gt=0)
 
 
 class GatesSection(Section):
@@ -237,6 +287,7 @@ class GatesSection(Section):
     capital_steps: list[float] = Field(default_factory=lambda: [1000.0, 2000.0, 3000.0], min_length=1)
     first_step_weeks: int = Field(default=1, ge=0)
     next_step_weeks: int = Field(default=2, ge=0)
+    paper_broker: Literal["sim", "alpaca"] = "sim"  # broker of traders promoted to paper
 
 
 class ConsoleSection(Section):

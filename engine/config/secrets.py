@@ -55,7 +55,7 @@ def read_key_file(path: Path) -> dict[str, str]:
         raise ConfigError(f"{path}: key file not found") from None
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
-            f"{path}: key file is readable by group or others "
+            f"{path}: key file is open to group or others "
             f"(mode {stat.S_IMODE(st.st_mode):04o}); run: chmod 600 {path}")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))

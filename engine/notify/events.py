@@ -6,13 +6,22 @@ outbox rows with retry, so an outage of Discord/Telegram never blocks the caller
 
 from __future__ import annotations
 
-from engine.config import Config
-from engine.config.secrets import Secrets, redact
+from engine.config import Config, ConfigError
+from engine.config.secrets import Secrets, load_secrets
+from engine.notify.redact import Redactor
 from store.db import Store, now
 
 EVENTS = ("fill", "risk", "trading_state", "process", "trial", "best_value", "alert",
           "promotion", "capital", "summary")
 LEVELS = ("info", "success", "warning", "failure")
+
+
+def _secrets(cfg: Config) -> Secrets:
+    """The configured secrets, or none when the key file is unreadable (emit must not fail)."""
+    try:
+        return load_secrets(cfg.secrets.key_file)
+    except ConfigError:
+        return Secrets()
 
 
 def context_line(trader: str | None = None, model: str | None = None,
@@ -44,8 +53,10 @@ def emit(store: Store, cfg: Config, event: str, title: str, body: str, level: st
         return None
     ctx = context_line(trader, model, trial, study)
     text = f"{body}\n{ctx}" if ctx else body
-    if secrets is not None:  # belt and braces: callers should never pass secrets in text
-        title, text = redact(title, secrets), redact(text, secrets)
+    # Belt and braces: callers never put secrets in text, but nothing secret reaches the store.
+    secrets = secrets if secrets is not None else _secrets(cfg)
+    redact = Redactor(secrets)
+    title, text = redact(title), redact(text)
     t = now()
     with store.write():
         cur = store.conn.execute(

@@ -1,0 +1,1 @@
+"""Modal screens and flows of the console."""

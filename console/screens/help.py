@@ -1,0 +1,54 @@
+"""The `?` screen: every key of the console."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from console.screens.confirm import MODAL_CSS
+
+KEYS: tuple[tuple[str, str, bool], ...] = (
+    # (key, what it does, changes something)
+    ("1-7", "switch pane: Trials, GPU, Processes, Positions, Conviction, Execution, Alerts",
+     False),
+    ("tab / arrows", "move between and within tables", False),
+    ("?", "this help", False),
+    ("/", "filter the rows of every table (empty to clear)", False),
+    ("ctrl+p", "command palette", False),
+    ("l", "log of the selected process (follow, search)", False),
+    ("s", "start a study (name, timeframe, trials, GPU)", True),
+    ("p", "promote the selected trial to paper (shows the gates)", True),
+    ("E", "promote an ensemble of the top k trials to paper", True),
+    ("L", "promote the selected trader to live (gates, capital, typed confirmation)", True),
+    ("c", "change the selected trader's capital", True),
+    ("k", "stop the selected process (SIGTERM, confirm)", True),
+    ("K", "kill the selected process (SIGKILL, confirm)", True),
+    ("r", "restart the selected process (confirm)", True),
+    ("x", "kill switch: HALT all traders (confirm)", True),
+    ("q / ctrl+q", "quit the console (nothing else stops)", False),
+)
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = MODAL_CSS
+    BINDINGS = [Binding("escape,question_mark,q", "close", "Close")]
+
+    def __init__(self, readonly: bool, store_path: str) -> None:
+        super().__init__()
+        self.readonly, self.store_path = readonly, store_path
+
+    def compose(self) -> ComposeResult:
+        lines = [f"[b]{k:>13}[/b]  {what}" for k, what, mutates in KEYS
+                 if not (mutates and self.readonly)]
+        if self.readonly:
+            lines.append("\nRead-only: keys that change anything are off.")
+        with Vertical():
+            yield Static("Cappuccino console keys", classes="title")
+            yield Static("\n".join(lines))
+            yield Static(f"\nstore: {self.store_path}   (escape closes)")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

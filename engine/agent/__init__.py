@@ -1,0 +1,1 @@
+"""PPO agent: hyperparameters and the CleanRL-style trainer."""

@@ -1,0 +1,140 @@
+"""Trading benchmarks.
+
+- decision_latency_ms: one bar, from bar close to orders submitted (reconcile, history
+  fetch, features, policy, conviction, risk, store writes, submits) on the sim broker with
+  a 10-model ensemble and 7 tickers, default feature config. Median over bars. Baseline:
+  the same trader with a single model, measured in the same run. Goal <= 250 ms.
+- conviction_us_per_decision: the conviction filter's whole per-bar work (momentum once,
+  the volatility regime per ticker, the scoring) divided by the decisions. Goal <= 50 us.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+
+from engine.bench import Result
+
+TICKERS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "LTC-USD", "AVAX-USD", "UNI-USD")
+
+
+def _config(workdir: Path, bars: int):  # -> Config
+    from engine.config import load_config
+
+    path = workdir / "cappuccino.toml"
+    path.write_text(f"""
+[data]
+source = "synthetic"
+synthetic_bars = {bars}
+[conviction]
+min_score = 0.0
+[trader]
+notify_fills = false
+tickers = {list(TICKERS)!r}
+""".replace("'", '"'))
+    return load_config(path, environ={})
+
+
+def _models(cfg, workdir: Path, n: int) -> list[Path]:  # noqa: ANN001
+    import torch
+
+    from engine.data.synthetic import synthetic_candles
+    from engine.features import feature_spec, obs_dim
+    from engine.model.artifact import ModelSpec, save_model
+    from engine.model.network import Actor
+
+    candles = synthetic_candles(TICKERS, 100, "5m", seed=cfg.data.seed)
+    fs = feature_spec(cfg.features, candles)
+    dim = obs_dim(fs, len(TICKERS))
+    out = []
+    for i in range(n):
+        torch.manual_seed(i)
+        actor = Actor(dim, len(TICKERS), cfg.ppo.hidden)
+        with torch.no_grad():
+            actor.net[-1].weight.mul_(100)  # decisive actions: orders get placed
+        spec = ModelSpec(tickers=TICKERS, timeframe="5m", obs_dim=dim, act_dim=len(TICKERS),
+                         hidden=cfg.ppo.hidden, features=fs.to_dict(), env=cfg.env.model_dump(),
+                         data_fingerprint=candles.fingerprint(), study="bench", trial=i)
+        out.append(save_model(workdir / f"model-{i}", actor.state_dict(), spec, {}, {}))
+    return out
+
+
+def _latency(cfg, workdir: Path, dirs: list[Path], name: str, bars: int) -> list[float]:  # noqa: ANN001
+    from engine.brokers.factory import make_broker
+    from engine.config.secrets import Secrets
+    from engine.trading.clock import ReplayClock
+    from engine.trading.policy import load_policy
+    from engine.trading.trader import Trader, TraderSettings
+    from store.db import Store
+
+    policy = load_policy(dirs, tickers=TICKERS, timeframe="5m", features=None,
+                         env=cfg.env.model_dump())
+    broker = make_broker(cfg, Secrets(), "sim", workdir / name)
+    store = Store(cfg.store.path)
+    clock = ReplayClock(broker, "5m", 1000)  # type: ignore[arg-type]
+    trader = Trader(cfg, store, broker, clock, policy, TraderSettings(
+        name, "sim", "paper", name, None, None, TICKERS, "5m", Decimal(10_000)))
+    trader.register()
+    times = []
+    for i in range(bars + 1):
+        t0 = time.perf_counter()
+        trader.step(clock.last_closed_bar())
+        if i:  # the first bar warms caches
+            times.append((time.perf_counter() - t0) * 1000)
+        broker.advance()  # type: ignore[attr-defined]
+    store.close()
+    return times
+
+
+def _conviction_us(bars: int) -> tuple[float, int]:
+    from engine.config.schema import ConvictionSection
+    from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
+
+    sec = ConvictionSection()
+    f = ConvictionFilter(sec, 35.0)
+    rng = np.random.default_rng(0)
+    closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, (bars + sec.volatility_window + 1,
+                                                          len(TICKERS))), axis=0))
+    rets = rng.normal(0, 0.001, bars + sec.momentum_window)
+    acts = rng.uniform(-1, 1, (bars, len(TICKERS)))
+    passed = 0
+    t0 = time.perf_counter()
+    for b in range(bars):
+        f_mom = momentum_factor(rets[b:b + sec.momentum_window])
+        f_vol = volatility_factors(closes[b:b + sec.volatility_window + 1],
+                                   sec.volatility_short_window, sec.volatility_window).tolist()
+        row = acts[b].tolist()
+        for j, t in enumerate(TICKERS):
+            a = row[j]
+            v = f.evaluate(t, "BUY" if a > 0 else "SELL", a, 0.8, f_mom, f_vol[j], 0.1, 0.5,
+                           True)
+            passed += v.passed
+    dt = time.perf_counter() - t0
+    return dt / (bars * len(TICKERS)) * 1e6, passed
+
+
+def run(quick: bool, workdir: Path) -> dict[str, Result]:
+    from engine.config import Config
+    from engine.runtime import setup_torch
+
+    bars = 8 if quick else 40
+    cfg: Config = _config(workdir, 700 if quick else 1200)
+    setup_torch(cfg)
+    dirs = _models(cfg, workdir, 10)
+    single = _latency(cfg, workdir, dirs[:1], "single", bars)
+    ensemble = _latency(cfg, workdir, dirs, "ensemble", bars)
+    us, _ = _conviction_us(300 if quick else 3000)
+    med = statistics.median(ensemble)
+    p95 = float(np.percentile(ensemble, 95))
+    return {
+        "decision_latency_ms": Result(
+            med, "ms", baseline=statistics.median(single),
+            note=f"median of {bars} bars, 10-model ensemble, 7 tickers, sim broker; p95 "
+                 f"{p95:.1f} ms; baseline: one model, same run; goal <= 250 ms"),
+        "conviction_us_per_decision": Result(us, "us", note="momentum + volatility regime + "
+                                             "score per decision, 7 tickers; goal <= 50 us"),
+    }

@@ -1,0 +1,423 @@
+"""AlpacaPaperBroker: real paper orders through alpaca-py (TradingClient(paper=True)).
+
+Crypto on Alpaca: symbols BTC/USD (positions BTCUSD), time in force gtc/ioc, no post-only
+flag. Post-only is emulated: a post-only limit that would cross the latest quote is
+refused locally as OrderRejected("post_only") and never sent. Alpaca reports no fee or
+liquidity per fill; fees use the configured schedule ([alpaca] maker/taker_fee_rate, by
+default Alpaca's crypto tier 1: 0.15% maker, 0.25% taker) with limit orders counted as
+maker (they only rest: crossing post-only limits are refused) and market orders as taker.
+
+The SDK's own 429/504 retry (3 x 3 s) is turned off; our bounded backoff decides instead,
+and every request gets a timeout. submit() is idempotent on client_order_id (looked up
+with GET /v2/orders:by_client_order_id before posting and before any re-post).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from engine.brokers.base import (
+    Balance,
+    Bar,
+    BrokerError,
+    FeeTier,
+    Fill,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    Product,
+    Quote,
+)
+from engine.brokers.coinbase_client import is_loopback
+from engine.brokers.retry import (
+    BrokerCallError,
+    RetryPolicy,
+    call_with_retry,
+    http_error,
+    transport_error,
+)
+from engine.brokers.symbols import alpaca_position_symbol, alpaca_symbol, from_alpaca
+from engine.config.schema import Config
+from engine.config.secrets import Secrets
+
+T = TypeVar("T")
+VENUE = "alpaca"
+TIMEFRAMES = {"1m": (1, "Minute", 60), "5m": (5, "Minute", 300), "15m": (15, "Minute", 900),
+              "30m": (30, "Minute", 1800), "1h": (1, "Hour", 3600), "2h": (2, "Hour", 7200),
+              "6h": (6, "Hour", 21600), "1d": (1, "Day", 86400)}
+STATUS = {"new": "NEW", "accepted": "NEW", "pending_new": "NEW", "accepted_for_bidding": "NEW",
+          "partially_filled": "PARTIAL", "filled": "FILLED", "done_for_day": "OPEN",
+          "canceled": "CANCELLED", "expired": "EXPIRED", "replaced": "CANCELLED",
+          "pending_cancel": "OPEN", "pending_replace": "OPEN", "stopped": "OPEN",
+          "rejected": "REJECTED", "suspended": "OPEN", "calculated": "OPEN"}
+OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "pending_cancel",
+                 "pending_replace", "accepted_for_bidding", "stopped", "suspended",
+                 "calculated", "done_for_day"}
+# Alpaca's documented minimum for a crypto order is $1 notional (assets carry the
+# per-coin min_order_size).
+MIN_NOTIONAL = Decimal(1)
+
+
+def dec(x: Any) -> Decimal:
+    if x is None or x == "":
+        return Decimal(0)
+    return Decimal(str(x))
+
+
+def parse_time(s: Any) -> float:
+    if not s:
+        return 0.0
+    text = str(s).replace("Z", "+00:00")
+    # Alpaca sends up to 9 fractional digits; Python parses at most 6.
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits):]
+        text = f"{head}.{digits[:6]}{tz}"
+    return datetime.fromisoformat(text).timestamp()
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def check_override(url: str, what: str) -> str | None:
+    """'' -> None (the SDK default); http only for loopback hosts."""
+    url = url.strip().rstrip("/")
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"alpaca {what} {url!r} must be http(s)://host[:port]")
+    if parts.scheme == "http" and not is_loopback(parts.hostname):
+        raise ValueError(f"alpaca {what} {url!r}: plain http is allowed only for loopback hosts")
+    return url
+
+
+def _with_timeout(session: Any, timeout: float) -> None:
+    """alpaca-py sends requests without a timeout; give every request one."""
+    from requests.adapters import HTTPAdapter
+
+    class TimeoutAdapter(HTTPAdapter):
+        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("timeout") is None:
+                kwargs["timeout"] = timeout
+            return super().send(request, *args, **kwargs)
+
+    session.mount("https://", TimeoutAdapter())
+    session.mount("http://", TimeoutAdapter())
+
+
+def _api_message(detail: str) -> str:
+    """Alpaca error bodies are {"code": ..., "message": ...}; fall back to the raw text."""
+    import json
+
+    try:
+        body = json.loads(detail)
+    except ValueError:
+        return detail
+    return str(body.get("message") or detail) if isinstance(body, dict) else detail
+
+
+def reject_reason(status: int, text: str) -> str:
+    t = text.lower()
+    if "insufficient" in t or "buying power" in t:
+        return "funds"
+    if "not tradable" in t or "inactive" in t or "not active" in t or "halt" in t:
+        return "disabled"
+    if "qty" in t or "quantity" in t or "notional" in t or "min" in t or "increment" in t:
+        return "size"
+    return "other"
+
+
+class AlpacaPaperBroker:
+    name = "alpaca"
+
+    def __init__(self, cfg: Config, secrets: Secrets, *, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        from alpaca.data.historical.crypto import CryptoHistoricalDataClient
+        from alpaca.trading.client import TradingClient
+
+        a = cfg.alpaca
+        if not secrets.alpaca_api_key or not secrets.alpaca_secret_key:
+            raise BrokerCallError("alpaca: credentials missing (set alpaca_api_key and "
+                                  "alpaca_secret_key in the key file, or APCA_API_KEY_ID / "
+                                  "APCA_API_SECRET_KEY)", kind="bad_key")
+        try:
+            trade_url = check_override(a.url_override, "url_override")
+            data_url = check_override(a.data_url_override, "data_url_override")
+        except ValueError as e:
+            raise BrokerCallError(str(e), kind="config") from None
+        self.trading = TradingClient(secrets.alpaca_api_key, secrets.alpaca_secret_key,
+                                     paper=True, raw_data=True, url_override=trade_url)
+        self.data = CryptoHistoricalDataClient(secrets.alpaca_api_key,
+                                               secrets.alpaca_secret_key, raw_data=True,
+                                               url_override=data_url)
+        for client in (self.trading, self.data):
+            client._retry = 0          # our RetryPolicy retries, not the SDK's 3 x 3 s
+            _with_timeout(client._session, a.timeout_s)
+        self.retry = retry or RetryPolicy(attempts=a.retry_attempts, initial_s=a.retry_initial_s,
+                                          max_s=a.retry_max_s)
+        self.maker_rate = Decimal(str(a.maker_fee_rate))
+        self.taker_rate = Decimal(str(a.taker_fee_rate))
+        self._sleep = sleep
+        self._orders: dict[str, dict] = {}   # broker order id -> last raw order seen
+
+    # ---- plumbing ----------------------------------------------------------------------
+    def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
+        import requests
+        from alpaca.common.exceptions import APIError
+
+        try:
+            raw = fn()
+        except APIError as e:
+            status = e.status_code or 0
+            raise http_error(VENUE, what, status, str(e)) from None
+        except requests.RequestException as e:
+            raise transport_error(VENUE, what, e) from None
+        except BrokerError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            raise BrokerCallError(f"alpaca {what}: malformed response ({type(e).__name__})",
+                                  kind="malformed") from None
+        try:
+            return parse(raw)
+        except BrokerError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError, InvalidOperation) as e:
+            raise BrokerCallError(f"alpaca {what}: unexpected response shape "
+                                  f"({type(e).__name__}: {e})", kind="malformed") from None
+
+    def _call(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
+        return call_with_retry(lambda: self._once(what, fn, parse), self.retry,
+                               sleep=self._sleep)
+
+    # ---- market data -------------------------------------------------------------------
+    def now(self) -> float:
+        return self._call("clock", self.trading.get_clock,
+                          lambda r: parse_time(r["timestamp"]))
+
+    def account(self) -> dict[str, Any]:
+        return self._call("account", self.trading.get_account, lambda r: dict(r))
+
+    def product(self, ticker: str) -> Product:
+        sym = alpaca_position_symbol(ticker)
+
+        def parse(r: dict) -> Product:
+            return Product(ticker=ticker, base_increment=dec(r.get("min_trade_increment")),
+                           quote_increment=dec(r.get("price_increment")),
+                           base_min_size=dec(r.get("min_order_size")),
+                           quote_min_size=MIN_NOTIONAL,
+                           trading_disabled=not r.get("tradable", False)
+                           or str(r.get("status", "")).lower() != "active")
+        return self._call(f"asset {sym}", lambda: self.trading.get_asset(sym), parse)
+
+    def quotes(self, tickers: list[str]) -> dict[str, Quote]:
+        from alpaca.data.requests import CryptoLatestQuoteRequest
+
+        syms = [alpaca_symbol(t) for t in tickers]
+
+        def parse(r: dict) -> dict[str, Quote]:
+            out = {}
+            for sym, q in r.items():
+                t = from_alpaca(sym)
+                out[t] = Quote(ticker=t, bid=dec(q["bp"]), ask=dec(q["ap"]),
+                               at=parse_time(q.get("t")) or time.time())
+            return out
+        return self._call("latest quotes", lambda: self.data.get_crypto_latest_quote(
+            CryptoLatestQuoteRequest(symbol_or_symbols=syms)), parse)
+
+    def bars(self, ticker: str, start: float, end: float, timeframe: str) -> list[Bar]:
+        from alpaca.data.requests import CryptoBarsRequest
+        from alpaca.data.timeframe import TimeFrame, TimeFrameUnit
+
+        if timeframe not in TIMEFRAMES:
+            raise ValueError(f"timeframe {timeframe!r} is not one of {sorted(TIMEFRAMES)}")
+        amount, unit, step = TIMEFRAMES[timeframe]
+        sym = alpaca_symbol(ticker)
+        closed_before = time.time() - step
+        req = CryptoBarsRequest(symbol_or_symbols=sym,
+                                timeframe=TimeFrame(amount, TimeFrameUnit[unit]),
+                                start=datetime.fromtimestamp(start, UTC),
+                                end=datetime.fromtimestamp(end, UTC))
+
+        def parse(r: dict) -> list[Bar]:
+            found: dict[float, Bar] = {}
+            for b in r.get(sym) or []:
+                t0 = parse_time(b["t"])
+                if start <= t0 < end and t0 <= closed_before:
+                    found[t0] = Bar(ticker=ticker, start=t0, open=float(b["o"]),
+                                    high=float(b["h"]), low=float(b["l"]), close=float(b["c"]),
+                                    volume=float(b["v"]))
+            return [found[k] for k in sorted(found)]
+        return self._call(f"bars {sym}", lambda: self.data.get_crypto_bars(req), parse)
+
+    # ---- account -----------------------------------------------------------------------
+    def balances(self) -> dict[str, Balance]:
+        acct = self.account()
+        positions = self._call("positions", self.trading.get_all_positions, lambda r: list(r))
+        try:
+            cash = dec(acct["cash"])
+            avail = min(cash, dec(acct.get("non_marginable_buying_power") or cash))
+            out = {"USD": Balance("USD", available=avail, hold=max(Decimal(0), cash - avail))}
+            for p in positions:
+                base = from_alpaca(str(p["symbol"])).split("-")[0]
+                qty = dec(p["qty"])
+                free = dec(p.get("qty_available") if p.get("qty_available") is not None
+                           else qty)
+                out[base] = Balance(base, available=free, hold=qty - free)
+        except (KeyError, TypeError, ValueError, InvalidOperation) as e:
+            raise BrokerCallError(f"alpaca balances: unexpected response shape ({e})",
+                                  kind="malformed") from None
+        return out
+
+    def fee_tier(self) -> FeeTier:
+        return FeeTier(name="alpaca crypto (configured schedule)", maker_rate=self.maker_rate,
+                       taker_rate=self.taker_rate, volume_30d=Decimal(0))
+
+    # ---- orders ------------------------------------------------------------------------
+    def _state(self, o: dict) -> OrderState:
+        self._orders[str(o["id"])] = o
+        filled = dec(o.get("filled_qty"))
+        avg = o.get("filled_avg_price")
+        limit = o.get("limit_price")
+        side = "BUY" if str(o["side"]).lower() == "buy" else "SELL"
+        fee_rate = self.maker_rate if str(o.get("type")) == "limit" else self.taker_rate
+        fees = (filled * dec(avg) * fee_rate) if filled > 0 and avg else Decimal(0)
+        return OrderState(client_order_id=str(o.get("client_order_id") or ""),
+                          broker_order_id=str(o["id"]), ticker=from_alpaca(str(o["symbol"])),
+                          side=side, qty=dec(o.get("qty")),
+                          limit_price=dec(limit) if limit else None,
+                          status=STATUS.get(str(o.get("status")), "OPEN"),  # type: ignore[arg-type]
+                          filled_qty=filled, avg_price=dec(avg) if avg else None, fees=fees,
+                          created_at=parse_time(o.get("submitted_at") or o.get("created_at")))
+
+    def get_order(self, client_order_id: str) -> OrderState | None:
+        try:
+            return self._call(f"order {client_order_id}",
+                              lambda: self.trading.get_order_by_client_id(client_order_id),
+                              self._state)
+        except BrokerCallError as e:
+            if e.kind == "not_found":
+                return None
+            raise
+
+    def open_orders(self) -> list[OrderState]:
+        from alpaca.trading.enums import QueryOrderStatus
+        from alpaca.trading.requests import GetOrdersRequest
+
+        rows = self._call("open orders", lambda: self.trading.get_orders(
+            GetOrdersRequest(status=QueryOrderStatus.OPEN, limit=500)), lambda r: list(r))
+        return [s for s in (self._state(o) for o in rows) if s.is_open]
+
+    def submit(self, req: OrderRequest) -> OrderState:
+        if req.post_only and req.limit_price is None:
+            raise OrderRejected(f"{req.client_order_id}: post-only needs a limit price", "other")
+        if req.qty <= 0:
+            raise OrderRejected(f"{req.client_order_id}: quantity must be positive", "size")
+        existing = self.get_order(req.client_order_id)
+        if existing is not None:
+            return existing
+        if req.post_only and req.limit_price is not None:
+            q = self.quotes([req.ticker]).get(req.ticker)
+            if q is not None and (req.limit_price >= q.ask if req.side == "BUY"
+                                  else req.limit_price <= q.bid):
+                raise OrderRejected(f"alpaca: post-only {req.side} {req.client_order_id} at "
+                                    f"{req.limit_price} would cross (bid {q.bid}, ask {q.ask})",
+                                    "post_only")
+        order = self._order_request(req)
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return self._once(f"submit {req.client_order_id}",
+                                  lambda: self.trading.submit_order(order), self._state)
+            except BrokerCallError as e:
+                if e.kind in ("bad_request", "forbidden") and e.status in (400, 403, 422):
+                    text = _api_message(e.detail) or str(e)
+                    if "unique" in text.lower():   # an earlier try of ours got through
+                        found = self.get_order(req.client_order_id)
+                        if found is not None:
+                            return found
+                    raise OrderRejected(f"alpaca rejected {req.client_order_id}: {text}",
+                                        reject_reason(e.status or 0, text)) from None
+                if not e.retryable or attempt >= self.retry.attempts:
+                    raise
+                self._sleep(self.retry.wait(attempt - 1))
+                if e.kind != "rate_limited":  # Alpaca may have taken the order
+                    found = self.get_order(req.client_order_id)
+                    if found is not None:
+                        return found
+
+    @staticmethod
+    def _order_request(req: OrderRequest) -> Any:
+        from alpaca.trading.enums import OrderSide, TimeInForce
+        from alpaca.trading.requests import LimitOrderRequest, MarketOrderRequest
+
+        side = OrderSide.BUY if req.side == "BUY" else OrderSide.SELL
+        sym = alpaca_symbol(req.ticker)
+        if req.limit_price is None:
+            return MarketOrderRequest(symbol=sym, qty=float(req.qty), side=side,
+                                      time_in_force=TimeInForce.GTC,
+                                      client_order_id=req.client_order_id)
+        return LimitOrderRequest(symbol=sym, qty=float(req.qty), side=side,
+                                 time_in_force=TimeInForce.GTC,
+                                 limit_price=float(req.limit_price),
+                                 client_order_id=req.client_order_id)
+
+    def cancel(self, client_order_ids: list[str]) -> None:
+        for cid in client_order_ids:
+            st = self.get_order(cid)
+            if st is None or not st.is_open:
+                continue
+            try:
+                self._call(f"cancel {cid}",
+                           lambda oid=st.broker_order_id: self.trading.cancel_order_by_id(oid),
+                           lambda r: r)
+            except BrokerCallError as e:
+                if e.status not in (404, 422):
+                    raise
+                after = self.get_order(cid)      # 422: already filled or cancelled?
+                if after is not None and after.is_open:
+                    raise
+
+    def fills(self, since: float) -> list[Fill]:
+        rows: list[dict] = []
+        token: str | None = None
+        for _ in range(50):
+            params: dict[str, Any] = {"after": iso(since - 1), "direction": "asc",
+                                      "page_size": 100}
+            if token:
+                params["page_token"] = token
+            page = self._call("fill activities", lambda p=params: self.trading.get(
+                "/account/activities/FILL", p), lambda r: list(r or []))
+            rows.extend(page)
+            if len(page) < 100:
+                break
+            token = str(page[-1]["id"])
+        out: dict[str, Fill] = {}
+        for a in rows:
+            at = parse_time(a.get("transaction_time"))
+            if at < since:
+                continue
+            oid = str(a["order_id"])
+            o = self._orders.get(oid)
+            if o is None:
+                o = self._call(f"order {oid}", lambda x=oid: self.trading.get_order_by_id(x),
+                               lambda r: dict(r))
+                self._orders[oid] = o
+            maker = str(o.get("type")) == "limit"
+            qty, px = dec(a["qty"]), dec(a["price"])
+            fid = str(a["id"])
+            out[fid] = Fill(fill_id=fid, client_order_id=str(o.get("client_order_id") or ""),
+                            broker_order_id=oid, ticker=from_alpaca(str(a["symbol"])),
+                            side="BUY" if str(a["side"]).lower() == "buy" else "SELL",
+                            qty=qty, price=px,
+                            fee=qty * px * (self.maker_rate if maker else self.taker_rate),
+                            liquidity="MAKER" if maker else "TAKER", at=at)
+        return sorted(out.values(), key=lambda f: (f.at, f.fill_id))

@@ -1,0 +1,59 @@
+"""Build the broker a trader asked for. The real brokers' SDKs are imported only here, lazily."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from engine.brokers.base import Broker, BrokerError
+from engine.config import Config
+from engine.config.secrets import Secrets
+from engine.data.candles import Candles, DataError
+
+
+def sim_candles(cfg: Config) -> Candles:
+    """The market the sim replays: [data] source, restricted to the trader's tickers."""
+    data = cfg.data.model_copy(update={"timeframe": cfg.trader.timeframe,
+                                       "tickers": list(cfg.trader.tickers)})
+    c2 = cfg.model_copy(update={"data": data})
+    try:
+        from engine.data.load import load_candles
+    except ModuleNotFoundError:  # the loader is optional here: synthetic data always works
+        load_candles = None
+    if load_candles is not None:
+        candles = load_candles(c2)
+    else:
+        from engine.data.synthetic import synthetic_candles
+
+        candles = synthetic_candles(cfg.trader.tickers, cfg.data.synthetic_bars,
+                                    cfg.trader.timeframe, cfg.data.seed)
+    return candles.select(tuple(cfg.trader.tickers))
+
+
+def make_broker(cfg: Config, secrets: Secrets, broker_name: str, state_dir: str | Path,
+                start_index: int | None = None) -> Broker:
+    if broker_name == "sim":
+        from engine.brokers.sim import SimBroker
+
+        try:
+            candles = sim_candles(cfg)
+        except DataError as e:
+            raise BrokerError(f"sim: no market data: {e}") from None
+        t = cfg.trader
+        start = start_index if start_index is not None else max(
+            t.history_bars, cfg.features.norm_window + 40 + cfg.features.lookback,
+            cfg.conviction.volatility_window + 1)
+        return SimBroker(Path(state_dir) / "sim-exchange.db", candles, start_index=start,
+                         initial_cash=Decimal(str(t.capital)),
+                         maker_rate=Decimal(str(t.sim_maker_fee_rate)),
+                         taker_rate=Decimal(str(t.sim_taker_fee_rate)),
+                         spread_bps=t.sim_spread_bps)
+    if broker_name == "alpaca":
+        from engine.brokers.alpaca import AlpacaPaperBroker
+
+        return AlpacaPaperBroker(cfg, secrets)
+    if broker_name == "coinbase":
+        from engine.brokers.coinbase import CoinbaseBroker
+
+        return CoinbaseBroker(cfg, secrets)
+    raise BrokerError(f"unknown broker {broker_name!r} (expected sim, alpaca or coinbase)")

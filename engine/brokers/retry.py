@@ -1,0 +1,112 @@
+"""Retry a broker call on retryable BrokerErrors, with bounded exponential backoff + jitter."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from engine.brokers.base import BrokerError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4           # total tries, the first included
+    initial_s: float = 0.5
+    factor: float = 2.0
+    max_s: float = 8.0          # cap for one wait
+    jitter: float = 0.25        # each wait is scaled by a random factor in [1-j, 1+j]
+
+    def wait(self, retry_index: int, rng: random.Random | None = None) -> float:
+        base = min(self.max_s, self.initial_s * self.factor ** retry_index)
+        r = (rng or random).uniform(1 - self.jitter, 1 + self.jitter) if self.jitter else 1.0
+        return max(0.0, min(self.max_s, base * r))
+
+
+def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *,
+                    before_retry: Callable[[int, BrokerError], None] | None = None,
+                    sleep: Callable[[float], None] = time.sleep) -> T:
+    """Call fn; on a retryable BrokerError wait and call again, up to policy.attempts.
+
+    before_retry(attempt, error) runs before each new try (e.g. to log it). The last error
+    is re-raised unchanged when attempts run out; non-retryable errors pass at once.
+    """
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except BrokerError as e:
+            attempt += 1
+            if not e.retryable or attempt >= policy.attempts:
+                raise
+            sleep(policy.wait(attempt - 1))
+            if before_retry is not None:
+                before_retry(attempt, e)
+
+
+# ---- classifying failures -----------------------------------------------------------------
+# kind: what went wrong, for one-line diagnoses (`cappuccino check`) and retry decisions.
+RETRYABLE_KINDS = frozenset({"rate_limited", "server", "timeout", "reset", "network",
+                             "malformed"})
+
+
+class BrokerCallError(BrokerError):
+    """A broker call failed; `kind` says how, `status` is the HTTP status if there was one."""
+
+    def __init__(self, message: str, *, kind: str, status: int | None = None,
+                 detail: str = ""):
+        super().__init__(message, retryable=kind in RETRYABLE_KINDS)
+        self.kind = kind
+        self.status = status
+        self.detail = detail     # the server's own words, if any (one line)
+
+
+def http_error(venue: str, what: str, status: int, detail: str = "") -> BrokerCallError:
+    detail = " ".join(detail.split())[:300]
+    suffix = f": {detail}" if detail else ""
+    err = _http_error(venue, what, status, suffix)
+    err.detail = detail
+    return err
+
+
+def _http_error(venue: str, what: str, status: int, suffix: str) -> BrokerCallError:
+    if status == 401:
+        return BrokerCallError(f"{venue} {what}: unauthorised (HTTP 401) - the API key or "
+                               f"secret was not accepted", kind="unauthorised", status=status)
+    if status == 403:
+        return BrokerCallError(f"{venue} {what}: forbidden (HTTP 403) - the key lacks a "
+                               f"permission{suffix}", kind="forbidden", status=status)
+    if status == 404:
+        return BrokerCallError(f"{venue} {what}: not found (HTTP 404){suffix}",
+                               kind="not_found", status=status)
+    if status == 429:
+        return BrokerCallError(f"{venue} {what}: rate limited (HTTP 429)",
+                               kind="rate_limited", status=status)
+    if status >= 500:
+        return BrokerCallError(f"{venue} {what}: server error (HTTP {status})",
+                               kind="server", status=status)
+    return BrokerCallError(f"{venue} {what}: HTTP {status}{suffix}", kind="bad_request",
+                           status=status)
+
+
+def transport_error(venue: str, what: str, exc: BaseException) -> BrokerCallError:
+    """Map a requests/urllib3 exception (no HTTP status) to a BrokerCallError."""
+    import requests
+
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, requests.Timeout):
+        return BrokerCallError(f"{venue} {what}: timed out", kind="timeout")
+    if isinstance(exc, requests.ConnectionError):
+        low = text.lower()
+        if "reset" in low or "aborted" in low or "remotedisconnected" in low:
+            return BrokerCallError(f"{venue} {what}: connection reset", kind="reset")
+        why = ("name resolution failed" if "resolve" in low or "name or service" in low
+               else "connection refused" if "refused" in low else "cannot connect")
+        return BrokerCallError(f"{venue} {what}: network unreachable ({why})",
+                               kind="network", detail=why)
+    return BrokerCallError(f"{venue} {what}: malformed or partial response ({type(exc).__name__})",
+                           kind="malformed")

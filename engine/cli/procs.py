@@ -1,0 +1,133 @@
+"""`cappuccino ps | start | stop | restart | kill | logs`: supervised processes from the shell.
+
+start/stop/restart/kill write a command to the store (source "cli"), start the
+supervisor when it is absent, and wait for the outcome: exit 0 when done, 1 when it
+failed (e.g. "no process named X") or no outcome came in time, 2 for bad usage.
+`stop all` stops every supervised process (stopping the supervisor itself never does).
+`ps` and `logs` only read; they never start anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+from engine.cli.errors import JobError, UsageError
+from engine.config import Config
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("ps", help="list supervised processes")
+    p.set_defaults(func=run_ps)
+    for action, text in (("start", "start a supervised process (or a built-in service)"),
+                         ("stop", "stop a process: SIGTERM to its group, SIGKILL after grace"),
+                         ("restart", "stop, then start a process"),
+                         ("kill", "SIGKILL a process's whole group now")):
+        p = sub.add_parser(action, help=text)
+        p.add_argument("name", help="process name" + (", or 'all'" if action == "stop" else ""))
+        p.add_argument("--wait", type=float, default=None, metavar="S",
+                       help="seconds to wait for the outcome (default: grace + 15)")
+        p.set_defaults(func=run_command, action=action)
+    p = sub.add_parser("logs", help="show a process's log (name 'supervisor' for its own)")
+    p.add_argument("name")
+    p.add_argument("-f", "--follow", action="store_true", help="keep printing new lines")
+    p.add_argument("-n", "--lines", type=int, default=50, metavar="N",
+                   help="how many lines to show first (default 50)")
+    p.add_argument("--grep", metavar="PATTERN", help="only lines matching this regex")
+    p.set_defaults(func=run_logs)
+
+
+def run_ps(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.cli.status import open_existing, process_table, process_view
+    from engine.supervisor.client import supervisor_status
+    from store.processes import list_processes
+
+    store = open_existing(cfg)
+    try:
+        alive, pid = supervisor_status(cfg, store)
+        now = time.time()
+        doc = {"supervisor": {"alive": alive, "pid": pid},
+               "processes": [process_view(r, now) for r in list_processes(store)]}
+    finally:
+        store.close()
+    print("\n".join(process_table(doc)))
+    return 0
+
+
+def run_command(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.supervisor.client import SupervisorError, send_command
+    from engine.supervisor.spawn import valid_name
+
+    name = args.name
+    if not (valid_name(name) or (name == "all" and args.action == "stop")):
+        raise UsageError(f"bad process name {name!r} (letters, digits, . _ - only)")
+    if args.wait is not None and args.wait < 0:
+        raise UsageError("--wait must be >= 0")
+    wait = args.wait if args.wait is not None else cfg.supervisor.stop_grace_s + 15
+    try:
+        row = send_command(cfg, args.action, name, {}, source="cli", wait_s=wait)
+    except SupervisorError as e:
+        raise JobError(str(e)) from None
+    if row.state == "done":
+        print(row.result or "done")
+        return 0
+    if row.state == "failed":
+        raise JobError(row.result or f"{args.action} {name} failed")
+    raise JobError(f"command #{row.id} ({args.action} {name}) still {row.state} after "
+                   f"{wait:g}s; see `cappuccino ps`")
+
+
+def log_file(cfg: Config, name: str) -> Path:
+    from engine.supervisor.spawn import log_path
+    from engine.supervisor.supervisor import default_log_path
+
+    if name == "supervisor":
+        return default_log_path(cfg, name)
+    path = log_path(cfg, name)
+    if Path(cfg.store.path).exists():
+        from engine.cli.status import open_existing
+        from store.processes import get_process
+
+        store = open_existing(cfg)
+        try:
+            row = get_process(store, name)
+        finally:
+            store.close()
+        if row is not None and row.log_path:
+            return Path(row.log_path)
+        if row is None and not path.exists():
+            raise JobError(f"no process named {name}")
+    return path
+
+
+def run_logs(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.supervisor.logs import follow, tail_lines
+    from engine.supervisor.spawn import valid_name
+
+    if not valid_name(args.name):
+        raise UsageError(f"bad process name {args.name!r} (letters, digits, . _ - only)")
+    if args.lines < 0:
+        raise UsageError("-n must be >= 0")
+    try:
+        pattern = re.compile(args.grep) if args.grep else None
+    except re.error as e:
+        raise UsageError(f"--grep: not a valid regular expression: {e}") from None
+    path = log_file(cfg, args.name)
+    if not path.exists() and not args.follow:
+        raise JobError(f"no log yet for {args.name} ({path})")
+    if path.exists():
+        for line in tail_lines(path, args.lines, pattern):
+            print(line)
+    if not args.follow:
+        return 0
+    sys.stdout.flush()
+    try:
+        for line in follow(path):
+            if pattern is None or pattern.search(line):
+                print(line, flush=True)
+    except KeyboardInterrupt:
+        pass
+    return 0

@@ -1,0 +1,186 @@
+"""`cappuccino status [--json]`: the supervisor, processes, latest study, traders and alerts.
+
+`--json` prints ONE JSON object. Money is Decimal text (strings), times are UTC unix
+seconds, ages and uptimes are seconds (null when unknown). Example:
+
+    {
+      "supervisor": {"alive": true, "pid": 4242},
+      "processes": [
+        {"name": "trader-btc", "kind": "trader", "pid": 4300, "state": "RUNNING",
+         "restarts": 1, "uptime_s": 3605.2, "heartbeat_age_s": 1.4, "last_error": null},
+        {"name": "study-default", "kind": "study", "pid": null, "state": "FATAL",
+         "restarts": 5, "uptime_s": null, "heartbeat_age_s": null,
+         "last_error": "exited with code 1: ValueError: bad timeframe"}
+      ],
+      "study": {"name": "default",
+                "trials": {"RUNNING": 1, "COMPLETE": 12, "FAILED": 1, "PRUNED": 4,
+                           "RETRIED": 2},
+                "best_value": 0.42, "best_trial": 7, "pbo": 0.18},
+      "traders": [
+        {"name": "btc", "broker": "sim", "mode": "paper", "equity": "1012.50",
+         "positions": [{"ticker": "BTC-USD", "qty": "0.01", "avg_price": "64000.00",
+                        "unrealized_pnl": "12.50"}],
+         "trading_state": "ACTIVE"}
+      ],
+      "alerts": [{"level": "WARNING", "trader": "btc",
+                  "message": "live Sharpe 0.3 below backtest 0.9", "at": 1764060000.0}]
+    }
+
+`study` is the most recently updated study (null when there is none). Its `trials`
+count each trial once, by the state of its latest attempt (an attempt waiting to be
+retried counts as RUNNING); `RETRIED` counts trials that needed more than one attempt.
+`alerts` are the 20 most recent, newest first. Exit status 1 when the store is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from typing import Any
+
+from engine.config import Config
+
+TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
+ALERTS_SHOWN = 20
+LIVE_STATES = ("STARTING", "RUNNING", "STOPPING")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="supervisor, processes, study, traders and alerts")
+    p.add_argument("--json", action="store_true", help="print one JSON object (see README)")
+    p.set_defaults(func=run)
+
+
+def process_view(row: Any, now: float) -> dict[str, Any]:
+    live = row.state in LIVE_STATES and row.pid is not None
+    return {
+        "name": row.name,
+        "kind": row.kind,
+        "pid": row.pid if live else None,
+        "state": row.state,
+        "restarts": row.restarts,
+        "uptime_s": round(now - row.started_at, 1) if live and row.started_at else None,
+        "heartbeat_age_s": (round(now - row.heartbeat_at, 1)
+                            if live and row.heartbeat_at else None),
+        "last_error": row.last_error,
+    }
+
+
+def study_view(store: Any) -> dict[str, Any] | None:
+    study = store.one("SELECT * FROM studies ORDER BY updated_at DESC, name LIMIT 1")
+    if study is None:
+        return None
+    counts = dict.fromkeys(TRIAL_STATES, 0)
+    rows = store.query(
+        "SELECT a.state, t.n FROM attempts a JOIN ("
+        "  SELECT trial, MAX(attempt) AS last, COUNT(*) AS n FROM attempts WHERE study = ?"
+        "  GROUP BY trial) t ON a.trial = t.trial AND a.attempt = t.last "
+        "WHERE a.study = ?", (study["name"], study["name"]))
+    retried = 0
+    for r in rows:
+        state = "RUNNING" if r["state"] == "RETRYING" else r["state"]
+        if state in counts:
+            counts[state] += 1
+        retried += int(r["n"] > 1)
+    return {"name": study["name"], "trials": {**counts, "RETRIED": retried},
+            "best_value": study["best_value"], "best_trial": study["best_trial"],
+            "pbo": study["pbo"]}
+
+
+def traders_view(store: Any) -> list[dict[str, Any]]:
+    positions: dict[str, list[dict[str, Any]]] = {}
+    for p in store.query("SELECT trader, ticker, qty, avg_price, unrealized_pnl FROM positions "
+                         "ORDER BY trader, ticker"):
+        positions.setdefault(p["trader"], []).append(
+            {"ticker": p["ticker"], "qty": p["qty"], "avg_price": p["avg_price"],
+             "unrealized_pnl": p["unrealized_pnl"]})
+    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"], "equity": t["equity"],
+             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"]}
+            for t in store.query("SELECT * FROM traders ORDER BY name")]
+
+
+def alerts_view(store: Any) -> list[dict[str, Any]]:
+    return [{"level": a["level"], "trader": a["trader"], "message": a["message"], "at": a["at"]}
+            for a in store.query("SELECT level, trader, message, at FROM alerts "
+                                 "ORDER BY at DESC, id DESC LIMIT ?", (ALERTS_SHOWN,))]
+
+
+def collect(cfg: Config, store: Any) -> dict[str, Any]:
+    from engine.supervisor.client import supervisor_status
+    from store.processes import list_processes
+
+    alive, pid = supervisor_status(cfg, store)
+    now = time.time()
+    return {
+        "supervisor": {"alive": alive, "pid": pid},
+        "processes": [process_view(r, now) for r in list_processes(store)],
+        "study": study_view(store),
+        "traders": traders_view(store),
+        "alerts": alerts_view(store),
+    }
+
+
+def open_existing(cfg: Config) -> Any:
+    from store.db import Store
+
+    # A read must not create a store nor pay a quick_check on every call.
+    return Store(cfg.store.path, create=False, busy_timeout_s=cfg.store.busy_timeout_s,
+                 check=False)
+
+
+def fmt_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 120:
+        return f"{s}s"
+    if s < 7200:
+        return f"{s // 60}m"
+    if s < 172800:
+        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
+
+
+def process_table(doc: dict[str, Any]) -> list[str]:
+    sup = doc["supervisor"]
+    lines = [f"supervisor: {'running' if sup['alive'] else 'NOT running'}"
+             + (f" (pid {sup['pid']})" if sup["pid"] else "")]
+    if not doc["processes"]:
+        return [*lines, "no processes"]
+    lines.append(f"{'NAME':24} {'KIND':9} {'STATE':9} {'PID':>7} {'RESTARTS':>8} "
+                 f"{'UPTIME':>8} {'HB':>6}  LAST ERROR")
+    for p in doc["processes"]:
+        lines.append(f"{p['name'][:24]:24} {p['kind'][:9]:9} {p['state']:9} "
+                     f"{p['pid'] or '-':>7} {p['restarts']:>8} {fmt_age(p['uptime_s']):>8} "
+                     f"{fmt_age(p['heartbeat_age_s']):>6}  {(p['last_error'] or '')[:60]}")
+    return lines
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    store = open_existing(cfg)
+    try:
+        doc = collect(cfg, store)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(doc, sort_keys=False))
+        return 0
+    lines = process_table(doc)
+    st = doc["study"]
+    if st:
+        counts = " ".join(f"{k.lower()} {v}" for k, v in st["trials"].items())
+        best = ("-" if st["best_value"] is None
+                else f"{st['best_value']:.4g} (trial #{st['best_trial']})")
+        lines += ["", f"study {st['name']}: {counts}; best {best}"
+                  + (f"; PBO {st['pbo']:.2f}" if st["pbo"] is not None else "")]
+    for t in doc["traders"]:
+        lines.append(f"trader {t['name']}: {t['broker']}/{t['mode']} {t['trading_state']} "
+                     f"equity {t['equity'] or '-'} positions {len(t['positions'])}")
+    if doc["alerts"]:
+        lines += ["", "recent alerts:"]
+        for a in doc["alerts"][:5]:
+            when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(a["at"]))
+            lines.append(f"  {when}Z {a['level']:9} {a['trader'] or '-':12} {a['message']}")
+    print("\n".join(lines))
+    return 0

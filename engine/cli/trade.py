@@ -1,0 +1,145 @@
+"""`cappuccino trade`: run one trader (usually started by the supervisor from the console)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+from engine.cli.errors import JobError, UsageError
+from engine.config import Config
+
+TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("trade", help="run a trader: model or ensemble -> orders, bar by bar")
+    p.add_argument("--name", default="", help="trader name (default: the supervisor's "
+                   "process name)")
+    p.add_argument("--model", required=True, help="model dir, dir1,dir2,..., or ensemble:K "
+                   "(top K of the latest study, or of --study)")
+    p.add_argument("--broker", choices=("sim", "alpaca", "coinbase"), default=None,
+                   help="default: [trader] broker")
+    p.add_argument("--tickers", default="", help="comma-separated, e.g. BTC-USD,ETH-USD "
+                   "(default: [trader] tickers)")
+    p.add_argument("--timeframe", choices=TIMEFRAMES, default=None)
+    p.add_argument("--capital", default=None, help="starting capital in USD")
+    p.add_argument("--study", default=None, help="study for --model ensemble:K")
+    p.add_argument("--live", action="store_true",
+                   help="confirm live trading (required for --broker coinbase)")
+    p.add_argument("--replay-speed", type=float, default=None,
+                   help="sim only: bars per second of wall time (0: real time)")
+    p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace, cfg: Config) -> Config:
+    t = cfg.trader
+    tickers = [x.strip().upper() for x in args.tickers.split(",") if x.strip()] or list(t.tickers)
+    if len(set(tickers)) != len(tickers):
+        raise UsageError(f"--tickers: a ticker is listed twice ({','.join(tickers)})")
+    bad = [x for x in tickers if "-" not in x]
+    if bad:
+        raise UsageError(f"--tickers: {bad[0]!r} is not BASE-QUOTE (e.g. BTC-USD)")
+    capital = t.capital
+    if args.capital is not None:
+        try:
+            capital = float(Decimal(args.capital))
+        except (InvalidOperation, ValueError):
+            raise UsageError(f"--capital: {args.capital!r} is not a number") from None
+        if not capital > 0:
+            raise UsageError(f"--capital: must be positive, got {args.capital}")
+    speed = t.replay_speed if args.replay_speed is None else args.replay_speed
+    if speed < 0:
+        raise UsageError("--replay-speed: must be >= 0")
+    trader = t.model_copy(update={"tickers": tickers, "capital": capital,
+                                  "broker": args.broker or t.broker,
+                                  "timeframe": args.timeframe or t.timeframe,
+                                  "replay_speed": speed})
+    return cfg.model_copy(update={"trader": trader})
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.runtime import process_name
+
+    cfg = _settings(args, cfg)
+    name = args.name or process_name()
+    if not name:
+        raise UsageError("--name is required (outside the supervisor)")
+    broker_name = cfg.trader.broker
+    from engine.config.secrets import load_secrets
+
+    secrets = load_secrets(cfg.secrets.key_file)
+    if broker_name == "coinbase":
+        if not cfg.coinbase.live_armed:
+            raise UsageError("coinbase is live trading and is not armed: set [coinbase] "
+                             "live_armed = true in the config first")
+        if not args.live:
+            raise UsageError("coinbase is live trading: add --live to confirm")
+        if not (secrets.coinbase_api_key and secrets.coinbase_api_secret):
+            raise UsageError("coinbase credentials missing: set COINBASE_API_KEY and "
+                             "COINBASE_API_SECRET (or the key file)")
+    return _trade(cfg, name, broker_name, args.model, args.study, secrets)
+
+
+def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str | None,
+           secrets: object) -> int:
+    from engine.brokers.base import BrokerError
+    from engine.brokers.factory import make_broker
+    from engine.data.candles import DataError
+    from engine.model.artifact import ModelError
+    from engine.runtime import Heartbeat, open_store, setup_torch
+    from engine.trading.clock import RealClock, ReplayClock
+    from engine.trading.policy import load_policy, resolve_model_dirs
+    from engine.trading.trader import Trader, TraderSettings
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    t = cfg.trader
+    store = open_store(cfg)
+    try:
+        try:
+            dirs, study = resolve_model_dirs(model_arg, store, study)
+            device = setup_torch(cfg)
+            policy = load_policy(dirs, tickers=tuple(t.tickers), timeframe=t.timeframe,
+                                 features=None, env=cfg.env.model_dump(), device=device)
+        except ModelError as e:
+            raise UsageError(f"model refused: {e}") from None
+        state_dir = Path(cfg.paths.run) / "traders" / name
+        try:
+            broker = make_broker(cfg, secrets, broker_name, state_dir)  # type: ignore[arg-type]
+        except BrokerError as e:
+            raise JobError(f"broker {broker_name}: {e}") from None
+        clock = (ReplayClock(broker, t.timeframe, t.replay_speed)  # type: ignore[arg-type]
+                 if broker_name == "sim" else RealClock(t.timeframe, t.settle_delay_s))
+        single = policy.members[0].spec if len(policy.members) == 1 else None
+        settings = TraderSettings(
+            name=name, broker=broker_name, mode="live" if broker_name == "coinbase" else "paper",
+            model=model_arg, study=study or (single.study if single and single.study else None),
+            trial=single.trial if single and single.trial >= 0 else None,
+            tickers=tuple(t.tickers), timeframe=t.timeframe, capital=Decimal(str(t.capital)))
+        trader = Trader(cfg, store, broker, clock, policy, settings)
+        try:
+            trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
+        except ModelError as e:
+            raise UsageError(f"model refused: {e}") from None
+        except (BrokerError, DataError) as e:
+            raise JobError(f"broker {broker_name}: cannot read market data: {e}") from None
+        logging.getLogger("cappuccino.trading").info(
+            "trader %s: %s on %s %s %s, capital %s", name, policy.describe(), broker_name,
+            ",".join(t.tickers), t.timeframe, t.capital)
+        with Heartbeat(cfg):  # beats for the supervisor's row; a no-op outside it
+            try:
+                trader.run(stop)
+            finally:
+                trader.shutdown()
+        return 0
+    finally:
+        store.close()
+

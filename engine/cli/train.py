@@ -1,0 +1,78 @@
+"""`cappuccino train`: run an Optuna study of PPO trials (each trial a worker process).
+
+    cappuccino train --study NAME --timeframe 5m --n-trials 100 [--gpu 0] [--workers N]
+
+Trials run under the supervisor (kind "trial") so the console sees and can kill them;
+--direct starts them as children of this command instead (no supervisor needed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from engine.cli.errors import JobError, UsageError
+from engine.config import Config
+
+TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
+NAME = re.compile(r"^[A-Za-z0-9_.-]{1,48}$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="run an Optuna study of PPO trials",
+                       description=__doc__.splitlines()[0])
+    p.add_argument("--study", help="study name (default: [study] name)")
+    p.add_argument("--timeframe", choices=TIMEFRAMES, help="bar size (default: [data] timeframe)")
+    p.add_argument("--n-trials", type=int, help="trials to add (default: [study] n_trials)")
+    p.add_argument("--gpu", type=int, metavar="N", help="train on cuda:N")
+    p.add_argument("--workers", type=int, help="trials in parallel (default: [study] workers)")
+    p.add_argument("--direct", action="store_true",
+                   help="start trial workers as children, not under the supervisor")
+    p.set_defaults(func=run)
+
+
+def apply_overrides(cfg: Config, timeframe: str | None = None, device: str | None = None,
+                    workers: int | None = None) -> Config:
+    """The config a study (and each of its workers) runs with."""
+    update: dict[str, object] = {}
+    if timeframe:
+        update["data"] = cfg.data.model_copy(update={"timeframe": timeframe})
+    if device:
+        update["runtime"] = cfg.runtime.model_copy(update={"device": device})
+    if workers:
+        update["study"] = cfg.study.model_copy(update={"workers": workers})
+    return cfg.model_copy(update=update) if update else cfg
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    study = args.study or cfg.study.name
+    if not NAME.match(study):
+        raise UsageError(f"--study {study!r}: use 1-48 letters, digits, '.', '_' or '-'")
+    n_trials = cfg.study.n_trials if args.n_trials is None else args.n_trials
+    if n_trials < 1:
+        raise UsageError(f"--n-trials must be at least 1 (got {n_trials})")
+    if args.workers is not None and not 1 <= args.workers <= 64:
+        raise UsageError(f"--workers must be between 1 and 64 (got {args.workers})")
+    if args.gpu is not None and args.gpu < 0:
+        raise UsageError(f"--gpu must be a GPU index >= 0 (got {args.gpu})")
+    device = f"cuda:{args.gpu}" if args.gpu is not None else None
+    timeframe = args.timeframe or cfg.data.timeframe
+    cfg = apply_overrides(cfg, timeframe, device, args.workers)
+
+    from engine.study.objective import prepare_data
+    from engine.study.runner import run_study
+
+    try:  # bad data fails the study up front, not each of its trials
+        prepare_data(cfg)
+    except Exception as e:
+        raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
+    try:
+        row = run_study(cfg, study, timeframe, n_trials, device,
+                        "direct" if args.direct else "supervisor",
+                        log=lambda m: print(m, flush=True))
+    except ImportError as e:
+        raise JobError(f"cannot run the study: {e}") from None
+    best = "none" if row.best_value is None else f"{row.best_value:.4f} (trial {row.best_trial})"
+    pbo = "n/a" if row.pbo is None else f"{row.pbo:.2f}"
+    print(f"study {study}: best {best}; PBO {pbo}")
+    return 0

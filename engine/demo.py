@@ -1,0 +1,240 @@
+"""The offline demo: the whole pipeline on the bundled real data, with no credentials.
+
+`start_demo(cfg)` writes a demo config under `<store folder>/demo/` (its own store, models,
+logs, and a 0600 key file whose only "secret" is a local json:// notification target), starts
+that store's supervisor, and asks it to run the `demo` process. The demo process
+(`run_demo`) is an orchestrator, not a special mode: it sends the same `train` command the
+console's `s` key sends, waits for the first model, promotes the best trial to a paper
+trader through the same gates as `p` (forced, with a recorded reason, when the gate refuses
+a weak demo model), and serves the local notification inbox. The trader replays the held-out
+data on the SimBroker faster than real time; only the broker and the clock differ from
+real operation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from engine.config import Config, load_config
+
+DEMO_STUDY = "demo"
+DEMO_TICKERS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD"]
+INBOX = "notifications.jsonl"
+log = logging.getLogger("cappuccino.demo")
+
+DEMO_TOML = """\
+# The offline demo's config, written by `cappuccino-console --demo` / `cappuccino demo start`.
+# Small and fast on purpose; every other value is the default of cappuccino.toml.
+[store]
+path = "cappuccino.db"
+
+[paths]
+data = "data"
+models = "models"
+logs = "logs"
+run = "run"
+
+[secrets]
+key_file = "keys.toml"
+
+[data]
+source = "bundled"
+tickers = {tickers}
+
+[ppo]
+total_steps = 12000
+n_envs = 32
+n_steps = 64
+minibatch = 512
+epochs = 3
+episode_len = 512
+
+[study]
+name = "{study}"
+n_trials = 4
+cpcv_groups = 4
+cpcv_test_groups = 1
+max_splits = 1
+embargo_bars = 24
+holdout_frac = 0.15
+
+[trials]
+time_limit_s = 600
+
+[trader]
+tickers = {tickers}
+replay_speed = 2.0
+settle_delay_s = 0.0
+notify_fills = true
+
+[monitor]
+interval_s = 10.0
+window_hours = 24.0
+min_samples = 48
+emergency_sustain_h = 48.0
+cooldown_s = 600.0
+
+[sampler]
+interval_s = 2.0
+flush_s = 4.0
+
+[notify]
+poll_s = 1.0
+"""
+
+
+def demo_dir(cfg: Config) -> Path:
+    return Path(cfg.store.path).parent / "demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_demo_files(directory: Path) -> Path:
+    """Write the demo config and key file once; later starts reuse them (and the store)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    config = directory / "cappuccino.toml"
+    keys = directory / "keys.toml"
+    if not keys.exists():
+        url = f"json://127.0.0.1:{_free_port()}/demo"
+        fd = os.open(keys, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(f'# The demo\'s local notification inbox (no real secret).\n'
+                    f'apprise_urls = "{url}"\n')
+    if not config.exists():
+        config.write_text(DEMO_TOML.format(tickers=json.dumps(DEMO_TICKERS), study=DEMO_STUDY))
+    return config
+
+
+def start_demo(cfg: Config) -> Config:
+    """Prepare the demo, start its supervisor and its orchestrator; return the demo config."""
+    from engine.supervisor.client import ensure_supervisor, send_command
+
+    demo_cfg = load_config(write_demo_files(demo_dir(cfg)))
+    ensure_supervisor(demo_cfg)
+    send_command(demo_cfg, "start", "demo", {"kind": "demo", "argv": ["demo", "run"]},
+                 source="console", wait_s=0)
+    return demo_cfg
+
+
+def inbox_port(cfg: Config) -> int:
+    from engine.config.secrets import load_secrets
+
+    url = load_secrets(cfg.secrets.key_file).apprise_list[0]
+    return int(url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+def serve_inbox(cfg: Config) -> ThreadingHTTPServer:
+    """The demo's notification target: every apprise json:// post becomes a JSONL line."""
+    path = demo_dir_of(cfg) / INBOX
+    lock = threading.Lock()
+
+    class Inbox(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            try:
+                msg = json.loads(body)
+            except ValueError:
+                self.send_response(400)
+                self.end_headers()
+                return
+            with lock, path.open("a") as f:
+                f.write(json.dumps({"at": time.time(), "title": msg.get("title"),
+                                    "message": msg.get("message"), "type": msg.get("type")})
+                        + "\n")
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", inbox_port(cfg)), Inbox)
+    threading.Thread(target=server.serve_forever, daemon=True, name="inbox").start()
+    return server
+
+
+def demo_dir_of(cfg: Config) -> Path:
+    """The folder of a demo config (its store lives there)."""
+    return Path(cfg.store.path).parent
+
+
+def _best_trial(cfg: Config) -> int | None:
+    from engine.runtime import open_store
+
+    store = open_store(cfg)
+    try:
+        row = store.one("SELECT trial FROM models WHERE study = ? ORDER BY objective DESC "
+                        "LIMIT 1", (cfg.study.name,))
+        return None if row is None else int(row[0])
+    finally:
+        store.close()
+
+
+def _has_trader(cfg: Config) -> bool:
+    from engine.runtime import open_store
+
+    store = open_store(cfg)
+    try:
+        return store.one("SELECT 1 FROM promotions WHERE kind = 'paper' AND passed = 1") is not None
+    finally:
+        store.close()
+
+
+def promote_best(cfg: Config, trial: int) -> str:
+    """Promote through the real gates; a refused demo model is forced, with the reason kept."""
+    from engine.promote import PromotionRefused, Request, promote
+    from engine.runtime import open_store
+
+    store = open_store(cfg)
+    try:
+        req = Request(to="paper", study=cfg.study.name, trial=trial, model=None, trader=None,
+                      name="demo", capital=None, force=False, reason=None, source="demo")
+        try:
+            return promote(cfg, store, req).message
+        except PromotionRefused as e:
+            log.info("gate refused the demo trial: %s", e)
+            forced = Request(to="paper", study=cfg.study.name, trial=trial, model=None,
+                             trader=None, name="demo", capital=None, force=True,
+                             reason="demo: the best demo trial is paper-traded even when its "
+                                    "gate refuses, so every pane has data", source="demo")
+            return promote(cfg, store, forced).message
+    finally:
+        store.close()
+
+
+def run_demo(cfg: Config, stop: threading.Event | None = None) -> int:
+    """The demo orchestrator (supervised, kind 'demo')."""
+    from engine.supervisor.client import send_command
+
+    stop = stop or threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    server = serve_inbox(cfg)
+    log.info("demo inbox on 127.0.0.1:%d", server.server_address[1])
+    try:
+        if _best_trial(cfg) is None:
+            send_command(cfg, "train", None, {"study": cfg.study.name,
+                                              "timeframe": cfg.data.timeframe,
+                                              "n_trials": cfg.study.n_trials},
+                         source="demo", wait_s=0)
+        while not stop.is_set() and not _has_trader(cfg):
+            trial = _best_trial(cfg)
+            if trial is not None:
+                log.info(promote_best(cfg, trial))
+                break
+            stop.wait(2.0)
+        stop.wait()  # keep serving the notification inbox
+    finally:
+        server.shutdown()
+    return 0

@@ -1,0 +1,1 @@
+"""Performance monitor: live Sharpe against backtest Sharpe, alert levels, auto-stop."""

@@ -1,0 +1,218 @@
+"""One monitor cycle: verdicts for every paper/live trader, alert history, notifications, auto-stop.
+
+Levels compare the live rolling Sharpe with the trader's backtest Sharpe:
+WARNING below backtest - warning_below, CRITICAL below backtest - critical_below, and
+EMERGENCY below backtest - emergency_below *sustained*: the rolling Sharpe (same window),
+evaluated at checkpoints every max(interval_s, sustain/24) over the last emergency_sustain_h
+hours, was below the emergency line at every checkpoint, each with min_samples returns.
+Sustain is measured on the data, not on the monitor's own uptime, so a monitor restart
+neither resets nor fakes it. Below the emergency line but not yet sustained reads CRITICAL.
+
+Windows end at the trader's latest equity point (at or before `now`), not at the wall clock:
+a sim trader replaying history writes equity at bar times, and a live trader's latest point
+is within a bar of now. Alert times, cooldowns and the auto-stop use the wall clock.
+
+De-duplication uses the alerts table itself: an alert row (and a notification) is written
+when a trader's level differs from its last alert's level, or when the same non-OK level is
+still there `cooldown_s` after the last alert.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from engine.config import Config
+from engine.config.schema import MonitorSection
+from engine.monitor.sharpe import rolling_sharpe
+from engine.notify.events import emit
+from store.alerts import AlertRow, insert_alert, last_alerts
+from store.commands import insert_command
+from store.db import Store
+
+log = logging.getLogger("cappuccino.monitor")
+
+OK, WARNING, CRITICAL, EMERGENCY = "OK", "WARNING", "CRITICAL", "EMERGENCY"
+INSUFFICIENT, NO_BACKTEST = "INSUFFICIENT", "NO_BACKTEST"
+NOTIFY_LEVEL = {OK: "success", WARNING: "warning", CRITICAL: "failure", EMERGENCY: "failure"}
+
+
+@dataclass(frozen=True)
+class TraderInfo:
+    name: str
+    mode: str
+    model: str
+    study: str | None
+    trial: int | None
+    backtest_sharpe: float | None
+    trading_state: str
+    halt_requested: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    trader: str
+    mode: str
+    level: str                # OK | WARNING | CRITICAL | EMERGENCY | INSUFFICIENT | NO_BACKTEST
+    state: str                # what the console shows, e.g. "INSUFFICIENT DATA (12/288)"
+    live_sharpe: float | None
+    backtest_sharpe: float | None
+    samples: int
+    emergency_hours: float    # how long (on the data) the emergency line has been crossed
+    message: str
+    alerted: bool = False     # an alert row + notification were written this cycle
+    stopped: bool = False     # the auto-stop was issued this cycle
+
+
+def raw_level(live: float, backtest: float, m: MonitorSection) -> str:
+    gap = backtest - live
+    if gap > m.emergency_below:
+        return EMERGENCY
+    if gap > m.critical_below:
+        return CRITICAL
+    if gap > m.warning_below:
+        return WARNING
+    return OK
+
+
+def sustain_step_s(m: MonitorSection) -> float:
+    sustain = m.emergency_sustain_h * 3600.0
+    return max(m.interval_s, sustain / 24.0) if sustain > 0 else m.interval_s
+
+
+def load_traders(store: Store) -> list[TraderInfo]:
+    rows = store.query("SELECT name, mode, model, study, trial, backtest_sharpe, trading_state, "
+                       "halt_requested FROM traders WHERE mode IN ('paper', 'live') ORDER BY name")
+    return [TraderInfo(**dict(r)) for r in rows]
+
+
+def latest_equity_at(store: Store, trader: str, now: float) -> float | None:
+    """The trader's own clock: its latest equity point (wall time live, bar time in a replay)."""
+    row = store.one("SELECT MAX(at) AS at FROM equity WHERE trader = ? AND at <= ?", (trader, now))
+    return None if row is None or row["at"] is None else float(row["at"])
+
+
+def read_equity(store: Store, trader: str, since: float, until: float) -> tuple[np.ndarray,
+                                                                                np.ndarray]:
+    """Only the rows the window needs, as float arrays (primary key range scan)."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    rows = cur.execute("SELECT at, equity_f FROM equity WHERE trader = ? AND at >= ? AND at <= ? "
+                       "ORDER BY at", (trader, since, until)).fetchall()
+    if not rows:
+        return np.empty(0), np.empty(0)
+    arr = np.asarray(rows, dtype=float)
+    return arr[:, 0], arr[:, 1]
+
+
+def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
+             now: float) -> Verdict:
+    """The verdict for one trader from its equity points (pure)."""
+    m = cfg.monitor
+    window_s = m.window_hours * 3600.0
+    step = sustain_step_s(m)
+    k = math.ceil(m.emergency_sustain_h * 3600.0 / step - 1e-9) if m.emergency_sustain_h else 0
+    ends = now - step * np.arange(k + 1)
+    sharpes, ns = rolling_sharpe(at, eq, ends, window_s)
+    live, n = float(sharpes[0]), int(ns[0])
+    bt = trader.backtest_sharpe
+    base = dict(trader=trader.name, mode=trader.mode, backtest_sharpe=bt, samples=n)
+    if n < m.min_samples:
+        state = f"INSUFFICIENT DATA ({n}/{m.min_samples})"
+        return Verdict(**base, level=INSUFFICIENT, state=state, live_sharpe=None,
+                       emergency_hours=0.0, message=f"{state}: no verdict yet")
+    if bt is None:
+        return Verdict(**base, level=NO_BACKTEST, state="NO BACKTEST SHARPE", live_sharpe=live,
+                       emergency_hours=0.0,
+                       message=f"live Sharpe {live:.2f}; no backtest Sharpe to compare with")
+    crossed = (sharpes < bt - m.emergency_below) & (ns >= m.min_samples)
+    held = int(np.argmin(crossed)) if not crossed.all() else len(crossed)
+    emergency_hours = max(held - 1, 0) * step / 3600.0 if held else 0.0
+    level = raw_level(live, bt, m)
+    text = (f"live Sharpe {live:.2f} vs backtest {bt:.2f} ({live - bt:+.2f}) over {n} returns "
+            f"in {m.window_hours:g} h")
+    if level == EMERGENCY:
+        if held == len(crossed):
+            text += f"; below backtest - {m.emergency_below:g}"
+            if m.emergency_sustain_h:
+                text += f" for {m.emergency_sustain_h:g} h"
+        else:
+            level = CRITICAL
+            text += (f"; below the emergency line for {emergency_hours:.1f} of "
+                     f"{m.emergency_sustain_h:g} h")
+    return Verdict(**base, level=level, state=level, live_sharpe=live,
+                   emergency_hours=emergency_hours, message=text)
+
+
+def should_alert(level: str, prev: AlertRow | None, now: float, cooldown_s: float) -> bool:
+    if level not in NOTIFY_LEVEL:
+        return False
+    if prev is None:
+        return level != OK
+    if prev.level != level:
+        return True
+    return level != OK and now - prev.at >= cooldown_s
+
+
+def auto_stop(store: Store, trader: TraderInfo, reason: str, halt_wait_s: float) -> int:
+    """Halt flag first; once the trader reports HALTED (it cancelled its orders) or after
+    halt_wait_s (it may not be running), the stop command for the supervisor."""
+    with store.write():
+        store.conn.execute("UPDATE traders SET halt_requested = 1 WHERE name = ?", (trader.name,))
+    proc = store.one("SELECT state FROM processes WHERE name = ?", (f"trader-{trader.name}",))
+    if proc is None or proc["state"] != "RUNNING":
+        halt_wait_s = 0.0  # nobody there to halt: stop at once
+    deadline = time.monotonic() + halt_wait_s
+    while time.monotonic() < deadline:
+        row = store.one("SELECT trading_state FROM traders WHERE name = ?", (trader.name,))
+        if row is None or row["trading_state"] == "HALTED":
+            break
+        time.sleep(0.1)
+    return insert_command(store, "stop", f"trader-{trader.name}",
+                          {"reason": reason, "trader": trader.name}, source="monitor")
+
+
+def act(cfg: Config, store: Store, trader: TraderInfo, v: Verdict, prev: AlertRow | None,
+        now: float) -> Verdict:
+    stopped = False
+    message = v.message
+    if v.level == EMERGENCY and not trader.halt_requested and trader.trading_state != "HALTED":
+        auto_stop(store, trader, f"monitor EMERGENCY: {v.message}", cfg.monitor.halt_wait_s)
+        stopped = True
+        message += "; auto-stop issued (trader halted and stopped)"
+        log.warning("%s: EMERGENCY, auto-stop issued", trader.name)
+    alerted = should_alert(v.level, prev, now, cfg.monitor.cooldown_s) or stopped
+    if alerted:
+        insert_alert(store, trader.name, v.level, message, now, v.live_sharpe, v.backtest_sharpe)
+        was = prev.level if prev else "none"
+        title = (f"{trader.name}: {v.level}" if was != v.level
+                 else f"{trader.name}: still {v.level}")
+        body = f"{message}\nlevel {was} -> {v.level} ({trader.mode})"
+        emit(store, cfg, "alert", title, body, NOTIFY_LEVEL[v.level], trader=trader.name,
+             model=trader.model, trial=trader.trial, study=trader.study)
+    if alerted or stopped:
+        return replace(v, message=message, alerted=alerted, stopped=stopped)
+    return v
+
+
+def run_cycle(cfg: Config, store: Store, now: float) -> list[Verdict]:
+    """Evaluate every paper/live trader once and act on the verdicts."""
+    m = cfg.monitor
+    traders = load_traders(store)
+    prevs = last_alerts(store, [t.name for t in traders])
+    span = m.window_hours * 3600.0 + m.emergency_sustain_h * 3600.0
+    out = []
+    for t in traders:
+        end = latest_equity_at(store, t.name, now)
+        if end is None:
+            at, eq = np.empty(0), np.empty(0)
+            end = now
+        else:
+            at, eq = read_equity(store, t.name, end - span, end)
+        v = evaluate(cfg, t, at, eq, end)
+        out.append(act(cfg, store, t, v, prevs.get(t.name), now))
+    return out

@@ -1,0 +1,48 @@
+"""`cappuccino monitor` as a supervised daemon: one cycle every interval_s, heartbeat between."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from engine.config import Config
+from engine.monitor.cycle import Verdict, run_cycle
+from engine.runtime import Heartbeat, open_store
+from store.db import StoreError, now
+
+log = logging.getLogger("cappuccino.monitor")
+
+
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM/SIGINT, so the loop finishes its cycle and exits cleanly."""
+    ev = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: ev.set())
+    return ev
+
+
+def describe(v: Verdict) -> str:
+    flags = (" [alerted]" if v.alerted else "") + (" [STOPPED]" if v.stopped else "")
+    return f"{v.trader:20s} {v.mode:5s} {v.state:28s} {v.message}{flags}"
+
+
+def run(cfg: Config, once: bool = False) -> list[Verdict]:
+    store = open_store(cfg)
+    stop = None if once else stop_event()
+    try:
+        with Heartbeat(cfg):
+            while True:
+                try:
+                    verdicts = run_cycle(cfg, store, now())
+                except StoreError as e:  # a busy or full store: try again next cycle
+                    log.error("monitor cycle failed: %s", e)
+                    verdicts = []
+                for v in verdicts:
+                    log.info("%s", describe(v))
+                if once or stop is None:
+                    return verdicts
+                if stop.wait(cfg.monitor.interval_s):
+                    return verdicts
+    finally:
+        store.close()

@@ -1,0 +1,85 @@
+"""The scheduled summary (daily or weekly, UTC): equity change, trades, pass rate, alerts.
+
+Emitted as event "summary" once per period. The period's mark lives in kv and is set in the
+same transaction that checks it, so two notifiers never both send it. The first run only
+sets the mark: a fresh install does not open with a summary of nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from engine.config import Config
+from engine.notify.events import emit
+from store.db import Store
+
+MARK_KEY = "notify.summary.last_period"
+
+
+def period_bounds(kind: str, at: float) -> tuple[float, float]:
+    """The last *completed* period before `at`: (start, end) in unix seconds."""
+    day = dt.datetime.fromtimestamp(at, dt.UTC).replace(hour=0, minute=0, second=0,
+                                                         microsecond=0)
+    if kind == "weekly":
+        end = day - dt.timedelta(days=day.weekday())  # Monday 00:00 UTC
+        start = end - dt.timedelta(days=7)
+    else:
+        end, start = day, day - dt.timedelta(days=1)
+    return start.timestamp(), end.timestamp()
+
+
+def _claim(store: Store, period: str) -> bool | None:
+    """True: ours to send. False: already sent. None: first run (mark set, nothing sent)."""
+    with store.write():
+        row = store.conn.execute("SELECT value FROM kv WHERE key = ?", (MARK_KEY,)).fetchone()
+        if row is not None and row[0] == period:
+            return False
+        store.conn.execute(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, strftime('%s','now')) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+            "updated_at = excluded.updated_at", (MARK_KEY, period))
+        return None if row is None else True
+
+
+def summary_text(store: Store, start: float, end: float) -> str:
+    lines = []
+    traders = store.query("SELECT name, mode FROM traders ORDER BY name")
+    for t in traders:
+        eq = store.query("SELECT equity_f FROM equity WHERE trader = ? AND at >= ? AND at < ? "
+                         "ORDER BY at", (t["name"], start, end))
+        fills = store.one("SELECT COUNT(*) AS n FROM fills WHERE trader = ? AND at >= ? "
+                          "AND at < ?", (t["name"], start, end))
+        dec = store.one("SELECT COUNT(*) AS n, SUM(passed) AS p FROM decisions WHERE trader = ? "
+                        "AND at >= ? AND at < ?", (t["name"], start, end))
+        change = "no equity data"
+        if len(eq) >= 2 and eq[0][0]:
+            first, last = float(eq[0][0]), float(eq[-1][0])
+            change = f"equity {first:,.2f} -> {last:,.2f} ({(last / first - 1) * 100:+.2f}%)"
+        n_dec = int(dec["n"] or 0) if dec else 0
+        rate = f"{(dec['p'] or 0) / n_dec * 100:.0f}% of {n_dec}" if n_dec else "no decisions"
+        lines.append(f"{t['name']} ({t['mode']}): {change}; {int(fills['n'])} fills; "
+                     f"conviction pass rate {rate}")
+    alerts = store.query("SELECT level, COUNT(*) AS n FROM alerts WHERE at >= ? AND at < ? "
+                         "GROUP BY level ORDER BY level", (start, end))
+    lines.append("alerts: " + (", ".join(f"{a['level']} {a['n']}" for a in alerts) or "none"))
+    trials = store.query("SELECT state, COUNT(*) AS n FROM attempts WHERE ended_at >= ? "
+                         "AND ended_at < ? GROUP BY state ORDER BY state", (start, end))
+    if trials:
+        lines.append("trial attempts: " + ", ".join(f"{r['state']} {r['n']}" for r in trials))
+    if not traders:
+        lines.insert(0, "no traders")
+    return "\n".join(lines)
+
+
+def maybe_emit_summary(cfg: Config, store: Store, at: float) -> int | None:
+    """Emit the summary of the last completed period if not yet done. Returns the outbox id."""
+    kind = cfg.notify.summary
+    if kind == "off" or cfg.notify.events.summary == "off":
+        return None
+    start, end = period_bounds(kind, at)
+    period = f"{kind}:{dt.datetime.fromtimestamp(start, dt.UTC):%Y-%m-%d}"
+    if not _claim(store, period):
+        return None
+    day = dt.datetime.fromtimestamp(start, dt.UTC)
+    title = f"Cappuccino {kind} summary ({day:%Y-%m-%d})"
+    return emit(store, cfg, "summary", title, summary_text(store, start, end), "info")

@@ -1,0 +1,570 @@
+"""Conviction replay: a model and the conviction filter over historical bars, side by side.
+
+Two portfolios start with the model's [env] initial_cash at the same bar and step over the
+same bars with the training env's own step (engine.env.step.trade_step: sells before buys,
+buys scaled down to the cash, orders under min_order_value skipped, the model's fee_rate):
+
+  raw       executes every decision of the model (this is the plain backtest);
+  filtered  the live trader's path: policy -> side per ticker -> the five conviction
+            factors -> engine.trading.conviction.ConvictionFilter; a blocked decision's
+            action is zeroed, everything else goes to the step unchanged.
+
+Each portfolio feeds its own cash and holdings to the model (the observation holds them), so
+the two paths may diverge. With min_score 0 nothing is blocked and the two are identical.
+
+What the live trader records is the filtered path's decisions, so the counts come from it:
+`decisions.raw` = its non-HOLD decisions, `decisions.passed` = those the filter let
+through, pass rate = passed / raw. Trades per day = count / days of the window; per month
+= per day x 30. `pnl.*.orders` are the orders the env step executed for each portfolio.
+
+Per-bar inputs, as the trader computes them: features by engine.features.compute_features
+on the whole history (bit-identical to the trader's trailing window, see engine.features),
+the observation by engine.features.observation; momentum from the portfolio's own equity
+over the last `momentum_window` bars; volatility by volatility_factors on the closes;
+context from the ticker's weight and the cash share. Not replayed: the risk engine (daily
+loss, loss streaks, per-order notional and product increments) and maker-first execution:
+orders fill at the bar's close.
+
+Blocked-by attribution: for each blocked decision, every factor's cost is the score it
+gave up, weight x (1 - factor value) (its full weight minus what it contributed); the
+factor with the largest cost is counted (ties: the first in the order size, momentum,
+agreement, volatility, context; factors with weight 0 are never blamed).
+
+The min_score hint re-applies the filter's pass rule (exit threshold and exit release
+included) to the filtered path's recorded decisions at other thresholds; see rescore(). It
+is exact at the min_score of the run and an estimate elsewhere: a different threshold
+changes the positions, and so the later decisions. Below the run's min_score it runs low,
+so re-run with the suggested value to confirm. `tune=True` (CLI --tune) instead bisects
+min_score toward the target by replaying the filtered path at each probe (exact counts).
+
+The per-ticker side rule (decision_side) mirrors Trader._decide, which keeps it inline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from engine.config.schema import ConvictionSection
+from engine.data.candles import TIMEFRAME_SECONDS, Candles, DataError, bar_seconds
+from engine.model.artifact import ModelError, spec_mismatch
+from engine.reports.metrics import max_drawdown, returns, sharpe
+from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
+from engine.trading.policy import Policy
+
+FACTORS = ("size", "momentum", "agreement", "volatility", "context")
+TARGET_PER_MONTH = (75.0, 100.0)   # the seed's target trade count
+DAYS_PER_MONTH = 30.0
+HINT_GRID = tuple(round(0.01 * i, 2) for i in range(101))
+_TIME_COLUMNS = ("timestamp", "time", "date", "datetime", "start", "t")
+
+
+class MismatchError(ModelError):
+    """The model's tickers, timeframe or features do not match the data (one line)."""
+
+
+# ------------------------------------------------------------------------------- data
+
+def load_data(data: str, tickers: tuple[str, ...], timeframe: str,
+              max_fill_bars: int) -> Candles:
+    """`demo` (the bundled real closes) or a CSV/Parquet file -> Candles of the model's
+    tickers on the model's timeframe (resampled from finer data). DataError: unreadable or
+    unusable; MismatchError: missing tickers, or data coarser than the model's timeframe."""
+    from engine.data.load import read_bundled, read_table, resample
+    from engine.data.validate import validate
+
+    df = read_bundled() if data == "demo" else read_table(data)
+    want = bar_seconds(timeframe)
+    native = _native_seconds(df)
+    stored = timeframe
+    if native is not None and native != want:
+        name = next((k for k, v in TIMEFRAME_SECONDS.items() if v == native), f"{native}s")
+        if native > want or want % native or name not in TIMEFRAME_SECONDS:
+            raise MismatchError(f"timeframe: model {timeframe} vs data {name} (bars every "
+                                f"{native}s)")
+        stored = name
+    try:
+        candles, _ = validate(df, tickers=list(tickers), timeframe=stored,
+                              max_fill_bars=max_fill_bars, min_bars=2)
+    except DataError as e:
+        if str(e).startswith("ticker(s)"):
+            raise MismatchError(f"tickers: model needs {', '.join(tickers)}; {e}") from None
+        raise
+    return resample(candles, timeframe)
+
+
+def _native_seconds(df: Any) -> int | None:
+    """The data's bar spacing (smallest step between distinct timestamps), if readable."""
+    from engine.data.validate import to_unix_seconds
+
+    cols = {str(c).strip().lower(): c for c in df.columns}
+    col = next((cols[n] for n in _TIME_COLUMNS if n in cols), None)
+    if col is None:
+        return None  # validate() names the problem
+    ts = np.unique(to_unix_seconds(df[col]))
+    ts = ts[np.isfinite(ts)]
+    if ts.size < 2:
+        return None
+    return int(round(float(np.min(np.diff(ts)))))
+
+
+def check_model(policy: Policy, candles: Candles, cfg_features: Any) -> None:
+    """The trader's check: the model's features must be what this data and [features] give."""
+    from engine.features import feature_spec
+
+    want = feature_spec(cfg_features, candles).to_dict()
+    diffs = spec_mismatch(policy.spec, candles.tickers, candles.timeframe, want,
+                          policy.spec.env)
+    if diffs:
+        raise MismatchError("; ".join(d.replace(" vs trader ", " vs data ") for d in diffs))
+
+
+def window(candles: Candles, start: float | None, end: float | None) -> tuple[int, int]:
+    """Bar indices [lo, hi) with start <= time < end (the history before lo still feeds the
+    features)."""
+    lo = 0 if start is None else int(np.searchsorted(candles.times, start, side="left"))
+    hi = candles.n_bars if end is None else int(np.searchsorted(candles.times, end,
+                                                                side="left"))
+    return lo, hi
+
+
+# ----------------------------------------------------------------------- the replay
+
+@dataclass(frozen=True)
+class PortfolioResult:
+    orders: int             # executed by the env step (after min order and the cash cap)
+    orders_per_day: float
+    final_equity: float
+    total_return: float
+    fees: float
+    sharpe: float
+    max_drawdown: float
+
+
+@dataclass(frozen=True)
+class HintRow:
+    min_score: float
+    passed: int
+    trades_per_month: float
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    model: str
+    members: int
+    tickers: tuple[str, ...]
+    timeframe: str
+    start: float            # first acting bar (UTC unix seconds)
+    end: float              # the last bar (marked to, not acted on)
+    bars: int               # acting bars
+    days: float
+    min_score: float
+    fee_rate: float
+    initial_cash: float
+    decisions: int          # non-HOLD decisions on the filtered path
+    passed: int
+    exits_released: int
+    avg_score: float
+    blocked_by: dict[str, int]
+    raw: PortfolioResult
+    filtered: PortfolioResult
+    hint: tuple[HintRow, ...]
+    tuned: tuple[HintRow, ...] = ()   # replayed probes (--tune), in the order run
+
+    @property
+    def blocked(self) -> int:
+        return self.decisions - self.passed
+
+    @property
+    def pass_rate(self) -> float:
+        return self.passed / self.decisions if self.decisions else 0.0
+
+    def per_day(self, n: int) -> float:
+        return n / self.days if self.days > 0 else 0.0
+
+    def per_month(self, n: int) -> float:
+        return self.per_day(n) * DAYS_PER_MONTH
+
+    def hint_range(self) -> tuple[float, float] | None:
+        lo, hi = TARGET_PER_MONTH
+        hits = [h.min_score for h in self.hint if lo <= h.trades_per_month <= hi]
+        return (min(hits), max(hits)) if hits else None
+
+
+def decision_side(action: float, price: float, held: float, equity: float, max_frac: float,
+                  min_order: float) -> str:
+    """BUY / SELL / HOLD as engine.trading.trader.Trader._decide decides it (the trader keeps
+    this rule inline; it is also the env step's min-order rule before the cash cap)."""
+    shares = action * max_frac * equity / price if price > 0 else 0.0
+    if shares > 0 and shares * price >= min_order:
+        return "BUY"
+    if shares < 0 and held > 0 and min(-shares, held) * price >= min_order:
+        return "SELL"
+    return "HOLD"
+
+
+@dataclass
+class _Book:
+    """One portfolio's mutable state during the replay (never leaves this module)."""
+    cash: np.float64
+    holdings: np.ndarray
+    equity: list[float]
+    fees: float = 0.0
+    orders: int = 0
+
+
+@dataclass(frozen=True)
+class _Rec:
+    ticker: str
+    side: str
+    action: float
+    agreement: float
+    f_momentum: float
+    f_volatility: float
+    weight: float
+    cash_frac: float
+    holds: bool
+    score: float
+    factors: tuple[float, float, float, float, float]
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True, eq=False)
+class _Bars:
+    """What every run over the window shares: features, prices, volatility, env params."""
+    policy: Policy
+    candles: Candles
+    feats: np.ndarray        # (T, A, F) features of the whole history
+    vol: np.ndarray          # (hi - 1 - first, A) volatility factor at each acting bar
+    first: int               # first acting bar
+    hi: int                  # one past the last bar
+    lookback: int
+    prm: Any                 # engine.env.step.StepParams
+    initial: float
+    max_position_pct: float
+
+    @property
+    def days(self) -> float:
+        return (self.hi - 1 - self.first) * self.candles.bar_seconds / 86400.0
+
+
+def _prepare(policy: Policy, candles: Candles, conviction: ConvictionSection,
+             max_position_pct: float, lo: int, hi: int | None) -> _Bars:
+    from engine.env.step import StepParams
+    from engine.features import FeatureSpec, compute_features
+
+    fspec = FeatureSpec.from_dict(policy.spec.features)
+    env = policy.spec.env
+    prm = StepParams(max_frac=float(env.get("max_trade_fraction", 0.1)),
+                     fee=float(env.get("fee_rate", 0.0025)),
+                     min_order=float(env.get("min_order_value", 1.0)), scale=0.0)
+    hi = candles.n_bars if hi is None else min(hi, candles.n_bars)
+    need = max(fspec.warmup + fspec.lookback - 1, conviction.volatility_window)
+    first = max(need, lo)
+    if hi - first < 2:
+        raise DataError(f"nothing to replay: {max(hi - lo, 0)} bars in the window, the data "
+                        f"covers {_iso(candles.times[0])} .. {_iso(candles.times[-1])} "
+                        f"({candles.n_bars} bars) and the model needs {need} bars of "
+                        "history before its first decision")
+    close = candles.close
+    vol = np.array([volatility_factors(close[:t + 1], conviction.volatility_short_window,
+                                       conviction.volatility_window)
+                    for t in range(first, hi - 1)])
+    return _Bars(policy, candles, compute_features(candles, fspec), vol, first, hi,
+                 fspec.lookback, prm, float(env.get("initial_cash", 10_000.0)),
+                 max_position_pct)
+
+
+def _simulate(b: _Bars, section: ConvictionSection | None) -> tuple[_Book, list[_Rec]]:
+    """One portfolio over the window. section None: raw (every action to the env step);
+    else the live trader's path through a ConvictionFilter with that section."""
+    from engine.env.step import NumpyOps, trade_step
+    from engine.features import observation
+
+    close, tickers = b.candles.close, b.candles.tickers
+    n_assets = b.candles.n_assets
+    filt = None if section is None else ConvictionFilter(section, b.max_position_pct)
+    mw = 0 if section is None else section.momentum_window
+    book = _Book(np.float64(b.initial), np.zeros(n_assets), [b.initial])
+    recs: list[_Rec] = []
+    zero = np.float64(0.0)
+    max_frac, min_order = b.prm.max_frac, b.prm.min_order
+    for i, t in enumerate(range(b.first, b.hi - 1)):
+        p = close[t]
+        obs = observation(b.feats[t - b.lookback + 1:t + 1], float(book.cash), book.holdings,
+                          p, b.initial)
+        out = b.policy.act(obs)
+        act = out.actions
+        if filt is not None:  # the trader's per-bar decision, ticker by ticker
+            act = act.copy()
+            equity = float(book.equity[-1])
+            eq = np.asarray(book.equity[-(mw + 1):])
+            f_mom = momentum_factor(eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0)
+                                    else [])
+            cash_frac = float(book.cash) / equity if equity > 0 else 0.0
+            for j in range(n_assets):
+                a, price, held = float(act[j]), float(p[j]), float(book.holdings[j])
+                side = decision_side(a, price, held, equity, max_frac, min_order)
+                if side == "HOLD":
+                    continue
+                weight = held * price / equity if equity > 0 else 0.0
+                agree, f_vol = float(out.agreement[j]), float(b.vol[i, j])
+                v = filt.evaluate(tickers[j], side, a, agree, f_mom, f_vol, weight, cash_frac,
+                                  held > 0)
+                recs.append(_Rec(tickers[j], side, a, agree, f_mom, f_vol, weight, cash_frac,
+                                 held > 0, v.score, (v.f_size, v.f_momentum, v.f_agreement,
+                                                     v.f_volatility, v.f_context),
+                                 v.passed, v.reason))
+                if not v.passed:
+                    act[j] = 0.0
+        _step(book, trade_step(NumpyOps, b.prm, p, close[t + 1], book.cash, book.holdings,
+                               act, zero, zero))
+    return book, recs
+
+
+def _section(conviction: ConvictionSection, min_score: float | None = None
+             ) -> ConvictionSection:
+    """The filter is always on here (replaying it is the point)."""
+    update: dict[str, Any] = {"enabled": True}
+    if min_score is not None:
+        update["min_score"] = min_score
+    return conviction.model_copy(update=update)
+
+
+def replay(policy: Policy, candles: Candles, conviction: ConvictionSection,
+           max_position_pct: float, lo: int = 0, hi: int | None = None,
+           model: str = "", tune: bool = False) -> ReplayResult:
+    """Run both portfolios over bars [lo, hi) (raised to the first bar with a full feature
+    and volatility window); `conviction.min_score` is the threshold. tune: also search for
+    a min_score in the target range by replaying the filtered path (see tune_min_score)."""
+    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi)
+    section = _section(conviction)
+    raw, _ = _simulate(b, None)
+    flt, recs = _simulate(b, section)
+    secs, days = candles.bar_seconds, b.days
+    passed = sum(r.passed for r in recs)
+    weights = (section.weights.size, section.weights.momentum, section.weights.agreement,
+               section.weights.volatility, section.weights.context)
+    hint = rescore(recs, section, days, sorted(set(HINT_GRID) | {section.min_score}),
+                   section.min_score)
+    tuned = tune_min_score(b, section, (section.min_score, passed)) if tune else ()
+    return ReplayResult(
+        model=model or policy.describe(), members=len(policy.members),
+        tickers=candles.tickers, timeframe=candles.timeframe,
+        start=float(candles.times[b.first]), end=float(candles.times[b.hi - 1]),
+        bars=b.hi - 1 - b.first, days=days, min_score=section.min_score,
+        fee_rate=b.prm.fee, initial_cash=b.initial, decisions=len(recs), passed=passed,
+        exits_released=sum(r.reason == "exit released" for r in recs),
+        avg_score=float(np.mean([r.score for r in recs])) if recs else 0.0,
+        blocked_by=blocked_by(recs, weights),
+        raw=_summary(raw, secs, days), filtered=_summary(flt, secs, days), hint=hint,
+        tuned=tuned)
+
+
+def tune_min_score(b: _Bars, section: ConvictionSection, known: tuple[float, int],
+                   max_runs: int = 8) -> tuple[HintRow, ...]:
+    """Bisect min_score toward the middle of the target range, replaying the filtered path
+    at each probe (exact counts, max_runs replays). Assumes fewer passes at a higher
+    min_score, which holds in general but not strictly (the path changes)."""
+    per_month = DAYS_PER_MONTH / b.days if b.days > 0 else 0.0
+    lo_t, hi_t = TARGET_PER_MONTH
+    probes = [HintRow(known[0], known[1], known[1] * per_month)]
+    lo, hi = 0.0, 1.0  # the answer lies in [lo, hi]
+    for _ in range(max_runs):
+        last = probes[-1]
+        if lo_t <= last.trades_per_month <= hi_t:
+            break
+        if last.trades_per_month > hi_t:
+            lo = max(lo, last.min_score)
+        else:
+            hi = min(hi, last.min_score)
+        if hi - lo < 0.005:
+            break
+        m = round((lo + hi) / 2, 3)
+        _, recs = _simulate(b, section.model_copy(update={"min_score": m}))
+        n = sum(r.passed for r in recs)
+        probes.append(HintRow(m, n, n * per_month))
+    return tuple(probes)
+
+
+def _step(book: _Book, out: Any) -> None:
+    book.cash, book.holdings = out.cash, out.holdings
+    book.equity.append(float(out.value1))
+    book.fees += float(out.fees)
+    book.orders += int(out.trades)
+
+
+def _summary(book: _Book, bar_secs: int, days: float) -> PortfolioResult:
+    eq = np.asarray(book.equity)
+    return PortfolioResult(
+        orders=book.orders, orders_per_day=book.orders / days if days > 0 else 0.0,
+        final_equity=float(eq[-1]), total_return=float(eq[-1] / eq[0] - 1.0),
+        fees=book.fees, sharpe=sharpe(returns(eq), bar_secs), max_drawdown=max_drawdown(eq))
+
+
+def blocked_by(recs: list[_Rec], weights: tuple[float, ...]) -> dict[str, int]:
+    """Per factor, how many blocked decisions it cost most (see the module docstring)."""
+    counts = dict.fromkeys(FACTORS, 0)
+    for r in recs:
+        if r.passed:
+            continue
+        costs = [w * (1.0 - f) if w > 0 else -1.0 for w, f in zip(weights, r.factors,
+                                                                  strict=True)]
+        counts[FACTORS[int(np.argmax(costs))]] += 1
+    return counts
+
+
+def rescore(recs: list[_Rec], section: ConvictionSection, days: float,
+            thresholds: list[float], run_min_score: float) -> tuple[HintRow, ...]:
+    """Estimated passes at each threshold from this run's decisions (the path is fixed).
+
+    Entries pass when score >= threshold. Exits (sells of held positions) follow the
+    filter's exit rule in order: score >= threshold x exit_threshold_factor, else released
+    after exit_max_blocked blocked exits of that ticker in a row; this is the rule of
+    ConvictionFilter.evaluate run for every threshold at once (one numpy pass per exit
+    instead of a filter per threshold), and the tests hold it to the filter's own count at
+    the run's min_score. Exits exist only for positions that entries opened, so above the
+    run's min_score they are scaled by entries(threshold) / entries(run's min_score).
+    """
+    thr = np.asarray(thresholds, dtype=float)
+    entry = np.array([r.score for r in recs if not (r.side == "SELL" and r.holds)])
+    entries = (entry[None, :] >= thr[:, None]).sum(axis=1) if entry.size else np.zeros(
+        thr.size, dtype=int)
+    exit_thr = thr * section.exit_threshold_factor
+    exits = np.zeros(thr.size, dtype=int)
+    blocked: dict[str, np.ndarray] = {}
+    for r in recs:
+        if not (r.side == "SELL" and r.holds):
+            continue
+        cnt = blocked.setdefault(r.ticker, np.zeros(thr.size, dtype=int))
+        ok = (r.score >= exit_thr) | (cnt >= section.exit_max_blocked)
+        exits += ok
+        blocked[r.ticker] = np.where(ok, 0, cnt + 1)
+    base = int(np.count_nonzero(entry >= run_min_score)) if entry.size else 0
+    at_run = np.isclose(thr, run_min_score, rtol=0, atol=1e-12)
+    # Only scaled down: below the run's min_score the extra entries' exits are not on this
+    # path, so the estimate there is low (never above this path's decisions).
+    scale = np.where(at_run, 1.0, np.minimum(entries / base, 1.0) if base else 1.0)
+    est = entries + np.where(at_run, exits, np.rint(exits * scale)).astype(int)
+    per_month = DAYS_PER_MONTH / days if days > 0 else 0.0
+    return tuple(HintRow(float(t), int(n), float(n) * per_month)
+                 for t, n in zip(thr, est, strict=True))
+
+
+# ----------------------------------------------------------------------------- output
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def tuned_text(r: ReplayResult) -> str:
+    """The --tune outcome: the replayed probe closest to the target range."""
+    lo, hi = TARGET_PER_MONTH
+    best = min(r.tuned, key=lambda h: 0.0 if lo <= h.trades_per_month <= hi
+               else min(abs(h.trades_per_month - lo), abs(h.trades_per_month - hi)))
+    verdict = "in the target" if lo <= best.trades_per_month <= hi else "closest to the target"
+    return (f"min_score {best.min_score:g} gives {best.trades_per_month:.0f} trades/month "
+            f"(replayed, {verdict} {lo:.0f}-{hi:.0f}; {len(r.tuned) - 1} extra runs)")
+
+
+def hint_text(r: ReplayResult) -> str:
+    lo, hi = TARGET_PER_MONTH
+    rng = r.hint_range()
+    now = r.per_month(r.passed)
+    head = f"target {lo:.0f}-{hi:.0f} trades/month (now {now:.0f} at min_score {r.min_score:g})"
+    if rng is not None:
+        a, b = rng
+        where = f"min_score {a:.2f}" if a == b else f"min_score {a:.2f}-{b:.2f}"
+        return f"{head}: {where} lands there (estimate from this run's scores; re-run to confirm)"
+    mid = (lo + hi) / 2
+    rows = sorted(r.hint, key=lambda h: h.min_score)
+    for a, b in zip(rows, rows[1:], strict=False):
+        if (a.trades_per_month - mid) * (b.trades_per_month - mid) < 0:
+            return (f"{head}: between min_score {a.min_score:.2f} (~{a.trades_per_month:.0f}) "
+                    f"and {b.min_score:.2f} (~{b.trades_per_month:.0f}) (estimate from this "
+                    "run's scores; re-run to confirm)")
+    best = min(rows, key=lambda h: abs(h.trades_per_month - mid))
+    return (f"{head}: no min_score reaches it on this run's scores; closest {best.min_score:.2f}"
+            f" gives ~{best.trades_per_month:.0f}/month (estimate)")
+
+
+def to_dict(r: ReplayResult) -> dict[str, Any]:
+    rng = r.hint_range()
+    shown = _hint_rows(r)
+    return {
+        "model": r.model, "members": r.members, "tickers": list(r.tickers),
+        "timeframe": r.timeframe,
+        "window": {"start": _iso(r.start), "end": _iso(r.end), "bars": r.bars,
+                   "days": round(r.days, 4)},
+        "min_score": r.min_score,
+        "decisions": {"raw": r.decisions, "passed": r.passed, "blocked": r.blocked,
+                      "pass_rate": r.pass_rate, "exits_released": r.exits_released,
+                      "avg_score": r.avg_score},
+        "trades": {"raw": {"per_day": r.per_day(r.decisions),
+                           "per_month": r.per_month(r.decisions)},
+                   "filtered": {"per_day": r.per_day(r.passed),
+                                "per_month": r.per_month(r.passed)}},
+        "blocked_by": dict(r.blocked_by),
+        "pnl": {"fee_rate": r.fee_rate, "initial_cash": r.initial_cash,
+                "raw": asdict(r.raw), "filtered": asdict(r.filtered)},
+        "hint": {"target_per_month": list(TARGET_PER_MONTH), "estimate": True,
+                 "min_score_range": list(rng) if rng else None, "text": hint_text(r),
+                 "grid": [asdict(h) for h in shown]},
+        "tune": None if not r.tuned else {
+            "probes": [asdict(h) for h in r.tuned], "text": tuned_text(r)},
+    }
+
+
+def _hint_rows(r: ReplayResult) -> list[HintRow]:
+    """A few thresholds worth showing: every 0.1, the run's own, and the target range's ends."""
+    rng = r.hint_range() or ()
+    keep = {round(0.1 * i, 2) for i in range(11)} | {r.min_score, *rng}
+    return [h for h in r.hint if h.min_score in keep]
+
+
+def render_text(r: ReplayResult) -> str:
+    def pct(x: float) -> str:
+        return f"{100 * x:+.2f}%"
+
+    lines = [
+        f"conviction replay  {r.model}  ({r.members} model{'s' if r.members > 1 else ''})",
+        f"  {','.join(r.tickers)} {r.timeframe}",
+        f"  {_iso(r.start)} .. {_iso(r.end)}  ({r.bars} bars, {r.days:.1f} days)  "
+        f"min_score {r.min_score:g}",
+        "",
+        "  decisions (the filtered run, as the live trader records them)",
+        f"  {'':<22}{'non-HOLD':>12}{'passed':>12}",
+        f"  {'count':<22}{r.decisions:>12}{r.passed:>12}",
+        f"  {'per day':<22}{r.per_day(r.decisions):>12.1f}{r.per_day(r.passed):>12.1f}",
+        f"  {'per month (30d)':<22}{r.per_month(r.decisions):>12.0f}"
+        f"{r.per_month(r.passed):>12.0f}",
+        f"  pass rate {100 * r.pass_rate:.1f}%, avg score {r.avg_score:.2f}, exits released "
+        f"{r.exits_released}",
+        f"  blocked {r.blocked}, by the factor that cost most: "
+        + ", ".join(f"{k} {v}" for k, v in r.blocked_by.items()),
+        "",
+        "  portfolios (raw executes every decision, filtered only the passed ones)",
+        f"  {'':<22}{'raw':>12}{'filtered':>12}",
+        f"  {'orders executed':<22}{r.raw.orders:>12}{r.filtered.orders:>12}",
+        f"  {'orders / month':<22}{r.raw.orders_per_day * DAYS_PER_MONTH:>12.0f}"
+        f"{r.filtered.orders_per_day * DAYS_PER_MONTH:>12.0f}",
+        f"  {'return':<22}{pct(r.raw.total_return):>12}{pct(r.filtered.total_return):>12}",
+        f"  {'fees paid':<22}{r.raw.fees:>12.2f}{r.filtered.fees:>12.2f}",
+        f"  {'sharpe':<22}{r.raw.sharpe:>12.2f}{r.filtered.sharpe:>12.2f}",
+        f"  {'max drawdown':<22}{100 * r.raw.max_drawdown:>11.2f}%"
+        f"{100 * r.filtered.max_drawdown:>11.2f}%",
+        f"  fees at {100 * r.fee_rate:g}% on {r.initial_cash:g} starting cash; fills at the "
+        "bar close, no risk engine",
+        "  min_score -> trades/month (estimate):",
+        "    " + "  ".join(f"{h.min_score:.2f}:{h.trades_per_month:.0f}" for h in _hint_rows(r)),
+        f"  hint: {hint_text(r)}",
+    ]
+    if r.tuned:
+        lines += ["  tune: " + "  ".join(f"{h.min_score:g}:{h.trades_per_month:.0f}"
+                                         for h in r.tuned),
+                  f"  tuned: {tuned_text(r)}"]
+    return "\n".join(lines) + "\n"

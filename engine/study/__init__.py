@@ -1,0 +1,1 @@
+"""Optuna studies of PPO trials: metrics, CPCV, PBO, the objective, the driver and worker."""

@@ -1,0 +1,275 @@
+"""The study driver behind `cappuccino train --study NAME --timeframe 5m --n-trials 100`.
+
+It creates or joins the Optuna study (TPE sampler, median pruner, storage from
+engine.study.storage), records the study row, and keeps up to [study] workers trial
+workers running. Each trial is `study.ask()` + the sampled hyperparameters, then a worker
+process (`cappuccino worker --study S --trial N`) that runs it: under the supervisor by
+default (kind "trial", so the console sees it and can kill it), or as a direct child
+(`launcher="direct"`, tests and machines without a supervisor). Switching is
+`launch_worker`.
+
+When a worker process ends, the trial's latest attempt tells what happened. A worker that
+died without recording its end (SIGKILL, OOM killer) leaves a RUNNING attempt: in direct
+mode the driver starts the worker again, which marks that attempt RETRYING (WorkerDied)
+and resumes from the last checkpoint; under the supervisor the supervisor restarts it
+(trial jobs restart after a signal). RUNNING attempts left by an earlier driver are found
+by stale heartbeat + dead pid and resumed the same way.
+
+After each trial ends the driver emits a "trial" event, updates best_value/best_trial
+(with a "best_value" event when it improves) and recomputes the PBO of the study from the
+per-split scores of its complete trials.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from engine.agent.hyperparams import Hyperparams, sample
+from engine.config import Config
+from engine.runtime import open_store
+from engine.study.pbo import pbo
+from engine.study.storage import open_study, storage_label
+from engine.study.worker import DIED, pid_alive
+from store import registry
+from store.db import Store
+
+Launcher = Literal["supervisor", "direct"]
+SETTLED = ("EXITED", "STOPPED", "FATAL")
+
+
+def worker_name(study: str, trial: int) -> str:
+    return f"trial-{study}-{trial}"[:64]
+
+
+def worker_argv(study: str, trial: int, timeframe: str, device: str | None) -> list[str]:
+    argv = ["worker", "--study", study, "--trial", str(trial), "--timeframe", timeframe]
+    if device:
+        argv += ["--device", device]
+    return argv
+
+
+@dataclass
+class Worker:
+    trial: int
+    name: str
+    launcher: Launcher
+    popen: subprocess.Popen[bytes] | None = None
+    launches: int = 1
+
+    def exit_code(self, store: Store) -> tuple[bool, int | None]:
+        """(finished, exit code) of the worker process."""
+        if self.popen is not None:
+            code = self.popen.poll()
+            return code is not None, code
+        from store.processes import get_process
+
+        row = get_process(store, self.name)
+        if row is None:
+            return True, None
+        return row.state in SETTLED, row.exit_code
+
+
+def launch_worker(cfg: Config, study: str, trial: int, timeframe: str, device: str | None,
+                  launcher: Launcher) -> Worker:
+    """Start one trial worker (the one place that knows how)."""
+    name = worker_name(study, trial)
+    argv = worker_argv(study, trial, timeframe, device)
+    if launcher == "supervisor":
+        from engine.supervisor.client import send_command
+
+        row = send_command(cfg, "start", name, {"kind": "trial", "argv": argv}, "cli",
+                           wait_s=30.0)
+        if row.state == "failed":
+            raise RuntimeError(f"supervisor refused to start {name}: {row.result}")
+        return Worker(trial, name, launcher)
+    from engine.supervisor.spawn import spawn
+
+    return Worker(trial, name, launcher, popen=spawn(cfg, name, "trial", argv).popen)
+
+
+@dataclass
+class StudyRun:
+    cfg: Config
+    study: str
+    timeframe: str
+    n_trials: int
+    device: str | None = None
+    launcher: Launcher = "supervisor"
+    log: Any = print
+    running: dict[int, Worker] = field(default_factory=dict)
+    finished: list[int] = field(default_factory=list)
+    overhead_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.store = open_store(self.cfg)
+        t0 = time.perf_counter()
+        self.optuna = open_study(self.cfg, self.study)
+        registry.upsert_study(self.store, self.study, storage_label(self.cfg, self.study),
+                              self.timeframe, self.n_trials)
+        self.overhead_s += time.perf_counter() - t0
+        row = registry.get_study(self.store, self.study)
+        self.best = row.best_value if row and row.best_value is not None else None
+        self.base = Hyperparams.from_config(self.cfg.ppo)
+
+    # -- launching ------------------------------------------------------------------------
+    def _new_trial(self) -> int:
+        t0 = time.perf_counter()
+        trial = self.optuna.ask()
+        if self.cfg.ppo.search:
+            sample(trial, self.base)
+        self.overhead_s += time.perf_counter() - t0
+        return int(trial.number)
+
+    def _launch(self, trial: int, launches: int = 1) -> None:
+        w = launch_worker(self.cfg, self.study, trial, self.timeframe, self.device,
+                          self.launcher)
+        w.launches = launches
+        self.running[trial] = w
+        self.log(f"trial {trial}: worker started ({self.launcher})")
+
+    def orphans(self) -> list[int]:
+        """Trials with a RUNNING attempt whose worker is gone (an earlier driver's)."""
+        out = []
+        host = socket.gethostname()
+        for a in registry.running_attempts(self.store, self.study):
+            stale = time.time() - (a.heartbeat_at or a.started_at) > self.cfg.trials.heartbeat_timeout_s
+            if a.trial not in self.running and stale and (a.host != host or not pid_alive(a.pid)):
+                out.append(a.trial)
+        return sorted(set(out))
+
+    # -- the loop -------------------------------------------------------------------------
+    def run(self) -> registry.StudyRow:
+        pending = self.orphans()
+        created = 0
+        while pending or created < self.n_trials or self.running:
+            while len(self.running) < self.cfg.study.workers and (pending or created < self.n_trials):
+                if pending:
+                    self._launch(pending.pop(0))
+                else:
+                    self._launch(self._new_trial())
+                    created += 1
+            time.sleep(self.cfg.trials.poll_s)
+            for trial, w in list(self.running.items()):
+                done, code = w.exit_code(self.store)
+                if done:
+                    del self.running[trial]
+                    self._after_exit(w, code)
+        row = registry.get_study(self.store, self.study)
+        assert row is not None
+        return row
+
+    def _after_exit(self, w: Worker, code: int | None) -> None:
+        last = registry.latest_attempt(self.store, self.study, w.trial)
+        if last is not None and last.state in registry.FINAL_STATES:
+            self._trial_ended(last)
+            return
+        # The worker ended without recording an outcome: it died.
+        how = _describe(code)
+        if last is not None and last.state == "RUNNING":
+            registry.end_attempt(self.store, last.id, "RETRYING", error_class=DIED,
+                                 error_message=f"worker pid {last.pid} {how}; resuming from "
+                                 "its last checkpoint")
+        elif last is None or last.state == "RETRYING":
+            # it died before recording an attempt: record one, so deaths are counted
+            att = registry.start_attempt(self.store, self.study, w.trial, {}, process=w.name)
+            registry.end_attempt(self.store, att.id, "RETRYING", error_class=DIED,
+                                 error_message=f"worker {how} before starting an attempt; "
+                                 f"see {self.cfg.paths.logs}/{w.name}.log")
+        died = registry.count_attempts(self.store, self.study, w.trial, DIED)
+        if w.launcher == "direct" and died <= self.cfg.trials.max_crash_retries:
+            self.log(f"trial {w.trial}: worker {how}; resuming (attempt {died + 1})")
+            self._launch(w.trial, w.launches + 1)
+            return
+        # Out of retries, or stopped for good under the supervisor: the trial fails.
+        att = registry.start_attempt(self.store, self.study, w.trial, {}, process=w.name)
+        registry.end_attempt(self.store, att.id, "FAILED", error_class=DIED,
+                             error_message=f"worker {how}; {died} deaths, not resumed")
+        import optuna
+
+        with contextlib.suppress(Exception):  # already finished by the worker
+            self.optuna.tell(w.trial, state=optuna.trial.TrialState.FAIL)
+        self._trial_ended(registry.get_attempt(self.store, att.id))  # type: ignore[arg-type]
+
+    def _trial_ended(self, a: registry.AttemptRow) -> None:
+        from engine.notify.events import emit
+
+        self.finished.append(a.trial)
+        if a.state == "COMPLETE":
+            emit(self.store, self.cfg, "trial", f"Trial {a.trial} complete",
+                 f"objective {a.objective:.4f} (agent Sharpe - equal-weight Sharpe)", "success",
+                 study=self.study, trial=a.trial, model=a.model_path)
+        elif a.state == "PRUNED":
+            emit(self.store, self.cfg, "trial", f"Trial {a.trial} pruned",
+                 a.error_message or "pruned", "info", study=self.study, trial=a.trial)
+        else:
+            emit(self.store, self.cfg, "trial", f"Trial {a.trial} failed",
+                 f"{a.error_class}: {a.error_message}", "failure", study=self.study,
+                 trial=a.trial)
+        self.log(f"trial {a.trial}: {a.state}"
+                 + (f" objective {a.objective:.4f}" if a.objective is not None else "")
+                 + (f" ({a.error_class}: {a.error_message})" if a.state == "FAILED" else ""))
+        self._update_study(a)
+
+    def _update_study(self, a: registry.AttemptRow) -> None:
+        from engine.notify.events import emit
+
+        fields: dict[str, Any] = {}
+        if a.state == "COMPLETE" and a.objective is not None and (
+                self.best is None or a.objective > self.best):
+            self.best = a.objective
+            fields.update(best_value=a.objective, best_trial=a.trial)
+            emit(self.store, self.cfg, "best_value", f"New best in study {self.study}",
+                 f"trial {a.trial}: objective {a.objective:.4f}", "success", study=self.study,
+                 trial=a.trial, model=a.model_path)
+        value = study_pbo(self.store, self.study)
+        if value is not None:
+            fields["pbo"] = value
+        if fields:
+            registry.update_study(self.store, self.study, **fields)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def study_pbo(store: Store, study: str) -> float | None:
+    """PBO over the complete trials' per-split scores (trials with the full split set)."""
+    rows = []
+    for a in registry.complete_attempts(store, study):
+        scores = a.metrics_dict.get("split_scores")
+        if scores:
+            rows.append(scores)
+    if len(rows) < 2:
+        return None
+    width = max(len(r) for r in rows)
+    rows = [r for r in rows if len(r) == width]
+    res = pbo(np.array(rows)) if len(rows) >= 2 else None
+    return None if res is None else res.pbo
+
+
+def _describe(code: int | None) -> str:
+    if code is None:
+        return "is gone (exit status unknown)"
+    if code < 0:
+        import signal
+
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code} without recording an outcome"
+
+
+def run_study(cfg: Config, study: str, timeframe: str, n_trials: int, device: str | None = None,
+              launcher: Launcher = "supervisor", log: Any = print) -> registry.StudyRow:
+    run = StudyRun(cfg, study, timeframe, n_trials, device, launcher, log)
+    try:
+        return run.run()
+    finally:
+        run.close()

@@ -1,0 +1,89 @@
+"""Where a study lives: Optuna's journal file by default, or any RDB URL.
+
+Several GPU hosts can share one study: give every host the same RDB URL and study name,
+and start `cappuccino train --study NAME` on each. Recipe (for the README):
+
+    # once, on a database host reachable by every trainer
+    createdb cappuccino_studies
+    # on each GPU host, in cappuccino.toml (or CAPPUCCINO_STUDY__STORAGE=...):
+    [study]
+    storage = "postgresql+psycopg2://USER:PASSWORD@dbhost/cappuccino_studies"
+    # then on each host (one GPU each):
+    cappuccino train --study btc-5m --timeframe 5m --n-trials 50 --gpu 0
+
+    Each host creates or joins the study (load_if_exists=True); TPE's constant liar keeps
+    parallel workers from sampling the same point. Each host records its own attempts in
+    its local store; model directories go to [paths] models, which should be a path every
+    host can read (a shared mount) for promotion from one console. Install the database
+    driver (e.g. psycopg2-binary) on every host. The URL may hold a password: keep it in
+    the config file or the environment, never on a command line (workers read it from the
+    config, it is never passed in argv).
+
+Without [study] storage, the study is `JournalStorage(JournalFileBackend(<store
+dir>/optuna/<study>.journal))`: one file per study next to the store, cheap per trial,
+safe for several processes on one host.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config
+
+
+def journal_path(cfg: Config, study: str) -> Path:
+    return Path(cfg.store.path).parent / "optuna" / f"{study}.journal"
+
+
+def storage_label(cfg: Config, study: str) -> str:
+    """What the studies table shows (an RDB URL without its password)."""
+    if not cfg.study.storage:
+        return f"journal:{journal_path(cfg, study)}"
+    url = cfg.study.storage
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def open_storage(cfg: Config, study: str) -> Any:
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    if cfg.study.storage:
+        return optuna.storages.RDBStorage(cfg.study.storage)
+    path = journal_path(cfg, study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def pruner(cfg: Config) -> Any:
+    import optuna
+
+    if not cfg.study.pruning:
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0)
+
+
+def open_study(cfg: Config, study: str, *, create: bool = True) -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = open_storage(cfg, study)
+    sampler = optuna.samplers.TPESampler(seed=cfg.study.seed, n_startup_trials=5)
+    if create:
+        return optuna.create_study(storage=storage, sampler=sampler, pruner=pruner(cfg),
+                                   study_name=study, direction="maximize", load_if_exists=True)
+    return optuna.load_study(storage=storage, sampler=sampler, pruner=pruner(cfg),
+                             study_name=study)
+
+
+def trial_handle(study: Any, number: int) -> Any:
+    """An optuna.Trial for an existing trial number (a worker reports through it)."""
+    import optuna
+
+    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    return optuna.trial.Trial(study, trial_id)

@@ -1,0 +1,565 @@
+"""The supervisor loop: one per store. Runs children, restarts them by policy, executes commands.
+
+Every `poll_s` it reaps/polls children, escalates pending stops (TERM -> KILL after
+`stop_grace_s`, tracked by deadline, never blocking), executes pending commands, starts
+what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`,
+`supervisor.heartbeat`).
+
+The `processes` table is the truth for what should run (desired) and what was started
+(pid, create_time); this object only keeps the Popen handles and stop deadlines. So a
+supervisor started after another was SIGKILLed adopts every child whose (pid,
+create_time) still matches, and starts no duplicate.
+
+SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing SSH or
+the console never stops a trader); SIGHUP is logged and otherwise ignored.
+`cappuccino stop all` stops the children.
+
+Known window: a SIGKILL between fork and recording the pid (microseconds) would leave
+that one child unknown to the next supervisor, which would start it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.config import Config
+from engine.runtime import open_store
+from engine.supervisor import handlers, logs, policy, services
+from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
+from engine.supervisor.spawn import (
+    describe_exit,
+    group_alive,
+    group_of,
+    kill_leftovers,
+    last_log_line,
+    log_path,
+    same_process,
+    signal_group,
+    spawn,
+    valid_name,
+)
+from store import commands as cmds
+from store.commands import CommandRow
+from store.db import Store
+from store.processes import ProcessRow, get_process, list_processes, update_process, upsert_process
+
+log = logging.getLogger("cappuccino.supervisor")
+
+PROCESS_ACTIONS = ("start", "stop", "restart", "kill", "train", "trade")
+SETTLED = ("STOPPED", "EXITED", "FATAL")
+
+
+class CommandFailed(Exception):
+    """A command that cannot be carried out; the message is the result text."""
+
+
+@dataclass
+class Child:
+    pid: int
+    create_time: float
+    started_at: float
+    popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier supervisor
+    log_path: Path | None
+
+
+@dataclass
+class Waiter:
+    """A command whose outcome depends on processes settling (stop, kill, restart)."""
+
+    command_id: int
+    pending: set[str]
+    results: list[str] = field(default_factory=list)
+    ok: bool = True
+
+
+@dataclass
+class Stop:
+    pgid: int
+    deadline: float
+    killed: bool  # SIGKILL already sent
+    kill_requested: bool  # a kill command, not a stop
+    then_start: bool = False
+    exit_code: int | None = None
+    leader_gone: bool = False
+    waiters: list[Waiter] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, cfg: Config, store: Store) -> None:
+        self.cfg = cfg
+        self.s = cfg.supervisor
+        self.store = store
+        self.children: dict[str, Child] = {}
+        self.stops: dict[str, Stop] = {}
+        self.quit = threading.Event()
+        self._next_heartbeat = 0.0
+        self._tick_error = ("", 0.0)
+        self._jobs: queue.Queue[CommandRow] = queue.Queue()
+        self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
+                                                name="handlers")
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        # A handler, not SIG_IGN: an ignored signal stays ignored in exec'd children.
+        signal.signal(signal.SIGHUP, self._on_hangup)
+        log.info("supervising %s (poll %.3gs)", self.store.path, self.s.poll_s)
+        self.heartbeat(force=True)
+        n = cmds.fail_running(self.store, "interrupted: the supervisor stopped before "
+                                          "finishing it; run it again")
+        if n:
+            log.warning("%d command(s) left running by an earlier supervisor marked failed", n)
+        self.adopt()
+        self.declare_services()
+        self._handler_thread.start()
+        while not self.quit.is_set():
+            try:
+                self.tick()
+            except Exception as e:  # one bad tick (busy store, bug) must not end supervision
+                self._tick_failed(e)
+            self.quit.wait(self.s.poll_s)
+        self.shutdown()
+        return 0
+
+    def _tick_failed(self, e: Exception) -> None:
+        # The same error every poll (e.g. a store gone read-only) is logged once a minute.
+        key, t = f"{type(e).__name__}: {e}", time.monotonic()
+        if key != self._tick_error[0] or t - self._tick_error[1] > 60:
+            log.exception("tick failed")
+            self._tick_error = (key, t)
+
+    def _on_hangup(self, _signum: int, _frame: object) -> None:
+        log.info("SIGHUP ignored (the terminal went away; supervision goes on)")
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        log.info("%s received: exiting; children keep running", signal.Signals(signum).name)
+        self.quit.set()
+
+    def shutdown(self) -> None:
+        for st in self.stops.values():
+            for w in st.waiters:
+                self._finish(w.command_id, False, "the supervisor exited before the outcome; "
+                             "the next supervisor completes the stop")
+        alive = sorted(self.children)
+        log.info("exiting; %d child(ren) left running: %s", len(alive), ", ".join(alive) or "-")
+
+    def tick(self) -> None:
+        self.reap()
+        self.advance_stops()
+        self.run_commands()
+        self.reconcile()
+        self.rotate_logs()
+        self.heartbeat()
+
+    # -- startup --------------------------------------------------------------------------
+    def adopt(self) -> None:
+        """Take over children of an earlier supervisor; settle rows whose process died."""
+        for row in list_processes(self.store):
+            if row.pid and same_process(row.pid, row.create_time):
+                self.children[row.name] = Child(
+                    row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
+                    Path(row.log_path) if row.log_path else None)
+                log.info("adopted %s (pid %d)", row.name, row.pid)
+                if row.state == "STOPPING":
+                    update_process(self.store, row.name, state="RUNNING")
+            elif row.pid:
+                child = Child(row.pid, float(row.create_time or 0),
+                              row.started_at or time.time(), None,
+                              Path(row.log_path) if row.log_path else None)
+                log.info("%s (pid %d) ended while no supervisor ran", row.name, row.pid)
+                self.on_exit(row.name, child, None)
+            elif row.state in ("RUNNING", "STOPPING"):
+                update_process(self.store, row.name,
+                               state="STARTING" if row.desired == "running" else "STOPPED")
+
+    def declare_services(self) -> None:
+        for name in self.s.services:
+            svc = services.service(name)
+            if svc is None:
+                continue
+            row = get_process(self.store, name)
+            if row is None:
+                upsert_process(self.store, svc.name, svc.kind, list(svc.argv), "running")
+            elif row.state == "FATAL" and row.desired == "running":
+                update_process(self.store, name, state="STARTING", quick_restarts=0,
+                               next_start_at=None)
+
+    # -- children -------------------------------------------------------------------------
+    def reap(self) -> None:
+        """Collect exits: Popen.poll for our own children (no zombies), psutil for adopted."""
+        for name, child in list(self.children.items()):
+            if child.popen is not None:
+                code = child.popen.poll()
+                if code is None:
+                    continue
+            elif same_process(child.pid, child.create_time):
+                continue
+            else:
+                code = None
+            del self.children[name]
+            self.on_exit(name, child, code)
+
+    def on_exit(self, name: str, child: Child, code: int | None) -> None:
+        t = time.time()
+        st = self.stops.get(name)
+        if st is not None:  # an expected exit: advance_stops settles it once the group is gone
+            st.exit_code, st.leader_gone = code, True
+            return
+        if child.popen is not None:
+            # Only for a leader we just reaped: the group id cannot have been reused yet. An
+            # adopted one may have died long ago (a reboot), its pid now someone else's.
+            kill_leftovers(child.pid)
+        row = get_process(self.store, name)
+        if row is None:
+            return
+        why = describe_exit(code)
+        if row.desired == "stopped":
+            update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
+                           exit_code=code, stopped_at=t)
+            return
+        d = policy.decide(self.s, row.kind, code, t - child.started_at, row.quick_restarts)
+        tail = last_log_line(child.log_path) if code != 0 else ""
+        error = None if (d.state == "EXITED" and code == 0) else (f"{why}: {tail}" if tail
+                                                                    else why)
+        update_process(self.store, name, state=d.state, pid=None, create_time=None,
+                       exit_code=code, stopped_at=t, last_error=error,
+                       quick_restarts=d.quick_restarts,
+                       next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
+        log.info("%s %s -> %s (%s)", name, why, d.state, d.reason)
+        if d.state == "FATAL":
+            self.notify(f"{name} is FATAL", f"{why}; {d.reason}. Not restarting: "
+                        f"`cappuccino start {name}` to try again.", "failure")
+        elif d.state == "BACKOFF":
+            self.notify(f"{name} restarting", f"{why}; {d.reason}.", "warning")
+        elif code == 0:
+            self.notify(f"{name} finished", why, "success")
+        else:
+            self.notify(f"{name} ended", f"{why}; {d.reason}.", "info")
+
+    def start_child(self, name: str, row: ProcessRow) -> Child | None:
+        """Spawn the row's process now; on exec failure apply the restart policy."""
+        t = time.time()
+        try:
+            sp = spawn(self.cfg, name, row.kind, row.args)
+        except OSError as e:
+            d = policy.decide(self.s, row.kind, 127, 0.0, row.quick_restarts)
+            argv0 = row.args[0] if row.args else "?"
+            update_process(self.store, name, state=d.state, pid=None, exit_code=None,
+                           last_error=f"cannot start {argv0}: {e.strerror or e}",
+                           quick_restarts=d.quick_restarts,
+                           next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
+            log.warning("%s: cannot start %s: %s -> %s", name, argv0, e, d.state)
+            if d.state == "FATAL":
+                self.notify(f"{name} is FATAL", f"cannot start: {e.strerror or e}", "failure")
+            return None
+        restarts = row.restarts + (1 if row.started_at is not None else 0)
+        child = Child(sp.pid, sp.create_time, t, sp.popen, sp.log_path)
+        self.children[name] = child
+        update_process(self.store, name, state="STARTING", pid=sp.pid,
+                       create_time=sp.create_time, started_at=t, stopped_at=None,
+                       exit_code=None, log_path=str(sp.log_path), next_start_at=None,
+                       restarts=restarts)
+        log.info("started %s (pid %d): %s", name, sp.pid, row.args)
+        return child
+
+    def reconcile(self) -> None:
+        """Make each row's state follow its desired state."""
+        t = time.time()
+        for row in list_processes(self.store):
+            name = row.name
+            if name in self.stops:
+                continue
+            child = self.children.get(name)
+            if row.desired != "running":
+                if child is not None:
+                    self.begin_stop(name, kill=False)
+                elif row.state not in SETTLED:
+                    update_process(self.store, name, state="STOPPED", pid=None,
+                                   next_start_at=None)
+                continue
+            if child is not None:
+                fields: dict[str, Any] = {}
+                if row.state != "RUNNING":
+                    fields["state"] = "RUNNING"
+                if row.quick_restarts and t - child.started_at >= self.s.stable_uptime_s:
+                    fields["quick_restarts"] = 0
+                if fields:
+                    update_process(self.store, name, **fields)
+            elif row.state == "STARTING" or (row.state == "BACKOFF"
+                                             and (row.next_start_at or 0) <= t):
+                self.start_child(name, row)
+
+    # -- stopping -------------------------------------------------------------------------
+    def begin_stop(self, name: str, *, kill: bool, then_start: bool = False,
+                   waiter: Waiter | None = None) -> bool:
+        """TERM (or KILL) the child's group; False when it is not running."""
+        st = self.stops.get(name)
+        if st is not None:
+            if waiter:
+                st.waiters.append(waiter)
+            st.then_start = then_start
+            if kill and not st.killed:
+                signal_group(st.pgid, signal.SIGKILL)
+                st.killed = st.kill_requested = True
+            return True
+        child = self.children.get(name)
+        if child is None:
+            return False
+        pgid = group_of(child.pid)
+        signal_group(pgid, signal.SIGKILL if kill else signal.SIGTERM)
+        self.stops[name] = Stop(pgid, time.time() + self.s.stop_grace_s, killed=kill,
+                                kill_requested=kill, then_start=then_start,
+                                waiters=[waiter] if waiter else [])
+        update_process(self.store, name, state="STOPPING")
+        log.info("%s %s (group %d)", "killing" if kill else "stopping", name, pgid)
+        return True
+
+    def advance_stops(self) -> None:
+        t = time.time()
+        for name, st in list(self.stops.items()):
+            if st.leader_gone and not group_alive(st.pgid):
+                self.finish_stop(name, st)
+            elif t >= st.deadline and not st.killed:
+                log.warning("%s ignored SIGTERM for %.3gs: SIGKILL to group %d", name,
+                            self.s.stop_grace_s, st.pgid)
+                signal_group(st.pgid, signal.SIGKILL)
+                st.killed = True
+
+    def finish_stop(self, name: str, st: Stop) -> None:
+        del self.stops[name]
+        if st.kill_requested:
+            how = f"killed {name}"
+        elif st.killed:
+            how = f"killed {name} after {self.s.stop_grace_s:g}s grace (ignored SIGTERM)"
+        else:
+            how = f"stopped {name}"
+        update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
+                       exit_code=st.exit_code, stopped_at=time.time(), next_start_at=None)
+        log.info(how)
+        ok, result = True, how
+        if st.then_start:
+            row = get_process(self.store, name)
+            if row is not None and row.desired == "running":
+                child = self.start_child(name, row)
+                ok = child is not None
+                result = (f"restarted {name} (pid {child.pid})" if child
+                          else f"{how}; restart failed: {self._last_error(name)}")
+        for w in st.waiters:
+            w.pending.discard(name)
+            w.results.append(result)
+            w.ok = w.ok and ok
+            if not w.pending:
+                self._finish(w.command_id, w.ok, "; ".join(w.results))
+
+    # -- commands -------------------------------------------------------------------------
+    def run_commands(self) -> None:
+        for c in cmds.claim_pending(self.store):
+            log.info("command #%d %s %s %s (from %s)", c.id, c.action, c.target or "",
+                     c.args, c.source)
+            if c.action not in PROCESS_ACTIONS:
+                self._jobs.put(c)
+                continue
+            try:
+                result = getattr(self, f"cmd_{c.action}")(c)
+            except CommandFailed as e:
+                self._finish(c.id, False, str(e))
+            except Exception as e:
+                log.exception("command #%d failed", c.id)
+                self._finish(c.id, False, f"{type(e).__name__}: {e}")
+            else:
+                if result is not None:
+                    self._finish(c.id, True, result)
+
+    def _finish(self, command_id: int, ok: bool, result: str) -> None:
+        cmds.finish_command(self.store, command_id, ok, result)
+        log.info("command #%d %s: %s", command_id, "done" if ok else "failed", result)
+
+    def _row(self, name: str | None) -> ProcessRow:
+        if not name:
+            raise CommandFailed("this command needs a process name")
+        row = get_process(self.store, name)
+        if row is None:
+            raise CommandFailed(f"no process named {name}")
+        return row
+
+    def _last_error(self, name: str) -> str:
+        row = get_process(self.store, name)
+        return (row.last_error or row.state) if row else "gone"
+
+    def _declare(self, name: str, kind: str, argv: list[str]) -> None:
+        if not valid_name(name):
+            raise CommandFailed(f"bad process name {name!r} (letters, digits, . _ - only)")
+        if not kind or not isinstance(kind, str):
+            raise CommandFailed("kind must be a non-empty string")
+        if not argv or not all(isinstance(a, str) for a in argv):
+            raise CommandFailed("argv must be a non-empty list of strings")
+        upsert_process(self.store, name, kind, argv, "running")
+
+    def _start(self, name: str) -> str:
+        row = self._row(name)
+        child = self.children.get(name)
+        if child is not None:
+            if name in self.stops:  # stopping: start again once it is down
+                update_process(self.store, name, desired="running")
+                self.stops[name].then_start = True
+                return f"{name} is stopping; it will start again when down"
+            update_process(self.store, name, desired="running")
+            return f"{name} is already running (pid {child.pid})"
+        update_process(self.store, name, desired="running", state="STARTING",
+                       quick_restarts=0, next_start_at=None)
+        row = self._row(name)
+        started = self.start_child(name, row)
+        if started is None:
+            raise CommandFailed(f"cannot start {name}: {self._last_error(name)}")
+        return f"started {name} (pid {started.pid})"
+
+    def cmd_start(self, c: CommandRow) -> str:
+        args = c.arguments
+        name = c.target or ""
+        if "argv" in args or "kind" in args:
+            self._declare(name, str(args.get("kind") or ""), list(args.get("argv") or []))
+        elif name and get_process(self.store, name) is None:
+            svc = services.service(name)
+            if svc is not None:
+                upsert_process(self.store, svc.name, svc.kind, list(svc.argv), "running")
+        return self._start(name)
+
+    def _targets(self, target: str | None) -> list[ProcessRow]:
+        if target == "all":
+            return [r for r in list_processes(self.store)
+                    if r.desired == "running" or r.name in self.children]
+        return [self._row(target)]
+
+    def _stop(self, c: CommandRow, *, kill: bool) -> str | None:
+        rows = self._targets(c.target)
+        if not rows:
+            return "nothing to stop"
+        waiter = Waiter(c.id, set())
+        done: list[str] = []
+        for row in rows:
+            update_process(self.store, row.name, desired="stopped")
+            if row.name in self.children:
+                waiter.pending.add(row.name)
+                self.begin_stop(row.name, kill=kill, waiter=waiter)
+            else:
+                if row.state not in SETTLED:
+                    update_process(self.store, row.name, state="STOPPED", next_start_at=None)
+                done.append(f"{row.name} was not running")
+        waiter.results.extend(done)
+        return None if waiter.pending else "; ".join(done)
+
+    def cmd_stop(self, c: CommandRow) -> str | None:
+        return self._stop(c, kill=False)
+
+    def cmd_kill(self, c: CommandRow) -> str | None:
+        return self._stop(c, kill=True)
+
+    def cmd_restart(self, c: CommandRow) -> str | None:
+        row = self._row(c.target)
+        update_process(self.store, row.name, desired="running", quick_restarts=0)
+        if row.name in self.children:
+            self.begin_stop(row.name, kill=False, then_start=True,
+                            waiter=Waiter(c.id, {row.name}))
+            return None
+        return self._start(row.name)
+
+    def cmd_train(self, c: CommandRow) -> str:
+        a = c.arguments
+        study = str(a.get("study") or self.cfg.study.name)
+        name = f"study-{study}"
+        argv = ["train", "--study", study,
+                "--timeframe", str(a.get("timeframe") or self.cfg.data.timeframe),
+                "--n-trials", str(int(a.get("n_trials") or self.cfg.study.n_trials))]
+        if a.get("gpu") not in (None, ""):
+            argv += ["--gpu", str(a["gpu"])]
+        if name in self.children:
+            raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
+        self._declare(name, "study", argv)
+        return self._start(name)
+
+    def cmd_trade(self, c: CommandRow) -> str:
+        a = c.arguments
+        trader, model = str(a.get("name") or ""), str(a.get("model") or "")
+        if not trader or not model:
+            raise CommandFailed("trade needs args name and model")
+        name = f"trader-{trader}"
+        argv = ["trade", "--name", trader, "--model", model]
+        if a.get("broker"):
+            argv += ["--broker", str(a["broker"])]
+        tickers = a.get("tickers")
+        if tickers:
+            argv += ["--tickers", tickers if isinstance(tickers, str) else ",".join(tickers)]
+        for key in ("timeframe", "capital", "study"):
+            if a.get(key) not in (None, ""):
+                argv += [f"--{key}", str(a[key])]
+        if a.get("live"):
+            argv.append("--live")
+        if name in self.children:
+            raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
+        self._declare(name, "trader", argv)
+        return self._start(name)
+
+    def _handler_loop(self) -> None:
+        """Non-process commands run here, on their own store connection."""
+        store: Store | None = None
+        while True:
+            c = self._jobs.get()
+            try:
+                if store is None:
+                    store = open_store(self.cfg)
+                result = handlers.run_handler(self.cfg, store, c)
+                ok = True
+            except handlers.NotAvailable as e:
+                ok, result = False, str(e)
+            except Exception as e:
+                log.exception("command #%d (%s) failed", c.id, c.action)
+                ok, result = False, f"{type(e).__name__}: {e}".splitlines()[0]
+            try:
+                cmds.finish_command(store or open_store(self.cfg), c.id, ok, result)
+                log.info("command #%d %s: %s", c.id, "done" if ok else "failed", result)
+            except Exception:
+                log.exception("cannot record the outcome of command #%d", c.id)
+
+    # -- housekeeping ---------------------------------------------------------------------
+    def rotate_logs(self) -> None:
+        paths = [c.log_path for c in self.children.values() if c.log_path]
+        paths.append(Path(self.cfg.paths.logs) / SUPERVISOR_LOG)
+        for p in paths:
+            try:
+                if logs.rotate_if_needed(p, self.s.log_max_bytes, self.s.log_backups):
+                    log.info("rotated %s", p)
+            except OSError as e:
+                log.warning("cannot rotate %s: %s", p, e)
+
+    def heartbeat(self, force: bool = False) -> None:
+        t = time.time()
+        if not force and t < self._next_heartbeat:
+            return
+        self._next_heartbeat = t + self.s.heartbeat_s
+        with self.store.write():
+            for key, value in ((KV_PID, str(os.getpid())), (KV_HEARTBEAT, repr(t))):
+                self.store.conn.execute(
+                    "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
+                    "DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
+                    (key, value, t))
+
+    def notify(self, title: str, body: str, level: str) -> None:
+        from engine.notify.events import emit
+
+        with contextlib.suppress(Exception):  # a notification must never break supervision
+            emit(self.store, self.cfg, "process", title, body, level)
+
+
+def default_log_path(cfg: Config, name: str) -> Path:
+    return Path(cfg.paths.logs) / SUPERVISOR_LOG if name == "supervisor" else log_path(cfg, name)

@@ -1,0 +1,1 @@
+"""The trading engine: policy, conviction filter, risk engine, execution, trader loop."""

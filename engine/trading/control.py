@@ -1,0 +1,66 @@
+"""The kill switch and resume. Traders poll these flags between bars ([trader] poll_s) and
+go HALTED, cancelling their open orders, within a couple of seconds.
+
+- halt everything: kv `kill_switch` = 1 and halt_requested = 1 on every trader.
+- halt one trader: its halt_requested = 1.
+- resume everything: kill switch off, every halt_requested cleared.
+- resume one trader: its halt_requested cleared (a global kill switch still holds it).
+
+`halt_all` / `resume` are the supervisor's command handlers (commands table: action
+halt_all / resume, target = a trader name or empty for all).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.config import Config
+from store import trading as st
+from store.db import Store, now
+
+ALL = ("", "*", "all", "--all")
+
+
+def _target(command: Any) -> str | None:
+    target = getattr(command, "target", None) if command is not None else None
+    return None if target is None or target in ALL else str(target)
+
+
+def halt(store: Store, target: str | None) -> str:
+    with store.write():
+        if target is None:
+            store.conn.execute(
+                "INSERT INTO kv (key, value, updated_at) VALUES (?, '1', ?) ON CONFLICT(key) "
+                "DO UPDATE SET value='1', updated_at=excluded.updated_at",
+                (st.KILL_SWITCH_KEY, now()))
+            n = st.set_halt_requested(store, None, True)
+            return f"kill switch on: {n} trader(s) will halt and cancel their open orders"
+        n = st.set_halt_requested(store, target, True)
+    if not n:
+        raise ValueError(f"no trader named {target!r}")
+    return f"trader {target} will halt and cancel its open orders"
+
+
+def resume_trading(store: Store, target: str | None) -> str:
+    with store.write():
+        if target is None:
+            store.conn.execute(
+                "INSERT INTO kv (key, value, updated_at) VALUES (?, '0', ?) ON CONFLICT(key) "
+                "DO UPDATE SET value='0', updated_at=excluded.updated_at",
+                (st.KILL_SWITCH_KEY, now()))
+            n = st.set_halt_requested(store, None, False)
+            return f"kill switch off: {n} trader(s) may trade again (risk limits still apply)"
+        n = st.set_halt_requested(store, target, False)
+        kill = st.kill_switch_on(store)
+    if not n:
+        raise ValueError(f"no trader named {target!r}")
+    return (f"trader {target} resumed" + (" — but the global kill switch is still on "
+                                          "(resume --all)" if kill else ""))
+
+
+def halt_all(cfg: Config, store: Store, command: Any) -> str:
+    return halt(store, _target(command))
+
+
+def resume(cfg: Config, store: Store, command: Any) -> str:
+    return resume_trading(store, _target(command))

@@ -1,0 +1,199 @@
+"""Maker-first execution with deterministic client order ids.
+
+Order life:
+1. The trader records an intent (orders row, status NEW, attempt 0, a post-only limit at
+   the best bid for a buy / best ask for a sell) in the same transaction as the bar's
+   decisions, then `send_new` submits it. The id is order_ids.client_order_id(trader,
+   bar, ticker, attempt); the broker's submit is idempotent on it.
+2. `service(now)` (called between bars) re-prices a resting order older than
+   `reprice_after_s` (broker clock): cancel, then the remaining quantity goes out as
+   attempt + 1 at the new best price. After `max_reprices` re-prices it crosses as a taker
+   (market order) or is dropped, per `on_exhausted`. A post-only rejection (the price moved
+   across) counts as one re-price.
+3. A new bar supersedes older orders: the trader cancels them before deciding again. In
+   replay the bar is the smallest unit of time, so there the next bar's decision takes over
+   an unfilled maker order.
+
+Crash safety: an intent is written before it is sent, so every order of ours at the broker
+has a store row. `send_new` resolves NEW rows: known at the broker -> adopt its state;
+unknown and still for the current bar -> submit (same id, so never twice); unknown and
+older -> EXPIRED. Within one (bar, ticker) only the highest attempt may stay open.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from engine.brokers.base import Broker, BrokerError, OrderRejected, OrderRequest, OrderState
+from engine.config.schema import ExecutionSection
+from engine.trading.order_ids import client_order_id
+from engine.trading.risk import round_down
+from store import trading as st
+from store.db import Store
+
+log = logging.getLogger("cappuccino.trading.execution")
+
+
+class Executor:
+    def __init__(self, broker: Broker, store: Store, trader: str, section: ExecutionSection,
+                 now: Callable[[], float]) -> None:
+        self.broker = broker
+        self.store = store
+        self.trader = trader
+        self.cfg = section
+        self.now = now
+
+    # -- intents --------------------------------------------------------------------------
+    def record_intent(self, bar_at: float, ticker: str, side: str, qty: Decimal,
+                      price: Decimal | None, attempt: int = 0, reason: str = "") -> str:
+        """Insert a NEW order row (call inside the caller's store.write())."""
+        cid = client_order_id(self.trader, bar_at, ticker, attempt)
+        st.insert_order(self.store, client_order_id=cid, trader=self.trader, ticker=ticker,
+                        side=side, order_type="limit" if price is not None else "market",
+                        post_only=price is not None, qty=qty, limit_price=price, bar_at=bar_at,
+                        attempt=attempt, reason=reason)
+        return cid
+
+    def _adopt(self, cid: str, b: OrderState) -> None:
+        status = "OPEN" if b.status == "NEW" else b.status
+        with self.store.write():
+            st.update_order(self.store, cid, status=status, broker_order_id=b.broker_order_id,
+                            filled_qty=b.filled_qty, avg_price=b.avg_price, fees=b.fees,
+                            reason=b.reason or None)
+
+    def _submit(self, row: st.OrderRow) -> OrderState | None:
+        req = OrderRequest(client_order_id=row.client_order_id, ticker=row.ticker,
+                           side=row.side,  # type: ignore[arg-type]
+                           qty=Decimal(row.qty),
+                           limit_price=Decimal(row.limit_price) if row.limit_price else None,
+                           post_only=bool(row.post_only))
+        try:
+            b = self.broker.submit(req)
+        except OrderRejected as e:
+            with self.store.write():
+                st.update_order(self.store, row.client_order_id, status="REJECTED",
+                                reason=e.reason)
+            log.info("order %s rejected: %s", row.client_order_id, e)
+            if e.reason == "post_only":
+                self._next_attempt(row, Decimal(row.qty))
+            return None
+        except BrokerError as e:
+            # Unknown outcome (timeout, 5xx): the row stays NEW and send_new resolves it by id.
+            log.warning("submit %s failed (%s); will check by id", row.client_order_id, e)
+            return None
+        self._adopt(row.client_order_id, b)
+        return b
+
+    def send_new(self, current_bar: float) -> None:
+        for row in st.open_orders(self.store, self.trader):
+            if row.status != "NEW":
+                continue
+            b = self.broker.get_order(row.client_order_id)
+            if b is not None:
+                self._adopt(row.client_order_id, b)
+            elif row.bar_at >= current_bar:
+                self._submit(row)
+            else:
+                with self.store.write():
+                    st.update_order(self.store, row.client_order_id, status="EXPIRED",
+                                    reason="never reached the broker; its bar has passed")
+
+    # -- between bars ---------------------------------------------------------------------
+    def sync_open(self) -> None:
+        """Refresh our OPEN/PARTIAL rows from the broker; keep one open attempt per group."""
+        rows = [r for r in st.open_orders(self.store, self.trader) if r.status != "NEW"]
+        if not rows:
+            return
+        live = {o.client_order_id: o for o in self.broker.open_orders()}
+        newest: dict[tuple[float, str], int] = {}
+        for r in rows:
+            key = (r.bar_at, r.ticker)
+            newest[key] = max(newest.get(key, -1), r.attempt)
+        stale = [r.client_order_id for r in rows
+                 if r.client_order_id in live and r.attempt < newest[(r.bar_at, r.ticker)]]
+        if stale:
+            self.broker.cancel(stale)
+        for r in rows:
+            b = live.get(r.client_order_id) if r.client_order_id not in stale else None
+            if b is None:
+                b = self.broker.get_order(r.client_order_id)
+            if b is None:
+                with self.store.write():
+                    st.update_order(self.store, r.client_order_id, status="EXPIRED",
+                                    reason="unknown at the broker")
+            elif (b.status, b.filled_qty) != (r.status, Decimal(r.filled_qty)):
+                self._adopt(r.client_order_id, b)
+
+    def service(self, current_bar: float) -> None:
+        """Submit pending intents and re-price resting orders that waited too long."""
+        self.send_new(current_bar)
+        now = self.now()
+        rows = [r for r in st.open_orders(self.store, self.trader)
+                if r.status in ("OPEN", "PARTIAL") and r.order_type == "limit"]
+        if not rows:
+            return
+        live = {o.client_order_id: o for o in self.broker.open_orders()}
+        for r in rows:
+            b = live.get(r.client_order_id)
+            if b is None or now - b.created_at < self.cfg.reprice_after_s:
+                continue
+            self.broker.cancel([r.client_order_id])
+            after = self.broker.get_order(r.client_order_id) or b
+            self._adopt(r.client_order_id, after)
+            remaining = Decimal(r.qty) - after.filled_qty
+            if remaining > 0 and after.status == "CANCELLED":
+                self._next_attempt(r, remaining)
+
+    def _next_attempt(self, row: st.OrderRow, remaining: Decimal) -> None:
+        product = self.broker.product(row.ticker)
+        qty = round_down(remaining, product.base_increment)
+        if qty <= 0 or qty < product.base_min_size:
+            return
+        attempt = row.attempt + 1
+        if row.attempt >= self.cfg.max_reprices:
+            if self.cfg.on_exhausted == "skip":
+                log.info("%s %s: re-prices exhausted, skipped", row.ticker, row.side)
+                return
+            price: Decimal | None = None  # cross as taker
+        else:
+            q = self.broker.quotes([row.ticker])[row.ticker]
+            price = q.bid if row.side == "BUY" else q.ask
+        with self.store.write():
+            cid = self.record_intent(row.bar_at, row.ticker, row.side, qty, price, attempt,
+                                     reason="taker" if price is None else "re-price")
+        new = st.get_order(self.store, cid)
+        if new is not None and new.status == "NEW":
+            self._submit(new)
+
+    def cancel_open(self, before_bar: float | None = None) -> list[str]:
+        """Cancel our open orders (all, or those of bars before `before_bar`)."""
+        rows = [r for r in st.open_orders(self.store, self.trader)
+                if before_bar is None or r.bar_at < before_bar]
+        if not rows:
+            return []
+        to_cancel: list[str] = []
+        for r in rows:
+            if r.status == "NEW":
+                b = self.broker.get_order(r.client_order_id)
+                if b is None:
+                    with self.store.write():
+                        st.update_order(self.store, r.client_order_id, status="CANCELLED",
+                                        reason="cancelled before it was sent")
+                    continue
+                if not b.is_open:
+                    self._adopt(r.client_order_id, b)
+                    continue
+            to_cancel.append(r.client_order_id)
+        if to_cancel:
+            self.broker.cancel(to_cancel)
+        for cid in to_cancel:
+            b = self.broker.get_order(cid)
+            if b is not None:
+                self._adopt(cid, b)
+            else:
+                with self.store.write():
+                    st.update_order(self.store, cid, status="EXPIRED",
+                                    reason="unknown at the broker")
+        return to_cancel

@@ -1,0 +1,446 @@
+"""The trader: one process turns each closed bar into orders.
+
+Per bar (aligned to bar close + settle delay by the clock):
+  reconcile (broker orders, fills, balances are the truth) -> cancel superseded orders ->
+  fetch history -> features (engine.features.live_observation, the training pipeline) ->
+  policy -> conviction filter -> risk engine -> one transaction with the decisions, the
+  order intents, equity (+ HODL benchmark) and last_bar_at -> submit the intents.
+Between bars (every [trader] poll_s): the kill switch / halt flag and re-pricing.
+
+The bar is recorded as processed in the same transaction as its decisions and intents, so a
+restart never decides a bar twice, and intents carry deterministic ids, so they are never
+sent twice (see execution.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+
+from engine.brokers.base import Broker, BrokerError, Fill
+from engine.config import Config
+from engine.data.candles import Candles, DataError
+from engine.features import FeatureSpec, feature_spec, live_observation
+from engine.model.artifact import ModelError, spec_mismatch
+from engine.notify.events import emit
+from engine.trading.clock import Clock
+from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
+from engine.trading.execution import Executor
+from engine.trading.ledger import Ledger, Lot
+from engine.trading.policy import Policy
+from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
+from store import kv
+from store import trading as st
+from store.db import Store
+
+log = logging.getLogger("cappuccino.trading.trader")
+QUOTE_CCY = "USD"
+MAX_GAP_FRAC = 0.1  # more missing bars than this in the history window: no trading this bar
+
+
+@dataclass(frozen=True)
+class TraderSettings:
+    name: str
+    broker: str
+    mode: str
+    model: str
+    study: str | None
+    trial: int | None
+    tickers: tuple[str, ...]
+    timeframe: str
+    capital: Decimal
+
+
+def _base(ticker: str) -> str:
+    return ticker.split("-")[0]
+
+
+class Trader:
+    def __init__(self, cfg: Config, store: Store, broker: Broker, clock: Clock, policy: Policy,
+                 settings: TraderSettings) -> None:
+        self.cfg, self.store, self.broker, self.clock = cfg, store, broker, clock
+        self.policy, self.s = policy, settings
+        self.name = settings.name
+        self.period = clock.period
+        self.fspec = FeatureSpec.from_dict(policy.spec.features)
+        self.history = max(self.fspec.history, cfg.trader.history_bars,
+                           cfg.conviction.volatility_window + 1)
+        env = policy.spec.env
+        self.max_frac = float(env.get("max_trade_fraction", cfg.env.max_trade_fraction))
+        self.min_order = float(env.get("min_order_value", cfg.env.min_order_value))
+        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
+        self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
+        self.risk_key = f"risk:{self.name}"
+        self.hodl_key = f"hodl:{self.name}"
+        self.risk = RiskEngine(cfg.risk, self.period,
+                               RiskState.from_json(kv.get(store, self.risk_key)))
+        self.conviction.restore_blocked_exits(_blocked_exits(store, self.name))
+        self.ledger = Ledger({p.ticker: Lot(Decimal(p.qty), Decimal(p.avg_price),
+                                            Decimal(p.realized_pnl))
+                              for p in st.positions(store, self.name)})
+        self.cash = Decimal(0)
+        self.available_cash = Decimal(0)
+        self.equity = settings.capital
+        self.last_prices: dict[str, Decimal] = {}
+        self.last_bar_at: float | None = None
+        self.current_bar: float | None = None
+        self.last_halt_check = 0.0
+
+    # -- start -----------------------------------------------------------------------------
+    def register(self) -> None:
+        s = self.s
+        tier = self.broker.fee_tier()
+        self.risk.fee_rate = tier.taker_rate
+        with self.store.write():
+            st.upsert_trader(self.store, s.name, broker=s.broker, mode=s.mode, model=s.model,
+                             study=s.study, trial=s.trial, tickers=s.tickers,
+                             timeframe=s.timeframe, capital=s.capital,
+                             backtest_sharpe=_metric(self.policy, "sharpe"))
+            st.set_trader_fields(self.store, s.name, fee_tier=json.dumps({
+                "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
+                "taker_fee_rate": str(tier.taker_rate)}))
+        row = st.get_trader(self.store, s.name)
+        self.last_bar_at = row.last_bar_at if row else None
+
+    def check_features(self, candles: Candles) -> None:
+        """Refuse a model whose feature spec differs from what this data and config give."""
+        want = feature_spec(self.cfg.features, candles).to_dict()
+        diffs = spec_mismatch(self.policy.spec, self.s.tickers, self.s.timeframe, want,
+                              self.policy.spec.env)
+        if diffs:
+            raise ModelError(f"{self.policy.describe()}: model does not match the trader's "
+                             "data: " + "; ".join(diffs))
+
+    # -- reconcile -------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        """Broker open orders, fills and balances are the truth; the store follows them."""
+        self.executor.sync_open()
+        since = st.last_fill_at(self.store, self.name)
+        if since is None:  # no fill yet: from our first order on (not the account's history)
+            row = self.store.one("SELECT MIN(bar_at) AS m FROM orders WHERE trader = ?",
+                                 (self.name,))
+            since = row["m"] if row and row["m"] is not None else self.clock.now()
+        ours_cache: dict[str, bool] = {}
+        for f in self.broker.fills(since):
+            if st.has_fill(self.store, f.fill_id):
+                continue
+            if f.client_order_id not in ours_cache:
+                ours_cache[f.client_order_id] = st.get_order(self.store, f.client_order_id) \
+                    is not None
+            if ours_cache[f.client_order_id]:
+                self._book_fill(f)
+        balances = self.broker.balances()
+        cash = balances.get(QUOTE_CCY)
+        self.cash = cash.total if cash else Decimal(0)
+        self.available_cash = cash.available if cash else Decimal(0)
+        changed = []
+        for t in self.s.tickers:
+            b = balances.get(_base(t))
+            qty = b.total if b else Decimal(0)
+            if self.ledger.sync_qty(t, qty, self.last_prices.get(t, Decimal(0))):
+                changed.append(t)
+        if changed:
+            with self.store.write():
+                for t in changed:
+                    self._write_position(t)
+
+    def _book_fill(self, f: Fill) -> None:
+        pnl = self.ledger.apply(f.ticker, f.side, f.qty, f.price, f.fee)
+        with self.store.write():
+            new = st.insert_fill(self.store, fill_id=f.fill_id, trader=self.name,
+                                 client_order_id=f.client_order_id, ticker=f.ticker,
+                                 side=f.side, qty=f.qty, price=f.price, fee=f.fee,
+                                 liquidity=f.liquidity, realized_pnl=pnl, at=f.at)
+            if not new:
+                return
+            self._write_position(f.ticker)
+            if pnl is not None:
+                self.risk.record_trade(float(pnl), self.clock.now())
+                kv_put(self.store, self.risk_key, self.risk.s.to_json())
+        if self.cfg.trader.notify_fills:
+            emit(self.store, self.cfg, "fill", f"{self.name}: {f.side} {f.qty} {f.ticker}",
+                 f"{f.side} {f.qty} {f.ticker} at {f.price} ({f.liquidity.lower()}, fee "
+                 f"{f.fee})" + (f", realised {pnl:.2f}" if pnl is not None else ""),
+                 trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
+
+    def _write_position(self, ticker: str) -> None:
+        lot = self.ledger.lot(ticker)
+        price = self.last_prices.get(ticker)
+        st.upsert_position(self.store, self.name, ticker, qty=lot.qty, avg_price=lot.avg_price,
+                           last_price=price, realized_pnl=lot.realized,
+                           unrealized_pnl=lot.unrealized(price) if price else Decimal(0))
+
+    # -- data ------------------------------------------------------------------------------
+    def fetch_history(self, bar_at: float) -> tuple[Candles, int, float | None]:
+        """(candles on the bar grid ending at bar_at, bars missing (filled forward), start of
+        the newest bar every ticker has)."""
+        n, p = self.history, self.period
+        grid = bar_at - p * np.arange(n - 1, -1, -1, dtype=np.float64)
+        fields = {k: np.full((n, len(self.s.tickers)), np.nan)
+                  for k in ("open", "high", "low", "close", "volume")}
+        for j, t in enumerate(self.s.tickers):
+            for b in self.broker.bars(t, float(grid[0]), bar_at + p, self.s.timeframe):
+                i = int(round((b.start - grid[0]) / p))
+                if 0 <= i < n and abs(grid[0] + i * p - b.start) < 1e-6:
+                    for k in fields:
+                        fields[k][i, j] = getattr(b, k)
+        close = fields["close"]
+        complete = np.flatnonzero(np.all(np.isfinite(close), axis=1))
+        last_present = float(grid[complete[-1]]) if complete.size else None
+        missing = int(np.sum(~np.isfinite(close)))
+        for k, arr in fields.items():  # forward-fill gaps (then back-fill the start)
+            for j in range(arr.shape[1]):
+                col = arr[:, j]
+                ok = np.isfinite(col)
+                if not ok.any():
+                    continue
+                idx = np.where(ok, np.arange(n), 0)
+                np.maximum.accumulate(idx, out=idx)
+                filled = col[idx]
+                filled[: int(np.argmax(ok))] = col[int(np.argmax(ok))]
+                if k == "volume":
+                    filled = np.where(ok, col, 0.0)
+                arr[:, j] = filled
+        # A field no bar carries (NaN everywhere: a close-only source) is absent, as in training.
+        opt = {k: (None if not np.isfinite(fields[k]).any() else fields[k])
+               for k in ("open", "high", "low", "volume")}
+        candles = Candles(times=grid.astype(np.int64), tickers=self.s.tickers, close=close,
+                          timeframe=self.s.timeframe, **opt)
+        return candles, missing, last_present
+
+    # -- one bar ---------------------------------------------------------------------------
+    def step(self, bar_at: float) -> None:
+        self.current_bar = bar_at
+        self.reconcile()
+        self.executor.cancel_open(before_bar=bar_at)  # a new bar supersedes older orders
+        candles, missing, data_at = self.fetch_history(bar_at)
+        closes = candles.close[-1]
+        if np.all(np.isfinite(closes)) and np.all(closes > 0):
+            self.last_prices = {t: Decimal(repr(float(c))) for t, c in zip(self.s.tickers, closes,
+                                                                           strict=True)}
+        holdings = np.array([float(self.ledger.lot(t).qty) for t in self.s.tickers])
+        prices = np.array([float(self.last_prices.get(t, 0)) for t in self.s.tickers])
+        equity_f = float(self.cash) + float(np.sum(holdings * prices))
+        self.equity = Decimal(repr(equity_f))
+        halt_req, kill = st.halt_flags(self.store, self.name)
+        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill)
+        gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
+        records: list[st.DecisionRecord] = []
+        intents: list[tuple[str, str, Decimal, Decimal]] = []
+        if self.risk.state != HALTED and not gap_refusal and equity_f > 0:
+            records, intents = self._decide(bar_at, candles, holdings, prices, equity_f)
+        elif gap_refusal:
+            log.warning("%s: %d bars missing in the history window; no trading this bar",
+                        self.name, missing)
+        with self.store.write():
+            st.insert_decisions(self.store, self.name, records)
+            for ticker, side, qty, price in intents:
+                self.executor.record_intent(bar_at, ticker, side, qty, price)
+            self._write_bar_state(bar_at, equity_f)
+        self.last_bar_at = bar_at
+        if changed:
+            self._on_state_change(*changed)
+        if self.risk.state == HALTED:
+            self.executor.cancel_open()
+        else:
+            self.executor.send_new(bar_at)
+
+    def _decide(self, bar_at: float, candles: Candles, holdings: np.ndarray,
+                prices: np.ndarray, equity_f: float
+                ) -> tuple[list[st.DecisionRecord], list[tuple[str, str, Decimal, Decimal]]]:
+        obs = live_observation(candles, self.fspec, float(self.cash), holdings,
+                               float(self.s.capital))
+        out = self.policy.act(obs)
+        series = st.equity_series(self.store, self.name, self.cfg.conviction.momentum_window + 1)
+        eq = np.array([v for _, v in series] + [equity_f])
+        rets = eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0) else np.zeros(0)
+        f_mom = momentum_factor(rets[-self.cfg.conviction.momentum_window:])
+        quotes = self.broker.quotes(list(self.s.tickers))
+        cash_frac = float(self.cash) / equity_f
+        budget = self.available_cash
+        vol = volatility_factors(candles.close, self.cfg.conviction.volatility_short_window,
+                                 self.cfg.conviction.volatility_window).tolist()
+        records, sells, buys = [], [], []
+        for j, t in enumerate(self.s.tickers):
+            a = float(out.actions[j])
+            price = prices[j]
+            shares = a * self.max_frac * equity_f / price if price > 0 else 0.0
+            held = holdings[j]
+            side = "HOLD"
+            if shares > 0 and shares * price >= self.min_order:
+                side = "BUY"
+            elif shares < 0 and held > 0 and min(-shares, held) * price >= self.min_order:
+                side = "SELL"
+            f_vol = vol[j]
+            v = self.conviction.evaluate(t, side, a, float(out.agreement[j]), f_mom, f_vol,
+                                         held * price / equity_f, cash_frac, held > 0)
+            passed, reason = v.passed, v.reason
+            if passed:
+                q = quotes[t]
+                limit = q.bid if side == "BUY" else q.ask
+                lot = self.ledger.lot(t)
+                d = self.risk.check(
+                    ProposedOrder(t, side, Decimal(repr(float(abs(shares)))), limit),
+                    equity=self.equity, position_qty=lot.qty,
+                    pending_buy_qty=Decimal(0), cash_available=budget,
+                    product=self.broker.product(t))
+                if d.approved:
+                    (buys if side == "BUY" else sells).append((t, side, d.qty, limit))
+                    if side == "BUY":
+                        budget -= d.qty * limit * (1 + self.risk.fee_rate)
+                    if d.reason != "ok":
+                        reason = f"{reason}; risk {d.reason}"
+                else:
+                    passed, reason = False, f"risk: {d.reason}"
+            records.append(st.DecisionRecord(bar_at, t, a, side, v.score, v.f_size, v.f_momentum,
+                                             v.f_agreement, v.f_volatility, v.f_context, passed,
+                                             reason))
+        return records, sells + buys  # sells first: they free cash and reduce risk
+
+    def _write_bar_state(self, bar_at: float, equity_f: float) -> None:
+        at = bar_at + self.period
+        hodl = kv.get(self.store, self.hodl_key)
+        prices = [float(self.last_prices.get(t, 0)) for t in self.s.tickers]
+        bench = None
+        if hodl is None and all(p > 0 for p in prices):
+            self.store.conn.execute(
+                "INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
+                (self.hodl_key, json.dumps({"prices": prices, "capital": equity_f}), at))
+            bench = equity_f
+        elif hodl:
+            h = json.loads(hodl)
+            if all(p > 0 for p in h["prices"]):
+                bench = h["capital"] * float(np.mean([p / p0 for p, p0 in
+                                                      zip(prices, h["prices"], strict=True)]))
+        st.insert_equity(self.store, self.name, at, self.equity, self.cash, bench)
+        for t in self.s.tickers:
+            if self.ledger.lot(t).qty > 0 or t in self.last_prices:
+                self._write_position(t)
+        st.set_trader_fields(self.store, self.name, equity=str(self.equity), cash=str(self.cash),
+                             last_bar_at=bar_at, trading_state=self.risk.state,
+                             state_reason=self.risk.s.reason or None)
+        kv_put(self.store, self.risk_key, self.risk.s.to_json())
+
+    def _on_state_change(self, state: str, reason: str) -> None:
+        log.warning("%s: trading state %s %s", self.name, state, reason)
+        with self.store.write():
+            st.set_trader_fields(self.store, self.name, trading_state=state,
+                                 state_reason=reason or None)
+            kv_put(self.store, self.risk_key, self.risk.s.to_json())
+        level = "warning" if state != "ACTIVE" else "success"
+        emit(self.store, self.cfg, "trading_state", f"{self.name}: {state}",
+             f"trading state {state}" + (f": {reason}" if reason else ""), level,
+             trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
+        if state != "ACTIVE" and not self.risk.s.manual_halt:  # limits, not the operator
+            emit(self.store, self.cfg, "risk", f"{self.name}: {reason}", reason, "warning",
+                 trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
+            from store.alerts import insert_alert
+            insert_alert(self.store, self.name, "WARNING", reason, self.clock.now())
+
+    # -- between bars ----------------------------------------------------------------------
+    def poll(self) -> None:
+        """Kill switch / halt flag, then re-pricing. Called every poll_s between bars."""
+        halt_req, kill = st.halt_flags(self.store, self.name)
+        changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
+                                   halt_req or kill)
+        if changed:
+            self._on_state_change(*changed)
+        if self.risk.state == HALTED:
+            self.executor.cancel_open()
+            return
+        if self.current_bar is not None:
+            self.executor.service(self.current_bar)
+
+    # -- loop ------------------------------------------------------------------------------
+    def run(self, stop: threading.Event) -> None:
+        self.register()
+        self.current_bar = self.last_bar_at  # intents a crash left unsent get sent by poll()
+        failures = 0
+        while not stop.is_set():
+            bar = self.clock.last_closed_bar()
+            if self.last_bar_at is None or bar > self.last_bar_at:
+                try:
+                    self.current_bar = bar
+                    if self.last_bar_at is None or bar > self.last_bar_at:
+                        self.executor.send_new(bar)  # resume intents a crash left unsent
+                    self.step(bar)
+                    failures = 0
+                except BrokerError as e:
+                    failures += 1
+                    wait = min(60.0, self.cfg.trader.poll_s * 2 ** min(failures, 6))
+                    log.warning("%s: bar %s failed (%s); retrying in %.0fs", self.name, bar, e,
+                                wait)
+                    stop.wait(wait)
+                    continue
+                except DataError as e:
+                    log.warning("%s: bar %s skipped: %s", self.name, bar, e)
+                    self.last_bar_at = bar
+                continue
+            try:
+                more = self.clock.wait_next_bar(stop, self._safe_poll, self.cfg.trader.poll_s)
+            except BrokerError as e:
+                log.warning("%s: clock/broker error: %s", self.name, e)
+                stop.wait(self.cfg.trader.poll_s)
+                continue
+            if not more and not stop.is_set():
+                # Replay data exhausted: stay up (halt flags, SIGTERM) instead of exiting and
+                # being restarted by the supervisor over and over.
+                log.info("%s: no more bars (replay data exhausted); idle", self.name)
+                while not stop.is_set():
+                    self._safe_poll()
+                    stop.wait(self.cfg.trader.poll_s)
+
+    def _safe_poll(self) -> None:
+        try:
+            self.poll()
+        except BrokerError as e:
+            log.warning("%s: poll failed: %s", self.name, e)
+
+    def shutdown(self) -> None:
+        """SIGTERM: cancel open orders, book what filled, flush the state."""
+        try:
+            self.executor.cancel_open()
+            self.reconcile()
+        except BrokerError as e:
+            log.warning("%s: shutdown could not reach the broker: %s", self.name, e)
+        with self.store.write():
+            kv_put(self.store, self.risk_key, self.risk.s.to_json())
+            st.set_trader_fields(self.store, self.name, equity=str(self.equity),
+                                 cash=str(self.cash))
+
+
+def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
+    """Sells blocked in a row per ticker, from the decisions table (survives restarts)."""
+    out: dict[str, int] = {}
+    rows = store.query("SELECT ticker, passed FROM decisions WHERE trader = ? AND side = 'SELL' "
+                       "ORDER BY id DESC LIMIT 500", (trader,))
+    done: set[str] = set()
+    for r in rows:
+        if r["ticker"] in done:
+            continue
+        if r["passed"]:
+            done.add(r["ticker"])
+        else:
+            out[r["ticker"]] = out.get(r["ticker"], 0) + 1
+    return out
+
+
+def kv_put(store: Store, key: str, value: str) -> None:
+    """kv upsert inside the caller's transaction (store.kv.put opens its own)."""
+    from store.db import now
+
+    store.conn.execute(
+        "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
+        "SET value=excluded.value, updated_at=excluded.updated_at", (key, value, now()))
+
+
+def _metric(policy: Policy, name: str) -> float | None:
+    vals = [m.metrics.get(name) for m in policy.members]
+    nums = [float(v) for v in vals if isinstance(v, int | float) and math.isfinite(v)]
+    return sum(nums) / len(nums) if nums else None

@@ -1,0 +1,63 @@
+"""The notification outbox: rows queued by engine.notify.events.emit, sent by the notifier.
+
+A row is pending while sent_at is NULL. Silent rows are kept for the history and are never
+pushed, so the queries below that feed the sender skip them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from store.db import Store
+from store.rows import to_rows
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    event: str
+    level: str
+    title: str
+    body: str
+    silent: int
+    created_at: float
+    attempts: int
+    next_try_at: float
+    sent_at: float | None
+    last_error: str | None
+
+
+def due(store: Store, at: float, limit: int = 20) -> list[OutboxRow]:
+    """Unsent, non-silent rows whose next try is due, oldest first."""
+    return to_rows(OutboxRow, store.query(
+        "SELECT * FROM outbox WHERE sent_at IS NULL AND next_try_at <= ? AND silent = 0 "
+        "ORDER BY next_try_at, id LIMIT ?", (at, limit)))
+
+
+def next_due_at(store: Store) -> float | None:
+    row = store.one("SELECT MIN(next_try_at) AS t FROM outbox WHERE sent_at IS NULL "
+                    "AND silent = 0")
+    return None if row is None or row["t"] is None else float(row["t"])
+
+
+def mark_sent(store: Store, row_id: int, at: float) -> None:
+    with store.write():
+        store.conn.execute("UPDATE outbox SET sent_at = ?, attempts = attempts + 1, "
+                           "last_error = NULL WHERE id = ?", (at, row_id))
+
+
+def mark_failed(store: Store, row_id: int, next_try_at: float, error: str) -> None:
+    """Count the attempt and schedule the next one; `error` must already be redacted."""
+    with store.write():
+        store.conn.execute("UPDATE outbox SET attempts = attempts + 1, next_try_at = ?, "
+                           "last_error = ? WHERE id = ?", (next_try_at, error, row_id))
+
+
+def pending_count(store: Store) -> int:
+    row = store.one("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND silent = 0")
+    return int(row["n"]) if row else 0
+
+
+def recent(store: Store, limit: int = 50) -> list[OutboxRow]:
+    return to_rows(OutboxRow, store.query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?",
+                                          (limit,)))

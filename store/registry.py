@@ -1,0 +1,272 @@
+"""The training registry: studies, attempts (one row per try of a trial), checkpoints, models.
+
+Attempt states: RUNNING -> COMPLETE | FAILED | PRUNED | RETRYING. RETRYING means "this try
+ended, the trial goes on in the next attempt" (an OOM retry, or a dead worker resumed).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from store.db import Store, now
+from store.rows import to_row, to_rows
+
+ATTEMPT_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED", "RETRYING")
+FINAL_STATES = ("COMPLETE", "FAILED", "PRUNED")
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    name: str
+    storage: str
+    timeframe: str
+    n_trials: int
+    best_value: float | None
+    best_trial: int | None
+    pbo: float | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class AttemptRow:
+    id: int
+    study: str
+    trial: int
+    attempt: int
+    state: str
+    error_class: str | None
+    error_message: str | None
+    params: str
+    metrics: str
+    objective: float | None
+    device: str | None
+    peak_mem_mb: float | None
+    batch_size: int | None
+    progress: float
+    checkpoint_path: str | None
+    model_path: str | None
+    process: str | None
+    started_at: float
+    heartbeat_at: float | None
+    ended_at: float | None
+    pid: int | None = None
+    host: str | None = None
+
+    @property
+    def params_dict(self) -> dict[str, Any]:
+        return dict(json.loads(self.params or "{}"))
+
+    @property
+    def metrics_dict(self) -> dict[str, Any]:
+        return dict(json.loads(self.metrics or "{}"))
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    id: int
+    study: str
+    trial: int
+    attempt: int
+    step: int
+    path: str
+    at: float
+
+
+@dataclass(frozen=True)
+class ModelRow:
+    path: str
+    study: str
+    trial: int
+    objective: float | None
+    sharpe: float | None
+    ew_sharpe: float | None
+    hodl_sharpe: float | None
+    data_fingerprint: str | None
+    feature_fingerprint: str | None
+    created_at: float
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+# -- studies -------------------------------------------------------------------------------
+def upsert_study(store: Store, name: str, storage: str, timeframe: str, n_trials: int) -> None:
+    t = now()
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO studies (name, storage, timeframe, n_trials, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(name) DO UPDATE SET storage=excluded.storage, "
+            "timeframe=excluded.timeframe, n_trials=excluded.n_trials, "
+            "updated_at=excluded.updated_at", (name, storage, timeframe, n_trials, t, t))
+
+
+def update_study(store: Store, name: str, **fields: Any) -> None:
+    fields["updated_at"] = now()
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    with store.write():
+        store.conn.execute(f"UPDATE studies SET {cols} WHERE name = ?", (*fields.values(), name))
+
+
+def get_study(store: Store, name: str) -> StudyRow | None:
+    return to_row(StudyRow, store.one("SELECT * FROM studies WHERE name = ?", (name,)))
+
+
+def list_studies(store: Store) -> list[StudyRow]:
+    return to_rows(StudyRow, store.query("SELECT * FROM studies ORDER BY updated_at DESC"))
+
+
+# -- attempts ------------------------------------------------------------------------------
+def start_attempt(store: Store, study: str, trial: int, params: dict[str, Any], *,
+                  device: str = "", batch_size: int | None = None, process: str = "",
+                  pid: int | None = None, host: str = "") -> AttemptRow:
+    """Insert the next attempt of a trial (numbered from 1) in state RUNNING."""
+    t = now()
+    with store.write():
+        row = store.conn.execute("SELECT COALESCE(MAX(attempt), 0) FROM attempts "
+                                 "WHERE study = ? AND trial = ?", (study, trial)).fetchone()
+        n = int(row[0]) + 1
+        cur = store.conn.execute(
+            "INSERT INTO attempts (study, trial, attempt, state, params, device, batch_size, "
+            "process, pid, host, started_at, heartbeat_at) "
+            "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
+            (study, trial, n, _json(params), device, batch_size, process, pid, host, t, t))
+        attempt_id = int(cur.lastrowid or 0)
+    got = get_attempt(store, attempt_id)
+    assert got is not None
+    return got
+
+
+def update_attempt(store: Store, attempt_id: int, **fields: Any) -> None:
+    """Set columns of one attempt; dict values (params, metrics) are stored as JSON."""
+    if not fields:
+        return
+    vals = [(_json(v) if isinstance(v, dict | list) else v) for v in fields.values()]
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    with store.write():
+        store.conn.execute(f"UPDATE attempts SET {cols} WHERE id = ?", (*vals, attempt_id))
+
+
+def heartbeat_attempt(store: Store, attempt_id: int, progress: float | None = None) -> None:
+    if progress is None:
+        update_attempt(store, attempt_id, heartbeat_at=now())
+    else:
+        update_attempt(store, attempt_id, heartbeat_at=now(), progress=max(0.0, min(1.0, progress)))
+
+
+def end_attempt(store: Store, attempt_id: int, state: str, *, error: BaseException | None = None,
+                error_class: str | None = None, error_message: str | None = None,
+                **fields: Any) -> None:
+    if state not in ATTEMPT_STATES or state == "RUNNING":
+        raise ValueError(f"not an end state: {state}")
+    if error is not None:
+        error_class = error_class or type(error).__name__
+        error_message = error_message or str(error)[:2000]
+    t = now()
+    update_attempt(store, attempt_id, state=state, error_class=error_class,
+                   error_message=error_message, ended_at=t, heartbeat_at=t, **fields)
+
+
+def get_attempt(store: Store, attempt_id: int) -> AttemptRow | None:
+    return to_row(AttemptRow, store.one("SELECT * FROM attempts WHERE id = ?", (attempt_id,)))
+
+
+def list_attempts(store: Store, study: str, trial: int | None = None) -> list[AttemptRow]:
+    if trial is None:
+        rows = store.query("SELECT * FROM attempts WHERE study = ? ORDER BY trial, attempt",
+                           (study,))
+    else:
+        rows = store.query("SELECT * FROM attempts WHERE study = ? AND trial = ? "
+                           "ORDER BY attempt", (study, trial))
+    return to_rows(AttemptRow, rows)
+
+
+def latest_attempt(store: Store, study: str, trial: int) -> AttemptRow | None:
+    return to_row(AttemptRow, store.one(
+        "SELECT * FROM attempts WHERE study = ? AND trial = ? ORDER BY attempt DESC LIMIT 1",
+        (study, trial)))
+
+
+def count_attempts(store: Store, study: str, trial: int, error_class: str | None = None) -> int:
+    if error_class is None:
+        row = store.one("SELECT COUNT(*) FROM attempts WHERE study = ? AND trial = ?",
+                        (study, trial))
+    else:
+        row = store.one("SELECT COUNT(*) FROM attempts WHERE study = ? AND trial = ? "
+                        "AND error_class = ?", (study, trial, error_class))
+    return int(row[0]) if row else 0
+
+
+def running_attempts(store: Store, study: str | None = None) -> list[AttemptRow]:
+    if study is None:
+        return to_rows(AttemptRow, store.query("SELECT * FROM attempts WHERE state = 'RUNNING'"))
+    return to_rows(AttemptRow, store.query(
+        "SELECT * FROM attempts WHERE study = ? AND state = 'RUNNING' ORDER BY trial", (study,)))
+
+
+def complete_attempts(store: Store, study: str) -> list[AttemptRow]:
+    return to_rows(AttemptRow, store.query(
+        "SELECT * FROM attempts WHERE study = ? AND state = 'COMPLETE' ORDER BY trial", (study,)))
+
+
+def state_counts(store: Store, study: str) -> dict[str, int]:
+    """Trials by the state of their latest attempt."""
+    rows = store.query(
+        "SELECT a.state, COUNT(*) FROM attempts a JOIN (SELECT trial, MAX(attempt) m FROM "
+        "attempts WHERE study = ? GROUP BY trial) l ON a.trial = l.trial AND a.attempt = l.m "
+        "WHERE a.study = ? GROUP BY a.state", (study, study))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+# -- checkpoints ---------------------------------------------------------------------------
+def add_checkpoint(store: Store, study: str, trial: int, attempt: int, step: int,
+                   path: str) -> None:
+    with store.write():
+        store.conn.execute("INSERT INTO checkpoints (study, trial, attempt, step, path, at) "
+                           "VALUES (?, ?, ?, ?, ?, ?)", (study, trial, attempt, step, path, now()))
+
+
+def list_checkpoints(store: Store, study: str, trial: int) -> list[CheckpointRow]:
+    """Newest first."""
+    return to_rows(CheckpointRow, store.query(
+        "SELECT * FROM checkpoints WHERE study = ? AND trial = ? ORDER BY step DESC, id DESC",
+        (study, trial)))
+
+
+def remove_checkpoints(store: Store, paths: list[str]) -> None:
+    if not paths:
+        return
+    with store.write():
+        store.conn.executemany("DELETE FROM checkpoints WHERE path = ?", [(p,) for p in paths])
+
+
+# -- models --------------------------------------------------------------------------------
+def add_model(store: Store, path: str, study: str, trial: int, *, objective: float | None,
+              sharpe: float | None, ew_sharpe: float | None, hodl_sharpe: float | None,
+              data_fingerprint: str, feature_fingerprint: str) -> None:
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, hodl_sharpe, "
+            "data_fingerprint, feature_fingerprint, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(path) DO UPDATE SET objective=excluded.objective, "
+            "sharpe=excluded.sharpe, ew_sharpe=excluded.ew_sharpe, "
+            "hodl_sharpe=excluded.hodl_sharpe, data_fingerprint=excluded.data_fingerprint, "
+            "feature_fingerprint=excluded.feature_fingerprint, created_at=excluded.created_at",
+            (path, study, trial, objective, sharpe, ew_sharpe, hodl_sharpe, data_fingerprint,
+             feature_fingerprint, now()))
+
+
+def list_models(store: Store, study: str | None = None) -> list[ModelRow]:
+    if study is None:
+        return to_rows(ModelRow, store.query("SELECT * FROM models ORDER BY created_at"))
+    return to_rows(ModelRow, store.query("SELECT * FROM models WHERE study = ? ORDER BY trial",
+                                         (study,)))
+
+
+def best_models(store: Store, study: str, k: int = 1) -> list[ModelRow]:
+    return to_rows(ModelRow, store.query(
+        "SELECT * FROM models WHERE study = ? AND objective IS NOT NULL "
+        "ORDER BY objective DESC LIMIT ?", (study, k)))

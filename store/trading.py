@@ -1,0 +1,346 @@
+"""Typed reads and writes for the trading tables: traders, orders, fills, positions, equity,
+decisions.
+
+Write helpers execute on `store.conn` without opening a transaction, so a caller can group
+several of them in one `with store.write():` (one short BEGIN IMMEDIATE per bar). Called
+outside a transaction each statement commits on its own.
+Money and quantities are Decimal text; times are UTC unix seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from store.db import Store, now
+from store.rows import to_row, to_rows
+
+KILL_SWITCH_KEY = "kill_switch"
+
+
+@dataclass(frozen=True)
+class TraderRow:
+    name: str
+    broker: str
+    mode: str
+    model: str
+    study: str | None
+    trial: int | None
+    tickers: str
+    timeframe: str
+    capital: str
+    trading_state: str
+    state_reason: str | None
+    halt_requested: int
+    backtest_sharpe: float | None
+    fee_tier: str | None
+    equity: str | None
+    cash: str | None
+    last_bar_at: float | None
+    started_at: float
+    updated_at: float
+
+    @property
+    def ticker_list(self) -> list[str]:
+        return list(json.loads(self.tickers))
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    client_order_id: str
+    trader: str
+    broker_order_id: str | None
+    ticker: str
+    side: str
+    order_type: str
+    post_only: int
+    qty: str
+    limit_price: str | None
+    status: str
+    filled_qty: str
+    avg_price: str | None
+    fees: str
+    bar_at: float
+    attempt: int
+    reason: str | None
+    created_at: float
+    updated_at: float
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("NEW", "OPEN", "PARTIAL")
+
+
+@dataclass(frozen=True)
+class FillRow:
+    fill_id: str
+    trader: str
+    client_order_id: str | None
+    ticker: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    liquidity: str
+    realized_pnl: str | None
+    at: float
+
+
+@dataclass(frozen=True)
+class PositionRow:
+    trader: str
+    ticker: str
+    qty: str
+    avg_price: str
+    last_price: str | None
+    realized_pnl: str
+    unrealized_pnl: str
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    bar_at: float
+    ticker: str
+    action: float
+    side: str
+    score: float
+    f_size: float
+    f_momentum: float
+    f_agreement: float
+    f_volatility: float
+    f_context: float
+    passed: bool
+    reason: str
+
+
+@dataclass(frozen=True)
+class DecisionStats:
+    decisions: int            # BUY/SELL decisions (HOLDs excluded)
+    passed: int
+    pass_rate: float
+    trades_per_day: float
+    projected_trades_per_month: float
+    avg_score: float
+
+
+# -- traders --------------------------------------------------------------------------------
+def upsert_trader(store: Store, name: str, *, broker: str, mode: str, model: str,
+                  study: str | None, trial: int | None, tickers: Sequence[str], timeframe: str,
+                  capital: Decimal, backtest_sharpe: float | None = None) -> None:
+    t = now()
+    store.conn.execute(
+        "INSERT INTO traders (name, broker, mode, model, study, trial, tickers, timeframe, "
+        "capital, backtest_sharpe, started_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
+        "ON CONFLICT(name) DO UPDATE SET broker=excluded.broker, mode=excluded.mode, "
+        "model=excluded.model, study=excluded.study, trial=excluded.trial, "
+        "tickers=excluded.tickers, timeframe=excluded.timeframe, capital=excluded.capital, "
+        "backtest_sharpe=COALESCE(excluded.backtest_sharpe, traders.backtest_sharpe), "
+        "started_at=excluded.started_at, updated_at=excluded.updated_at",
+        (name, broker, mode, model, study, trial, json.dumps(list(tickers)), timeframe,
+         str(capital), backtest_sharpe, t, t))
+
+
+def get_trader(store: Store, name: str) -> TraderRow | None:
+    return to_row(TraderRow, store.one("SELECT * FROM traders WHERE name = ?", (name,)))
+
+
+def list_traders(store: Store) -> list[TraderRow]:
+    return to_rows(TraderRow, store.query("SELECT * FROM traders ORDER BY name"))
+
+
+def set_trader_fields(store: Store, name: str, **fields: object) -> None:
+    allowed = {"trading_state", "state_reason", "fee_tier", "equity", "cash", "last_bar_at",
+               "halt_requested"}
+    bad = set(fields) - allowed
+    if bad:
+        raise ValueError(f"not a trader field: {', '.join(sorted(bad))}")
+    cols = ", ".join(f"{k} = ?" for k in fields)
+    store.conn.execute(f"UPDATE traders SET {cols}, updated_at = ? WHERE name = ?",
+                       (*fields.values(), now(), name))
+
+
+def set_halt_requested(store: Store, name: str | None, flag: bool) -> int:
+    """One trader, or every trader when name is None. Returns rows changed."""
+    if name is None:
+        cur = store.conn.execute("UPDATE traders SET halt_requested = ?, updated_at = ?",
+                                 (int(flag), now()))
+    else:
+        cur = store.conn.execute(
+            "UPDATE traders SET halt_requested = ?, updated_at = ? WHERE name = ?",
+            (int(flag), now(), name))
+    return cur.rowcount
+
+
+def kill_switch_on(store: Store) -> bool:
+    row = store.one("SELECT value FROM kv WHERE key = ?", (KILL_SWITCH_KEY,))
+    return bool(row) and row["value"] == "1"
+
+
+def halt_flags(store: Store, name: str) -> tuple[bool, bool]:
+    """(trader halt_requested, global kill switch) in one read."""
+    row = store.one(
+        "SELECT (SELECT halt_requested FROM traders WHERE name = ?) AS h, "
+        "(SELECT value FROM kv WHERE key = ?) AS k", (name, KILL_SWITCH_KEY))
+    return bool(row and row["h"]), bool(row and row["k"] == "1")
+
+
+# -- orders ---------------------------------------------------------------------------------
+def insert_order(store: Store, *, client_order_id: str, trader: str, ticker: str, side: str,
+                 order_type: str, post_only: bool, qty: Decimal, limit_price: Decimal | None,
+                 bar_at: float, attempt: int, status: str = "NEW", reason: str = "") -> bool:
+    """Record an order intent before it is sent. False if the id already exists."""
+    t = now()
+    cur = store.conn.execute(
+        "INSERT OR IGNORE INTO orders (client_order_id, trader, ticker, side, order_type, "
+        "post_only, qty, limit_price, status, bar_at, attempt, reason, created_at, updated_at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        (client_order_id, trader, ticker, side, order_type, int(post_only), str(qty),
+         None if limit_price is None else str(limit_price), status, bar_at, attempt, reason, t, t))
+    return cur.rowcount == 1
+
+
+def update_order(store: Store, client_order_id: str, *, status: str,
+                 broker_order_id: str | None = None, filled_qty: Decimal | None = None,
+                 avg_price: Decimal | None = None, fees: Decimal | None = None,
+                 reason: str | None = None) -> None:
+    store.conn.execute(
+        "UPDATE orders SET status = ?, broker_order_id = COALESCE(?, broker_order_id), "
+        "filled_qty = COALESCE(?, filled_qty), avg_price = COALESCE(?, avg_price), "
+        "fees = COALESCE(?, fees), reason = COALESCE(?, reason), updated_at = ? "
+        "WHERE client_order_id = ?",
+        (status, broker_order_id, None if filled_qty is None else str(filled_qty),
+         None if avg_price is None else str(avg_price), None if fees is None else str(fees),
+         reason, now(), client_order_id))
+
+
+def get_order(store: Store, client_order_id: str) -> OrderRow | None:
+    return to_row(OrderRow, store.one("SELECT * FROM orders WHERE client_order_id = ?",
+                                      (client_order_id,)))
+
+
+def open_orders(store: Store, trader: str) -> list[OrderRow]:
+    return to_rows(OrderRow, store.query(
+        "SELECT * FROM orders WHERE trader = ? AND status IN ('NEW', 'OPEN', 'PARTIAL') "
+        "ORDER BY created_at", (trader,)))
+
+
+def orders_for(store: Store, trader: str, bar_at: float, ticker: str) -> list[OrderRow]:
+    return to_rows(OrderRow, store.query(
+        "SELECT * FROM orders WHERE trader = ? AND bar_at = ? AND ticker = ? ORDER BY attempt",
+        (trader, bar_at, ticker)))
+
+
+def list_orders(store: Store, trader: str, limit: int = 1000) -> list[OrderRow]:
+    return to_rows(OrderRow, store.query(
+        "SELECT * FROM orders WHERE trader = ? ORDER BY created_at DESC LIMIT ?", (trader, limit)))
+
+
+# -- fills and positions --------------------------------------------------------------------
+def insert_fill(store: Store, *, fill_id: str, trader: str, client_order_id: str, ticker: str,
+                side: str, qty: Decimal, price: Decimal, fee: Decimal, liquidity: str,
+                realized_pnl: Decimal | None, at: float) -> bool:
+    """False when the fill was already recorded (fills are keyed by the broker's id)."""
+    cur = store.conn.execute(
+        "INSERT OR IGNORE INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price,"
+        " fee, liquidity, realized_pnl, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        (fill_id, trader, client_order_id, ticker, side, str(qty), str(price), str(fee),
+         liquidity, None if realized_pnl is None else str(realized_pnl), at))
+    return cur.rowcount == 1
+
+
+def has_fill(store: Store, fill_id: str) -> bool:
+    return store.one("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)) is not None
+
+
+def list_fills(store: Store, trader: str, since: float = 0.0) -> list[FillRow]:
+    return to_rows(FillRow, store.query(
+        "SELECT * FROM fills WHERE trader = ? AND at >= ? ORDER BY at, rowid", (trader, since)))
+
+
+def last_fill_at(store: Store, trader: str) -> float | None:
+    row = store.one("SELECT MAX(at) AS m FROM fills WHERE trader = ?", (trader,))
+    return row["m"] if row else None
+
+
+def maker_ratio(store: Store, trader: str, since: float = 0.0) -> float | None:
+    row = store.one(
+        "SELECT SUM(liquidity = 'MAKER') AS m, COUNT(*) AS n FROM fills "
+        "WHERE trader = ? AND at >= ?", (trader, since))
+    return (row["m"] or 0) / row["n"] if row and row["n"] else None
+
+
+def upsert_position(store: Store, trader: str, ticker: str, *, qty: Decimal, avg_price: Decimal,
+                    last_price: Decimal | None, realized_pnl: Decimal,
+                    unrealized_pnl: Decimal) -> None:
+    store.conn.execute(
+        "INSERT INTO positions (trader, ticker, qty, avg_price, last_price, realized_pnl, "
+        "unrealized_pnl, updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(trader, ticker) DO "
+        "UPDATE SET qty=excluded.qty, avg_price=excluded.avg_price, "
+        "last_price=excluded.last_price, realized_pnl=excluded.realized_pnl, "
+        "unrealized_pnl=excluded.unrealized_pnl, updated_at=excluded.updated_at",
+        (trader, ticker, str(qty), str(avg_price), None if last_price is None else str(last_price),
+         str(realized_pnl), str(unrealized_pnl), now()))
+
+
+def positions(store: Store, trader: str) -> list[PositionRow]:
+    return to_rows(PositionRow, store.query(
+        "SELECT * FROM positions WHERE trader = ? ORDER BY ticker", (trader,)))
+
+
+# -- equity and decisions -------------------------------------------------------------------
+def insert_equity(store: Store, trader: str, at: float, equity: Decimal, cash: Decimal,
+                  benchmark: float | None) -> None:
+    store.conn.execute(
+        "INSERT OR REPLACE INTO equity (trader, at, equity, cash, equity_f, benchmark_f) "
+        "VALUES (?,?,?,?,?,?)", (trader, at, str(equity), str(cash), float(equity), benchmark))
+
+
+def equity_series(store: Store, trader: str, limit: int) -> list[tuple[float, float]]:
+    """The last `limit` (at, equity_f) points, oldest first."""
+    rows = store.query("SELECT at, equity_f FROM equity WHERE trader = ? ORDER BY at DESC "
+                       "LIMIT ?", (trader, limit))
+    return [(r["at"], r["equity_f"]) for r in reversed(rows)]
+
+
+def first_equity(store: Store, trader: str) -> tuple[float, float, float | None] | None:
+    row = store.one("SELECT at, equity_f, benchmark_f FROM equity WHERE trader = ? "
+                    "ORDER BY at LIMIT 1", (trader,))
+    return (row["at"], row["equity_f"], row["benchmark_f"]) if row else None
+
+
+def insert_decisions(store: Store, trader: str, records: Iterable[DecisionRecord]) -> None:
+    t = now()
+    store.conn.executemany(
+        "INSERT INTO decisions (trader, bar_at, ticker, action, side, score, f_size, f_momentum,"
+        " f_agreement, f_volatility, f_context, passed, reason, at) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [(trader, r.bar_at, r.ticker, r.action, r.side, r.score, r.f_size, r.f_momentum,
+          r.f_agreement, r.f_volatility, r.f_context, int(r.passed), r.reason, t)
+         for r in records])
+
+
+def decision_stats(store: Store, trader: str, since: float = 0.0) -> DecisionStats:
+    """Pass rate, trades per day (passed decisions over the bar-time span), avg score."""
+    row = store.one(
+        "SELECT COUNT(*) AS n, COALESCE(SUM(passed), 0) AS p, AVG(score) AS s, "
+        "MIN(bar_at) AS t0, MAX(bar_at) AS t1 FROM decisions "
+        "WHERE trader = ? AND side != 'HOLD' AND bar_at >= ?", (trader, since))
+    n, p = (row["n"], row["p"]) if row else (0, 0)
+    span_days = 0.0
+    span = store.one("SELECT MIN(bar_at) AS t0, MAX(bar_at) AS t1, COUNT(DISTINCT bar_at) AS b "
+                     "FROM decisions WHERE trader = ? AND bar_at >= ?", (trader, since))
+    if span and span["b"] and span["b"] > 1:
+        # Bars seen, each standing for one period: (t1 - t0) * b / (b - 1).
+        span_days = (span["t1"] - span["t0"]) * span["b"] / (span["b"] - 1) / 86400
+    per_day = p / span_days if span_days > 0 else 0.0
+    return DecisionStats(decisions=n, passed=p, pass_rate=(p / n if n else 0.0),
+                         trades_per_day=per_day, projected_trades_per_month=per_day * 30,
+                         avg_score=float(row["s"]) if row and row["s"] is not None else 0.0)
+
+
+def last_decision_bar(store: Store, trader: str) -> float | None:
+    row = store.one("SELECT MAX(bar_at) AS m FROM decisions WHERE trader = ?", (trader,))
+    return row["m"] if row else None

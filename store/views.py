@@ -1,0 +1,607 @@
+"""Read-only snapshot queries for the console: each returns frozen dataclasses.
+
+Every query is indexed and bounded (a page of rows, a downsampled series), so one console
+refresh stays cheap however large the store grows. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from store.db import Store
+from store.rows import to_row, to_rows
+
+DEFAULT_PAGE = 500
+
+
+def _page(limit: int) -> int:
+    return max(1, min(int(limit), 5000))
+
+
+# -- fills --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class FillView:
+    fill_id: str
+    trader: str
+    ticker: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    liquidity: str
+    realized_pnl: str | None
+    at: float
+
+
+def last_fills(store: Store, limit: int = DEFAULT_PAGE, trader: str | None = None) -> list[FillView]:
+    """The newest fills first (fills_at / fills_trader_at index, one page)."""
+    cols = "fill_id, trader, ticker, side, qty, price, fee, liquidity, realized_pnl, at"
+    if trader is None:
+        rows = store.query(f"SELECT {cols} FROM fills ORDER BY at DESC LIMIT ?", (_page(limit),))
+    else:
+        rows = store.query(f"SELECT {cols} FROM fills WHERE trader = ? ORDER BY at DESC LIMIT ?",
+                           (trader, _page(limit)))
+    return to_rows(FillView, rows)
+
+
+# -- equity -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EquityPoint:
+    at: float
+    equity: float
+    benchmark: float | None
+
+
+def equity_series(store: Store, trader: str, max_points: int = 240,
+                  since: float | None = None) -> list[EquityPoint]:
+    """At most max_points points of a trader's equity, evenly spaced in time.
+
+    Rather than scanning every row, it seeks the last row at or before each of max_points
+    ticks on the (trader, at) primary key: cost grows with max_points, not with the table.
+    """
+    n = max(2, int(max_points))
+    lo = since if since is not None else float("-inf")
+    first = store.one("SELECT at FROM equity WHERE trader = ? AND at >= ? ORDER BY at LIMIT 1",
+                      (trader, lo))
+    if first is None:
+        return []
+    t0 = float(first["at"])
+    few = store.one("SELECT count(*) AS c FROM (SELECT 1 FROM equity WHERE trader = ? AND "
+                    "at >= ? LIMIT ?)", (trader, t0, n + 1))["c"] <= n
+    if few:
+        return to_rows(EquityPoint, store.query(
+            "SELECT at, equity_f AS equity, benchmark_f AS benchmark FROM equity "
+            "WHERE trader = ? AND at >= ? ORDER BY at", (trader, t0)))
+    t1 = float(store.one("SELECT max(at) AS t FROM equity WHERE trader = ?", (trader,))["t"])
+    step = (t1 - t0) / (n - 1)
+    rows = store.query(
+        "WITH RECURSIVE ticks(i, t) AS (SELECT 0, :t0 UNION ALL "
+        "  SELECT i + 1, :t0 + (i + 1) * :step FROM ticks WHERE i + 1 < :n) "
+        "SELECT DISTINCT e.at, e.equity_f AS equity, e.benchmark_f AS benchmark "
+        "FROM ticks JOIN equity e ON e.trader = :trader AND e.at = "
+        "  (SELECT at FROM equity WHERE trader = :trader AND at <= ticks.t + 1e-9 "
+        "   ORDER BY at DESC LIMIT 1) "
+        "ORDER BY e.at",
+        {"t0": t0, "step": step, "n": n, "trader": trader})
+    return to_rows(EquityPoint, rows)
+
+
+# -- trials -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrialCounts:
+    study: str
+    total: int
+    running: int
+    complete: int
+    failed: int
+    pruned: int
+    retrying: int
+    retried: int  # trials that needed more than one attempt
+
+
+def trial_counts(store: Store, study: str) -> TrialCounts:
+    """Counts by the state of each trial's latest attempt."""
+    # SQLite: a bare column next to max() comes from the row holding the max.
+    rows = store.query(
+        "SELECT state, count(*) AS n, sum(attempts > 1) AS retried FROM ("
+        "  SELECT trial, state, max(attempt) AS last, count(*) AS attempts "
+        "  FROM attempts WHERE study = ? GROUP BY trial) GROUP BY state", (study,))
+    by_state = {r["state"]: int(r["n"]) for r in rows}
+    return TrialCounts(
+        study=study, total=sum(by_state.values()),
+        running=by_state.get("RUNNING", 0), complete=by_state.get("COMPLETE", 0),
+        failed=by_state.get("FAILED", 0), pruned=by_state.get("PRUNED", 0),
+        retrying=by_state.get("RETRYING", 0),
+        retried=sum(int(r["retried"] or 0) for r in rows))
+
+
+@dataclass(frozen=True)
+class StudyView:
+    name: str
+    storage: str
+    timeframe: str
+    n_trials: int
+    best_value: float | None
+    best_trial: int | None
+    pbo: float | None
+    created_at: float
+    updated_at: float
+
+
+def studies(store: Store, limit: int = 50) -> list[StudyView]:
+    return to_rows(StudyView, store.query(
+        "SELECT * FROM studies ORDER BY updated_at DESC LIMIT ?", (_page(limit),)))
+
+
+def study(store: Store, name: str | None = None) -> StudyView | None:
+    """A named study, or the most recently updated one."""
+    if name:
+        return to_row(StudyView, store.one("SELECT * FROM studies WHERE name = ?", (name,)))
+    return to_row(StudyView, store.one("SELECT * FROM studies ORDER BY updated_at DESC LIMIT 1"))
+
+
+@dataclass(frozen=True)
+class AttemptView:
+    id: int
+    study: str
+    trial: int
+    attempt: int
+    state: str
+    error_class: str | None
+    error_message: str | None
+    objective: float | None
+    device: str | None
+    peak_mem_mb: float | None
+    batch_size: int | None
+    progress: float
+    model_path: str | None
+    process: str | None
+    started_at: float
+    heartbeat_at: float | None
+    ended_at: float | None
+
+
+_ATTEMPT_COLS = ("id, study, trial, attempt, state, error_class, error_message, objective, "
+                 "device, peak_mem_mb, batch_size, progress, model_path, process, started_at, "
+                 "heartbeat_at, ended_at")
+
+
+def attempts_page(store: Store, study: str, limit: int = DEFAULT_PAGE,
+                  offset: int = 0) -> list[AttemptView]:
+    """Attempts of a study, newest trial first (attempts_study index), one page."""
+    return to_rows(AttemptView, store.query(
+        f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE study = ? "
+        "ORDER BY trial DESC, attempt DESC LIMIT ? OFFSET ?",
+        (study, _page(limit), max(0, int(offset)))))
+
+
+def running_attempts(store: Store, study: str, limit: int = 64) -> list[AttemptView]:
+    return to_rows(AttemptView, store.query(
+        f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE study = ? AND state = 'RUNNING' "
+        "ORDER BY trial LIMIT ?", (study, _page(limit))))
+
+
+# -- processes ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProcessView:
+    name: str
+    kind: str
+    desired: str
+    state: str
+    pid: int | None
+    create_time: float | None
+    restarts: int
+    started_at: float | None
+    exit_code: int | None
+    last_error: str | None
+    log_path: str | None
+    heartbeat_at: float | None
+
+
+def processes(store: Store, limit: int = DEFAULT_PAGE) -> list[ProcessView]:
+    return to_rows(ProcessView, store.query(
+        "SELECT name, kind, desired, state, pid, create_time, restarts, started_at, exit_code, "
+        "last_error, log_path, heartbeat_at FROM processes ORDER BY kind, name LIMIT ?",
+        (_page(limit),)))
+
+
+# -- samples ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GpuSample:
+    at: float
+    gpu: int
+    name: str | None
+    mem_used_mb: float
+    mem_total_mb: float
+    util_pct: float | None
+    temp_c: float | None
+
+
+def gpu_latest(store: Store) -> list[GpuSample]:
+    """The newest sample of each GPU (one seek per GPU on the (gpu, at) key)."""
+    # A skip-scan: find each next GPU id with one index seek, never scanning the samples.
+    return to_rows(GpuSample, store.query(
+        "WITH RECURSIVE d(gpu) AS (SELECT min(gpu) FROM gpu_samples UNION ALL "
+        "  SELECT (SELECT min(gpu) FROM gpu_samples WHERE gpu > d.gpu) FROM d "
+        "  WHERE d.gpu IS NOT NULL) "
+        "SELECT g.at, g.gpu, g.name, g.mem_used_mb, g.mem_total_mb, g.util_pct, g.temp_c "
+        "FROM d "
+        "JOIN gpu_samples g ON g.gpu = d.gpu AND g.at = "
+        "  (SELECT max(at) FROM gpu_samples WHERE gpu = d.gpu) ORDER BY g.gpu"))
+
+
+def gpu_history(store: Store, gpu: int, limit: int = 120) -> list[GpuSample]:
+    """The last `limit` samples of one GPU, oldest first (for a sparkline)."""
+    rows = store.query(
+        "SELECT at, gpu, name, mem_used_mb, mem_total_mb, util_pct, temp_c FROM gpu_samples "
+        "WHERE gpu = ? ORDER BY at DESC LIMIT ?", (gpu, _page(limit)))
+    return to_rows(GpuSample, rows[::-1])
+
+
+@dataclass(frozen=True)
+class GpuProcessSample:
+    at: float
+    gpu: int
+    pid: int
+    process: str | None
+    mem_used_mb: float | None
+
+
+def gpu_processes(store: Store, window_s: float = 60.0) -> list[GpuProcessSample]:
+    """Per-process GPU memory at the newest sampling instant (within window_s of it)."""
+    last = store.one("SELECT max(at) AS t FROM gpu_process_samples")
+    if last is None or last["t"] is None:
+        return []
+    return to_rows(GpuProcessSample, store.query(
+        "SELECT at, gpu, pid, process, mem_used_mb FROM gpu_process_samples WHERE at = ? "
+        "ORDER BY gpu, mem_used_mb DESC LIMIT ?", (last["t"], DEFAULT_PAGE)))
+
+
+@dataclass(frozen=True)
+class SystemSample:
+    at: float
+    cpu_pct: float
+    ram_used_mb: float
+    ram_total_mb: float
+    disk_used_mb: float
+    disk_total_mb: float
+    gpu_status: str
+
+
+def system_latest(store: Store) -> SystemSample | None:
+    return to_row(SystemSample, store.one(
+        "SELECT at, cpu_pct, ram_used_mb, ram_total_mb, disk_used_mb, disk_total_mb, gpu_status "
+        "FROM system_samples ORDER BY at DESC LIMIT 1"))
+
+
+def system_history(store: Store, limit: int = 120) -> list[SystemSample]:
+    rows = store.query(
+        "SELECT at, cpu_pct, ram_used_mb, ram_total_mb, disk_used_mb, disk_total_mb, gpu_status "
+        "FROM system_samples ORDER BY at DESC LIMIT ?", (_page(limit),))
+    return to_rows(SystemSample, rows[::-1])
+
+
+# -- traders and positions ----------------------------------------------------------------
+@dataclass(frozen=True)
+class TraderView:
+    name: str
+    broker: str
+    mode: str
+    model: str
+    study: str | None
+    trial: int | None
+    tickers: str
+    timeframe: str
+    capital: str
+    trading_state: str
+    state_reason: str | None
+    halt_requested: int
+    backtest_sharpe: float | None
+    fee_tier: str | None
+    equity: str | None
+    cash: str | None
+    last_bar_at: float | None
+    started_at: float
+    updated_at: float
+
+
+def traders(store: Store, limit: int = 100) -> list[TraderView]:
+    return to_rows(TraderView, store.query(
+        "SELECT * FROM traders ORDER BY mode DESC, name LIMIT ?", (_page(limit),)))
+
+
+@dataclass(frozen=True)
+class PositionView:
+    trader: str
+    ticker: str
+    qty: str
+    avg_price: str
+    last_price: str | None
+    realized_pnl: str
+    unrealized_pnl: str
+    updated_at: float
+
+
+def positions(store: Store, trader: str | None = None,
+              limit: int = DEFAULT_PAGE) -> list[PositionView]:
+    if trader is None:
+        rows = store.query("SELECT * FROM positions ORDER BY trader, ticker LIMIT ?",
+                           (_page(limit),))
+    else:
+        rows = store.query("SELECT * FROM positions WHERE trader = ? ORDER BY ticker LIMIT ?",
+                           (trader, _page(limit)))
+    return to_rows(PositionView, rows)
+
+
+# -- conviction ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ConvictionStats:
+    trader: str
+    window_s: float
+    decisions: int
+    passed: int
+    pass_rate: float | None
+    avg_score: float | None
+    trades_per_day: float | None
+    projected_per_month: float | None
+
+
+def conviction_stats(store: Store, trader: str, since: float, until: float) -> ConvictionStats:
+    """Decisions that wanted to trade (side != HOLD) in [since, until], and how many passed.
+
+    Trades per day are measured over the span actually covered by decisions (a trader that
+    started an hour ago is not averaged over a whole week).
+    """
+    r = store.one(
+        "SELECT count(*) AS n, sum(passed) AS p, avg(score) AS s, min(at) AS t0, max(at) AS t1 "
+        "FROM decisions WHERE trader = ? AND at >= ? AND at <= ? AND side != 'HOLD'",
+        (trader, since, until))
+    n = int(r["n"] or 0) if r else 0
+    passed = int(r["p"] or 0) if r else 0
+    per_day = None
+    if n:
+        span_days = max((until - float(r["t0"])) / 86400.0, 1 / 24)
+        per_day = passed / span_days
+    return ConvictionStats(
+        trader=trader, window_s=until - since, decisions=n, passed=passed,
+        pass_rate=(passed / n) if n else None, avg_score=(float(r["s"]) if n else None),
+        trades_per_day=per_day, projected_per_month=(per_day * 30.0 if per_day is not None
+                                                     else None))
+
+
+@dataclass(frozen=True)
+class DecisionView:
+    id: int
+    trader: str
+    bar_at: float
+    ticker: str
+    action: float
+    side: str
+    score: float
+    f_size: float
+    f_momentum: float
+    f_agreement: float
+    f_volatility: float
+    f_context: float
+    passed: int
+    reason: str | None
+    at: float
+
+
+def blocked_decisions(store: Store, trader: str | None = None,
+                      limit: int = 50) -> list[DecisionView]:
+    """The most recent decisions the filter refused (decisions_trader_passed_at index)."""
+    if trader is None:
+        rows = store.query("SELECT * FROM decisions WHERE passed = 0 AND side != 'HOLD' "
+                           "ORDER BY id DESC LIMIT ?", (_page(limit),))
+    else:
+        rows = store.query("SELECT * FROM decisions WHERE trader = ? AND passed = 0 "
+                           "AND side != 'HOLD' ORDER BY at DESC LIMIT ?", (trader, _page(limit)))
+    return to_rows(DecisionView, rows)
+
+
+# -- execution ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExecutionStats:
+    trader: str
+    fills: int
+    maker_fills: int
+    maker_ratio: float | None
+    fees_paid: str               # Decimal text
+    fee_tier: dict[str, Any] | None
+    since: float
+
+
+MAKER_TARGET = 0.70
+
+
+def _fee_tier(text: str | None) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+@dataclass(frozen=True)
+class FillBucket:
+    """One UTC day of a trader's fills: counts and fees (Decimal text)."""
+    day: int                     # unix seconds // 86400
+    fills: int
+    maker_fills: int
+    fees: str
+
+
+def fill_buckets(store: Store, trader: str, since: float, until: float) -> list[FillBucket]:
+    """Per-day fill counts and fees in [since, until) (fills_trader_at index).
+
+    Past days never change, so a caller can keep them and re-read only the current day.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    rows = store.query(
+        "SELECT CAST(at / 86400 AS INTEGER) AS day, count(*) AS n, "
+        "sum(liquidity = 'MAKER') AS maker, group_concat(fee, ' ') AS fees FROM fills "
+        "WHERE trader = ? AND at >= ? AND at < ? GROUP BY day ORDER BY day",
+        (trader, since, until))
+    out = []
+    for r in rows:
+        total = Decimal(0)
+        for f in (r["fees"] or "").split():
+            try:
+                total += Decimal(f)
+            except InvalidOperation:
+                continue
+        out.append(FillBucket(day=int(r["day"]), fills=int(r["n"]),
+                              maker_fills=int(r["maker"] or 0), fees=str(total)))
+    return out
+
+
+def execution_from_buckets(trader: str, buckets: list[FillBucket], fee_tier: str | None,
+                           since: float) -> ExecutionStats:
+    from decimal import Decimal
+
+    fills = sum(b.fills for b in buckets)
+    maker = sum(b.maker_fills for b in buckets)
+    fees = sum((Decimal(b.fees) for b in buckets), Decimal(0))
+    return ExecutionStats(trader=trader, fills=fills, maker_fills=maker,
+                          maker_ratio=(maker / fills) if fills else None, fees_paid=str(fees),
+                          fee_tier=_fee_tier(fee_tier), since=since)
+
+
+def execution_stats(store: Store, trader: str, since: float) -> ExecutionStats:
+    """Maker ratio and fees over fills since `since` (fills_trader_at index)."""
+    from decimal import Decimal, InvalidOperation
+
+    rows = store.query(
+        "SELECT liquidity, count(*) AS n, group_concat(fee, ' ') AS fees FROM fills "
+        "WHERE trader = ? AND at >= ? GROUP BY liquidity", (trader, since))
+    total, maker, fees = 0, 0, Decimal(0)
+    for r in rows:
+        total += int(r["n"])
+        if r["liquidity"] == "MAKER":
+            maker += int(r["n"])
+        for f in (r["fees"] or "").split():
+            try:
+                fees += Decimal(f)
+            except InvalidOperation:
+                continue
+    tier_row = store.one("SELECT fee_tier FROM traders WHERE name = ?", (trader,))
+    tier = _fee_tier(tier_row["fee_tier"] if tier_row else None)
+    return ExecutionStats(trader=trader, fills=total, maker_fills=maker,
+                          maker_ratio=(maker / total) if total else None, fees_paid=str(fees),
+                          fee_tier=tier, since=since)
+
+
+# -- alerts, promotions, commands ---------------------------------------------------------
+@dataclass(frozen=True)
+class AlertView:
+    id: int
+    trader: str | None
+    level: str
+    live_sharpe: float | None
+    backtest_sharpe: float | None
+    message: str
+    at: float
+
+
+def alerts(store: Store, limit: int = 100, trader: str | None = None) -> list[AlertView]:
+    if trader is None:
+        rows = store.query("SELECT * FROM alerts ORDER BY at DESC LIMIT ?", (_page(limit),))
+    else:
+        rows = store.query("SELECT * FROM alerts WHERE trader = ? ORDER BY at DESC LIMIT ?",
+                           (trader, _page(limit)))
+    return to_rows(AlertView, rows)
+
+
+def latest_alert_per_trader(store: Store) -> list[AlertView]:
+    """Each trader's current level: its newest alert (alerts_trader_at index)."""
+    return to_rows(AlertView, store.query(
+        "SELECT a.* FROM traders t JOIN alerts a ON a.id = "
+        "  (SELECT id FROM alerts WHERE trader = t.name ORDER BY at DESC LIMIT 1) "
+        "ORDER BY t.name"))
+
+
+@dataclass(frozen=True)
+class GateView:
+    name: str
+    value: Any
+    threshold: Any
+    passed: bool
+
+
+@dataclass(frozen=True)
+class PromotionView:
+    id: int
+    at: float
+    kind: str
+    subject: str
+    trader: str | None
+    gates: tuple[GateView, ...]
+    passed: bool
+    forced: bool
+    reason: str | None
+    capital: str | None
+
+
+def _gates(text: str) -> tuple[GateView, ...]:
+    try:
+        items = json.loads(text)
+    except ValueError:
+        return ()
+    out = []
+    for g in items if isinstance(items, list) else []:
+        if isinstance(g, dict):
+            out.append(GateView(name=str(g.get("name", "?")), value=g.get("value"),
+                                threshold=g.get("threshold"), passed=bool(g.get("passed"))))
+    return tuple(out)
+
+
+def _promotion(r: Any) -> PromotionView:
+    return PromotionView(id=r["id"], at=r["at"], kind=r["kind"], subject=r["subject"],
+                         trader=r["trader"], gates=_gates(r["gates"]), passed=bool(r["passed"]),
+                         forced=bool(r["forced"]), reason=r["reason"], capital=r["capital"])
+
+
+def promotions(store: Store, limit: int = 50) -> list[PromotionView]:
+    return [_promotion(r) for r in store.query(
+        "SELECT * FROM promotions ORDER BY id DESC LIMIT ?", (_page(limit),))]
+
+
+def latest_promotion_per_trader(store: Store) -> list[PromotionView]:
+    """The newest promotion record of each trader (its current gate status)."""
+    return [_promotion(r) for r in store.query(
+        "SELECT p.* FROM promotions p JOIN (SELECT trader, max(id) AS id FROM promotions "
+        "WHERE trader IS NOT NULL GROUP BY trader) m ON m.id = p.id ORDER BY p.trader")]
+
+
+@dataclass(frozen=True)
+class CommandView:
+    id: int
+    at: float
+    source: str
+    action: str
+    target: str | None
+    args: str
+    state: str
+    result: str | None
+    done_at: float | None
+
+
+def recent_commands(store: Store, limit: int = 50, after_id: int = 0) -> list[CommandView]:
+    return to_rows(CommandView, store.query(
+        "SELECT * FROM commands WHERE id > ? ORDER BY id DESC LIMIT ?", (after_id, _page(limit))))
+
+
+def finished_commands(store: Store, ids: list[int]) -> list[CommandView]:
+    """Which of these commands have an outcome (done/failed) now."""
+    if not ids:
+        return []
+    ids = ids[:500]
+    return to_rows(CommandView, store.query(
+        f"SELECT * FROM commands WHERE id IN ({','.join('?' * len(ids))}) "
+        "AND state IN ('done', 'failed') ORDER BY id", ids))

@@ -1,0 +1,68 @@
+"""Console test fixtures: a real store filled with realistic rows, and an app on a frozen clock."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from console.app import CappuccinoApp
+from console.data import Loader
+from console.procinfo import ProcStats
+from engine.bench.console import T0, populate
+from engine.config import Config, load_config
+from store.db import Store
+
+
+def fixed_stats(pid: int | None, create_time: float | None) -> ProcStats:
+    # Deterministic CPU/RAM: the pids in the fixture store are not real processes.
+    return ProcStats(12.5, 210.0) if pid else ProcStats(None, None)
+
+
+@dataclass
+class Env:
+    cfg: Config
+    db: Path
+    logs: Path
+
+    def commands(self) -> list[dict[str, Any]]:
+        with Store(self.db) as st:
+            rows = st.query("SELECT * FROM commands ORDER BY id")
+        return [{**dict(r), "args": json.loads(r["args"])} for r in rows]
+
+    def app(self, readonly: bool = False, **kw: Any) -> CappuccinoApp:
+        loader = Loader(self.db, clock=lambda: T0, proc_stats=fixed_stats)
+        return CappuccinoApp(self.cfg, readonly=readonly, clock=lambda: T0, loader=loader,
+                             autorefresh=False, **kw)
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Env:
+    db = tmp_path / "var" / "cappuccino.db"
+    with Store(db) as st:
+        populate(st, T0, log_dir=tmp_path / "logs")
+    path = tmp_path / "cappuccino.toml"
+    path.write_text(f'[store]\npath = "{db}"\n[console]\nrefresh_s = 60\n')
+    return Env(load_config(path, environ={}), db, tmp_path / "logs")
+
+
+@pytest.fixture
+def make_env(env: Env) -> Callable[[], Env]:
+    return lambda: env
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests in a fresh event loop (no async plugin is installed)."""
+    import asyncio
+    import inspect
+
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
+    return True

@@ -1,0 +1,7 @@
+"""One torch thread, as every Cappuccino process uses (engine.runtime.setup_torch)."""
+
+from __future__ import annotations
+
+import torch
+
+torch.set_num_threads(1)

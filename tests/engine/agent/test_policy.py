@@ -1,0 +1,22 @@
+"""The numpy policy gives the actor's deterministic actions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from engine.agent.policy import numpy_policy
+from engine.model.network import Actor
+
+
+def test_numpy_policy_matches_actor_mean() -> None:
+    torch.manual_seed(0)
+    actor = Actor(40, 5, 32)
+    with torch.no_grad():  # move the last layer off its near-zero init so tanh saturates a bit
+        actor.net[-1].weight.mul_(300.0)
+    obs = np.random.default_rng(0).normal(size=(64, 40)).astype(np.float32)
+    want = actor.mean(torch.from_numpy(obs)).detach().numpy()
+    got = numpy_policy(actor)(obs)
+    assert got.shape == (64, 5) and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert np.abs(got).max() <= 1.0 and np.abs(got).max() > 0.5

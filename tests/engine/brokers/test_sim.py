@@ -1,0 +1,98 @@
+"""SimBroker: fills when a later bar trades through, post-only rejection, fees, idempotent
+submit, persistent state (a second instance on the same file sees the same exchange)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.brokers.base import OrderRejected, OrderRequest
+from engine.brokers.sim import SimBroker
+from engine.data.candles import Candles
+
+T0 = 1_700_000_100 - 1_700_000_100 % 300
+
+
+def tape() -> Candles:
+    close = np.array([[100.0], [100.0], [101.0], [99.0], [102.0], [103.0]])
+    low = close - 0.5
+    high = close + 0.5
+    times = T0 + 300 * np.arange(len(close), dtype=np.int64)
+    return Candles(times=times, tickers=("BTC-USD",), close=close, open=close, high=high,
+                   low=low, volume=np.ones_like(close), timeframe="5m")
+
+
+def broker(path: Path) -> SimBroker:
+    return SimBroker(path / "sim.db", tape(), start_index=1, initial_cash=Decimal(1000),
+                     maker_rate=Decimal("0.001"), taker_rate=Decimal("0.002"), spread_bps=100)
+
+
+def req(cid: str, side: str, qty: str, price: str | None, post_only: bool = True) -> OrderRequest:
+    return OrderRequest(cid, "BTC-USD", side, Decimal(qty),  # type: ignore[arg-type]
+                        Decimal(price) if price else None, post_only)
+
+
+def test_quotes_bars_and_clock(tmp_path: Path) -> None:
+    b = broker(tmp_path)
+    q = b.quotes(["BTC-USD"])["BTC-USD"]
+    assert (q.bid, q.ask) == (Decimal("99.50"), Decimal("100.50"))
+    assert b.now() == T0 + 600
+    assert [x.close for x in b.bars("BTC-USD", 0, 1e12, "5m")] == [100.0, 100.0]  # revealed only
+    assert b.advance() and b.now() == T0 + 900
+
+
+def test_maker_fill_when_a_later_bar_trades_through(tmp_path: Path) -> None:
+    b = broker(tmp_path)
+    s = b.submit(req("a", "BUY", "1", "99.50"))
+    assert s.status == "OPEN" and b.balances()["USD"].hold > 0
+    b.advance()  # low 100.5: not through 99.50
+    assert b.get_order("a").status == "OPEN"  # type: ignore[union-attr]
+    b.advance()  # low 98.5: through
+    o = b.get_order("a")
+    assert o is not None and o.status == "FILLED" and o.avg_price == Decimal("99.50")
+    (fill,) = b.fills(0)
+    assert fill.liquidity == "MAKER" and fill.fee == Decimal("0.0995")
+    bal = b.balances()
+    assert bal["BTC"].total == 1 and bal["USD"].hold == 0
+    assert bal["USD"].total == Decimal(1000) - Decimal("99.50") - Decimal("0.0995")
+
+
+def test_post_only_cross_rejected_and_market_is_taker(tmp_path: Path) -> None:
+    b = broker(tmp_path)
+    with pytest.raises(OrderRejected) as e:
+        b.submit(req("x", "BUY", "1", "100.50"))
+    assert e.value.reason == "post_only"
+    s = b.submit(req("m", "BUY", "1", None, post_only=False))
+    assert s.status == "FILLED" and b.fills(0)[0].liquidity == "TAKER"
+    with pytest.raises(OrderRejected) as e2:
+        b.submit(req("big", "BUY", "100", "90"))
+    assert e2.value.reason == "funds"
+    with pytest.raises(OrderRejected) as e3:
+        b.submit(req("tiny", "BUY", "0.000000001", "90"))
+    assert e3.value.reason == "size"
+
+
+def test_idempotent_submit_and_state_survives_reopen(tmp_path: Path) -> None:
+    b = broker(tmp_path)
+    first = b.submit(req("same", "BUY", "1", "99"))
+    again = b.submit(req("same", "BUY", "1", "99"))
+    assert first == again and len(b.all_orders()) == 1
+    b.advance()
+    b.close()
+    b2 = broker(tmp_path)  # a restarted trader opens the same exchange
+    assert b2.now() == T0 + 900 and len(b2.open_orders()) == 1
+    b2.cancel(["same"])
+    assert b2.get_order("same").status == "CANCELLED"  # type: ignore[union-attr]
+    assert b2.balances()["USD"] == b2.balances()["USD"].__class__("USD", Decimal(1000), Decimal(0))
+
+
+def test_sell_needs_holdings_and_advance_stops_at_the_end(tmp_path: Path) -> None:
+    b = broker(tmp_path)
+    with pytest.raises(OrderRejected):
+        b.submit(req("s", "SELL", "1", "101"))
+    while b.advance():
+        pass
+    assert b.index == 5 and not b.advance()

@@ -1,0 +1,107 @@
+"""`cappuccino ps | start | stop | kill | restart | logs` from the shell."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.cli.main import main
+from engine.config import load_config
+from engine.supervisor.lock import holder, lock_path
+from store.db import Store
+from store.processes import update_process, upsert_process
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def fast_config(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "cappuccino.toml"
+    path.write_text("[supervisor]\npoll_s = 0.05\nheartbeat_s = 0.2\nstop_grace_s = 1\n"
+                    "stale_heartbeats = 25\nservices = []\n")
+    yield path
+    # The CLI starts a detached supervisor: kill it (its children were never started).
+    cfg = load_config(path, environ={})
+    groups = {holder(lock_path(cfg.store.path))}
+    if Path(cfg.store.path).exists():
+        with Store(cfg.store.path, check=False) as s:
+            groups |= {r["pid"] for r in s.query("SELECT pid FROM processes")}
+    groups |= {p.pid for p in psutil.process_iter(["cmdline"])
+               if str(path) in (p.info["cmdline"] or [])}
+    for pgid in groups - {None, 0}:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def cli(config: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(config),
+                           *argv], capture_output=True, text=True, timeout=60, cwd=ROOT)
+
+
+def test_stop_unknown_process_starts_supervisor_and_fails_clearly(fast_config: Path) -> None:
+    r = cli(fast_config, "stop", "nope")
+    assert r.returncode == 1
+    assert r.stderr.strip() == "cappuccino: no process named nope"
+    cfg = load_config(fast_config, environ={})
+    assert holder(lock_path(cfg.store.path))  # the CLI started the supervisor
+    with Store(cfg.store.path) as s:
+        row = s.one("SELECT action, target, source, state, result FROM commands")
+    assert tuple(row) == ("stop", "nope", "cli", "failed", "no process named nope")
+    with Store(cfg.store.path) as s:
+        upsert_process(s, "napper", "exec", [sys.executable, "-c",
+                                             "import time; time.sleep(600)"], "stopped")
+    r = cli(fast_config, "start", "napper")
+    assert r.returncode == 0 and r.stdout.startswith("started napper (pid ")
+    r = cli(fast_config, "stop", "all")
+    assert (r.returncode, r.stdout.strip()) == (0, "stopped napper")
+
+
+def test_bad_usage_exits_2(config_path: Path, capsys) -> None:
+    assert main(["--config", str(config_path), "stop", "../etc"]) == 2
+    assert "bad process name" in capsys.readouterr().err
+    assert main(["--config", str(config_path), "start", "x", "--wait", "-1"]) == 2
+    assert main(["--config", str(config_path), "logs", "x", "--grep", "("]) == 2
+    assert "--grep" in capsys.readouterr().err
+
+
+def test_ps_and_logs_read_the_store_and_files(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    log = Path(cfg.paths.logs) / "trader-a.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("".join(f"{i} {'ERROR' if i % 10 == 0 else 'info'} line\n"
+                           for i in range(100)))
+    with Store(cfg.store.path) as s:
+        upsert_process(s, "trader-a", "trader", ["trade", "--name", "a"])
+        update_process(s, "trader-a", state="BACKOFF", last_error="exited with code 2",
+                       log_path=str(log), restarts=3)
+    base = ["--config", str(config_path)]
+    assert main([*base, "ps"]) == 0
+    out = capsys.readouterr().out
+    assert "supervisor: NOT running" in out
+    assert "trader-a" in out and "BACKOFF" in out and "exited with code 2" in out
+    assert main([*base, "logs", "trader-a", "-n", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["98 info line", "99 info line"]
+    assert main([*base, "logs", "trader-a", "-n", "3", "--grep", "ERR"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["70 ERROR line", "80 ERROR line",
+                                                    "90 ERROR line"]
+    assert main([*base, "logs", "nobody"]) == 1
+    assert "no process named nobody" in capsys.readouterr().err
+
+
+def test_logs_of_the_supervisor_itself(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    assert main(["--config", str(config_path), "logs", "supervisor"]) == 1
+    assert "no log yet for supervisor" in capsys.readouterr().err
+    log = Path(cfg.paths.logs) / "supervisor.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("a\nb supervising\nc\n")
+    assert main(["--config", str(config_path), "logs", "supervisor", "--grep", "superv"]) == 0
+    assert capsys.readouterr().out == "b supervising\n"

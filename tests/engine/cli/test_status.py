@@ -1,0 +1,95 @@
+"""`cappuccino status --json`: one JSON object with the documented shape, from real store rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from engine.cli.main import main
+from engine.config import load_config
+from store.db import Store, now
+from store.processes import update_process, upsert_process
+
+
+def seed(path: Path) -> None:
+    t = now()
+    with Store(path) as s:
+        upsert_process(s, "trader-btc", "trader", ["trade", "--name", "btc"])
+        update_process(s, "trader-btc", state="RUNNING", pid=4300, started_at=t - 100,
+                       heartbeat_at=t - 2, restarts=1)
+        upsert_process(s, "study-old", "study", ["train"])
+        update_process(s, "study-old", state="FATAL", last_error="exited with code 1: boom",
+                       restarts=5)
+        with s.write() as db:
+            db["studies"].insert_all([
+                {"name": "old", "storage": "j", "timeframe": "5m", "n_trials": 5,
+                 "best_value": 0.1, "best_trial": 1, "pbo": None, "created_at": t - 900,
+                 "updated_at": t - 900},
+                {"name": "new", "storage": "j", "timeframe": "5m", "n_trials": 9,
+                 "best_value": 0.42, "best_trial": 3, "pbo": 0.18, "created_at": t - 50,
+                 "updated_at": t - 10}])
+            attempts = [(0, 0, "COMPLETE"), (1, 0, "FAILED"), (1, 1, "COMPLETE"),
+                        (2, 0, "PRUNED"), (3, 0, "FAILED"), (4, 0, "RUNNING"),
+                        (5, 0, "FAILED"), (5, 1, "RETRYING")]
+            db["attempts"].insert_all(
+                {"study": "new", "trial": tr, "attempt": at, "state": st, "started_at": t}
+                for tr, at, st in attempts)
+            db["attempts"].insert({"study": "old", "trial": 0, "attempt": 0,
+                                   "state": "COMPLETE", "started_at": t})
+            db["traders"].insert({"name": "btc", "broker": "sim", "mode": "paper",
+                                  "model": "m", "tickers": '["BTC-USD"]', "timeframe": "5m",
+                                  "capital": "1000", "equity": "1012.50",
+                                  "trading_state": "ACTIVE", "started_at": t, "updated_at": t})
+            db["positions"].insert({"trader": "btc", "ticker": "BTC-USD", "qty": "0.01",
+                                    "avg_price": "64000.00", "unrealized_pnl": "12.50",
+                                    "updated_at": t})
+            db["alerts"].insert_all({"trader": "btc", "level": "WARNING",
+                                     "message": f"alert {i}", "at": t - 100 + i}
+                                    for i in range(25))
+
+
+def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = load_config(config_path, environ={})
+    seed(Path(cfg.store.path))
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert set(doc) == {"supervisor", "processes", "study", "traders", "alerts"}
+    assert doc["supervisor"] == {"alive": False, "pid": None}
+    procs = {p["name"]: p for p in doc["processes"]}
+    trader = procs["trader-btc"]
+    assert set(trader) == {"name", "kind", "pid", "state", "restarts", "uptime_s",
+                           "heartbeat_age_s", "last_error"}
+    assert (trader["pid"], trader["state"], trader["restarts"]) == (4300, "RUNNING", 1)
+    assert 99 <= trader["uptime_s"] < 200 and 1 <= trader["heartbeat_age_s"] < 100
+    assert procs["study-old"]["pid"] is None and procs["study-old"]["uptime_s"] is None
+    assert procs["study-old"]["last_error"] == "exited with code 1: boom"
+    assert doc["study"] == {"name": "new", "best_value": 0.42, "best_trial": 3, "pbo": 0.18,
+                            "trials": {"RUNNING": 2, "COMPLETE": 2, "FAILED": 1, "PRUNED": 1,
+                                       "RETRIED": 2}}
+    assert doc["traders"] == [{"name": "btc", "broker": "sim", "mode": "paper",
+                               "equity": "1012.50", "trading_state": "ACTIVE",
+                               "positions": [{"ticker": "BTC-USD", "qty": "0.01",
+                                              "avg_price": "64000.00",
+                                              "unrealized_pnl": "12.50"}]}]
+    assert len(doc["alerts"]) == 20
+    assert doc["alerts"][0]["message"] == "alert 24"
+    assert set(doc["alerts"][0]) == {"level", "trader", "message", "at"}
+
+
+def test_status_text_and_empty_store(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    Store(cfg.store.path).close()
+    assert main(["--config", str(config_path), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "supervisor: NOT running" in out and "no processes" in out
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["study"] is None and doc["processes"] == [] and doc["traders"] == []
+
+
+def test_status_on_missing_store_is_one_clear_line(config_path: Path, capsys) -> None:
+    assert main(["--config", str(config_path), "status"]) == 1
+    err = capsys.readouterr().err
+    assert "store not found" in err and len(err.strip().splitlines()) == 1

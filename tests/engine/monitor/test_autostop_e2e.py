@@ -1,0 +1,147 @@
+"""End to end: promote a trial to a supervised sim trader, let the monitor call EMERGENCY,
+and watch the supervisor stop the trader, which goes HALTED."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config, load_config
+from engine.monitor.cycle import run_cycle
+from engine.promote import Request, promote
+from store.db import Store, now
+
+ROOT = Path(__file__).resolve().parents[3]
+CONFIG = """
+[supervisor]
+poll_s = 0.05
+heartbeat_s = 0.2
+stop_grace_s = 5
+services = []
+[study]
+name = "s"
+[data]
+source = "synthetic"
+synthetic_bars = 3000
+[features]
+lookback = 2
+norm_window = 20
+[conviction]
+volatility_window = 20
+momentum_window = 12
+[trader]
+tickers = ["BTC-USD"]
+replay_speed = 50
+poll_s = 0.01
+[monitor]
+window_hours = 2
+min_samples = 12
+emergency_sustain_h = 0
+halt_wait_s = 20
+"""
+
+
+def build_model(directory: Path, cfg: Config) -> Path:
+    import torch
+
+    from engine.data.synthetic import synthetic_candles
+    from engine.features import feature_spec, obs_dim
+    from engine.model.artifact import ModelSpec, save_model
+    from engine.model.network import Actor
+
+    tickers = tuple(cfg.trader.tickers)
+    candles = synthetic_candles(tickers, 200, "5m", seed=cfg.data.seed)
+    fs = feature_spec(cfg.features, candles)
+    torch.manual_seed(0)
+    actor = Actor(obs_dim(fs, len(tickers)), len(tickers), 16)
+    spec = ModelSpec(tickers=tickers, timeframe="5m", obs_dim=obs_dim(fs, len(tickers)),
+                     act_dim=len(tickers), hidden=16, features=fs.to_dict(),
+                     env=cfg.env.model_dump(), data_fingerprint=candles.fingerprint(),
+                     study="s", trial=0)
+    return save_model(directory, actor.state_dict(), spec, {}, {"sharpe": 0.5})
+
+
+def wait_for(pred, timeout: float = 60.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def logs(tmp_path: Path) -> str:
+    """The supervisor's and the trader's log tails, for a failure message."""
+    text = ""
+    for f in [tmp_path / "supervise.out", *sorted((tmp_path / "var").rglob("*.log"))]:
+        with contextlib.suppress(OSError):
+            text += f"\n== {f.name}\n" + f.read_text(errors="replace")[-1500:]
+    return text
+
+
+@pytest.mark.slow
+def test_emergency_auto_stops_a_supervised_sim_trader(tmp_path: Path) -> None:
+    config = tmp_path / "cappuccino.toml"
+    config.write_text(CONFIG)
+    cfg = load_config(config, environ={})
+    model = build_model(tmp_path / "model", cfg)
+    store = Store(cfg.store.path)
+    with store.write():
+        store.conn.execute("INSERT INTO attempts (study, trial, attempt, state, objective, "
+                           "model_path, started_at) VALUES ('s', 0, 0, 'COMPLETE', 0.3, ?, 0)",
+                           (str(model),))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    log = open(tmp_path / "supervise.out", "wb")  # noqa: SIM115
+    sup = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(config),
+                            "supervise"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                           stdout=log, stderr=log, start_new_session=True)
+    log.close()
+    try:
+        out = promote(cfg, store, Request(to="paper", trial=0), now())
+        name = out.trader
+        wait_for(lambda: store.one("SELECT state FROM commands WHERE id = ?",
+                                   (out.command_id,))["state"] == "done", what="trade command")
+        wait_for(lambda: store.one("SELECT COUNT(*) FROM equity WHERE trader = ?",
+                                   (name,))[0] >= 30, what="30 equity rows")
+        # The model is whatever it is; a backtest Sharpe of 1000 puts it far below the line.
+        with store.write():
+            store.conn.execute("UPDATE traders SET backtest_sharpe = 1000 WHERE name = ?",
+                               (name,))
+        [v] = run_cycle(cfg, store, now())
+        assert v.level == "EMERGENCY" and v.stopped, (v, logs(tmp_path))
+        stop = store.one("SELECT * FROM commands WHERE action = 'stop'")
+        assert (stop["target"], stop["source"]) == (f"trader-{name}", "monitor")
+        wait_for(lambda: store.one("SELECT state FROM commands WHERE action = 'stop'")["state"]
+                 in ("done", "failed"), what="stop command")
+        row = store.one("SELECT state, result FROM commands WHERE action = 'stop'")
+        assert row["state"] == "done", (dict(row), logs(tmp_path))
+        proc = wait_for(lambda: (r := store.one("SELECT * FROM processes WHERE name = ?",
+                                                (f"trader-{name}",)))["state"] == "STOPPED" and r,
+                        what="trader process STOPPED")
+        assert proc["desired"] == "stopped"
+        t = store.one("SELECT trading_state, halt_requested FROM traders WHERE name = ?",
+                      (name,))
+        assert t["halt_requested"] == 1
+        assert t["trading_state"] == "HALTED", logs(tmp_path)
+    except AssertionError as e:
+        if "==" in str(e):
+            raise
+        raise AssertionError(f"{e}{logs(tmp_path)}") from None
+    finally:
+        pids = [r["pid"] for r in store.query("SELECT pid FROM processes WHERE pid IS NOT NULL")]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sup.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            sup.wait(15)
+        for pid in [sup.pid, *pids]:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        store.close()

@@ -1,0 +1,52 @@
+"""Fixtures for the trading tests: a small config and freshly initialised model dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.config import Config
+
+FAST = """
+[data]
+source = "synthetic"
+synthetic_bars = 3000
+[features]
+lookback = 2
+norm_window = 20
+[conviction]
+volatility_window = 20
+momentum_window = 12
+"""
+
+
+def build_model(directory: Path, cfg: Config, tickers: tuple[str, ...], timeframe: str = "5m",
+                seed: int = 0, study: str = "s", trial: int = 0, scale: float = 1.0) -> Path:
+    import torch
+
+    from engine.data.synthetic import synthetic_candles
+    from engine.features import feature_spec, obs_dim
+    from engine.model.artifact import ModelSpec, save_model
+    from engine.model.network import Actor
+
+    candles = synthetic_candles(tickers, 200, timeframe, seed=cfg.data.seed)
+    fs = feature_spec(cfg.features, candles)
+    torch.manual_seed(seed)
+    actor = Actor(obs_dim(fs, len(tickers)), len(tickers), 16)
+    with torch.no_grad():  # strong actions, so the conviction filter and risk engine get work
+        actor.net[-1].weight.mul_(scale)
+    spec = ModelSpec(tickers=tickers, timeframe=timeframe, obs_dim=obs_dim(fs, len(tickers)),
+                     act_dim=len(tickers), hidden=16, features=fs.to_dict(),
+                     env=cfg.env.model_dump(), data_fingerprint=candles.fingerprint(),
+                     study=study, trial=trial)
+    return save_model(directory, actor.state_dict(), spec, {}, {"sharpe": 0.5})
+
+
+@pytest.fixture
+def fast_config(make_config: Callable[..., Config]) -> Callable[..., Config]:
+    def _make(extra: str = "") -> Config:
+        return make_config(FAST + extra)
+
+    return _make

@@ -1,0 +1,286 @@
+"""A fake Alpaca paper trading API (/v2/...) and crypto data API (/v1beta3/...) on 127.0.0.1.
+
+Trading and data share one server (point both url_override and data_url_override at it).
+Requests need the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers matching `key_id` /
+`secret` (data requests may omit them). Like Alpaca, a repeated client_order_id is refused
+with 422; `post_count(cid)` counts every create attempt so tests can see duplicates.
+A market order or crossing limit fills at once; a resting limit fills via `fill()`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from tests.fakes.server import FakeServer, Request
+
+TIMEFRAME_S = {"1Min": 60, "5Min": 300, "15Min": 900, "30Min": 1800, "1Hour": 3600,
+               "2Hour": 7200, "6Hour": 21600, "1Day": 86400}
+
+
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(s: str) -> float:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def _d(x: Any) -> Decimal:
+    return Decimal(str(x))
+
+
+def default_asset(symbol: str) -> dict[str, Any]:
+    return {"id": str(uuid.uuid5(uuid.NAMESPACE_URL, symbol)), "class": "crypto",
+            "exchange": "CRYPTO", "symbol": symbol, "name": symbol, "status": "active",
+            "tradable": True, "marginable": False, "maintenance_margin_requirement": 100,
+            "shortable": False, "easy_to_borrow": False, "fractionable": True,
+            "attributes": [], "min_order_size": "0.0001", "min_trade_increment": "0.000000001",
+            "price_increment": "0.01"}
+
+
+class FakeAlpaca(FakeServer):
+    def __init__(self, key_id: str = "PKTEST", secret: str = "s3cret") -> None:
+        super().__init__()
+        self.key_id, self.secret = key_id, secret
+        self.assets: dict[str, dict[str, Any]] = {s: default_asset(s)
+                                                  for s in ("BTC/USD", "ETH/USD")}
+        self.quotes: dict[str, tuple[str, str]] = {"BTC/USD": ("49990", "50010"),
+                                                   "ETH/USD": ("2999", "3001")}
+        self.cash = Decimal("10000")
+        self.positions: dict[str, Decimal] = {"BTC/USD": Decimal("0.5")}
+        self.account_status = "ACTIVE"
+        self.trading_blocked = False
+        self.orders: list[dict[str, Any]] = []
+        self.activities: list[dict[str, Any]] = []
+        self.post_counts: dict[str, int] = {}
+        self.bars: dict[str, dict[int, dict[str, Any]]] = {}
+
+    # ---- test helpers ------------------------------------------------------------------
+    def post_count(self, client_order_id: str) -> int:
+        with self.lock:
+            return self.post_counts.get(client_order_id, 0)
+
+    def order_count(self, client_order_id: str) -> int:
+        with self.lock:
+            return sum(1 for o in self.orders if o["client_order_id"] == client_order_id)
+
+    def order_by_client(self, client_order_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            return next((o for o in self.orders if o["client_order_id"] == client_order_id),
+                        None)
+
+    def fill(self, client_order_id: str, qty: str | None = None,
+             price: str | None = None) -> dict[str, Any]:
+        with self.lock:
+            o = self.order_by_client(client_order_id)
+            assert o is not None, f"no order {client_order_id}"
+            q = _d(qty) if qty else _d(o["qty"]) - _d(o["filled_qty"])
+            return self._apply_fill(o, q, _d(price or o["limit_price"]))
+
+    # ---- routing -----------------------------------------------------------------------
+    def error_body(self, status: int) -> Any:
+        return {"code": 50000000 + status, "message": f"injected HTTP {status}"}
+
+    def _authorized(self, req: Request, optional: bool = False) -> bool:
+        if self.unauthorized:
+            return False
+        kid, sec = req.headers.get("apca-api-key-id"), req.headers.get("apca-api-secret-key")
+        if optional and not kid and not sec:
+            return True
+        return kid == self.key_id and sec == self.secret
+
+    def route(self, req: Request) -> tuple[int, Any]:
+        p, m = req.path, req.method
+        if p.startswith("/v1beta3/crypto/us/"):
+            if not self._authorized(req, optional=True):
+                return 401, {"message": "unauthorized."}
+            return self._data(req, p[len("/v1beta3/crypto/us/"):])
+        if not self._authorized(req):
+            return 401, {"code": 40110000, "message": "request is not authorized"}
+        if p == "/v2/account":
+            return 200, self._account()
+        if p == "/v2/clock":
+            t = self.now()
+            return 200, {"timestamp": iso(t), "is_open": True, "next_open": iso(t + 86400),
+                         "next_close": iso(t + 3600)}
+        if p.startswith("/v2/assets/"):
+            sym = p[len("/v2/assets/"):].replace("%2F", "/")
+            if "/" not in sym:
+                sym = next((s for s in self.assets if s.replace("/", "") == sym), sym)
+            if sym not in self.assets:
+                return 404, {"code": 40410000, "message": "asset not found"}
+            return 200, dict(self.assets[sym])
+        if p == "/v2/positions":
+            return 200, [self._position(s, q) for s, q in self.positions.items() if q != 0]
+        if p == "/v2/orders" and m == "POST":
+            return self._create(req.body or {})
+        if p == "/v2/orders" and m == "GET":
+            return self._list(req)
+        if p == "/v2/orders:by_client_order_id":
+            o = self.order_by_client(req.arg("client_order_id") or "")
+            return (200, dict(o)) if o else (404, {"code": 40410000,
+                                                   "message": "order not found"})
+        if p.startswith("/v2/orders/") and m == "GET":
+            o = next((x for x in self.orders if x["id"] == p.rsplit("/", 1)[1]), None)
+            return (200, dict(o)) if o else (404, {"code": 40410000,
+                                                   "message": "order not found"})
+        if p.startswith("/v2/orders/") and m == "DELETE":
+            o = next((x for x in self.orders if x["id"] == p.rsplit("/", 1)[1]), None)
+            if o is None:
+                return 404, {"code": 40410000, "message": "order not found"}
+            if o["status"] not in ("new", "partially_filled", "accepted"):
+                return 422, {"code": 42210000, "message": "order is not cancelable"}
+            o.update(status="canceled", canceled_at=iso(self.now()))
+            return 204, b""
+        if p == "/v2/account/activities/FILL" or p == "/v2/account/activities":
+            rows = list(self.activities)
+            if after := req.arg("after"):
+                rows = [a for a in rows if parse_iso(a["transaction_time"]) > parse_iso(after)]
+            if req.arg("direction", "desc") == "desc":
+                rows.reverse()
+            return 200, rows
+        return 404, {"code": 40400000, "message": f"unknown path {p}"}
+
+    def _account(self) -> dict[str, Any]:
+        equity = self.cash + sum((q * _d(self.quotes.get(s, ("0", "0"))[0])
+                                  for s, q in self.positions.items()), Decimal(0))
+        return {"id": "acct-1", "account_number": "PA0000001", "status": self.account_status,
+                "crypto_status": self.account_status, "currency": "USD",
+                "buying_power": str(self.cash), "regt_buying_power": str(self.cash),
+                "daytrading_buying_power": "0", "non_marginable_buying_power": str(self.cash),
+                "cash": str(self.cash), "accrued_fees": "0", "pending_transfer_in": "0",
+                "portfolio_value": str(equity), "pattern_day_trader": False,
+                "trading_blocked": self.trading_blocked, "transfers_blocked": False,
+                "account_blocked": False, "created_at": iso(0),
+                "trade_suspended_by_user": False, "multiplier": "1",
+                "shorting_enabled": False, "equity": str(equity), "last_equity": str(equity),
+                "long_market_value": str(equity - self.cash), "short_market_value": "0",
+                "initial_margin": "0", "maintenance_margin": "0",
+                "last_maintenance_margin": "0", "sma": "0", "daytrade_count": 0}
+
+    def _position(self, sym: str, qty: Decimal) -> dict[str, Any]:
+        held = sum((_d(o["qty"]) - _d(o["filled_qty"]) for o in self.orders
+                    if o["symbol"] == sym and o["side"] == "sell"
+                    and o["status"] in ("new", "partially_filled")), Decimal(0))
+        px = _d(self.quotes.get(sym, ("0", "0"))[0])
+        return {"asset_id": self.assets.get(sym, default_asset(sym))["id"],
+                "symbol": sym.replace("/", ""), "exchange": "CRYPTO", "asset_class": "crypto",
+                "avg_entry_price": str(px), "qty": str(qty), "qty_available": str(qty - held),
+                "side": "long", "market_value": str(qty * px), "cost_basis": str(qty * px),
+                "unrealized_pl": "0", "unrealized_plpc": "0", "unrealized_intraday_pl": "0",
+                "unrealized_intraday_plpc": "0", "current_price": str(px),
+                "lastday_price": str(px), "change_today": "0", "asset_marginable": False}
+
+    def _create(self, body: dict[str, Any]) -> tuple[int, Any]:
+        cid = str(body.get("client_order_id") or uuid.uuid4())
+        self.post_counts[cid] = self.post_counts.get(cid, 0) + 1
+        if any(o["client_order_id"] == cid for o in self.orders):
+            return 422, {"code": 40010001, "message": "client_order_id must be unique"}
+        sym = str(body.get("symbol") or "")
+        asset = self.assets.get(sym)
+        if asset is None:
+            return 422, {"code": 40010001, "message": f"asset {sym} not found"}
+        if not asset["tradable"] or asset["status"] != "active":
+            return 422, {"code": 40010001, "message": f"asset {sym} is not tradable"}
+        if body.get("time_in_force") not in ("gtc", "ioc"):
+            return 422, {"code": 40010001, "message": "invalid crypto time_in_force"}
+        qty = _d(body.get("qty") or "0")
+        if qty < _d(asset["min_order_size"]):
+            return 422, {"code": 40010001, "message":
+                         f"qty must be >= {asset['min_order_size']}"}
+        side, otype = body.get("side"), body.get("type")
+        bid, ask = (_d(x) for x in self.quotes.get(sym, ("0", "0")))
+        limit = _d(body["limit_price"]) if body.get("limit_price") else None
+        px = limit if limit is not None else (ask if side == "buy" else bid)
+        if side == "buy" and qty * px > self.cash:
+            return 403, {"code": 40310000, "message":
+                         f"insufficient balance for USD (requested: {qty * px}, "
+                         f"available: {self.cash})"}
+        if side == "sell" and qty > self.positions.get(sym, Decimal(0)):
+            return 403, {"code": 40310000, "message": "insufficient balance for "
+                         f"{sym.split('/')[0]}"}
+        t = self.now()
+        o = {"id": str(uuid.uuid4()), "client_order_id": cid, "created_at": iso(t),
+             "updated_at": iso(t), "submitted_at": iso(t), "filled_at": None,
+             "expired_at": None, "canceled_at": None, "failed_at": None, "replaced_at": None,
+             "replaced_by": None, "replaces": None, "asset_id": asset["id"], "symbol": sym,
+             "asset_class": "crypto", "notional": None, "qty": str(qty), "filled_qty": "0",
+             "filled_avg_price": None, "order_class": "", "order_type": otype, "type": otype,
+             "side": side, "time_in_force": body.get("time_in_force"),
+             "limit_price": str(limit) if limit is not None else None, "stop_price": None,
+             "status": "new", "extended_hours": False, "legs": None, "trail_percent": None,
+             "trail_price": None, "hwm": None, "position_intent": None}
+        self.orders.append(o)
+        crosses = limit is None or (limit >= ask if side == "buy" else limit <= bid)
+        if crosses:
+            self._apply_fill(o, qty, ask if side == "buy" else bid)
+        return 200, dict(o)
+
+    def _apply_fill(self, o: dict[str, Any], qty: Decimal, px: Decimal) -> dict[str, Any]:
+        filled = _d(o["filled_qty"]) + qty
+        prev = _d(o["filled_avg_price"] or "0") * _d(o["filled_qty"])
+        t = self.now()
+        o.update(filled_qty=str(filled), filled_avg_price=str((prev + qty * px) / filled),
+                 status="filled" if filled >= _d(o["qty"]) else "partially_filled",
+                 filled_at=iso(t), updated_at=iso(t))
+        sign = 1 if o["side"] == "buy" else -1
+        self.cash -= sign * qty * px
+        self.positions[o["symbol"]] = self.positions.get(o["symbol"], Decimal(0)) + sign * qty
+        a = {"id": f"{int(t * 1000)}::{uuid.uuid4()}", "activity_type": "FILL",
+             "transaction_time": iso(t), "type": "fill" if o["status"] == "filled"
+             else "partial_fill", "price": str(px), "qty": str(qty), "side": o["side"],
+             "symbol": o["symbol"], "leaves_qty": str(_d(o["qty"]) - filled),
+             "order_id": o["id"], "cum_qty": str(filled), "order_status": o["status"]}
+        self.activities.append(a)
+        return a
+
+    def _list(self, req: Request) -> tuple[int, Any]:
+        status = req.arg("status", "open")
+        rows = list(reversed(self.orders))
+        if status == "open":
+            rows = [o for o in rows if o["status"] in ("new", "partially_filled", "accepted")]
+        elif status == "closed":
+            rows = [o for o in rows if o["status"] not in ("new", "partially_filled",
+                                                           "accepted")]
+        if after := req.arg("after"):
+            rows = [o for o in rows if parse_iso(o["submitted_at"]) > parse_iso(after)]
+        if syms := req.args("symbols"):
+            rows = [o for o in rows if o["symbol"] in syms]
+        rows = rows[: int(req.arg("limit") or 50)]
+        return 200, [dict(o) for o in rows]
+
+    def _data(self, req: Request, p: str) -> tuple[int, Any]:
+        syms = req.args("symbols")
+        if p == "latest/quotes":
+            return 200, {"quotes": {s: {"t": iso(self.now()), "bp": float(self.quotes[s][0]),
+                                        "bs": 1.0, "ap": float(self.quotes[s][1]), "as": 1.0}
+                                    for s in syms if s in self.quotes}}
+        if p == "bars":
+            step = TIMEFRAME_S.get(req.arg("timeframe") or "")
+            if step is None:
+                return 400, {"code": 40010001, "message": "invalid timeframe"}
+            start = parse_iso(req.arg("start") or iso(self.now() - 86400))
+            end = parse_iso(req.arg("end")) if req.arg("end") else self.now()
+            out: dict[str, list[dict[str, Any]]] = {}
+            first = int(-(-start // step) * step)
+            for s in syms:
+                if s not in self.assets:
+                    continue
+                have = self.bars.get(s)
+                rows = []
+                for t in range(first, int(end) + 1, step):
+                    if t > self.now():
+                        break
+                    if have is not None:
+                        if t in have:
+                            rows.append(have[t])
+                        continue
+                    px = 100.0 + (t // step) % 50
+                    rows.append({"t": iso(t).replace(".000000", ""), "o": px, "h": px + 1,
+                                 "l": px - 1, "c": px + 0.5, "v": 10.0, "n": 3, "vw": px})
+                out[s] = rows
+            return 200, {"bars": out, "next_page_token": None}
+        return 404, {"message": "not found"}

@@ -1,0 +1,69 @@
+"""store.registry: studies, attempts, checkpoints and models on a real SQLite file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from store import registry
+from store.db import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path):
+    s = Store(tmp_path / "s.db")
+    yield s
+    s.close()
+
+
+def test_study_row(store: Store) -> None:
+    registry.upsert_study(store, "s1", "journal:x", "5m", 10)
+    registry.update_study(store, "s1", best_value=1.5, best_trial=3, pbo=0.25)
+    registry.upsert_study(store, "s1", "journal:x", "5m", 20)  # rejoin keeps results
+    row = registry.get_study(store, "s1")
+    assert row is not None
+    assert (row.n_trials, row.best_value, row.best_trial, row.pbo) == (20, 1.5, 3, 0.25)
+    assert [s.name for s in registry.list_studies(store)] == ["s1"]
+
+
+def test_attempts_are_numbered_per_trial_and_end_with_a_reason(store: Store) -> None:
+    a1 = registry.start_attempt(store, "s", 0, {"lr": 0.1}, device="cpu", batch_size=512,
+                                pid=123, host="h")
+    assert (a1.attempt, a1.state, a1.params_dict, a1.pid) == (1, "RUNNING", {"lr": 0.1}, 123)
+    registry.end_attempt(store, a1.id, "RETRYING", error=MemoryError("oom"),
+                         error_class="OutOfMemoryError")
+    a2 = registry.start_attempt(store, "s", 0, {"lr": 0.1}, batch_size=256)
+    b1 = registry.start_attempt(store, "s", 1, {})
+    assert (a2.attempt, b1.attempt) == (2, 1)
+    registry.heartbeat_attempt(store, a2.id, 1.7)
+    assert registry.get_attempt(store, a2.id).progress == 1.0  # clamped
+    registry.end_attempt(store, a2.id, "COMPLETE", objective=0.5, metrics={"sharpe": 1.0},
+                         model_path="/m")
+    got = registry.list_attempts(store, "s", 0)
+    assert [a.state for a in got] == ["RETRYING", "COMPLETE"]
+    assert got[0].error_class == "OutOfMemoryError" and got[0].error_message == "oom"
+    assert got[1].metrics_dict == {"sharpe": 1.0} and got[1].ended_at is not None
+    assert registry.count_attempts(store, "s", 0) == 2
+    assert registry.count_attempts(store, "s", 0, "OutOfMemoryError") == 1
+    assert registry.latest_attempt(store, "s", 0).attempt == 2
+    assert [a.trial for a in registry.running_attempts(store, "s")] == [1]
+    assert registry.state_counts(store, "s") == {"COMPLETE": 1, "RUNNING": 1}
+    assert [a.trial for a in registry.complete_attempts(store, "s")] == [0]
+    with pytest.raises(ValueError):
+        registry.end_attempt(store, b1.id, "RUNNING")
+
+
+def test_checkpoints_and_models(store: Store) -> None:
+    for step in (2, 4, 6):
+        registry.add_checkpoint(store, "s", 0, 1, step, f"/c/{step}")
+    registry.remove_checkpoints(store, ["/c/2"])
+    assert [c.step for c in registry.list_checkpoints(store, "s", 0)] == [6, 4]
+    for trial, obj in ((0, 0.1), (1, 0.9), (2, None)):
+        registry.add_model(store, f"/m/{trial}", "s", trial, objective=obj, sharpe=1.0,
+                           ew_sharpe=0.5, hodl_sharpe=0.4, data_fingerprint="d",
+                           feature_fingerprint="f")
+    registry.add_model(store, "/m/0", "s", 0, objective=0.2, sharpe=1.0, ew_sharpe=0.5,
+                       hodl_sharpe=0.4, data_fingerprint="d", feature_fingerprint="f")
+    assert [m.trial for m in registry.list_models(store, "s")] == [0, 1, 2]
+    assert [(m.trial, m.objective) for m in registry.best_models(store, "s", 2)] == [(1, 0.9), (0, 0.2)]

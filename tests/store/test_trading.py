@@ -1,0 +1,77 @@
+"""store.trading: traders, orders, fills, positions, equity, decisions and their stats."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+from store import trading as st
+from store.db import Store
+
+
+def _store(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "s.db")
+    with s.write():
+        st.upsert_trader(s, "a", broker="sim", mode="paper", model="m", study="st", trial=3,
+                         tickers=["BTC-USD"], timeframe="5m", capital=Decimal("1000"),
+                         backtest_sharpe=0.4)
+    return s
+
+
+def test_trader_row_and_flags(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    row = st.get_trader(s, "a")
+    assert row is not None and row.ticker_list == ["BTC-USD"] and row.capital == "1000"
+    with s.write():
+        st.set_trader_fields(s, "a", trading_state="HALTED", state_reason="x", equity="990")
+        st.upsert_trader(s, "a", broker="sim", mode="paper", model="m2", study=None, trial=None,
+                         tickers=["BTC-USD"], timeframe="5m", capital=Decimal("1000"))
+    row = st.get_trader(s, "a")
+    assert row is not None and row.model == "m2" and row.backtest_sharpe == 0.4
+    assert row.trading_state == "HALTED"
+    assert st.halt_flags(s, "a") == (False, False)
+    st.set_halt_requested(s, None, True)
+    s.conn.execute("INSERT INTO kv VALUES ('kill_switch', '1', 0)")
+    assert st.halt_flags(s, "a") == (True, True) and st.kill_switch_on(s)
+
+
+def test_orders_and_fills_are_idempotent(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    kw = dict(client_order_id="c1", trader="a", ticker="BTC-USD", side="BUY",
+              order_type="limit", post_only=True, qty=Decimal("0.5"),
+              limit_price=Decimal("100"), bar_at=10.0, attempt=0)
+    assert st.insert_order(s, **kw) and not st.insert_order(s, **kw)  # type: ignore[arg-type]
+    assert [o.client_order_id for o in st.open_orders(s, "a")] == ["c1"]
+    st.update_order(s, "c1", status="FILLED", broker_order_id="b1", filled_qty=Decimal("0.5"))
+    o = st.get_order(s, "c1")
+    assert o is not None and o.status == "FILLED" and o.broker_order_id == "b1" and not o.is_open
+    fill = dict(fill_id="f1", trader="a", client_order_id="c1", ticker="BTC-USD", side="BUY",
+                qty=Decimal("0.5"), price=Decimal("100"), fee=Decimal("0.1"), liquidity="MAKER",
+                realized_pnl=None, at=20.0)
+    assert st.insert_fill(s, **fill) and not st.insert_fill(s, **fill)  # type: ignore[arg-type]
+    st.insert_fill(s, **(fill | {"fill_id": "f2", "liquidity": "TAKER"}))  # type: ignore[arg-type]
+    assert st.maker_ratio(s, "a") == 0.5 and st.last_fill_at(s, "a") == 20.0
+
+
+def test_positions_equity_and_decision_stats(tmp_path: Path) -> None:
+    s = _store(tmp_path)
+    st.upsert_position(s, "a", "BTC-USD", qty=Decimal("1"), avg_price=Decimal("100"),
+                       last_price=Decimal("110"), realized_pnl=Decimal(0),
+                       unrealized_pnl=Decimal(10))
+    assert st.positions(s, "a")[0].unrealized_pnl == "10"
+    for i in range(3):
+        st.insert_equity(s, "a", 300.0 * i, Decimal(1000 + i), Decimal(500), 1000.0)
+    assert [v for _, v in st.equity_series(s, "a", 2)] == [1001.0, 1002.0]
+    recs = []
+    for i in range(288 + 1):  # one day of 5m bars: 289 bar times span exactly 1 day * 289/288
+        passed = i % 4 == 0
+        recs.append(st.DecisionRecord(300.0 * i, "BTC-USD", 0.5, "BUY", 0.7 if passed else 0.5,
+                                      0.5, 0.5, 1, 1, 0.5, passed, ""))
+    recs.append(st.DecisionRecord(0.0, "ETH-USD", 0.0, "HOLD", 0.1, 0, 0, 0, 0, 0, False, "hold"))
+    st.insert_decisions(s, "a", recs)
+    stats = st.decision_stats(s, "a")
+    assert stats.decisions == 289 and stats.passed == 73
+    assert abs(stats.pass_rate - 73 / 289) < 1e-12
+    assert abs(stats.trades_per_day - 73 / (289 / 288)) < 1e-9
+    assert abs(stats.projected_trades_per_month - stats.trades_per_day * 30) < 1e-9
+    assert abs(stats.avg_score - (73 * 0.7 + 216 * 0.5) / 289) < 1e-9

@@ -1,0 +1,56 @@
+"""Alerts pane: each trader's level, live against backtest Sharpe and gate status; history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable
+
+from widgets.fmt import DASH, clip, matches, num, stamp
+from widgets.inputs import AlertLike, PromotionLike
+from widgets.table import sync_table
+
+
+def gate_status(p: PromotionLike | None) -> str:
+    if p is None:
+        return DASH
+    failed = [g.name for g in p.gates if not g.passed]
+    verdict = "forced" if p.forced else ("passed" if p.passed else "refused")
+    return f"{p.kind} {verdict}" + (f" ({', '.join(failed)})" if failed else "")
+
+
+class AlertsPane(Vertical):
+    DEFAULT_CSS = """
+    AlertsPane { height: 1fr; }
+    AlertsPane #alerts-levels { height: auto; max-height: 8; }
+    AlertsPane #alerts-history { height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        levels: DataTable[object] = DataTable(cursor_type="row", id="alerts-levels")
+        levels.add_columns("trader", "level", "live Sharpe", "backtest", "gates")
+        yield levels
+        history: DataTable[object] = DataTable(cursor_type="row", id="alerts-history")
+        history.add_columns("at", "trader", "level", "live", "bt", "message")
+        yield history
+
+    def update_data(self, traders: Sequence[str], latest: Mapping[str, AlertLike],
+                    gates: Mapping[str, PromotionLike], history: Sequence[AlertLike],
+                    filter_text: str = "") -> None:
+        rows = []
+        for name in traders:
+            a = latest.get(name)
+            cells = (name, a.level if a else "OK", num(a.live_sharpe if a else None),
+                     num(a.backtest_sharpe if a else None), clip(gate_status(gates.get(name)), 40))
+            if matches(filter_text, *cells):
+                rows.append((name, cells))
+        sync_table(self.query_one("#alerts-levels", DataTable), rows)
+        h_rows = []
+        for i, a in enumerate(history):
+            cells = (stamp(a.at), a.trader or DASH, a.level, num(a.live_sharpe),
+                     num(a.backtest_sharpe), clip(a.message, 60))
+            if matches(filter_text, *cells):
+                h_rows.append((f"{a.at}:{i}", cells))
+        sync_table(self.query_one("#alerts-history", DataTable), h_rows)

@@ -1,0 +1,85 @@
+"""Positions pane: each trader's state and equity, its holdings, and its equity curve."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable
+
+from widgets.equity_chart import EquityChart
+from widgets.fmt import DASH, money, num
+from widgets.inputs import PointLike, PositionLike, TraderLike
+from widgets.table import selected_key, sync_table
+
+
+class PositionsPane(Vertical):
+    DEFAULT_CSS = """
+    PositionsPane { height: 1fr; }
+    PositionsPane #traders-table { height: auto; max-height: 6; }
+    PositionsPane #positions-table { height: auto; max-height: 6; }
+    """
+
+    class TraderSelected(Message):
+        def __init__(self, name: str | None) -> None:
+            super().__init__()
+            self.name = name
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._equity: Mapping[str, Sequence[PointLike]] = {}
+
+    def compose(self) -> ComposeResult:
+        traders: DataTable[object] = DataTable(cursor_type="row", id="traders-table")
+        traders.add_columns("trader", "broker", "mode", "state", "equity", "capital", "cash",
+                            "bt Sharpe")
+        yield traders
+        pos: DataTable[object] = DataTable(cursor_type="row", id="positions-table")
+        pos.add_columns("trader", "ticker", "qty", "avg price", "last", "unrealised PnL")
+        yield pos
+        yield EquityChart(id="equity-chart")
+
+    def update_data(self, traders: Sequence[TraderLike], positions: Sequence[PositionLike],
+                    equity: Mapping[str, Sequence[PointLike]], filter_text: str = "") -> None:
+        from widgets.fmt import matches
+
+        self._equity = equity
+        t_rows = []
+        for t in traders:
+            state = t.trading_state + (f" ({t.state_reason})" if t.state_reason else "")
+            cells = (t.name, t.broker, t.mode, state[:24], money(t.equity), money(t.capital),
+                     money(t.cash), num(t.backtest_sharpe))
+            if matches(filter_text, *cells):
+                t_rows.append((t.name, cells))
+        sync_table(self.query_one("#traders-table", DataTable), t_rows)
+        p_rows = []
+        for p in positions:
+            cells = (p.trader, p.ticker, money(p.qty, 6), money(p.avg_price),
+                     money(p.last_price), money(p.unrealized_pnl))
+            if matches(filter_text, *cells):
+                p_rows.append((f"{p.trader}:{p.ticker}", cells))
+        sync_table(self.query_one("#positions-table", DataTable), p_rows)
+        self._draw_selected()
+
+    def _draw_selected(self) -> None:
+        name = self.selected_trader
+        chart = self.query_one(EquityChart)
+        if name is None:
+            chart.set_series("equity: no trader", [])
+            return
+        chart.set_series(f"{name}: equity vs HODL", self._equity.get(name, []))
+
+    @property
+    def selected_trader(self) -> str | None:
+        return selected_key(self.query_one("#traders-table", DataTable))
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "traders-table":
+            event.stop()
+            self._draw_selected()
+            self.post_message(self.TraderSelected(self.selected_trader))
+
+
+__all__ = ["PositionsPane", "DASH"]

@@ -1,0 +1,44 @@
+"""Keep a DataTable in step with fresh rows without rebuilding it when only cells change."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.widgets import DataTable
+from textual.widgets._data_table import RowKey
+
+Row = tuple[str, Sequence[object]]  # (row key, cells)
+
+
+def sync_table(table: DataTable, rows: Sequence[Row]) -> None:
+    """Update cells in place when the row keys are unchanged; else rebuild, keeping the cursor.
+
+    Rebuilding costs a layout of every row; updating cells in place costs only the changes,
+    which keeps each refresh well inside a frame.
+    """
+    keys = [k for k, _ in rows]
+    current = [rk.value for rk in table.rows]
+    if keys == current:
+        columns = list(table.columns)
+        for key, cells in rows:
+            old = table.get_row(key)
+            for col, (before, after) in enumerate(zip(old, cells, strict=False)):
+                if before != after:
+                    table.update_cell(key, columns[col], after)
+        return
+    selected = selected_key(table)
+    table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    if selected is not None and selected in keys:
+        table.move_cursor(row=keys.index(selected), animate=False)
+
+
+def selected_key(table: DataTable) -> str | None:
+    if table.row_count == 0:
+        return None
+    try:
+        key: RowKey = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+    except Exception:  # cursor outside a table that just shrank
+        return None
+    return key.value

@@ -1,0 +1,107 @@
+"""Trials pane: study progress counts, best objective and PBO, running trials, attempts table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable, ProgressBar, Static
+
+from widgets.fmt import DASH, clip, matches, mb, num
+from widgets.inputs import AttemptLike, CountsLike, StudyLike
+from widgets.table import selected_key, sync_table
+
+MAX_BARS = 4  # running-trial bars shown; the table has the rest
+
+
+class RunningTrial(Static):
+    """One running trial: label and a progress bar."""
+
+    DEFAULT_CSS = """
+    RunningTrial { height: 1; layout: horizontal; }
+    RunningTrial .label { width: 22; }
+    RunningTrial ProgressBar { width: 1fr; }
+    """
+
+    def __init__(self, label: str, progress: float) -> None:
+        super().__init__()
+        self._label, self._progress = label, progress
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._label, classes="label")
+        bar = ProgressBar(total=100, show_eta=False)
+        bar.progress = self._progress * 100
+        yield bar
+
+    def set_progress(self, progress: float) -> None:
+        self.query_one(ProgressBar).progress = progress * 100
+
+
+class TrialsPane(Vertical):
+    DEFAULT_CSS = """
+    TrialsPane { height: 1fr; }
+    TrialsPane #trials-summary { height: auto; }
+    TrialsPane #trials-running { height: auto; max-height: 4; }
+    TrialsPane DataTable { height: 1fr; }
+    """
+
+    class TrialSelected(Message):
+        def __init__(self, trial: int | None) -> None:
+            super().__init__()
+            self.trial = trial
+
+    def compose(self) -> ComposeResult:
+        yield Static("No study yet. Press s to start one.", id="trials-summary")
+        yield Vertical(id="trials-running")
+        table: DataTable[object] = DataTable(cursor_type="row", id="trials-table")
+        table.add_columns("trial", "try", "state", "objective", "device", "mem", "error")
+        yield table
+
+    def update_data(self, study: StudyLike | None, counts: CountsLike | None,
+                    attempts: Sequence[AttemptLike], running: Sequence[AttemptLike],
+                    filter_text: str = "") -> None:
+        summary = self.query_one("#trials-summary", Static)
+        if study is None:
+            summary.update("No study yet. Press s to start one.")
+        else:
+            c = counts
+            line1 = (f"[b]{study.name}[/b] {study.timeframe}  {c.total if c else 0}/"
+                     f"{study.n_trials} trials  best {num(study.best_value, 3)}"
+                     f" (#{study.best_trial if study.best_trial is not None else DASH})"
+                     f"  PBO {num(study.pbo, 2)}")
+            line2 = "" if c is None else (
+                f"running [b]{c.running}[/b]  complete [b]{c.complete}[/b]  "
+                f"failed [b]{c.failed}[/b]  pruned [b]{c.pruned}[/b]  "
+                f"retrying [b]{c.retrying}[/b]  retried [b]{c.retried}[/b]")
+            summary.update(f"{line1}\n{line2}")
+        self._update_bars(running)
+        rows = []
+        for a in attempts:
+            cells = (str(a.trial), str(a.attempt), a.state, num(a.objective, 4),
+                     a.device or DASH, mb(a.peak_mem_mb), clip(a.error_class, 24))
+            if matches(filter_text, *cells):
+                rows.append((f"{a.trial}:{a.attempt}", cells))
+        sync_table(self.query_one(DataTable), rows)
+
+    def _update_bars(self, running: Sequence[AttemptLike]) -> None:
+        box = self.query_one("#trials-running", Vertical)
+        shown = list(running[:MAX_BARS])
+        labels = [f"trial {a.trial} try {a.attempt} {a.device or ''}"[:21] for a in shown]
+        bars = list(box.query(RunningTrial))
+        if [b._label for b in bars] == labels:
+            for b, a in zip(bars, shown, strict=True):
+                b.set_progress(a.progress)
+            return
+        box.remove_children()
+        box.mount_all([RunningTrial(lbl, a.progress) for lbl, a in zip(labels, shown, strict=True)])
+
+    @property
+    def selected_trial(self) -> int | None:
+        key = selected_key(self.query_one(DataTable))
+        return None if key is None else int(key.split(":")[0])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self.post_message(self.TrialSelected(self.selected_trial))
