@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SECONDS_PER_YEAR = 365.0 * 86_400.0
+from engine.study.metrics import SECONDS_PER_YEAR
 
 
 def periods_per_year(at: np.ndarray) -> float:

@@ -6,26 +6,15 @@ import math
 
 import numpy as np
 
-SECONDS_PER_YEAR = 365 * 24 * 3600  # crypto trades every day
+# One Sharpe for the whole project: the study's objective, reports and replay agree.
+from engine.study.metrics import periods_per_year, sharpe
+from engine.study.metrics import returns_from_equity as returns
 
-
-def returns(equity: np.ndarray) -> np.ndarray:
-    e = np.asarray(equity, dtype=float)
-    if e.size < 2:
-        return np.zeros(0)
-    return e[1:] / e[:-1] - 1.0
+__all__ = ["returns", "sharpe", "sortino", "drawdown", "max_drawdown", "bar_seconds_of"]
 
 
 def annualisation(bar_seconds: float) -> float:
-    return math.sqrt(SECONDS_PER_YEAR / bar_seconds)
-
-
-def sharpe(r: np.ndarray, bar_seconds: float) -> float:
-    """Mean over standard deviation of per-bar returns, annualised for the bar period."""
-    if r.size < 2:
-        return 0.0
-    sd = float(np.std(r, ddof=1))
-    return 0.0 if sd == 0 else float(np.mean(r)) / sd * annualisation(bar_seconds)
+    return math.sqrt(periods_per_year(bar_seconds))
 
 
 def sortino(r: np.ndarray, bar_seconds: float) -> float:

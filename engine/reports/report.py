@@ -124,19 +124,29 @@ def build_reports(store: Store, period: str, trader: str | None = None,
                   end: float | None = None) -> list[TraderReport]:
     if period not in PERIODS:
         raise ReportError(f"--period {period!r}: expected one of {', '.join(PERIODS)}")
-    end = end if end is not None else datetime.now(UTC).timestamp()
-    start = end - PERIODS[period]
     out = []
     errors = []
     for t in _traders(store, trader):
+        # Without --end, a period ends at the trader's own clock: now for a live trader,
+        # the replay time for a simulated one (its records are on the replay clock).
+        t_end = end if end is not None else _trader_now(store, str(t["name"]))
+        start = t_end - PERIODS[period]
         try:
-            out.append(build_report(store, t, start, end))
+            out.append(build_report(store, t, start, t_end))
         except ReportError as e:
             errors.append(str(e))
     if not out:
         raise ReportError(errors[0] if len(errors) == 1 else
-                          f"no trades between {iso(start)} and {iso(end)}")
+                          "; ".join(errors))
     return out
+
+
+def _trader_now(store: Store, trader: str) -> float:
+    wall = datetime.now(UTC).timestamp()
+    row = store.one("SELECT MAX(at) FROM equity WHERE trader = ?", (trader,))
+    last = row[0] if row and row[0] is not None else None
+    # A replayed trader lives in the past; a live one is at most a bar behind the wall clock.
+    return wall if last is None or last > wall - 86_400 else float(last) + 1.0
 
 
 def _pct(x: float | None) -> str:
