@@ -30,6 +30,8 @@ from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
 from widgets.trials import TrialsPane
 
+GC_FULL_S = 600.0
+
 PANES = (("trials", "Trials"), ("gpu", "GPU"), ("processes", "Procs"),
          ("positions", "Positions"), ("conviction", "Conviction"), ("execution", "Execution"),
          ("alerts", "Alerts"))
@@ -50,6 +52,7 @@ class CappuccinoApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("slash", "filter", "Filter"),
         Binding("l", "logs", "Logs"),
+        Binding("t", "next_study", "Next study", show=False),
         Binding("s", "start_study", "Study"),
         Binding("p", "promote_paper", "Paper"),
         Binding("E", "promote_ensemble", "Ensemble", show=False),
@@ -77,6 +80,7 @@ class CappuccinoApp(App[None]):
         self.startup_note = startup_note
         self.snapshot: Snapshot | None = None
         self.filter_text = ""
+        self.study_name: str | None = None  # chosen with t / the palette; else the newest
         self.pending: dict[int, CommandRequest] = {}
         self._loading = False
         self._drawn: dict[str, tuple[object, ...]] = {}
@@ -114,6 +118,7 @@ class CappuccinoApp(App[None]):
         self.refresh_data()
         if self.autorefresh:
             self.set_interval(self.cfg.console.refresh_s, self.refresh_data)
+            self.set_interval(GC_FULL_S, self._full_gc)
 
     def on_unmount(self) -> None:
         self.loader.close()
@@ -123,7 +128,9 @@ class CappuccinoApp(App[None]):
         if self._loading:
             return  # the previous refresh is still reading; never pile up workers
         self._loading = True
-        study = self.snapshot.study.name if self.snapshot and self.snapshot.study else None
+        study = self.study_name
+        if study is None and self.snapshot and self.snapshot.study:
+            study = self.snapshot.study.name
         self._load(study, tuple(self.pending))
 
     @work(thread=True, exclusive=True, group="refresh")
@@ -140,6 +147,7 @@ class CappuccinoApp(App[None]):
         self._render_status(snap)
         if snap.error is None:
             self._render_panes(snap)
+        self.call_after_refresh(self._freeze_heap)
         for cmd in snap.finished:
             req = self.pending.pop(cmd.id, None)
             what = req.describe() if req else cmd.action
@@ -173,6 +181,23 @@ class CappuccinoApp(App[None]):
             return
         self._drawn[pid] = key
         self._draw(pid, snap)
+
+    # -- garbage collection -----------------------------------------------------------
+    # A full collection walks every live object; with the console's widget tree and a few
+    # snapshots that took 20-110 ms on the UI thread, every few refreshes. So after each
+    # refresh the heap is frozen (gc.freeze: later collections skip it), and every
+    # GC_FULL_S it is unfrozen and collected once, so cyclic garbage is never kept for long.
+    def _freeze_heap(self) -> None:
+        import gc
+
+        gc.freeze()
+
+    def _full_gc(self) -> None:
+        import gc
+
+        gc.unfreeze()
+        gc.collect()
+        gc.freeze()
 
     def _pane_data(self, pid: str, snap: Snapshot) -> tuple[object, ...]:
         f = self.filter_text
@@ -228,6 +253,9 @@ class CappuccinoApp(App[None]):
             yield SystemCommand(f"Show {label}", f"switch to pane {i + 1}",
                                 lambda p=pid: self.action_pane(p))
         yield SystemCommand("Help", "list the console's keys", self.action_help)
+        for name in self.snapshot.studies if self.snapshot else ():
+            yield SystemCommand(f"Show study {name}", "trials of this study",
+                                lambda n=name: self.show_study(n))
         yield SystemCommand("Logs", "log of the selected process", self.action_logs)
         if self.readonly:
             return
@@ -253,6 +281,19 @@ class CappuccinoApp(App[None]):
         tables = self.query_one(f"#{pid}", TabPane).query("DataTable")
         if tables:
             tables.first().focus()
+
+    def show_study(self, name: str) -> None:
+        self.study_name = name
+        self.refresh_data()
+
+    def action_next_study(self) -> None:
+        names = self.snapshot.studies if self.snapshot else ()
+        if not names:
+            return
+        current = self.snapshot.study.name if self.snapshot and self.snapshot.study else None
+        i = names.index(current) if current in names else -1
+        self.show_study(names[(i + 1) % len(names)])
+        self.notify(f"study {names[(i + 1) % len(names)]}", timeout=2)
 
     def action_help(self) -> None:
         from console.screens.help import HelpScreen

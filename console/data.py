@@ -19,11 +19,15 @@ from store.db import Store, StoreError
 DAY = 86400.0
 CONVICTION_WINDOW_S = 7 * DAY
 EXECUTION_WINDOW_S = 30 * DAY
+CACHE_S = 600.0  # how long kept fill days are trusted
 EQUITY_POINTS = 240
 GPU_HISTORY = 60
-# The trials table shows the newest attempts only: rebuilding a table of 500 rows when a
-# trial starts costs a frame or two on the UI thread; `cappuccino export attempts` has all.
-ATTEMPT_ROWS = 200
+# Tables that gain rows at the top are rebuilt when they do (DataTable appends only), and
+# a rebuild measures every row on the UI thread: these show the newest rows only.
+# `cappuccino export attempts|decisions` has them all.
+ATTEMPT_ROWS = 100
+BLOCKED_ROWS = 30
+ALERT_ROWS = 50
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class Snapshot:
     at: float
     error: str | None = None
     study: views.StudyView | None = None
+    studies: tuple[str, ...] = ()
     counts: views.TrialCounts | None = None
     attempts: tuple[views.AttemptView, ...] = ()
     running: tuple[views.AttemptView, ...] = ()
@@ -84,9 +89,10 @@ class Loader:
         self.proc_stats = proc_stats
         self.log_line = log_line
         self._local = threading.local()
-        # Per trader, the fill buckets of complete past days (they do not change).
-        self._days: dict[str, dict[int, views.FillBucket]] = {}
-        self._days_lock = threading.Lock()
+        # Per (kind, trader), the day buckets of settled past days (they do not change).
+        self._cache: dict[tuple[str, str], dict[int, Any]] = {}
+        self._cache_lock = threading.Lock()
+        self._cache_at = 0.0
 
     def store(self) -> Store:
         st: Store | None = getattr(self._local, "store", None)
@@ -128,7 +134,8 @@ class Loader:
             mark = t2
 
         page = self.page_rows
-        study = views.study(st, study_name)
+        names = tuple(s.name for s in views.studies(st, limit=50))
+        study = views.study(st, study_name) if study_name in names else views.study(st)
         counts = attempts = running = None
         if study is not None:
             counts = views.trial_counts(st, study.name)
@@ -157,46 +164,64 @@ class Loader:
         equity = tuple((tr.name, tuple(views.equity_series(st, tr.name, EQUITY_POINTS)))
                        for tr in traders)
         lap("positions")
-        conviction = tuple(views.conviction_stats(st, tr.name, now - CONVICTION_WINDOW_S, now)
-                           for tr in traders)
-        blocked = views.blocked_decisions(st, limit=50)
+        conviction = tuple(self._conviction(st, tr.name, now) for tr in traders)
+        blocked = views.blocked_decisions(st, limit=BLOCKED_ROWS)
         lap("conviction")
         execution = tuple(self._execution(st, tr, now) for tr in traders)
         lap("execution")
-        alerts = views.alerts(st, limit=100)
+        alerts = views.alerts(st, limit=ALERT_ROWS)
         levels = views.latest_alert_per_trader(st)
         gates = views.latest_promotion_per_trader(st)
         finished = views.finished_commands(st, list(pending))
         lap("alerts")
         return Snapshot(
-            at=now, study=study, counts=counts, attempts=tuple(attempts or ()),
+            at=now, study=study, studies=names, counts=counts, attempts=tuple(attempts or ()),
             running=tuple(running or ()), processes=tuple(procs), gpus=tuple(gpus),
             gpu_history=hist, gpu_procs=tuple(gprocs), system=system, traders=tuple(traders),
             positions=tuple(positions), equity=equity, conviction=conviction,
             blocked=tuple(blocked), execution=execution, alerts=tuple(alerts),
             levels=tuple(levels), gates=tuple(gates), finished=tuple(finished), timings_ms=t)
 
-    def _execution(self, st: Store, trader: views.TraderView, now: float) -> views.ExecutionStats:
-        """Maker ratio and fees over the last EXECUTION_WINDOW_S days and today.
+    def _days(self, kind: str, trader: str, first: int, now: float,
+              read: Callable[[float, float], list[Any]], empty: Callable[[int], Any]) -> list[Any]:
+        """Per-day buckets of [first day, now]: settled days from the cache, the rest read.
 
-        Complete days are read once and kept; each refresh reads only today's fills, so a
-        refresh stays cheap with millions of fills.
+        Days before yesterday are read once and kept (rows land within seconds of their
+        time; yesterday is re-read for rows that cross midnight late), and the kept days are
+        dropped every CACHE_S in case a reconciliation back-filled old rows. So a refresh
+        reads about two days of rows, however many millions the store holds.
         """
-        today = int(now // DAY)
-        first = today - int(EXECUTION_WINDOW_S // DAY)
-        with self._days_lock:
-            kept = {d: b for d, b in self._days.get(trader.name, {}).items() if d >= first}
-        missing = [d for d in range(first, today) if d not in kept]
+        settled = int(now // DAY) - 1
+        with self._cache_lock:
+            if now - self._cache_at > CACHE_S or now < self._cache_at:
+                self._cache, self._cache_at = {}, now
+            kept = {d: b for d, b in self._cache.get((kind, trader), {}).items()
+                    if first <= d < settled}
+        missing = [d for d in range(first, settled) if d not in kept]
         if missing:
-            for b in views.fill_buckets(st, trader.name, missing[0] * DAY, today * DAY):
+            for b in read(missing[0] * DAY, settled * DAY):
                 kept[b.day] = b
-            for d in missing:  # days without fills are known too
-                kept.setdefault(d, views.FillBucket(d, 0, 0, "0"))
-        with self._days_lock:
-            self._days[trader.name] = kept
-        current = views.fill_buckets(st, trader.name, today * DAY, now + 1)
-        return views.execution_from_buckets(trader.name, [*kept.values(), *current],
-                                            trader.fee_tier, first * DAY)
+            for d in missing:  # days without rows are known too
+                kept.setdefault(d, empty(d))
+        with self._cache_lock:
+            self._cache[(kind, trader)] = kept
+        return [*kept.values(), *read(max(settled, first) * DAY, now + 1e-6)]
+
+    def _execution(self, st: Store, trader: views.TraderView, now: float) -> views.ExecutionStats:
+        """Maker ratio and fees over the last EXECUTION_WINDOW_S days and today."""
+        first = int(now // DAY) - int(EXECUTION_WINDOW_S // DAY)
+        buckets = self._days("fills", trader.name, first, now,
+                             lambda a, b: views.fill_buckets(st, trader.name, a, b),
+                             lambda d: views.FillBucket(d, 0, 0, "0"))
+        return views.execution_from_buckets(trader.name, buckets, trader.fee_tier, first * DAY)
+
+    def _conviction(self, st: Store, trader: str, now: float) -> views.ConvictionStats:
+        """Pass rate, score and trades per day over the last CONVICTION_WINDOW_S days."""
+        first = int(now // DAY) - int(CONVICTION_WINDOW_S // DAY)
+        buckets = self._days("decisions", trader, first, now,
+                             lambda a, b: views.decision_buckets(st, trader, a, b),
+                             lambda d: views.DecisionBucket(d, 0, 0, 0.0, d * DAY))
+        return views.conviction_from_buckets(trader, buckets, first * DAY, now)
 
 
 # -- the loader in its own process ----------------------------------------------------------
@@ -257,6 +282,9 @@ class ProcessLoader:
                              clock=clock)
         self._proc: Any = None
         self._lock = threading.Lock()
+        # Start the child now: its imports overlap the app's start-up (first paint).
+        with contextlib.suppress(OSError), self._lock:
+            self._child()
 
     def _child(self) -> Any:
         import os

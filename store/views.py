@@ -354,19 +354,43 @@ def conviction_stats(store: Store, trader: str, since: float, until: float) -> C
     Trades per day are measured over the span actually covered by decisions (a trader that
     started an hour ago is not averaged over a whole week).
     """
-    r = store.one(
-        "SELECT count(*) AS n, sum(passed) AS p, avg(score) AS s, min(at) AS t0, max(at) AS t1 "
-        "FROM decisions WHERE trader = ? AND at >= ? AND at <= ? AND side != 'HOLD'",
-        (trader, since, until))
-    n = int(r["n"] or 0) if r else 0
-    passed = int(r["p"] or 0) if r else 0
+    return conviction_from_buckets(trader, decision_buckets(store, trader, since, until + 1e-9),
+                                   since, until)
+
+
+@dataclass(frozen=True)
+class DecisionBucket:
+    """One UTC day of a trader's decisions to trade: counts, score sum, first decision time."""
+    day: int
+    decisions: int
+    passed: int
+    score_sum: float
+    first_at: float
+
+
+def decision_buckets(store: Store, trader: str, since: float,
+                     until: float) -> list[DecisionBucket]:
+    """Per-day decision counts in [since, until) (decisions_trader_at index)."""
+    rows = store.query(
+        "SELECT CAST(at / 86400 AS INTEGER) AS day, count(*) AS n, sum(passed) AS p, "
+        "total(score) AS s, min(at) AS t0 FROM decisions WHERE trader = ? AND at >= ? "
+        "AND at < ? AND side != 'HOLD' GROUP BY day ORDER BY day", (trader, since, until))
+    return [DecisionBucket(int(r["day"]), int(r["n"]), int(r["p"] or 0), float(r["s"]),
+                           float(r["t0"])) for r in rows]
+
+
+def conviction_from_buckets(trader: str, buckets: list[DecisionBucket], since: float,
+                            until: float) -> ConvictionStats:
+    n = sum(b.decisions for b in buckets)
+    passed = sum(b.passed for b in buckets)
     per_day = None
     if n:
-        span_days = max((until - float(r["t0"])) / 86400.0, 1 / 24)
-        per_day = passed / span_days
+        t0 = min(b.first_at for b in buckets if b.decisions)
+        per_day = passed / max((until - t0) / 86400.0, 1 / 24)
     return ConvictionStats(
         trader=trader, window_s=until - since, decisions=n, passed=passed,
-        pass_rate=(passed / n) if n else None, avg_score=(float(r["s"]) if n else None),
+        pass_rate=(passed / n) if n else None,
+        avg_score=(sum(b.score_sum for b in buckets) / n) if n else None,
         trades_per_day=per_day, projected_per_month=(per_day * 30.0 if per_day is not None
                                                      else None))
 

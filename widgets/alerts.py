@@ -48,9 +48,9 @@ class AlertsPane(Vertical):
                 rows.append((name, cells))
         sync_table(self.query_one("#alerts-levels", DataTable), rows)
         h_rows = []
-        for i, a in enumerate(history):
+        for a in history:
             cells = (stamp(a.at), a.trader or DASH, a.level, num(a.live_sharpe),
                      num(a.backtest_sharpe), clip(a.message, 60))
             if matches(filter_text, *cells):
-                h_rows.append((f"{a.at}:{i}", cells))
+                h_rows.append((str(a.id), cells))
         sync_table(self.query_one("#alerts-history", DataTable), h_rows)

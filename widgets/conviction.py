@@ -41,10 +41,10 @@ class ConvictionPane(Vertical):
                 rows.append((s.trader, cells))
         sync_table(self.query_one("#conviction-stats", DataTable), rows)
         b_rows = []
-        for i, d in enumerate(blocked):
+        for d in blocked:
             cells = (clock(d.at), d.trader, d.ticker, d.side, num(d.score), num(d.f_size),
                      num(d.f_momentum), num(d.f_agreement), num(d.f_volatility),
                      num(d.f_context), clip(d.reason, 30))
             if matches(filter_text, *cells):
-                b_rows.append((f"{d.trader}:{d.at}:{d.ticker}:{i}", cells))
+                b_rows.append((str(d.id), cells))
         sync_table(self.query_one("#conviction-blocked", DataTable), b_rows)

@@ -109,6 +109,7 @@ class ConvictionLike(Protocol):
 
 
 class DecisionLike(Protocol):
+    id: int
     trader: str
     at: float
     ticker: str
@@ -132,6 +133,7 @@ class ExecutionLike(Protocol):
 
 
 class AlertLike(Protocol):
+    id: int
     trader: str | None
     level: str
     live_sharpe: float | None

@@ -14,3 +14,6 @@ ALTER TABLE attempts ADD COLUMN host TEXT;
 -- reports (lead): the equal-weight (rebalanced each bar) benchmark next to HODL, so
 -- reports chart equity vs HODL vs equal weight on the trader's own clock.
 ALTER TABLE equity ADD COLUMN ew_f REAL;
+-- trading (lead): the model's own backtest on the bars the trader actually traded (env
+-- semantics, no filter/risk/execution), on the same clock: live against backtest, drawn.
+ALTER TABLE equity ADD COLUMN backtest_f REAL;

@@ -342,3 +342,41 @@ async def test_help_lists_keys(env: Any) -> None:
         text = " ".join(str(s.render()) for s in app.screen.query(Static))
         assert "kill switch" in text and "promote" in text
         await pilot.press("escape")
+
+
+async def test_gpu_pane_says_clearly_when_there_is_no_gpu(env: Any) -> None:
+    from engine.bench.console import T0
+
+    with Store(env.db) as st, st.write():
+        st.conn.execute("DELETE FROM gpu_samples")
+        st.conn.execute("DELETE FROM gpu_process_samples")
+        st.conn.execute("INSERT INTO system_samples (at, cpu_pct, ram_used_mb, ram_total_mb, "
+                        "disk_used_mb, disk_total_mb, gpu_status, resolution) VALUES "
+                        "(?, 5, 100, 1000, 10, 100, 'NVML library not found', 5)", (T0 + 1,))
+    app = env.app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(pilot)
+        await pilot.press("2")
+        await pilot.pause()
+        text = str(app.query_one("#gpu-status", Static).render())
+        assert "No NVIDIA GPU" in text and "NVML library not found" in text
+
+
+async def test_switch_study(env: Any) -> None:
+    from engine.bench.console import STUDIES, T0
+
+    with Store(env.db) as st, st.write():
+        st.conn.execute(STUDIES + "VALUES ('eth-1h', 'journal', '1h', 5, NULL, NULL, NULL, ?, ?)",
+                        (T0 - 86400, T0 - 86400))
+        st.conn.execute("INSERT INTO attempts (study, trial, attempt, state, started_at) "
+                        "VALUES ('eth-1h', 0, 0, 'FAILED', ?)", (T0,))
+    app = env.app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        assert app.snapshot.study.name == "btc-5m"
+        assert set(app.snapshot.studies) == {"btc-5m", "eth-1h"}
+        await pilot.press("t")
+        await settle(pilot)
+        assert app.snapshot.study.name == "eth-1h" and app.snapshot.counts.failed == 1
+        table = app.query_one("#trials-table", DataTable)
+        assert [k.value for k in table.rows] == ["0:0"]

@@ -1,0 +1,36 @@
+"""Gate previews: the engine's plan when present, and the local fallback agrees with it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from console.gates import live_gates, local_live_gates, local_paper_gates, paper_gates
+from engine.bench.console import T0
+from store.db import Store
+
+
+def test_paper_gates_pass_and_refuse(env: Any) -> None:
+    with Store(env.db) as st:
+        good = paper_gates(st, env.cfg, "btc-5m", 7, now=T0)
+        bad = paper_gates(st, env.cfg, "btc-5m", 2, now=T0)
+        failed = paper_gates(st, env.cfg, "btc-5m", 11, now=T0)
+        missing = paper_gates(st, env.cfg, "btc-5m", 99, now=T0)
+        ens = paper_gates(st, env.cfg, "btc-5m", None, 3, now=T0)
+        too_many = paper_gates(st, env.cfg, "btc-5m", None, 50, now=T0)
+    assert good.passed and ens.passed
+    assert [g.name for g in bad.refused] == ["CPCV objective"]
+    assert not failed.passed and not missing.passed and not too_many.passed
+
+
+def test_local_fallback_agrees_with_the_engine(env: Any) -> None:
+    with Store(env.db) as st:
+        for trial in (7, 2, 11, 99):
+            assert (local_paper_gates(st, env.cfg, "btc-5m", trial).passed
+                    == paper_gates(st, env.cfg, "btc-5m", trial, now=T0).passed)
+        assert local_paper_gates(st, env.cfg, "btc-5m", None, 3).passed
+        for trader in ("paper-1", "paper-2"):
+            local = local_live_gates(st, env.cfg, trader, T0)
+            engine = live_gates(st, env.cfg, trader, T0)
+            assert local.passed == engine.passed, (local, engine)
+        assert not local_live_gates(st, env.cfg, "nobody", T0).passed
+        assert not live_gates(st, env.cfg, "nobody", T0).passed  # one clear refusal

@@ -1,0 +1,207 @@
+"""store.views: the console's read-only snapshot queries, on a real SQLite store."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from store import views
+from store.db import Store
+
+T = 1_767_225_600.0
+
+
+@pytest.fixture
+def st(tmp_path: Path) -> Store:
+    s = Store(tmp_path / "s.db")
+    yield s
+    s.close()
+
+
+def _fill(st: Store, fid: str, trader: str, at: float, liq: str = "MAKER", fee: str = "0.10",
+          order: str | None = None) -> None:
+    with st.write():
+        st.conn.execute(
+            "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee, "
+            "liquidity, at) VALUES (?, ?, ?, 'BTC-USD', 'BUY', '0.001', '95000', ?, ?, ?)",
+            (fid, trader, order or fid, fee, liq, at))
+
+
+def _trader(st: Store, name: str, fee_tier: str | None = None) -> None:
+    with st.write():
+        st.conn.execute(
+            "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
+            "fee_tier, started_at, updated_at) VALUES (?, 'sim', 'paper', 'm', '[]', '5m', "
+            "'1000', ?, ?, ?)", (name, fee_tier, T - 86400, T))
+
+
+def test_last_fills_newest_first_and_bounded(st: Store) -> None:
+    for i in range(30):
+        _fill(st, f"f{i}", "a" if i % 2 else "b", T + i)
+    got = views.last_fills(st, limit=10)
+    assert [f.fill_id for f in got] == [f"f{i}" for i in range(29, 19, -1)]
+    only_a = views.last_fills(st, limit=100, trader="a")
+    assert len(only_a) == 15 and {f.trader for f in only_a} == {"a"}
+
+
+def _equity(st: Store, trader: str, n: int, step: float = 60.0) -> None:
+    with st.write():
+        st.conn.executemany(
+            "INSERT INTO equity (trader, at, equity, cash, equity_f, benchmark_f) "
+            "VALUES (?, ?, '1', '1', ?, ?)",
+            [(trader, T + i * step, 1000.0 + i, 900.0 + i) for i in range(n)])
+
+
+def test_equity_series_returns_all_points_when_few(st: Store) -> None:
+    _equity(st, "a", 50)
+    pts = views.equity_series(st, "a", max_points=100)
+    assert [p.at for p in pts] == [T + i * 60.0 for i in range(50)]
+    assert pts[-1].equity == 1049.0 and pts[-1].benchmark == 949.0
+
+
+def test_equity_series_downsamples_evenly_and_keeps_the_ends(st: Store) -> None:
+    _equity(st, "a", 10_000)
+    _equity(st, "b", 10)
+    pts = views.equity_series(st, "a", max_points=100)
+    assert 90 <= len(pts) <= 100
+    assert pts[0].at == T and pts[-1].at == T + 9_999 * 60.0
+    gaps = [b.at - a.at for a, b in zip(pts, pts[1:], strict=False)]
+    assert max(gaps) - min(gaps) <= 120.0  # even spacing, within a row or two
+    assert all(p.equity == 1000.0 + (p.at - T) / 60.0 for p in pts)  # real rows, not averages
+
+
+def test_equity_series_since_and_unknown_trader(st: Store) -> None:
+    _equity(st, "a", 100)
+    assert views.equity_series(st, "nobody") == []
+    pts = views.equity_series(st, "a", max_points=500, since=T + 90 * 60.0)
+    assert [p.at for p in pts] == [T + i * 60.0 for i in range(90, 100)]
+
+
+def _attempt(st: Store, trial: int, attempt: int, state: str, objective: float | None = None,
+             study: str = "s") -> None:
+    with st.write():
+        st.conn.execute(
+            "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)", (study, trial, attempt, state, objective, T + trial))
+
+
+def test_trial_counts_use_each_trials_latest_attempt(st: Store) -> None:
+    _attempt(st, 0, 0, "COMPLETE", 0.1)
+    _attempt(st, 1, 0, "FAILED")
+    _attempt(st, 1, 1, "COMPLETE", 0.2)   # retried, now complete
+    _attempt(st, 2, 0, "FAILED")
+    _attempt(st, 2, 1, "RUNNING")         # retried, running
+    _attempt(st, 3, 0, "PRUNED")
+    _attempt(st, 4, 0, "FAILED")
+    _attempt(st, 5, 0, "RETRYING")
+    _attempt(st, 0, 0, "COMPLETE", study="other")
+    c = views.trial_counts(st, "s")
+    assert (c.total, c.running, c.complete, c.failed, c.pruned, c.retrying, c.retried) == (
+        6, 1, 2, 1, 1, 1, 2)
+    assert views.trial_counts(st, "none").total == 0
+
+
+def test_attempts_page_and_running(st: Store) -> None:
+    for t in range(20):
+        _attempt(st, t, 0, "RUNNING" if t % 5 == 0 else "COMPLETE", 0.01 * t)
+    page = views.attempts_page(st, "s", limit=5, offset=2)
+    assert [a.trial for a in page] == [17, 16, 15, 14, 13]
+    assert [a.trial for a in views.running_attempts(st, "s")] == [0, 5, 10, 15]
+
+
+def test_gpu_latest_one_row_per_gpu_and_history_oldest_first(st: Store) -> None:
+    with st.write():
+        st.conn.executemany(
+            "INSERT INTO gpu_samples (at, gpu, name, mem_used_mb, mem_total_mb, util_pct, "
+            "temp_c, resolution) VALUES (?, ?, 'G', ?, 1000, 10, 50, 5)",
+            [(T + i, g, 100.0 * g + i) for i in range(50) for g in (0, 1, 3)])
+    latest = views.gpu_latest(st)
+    assert [(g.gpu, g.at, g.mem_used_mb) for g in latest] == [
+        (0, T + 49, 49.0), (1, T + 49, 149.0), (3, T + 49, 349.0)]
+    hist = views.gpu_history(st, 1, limit=5)
+    assert [h.at for h in hist] == [T + i for i in range(45, 50)]
+
+
+def test_gpu_processes_at_the_newest_instant(st: Store) -> None:
+    with st.write():
+        st.conn.executemany("INSERT INTO gpu_process_samples (at, gpu, pid, process, "
+                            "mem_used_mb) VALUES (?, 0, ?, ?, ?)",
+                            [(T, 1, "old", 5.0), (T + 5, 2, "trial-0", 900.0),
+                             (T + 5, 3, None, 100.0)])
+    assert [(p.pid, p.process) for p in views.gpu_processes(st)] == [(2, "trial-0"), (3, None)]
+
+
+def test_conviction_stats_and_blocked(st: Store) -> None:
+    rows = []
+    for i in range(48):  # one decision an hour for two days; every 4th passes
+        rows.append(("a", T - 48 * 3600 + i * 3600, "BUY", 0.5 + (i % 4 == 0) * 0.3,
+                     int(i % 4 == 0)))
+    rows.append(("a", T - 10, "HOLD", 0.0, 0))  # holds are not decisions to trade
+    with st.write():
+        st.conn.executemany(
+            "INSERT INTO decisions (trader, bar_at, ticker, action, side, score, f_size, "
+            "f_momentum, f_agreement, f_volatility, f_context, passed, reason, at) VALUES "
+            "(?, ?, 'BTC-USD', 0.5, ?, ?, 0.1, 0.2, 0.3, 0.4, 0.5, ?, 'low', ?)",
+            [(t, at, side, score, passed, at) for t, at, side, score, passed in rows])
+    s = views.conviction_stats(st, "a", T - 7 * 86400, T)
+    assert (s.decisions, s.passed) == (48, 12)
+    assert s.pass_rate == pytest.approx(0.25)
+    assert s.avg_score == pytest.approx(0.5 + 0.3 * 12 / 48)
+    assert s.trades_per_day == pytest.approx(6.0)
+    assert s.projected_per_month == pytest.approx(180.0)
+    empty = views.conviction_stats(st, "b", T - 86400, T)
+    assert empty.pass_rate is None and empty.trades_per_day is None
+    blocked = views.blocked_decisions(st, "a", limit=3)
+    assert len(blocked) == 3 and all(not b.passed and b.side == "BUY" for b in blocked)
+    assert blocked[0].at > blocked[1].at and blocked[0].f_context == 0.5
+
+
+def test_execution_stats_maker_ratio_fees_and_tier(st: Store) -> None:
+    tier = json.dumps({"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"})
+    _trader(st, "a", tier)
+    for i in range(10):
+        _fill(st, f"f{i}", "a", T - i * 3600, "MAKER" if i < 7 else "TAKER", "0.10")
+    _fill(st, "old", "a", T - 40 * 86400, "TAKER", "5")
+    s = views.execution_stats(st, "a", since=T - 30 * 86400)
+    assert (s.fills, s.maker_fills) == (10, 7)
+    assert s.maker_ratio == pytest.approx(0.7)
+    assert s.fees_paid == "1.00"
+    assert s.fee_tier == {"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"}
+    buckets = views.fill_buckets(st, "a", T - 30 * 86400, T + 1)
+    same = views.execution_from_buckets("a", buckets, tier, T - 30 * 86400)
+    assert (same.fills, same.maker_fills, same.fees_paid) == (10, 7, "1.00")
+
+
+def test_alerts_levels_promotions_and_commands(st: Store) -> None:
+    _trader(st, "a")
+    _trader(st, "b")
+    with st.write():
+        st.conn.executemany("INSERT INTO alerts (trader, level, live_sharpe, backtest_sharpe, "
+                            "message, at) VALUES (?, ?, 0.1, 1.0, 'm', ?)",
+                            [("a", "WARNING", T - 100), ("a", "CRITICAL", T - 50),
+                             ("b", "OK", T - 10)])
+        st.conn.execute("INSERT INTO promotions (at, kind, subject, trader, gates, passed) "
+                        "VALUES (?, 'paper', 's/1', 'a', ?, 0)",
+                        (T, json.dumps([{"name": "CPCV objective", "value": -0.1,
+                                         "threshold": "> 0", "passed": False}])))
+        st.conn.execute("INSERT INTO commands (at, source, action, args, state, result) "
+                        "VALUES (?, 'console', 'stop', '{}', 'done', 'stopped')", (T,))
+        st.conn.execute("INSERT INTO commands (at, source, action, args) "
+                        "VALUES (?, 'console', 'kill', '{}')", (T,))
+    assert [(a.trader, a.level) for a in views.latest_alert_per_trader(st)] == [
+        ("a", "CRITICAL"), ("b", "OK")]
+    assert [a.level for a in views.alerts(st, limit=2)] == ["OK", "CRITICAL"]
+    (p,) = views.latest_promotion_per_trader(st)
+    assert not p.passed and p.gates[0].name == "CPCV objective" and not p.gates[0].passed
+    assert [c.action for c in views.finished_commands(st, [1, 2])] == ["stop"]
+    assert [c.id for c in views.recent_commands(st)] == [2, 1]
+
+
+def test_views_never_write(st: Store) -> None:
+    _trader(st, "a")
+    before = st.conn.total_changes
+    views.traders(st), views.positions(st), views.processes(st), views.system_latest(st)
+    views.study(st), views.studies(st), views.system_history(st), views.promotions(st)
+    assert st.conn.total_changes == before

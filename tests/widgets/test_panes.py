@@ -1,0 +1,112 @@
+"""Widgets render plain data and keep tables in step without losing the cursor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.app import App, ComposeResult
+from textual.widgets import DataTable, Static
+
+from widgets.equity_chart import build_chart
+from widgets.log_viewer import LogViewer
+from widgets.processes import ProcessesPane
+from widgets.table import selected_key, sync_table
+
+
+class TableApp(App[None]):
+    def compose(self) -> ComposeResult:
+        t: DataTable[object] = DataTable(cursor_type="row")
+        t.add_columns("a", "b")
+        yield t
+
+
+async def test_sync_table_updates_in_place_and_keeps_the_cursor() -> None:
+    app = TableApp()
+    async with app.run_test() as pilot:
+        t = app.query_one(DataTable)
+        sync_table(t, [("x", ("1", "2")), ("y", ("3", "4")), ("z", ("5", "6"))])
+        t.move_cursor(row=1)
+        sync_table(t, [("x", ("1", "2")), ("y", ("3", "40")), ("z", ("5", "6"))])
+        await pilot.pause()
+        assert t.get_row("y") == ["3", "40"] and selected_key(t) == "y"
+        sync_table(t, [("w", ("0", "0")), ("x", ("1", "2")), ("y", ("3", "40"))])
+        await pilot.pause()
+        assert [k.value for k in t.rows] == ["w", "x", "y"] and selected_key(t) == "y"
+        sync_table(t, [])
+        assert t.row_count == 0 and selected_key(t) is None
+
+
+@dataclass(frozen=True)
+class Proc:
+    name: str
+    kind: str = "trader"
+    state: str = "RUNNING"
+    pid: int | None = 42
+    restarts: int = 0
+    uptime_s: float | None = 90.0
+    cpu_pct: float | None = 3.0
+    rss_mb: float | None = 100.0
+    last_log: str = "hello"
+    last_error: str | None = None
+
+
+class ProcApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.selected: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield ProcessesPane()
+
+    def on_processes_pane_process_selected(self, m: ProcessesPane.ProcessSelected) -> None:
+        self.selected.append(m.name)
+
+
+async def test_processes_pane_renders_filters_and_posts_selection() -> None:
+    app = ProcApp()
+    async with app.run_test(size=(120, 20)) as pilot:
+        pane = app.query_one(ProcessesPane)
+        pane.update_data([Proc("a"), Proc("b", state="FATAL", pid=None, last_error="boom")])
+        await pilot.pause()
+        table = pane.query_one(DataTable)
+        assert table.row_count == 2 and table.get_row("b")[2] == "FATAL"
+        assert "fatal 1" in str(pane.query_one("#procs-summary", Static).render())
+        table.focus()
+        await pilot.press("down")
+        await pilot.pause()
+        assert app.selected[-1] == "b" and pane.selected_process == "b"
+        assert "boom" in str(pane.query_one("#procs-detail", Static).render())
+        pane.update_data([Proc("a"), Proc("b", state="FATAL")], filter_text="fatal")
+        assert [k.value for k in table.rows] == ["b"]
+
+
+class LogApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield LogViewer("log of x")
+
+
+async def test_log_viewer_search_and_follow() -> None:
+    app = LogApp()
+    async with app.run_test() as pilot:
+        v = app.query_one(LogViewer)
+        v.set_lines([f"line {i} {'ERROR' if i % 10 == 0 else 'ok'}" for i in range(100)])
+        await pilot.pause()
+        assert len(v.lines_shown) == 100
+        v.query_one("Log").focus()
+        await pilot.press("slash", *"error", "enter")
+        await pilot.pause()
+        assert v.lines_shown == [f"line {i} ERROR" for i in range(0, 100, 10)]
+        await pilot.press("f")  # paused: new lines do not disturb reading
+        v.set_lines(["new"])
+        assert v.lines_shown[0] == "line 0 ERROR"
+        await pilot.press("n", "f")
+        v.set_lines(["new"])
+        assert v.lines_shown == ["new"]
+
+
+def test_build_chart_fits_the_given_size() -> None:
+    pts = [(1000.0 + i * 300, 100.0 + i, 100.0 + i / 2) for i in range(50)]
+    text = build_chart("t: equity vs HODL", pts, [], 60, 12)
+    lines = text.splitlines()
+    assert len(lines) <= 12 and "equity" in text and "HODL" in text
+    assert "no data" in build_chart("t", [], [], 40, 8)
