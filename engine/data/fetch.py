@@ -14,8 +14,7 @@ An empty final chunk (no trading, or before a listing) is cached too.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 from engine.data.candles import DataError, bar_seconds
 from engine.data.validate import Report, validate
+from engine.files import write_atomic
 
 # fetch_chunk(ticker, start, stop) -> DataFrame(timestamp, open, high, low, close, volume)
 ChunkFetcher = Callable[[str, int, int], Any]
@@ -44,17 +44,9 @@ class FetchResult:
 
 
 def write_parquet_atomic(df: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    write_atomic(path, buf.getvalue())
 
 
 def chunk_starts(start: int, end: int, chunk_seconds: int) -> list[int]:

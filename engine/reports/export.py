@@ -8,14 +8,13 @@ typed numbers.
 from __future__ import annotations
 
 import io
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.files import write_atomic
 from store.db import Store
 
 if TYPE_CHECKING:
@@ -120,17 +119,7 @@ def write_frame(frame: pd.DataFrame, what: str, fmt: str, output: str) -> None:
     path = Path(output)
     if not path.parent.exists():
         raise ExportError(f"{path}: folder {path.parent} does not exist")
-    # Temp file + rename: a failed export never leaves a half-written file behind.
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, data)  # a failed export never leaves a half-written file
     except OSError as e:
-        raise ExportError(f"{path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
         raise ExportError(f"{path}: cannot write ({e.strerror})") from None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.model.artifact import write_atomic
+from engine.files import write_atomic
 from engine.reports.metrics import drawdown
 from engine.reports.report import TraderReport, rows_of
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine.model.artifact import write_atomic
+from engine.files import write_atomic
 
 MAGIC = b"CAPCKPT1 "
 _NAME = re.compile(r"^ckpt-(\d{9})\.pt$")
