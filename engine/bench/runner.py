@@ -38,12 +38,7 @@ def run_all(quick: bool, only: list[str] | None = None) -> dict[str, Any]:
     for name in BENCH_MODULES:
         if only and name not in only:
             continue
-        try:
-            module = importlib.import_module(f"engine.bench.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"engine.bench.{name}":
-                continue
-            raise
+        module = importlib.import_module(f"engine.bench.{name}")
         started = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix=f"cappuccino-bench-{name}-") as tmp:
             try:

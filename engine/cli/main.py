@@ -27,13 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "$CAPPUCCINO_CONFIG, else ./cappuccino.toml, else embedded defaults)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in MODULES:
-        try:
-            module = importlib.import_module(f"engine.cli.{name}")
-        except ModuleNotFoundError as e:
-            if e.name == f"engine.cli.{name}":
-                continue  # not built yet
-            raise
-        module.register(sub)
+        importlib.import_module(f"engine.cli.{name}").register(sub)
     return parser
 
 
