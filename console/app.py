@@ -25,6 +25,7 @@ from widgets.alerts import AlertsPane
 from widgets.conviction import ConvictionPane
 from widgets.execution import ExecutionPane
 from widgets.fmt import clock as fmt_clock
+from widgets.fmt import stamp as fmt_stamp
 from widgets.gpu import GpuPane, system_line
 from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
@@ -52,6 +53,7 @@ class CappuccinoApp(App[None]):
         Binding("question_mark", "help", "Help"),
         Binding("slash", "filter", "Filter"),
         Binding("l", "logs", "Logs"),
+        Binding("R", "report", "Report", show=False),
         Binding("t", "next_study", "Next study", show=False),
         Binding("s", "start_study", "Study"),
         Binding("p", "promote_paper", "Paper"),
@@ -207,7 +209,7 @@ class CappuccinoApp(App[None]):
             "processes": lambda: (snap.processes,),
             "positions": lambda: (snap.traders, snap.positions, snap.equity),
             "conviction": lambda: (snap.conviction, snap.blocked),
-            "execution": lambda: (snap.execution,),
+            "execution": lambda: (snap.execution, snap.clocks),
             "alerts": lambda: (snap.traders, snap.levels, snap.gates, snap.alerts),
         }[pid]() + (f,)
 
@@ -232,7 +234,11 @@ class CappuccinoApp(App[None]):
             self.query_one(ConvictionPane).update_data(snap.conviction, snap.blocked, f)
         elif pid == "execution":
             days = EXECUTION_WINDOW_S / 86400
-            self.query_one(ExecutionPane).update_data(snap.execution, f"last {days:.0f} days", f)
+            label = f"last {days:.0f} days"
+            if snap.clocks:  # replay traders' rows are on their own (past) clock
+                label += " (replay traders: up to their own clock, " + ", ".join(
+                    f"{name} {fmt_stamp(at)}" for name, at in snap.clocks) + ")"
+            self.query_one(ExecutionPane).update_data(snap.execution, label, f)
         elif pid == "alerts":
             self.query_one(AlertsPane).update_data(
                 [t.name for t in snap.traders], {a.trader: a for a in snap.levels if a.trader},
@@ -257,6 +263,8 @@ class CappuccinoApp(App[None]):
             yield SystemCommand(f"Show study {name}", "trials of this study",
                                 lambda n=name: self.show_study(n))
         yield SystemCommand("Logs", "log of the selected process", self.action_logs)
+        yield SystemCommand("Report", "day/week/month report of the selected trader, with charts",
+                            self.action_report)
         if self.readonly:
             return
         for name, title, help_text in (
@@ -278,7 +286,7 @@ class CappuccinoApp(App[None]):
     def _focus_pane(self) -> None:
         """Focus the first table of the active pane, so arrows move its cursor."""
         pid = self.query_one(TabbedContent).active
-        tables = self.query_one(f"#{pid}", TabPane).query("DataTable")
+        tables = self.query_one(f"#{pid}", TabPane).query("DataTable, LineTable")
         if tables:
             tables.first().focus()
 
@@ -342,6 +350,16 @@ class CappuccinoApp(App[None]):
         proc = next((p for p in self.snapshot.processes if p.name == name), None)
         self.push_screen(LogScreen(name, proc.log_path if proc else None,
                                    self.cfg.console.refresh_s))
+
+    def action_report(self) -> None:
+        from console.screens.report import ReportScreen
+
+        if isinstance(self.screen, ReportScreen):
+            return  # one report at a time: d/w/m switch its period
+        name = self._selected_trader()
+        if name is not None:
+            self.push_screen(ReportScreen(name, self.cfg.store.path,
+                                          self.cfg.store.busy_timeout_s))
 
     def action_start_study(self) -> None:
         from console.screens.forms import StudyForm

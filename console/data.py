@@ -20,11 +20,13 @@ DAY = 86400.0
 CONVICTION_WINDOW_S = 7 * DAY
 EXECUTION_WINDOW_S = 30 * DAY
 CACHE_S = 600.0  # how long kept fill days are trusted
+# A non-live trader whose own clock is this far behind the wall clock is a replay (the demo's
+# simulated trader lives in 2022): its windows end at its clock. The same rule as the report.
+REPLAY_LAG_S = DAY
 EQUITY_POINTS = 240
 GPU_HISTORY = 60
-# Tables that gain rows at the top are rebuilt when they do (DataTable appends only), and
-# a rebuild measures every row on the UI thread: these show the newest rows only.
-# `cappuccino export attempts|decisions` has them all.
+# Tables that gain rows at the top show the newest rows only (a page, never the table);
+# `cappuccino export attempts|decisions|alerts` has them all.
 ATTEMPT_ROWS = 100
 BLOCKED_ROWS = 30
 ALERT_ROWS = 50
@@ -69,6 +71,8 @@ class Snapshot:
     alerts: tuple[views.AlertView, ...] = ()
     levels: tuple[views.AlertView, ...] = ()
     gates: tuple[views.PromotionView, ...] = ()
+    # (trader, time) for each trader whose windows end at its own (replay) clock.
+    clocks: tuple[tuple[str, float], ...] = ()
     finished: tuple[views.CommandView, ...] = ()
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
@@ -93,6 +97,7 @@ class Loader:
         self._cache: dict[tuple[str, str], dict[int, Any]] = {}
         self._cache_lock = threading.Lock()
         self._cache_at = 0.0
+        self._ends: dict[tuple[str, str], float] = {}
 
     def store(self) -> Store:
         st: Store | None = getattr(self._local, "store", None)
@@ -164,10 +169,12 @@ class Loader:
         equity = tuple((tr.name, tuple(views.equity_series(st, tr.name, EQUITY_POINTS)))
                        for tr in traders)
         lap("positions")
-        conviction = tuple(self._conviction(st, tr.name, now) for tr in traders)
+        ends = {tr.name: window_end(now, tr.mode, views.trader_clock(st, tr.name))
+                for tr in traders}
+        conviction = tuple(self._conviction(st, tr.name, ends[tr.name], now) for tr in traders)
         blocked = views.blocked_decisions(st, limit=BLOCKED_ROWS)
         lap("conviction")
-        execution = tuple(self._execution(st, tr, now) for tr in traders)
+        execution = tuple(self._execution(st, tr, ends[tr.name], now) for tr in traders)
         lap("execution")
         alerts = views.alerts(st, limit=ALERT_ROWS)
         levels = views.latest_alert_per_trader(st)
@@ -180,21 +187,28 @@ class Loader:
             gpu_history=hist, gpu_procs=tuple(gprocs), system=system, traders=tuple(traders),
             positions=tuple(positions), equity=equity, conviction=conviction,
             blocked=tuple(blocked), execution=execution, alerts=tuple(alerts),
-            levels=tuple(levels), gates=tuple(gates), finished=tuple(finished), timings_ms=t)
+            levels=tuple(levels), gates=tuple(gates),
+            clocks=tuple((k, v) for k, v in ends.items() if v != now),
+            finished=tuple(finished), timings_ms=t)
 
-    def _days(self, kind: str, trader: str, first: int, now: float,
+    def _days(self, kind: str, trader: str, first: int, end: float, wall: float,
               read: Callable[[float, float], list[Any]], empty: Callable[[int], Any]) -> list[Any]:
-        """Per-day buckets of [first day, now]: settled days from the cache, the rest read.
+        """Per-day buckets of [first day, end]: settled days from the cache, the rest read.
 
-        Days before yesterday are read once and kept (rows land within seconds of their
-        time; yesterday is re-read for rows that cross midnight late), and the kept days are
-        dropped every CACHE_S in case a reconciliation back-filled old rows. So a refresh
-        reads about two days of rows, however many millions the store holds.
+        `end` is the window's end on the trader's clock; `wall` (the wall clock) only ages
+        the cache. Days before yesterday are read once and kept (rows land within seconds of
+        their time; yesterday is re-read for rows that cross midnight late), and the kept
+        days are dropped every CACHE_S in case a reconciliation back-filled old rows, or at
+        once when a trader's clock goes back (a replay restarted). So a refresh reads about
+        two days of rows, however many millions the store holds.
         """
-        settled = int(now // DAY) - 1
+        settled = int(end // DAY) - 1
         with self._cache_lock:
-            if now - self._cache_at > CACHE_S or now < self._cache_at:
-                self._cache, self._cache_at = {}, now
+            if wall - self._cache_at > CACHE_S or wall < self._cache_at:
+                self._cache, self._cache_at, self._ends = {}, wall, {}
+            if end < self._ends.get((kind, trader), end):
+                self._cache.pop((kind, trader), None)
+            self._ends[(kind, trader)] = end
             kept = {d: b for d, b in self._cache.get((kind, trader), {}).items()
                     if first <= d < settled}
         missing = [d for d in range(first, settled) if d not in kept]
@@ -205,23 +219,35 @@ class Loader:
                 kept.setdefault(d, empty(d))
         with self._cache_lock:
             self._cache[(kind, trader)] = kept
-        return [*kept.values(), *read(max(settled, first) * DAY, now + 1e-6)]
+        return [*kept.values(), *read(max(settled, first) * DAY, end + 1e-6)]
 
-    def _execution(self, st: Store, trader: views.TraderView, now: float) -> views.ExecutionStats:
-        """Maker ratio and fees over the last EXECUTION_WINDOW_S days and today."""
-        first = int(now // DAY) - int(EXECUTION_WINDOW_S // DAY)
-        buckets = self._days("fills", trader.name, first, now,
+    def _execution(self, st: Store, trader: views.TraderView, end: float,
+                   wall: float) -> views.ExecutionStats:
+        """Maker ratio and fees over the last EXECUTION_WINDOW_S days and today (to `end`)."""
+        first = int(end // DAY) - int(EXECUTION_WINDOW_S // DAY)
+        buckets = self._days("fills", trader.name, first, end, wall,
                              lambda a, b: views.fill_buckets(st, trader.name, a, b),
                              lambda d: views.FillBucket(d, 0, 0, "0"))
         return views.execution_from_buckets(trader.name, buckets, trader.fee_tier, first * DAY)
 
-    def _conviction(self, st: Store, trader: str, now: float) -> views.ConvictionStats:
+    def _conviction(self, st: Store, trader: str, end: float,
+                    wall: float) -> views.ConvictionStats:
         """Pass rate, score and trades per day over the last CONVICTION_WINDOW_S days."""
-        first = int(now // DAY) - int(CONVICTION_WINDOW_S // DAY)
-        buckets = self._days("decisions", trader, first, now,
+        first = int(end // DAY) - int(CONVICTION_WINDOW_S // DAY)
+        buckets = self._days("decisions", trader, first, end, wall,
                              lambda a, b: views.decision_buckets(st, trader, a, b),
                              lambda d: views.DecisionBucket(d, 0, 0, 0.0, d * DAY))
-        return views.conviction_from_buckets(trader, buckets, first * DAY, now)
+        return views.conviction_from_buckets(trader, buckets, first * DAY, end)
+
+
+def window_end(wall: float, mode: str, clock: float | None) -> float:
+    """Where a trader's windows end: the wall clock, or the trader's own clock for a replay.
+
+    Live traders always use the wall clock (a quiet live trader's windows still move on).
+    """
+    if mode == "live" or clock is None or clock >= wall - REPLAY_LAG_S:
+        return wall
+    return clock
 
 
 # -- the loader in its own process ----------------------------------------------------------

@@ -72,6 +72,8 @@ time_limit_s = 600
 [trader]
 tickers = {tickers}
 replay_speed = 2.0
+# Replay the bars the study held out of training (1 - [study] holdout_frac).
+sim_start_frac = 0.85
 settle_delay_s = 0.0
 notify_fills = true
 

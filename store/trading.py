@@ -5,6 +5,10 @@ Write helpers execute on `store.conn` without opening a transaction, so a caller
 several of them in one `with store.write():` (one short BEGIN IMMEDIATE per bar). Called
 outside a transaction each statement commits on its own.
 Money and quantities are Decimal text; times are UTC unix seconds.
+
+Clock: a trader records everything on ITS clock (replay time for the sim, wall time live), so
+every write helper a trader calls takes `at` (default: the wall clock, for operator actions).
+`traders.started_at` stays wall time (when the process started; uptime and paper hours).
 """
 
 from __future__ import annotations
@@ -129,8 +133,10 @@ class DecisionStats:
 # -- traders --------------------------------------------------------------------------------
 def upsert_trader(store: Store, name: str, *, broker: str, mode: str, model: str,
                   study: str | None, trial: int | None, tickers: Sequence[str], timeframe: str,
-                  capital: Decimal, backtest_sharpe: float | None = None) -> None:
+                  capital: Decimal, backtest_sharpe: float | None = None,
+                  at: float | None = None) -> None:
     t = now()
+    upd = t if at is None else at
     store.conn.execute(
         "INSERT INTO traders (name, broker, mode, model, study, trial, tickers, timeframe, "
         "capital, backtest_sharpe, started_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) "
@@ -140,7 +146,7 @@ def upsert_trader(store: Store, name: str, *, broker: str, mode: str, model: str
         "backtest_sharpe=COALESCE(excluded.backtest_sharpe, traders.backtest_sharpe), "
         "started_at=excluded.started_at, updated_at=excluded.updated_at",
         (name, broker, mode, model, study, trial, json.dumps(list(tickers)), timeframe,
-         str(capital), backtest_sharpe, t, t))
+         str(capital), backtest_sharpe, t, upd))
 
 
 def get_trader(store: Store, name: str) -> TraderRow | None:
@@ -151,7 +157,8 @@ def list_traders(store: Store) -> list[TraderRow]:
     return to_rows(TraderRow, store.query("SELECT * FROM traders ORDER BY name"))
 
 
-def set_trader_fields(store: Store, name: str, **fields: object) -> None:
+def set_trader_fields(store: Store, name: str, *, at: float | None = None,
+                      **fields: object) -> None:
     allowed = {"trading_state", "state_reason", "fee_tier", "equity", "cash", "last_bar_at",
                "halt_requested"}
     bad = set(fields) - allowed
@@ -159,7 +166,7 @@ def set_trader_fields(store: Store, name: str, **fields: object) -> None:
         raise ValueError(f"not a trader field: {', '.join(sorted(bad))}")
     cols = ", ".join(f"{k} = ?" for k in fields)
     store.conn.execute(f"UPDATE traders SET {cols}, updated_at = ? WHERE name = ?",
-                       (*fields.values(), now(), name))
+                       (*fields.values(), now() if at is None else at, name))
 
 
 def set_halt_requested(store: Store, name: str | None, flag: bool) -> int:
@@ -190,9 +197,10 @@ def halt_flags(store: Store, name: str) -> tuple[bool, bool]:
 # -- orders ---------------------------------------------------------------------------------
 def insert_order(store: Store, *, client_order_id: str, trader: str, ticker: str, side: str,
                  order_type: str, post_only: bool, qty: Decimal, limit_price: Decimal | None,
-                 bar_at: float, attempt: int, status: str = "NEW", reason: str = "") -> bool:
+                 bar_at: float, attempt: int, status: str = "NEW", reason: str = "",
+                 at: float | None = None) -> bool:
     """Record an order intent before it is sent. False if the id already exists."""
-    t = now()
+    t = now() if at is None else at
     cur = store.conn.execute(
         "INSERT OR IGNORE INTO orders (client_order_id, trader, ticker, side, order_type, "
         "post_only, qty, limit_price, status, bar_at, attempt, reason, created_at, updated_at) "
@@ -205,7 +213,7 @@ def insert_order(store: Store, *, client_order_id: str, trader: str, ticker: str
 def update_order(store: Store, client_order_id: str, *, status: str,
                  broker_order_id: str | None = None, filled_qty: Decimal | None = None,
                  avg_price: Decimal | None = None, fees: Decimal | None = None,
-                 reason: str | None = None) -> None:
+                 reason: str | None = None, at: float | None = None) -> None:
     store.conn.execute(
         "UPDATE orders SET status = ?, broker_order_id = COALESCE(?, broker_order_id), "
         "filled_qty = COALESCE(?, filled_qty), avg_price = COALESCE(?, avg_price), "
@@ -213,7 +221,7 @@ def update_order(store: Store, client_order_id: str, *, status: str,
         "WHERE client_order_id = ?",
         (status, broker_order_id, None if filled_qty is None else str(filled_qty),
          None if avg_price is None else str(avg_price), None if fees is None else str(fees),
-         reason, now(), client_order_id))
+         reason, now() if at is None else at, client_order_id))
 
 
 def get_order(store: Store, client_order_id: str) -> OrderRow | None:
@@ -274,7 +282,7 @@ def maker_ratio(store: Store, trader: str, since: float = 0.0) -> float | None:
 
 def upsert_position(store: Store, trader: str, ticker: str, *, qty: Decimal, avg_price: Decimal,
                     last_price: Decimal | None, realized_pnl: Decimal,
-                    unrealized_pnl: Decimal) -> None:
+                    unrealized_pnl: Decimal, at: float | None = None) -> None:
     store.conn.execute(
         "INSERT INTO positions (trader, ticker, qty, avg_price, last_price, realized_pnl, "
         "unrealized_pnl, updated_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(trader, ticker) DO "
@@ -282,7 +290,7 @@ def upsert_position(store: Store, trader: str, ticker: str, *, qty: Decimal, avg
         "last_price=excluded.last_price, realized_pnl=excluded.realized_pnl, "
         "unrealized_pnl=excluded.unrealized_pnl, updated_at=excluded.updated_at",
         (trader, ticker, str(qty), str(avg_price), None if last_price is None else str(last_price),
-         str(realized_pnl), str(unrealized_pnl), now()))
+         str(realized_pnl), str(unrealized_pnl), now() if at is None else at))
 
 
 def positions(store: Store, trader: str) -> list[PositionRow]:
@@ -292,10 +300,14 @@ def positions(store: Store, trader: str) -> list[PositionRow]:
 
 # -- equity and decisions -------------------------------------------------------------------
 def insert_equity(store: Store, trader: str, at: float, equity: Decimal, cash: Decimal,
-                  benchmark: float | None) -> None:
+                  benchmark: float | None, ew: float | None = None,
+                  backtest: float | None = None) -> None:
+    """One bar's equity with its benchmarks: HODL (benchmark_f), equal weight rebalanced each
+    bar (ew_f) and the model's own backtest on the same bars (backtest_f)."""
     store.conn.execute(
-        "INSERT OR REPLACE INTO equity (trader, at, equity, cash, equity_f, benchmark_f) "
-        "VALUES (?,?,?,?,?,?)", (trader, at, str(equity), str(cash), float(equity), benchmark))
+        "INSERT OR REPLACE INTO equity (trader, at, equity, cash, equity_f, benchmark_f, ew_f, "
+        "backtest_f) VALUES (?,?,?,?,?,?,?,?)",
+        (trader, at, str(equity), str(cash), float(equity), benchmark, ew, backtest))
 
 
 def equity_series(store: Store, trader: str, limit: int) -> list[tuple[float, float]]:
@@ -311,8 +323,9 @@ def first_equity(store: Store, trader: str) -> tuple[float, float, float | None]
     return (row["at"], row["equity_f"], row["benchmark_f"]) if row else None
 
 
-def insert_decisions(store: Store, trader: str, records: Iterable[DecisionRecord]) -> None:
-    t = now()
+def insert_decisions(store: Store, trader: str, records: Iterable[DecisionRecord],
+                     at: float | None = None) -> None:
+    t = now() if at is None else at
     store.conn.executemany(
         "INSERT INTO decisions (trader, bar_at, ticker, action, side, score, f_size, f_momentum,"
         " f_agreement, f_volatility, f_context, passed, reason, at) "

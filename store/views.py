@@ -51,7 +51,8 @@ def last_fills(store: Store, limit: int = DEFAULT_PAGE, trader: str | None = Non
 class EquityPoint:
     at: float
     equity: float
-    benchmark: float | None
+    benchmark: float | None   # HODL on the same clock
+    backtest: float | None    # the model's own backtest on the bars the trader traded
 
 
 def equity_series(store: Store, trader: str, max_points: int = 240,
@@ -72,14 +73,16 @@ def equity_series(store: Store, trader: str, max_points: int = 240,
                     "at >= ? LIMIT ?)", (trader, t0, n + 1))["c"] <= n
     if few:
         return to_rows(EquityPoint, store.query(
-            "SELECT at, equity_f AS equity, benchmark_f AS benchmark FROM equity "
+            "SELECT at, equity_f AS equity, benchmark_f AS benchmark, backtest_f AS backtest "
+            "FROM equity "
             "WHERE trader = ? AND at >= ? ORDER BY at", (trader, t0)))
     t1 = float(store.one("SELECT max(at) AS t FROM equity WHERE trader = ?", (trader,))["t"])
     step = (t1 - t0) / (n - 1)
     rows = store.query(
         "WITH RECURSIVE ticks(i, t) AS (SELECT 0, :t0 UNION ALL "
         "  SELECT i + 1, :t0 + (i + 1) * :step FROM ticks WHERE i + 1 < :n) "
-        "SELECT DISTINCT e.at, e.equity_f AS equity, e.benchmark_f AS benchmark "
+        "SELECT DISTINCT e.at, e.equity_f AS equity, e.benchmark_f AS benchmark, "
+        "e.backtest_f AS backtest "
         "FROM ticks JOIN equity e ON e.trader = :trader AND e.at = "
         "  (SELECT at FROM equity WHERE trader = :trader AND at <= ticks.t + 1e-9 "
         "   ORDER BY at DESC LIMIT 1) "
@@ -310,6 +313,23 @@ class TraderView:
 def traders(store: Store, limit: int = 100) -> list[TraderView]:
     return to_rows(TraderView, store.query(
         "SELECT * FROM traders ORDER BY mode DESC, name LIMIT ?", (_page(limit),)))
+
+
+def trader_clock(store: Store, trader: str) -> float | None:
+    """The trader's own latest time: its last bar, equity, fill or decision, whichever is last.
+
+    A trader records on its own clock: a simulated replay trader writes replay times (years
+    behind the wall clock), so windows over its rows must end here, not at the wall clock.
+    Each part is one seek on a (trader, at) index.
+    """
+    row = store.one(
+        "SELECT max(coalesce((SELECT last_bar_at FROM traders WHERE name = :t), -1e18), "
+        "coalesce((SELECT max(at) FROM equity WHERE trader = :t), -1e18), "
+        "coalesce((SELECT max(at) FROM fills WHERE trader = :t), -1e18), "
+        "coalesce((SELECT max(at) FROM decisions WHERE trader = :t), -1e18)) AS t",
+        {"t": trader})
+    t = row["t"] if row is not None else None
+    return None if t is None or t <= -1e17 else float(t)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,10 @@ from collections.abc import Mapping, Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable
 
 from widgets.fmt import DASH, clip, matches, num, stamp
 from widgets.inputs import AlertLike, PromotionLike
+from widgets.line_table import LineTable
 from widgets.table import sync_table
 
 
@@ -29,12 +29,8 @@ class AlertsPane(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        levels: DataTable[object] = DataTable(cursor_type="row", id="alerts-levels")
-        levels.add_columns("trader", "level", "live Sharpe", "backtest", "gates")
-        yield levels
-        history: DataTable[object] = DataTable(cursor_type="row", id="alerts-history")
-        history.add_columns("at", "trader", "level", "live", "bt", "message")
-        yield history
+        yield LineTable("trader", "level", "live Sharpe", "backtest", "gates", id="alerts-levels")
+        yield LineTable("at", "trader", "level", "live", "bt", "message", id="alerts-history")
 
     def update_data(self, traders: Sequence[str], latest: Mapping[str, AlertLike],
                     gates: Mapping[str, PromotionLike], history: Sequence[AlertLike],
@@ -46,11 +42,11 @@ class AlertsPane(Vertical):
                      num(a.backtest_sharpe if a else None), clip(gate_status(gates.get(name)), 40))
             if matches(filter_text, *cells):
                 rows.append((name, cells))
-        sync_table(self.query_one("#alerts-levels", DataTable), rows)
+        sync_table(self.query_one("#alerts-levels", LineTable), rows)
         h_rows = []
         for a in history:
             cells = (stamp(a.at), a.trader or DASH, a.level, num(a.live_sharpe),
                      num(a.backtest_sharpe), clip(a.message, 60))
             if matches(filter_text, *cells):
                 h_rows.append((str(a.id), cells))
-        sync_table(self.query_one("#alerts-history", DataTable), h_rows)
+        sync_table(self.query_one("#alerts-history", LineTable), h_rows)

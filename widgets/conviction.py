@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable
 
 from widgets.fmt import clip, clock, matches, num, pct
 from widgets.inputs import ConvictionLike, DecisionLike
+from widgets.line_table import LineTable
 from widgets.table import sync_table
 
 
@@ -22,14 +22,10 @@ class ConvictionPane(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        stats: DataTable[object] = DataTable(cursor_type="row", id="conviction-stats")
-        stats.add_columns("trader", "decisions", "passed", "pass rate", "avg score",
-                          "trades/day", "proj./month")
-        yield stats
-        blocked: DataTable[object] = DataTable(cursor_type="row", id="conviction-blocked")
-        blocked.add_columns("time", "trader", "ticker", "side", "score", "size", "mom", "agr",
-                            "vol", "ctx", "reason")
-        yield blocked
+        yield LineTable("trader", "decisions", "passed", "pass rate", "avg score", "trades/day",
+                        "proj./month", id="conviction-stats")
+        yield LineTable("time", "trader", "ticker", "side", "score", "size", "mom", "agr", "vol",
+                        "ctx", "reason", id="conviction-blocked")
 
     def update_data(self, stats: Sequence[ConvictionLike], blocked: Sequence[DecisionLike],
                     filter_text: str = "") -> None:
@@ -39,7 +35,7 @@ class ConvictionPane(Vertical):
                      num(s.avg_score), num(s.trades_per_day, 1), num(s.projected_per_month, 0))
             if matches(filter_text, *cells):
                 rows.append((s.trader, cells))
-        sync_table(self.query_one("#conviction-stats", DataTable), rows)
+        sync_table(self.query_one("#conviction-stats", LineTable), rows)
         b_rows = []
         for d in blocked:
             cells = (clock(d.at), d.trader, d.ticker, d.side, num(d.score), num(d.f_size),
@@ -47,4 +43,4 @@ class ConvictionPane(Vertical):
                      num(d.f_context), clip(d.reason, 30))
             if matches(filter_text, *cells):
                 b_rows.append((str(d.id), cells))
-        sync_table(self.query_one("#conviction-blocked", DataTable), b_rows)
+        sync_table(self.query_one("#conviction-blocked", LineTable), b_rows)

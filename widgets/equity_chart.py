@@ -1,4 +1,4 @@
-"""A terminal equity curve: the trader's equity against HODL (and a backtest curve if given).
+"""A terminal equity curve: the trader's equity against HODL and the model's own backtest.
 
 plotext builds the chart as ANSI text in a worker thread; the UI thread only shows the
 finished text, so a redraw never holds up the screen.
@@ -15,15 +15,16 @@ from textual.widgets import Static
 
 from widgets.inputs import PointLike
 
-_PLOTEXT = threading.Lock()  # plotext keeps one global figure
+PLOTEXT_LOCK = threading.Lock()  # plotext keeps one global figure
+
+Point = tuple[float, float, float | None, float | None]  # (at, equity, HODL, backtest)
 
 
-def build_chart(title: str, points: Sequence[tuple[float, float, float | None]],
-                backtest: Sequence[tuple[float, float]], width: int, height: int) -> str:
-    """The chart as ANSI text of width x height (points: (at, equity, benchmark))."""
+def build_chart(title: str, points: Sequence[Point], width: int, height: int) -> str:
+    """The chart as ANSI text of width x height; HODL and backtest where they were recorded."""
     import plotext as plt
 
-    with _PLOTEXT:
+    with PLOTEXT_LOCK:
         plt.clear_figure()
         plt.plotsize(max(width, 20), max(height, 5))
         plt.theme("pro")
@@ -33,13 +34,12 @@ def build_chart(title: str, points: Sequence[tuple[float, float, float | None]],
             t0 = points[0][0]
             xs = [(p[0] - t0) / 3600.0 for p in points]
             plt.plot(xs, [p[1] for p in points], label="equity", marker="braille")
-            bench = [(x, p[2]) for x, p in zip(xs, points, strict=True) if p[2] is not None]
-            if bench:
-                plt.plot([b[0] for b in bench], [b[1] for b in bench], label="HODL",
-                         marker="braille")
-            if backtest:
-                plt.plot([(t - t0) / 3600.0 for t, _ in backtest], [v for _, v in backtest],
-                         label="backtest", marker="braille")
+            for col, label in ((2, "HODL"), (3, "backtest")):
+                known = [(x, p[col]) for x, p in zip(xs, points, strict=True)
+                         if p[col] is not None]
+                if known:
+                    plt.plot([k[0] for k in known], [k[1] for k in known], label=label,
+                             marker="braille")
             plt.title(title)
             plt.xlabel("hours")
         return str(plt.build())
@@ -53,15 +53,12 @@ class EquityChart(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self._title = ""
-        self._points: tuple[tuple[float, float, float | None], ...] = ()
-        self._backtest: tuple[tuple[float, float], ...] = ()
+        self._points: tuple[Point, ...] = ()
         self._drawn: tuple[object, ...] = ()
 
-    def set_series(self, title: str, points: Sequence[PointLike],
-                   backtest: Sequence[tuple[float, float]] = ()) -> None:
+    def set_series(self, title: str, points: Sequence[PointLike]) -> None:
         self._title = title
-        self._points = tuple((p.at, p.equity, p.benchmark) for p in points)
-        self._backtest = tuple(backtest)
+        self._points = tuple((p.at, p.equity, p.benchmark, p.backtest) for p in points)
         self._redraw()
 
     def on_resize(self, event: events.Resize) -> None:
@@ -71,17 +68,16 @@ class EquityChart(Static):
         w, h = self.content_size.width, self.content_size.height
         if w <= 0 or h <= 0:
             return
-        key = (self._title, self._points, self._backtest, w, h)
+        key = (self._title, self._points, w, h)
         if key == self._drawn:
             return  # unchanged: skip the rebuild
         self._drawn = key
-        self._build(self._title, self._points, self._backtest, w, h)
+        self._build(self._title, self._points, w, h)
 
     @work(thread=True, exclusive=True, group="chart")
-    def _build(self, title: str, points: tuple[tuple[float, float, float | None], ...],
-               backtest: tuple[tuple[float, float], ...], w: int, h: int) -> None:
-        text = Text.from_ansi(build_chart(title, points, backtest, w, h), no_wrap=True)
-        self.app.call_from_thread(self._show, (title, points, backtest, w, h), text)
+    def _build(self, title: str, points: tuple[Point, ...], w: int, h: int) -> None:
+        text = Text.from_ansi(build_chart(title, points, w, h), no_wrap=True)
+        self.app.call_from_thread(self._show, (title, points, w, h), text)
 
     def _show(self, key: tuple[object, ...], text: Text) -> None:
         if key == self._drawn:  # a newer size or series may have been asked for meanwhile

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from widgets.fmt import DASH, bar, matches, money, pct
 from widgets.inputs import ExecutionLike
+from widgets.line_table import LineTable
 from widgets.table import sync_table
 
 
@@ -29,24 +30,26 @@ class ExecutionPane(Vertical):
     DEFAULT_CSS = """
     ExecutionPane { height: 1fr; }
     ExecutionPane #execution-note { height: auto; }
-    ExecutionPane DataTable { height: 1fr; }
+    ExecutionPane #execution-table { height: 1fr; }
     """
 
     def __init__(self, target: float = 0.70, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.target = target
+        self._note = ""
 
     def compose(self) -> ComposeResult:
         yield Static(f"Maker ratio target {self.target:.0%} (post-only limit orders)",
                      id="execution-note")
-        table: DataTable[object] = DataTable(cursor_type="row", id="execution-table")
-        table.add_columns("trader", "fills", "maker", "vs target", "fees paid", "fee tier")
-        yield table
+        yield LineTable("trader", "fills", "maker", "vs target", "fees paid", "fee tier",
+                        id="execution-table")
 
     def update_data(self, stats: Sequence[ExecutionLike], window_label: str,
                     filter_text: str = "") -> None:
-        self.query_one("#execution-note", Static).update(
-            f"Maker ratio target {self.target:.0%}, over the {window_label}")
+        note = f"Maker ratio target {self.target:.0%}, over the {window_label}"
+        if note != self._note:  # an unchanged update would still cost a layout
+            self._note = note
+            self.query_one("#execution-note", Static).update(note)
         rows = []
         for s in stats:
             ok = s.maker_ratio is not None and s.maker_ratio >= self.target
@@ -55,4 +58,4 @@ class ExecutionPane(Vertical):
                      f"{bar(s.maker_ratio, 10)} {mark}", money(s.fees_paid), _tier(s.fee_tier))
             if matches(filter_text, *cells):
                 rows.append((s.trader, cells))
-        sync_table(self.query_one(DataTable), rows)
+        sync_table(self.query_one("#execution-table", LineTable), rows)

@@ -95,7 +95,8 @@ class PositionLike(Protocol):
 class PointLike(Protocol):
     at: float
     equity: float
-    benchmark: float | None
+    benchmark: float | None   # HODL
+    backtest: float | None    # the model's backtest on the same bars
 
 
 class ConvictionLike(Protocol):

@@ -69,7 +69,9 @@ class PositionsPane(Vertical):
         if name is None:
             chart.set_series("equity: no trader", [])
             return
-        chart.set_series(f"{name}: equity vs HODL", self._equity.get(name, []))
+        points = self._equity.get(name, [])
+        vs = "HODL" + (" vs backtest" if any(p.backtest is not None for p in points) else "")
+        chart.set_series(f"{name}: equity vs {vs}", points)
 
     @property
     def selected_trader(self) -> str | None:

@@ -7,15 +7,20 @@ from collections.abc import Sequence
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey
 
+from widgets.line_table import LineTable
+
 Row = tuple[str, Sequence[object]]  # (row key, cells)
 
 
-def sync_table(table: DataTable, rows: Sequence[Row]) -> None:
+def sync_table(table: DataTable | LineTable, rows: Sequence[Row]) -> None:
     """Update cells in place when the row keys are unchanged; else rebuild, keeping the cursor.
 
     Rebuilding costs a layout of every row; updating cells in place costs only the changes,
-    which keeps each refresh well inside a frame.
+    which keeps each refresh well inside a frame. A LineTable redraws only changed rows.
     """
+    if isinstance(table, LineTable):
+        table.set_rows(rows)
+        return
     keys = [k for k, _ in rows]
     current = [rk.value for rk in table.rows]
     if keys == current:
@@ -34,7 +39,9 @@ def sync_table(table: DataTable, rows: Sequence[Row]) -> None:
         table.move_cursor(row=keys.index(selected), animate=False)
 
 
-def selected_key(table: DataTable) -> str | None:
+def selected_key(table: DataTable | LineTable) -> str | None:
+    if isinstance(table, LineTable):
+        return table.selected_key
     if table.row_count == 0:
         return None
     try:

@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, ProgressBar, Static
+from textual.widgets import ProgressBar, Static
 
 from widgets.fmt import DASH, clip, matches, mb, num
 from widgets.inputs import AttemptLike, CountsLike, StudyLike
+from widgets.line_table import LineTable
 from widgets.table import selected_key, sync_table
 
 MAX_BARS = 4  # running-trial bars shown; the table has the rest
@@ -44,7 +45,7 @@ class TrialsPane(Vertical):
     TrialsPane { height: 1fr; }
     TrialsPane #trials-summary { height: auto; }
     TrialsPane #trials-running { height: auto; max-height: 4; }
-    TrialsPane DataTable { height: 1fr; }
+    TrialsPane #trials-table { height: 1fr; }
     """
 
     class TrialSelected(Message):
@@ -55,9 +56,8 @@ class TrialsPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("No study yet. Press s to start one.", id="trials-summary")
         yield Vertical(id="trials-running")
-        table: DataTable[object] = DataTable(cursor_type="row", id="trials-table")
-        table.add_columns("trial", "try", "state", "objective", "device", "mem", "error")
-        yield table
+        yield LineTable("trial", "try", "state", "objective", "device", "mem", "error",
+                        id="trials-table")
 
     def update_data(self, study: StudyLike | None, counts: CountsLike | None,
                     attempts: Sequence[AttemptLike], running: Sequence[AttemptLike],
@@ -83,7 +83,7 @@ class TrialsPane(Vertical):
                      a.device or DASH, mb(a.peak_mem_mb), clip(a.error_class, 24))
             if matches(filter_text, *cells):
                 rows.append((f"{a.trial}:{a.attempt}", cells))
-        sync_table(self.query_one(DataTable), rows)
+        sync_table(self.query_one("#trials-table", LineTable), rows)
 
     def _update_bars(self, running: Sequence[AttemptLike]) -> None:
         box = self.query_one("#trials-running", Vertical)
@@ -99,9 +99,9 @@ class TrialsPane(Vertical):
 
     @property
     def selected_trial(self) -> int | None:
-        key = selected_key(self.query_one(DataTable))
+        key = selected_key(self.query_one("#trials-table", LineTable))
         return None if key is None else int(key.split(":")[0])
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_line_table_row_highlighted(self, event: LineTable.RowHighlighted) -> None:
         event.stop()
         self.post_message(self.TrialSelected(self.selected_trial))

@@ -19,6 +19,7 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("/", "filter the rows of every table (empty to clear)", False),
     ("ctrl+p", "command palette", False),
     ("l", "log of the selected process (follow, search)", False),
+    ("R", "report of the selected trader: day/week/month table and charts", False),
     ("t", "show the next study (the palette lists them all)", False),
     ("s", "start a study (name, timeframe, trials, GPU)", True),
     ("p", "promote the selected trial to paper (shows the gates)", True),

@@ -115,15 +115,19 @@ def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
             ("paper-1", "BTC-USD", "0.0051", "94120.50", "95010.00", "3.10", "4.54", now - 60),
             ("paper-1", "ETH-USD", "0.0800", "3350.00", "3321.75", "0", "-2.26", now - 60)])
         eq = []
+        bt_rng = random.Random(rng_seed + 1)  # its own stream: the other rows stay as they were
         for trader, hours, drift in (("paper-1", 72, 0.0006), ("paper-2", 10, -0.0004)):
-            e = b = 1000.0
+            e = b = bt = 1000.0
             for k in range(int(hours * 12)):
                 at = now - hours * HOUR + k * 300
                 e *= 1 + drift / 12 + rng.gauss(0, 0.002)
                 b *= 1 + rng.gauss(0, 0.0025)
-                eq.append((trader, at, f"{e:.2f}", "500", e, b))
-        c.executemany("INSERT INTO equity (trader, at, equity, cash, equity_f, benchmark_f) "
-                      "VALUES (?, ?, ?, ?, ?, ?)", eq)
+                # The model's own backtest on the same bars: the same drift without the
+                # filter, fees and slippage, so a little ahead of the trader.
+                bt *= 1 + 1.5 * drift / 12 + bt_rng.gauss(0, 0.002)
+                eq.append((trader, at, f"{e:.2f}", "500", e, b, bt))
+        c.executemany("INSERT INTO equity (trader, at, equity, cash, equity_f, benchmark_f, "
+                      "backtest_f) VALUES (?, ?, ?, ?, ?, ?, ?)", eq)
         # Fills: each its own order, about 4 trades a day for paper-1 (inside the 2-5 gate).
         fills, decisions = [], []
         for k in range(12):

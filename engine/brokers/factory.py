@@ -30,6 +30,21 @@ def sim_candles(cfg: Config) -> Candles:
     return candles.select(tuple(cfg.trader.tickers))
 
 
+def sim_start_index(cfg: Config, n_bars: int) -> int:
+    """Where a new sim replay starts: [trader] sim_start_frac of the data, but never before
+    the features' warmup (history_bars, the indicators' longest window + norm_window +
+    lookback, the volatility window). A replay that already runs keeps its own position."""
+    warmup = max(cfg.trader.history_bars,
+                 cfg.features.norm_window + 40 + cfg.features.lookback,
+                 cfg.conviction.volatility_window + 1)
+    start = max(warmup, int(cfg.trader.sim_start_frac * n_bars))
+    if start >= n_bars - 1:
+        raise BrokerError(f"sim: nothing to replay: the data has {n_bars} bars and the replay "
+                          f"would start at bar {start} ([trader] sim_start_frac = "
+                          f"{cfg.trader.sim_start_frac:g}, warmup {warmup} bars)")
+    return start
+
+
 def make_broker(cfg: Config, secrets: Secrets, broker_name: str, state_dir: str | Path,
                 start_index: int | None = None) -> Broker:
     if broker_name == "sim":
@@ -40,9 +55,7 @@ def make_broker(cfg: Config, secrets: Secrets, broker_name: str, state_dir: str 
         except DataError as e:
             raise BrokerError(f"sim: no market data: {e}") from None
         t = cfg.trader
-        start = start_index if start_index is not None else max(
-            t.history_bars, cfg.features.norm_window + 40 + cfg.features.lookback,
-            cfg.conviction.volatility_window + 1)
+        start = start_index if start_index is not None else sim_start_index(cfg, candles.n_bars)
         return SimBroker(Path(state_dir) / "sim-exchange.db", candles, start_index=start,
                          initial_cash=Decimal(str(t.capital)),
                          maker_rate=Decimal(str(t.sim_maker_fee_rate)),

@@ -106,7 +106,7 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
 
     try:
         candles = load_data(args.data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars)
-        check_model(policy, candles, cfg.features)
+        check_model(policy, candles)
         lo, hi = window(candles, start, end)
         result = replay(policy, candles, conviction, cfg.risk.max_position_pct, lo, hi,
                         model=args.model, tune=args.tune)

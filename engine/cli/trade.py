@@ -25,8 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--broker", choices=("sim", "alpaca", "coinbase"), default=None,
                    help="default: [trader] broker")
     p.add_argument("--tickers", default="", help="comma-separated, e.g. BTC-USD,ETH-USD "
-                   "(default: [trader] tickers)")
-    p.add_argument("--timeframe", choices=TIMEFRAMES, default=None)
+                   "(default: the model's)")
+    p.add_argument("--timeframe", choices=TIMEFRAMES, default=None,
+                   help="default: the model's")
     p.add_argument("--capital", default=None, help="starting capital in USD")
     p.add_argument("--study", default=None, help="study for --model ensemble:K")
     p.add_argument("--live", action="store_true",
@@ -82,15 +83,16 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         if not (secrets.coinbase_api_key and secrets.coinbase_api_secret):
             raise UsageError("coinbase credentials missing: set COINBASE_API_KEY and "
                              "COINBASE_API_SECRET (or the key file)")
-    return _trade(cfg, name, broker_name, args.model, args.study, secrets)
+    return _trade(cfg, name, broker_name, args.model, args.study, secrets,
+                  model_market=(not args.tickers, args.timeframe is None))
 
 
 def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str | None,
-           secrets: object) -> int:
+           secrets: object, model_market: tuple[bool, bool] = (False, False)) -> int:
     from engine.brokers.base import BrokerError
     from engine.brokers.factory import make_broker
     from engine.data.candles import DataError
-    from engine.model.artifact import ModelError
+    from engine.model.artifact import ModelError, read_spec
     from engine.runtime import Heartbeat, open_store, setup_torch
     from engine.trading.clock import RealClock, ReplayClock
     from engine.trading.policy import load_policy, resolve_model_dirs
@@ -106,6 +108,13 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     try:
         try:
             dirs, study = resolve_model_dirs(model_arg, store, study)
+            if any(model_market):  # trade what the model was trained on unless told otherwise
+                first = read_spec(dirs[0])
+                upd = {k: v for k, v, use in (("tickers", list(first.tickers), model_market[0]),
+                                              ("timeframe", first.timeframe, model_market[1]))
+                       if use}
+                cfg = cfg.model_copy(update={"trader": t.model_copy(update=upd)})
+                t = cfg.trader
             device = setup_torch(cfg)
             policy = load_policy(dirs, tickers=tuple(t.tickers), timeframe=t.timeframe,
                                  features=None, env=cfg.env.model_dump(), device=device)

@@ -154,6 +154,9 @@ class TraderSection(Section):
     sim_spread_bps: float = Field(default=2.0, ge=0, le=1000)  # sim quotes: close +- half of it
     sim_maker_fee_rate: float = Field(default=0.004, ge=0, lt=0.1)
     sim_taker_fee_rate: float = Field(default=0.006, ge=0, lt=0.1)
+    # sim only: the replay starts at this fraction of the data (never before the features'
+    # warmup); the offline demo sets 1 - [study] holdout_frac to trade the held-out bars.
+    sim_start_frac: float = Field(default=0.0, ge=0, lt=1)
 
 
 class ConvictionWeights(Section):

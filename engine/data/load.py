@@ -12,8 +12,10 @@ Sources ([data] source):
              optional) — see engine.data.validate for the accepted timestamp forms.
   coinbase   the Parquet cache written by `cappuccino data fetch --source coinbase|alpaca`
   alpaca     under [paths] data/<source>/<timeframe>/<TICKER>.parquet.
-A coarser timeframe than the stored one (e.g. 1h from 5m) is resampled; every file-based
-source goes through validate(), whose report is logged at INFO.
+A coarser timeframe than the stored one (e.g. 1h from 5m) is resampled; data coarser than the
+configured timeframe (1h rows for a 5m config) is refused with one line, never filled forward
+into flat bars. Every file-based source goes through validate(), whose report is logged at
+INFO.
 """
 
 from __future__ import annotations
@@ -115,19 +117,39 @@ def _log_report(what: str, report: Report) -> None:
     log.info("%s: %s", what, report)
 
 
-def _stored_timeframe(cfg: Any, data: Any) -> str:
-    """The timeframe the stored rows are on: the configured one unless rows are finer."""
+TIME_COLUMNS = ("timestamp", "time", "date", "datetime", "start", "t")  # as validate() reads
+
+
+def native_seconds(data: Any) -> int | None:
+    """The data's own bar spacing: the smallest step between distinct timestamps (None when
+    there is no readable timestamp column or fewer than 2 timestamps: validate() says why)."""
     from engine.data.validate import to_unix_seconds
 
-    ts = np.unique(to_unix_seconds(data["timestamp"]))
+    cols = {str(c).strip().lower(): c for c in data.columns}
+    col = next((cols[n] for n in TIME_COLUMNS if n in cols), None)
+    if col is None:
+        return None
+    ts = np.unique(to_unix_seconds(data[col]))
     ts = ts[np.isfinite(ts)]
-    if len(ts) < 2:
+    if ts.size < 2:
+        return None
+    return int(round(float(np.min(np.diff(ts)))))
+
+
+def _stored_timeframe(cfg: Any, data: Any, what: str) -> str:
+    """The timeframe the stored rows are on. Finer data is resampled to the configured
+    timeframe; coarser data is refused (validate would otherwise fill each gap between its
+    bars forward, e.g. 1h data into eleven flat 5m bars)."""
+    want = TIMEFRAME_SECONDS[cfg.data.timeframe]
+    native = native_seconds(data)
+    if native is None or native == want:
         return str(cfg.data.timeframe)
-    step = int(np.min(np.diff(ts)))
-    for name, sec in TIMEFRAME_SECONDS.items():
-        if sec == step:
-            return name if sec < TIMEFRAME_SECONDS[cfg.data.timeframe] else cfg.data.timeframe
-    return str(cfg.data.timeframe)
+    name = next((k for k, v in TIMEFRAME_SECONDS.items() if v == native), None)
+    if native > want:
+        raise DataError(f"{what}: the data has a bar every {name or f'{native}s'}, coarser "
+                        f"than [data] timeframe = {cfg.data.timeframe}; set the timeframe to "
+                        f"{name or 'its spacing'} or coarser, or use {cfg.data.timeframe} data")
+    return name or str(cfg.data.timeframe)  # an odd spacing: validate() names the off-grid rows
 
 
 def load_candles(cfg: Any) -> Candles:
@@ -151,7 +173,8 @@ def load_candles(cfg: Any) -> Candles:
         if not cfg.data.path:
             raise DataError(f"[data] source = {src!r} needs [data] path")
         df = read_table(cfg.data.path)
-        return _validated(df, cfg, _stored_timeframe(cfg, df), str(cfg.data.path))
+        what = str(cfg.data.path)
+        return _validated(df, cfg, _stored_timeframe(cfg, df, what), what)
     if src in ("coinbase", "alpaca"):
         return load_cached(cfg, src, cfg.data.timeframe, tickers)
     raise DataError(f"unknown [data] source {src!r}")

@@ -37,7 +37,7 @@ changes the positions, and so the later decisions. Below the run's min_score it 
 so re-run with the suggested value to confirm. `tune=True` (CLI --tune) instead bisects
 min_score toward the target by replaying the filtered path at each probe (exact counts).
 
-The per-ticker side rule (decision_side) mirrors Trader._decide, which keeps it inline.
+The per-ticker side rule is engine.trading.decision.decision_side, the trader's own.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ import numpy as np
 
 from engine.config.schema import ConvictionSection
 from engine.data.candles import TIMEFRAME_SECONDS, Candles, DataError, bar_seconds
-from engine.model.artifact import ModelError, spec_mismatch
+from engine.model.artifact import ModelError
 from engine.reports.metrics import max_drawdown, returns, sharpe
 from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
-from engine.trading.policy import Policy
+from engine.trading.decision import decision_side
+from engine.trading.policy import Policy, data_mismatch
 
 FACTORS = ("size", "momentum", "agreement", "volatility", "context")
 TARGET_PER_MONTH = (75.0, 100.0)   # the seed's target trade count
@@ -111,15 +112,11 @@ def _native_seconds(df: Any) -> int | None:
     return int(round(float(np.min(np.diff(ts)))))
 
 
-def check_model(policy: Policy, candles: Candles, cfg_features: Any) -> None:
-    """The trader's check: the model's features must be what this data and [features] give."""
-    from engine.features import feature_spec
-
-    want = feature_spec(cfg_features, candles).to_dict()
-    diffs = spec_mismatch(policy.spec, candles.tickers, candles.timeframe, want,
-                          policy.spec.env)
+def check_model(policy: Policy, candles: Candles) -> None:
+    """The trader's check (policy.data_mismatch): tickers, timeframe, needed fields."""
+    diffs = data_mismatch(policy.spec, candles.tickers, candles.timeframe, candles)
     if diffs:
-        raise MismatchError("; ".join(d.replace(" vs trader ", " vs data ") for d in diffs))
+        raise MismatchError("; ".join(diffs))
 
 
 def window(candles: Candles, start: float | None, end: float | None) -> tuple[int, int]:
@@ -192,18 +189,6 @@ class ReplayResult:
         lo, hi = TARGET_PER_MONTH
         hits = [h.min_score for h in self.hint if lo <= h.trades_per_month <= hi]
         return (min(hits), max(hits)) if hits else None
-
-
-def decision_side(action: float, price: float, held: float, equity: float, max_frac: float,
-                  min_order: float) -> str:
-    """BUY / SELL / HOLD as engine.trading.trader.Trader._decide decides it (the trader keeps
-    this rule inline; it is also the env step's min-order rule before the cash cap)."""
-    shares = action * max_frac * equity / price if price > 0 else 0.0
-    if shares > 0 and shares * price >= min_order:
-        return "BUY"
-    if shares < 0 and held > 0 and min(-shares, held) * price >= min_order:
-        return "SELL"
-    return "HOLD"
 
 
 @dataclass

@@ -14,6 +14,8 @@ Order life:
    replay the bar is the smallest unit of time, so there the next bar's decision takes over
    an unfilled maker order.
 
+Clock: order rows are stamped with `now` (the trader's clock: replay time for the sim).
+
 Crash safety: an intent is written before it is sent, so every order of ours at the broker
 has a store row. `send_new` resolves NEW rows: known at the broker -> adopt its state;
 unknown and still for the current bar -> submit (same id, so never twice); unknown and
@@ -53,15 +55,19 @@ class Executor:
         st.insert_order(self.store, client_order_id=cid, trader=self.trader, ticker=ticker,
                         side=side, order_type="limit" if price is not None else "market",
                         post_only=price is not None, qty=qty, limit_price=price, bar_at=bar_at,
-                        attempt=attempt, reason=reason)
+                        attempt=attempt, reason=reason, at=self.now())
         return cid
+
+    def _update(self, cid: str, **fields: object) -> None:
+        """An orders row update stamped on the trader's clock."""
+        st.update_order(self.store, cid, at=self.now(), **fields)  # type: ignore[arg-type]
 
     def _adopt(self, cid: str, b: OrderState) -> None:
         status = "OPEN" if b.status == "NEW" else b.status
         with self.store.write():
-            st.update_order(self.store, cid, status=status, broker_order_id=b.broker_order_id,
-                            filled_qty=b.filled_qty, avg_price=b.avg_price, fees=b.fees,
-                            reason=b.reason or None)
+            self._update(cid, status=status, broker_order_id=b.broker_order_id,
+                         filled_qty=b.filled_qty, avg_price=b.avg_price, fees=b.fees,
+                         reason=b.reason or None)
 
     def _submit(self, row: st.OrderRow) -> OrderState | None:
         req = OrderRequest(client_order_id=row.client_order_id, ticker=row.ticker,
@@ -73,8 +79,8 @@ class Executor:
             b = self.broker.submit(req)
         except OrderRejected as e:
             with self.store.write():
-                st.update_order(self.store, row.client_order_id, status="REJECTED",
-                                reason=e.reason)
+                self._update(row.client_order_id, status="REJECTED",
+                             reason=e.reason)
             log.info("order %s rejected: %s", row.client_order_id, e)
             if e.reason == "post_only":
                 self._next_attempt(row, Decimal(row.qty))
@@ -97,8 +103,8 @@ class Executor:
                 self._submit(row)
             else:
                 with self.store.write():
-                    st.update_order(self.store, row.client_order_id, status="EXPIRED",
-                                    reason="never reached the broker; its bar has passed")
+                    self._update(row.client_order_id, status="EXPIRED",
+                                 reason="never reached the broker; its bar has passed")
 
     # -- between bars ---------------------------------------------------------------------
     def sync_open(self) -> None:
@@ -121,8 +127,8 @@ class Executor:
                 b = self.broker.get_order(r.client_order_id)
             if b is None:
                 with self.store.write():
-                    st.update_order(self.store, r.client_order_id, status="EXPIRED",
-                                    reason="unknown at the broker")
+                    self._update(r.client_order_id, status="EXPIRED",
+                                 reason="unknown at the broker")
             elif (b.status, b.filled_qty) != (r.status, Decimal(r.filled_qty)):
                 self._adopt(r.client_order_id, b)
 
@@ -179,8 +185,8 @@ class Executor:
                 b = self.broker.get_order(r.client_order_id)
                 if b is None:
                     with self.store.write():
-                        st.update_order(self.store, r.client_order_id, status="CANCELLED",
-                                        reason="cancelled before it was sent")
+                        self._update(r.client_order_id, status="CANCELLED",
+                                     reason="cancelled before it was sent")
                     continue
                 if not b.is_open:
                     self._adopt(r.client_order_id, b)
@@ -194,6 +200,6 @@ class Executor:
                 self._adopt(cid, b)
             else:
                 with self.store.write():
-                    st.update_order(self.store, cid, status="EXPIRED",
-                                    reason="unknown at the broker")
+                    self._update(cid, status="EXPIRED",
+                                 reason="unknown at the broker")
         return to_cancel

@@ -101,3 +101,25 @@ def load_policy(dirs: list[Path], *, tickers: tuple[str, ...], timeframe: str,
             raise ModelError(f"{d}: model does not match the trader: " + "; ".join(diffs))
         members.append(m)
     return Policy(members)
+
+
+def data_mismatch(spec: ModelSpec, tickers: tuple[str, ...], timeframe: str,
+                  candles: Any) -> list[str]:
+    """What keeps a model from running on this data: other tickers or timeframe, or candle
+    fields its own feature spec needs and the data lacks. Empty: it runs. (A model trained
+    on close-only data runs unchanged on OHLCV data: observations use the model's spec.)
+    The trader and `conviction replay` both refuse on this."""
+    from engine.features import INDICATORS, FeatureSpec, missing_fields
+
+    diffs = []
+    if tuple(spec.tickers) != tuple(tickers):
+        diffs.append(f"tickers: model {list(spec.tickers)} vs data {list(tickers)}")
+    if spec.timeframe != timeframe:
+        diffs.append(f"timeframe: model {spec.timeframe} vs data {timeframe}")
+    fspec = FeatureSpec.from_dict(spec.features)
+    lacking = missing_fields(fspec, candles)
+    if lacking:
+        needs = [n for n in fspec.indicators if set(INDICATORS[n][1]) & lacking]
+        diffs.append(f"fields: the data has no {', '.join(sorted(lacking))}, which the "
+                     f"model's indicator(s) {', '.join(needs)} need")
+    return diffs

@@ -7,6 +7,17 @@ Per bar (aligned to bar close + settle delay by the clock):
   order intents, equity (+ HODL benchmark) and last_bar_at -> submit the intents.
 Between bars (every [trader] poll_s): the kill switch / halt flag and re-pricing.
 
+One clock: every row the trader writes (decisions, orders, positions, equity, its traders row,
+alerts, kv state) is stamped with `clock.now()` (replay time for the sim, wall time live);
+fills carry the broker's time, which is the same clock. Only the broker and the clock differ
+between the demo and real operation.
+
+Observations use the MODEL's own FeatureSpec; a model is refused only when the data lacks
+fields that spec needs, or its tickers/timeframe differ (check_features).
+
+Next to equity and HODL, each bar records equal weight and the model's own backtest on the
+same bars (engine.trading.shadow), so live drifting from backtest shows bar by bar.
+
 The bar is recorded as processed in the same transaction as its decisions and intents, so a
 restart never decides a bar twice, and intents carry deterministic ids, so they are never
 sent twice (see execution.py).
@@ -26,15 +37,22 @@ import numpy as np
 from engine.brokers.base import Broker, BrokerError, Fill
 from engine.config import Config
 from engine.data.candles import Candles, DataError
-from engine.features import FeatureSpec, feature_spec, live_observation
-from engine.model.artifact import ModelError, spec_mismatch
+from engine.env.step import StepParams
+from engine.features import (
+    FeatureSpec,
+    compute_features,
+    observation,
+)
+from engine.model.artifact import ModelError
 from engine.notify.events import emit
 from engine.trading.clock import Clock
 from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
+from engine.trading.decision import decision_side, order_shares
 from engine.trading.execution import Executor
 from engine.trading.ledger import Ledger, Lot
-from engine.trading.policy import Policy
+from engine.trading.policy import Policy, PolicyOutput, data_mismatch
 from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
+from engine.trading.shadow import ShadowBook
 from store import kv
 from store import trading as st
 from store.db import Store
@@ -74,10 +92,13 @@ class Trader:
         env = policy.spec.env
         self.max_frac = float(env.get("max_trade_fraction", cfg.env.max_trade_fraction))
         self.min_order = float(env.get("min_order_value", cfg.env.min_order_value))
+        self.step_params = StepParams(self.max_frac, float(env.get("fee_rate", cfg.env.fee_rate)),
+                                      self.min_order, 0.0)
         self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
         self.hodl_key = f"hodl:{self.name}"
+        self.shadow_key = f"shadow:{self.name}"
         self.risk = RiskEngine(cfg.risk, self.period,
                                RiskState.from_json(kv.get(store, self.risk_key)))
         self.conviction.restore_blocked_exits(_blocked_exits(store, self.name))
@@ -97,22 +118,21 @@ class Trader:
         s = self.s
         tier = self.broker.fee_tier()
         self.risk.fee_rate = tier.taker_rate
+        at = self.clock.now()
         with self.store.write():
             st.upsert_trader(self.store, s.name, broker=s.broker, mode=s.mode, model=s.model,
                              study=s.study, trial=s.trial, tickers=s.tickers,
                              timeframe=s.timeframe, capital=s.capital,
-                             backtest_sharpe=_metric(self.policy, "sharpe"))
-            st.set_trader_fields(self.store, s.name, fee_tier=json.dumps({
+                             backtest_sharpe=_metric(self.policy, "sharpe"), at=at)
+            st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
                 "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
                 "taker_fee_rate": str(tier.taker_rate)}))
         row = st.get_trader(self.store, s.name)
         self.last_bar_at = row.last_bar_at if row else None
 
     def check_features(self, candles: Candles) -> None:
-        """Refuse a model whose feature spec differs from what this data and config give."""
-        want = feature_spec(self.cfg.features, candles).to_dict()
-        diffs = spec_mismatch(self.policy.spec, self.s.tickers, self.s.timeframe, want,
-                              self.policy.spec.env)
+        """Refuse a model this data cannot feed (see policy.data_mismatch)."""
+        diffs = data_mismatch(self.policy.spec, self.s.tickers, self.s.timeframe, candles)
         if diffs:
             raise ModelError(f"{self.policy.describe()}: model does not match the trader's "
                              "data: " + "; ".join(diffs))
@@ -162,7 +182,7 @@ class Trader:
             self._write_position(f.ticker)
             if pnl is not None:
                 self.risk.record_trade(float(pnl), self.clock.now())
-                kv_put(self.store, self.risk_key, self.risk.s.to_json())
+                kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
         if self.cfg.trader.notify_fills:
             emit(self.store, self.cfg, "fill", f"{self.name}: {f.side} {f.qty} {f.ticker}",
                  f"{f.side} {f.qty} {f.ticker} at {f.price} ({f.liquidity.lower()}, fee "
@@ -174,7 +194,8 @@ class Trader:
         price = self.last_prices.get(ticker)
         st.upsert_position(self.store, self.name, ticker, qty=lot.qty, avg_price=lot.avg_price,
                            last_price=price, realized_pnl=lot.realized,
-                           unrealized_pnl=lot.unrealized(price) if price else Decimal(0))
+                           unrealized_pnl=lot.unrealized(price) if price else Decimal(0),
+                           at=self.clock.now())
 
     # -- data ------------------------------------------------------------------------------
     def fetch_history(self, bar_at: float) -> tuple[Candles, int, float | None]:
@@ -233,16 +254,20 @@ class Trader:
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
         intents: list[tuple[str, str, Decimal, Decimal]] = []
+        window = self._feature_window(candles)
         if self.risk.state != HALTED and not gap_refusal and equity_f > 0:
-            records, intents = self._decide(bar_at, candles, holdings, prices, equity_f)
+            obs = observation(window, float(self.cash), holdings, closes, float(self.s.capital))
+            records, intents = self._decide(bar_at, candles, holdings, prices, equity_f,
+                                            self.policy.act(obs))
         elif gap_refusal:
             log.warning("%s: %d bars missing in the history window; no trading this bar",
                         self.name, missing)
+        shadow = self._shadow_step(prices, equity_f, window, closes)
         with self.store.write():
-            st.insert_decisions(self.store, self.name, records)
+            st.insert_decisions(self.store, self.name, records, at=self.clock.now())
             for ticker, side, qty, price in intents:
                 self.executor.record_intent(bar_at, ticker, side, qty, price)
-            self._write_bar_state(bar_at, equity_f)
+            self._write_bar_state(bar_at, equity_f, shadow)
         self.last_bar_at = bar_at
         if changed:
             self._on_state_change(*changed)
@@ -251,12 +276,36 @@ class Trader:
         else:
             self.executor.send_new(bar_at)
 
+    def _feature_window(self, candles: Candles) -> np.ndarray:
+        """The model's features over the last `lookback` bars (as live_observation computes
+        them: the trailing spec.history bars through the training pipeline)."""
+        h = self.fspec.history
+        if candles.n_bars < h:
+            raise DataError(f"need {h} bars of history for one observation, got "
+                            f"{candles.n_bars}")
+        return compute_features(candles.slice(candles.n_bars - h, None),
+                                self.fspec)[-self.fspec.lookback:]
+
+    def _shadow_step(self, prices: np.ndarray, equity_f: float, window: np.ndarray,
+                     closes: np.ndarray) -> tuple[ShadowBook, float, float] | None:
+        """Equal weight and the model's own backtest at this bar: (new state, equal-weight
+        value, backtest value), both marked before the bar's trades; None without prices."""
+        if not (np.all(prices > 0) and equity_f > 0):
+            return None
+        raw = kv.get(self.store, self.shadow_key)
+        book = ShadowBook.from_json(raw) if raw else ShadowBook.start(equity_f, prices)
+        if book.holdings.shape != prices.shape:
+            return None  # tickers changed under a kept name: no comparable backtest
+        ew, value = book.mark(prices)
+        if value > 0:
+            out = self.policy.act(observation(window, book.cash, book.holdings, closes,
+                                              float(self.s.capital)))
+            book.trade(self.step_params, prices, out.actions)
+        return book, ew, value
+
     def _decide(self, bar_at: float, candles: Candles, holdings: np.ndarray,
-                prices: np.ndarray, equity_f: float
+                prices: np.ndarray, equity_f: float, out: PolicyOutput
                 ) -> tuple[list[st.DecisionRecord], list[tuple[str, str, Decimal, Decimal]]]:
-        obs = live_observation(candles, self.fspec, float(self.cash), holdings,
-                               float(self.s.capital))
-        out = self.policy.act(obs)
         series = st.equity_series(self.store, self.name, self.cfg.conviction.momentum_window + 1)
         eq = np.array([v for _, v in series] + [equity_f])
         rets = eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0) else np.zeros(0)
@@ -270,13 +319,9 @@ class Trader:
         for j, t in enumerate(self.s.tickers):
             a = float(out.actions[j])
             price = prices[j]
-            shares = a * self.max_frac * equity_f / price if price > 0 else 0.0
+            shares = order_shares(a, price, equity_f, self.max_frac)
             held = holdings[j]
-            side = "HOLD"
-            if shares > 0 and shares * price >= self.min_order:
-                side = "BUY"
-            elif shares < 0 and held > 0 and min(-shares, held) * price >= self.min_order:
-                side = "SELL"
+            side = decision_side(a, price, held, equity_f, self.max_frac, self.min_order)
             f_vol = vol[j]
             v = self.conviction.evaluate(t, side, a, float(out.agreement[j]), f_mom, f_vol,
                                          held * price / equity_f, cash_frac, held > 0)
@@ -303,7 +348,8 @@ class Trader:
                                              reason))
         return records, sells + buys  # sells first: they free cash and reduce risk
 
-    def _write_bar_state(self, bar_at: float, equity_f: float) -> None:
+    def _write_bar_state(self, bar_at: float, equity_f: float,
+                         shadow: tuple[ShadowBook, float, float] | None) -> None:
         at = bar_at + self.period
         hodl = kv.get(self.store, self.hodl_key)
         prices = [float(self.last_prices.get(t, 0)) for t in self.s.tickers]
@@ -318,21 +364,25 @@ class Trader:
             if all(p > 0 for p in h["prices"]):
                 bench = h["capital"] * float(np.mean([p / p0 for p, p0 in
                                                       zip(prices, h["prices"], strict=True)]))
-        st.insert_equity(self.store, self.name, at, self.equity, self.cash, bench)
+        ew = backtest = None
+        if shadow is not None:
+            book, ew, backtest = shadow
+            kv_put(self.store, self.shadow_key, book.to_json(), self.clock.now())
+        st.insert_equity(self.store, self.name, at, self.equity, self.cash, bench, ew, backtest)
         for t in self.s.tickers:
             if self.ledger.lot(t).qty > 0 or t in self.last_prices:
                 self._write_position(t)
         st.set_trader_fields(self.store, self.name, equity=str(self.equity), cash=str(self.cash),
                              last_bar_at=bar_at, trading_state=self.risk.state,
-                             state_reason=self.risk.s.reason or None)
-        kv_put(self.store, self.risk_key, self.risk.s.to_json())
+                             state_reason=self.risk.s.reason or None, at=self.clock.now())
+        kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
 
     def _on_state_change(self, state: str, reason: str) -> None:
         log.warning("%s: trading state %s %s", self.name, state, reason)
         with self.store.write():
             st.set_trader_fields(self.store, self.name, trading_state=state,
-                                 state_reason=reason or None)
-            kv_put(self.store, self.risk_key, self.risk.s.to_json())
+                                 state_reason=reason or None, at=self.clock.now())
+            kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
         level = "warning" if state != "ACTIVE" else "success"
         emit(self.store, self.cfg, "trading_state", f"{self.name}: {state}",
              f"trading state {state}" + (f": {reason}" if reason else ""), level,
@@ -410,9 +460,9 @@ class Trader:
         except BrokerError as e:
             log.warning("%s: shutdown could not reach the broker: %s", self.name, e)
         with self.store.write():
-            kv_put(self.store, self.risk_key, self.risk.s.to_json())
+            kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
             st.set_trader_fields(self.store, self.name, equity=str(self.equity),
-                                 cash=str(self.cash))
+                                 cash=str(self.cash), at=self.clock.now())
 
 
 def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
@@ -431,13 +481,15 @@ def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
     return out
 
 
-def kv_put(store: Store, key: str, value: str) -> None:
-    """kv upsert inside the caller's transaction (store.kv.put opens its own)."""
+def kv_put(store: Store, key: str, value: str, at: float | None = None) -> None:
+    """kv upsert inside the caller's transaction (store.kv.put opens its own); `at`: the
+    trader's clock (default wall time)."""
     from store.db import now
 
     store.conn.execute(
         "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-        "SET value=excluded.value, updated_at=excluded.updated_at", (key, value, now()))
+        "SET value=excluded.value, updated_at=excluded.updated_at",
+        (key, value, now() if at is None else at))
 
 
 def _metric(policy: Policy, name: str) -> float | None:

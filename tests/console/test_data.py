@@ -72,3 +72,79 @@ def test_process_loader_reports_a_missing_store(tmp_path: Any) -> None:
     finally:
         pl.close()
     assert snap.error is not None and "store not found" in snap.error
+
+
+def _replay_trader(db: Any, name: str, mode: str, clock: float) -> None:
+    """A trader whose rows lie on its own clock (a replay in 2022), years behind T0."""
+    with Store(db) as st, st.write():
+        c = st.conn
+        c.execute("INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
+                  "last_bar_at, started_at, updated_at) VALUES (?, 'sim', ?, 'm', "
+                  "'[\"BTC-USD\"]', '5m', '1000', ?, ?, ?)", (name, mode, clock - 300, T0, T0))
+        for k in range(10):  # fills over its last 5 days; one 40 days back (outside 30 days)
+            at = clock - k * 12 * 3600 if k < 9 else clock - 40 * 86400
+            c.execute("INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, "
+                      "price, fee, liquidity, at) VALUES (?, ?, ?, 'BTC-USD', 'BUY', '0.001', "
+                      "'40000', '0.10', ?, ?)", (f"{name}-{k}", name, f"{name}-o{k}",
+                                                  "MAKER" if k % 3 else "TAKER", at))
+        for k in range(8):  # decisions over its last 4 days; every other passes
+            at = clock - k * 12 * 3600
+            c.execute("INSERT INTO decisions (trader, bar_at, ticker, action, side, score, "
+                      "f_size, f_momentum, f_agreement, f_volatility, f_context, passed, at) "
+                      "VALUES (?, ?, 'BTC-USD', 0.5, 'BUY', ?, 0.5, 0.5, 0.5, 0.5, 0.5, ?, ?)",
+                      (name, at, 0.4 + 0.4 * (k % 2), k % 2, at))
+        c.execute("INSERT INTO equity (trader, at, equity, cash, equity_f) VALUES "
+                  "(?, ?, '1000', '1000', 1000)", (name, clock))
+
+
+def test_replay_trader_windows_end_at_its_own_clock(env: Any) -> None:
+    replay = 1_650_000_000.0  # 2022-04-15: the demo's simulated trader replays the past
+    _replay_trader(env.db, "replay-1", "paper", replay)
+    _replay_trader(env.db, "live-1", "live", replay)  # a live trader keeps the wall clock
+    loader = Loader(env.db, clock=lambda: T0, proc_stats=lambda pid, ct: _stats(pid))
+    snap = loader.load()
+    again = loader.load()  # the second load serves settled days from the cache
+    loader.close()
+    assert snap.error is None
+    for s in (snap, again):
+        ex = {e.trader: e for e in s.execution}
+        assert (ex["replay-1"].fills, ex["replay-1"].maker_fills) == (9, 6)
+        assert ex["replay-1"].since < replay < T0
+        assert ex["live-1"].fills == 0  # the wall clock's last 30 days hold none of its rows
+        cv = {c.trader: c for c in s.conviction}
+        assert (cv["replay-1"].decisions, cv["replay-1"].passed) == (8, 4)
+        assert cv["live-1"].decisions == 0
+        # The fixture's own traders write on the wall clock: unchanged.
+        assert (ex["paper-1"].fills, ex["paper-1"].maker_fills) == (12, 9)
+    assert dict(snap.clocks) == {"replay-1": replay}
+
+
+def test_replay_clock_going_back_drops_cached_days(env: Any) -> None:
+    replay = 1_650_000_000.0
+    _replay_trader(env.db, "replay-1", "paper", replay)
+    loader = Loader(env.db, clock=lambda: T0, proc_stats=lambda pid, ct: _stats(pid))
+    assert {e.trader: e for e in loader.load().execution}["replay-1"].fills == 9
+    with Store(env.db) as st, st.write():  # the replay restarts 20 days earlier: rows start over
+        for table in ("fills", "decisions", "equity"):
+            st.conn.execute(f"DELETE FROM {table} WHERE trader = 'replay-1'")
+        st.conn.execute("DELETE FROM traders WHERE name = 'replay-1'")
+    earlier = replay - 20 * 86400
+    _replay_trader(env.db, "replay-1", "paper", earlier)
+    ex = {e.trader: e for e in loader.load().execution}["replay-1"]
+    loader.close()
+    # Stale days kept from the first run (empty there, full now) would give fewer fills.
+    assert ex.fills == 9 and ex.since < earlier
+
+
+async def test_execution_pane_says_which_traders_run_on_their_own_clock(env: Any) -> None:
+    from textual.widgets import Static
+
+    _replay_trader(env.db, "replay-1", "paper", 1_650_000_000.0)
+    app = env.app()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("6")
+        await pilot.pause()
+        note = str(app.query_one("#execution-note", Static).render())
+        assert "replay-1 2022-04-15" in note and "paper-1" not in note

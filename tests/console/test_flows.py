@@ -12,6 +12,7 @@ from console.screens.confirm import ConfirmScreen
 from console.screens.promote import PromoteLiveScreen, PromotePaperScreen
 from store.commands import finish_command
 from store.db import Store
+from widgets.line_table import LineTable
 
 
 async def ready(pilot: Any) -> None:
@@ -27,8 +28,12 @@ async def settle(pilot: Any) -> None:
 
 
 def select_row(app: CappuccinoApp, table_id: str, key: str) -> None:
-    table = app.query_one(f"#{table_id}", DataTable)
-    keys = [k.value for k in table.rows]
+    table = app.query_one(f"#{table_id}")
+    if isinstance(table, LineTable):
+        keys = table.row_keys
+    else:
+        assert isinstance(table, DataTable)
+        keys = [k.value for k in table.rows]
     table.move_cursor(row=keys.index(key))
 
 
@@ -285,7 +290,7 @@ async def test_filter_keeps_matching_rows(env: Any) -> None:
     app = env.app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
-        table = app.query_one("#trials-table", DataTable)
+        table = app.query_one("#trials-table", LineTable)
         total = table.row_count
         await pilot.press("slash", *"failed", "enter")
         await pilot.pause()
@@ -378,5 +383,5 @@ async def test_switch_study(env: Any) -> None:
         await pilot.press("t")
         await settle(pilot)
         assert app.snapshot.study.name == "eth-1h" and app.snapshot.counts.failed == 1
-        table = app.query_one("#trials-table", DataTable)
-        assert [k.value for k in table.rows] == ["0:0"]
+        table = app.query_one("#trials-table", LineTable)
+        assert table.row_keys == ["0:0"]

@@ -75,3 +75,34 @@ def test_positions_equity_and_decision_stats(tmp_path: Path) -> None:
     assert abs(stats.trades_per_day - 73 / (289 / 288)) < 1e-9
     assert abs(stats.projected_trades_per_month - stats.trades_per_day * 30) < 1e-9
     assert abs(stats.avg_score - (73 * 0.7 + 216 * 0.5) / 289) < 1e-9
+
+
+def test_writes_take_the_traders_clock(tmp_path: Path) -> None:
+    """Every write a trader makes can carry its own clock (replay time for the sim); without
+    `at` a write is stamped with the wall clock (operator actions)."""
+    import time
+
+    s = _store(tmp_path)
+    at = 1_650_000_000.0
+    with s.write():
+        st.upsert_trader(s, "b", broker="sim", mode="paper", model="m", study=None, trial=None,
+                         tickers=["BTC-USD"], timeframe="5m", capital=Decimal(1), at=at)
+        st.set_trader_fields(s, "b", last_bar_at=at - 300, at=at)
+        st.insert_order(s, client_order_id="o", trader="b", ticker="BTC-USD", side="BUY",
+                        order_type="limit", post_only=True, qty=Decimal(1),
+                        limit_price=Decimal(1), bar_at=at - 300, attempt=0, at=at)
+        st.update_order(s, "o", status="OPEN", at=at + 1)
+        st.upsert_position(s, "b", "BTC-USD", qty=Decimal(1), avg_price=Decimal(1),
+                           last_price=None, realized_pnl=Decimal(0), unrealized_pnl=Decimal(0),
+                           at=at)
+        st.insert_decisions(s, "b", [st.DecisionRecord(at - 300, "BTC-USD", 0.5, "BUY", 0.7,
+                                                       0, 0, 0, 0, 0, True, "")], at=at)
+        st.insert_equity(s, "b", at, Decimal(1), Decimal(0), 1.0, ew=0.9, backtest=1.1)
+    assert st.get_trader(s, "b").updated_at == at  # type: ignore[union-attr]
+    o = st.get_order(s, "o")
+    assert o is not None and (o.created_at, o.updated_at) == (at, at + 1)
+    assert st.positions(s, "b")[0].updated_at == at
+    assert s.one("SELECT at FROM decisions WHERE trader = 'b'")["at"] == at
+    assert tuple(s.one("SELECT ew_f, backtest_f FROM equity WHERE trader = 'b'")) == (0.9, 1.1)
+    st.set_trader_fields(s, "b", halt_requested=1)
+    assert st.get_trader(s, "b").updated_at > time.time() - 60  # type: ignore[union-attr]

@@ -49,9 +49,10 @@ def test_last_fills_newest_first_and_bounded(st: Store) -> None:
 def _equity(st: Store, trader: str, n: int, step: float = 60.0) -> None:
     with st.write():
         st.conn.executemany(
-            "INSERT INTO equity (trader, at, equity, cash, equity_f, benchmark_f) "
-            "VALUES (?, ?, '1', '1', ?, ?)",
-            [(trader, T + i * step, 1000.0 + i, 900.0 + i) for i in range(n)])
+            "INSERT INTO equity (trader, at, equity, cash, equity_f, benchmark_f, backtest_f) "
+            "VALUES (?, ?, '1', '1', ?, ?, ?)",  # the backtest is missing on odd rows
+            [(trader, T + i * step, 1000.0 + i, 900.0 + i, None if i % 2 else 1100.0 + i)
+             for i in range(n)])
 
 
 def test_equity_series_returns_all_points_when_few(st: Store) -> None:
@@ -59,6 +60,7 @@ def test_equity_series_returns_all_points_when_few(st: Store) -> None:
     pts = views.equity_series(st, "a", max_points=100)
     assert [p.at for p in pts] == [T + i * 60.0 for i in range(50)]
     assert pts[-1].equity == 1049.0 and pts[-1].benchmark == 949.0
+    assert pts[-1].backtest is None and pts[-2].backtest == 1148.0
 
 
 def test_equity_series_downsamples_evenly_and_keeps_the_ends(st: Store) -> None:
@@ -70,6 +72,7 @@ def test_equity_series_downsamples_evenly_and_keeps_the_ends(st: Store) -> None:
     gaps = [b.at - a.at for a, b in zip(pts, pts[1:], strict=False)]
     assert max(gaps) - min(gaps) <= 120.0  # even spacing, within a row or two
     assert all(p.equity == 1000.0 + (p.at - T) / 60.0 for p in pts)  # real rows, not averages
+    assert all(p.backtest == (None if (p.at - T) / 60.0 % 2 else p.equity + 100.0) for p in pts)
 
 
 def test_equity_series_since_and_unknown_trader(st: Store) -> None:
@@ -205,3 +208,19 @@ def test_views_never_write(st: Store) -> None:
     views.traders(st), views.positions(st), views.processes(st), views.system_latest(st)
     views.study(st), views.studies(st), views.system_history(st), views.promotions(st)
     assert st.conn.total_changes == before
+
+
+def test_trader_clock_is_the_latest_of_its_own_rows(st: Store) -> None:
+    assert views.trader_clock(st, "a") is None  # unknown trader: no clock
+    _trader(st, "a")
+    assert views.trader_clock(st, "a") is None  # no rows yet
+    replay = 1_650_000_000.0  # 2022: a replayed trader's clock
+    _fill(st, "f1", "a", replay - 600)
+    assert views.trader_clock(st, "a") == replay - 600
+    with st.write():
+        st.conn.execute("INSERT INTO equity (trader, at, equity, cash, equity_f) VALUES "
+                        "('a', ?, '1000', '1000', 1000)", (replay,))
+        st.conn.execute("UPDATE traders SET last_bar_at = ? WHERE name = 'a'", (replay - 300,))
+    assert views.trader_clock(st, "a") == replay
+    _fill(st, "b1", "b", T)  # another trader's rows do not move it
+    assert views.trader_clock(st, "a") == replay

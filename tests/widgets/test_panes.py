@@ -105,8 +105,16 @@ async def test_log_viewer_search_and_follow() -> None:
 
 
 def test_build_chart_fits_the_given_size() -> None:
-    pts = [(1000.0 + i * 300, 100.0 + i, 100.0 + i / 2) for i in range(50)]
-    text = build_chart("t: equity vs HODL", pts, [], 60, 12)
+    pts = [(1000.0 + i * 300, 100.0 + i, 100.0 + i / 2, None) for i in range(50)]
+    text = build_chart("t: equity vs HODL", pts, 60, 12)
     lines = text.splitlines()
     assert len(lines) <= 12 and "equity" in text and "HODL" in text
-    assert "no data" in build_chart("t", [], [], 40, 8)
+    assert "backtest" not in text  # no backtest recorded: no backtest line
+    assert "no data" in build_chart("t", [], 40, 8)
+
+
+def test_build_chart_draws_the_backtest_where_recorded() -> None:
+    pts = [(1000.0 + i * 300, 100.0 + i, None, 100.0 + 2 * i if i > 10 else None)
+           for i in range(50)]
+    text = build_chart("t", pts, 60, 12)
+    assert "backtest" in text and "HODL" not in text

@@ -96,3 +96,31 @@ def test_sell_needs_holdings_and_advance_stops_at_the_end(tmp_path: Path) -> Non
     while b.advance():
         pass
     assert b.index == 5 and not b.advance()
+
+
+def test_sim_start_frac_starts_the_replay_late_but_never_before_warmup(
+        make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from engine.brokers.base import BrokerError
+    from engine.brokers.factory import make_broker, sim_start_index
+    from engine.config import ConfigError
+    from engine.config.secrets import Secrets
+
+    base = ('[data]\nsource = "synthetic"\nsynthetic_bars = 1000\n[features]\nlookback = 2\n'
+            'norm_window = 20\n[conviction]\nvolatility_window = 20\n[trader]\n')
+    warm = sim_start_index(make_config(base), 1000)
+    assert warm == 20 + 40 + 2  # norm_window + the longest indicator window + lookback
+    cfg = make_config(base + "sim_start_frac = 0.85\n", name="a.toml")
+    b = make_broker(cfg, Secrets(), "sim", tmp_path / "a")
+    assert b.index == 850 and b.now() == b.candles.times[850] + 300  # type: ignore[attr-defined]
+    # A tiny fraction still waits for the warmup; a restart keeps the replay's position.
+    assert sim_start_index(make_config(base + "sim_start_frac = 0.01\n", name="b.toml"),
+                           1000) == warm
+    b.advance()  # type: ignore[attr-defined]
+    again = make_broker(cfg.model_copy(update={"trader": cfg.trader.model_copy(
+        update={"sim_start_frac": 0.1})}), Secrets(), "sim", tmp_path / "a")
+    assert again.index == 851  # type: ignore[attr-defined]
+    with pytest.raises(BrokerError, match="nothing to replay"):
+        make_broker(make_config(base + "sim_start_frac = 0.9995\n", name="c.toml"), Secrets(),
+                    "sim", tmp_path / "c")
+    with pytest.raises(ConfigError, match="sim_start_frac"):
+        make_config(base + "sim_start_frac = 1.0\n", name="d.toml")

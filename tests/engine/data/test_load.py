@@ -114,3 +114,27 @@ def test_candles_slice_select_fingerprint() -> None:
         c.select(["DOGE-USD"])
     with pytest.raises(DataError, match="shape"):
         Candles(c.times[:5], c.tickers, c.close, timeframe="5m")
+
+
+def test_file_data_coarser_than_the_timeframe_is_refused(make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """1h rows under a 5m config were filled forward into flat 5m bars (each 11-bar gap is
+    within max_fill_bars); now one line says so. Finer data is still resampled."""
+    five = synthetic_candles(("BTC-USD",), 600, "5m", seed=4)
+    hourly = resample(five, "1h")
+    pd.DataFrame({"timestamp": hourly.times, "BTC-USD": hourly.close[:, 0]}).to_csv(
+        tmp_path / "h.csv", index=False)
+    cfg = make_config('[data]\nsource = "csv"\npath = "h.csv"\ntickers = ["BTC-USD"]\n'
+                      'min_bars = 10\n')
+    with pytest.raises(DataError) as e:
+        load_candles(cfg)
+    msg = str(e.value)
+    assert "h.csv" in msg and "a bar every 1h, coarser than [data] timeframe = 5m" in msg
+    assert "\n" not in msg
+    ok = load_candles(make_config('[data]\nsource = "csv"\npath = "h.csv"\ntimeframe = "1h"\n'
+                                  'tickers = ["BTC-USD"]\nmin_bars = 10\n', name="h.toml"))
+    np.testing.assert_array_equal(ok.close, hourly.close)
+    pd.DataFrame({"timestamp": five.times, "BTC-USD": five.close[:, 0]}).to_csv(
+        tmp_path / "f.csv", index=False)  # finer than 1h: resampled as before
+    got = load_candles(make_config('[data]\nsource = "csv"\npath = "f.csv"\ntimeframe = "1h"\n'
+                                   'tickers = ["BTC-USD"]\nmin_bars = 10\n', name="f.toml"))
+    np.testing.assert_array_equal(got.close, hourly.close)

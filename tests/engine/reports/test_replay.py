@@ -79,7 +79,7 @@ def setup(make_config: Callable[..., Config], tmp_path: Path):
 
 def _run(cfg: Config, policy: Policy, data: Path, min_score: float) -> ReplayResult:
     candles = load_data(str(data), TICKERS, "5m", cfg.data.max_fill_bars)
-    check_model(policy, candles, cfg.features)
+    check_model(policy, candles)
     section = cfg.conviction.model_copy(update={"min_score": min_score})
     return replay(policy, candles, section, cfg.risk.max_position_pct)
 
@@ -163,12 +163,11 @@ def test_mismatches_name_what_differs(setup, tmp_path: Path) -> None:
                                                   for j, t in enumerate(TICKERS)}})
     wide.to_csv(tmp_path / "wide.csv", index=False)
     closes = load_data(str(tmp_path / "wide.csv"), TICKERS, "5m", 12)
-    with pytest.raises(MismatchError, match="features.dropped: model .* vs data .*atr_14"):
-        check_model(policy, closes, cfg.features)
-    other = cfg.features.model_copy(update={"lookback": 3})
+    with pytest.raises(MismatchError, match="fields: the data has no high, low, volume"):
+        check_model(policy, closes)
+    # The model's own feature spec builds its observations, whatever [features] says now.
     candles = load_data(str(write_long_csv(tmp_path / "ok.csv", c)), TICKERS, "5m", 12)
-    with pytest.raises(MismatchError, match="features.lookback: model 2 vs data 3"):
-        check_model(policy, candles, other)
+    check_model(policy, candles)
 
 
 def test_cli_in_process_errors(setup, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -227,7 +226,7 @@ def test_demo_data_mismatch(setup, tmp_path: Path, capsys: pytest.CaptureFixture
                  "--model", str(model), "--data", "demo"]) == 1
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
-    assert "does not match --data demo" in err and "features.dropped: model [] vs data" in err
+    assert "does not match --data demo" in err and "the data has no high, low, volume" in err
 
 
 def test_tune_replays_probes_exactly(setup) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import build_model  # noqa: E402
+from conftest import FAST, build_model  # noqa: E402
 
 from engine.brokers.factory import make_broker  # noqa: E402
 from engine.cli.main import main  # noqa: E402
@@ -212,7 +212,7 @@ def test_close_only_data_matches_training_features(fast_config: Callable[..., Co
 
     from engine.brokers.sim import SimBroker
     from engine.data.synthetic import synthetic_candles
-    from engine.features import compute_features, feature_spec, live_observation
+    from engine.features import FeatureSpec, compute_features, feature_spec, live_observation
     from engine.model.artifact import ModelError
 
     cfg = fast_config(EXTRA)
@@ -222,20 +222,44 @@ def test_close_only_data_matches_training_features(fast_config: Callable[..., Co
     broker = SimBroker(tmp_path / "x.db", close_only, start_index=300,
                        initial_cash=Decimal(1000))
     t, store = make_trader(cfg, tmp_path)  # its model was trained on OHLCV data
-    t.broker = broker
+    ohlcv_broker, t.broker = t.broker, broker
     candles, missing, _ = t.fetch_history(broker.now() - 300)
     assert missing == 0 and candles.high is None and candles.volume is None
-    with pytest.raises(ModelError, match="features.indicators"):
+    with pytest.raises(ModelError, match=r"the data has no high, low, volume, which the "
+                                         r"model's indicator\(s\) .*atr_14.* need"):
         t.check_features(candles)
-    # Same bars through the training path (full history) and the live path: same observation.
+    # A model trained on close-only data: accepted on close-only AND on OHLCV data, and its
+    # observation is built with its own spec (the training path's numbers), not the config's.
     spec = feature_spec(cfg.features, close_only)
-    t.fspec = spec
     t.policy.spec = t.policy.spec.__class__(**{**t.policy.spec.__dict__,
                                                "features": spec.to_dict()})
+    t.fspec = FeatureSpec.from_dict(t.policy.spec.features)
     t.check_features(candles)
+    t.broker = ohlcv_broker
+    ohlcv, _, _ = t.fetch_history(t.clock.last_closed_bar())
+    assert ohlcv.high is not None and feature_spec(cfg.features, ohlcv) != spec
+    t.check_features(ohlcv)
     train = compute_features(close_only.slice(0, 301), spec)[-spec.lookback:]
     live = live_observation(candles, spec, 1000.0, np.zeros(2), 1000.0)
     np.testing.assert_array_equal(live[1 + 2:], train.reshape(-1))
+    np.testing.assert_array_equal(t._feature_window(candles), train)
+
+
+def test_model_for_other_tickers_or_timeframe_is_refused(fast_config: Callable[..., Config],
+                                                          tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from engine.model.artifact import ModelError
+
+    t, _ = make_trader(fast_config(EXTRA), tmp_path)
+    candles, _, _ = t.fetch_history(t.clock.last_closed_bar())
+    t.check_features(candles)
+    t.policy.spec = replace(t.policy.spec, tickers=("BTC-USD", "SOL-USD"), timeframe="1h")
+    with pytest.raises(ModelError) as e:
+        t.check_features(candles)
+    msg = str(e.value)
+    assert "tickers: model ['BTC-USD', 'SOL-USD'] vs data ['BTC-USD', 'ETH-USD']" in msg
+    assert "timeframe: model 1h vs data 5m" in msg and "fields" not in msg
 
 
 def test_post_only_rejection_reprices_and_bad_orders_are_recorded(
@@ -265,3 +289,104 @@ def test_blocked_exit_streaks_survive_a_restart(tmp_path: Path) -> None:
                                           ("B", False), ("C", True)])]
     st.insert_decisions(store, "t", recs)
     assert _blocked_exits(store, "t") == {"A": 2, "B": 1}
+
+
+def test_everything_the_trader_records_is_on_its_clock(fast_config: Callable[..., Config],
+                                                       tmp_path: Path) -> None:
+    """Replaying old data, every time the trader writes is replay time (none is wall time),
+    so the console's panes and the reports see its decisions."""
+    import time
+
+    cfg = fast_config(EXTRA)
+    cfg = cfg.model_copy(update={"conviction": cfg.conviction.model_copy(
+        update={"enabled": False})})
+    t, store = make_trader(cfg, tmp_path)
+    t0 = t.clock.now()
+    run_bars(t, 20)
+    t.reconcile()
+    t.clock.now = lambda: t.broker.now() + 3 * 300  # type: ignore[method-assign]
+    t.poll()  # stale data: HALTED with an alert
+    t.shutdown()
+    t1 = t.clock.now()
+    assert t1 < time.time() - 86400  # the synthetic data lies in the past
+    stamps = {
+        "decisions.at": "SELECT at FROM decisions",
+        "orders.created_at": "SELECT created_at FROM orders",
+        "orders.updated_at": "SELECT updated_at FROM orders",
+        "fills.at": "SELECT at FROM fills",
+        "equity.at": "SELECT at FROM equity",
+        "positions.updated_at": "SELECT updated_at FROM positions",
+        "traders.last_bar_at": "SELECT last_bar_at FROM traders",
+        "traders.updated_at": "SELECT updated_at FROM traders",
+        "alerts.at": "SELECT at FROM alerts",
+        "kv.updated_at": "SELECT updated_at FROM kv WHERE key LIKE '%:t'",
+    }
+    for what, sql in stamps.items():
+        vals = [r[0] for r in store.query(sql)]
+        assert vals, what
+        assert all(t0 - 300 <= v <= t1 for v in vals), (what, vals[:3], t0, t1)
+    # Each bar's decisions are stamped at that bar's close, like its equity row.
+    rows = store.query("SELECT DISTINCT bar_at, at FROM decisions")
+    assert all(r["at"] == r["bar_at"] + 300 for r in rows)
+
+
+FILL_ALL = """
+[risk]
+max_order_notional = 1000000
+max_position_pct = 100
+daily_loss_pct = 100
+max_consecutive_losses = 1000
+[execution]
+max_reprices = 0
+reprice_after_s = 1
+on_exhausted = "taker"
+[trader]
+notify_fills = false
+sim_spread_bps = 0
+sim_maker_fee_rate = 0.0025
+sim_taker_fee_rate = 0.0025
+"""
+
+
+def test_backtest_and_equal_weight_curves(make_config: Callable[..., Config],
+                                          tmp_path: Path) -> None:
+    """Filter off and every order filled at the bar's close (taker, no spread, the model's
+    fee rate): the model's own backtest tracks the trader's equity closely. Equal weight is
+    the rebalanced mean of the price relatives; both survive in kv for a restart."""
+    import json
+
+    import numpy as np
+
+    cfg = make_config(FAST.replace("[conviction]\n", "[conviction]\nenabled = false\n")
+                      + FILL_ALL)
+    t, store = make_trader(cfg, tmp_path)
+    bars = 40
+    for _ in range(bars):
+        bar = t.clock.last_closed_bar()
+        t.step(bar)
+        real_now = t.executor.now
+        t.executor.now = lambda: t.broker.now() + 2  # type: ignore[method-assign]
+        t.executor.service(bar)  # every resting maker order crosses as taker at the close
+        t.executor.now = real_now  # type: ignore[method-assign]
+        t.broker.advance()  # type: ignore[attr-defined]
+    rows = store.query("SELECT at, equity_f, benchmark_f, ew_f, backtest_f FROM equity "
+                       "WHERE trader = 't' ORDER BY at")
+    assert len(rows) == bars
+    eq = np.array([r["equity_f"] for r in rows])
+    bt = np.array([r["backtest_f"] for r in rows])
+    ew = np.array([r["ew_f"] for r in rows])
+    assert bt[0] == eq[0] == ew[0] == rows[0]["benchmark_f"] == 1000.0
+    fills = st.list_fills(store, "t")
+    assert len(fills) > 20 and {f.liquidity for f in fills} == {"TAKER"}
+    assert np.max(np.abs(bt - eq)) > 0  # the curves are really computed, not copied
+    # Closely: within 0.01% of equity at every bar (spread rounding, product increments
+    # and the buys' cash cap are the only differences left; see engine.trading.shadow).
+    assert np.max(np.abs(bt / eq - 1)) < 1e-4, np.max(np.abs(bt / eq - 1))
+    # Equal weight: rebalanced every bar, no fees, from the bars' closes.
+    c = t.broker.candles.close  # type: ignore[attr-defined]
+    start = int(np.searchsorted(t.broker.candles.times, rows[0]["at"] - 300))  # type: ignore
+    rel = c[start + 1:start + bars] / c[start:start + bars - 1]
+    want = 1000.0 * np.concatenate([[1.0], np.cumprod(rel.mean(axis=1))])
+    np.testing.assert_allclose(ew, want, rtol=1e-12)
+    state = json.loads(store.one("SELECT value FROM kv WHERE key = 'shadow:t'")["value"])
+    assert state["ew"] == ew[-1] and len(state["holdings"]) == 2

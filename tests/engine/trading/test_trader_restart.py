@@ -1,6 +1,7 @@
 """SIGKILL a real trader process at random points and restart it, many times: no order is
 ever placed twice, every bar is decided once, and the store's positions and cash equal the
-sim exchange's balances."""
+sim exchange's balances. The model's own backtest curve (backtest_f), whose state lives in
+kv, comes out exactly as one uninterrupted run would compute it."""
 
 from __future__ import annotations
 
@@ -121,3 +122,35 @@ def test_sigkill_restart_never_duplicates_orders(tmp_path: Path) -> None:
         assert pos.get(t, Decimal(0)) == bal.get(t.split("-")[0], Decimal(0)), t
     (cash,) = s.execute("SELECT cash FROM traders WHERE name='t'").fetchone()
     assert Decimal(cash) == bal["USD"]
+    _assert_backtest_curve_is_uninterrupted(cfg, tmp_path / "model", s)
+
+
+def _assert_backtest_curve_is_uninterrupted(cfg, model: Path,  # noqa: ANN001
+                                            s: sqlite3.Connection) -> None:
+    """Recompute the backtest over the bars the trader recorded, in one go."""
+    import numpy as np
+
+    from engine.brokers.factory import sim_candles
+    from engine.env.step import StepParams
+    from engine.features import FeatureSpec, compute_features, observation
+    from engine.trading.policy import load_policy
+    from engine.trading.shadow import ShadowBook
+
+    rows = s.execute("SELECT at, equity_f, backtest_f, ew_f FROM equity WHERE trader='t' "
+                     "ORDER BY at").fetchall()
+    assert len(rows) > 20 and all(np.diff([r[0] for r in rows]) == 300)  # no bar skipped
+    c = sim_candles(cfg.model_copy(update={"trader": cfg.trader.model_copy(
+        update={"tickers": list(TICKERS)})}))
+    policy = load_policy([model], tickers=TICKERS, timeframe="5m", features=None, env=None)
+    fs, env = FeatureSpec.from_dict(policy.spec.features), policy.spec.env
+    prm = StepParams(env["max_trade_fraction"], env["fee_rate"], env["min_order_value"], 0.0)
+    book = None
+    for at, equity, backtest, ew in rows:
+        i = int(np.searchsorted(c.times, at - 300))
+        p = c.close[i]
+        book = book or ShadowBook.start(equity, p)
+        want_ew, want = book.mark(p)
+        assert (backtest, ew) == (want, want_ew), at
+        window = compute_features(c.slice(i + 1 - fs.history, i + 1), fs)[-fs.lookback:]
+        obs = observation(window, book.cash, book.holdings, p, cfg.trader.capital)
+        book.trade(prm, p, policy.act(obs).actions)

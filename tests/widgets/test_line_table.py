@@ -1,0 +1,61 @@
+"""LineTable: rows by key, a cursor that follows its row, and lines reused across refreshes."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+
+from widgets.line_table import LineTable
+from widgets.table import selected_key, sync_table
+
+
+class LineApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.highlighted: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield LineTable("id", "state", id="t")
+
+    def on_line_table_row_highlighted(self, event: LineTable.RowHighlighted) -> None:
+        self.highlighted.append(event.key)
+
+
+def _rows(ids: range) -> list[tuple[str, tuple[str, str]]]:
+    return [(str(i), (str(i), "RUNNING" if i % 2 else "COMPLETE")) for i in ids]
+
+
+async def test_cursor_follows_its_row_when_new_rows_arrive_on_top() -> None:
+    app = LineApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        t = app.query_one(LineTable)
+        sync_table(t, _rows(range(9, -1, -1)))
+        t.focus()
+        await pilot.press("down", "down")
+        await pilot.pause()
+        assert selected_key(t) == "7" and app.highlighted[-1] == "7"
+        sync_table(t, _rows(range(11, 1, -1)))  # two new rows on top, two gone below
+        await pilot.pause()
+        assert selected_key(t) == "7" and t.cursor_row == 4
+        assert t.get_row("11") == ["11", "RUNNING"] and t.get_row_at(0) == ["11", "RUNNING"]
+        await pilot.press("end")
+        await pilot.pause()
+        assert selected_key(t) == "2" and t.scroll_offset.y > 0  # scrolled to keep it shown
+        await pilot.press("home")
+        await pilot.pause()
+        assert selected_key(t) == "11" and t.scroll_offset.y == 0
+        sync_table(t, [])
+        assert t.row_count == 0 and selected_key(t) is None
+
+
+async def test_unchanged_rows_reuse_their_rendered_line() -> None:
+    app = LineApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        t = app.query_one(LineTable)
+        sync_table(t, _rows(range(5, 0, -1)))
+        await pilot.pause()
+        before = t.render_line(3)  # header is line 0: this is row "3"
+        assert "3" in before.text and "RUNNING" in before.text
+        sync_table(t, _rows(range(6, 0, -1)))  # a new row on top shifts row "3" down one line
+        await pilot.pause()
+        assert t.render_line(4) is before
+        assert "6" in t.render_line(1).text and "state" in t.render_line(0).text
