@@ -10,9 +10,6 @@ import pytest
 
 from engine.config import Config, load_config
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
 
 @pytest.fixture(autouse=True)
 def _no_inherited_cappuccino_env(monkeypatch: pytest.MonkeyPatch) -> None:
