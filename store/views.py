@@ -10,8 +10,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# One row type per table: where a view is a whole row, it is that table's row type.
+from store.alerts import AlertRow as AlertView
+from store.commands import CommandRow as CommandView
 from store.db import Store
+from store.registry import StudyRow as StudyView
 from store.rows import to_row, to_rows
+from store.samples import GpuProcessSample
+from store.trading import PositionRow as PositionView
+from store.trading import TraderRow as TraderView
 
 DEFAULT_PAGE = 500
 
@@ -118,19 +125,6 @@ def trial_counts(store: Store, study: str) -> TrialCounts:
         failed=by_state.get("FAILED", 0), pruned=by_state.get("PRUNED", 0),
         retrying=by_state.get("RETRYING", 0),
         retried=sum(int(r["retried"] or 0) for r in rows))
-
-
-@dataclass(frozen=True)
-class StudyView:
-    name: str
-    storage: str
-    timeframe: str
-    n_trials: int
-    best_value: float | None
-    best_trial: int | None
-    pbo: float | None
-    created_at: float
-    updated_at: float
 
 
 def studies(store: Store, limit: int = 50) -> list[StudyView]:
@@ -243,15 +237,6 @@ def gpu_history(store: Store, gpu: int, limit: int = 120) -> list[GpuSample]:
     return to_rows(GpuSample, rows[::-1])
 
 
-@dataclass(frozen=True)
-class GpuProcessSample:
-    at: float
-    gpu: int
-    pid: int
-    process: str | None
-    mem_used_mb: float | None
-
-
 def gpu_processes(store: Store, window_s: float = 60.0) -> list[GpuProcessSample]:
     """Per-process GPU memory at the newest sampling instant (within window_s of it)."""
     last = store.one("SELECT max(at) AS t FROM gpu_process_samples")
@@ -287,27 +272,6 @@ def system_history(store: Store, limit: int = 120) -> list[SystemSample]:
 
 
 # -- traders and positions ----------------------------------------------------------------
-@dataclass(frozen=True)
-class TraderView:
-    name: str
-    broker: str
-    mode: str
-    model: str
-    study: str | None
-    trial: int | None
-    tickers: str
-    timeframe: str
-    capital: str
-    trading_state: str
-    state_reason: str | None
-    halt_requested: int
-    backtest_sharpe: float | None
-    fee_tier: str | None
-    equity: str | None
-    cash: str | None
-    last_bar_at: float | None
-    started_at: float
-    updated_at: float
 
 
 def traders(store: Store, limit: int = 100) -> list[TraderView]:
@@ -330,18 +294,6 @@ def trader_clock(store: Store, trader: str) -> float | None:
         {"t": trader})
     t = row["t"] if row is not None else None
     return None if t is None or t <= -1e17 else float(t)
-
-
-@dataclass(frozen=True)
-class PositionView:
-    trader: str
-    ticker: str
-    qty: str
-    avg_price: str
-    last_price: str | None
-    realized_pnl: str
-    unrealized_pnl: str
-    updated_at: float
 
 
 def positions(store: Store, trader: str | None = None,
@@ -542,15 +494,6 @@ def execution_stats(store: Store, trader: str, since: float) -> ExecutionStats:
 
 
 # -- alerts, promotions, commands ---------------------------------------------------------
-@dataclass(frozen=True)
-class AlertView:
-    id: int
-    trader: str | None
-    level: str
-    live_sharpe: float | None
-    backtest_sharpe: float | None
-    message: str
-    at: float
 
 
 def alerts(store: Store, limit: int = 100, trader: str | None = None) -> list[AlertView]:
@@ -621,19 +564,6 @@ def latest_promotion_per_trader(store: Store) -> list[PromotionView]:
     return [_promotion(r) for r in store.query(
         "SELECT p.* FROM promotions p JOIN (SELECT trader, max(id) AS id FROM promotions "
         "WHERE trader IS NOT NULL GROUP BY trader) m ON m.id = p.id ORDER BY p.trader")]
-
-
-@dataclass(frozen=True)
-class CommandView:
-    id: int
-    at: float
-    source: str
-    action: str
-    target: str | None
-    args: str
-    state: str
-    result: str | None
-    done_at: float | None
 
 
 def recent_commands(store: Store, limit: int = 50, after_id: int = 0) -> list[CommandView]:
