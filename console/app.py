@@ -64,7 +64,7 @@ class CappuccinoApp(App[None]):
         Binding("K", "kill", "Kill"),
         Binding("r", "restart", "Restart"),
         Binding("x", "halt_all", "HALT all"),
-        Binding("q", "quit", "Quit", show=False),
+        Binding("q", "quit_console", "Quit", show=False),
     ]
 
     def __init__(self, cfg: Config, *, readonly: bool = False,
@@ -250,11 +250,21 @@ class CappuccinoApp(App[None]):
 
     # -- key handling -----------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Read-only: False hides the binding from the footer and makes the key do nothing.
+        # False hides the binding from the footer and makes the key do nothing.
+        if action in MAIN_ACTIONS and len(self.screen_stack) > 1:
+            # Another screen (a dialog, the log or the report) is on top: its keys are its
+            # own, and x or k must not act on a pane the operator cannot see. ctrl+q (the
+            # built-in quit) and each screen's escape still work.
+            return False
         return not (self.readonly and action in MUTATING)
+
+    async def action_quit_console(self) -> None:
+        await self.action_quit()
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
+        if screen is not self.screen_stack[0]:
+            return  # the console's own commands act on the main screen's panes: only there
         for i, (pid, label) in enumerate(PANES):
             yield SystemCommand(f"Show {label}", f"switch to pane {i + 1}",
                                 lambda p=pid: self.action_pane(p))
@@ -428,7 +438,24 @@ class CappuccinoApp(App[None]):
         if name is None or self.snapshot is None:
             return
         trader = next((t for t in self.snapshot.traders if t.name == name), None)
-        self.push_screen(CapitalForm(name, trader.capital if trader else ""), self._queue)
+        current = trader.capital if trader else ""
+
+        def chosen(req: CommandRequest | None) -> None:
+            if req is not None:
+                self._gates_capital(name, current, str(req.args["capital"]))
+
+        self.push_screen(CapitalForm(name, current), chosen)
+
+    @work(thread=True, group="gates")
+    def _gates_capital(self, trader: str, current: str, capital: str) -> None:
+        """The capital step's gates (engine.promote.plan), shown before anything is sent."""
+        from console.gates import capital_gates
+        from console.screens.promote import ChangeCapitalScreen
+
+        report = capital_gates(self.loader.store(), self.cfg, trader, float(capital),
+                               self.clock())
+        self.call_from_thread(self.push_screen,
+                              ChangeCapitalScreen(report, trader, current, capital), self._queue)
 
     def _confirm_process(self, action: str, verb: str, detail: str) -> None:
         from console.screens.confirm import ConfirmScreen
@@ -483,6 +510,12 @@ class CappuccinoApp(App[None]):
     def _queued(self, cid: int, req: CommandRequest) -> None:
         self.pending[cid] = req
         self.notify(f"{req.describe()} (#{cid}) sent to the supervisor", title="command queued")
+
+
+# The actions bound on the main screen (pane keys, flows, q): off while another screen is on
+# top (see check_action).
+MAIN_ACTIONS = frozenset(b.action.partition("(")[0] for b in CappuccinoApp.BINDINGS
+                         if isinstance(b, Binding))
 
 
 def store_path(cfg: Config) -> Path:

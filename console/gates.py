@@ -2,7 +2,8 @@
 
 The preview comes from engine.promote.plan, the code the supervisor runs on the command, so
 the console shows exactly what will be enforced. If that module is missing (a partial
-install), the same gates are computed here from the store with the thresholds of [gates].
+install), the same gates are computed here from the store with the thresholds of [gates]
+(for a capital change, only its first gate).
 """
 
 from __future__ import annotations
@@ -79,6 +80,22 @@ def paper_gates(store: Store, cfg: Config, study: str, trial: int | None = None,
 def live_gates(store: Store, cfg: Config, trader: str, now: float) -> GateReport:
     return (preview(store, cfg, {"to": "live", "trader": trader}, now)
             or local_live_gates(store, cfg, trader, now))
+
+
+def capital_gates(store: Store, cfg: Config, trader: str, capital: float,
+                  now: float) -> GateReport:
+    """A trader's capital change: the capital steps and the weeks of profit behind them."""
+    return (preview(store, cfg, {"to": "capital", "trader": trader, "capital": capital}, now)
+            or local_capital_gates(store, trader))
+
+
+def local_capital_gates(store: Store, trader: str) -> GateReport:
+    """Without engine.promote only the first gate is known here: capital moves on live
+    traders; the supervisor checks the capital steps when it runs the command."""
+    t = store.one("SELECT mode FROM traders WHERE name = ?", (trader,))
+    if t is None:
+        return GateReport(trader, (Gate("trader exists", "missing", trader, False),))
+    return GateReport(trader, (Gate("live trader", t["mode"], "live", t["mode"] == "live"),))
 
 
 def local_paper_gates(store: Store, cfg: Config, study: str, trial: int | None = None,

@@ -75,3 +75,20 @@ def heartbeat(store: Store, name: str) -> None:
     with store.write():
         store.conn.execute("UPDATE processes SET heartbeat_at = ?, updated_at = ? WHERE name = ?",
                            (t, t, name))
+
+
+def delete_finished(store: Store, kinds: tuple[str, ...], before: float) -> list[str]:
+    """Delete rows of these kinds that finished cleanly (EXITED, exit 0) before `before`.
+
+    Failed, FATAL, stopped and unknown-status rows stay for the operator to see."""
+    if not kinds:
+        return []
+    marks = ", ".join("?" for _ in kinds)
+    where = (f"state = 'EXITED' AND exit_code = 0 AND kind IN ({marks}) "
+             "AND COALESCE(stopped_at, updated_at) < ?")
+    with store.write():
+        names = [r[0] for r in store.conn.execute(
+            f"SELECT name FROM processes WHERE {where}", (*kinds, before)).fetchall()]
+        if names:
+            store.conn.execute(f"DELETE FROM processes WHERE {where}", (*kinds, before))
+    return names

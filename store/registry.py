@@ -2,11 +2,16 @@
 
 Attempt states: RUNNING -> COMPLETE | FAILED | PRUNED | RETRYING. RETRYING means "this try
 ended, the trial goes on in the next attempt" (an OOM retry, or a dead worker resumed).
+
+Mirrored attempts (mirrored = 1) are copies of other hosts' trials read from a shared
+Optuna storage (engine.study.mirror): one row per trial, attempt 1, upserted as it changes.
+They are shown, counted and ranked like local ones, but never resumed by a local driver.
 """
 
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,6 +59,7 @@ class AttemptRow:
     ended_at: float | None
     pid: int | None = None
     host: str | None = None
+    mirrored: int = 0
 
     @property
     def params_dict(self) -> dict[str, Any]:
@@ -62,6 +68,26 @@ class AttemptRow:
     @property
     def metrics_dict(self) -> dict[str, Any]:
         return dict(json.loads(self.metrics or "{}"))
+
+
+@dataclass(frozen=True)
+class RemoteTrial:
+    """Another host's trial as read from the shared study storage (engine.study.mirror)."""
+
+    study: str
+    trial: int
+    state: str  # an ATTEMPT_STATES value
+    host: str
+    params: dict[str, Any]
+    objective: float | None
+    progress: float
+    started_at: float
+    ended_at: float | None
+    device: str | None = None
+    error_class: str | None = None
+    error_message: str | None = None
+    model_path: str | None = None
+    metrics: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,20 @@ class ModelRow:
 
 def _json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, default=str)
+
+
+# -- identity ------------------------------------------------------------------------------
+STORE_ID_KEY = "store.id"
+
+
+def store_id(store: Store) -> str:
+    """This store's id (made once): tells its own trials from other hosts' in a shared study."""
+    with store.write():
+        store.conn.execute("INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
+                           (STORE_ID_KEY, uuid.uuid4().hex, now()))
+    row = store.one("SELECT value FROM kv WHERE key = ?", (STORE_ID_KEY,))
+    assert row is not None
+    return str(row["value"])
 
 
 # -- studies -------------------------------------------------------------------------------
@@ -201,10 +241,44 @@ def count_attempts(store: Store, study: str, trial: int, error_class: str | None
 
 
 def running_attempts(store: Store, study: str | None = None) -> list[AttemptRow]:
+    """RUNNING attempts of this store's own workers (not mirrored ones)."""
     if study is None:
-        return to_rows(AttemptRow, store.query("SELECT * FROM attempts WHERE state = 'RUNNING'"))
+        return to_rows(AttemptRow, store.query(
+            "SELECT * FROM attempts WHERE state = 'RUNNING' AND mirrored = 0"))
     return to_rows(AttemptRow, store.query(
-        "SELECT * FROM attempts WHERE study = ? AND state = 'RUNNING' ORDER BY trial", (study,)))
+        "SELECT * FROM attempts WHERE study = ? AND state = 'RUNNING' AND mirrored = 0 "
+        "ORDER BY trial", (study,)))
+
+
+def local_trials(store: Store, study: str) -> set[int]:
+    """Trials this store ran itself (it has non-mirrored attempts for them)."""
+    rows = store.query("SELECT DISTINCT trial FROM attempts WHERE study = ? AND mirrored = 0",
+                       (study,))
+    return {int(r[0]) for r in rows}
+
+
+def upsert_remote_trials(store: Store, trials: list[RemoteTrial]) -> None:
+    """Insert or refresh mirrored rows in one transaction; never touches a local attempt."""
+    if not trials:
+        return
+    t = now()
+    rows = [(r.study, r.trial, r.state, r.error_class, r.error_message, _json(r.params),
+             _json(r.metrics or {}), r.objective, r.device, r.progress, r.model_path,
+             f"{r.host}:trial-{r.study}-{r.trial}"[:120], r.host, r.started_at, t, r.ended_at)
+            for r in trials]
+    with store.write():
+        store.conn.executemany(
+            "INSERT INTO attempts (study, trial, attempt, state, error_class, error_message, "
+            "params, metrics, objective, device, progress, model_path, process, host, "
+            "started_at, heartbeat_at, ended_at, mirrored) "
+            "VALUES (?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
+            "ON CONFLICT(study, trial, attempt) DO UPDATE SET state=excluded.state, "
+            "error_class=excluded.error_class, error_message=excluded.error_message, "
+            "params=excluded.params, metrics=excluded.metrics, objective=excluded.objective, "
+            "device=excluded.device, progress=excluded.progress, "
+            "model_path=excluded.model_path, process=excluded.process, host=excluded.host, "
+            "started_at=excluded.started_at, heartbeat_at=excluded.heartbeat_at, "
+            "ended_at=excluded.ended_at WHERE attempts.mirrored = 1", rows)
 
 
 def complete_attempts(store: Store, study: str) -> list[AttemptRow]:

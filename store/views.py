@@ -158,26 +158,36 @@ class AttemptView:
     started_at: float
     heartbeat_at: float | None
     ended_at: float | None
+    # The saved model's held-out backtest Sharpe next to its benchmarks (None: no model).
+    sharpe: float | None = None
+    ew_sharpe: float | None = None
+    hodl_sharpe: float | None = None
 
 
-_ATTEMPT_COLS = ("id, study, trial, attempt, state, error_class, error_message, objective, "
-                 "device, peak_mem_mb, batch_size, progress, model_path, process, started_at, "
-                 "heartbeat_at, ended_at")
+_ATTEMPT_COLS = ", ".join(f"a.{c}" for c in (
+    "id", "study", "trial", "attempt", "state", "error_class", "error_message", "objective",
+    "device", "peak_mem_mb", "batch_size", "progress", "model_path", "process", "started_at",
+    "heartbeat_at", "ended_at"))
 
 
 def attempts_page(store: Store, study: str, limit: int = DEFAULT_PAGE,
                   offset: int = 0) -> list[AttemptView]:
-    """Attempts of a study, newest trial first (attempts_study index), one page."""
+    """Attempts of a study, newest trial first (attempts_study index), one page.
+
+    Each attempt that saved a model carries that model's Sharpe and its equal-weight and
+    HODL benchmarks: one primary-key lookup in models per row of the page.
+    """
     return to_rows(AttemptView, store.query(
-        f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE study = ? "
-        "ORDER BY trial DESC, attempt DESC LIMIT ? OFFSET ?",
+        f"SELECT {_ATTEMPT_COLS}, m.sharpe, m.ew_sharpe, m.hodl_sharpe FROM attempts a "
+        "LEFT JOIN models m ON m.path = a.model_path WHERE a.study = ? "
+        "ORDER BY a.trial DESC, a.attempt DESC LIMIT ? OFFSET ?",
         (study, _page(limit), max(0, int(offset)))))
 
 
 def running_attempts(store: Store, study: str, limit: int = 64) -> list[AttemptView]:
     return to_rows(AttemptView, store.query(
-        f"SELECT {_ATTEMPT_COLS} FROM attempts WHERE study = ? AND state = 'RUNNING' "
-        "ORDER BY trial LIMIT ?", (study, _page(limit))))
+        f"SELECT {_ATTEMPT_COLS} FROM attempts a WHERE a.study = ? AND a.state = 'RUNNING' "
+        "ORDER BY a.trial LIMIT ?", (study, _page(limit))))
 
 
 # -- processes ----------------------------------------------------------------------------

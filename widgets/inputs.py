@@ -39,6 +39,9 @@ class AttemptLike(Protocol):
     peak_mem_mb: float | None
     progress: float
     started_at: float
+    sharpe: float | None        # the saved model's held-out Sharpe (None: no model)
+    ew_sharpe: float | None     # equal-weight benchmark on the same window
+    hodl_sharpe: float | None   # HODL benchmark on the same window
 
 
 class ProcessLike(Protocol):

@@ -78,19 +78,30 @@ class LineTable(ScrollView, can_focus=True):
         self._cursor = 0
         self._cache: dict[tuple[object, ...], Strip] = {}
         self._styles: tuple[Style, Style, Style] | None = None
+        self._stale = False
 
     def on_mount(self) -> None:
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), 1)
 
     # -- data ---------------------------------------------------------------------------
+    def set_columns(self, columns: Sequence[str]) -> None:
+        """Change the header (the caller then sets rows with the matching cells)."""
+        columns = tuple(columns)
+        if columns == self.columns:
+            return
+        self.columns = columns
+        self._stale = True  # the next set_rows lays every row out again
+        self._cache.clear()
+        self.refresh()
+
     def set_rows(self, rows: Sequence[Row]) -> None:
         """Show these rows; the cursor stays on the same row key where it still exists."""
         selected = self.selected_key
         keys = [k for k, _ in rows]
         cells = [tuple("" if c is None else str(c) for c in cs) for _, cs in rows]
-        if keys == self._keys and cells == self._cells:
+        if keys == self._keys and cells == self._cells and not self._stale:
             return
-        self._keys, self._cells = keys, cells
+        self._keys, self._cells, self._stale = keys, cells, False
         self._index = {k: i for i, k in enumerate(keys)}
         widths = [cell_len(c) for c in self.columns]
         for row in cells:

@@ -1,4 +1,8 @@
-"""Trials pane: study progress counts, best objective and PBO, running trials, attempts table."""
+"""Trials pane: study progress counts, best objective and PBO, running trials, attempts table.
+
+Every attempt that saved a model shows the model's held-out Sharpe next to its equal-weight
+(EW) and HODL benchmarks. On a narrow pane the device and memory columns go first.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,10 @@ from widgets.line_table import LineTable
 from widgets.table import selected_key, sync_table
 
 MAX_BARS = 4  # running-trial bars shown; the table has the rest
+WIDE = 100  # from this pane width on, the device and memory columns are shown too
+COLUMNS = ("trial", "try", "state", "objective", "sharpe", "EW", "HODL", "device", "mem",
+           "error")
+NARROW = ("device", "mem")  # dropped below WIDE columns
 
 
 class RunningTrial(Static):
@@ -48,6 +56,8 @@ class TrialsPane(Vertical):
     TrialsPane #trials-table { height: 1fr; }
     """
 
+    _data: tuple[Sequence[AttemptLike], str] | None = None
+
     class TrialSelected(Message):
         def __init__(self, trial: int | None) -> None:
             super().__init__()
@@ -56,8 +66,21 @@ class TrialsPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("No study yet. Press s to start one.", id="trials-summary")
         yield Vertical(id="trials-running")
-        yield LineTable("trial", "try", "state", "objective", "device", "mem", "error",
-                        id="trials-table")
+        yield LineTable(*self._columns(), id="trials-table")
+
+    def _wide(self) -> bool:
+        # Before the first layout the width is 0: start narrow, on_resize widens.
+        return self.size.width >= WIDE
+
+    def _columns(self) -> tuple[str, ...]:
+        return COLUMNS if self._wide() else tuple(c for c in COLUMNS if c not in NARROW)
+
+    def on_resize(self) -> None:
+        table = self.query_one("#trials-table", LineTable)
+        if table.columns != self._columns():
+            table.set_columns(self._columns())
+            if self._data is not None:
+                self._update_table(*self._data)
 
     def update_data(self, study: StudyLike | None, counts: CountsLike | None,
                     attempts: Sequence[AttemptLike], running: Sequence[AttemptLike],
@@ -77,13 +100,24 @@ class TrialsPane(Vertical):
                 f"retrying [b]{c.retrying}[/b]  retried [b]{c.retried}[/b]")
             summary.update(f"{line1}\n{line2}")
         self._update_bars(running)
+        self._data = (attempts, filter_text)
+        self._update_table(attempts, filter_text)
+
+    def _update_table(self, attempts: Sequence[AttemptLike], filter_text: str) -> None:
+        table = self.query_one("#trials-table", LineTable)
+        wide = "device" in table.columns  # the cells match the header shown (on_resize sets it)
         rows = []
         for a in attempts:
-            cells = (str(a.trial), str(a.attempt), a.state, num(a.objective, 4),
-                     a.device or DASH, mb(a.peak_mem_mb), clip(a.error_class, 24))
-            if matches(filter_text, *cells):
+            head = (str(a.trial), str(a.attempt), a.state, num(a.objective, 4),
+                    num(a.sharpe, 2), num(a.ew_sharpe, 2), num(a.hodl_sharpe, 2))
+            if wide:
+                cells = (*head, a.device or DASH, mb(a.peak_mem_mb), clip(a.error_class, 24))
+            else:
+                cells = (*head, clip(a.error_class, 18))
+            # The filter also sees the hidden columns: `/cuda` works on any width.
+            if matches(filter_text, *cells, a.device):
                 rows.append((f"{a.trial}:{a.attempt}", cells))
-        sync_table(self.query_one("#trials-table", LineTable), rows)
+        sync_table(table, rows)
 
     def _update_bars(self, running: Sequence[AttemptLike]) -> None:
         box = self.query_one("#trials-running", Vertical)

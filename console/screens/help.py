@@ -25,12 +25,14 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("p", "promote the selected trial to paper (shows the gates)", True),
     ("E", "promote an ensemble of the top k trials to paper", True),
     ("L", "promote the selected trader to live (gates, capital, typed confirmation)", True),
-    ("c", "change the selected trader's capital", True),
+    ("c", "change the selected trader's capital (shows the gates)", True),
     ("k", "stop the selected process (SIGTERM, confirm)", True),
     ("K", "kill the selected process (SIGKILL, confirm)", True),
     ("r", "restart the selected process (confirm)", True),
     ("x", "kill switch: HALT all traders (confirm)", True),
-    ("q / ctrl+q", "quit the console (nothing else stops)", False),
+    ("escape", "close a dialog, the log or the report (while open, only its keys work)",
+     False),
+    ("q / ctrl+q", "quit the console (nothing else stops; on other screens ctrl+q)", False),
 )
 
 

@@ -152,3 +152,32 @@ class PromoteLiveScreen(_Promote):
             return
         self.dismiss(CommandRequest("promote", self.trader, {
             "to": "live", "trader": self.trader, "capital": str(capital)}))
+
+
+class ChangeCapitalScreen(_Promote):
+    """c (after the amount): the capital gates, then Enter or the button sends the change."""
+
+    BINDINGS = [*_Promote.BINDINGS, Binding("enter", "change", "Change", show=False)]
+
+    def __init__(self, report: GateReport, trader: str, current: str, capital: str) -> None:
+        super().__init__(report)
+        self.trader, self.current, self.capital = trader, current, capital
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(f"Change capital of {self.trader}: {self.current or '-'} -> "
+                         f"{self.capital}", classes="title")
+            yield self.gate_table()
+            yield self.verdict()
+            yield self.buttons("Change capital")
+
+    def on_mount(self) -> None:
+        self.query_one("#ok" if self.report.passed else "#cancel", Button).focus()
+
+    def action_change(self) -> None:
+        if self.report.passed:
+            self.submit()
+
+    def submit(self) -> None:
+        self.dismiss(CommandRequest("capital", self.trader,
+                                    {"trader": self.trader, "capital": self.capital}))

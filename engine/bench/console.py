@@ -77,8 +77,12 @@ def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
                      f"models/btc-5m/{trial}" if state == "COMPLETE" else None,
                      f"trial-{trial % 2}", now - 6 * HOUR + trial * 1200 + a * 300,
                      now - 30, None if state == "RUNNING" else now - 5 * HOUR + trial * 1200))
-        c.execute("INSERT INTO models (path, study, trial, objective, sharpe, created_at) "
-                  "SELECT model_path, study, trial, objective, objective * 3, ended_at "
+        # Each saved model's held-out Sharpe next to its equal-weight and HODL benchmarks
+        # (some models beat both, some lose to HODL).
+        c.execute("INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, "
+                  "hodl_sharpe, created_at) "
+                  "SELECT model_path, study, trial, objective, objective * 3, "
+                  "0.35 + 0.05 * (trial % 4), 0.6 - 0.1 * (trial % 3), ended_at "
                   "FROM attempts WHERE state = 'COMPLETE'")
         procs = [("supervisor", "supervisor", "RUNNING", 4101, 0), ("trial-0", "trial", "RUNNING",
                   4102, 1), ("trial-1", "trial", "RUNNING", 4103, 0),
@@ -190,9 +194,13 @@ def populate_big(store: Store, now: float, *, fills: int, equity: int, trials: i
                   (trials, now - DAY, now))
         c.executemany(
             "INSERT INTO attempts (study, trial, attempt, state, objective, device, progress, "
-            "started_at) VALUES ('big', ?, 0, ?, ?, 'cuda:0', 1.0, ?)",
-            ((t, ("COMPLETE", "PRUNED", "FAILED", "RUNNING")[t % 4], rng.random(), now - t)
-             for t in range(trials)))
+            "model_path, started_at) VALUES ('big', ?, 0, ?, ?, 'cuda:0', 1.0, ?, ?)",
+            ((t, ("COMPLETE", "PRUNED", "FAILED", "RUNNING")[t % 4], rng.random(),
+              f"models/big/{t}" if t % 4 == 0 else None, now - t) for t in range(trials)))
+        # The Trials pane joins each attempt to its saved model (Sharpe, EW, HODL).
+        c.execute("INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, "
+                  "hodl_sharpe, created_at) SELECT model_path, study, trial, objective, "
+                  "objective * 2, 0.4, 0.7, started_at FROM attempts WHERE model_path IS NOT NULL")
         for name in names:
             c.execute("INSERT INTO traders (name, broker, mode, model, tickers, timeframe, "
                       "capital, fee_tier, equity, cash, started_at, updated_at) VALUES "

@@ -54,6 +54,8 @@ class SupervisorSection(Section):
     start_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # `status` calls a supervisor dead when its heartbeat is older than this many heartbeats.
     stale_heartbeats: float = Field(default=5.0, ge=2, le=1000)
+    # Finished trial worker rows (EXITED, exit 0) are deleted from `processes` after this.
+    keep_exited_s: float = Field(default=86400.0, ge=60, le=365 * 86400)
 
 
 class DataSection(Section):
@@ -139,6 +141,8 @@ class TrialsSection(Section):
     min_free_mb: int = Field(default=500, ge=0)
     max_crash_retries: int = Field(default=2, ge=0, le=20)  # dead workers resumed per trial
     poll_s: float = Field(default=0.5, gt=0, le=60)  # driver's look at its workers
+    # The driver kills a worker still in an attempt past time_limit_s + max(this, 10%).
+    hang_grace_s: float = Field(default=30.0, ge=0, le=86400)
 
 
 class TraderSection(Section):

@@ -9,6 +9,8 @@ of key=value; `trial=N` limits an entry to one trial, `attempt=N` to one attempt
     nan_at_update=U           poison the actor's weights at update U (the loss becomes NaN)
     sigkill_at_update=U       the worker SIGKILLs itself after update U
     corrupt_ckpt_at_update=U  after the checkpoint at update U: garble it, then SIGKILL
+    hang_at_update=U          hang forever inside update U's training step (the heartbeat
+                              thread keeps beating; only the driver's time limit ends it)
     free_mb=X                 free-space checks see X MB free
 
 Example: CAPPUCCINO_FAULT="trial=0,oom_at_update=2;trial=1,sigkill_at_update=3"
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 ENV_FAULT = "CAPPUCCINO_FAULT"
 KEYS = ("oom_at_update", "nan_at_update", "sigkill_at_update", "corrupt_ckpt_at_update",
-        "free_mb")
+        "hang_at_update", "free_mb")
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Faults:
     nan_at_update: int | None = None
     sigkill_at_update: int | None = None
     corrupt_ckpt_at_update: int | None = None
+    hang_at_update: int | None = None
     free_mb: float | None = None
 
 

@@ -18,6 +18,17 @@ by stale heartbeat + dead pid and resumed the same way.
 After each trial ends the driver emits a "trial" event, updates best_value/best_trial
 (with a "best_value" event when it improves) and recomputes the PBO of the study from the
 per-split scores of its complete trials.
+
+Hung workers: the worker checks its time limit between updates, so one stuck inside a step
+(a wedged CUDA kernel, a deadlock) never stops itself, while its heartbeat thread keeps
+beating. The driver kills a worker still running `hang_deadline_s` after its attempt
+started ([trials] time_limit_s plus a grace): a supervisor `kill` (or SIGKILL to its
+process group with --direct), the attempt FAILED with error_class "TimeLimit", the Optuna
+trial FAILED; the study goes on.
+
+Other hosts: on each poll the driver mirrors the shared study's trials that other stores
+run into this store's attempts (engine.study.mirror), and raises best_value/best_trial when
+another host's trial is the best.
 """
 
 from __future__ import annotations
@@ -34,6 +45,7 @@ import numpy as np
 from engine.agent.hyperparams import Hyperparams, sample
 from engine.config import Config
 from engine.runtime import open_store
+from engine.study import mirror as mirrormod
 from engine.study.pbo import pbo
 from engine.study.storage import open_study, storage_label
 from engine.study.worker import DIED, pid_alive
@@ -42,6 +54,13 @@ from store.db import Store
 
 Launcher = Literal["supervisor", "direct"]
 SETTLED = ("EXITED", "STOPPED", "FATAL")
+TIME_LIMIT = "TimeLimit"
+
+
+def hang_deadline_s(cfg: Config) -> float:
+    """Seconds after an attempt starts at which the driver kills its worker."""
+    t = cfg.trials
+    return t.time_limit_s + max(t.hang_grace_s, 0.1 * t.time_limit_s)
 
 
 def worker_name(study: str, trial: int) -> str:
@@ -62,6 +81,7 @@ class Worker:
     launcher: Launcher
     popen: subprocess.Popen[bytes] | None = None
     launches: int = 1
+    started_at: float = field(default_factory=time.time)
 
     def exit_code(self, store: Store) -> tuple[bool, int | None]:
         """(finished, exit code) of the worker process."""
@@ -117,11 +137,18 @@ class StudyRun:
         row = registry.get_study(self.store, self.study)
         self.best = row.best_value if row and row.best_value is not None else None
         self.base = Hyperparams.from_config(self.cfg.ppo)
+        self.store_id = registry.store_id(self.store)
+        # Only an RDB storage is shared by other hosts; a journal file is this store's alone.
+        self.mirror = (mirrormod.Mirror(self.store, self.study, self.optuna, self.store_id)
+                       if self.cfg.study.storage else None)
+        self._mirror_error = ""
 
     # -- launching ------------------------------------------------------------------------
     def _new_trial(self) -> int:
         t0 = time.perf_counter()
         trial = self.optuna.ask()
+        # whose trial it is, for other hosts' mirrors (the worker adds host and device)
+        mirrormod.set_attrs(trial, **{mirrormod.ATTR_STORE: self.store_id})
         if self.cfg.ppo.search:
             sample(trial, self.base)
         self.overhead_s += time.perf_counter() - t0
@@ -161,9 +188,98 @@ class StudyRun:
                 if done:
                     del self.running[trial]
                     self._after_exit(w, code)
+            self.stop_hung()
+            self.mirror_remote()
+        self.mirror_remote()
         row = registry.get_study(self.store, self.study)
         assert row is not None
         return row
+
+    # -- hung workers -----------------------------------------------------------------------
+    def stop_hung(self) -> None:
+        """Kill workers whose attempt ran past the time limit plus grace (stuck in a step)."""
+        limit = hang_deadline_s(self.cfg)
+        for trial, w in list(self.running.items()):
+            last = registry.latest_attempt(self.store, self.study, trial)
+            # an earlier worker's attempt does not count against this one
+            start = max(w.started_at, last.started_at if last is not None else 0.0)
+            ran = time.time() - start
+            if ran > limit and (last is None or last.state not in registry.FINAL_STATES):
+                self._kill_hung(w, ran)
+
+    def _kill_hung(self, w: Worker, ran: float) -> None:
+        t = self.cfg.trials
+        msg = (f"worker ran {ran:.0f} s, past the time limit of {t.time_limit_s:g} s plus "
+               f"{hang_deadline_s(self.cfg) - t.time_limit_s:g} s grace (stuck inside a "
+               "step?); killed by the study driver")
+        self.log(f"trial {w.trial}: {msg}")
+        if w.popen is not None:
+            import signal
+
+            from engine.supervisor.spawn import signal_group
+
+            signal_group(w.popen.pid, signal.SIGKILL)  # its own session: pgid == pid
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                w.popen.wait(timeout=10)
+        else:
+            from engine.supervisor.client import send_command
+
+            row = send_command(self.cfg, "kill", w.name, None, "cli",
+                               wait_s=self.cfg.supervisor.stop_grace_s + 10)
+            if row.state != "done":
+                self.log(f"trial {w.trial}: kill of {w.name} {row.state}: {row.result}")
+        del self.running[w.trial]
+        last = registry.latest_attempt(self.store, self.study, w.trial)
+        if last is not None and last.state in registry.FINAL_STATES:
+            self._trial_ended(last)  # it finished just before the kill
+            return
+        if last is None or last.state != "RUNNING":
+            last = registry.start_attempt(self.store, self.study, w.trial, {}, process=w.name,
+                                          host=socket.gethostname())
+        registry.end_attempt(self.store, last.id, "FAILED", error_class=TIME_LIMIT,
+                             error_message=msg)
+        self._tell_failed(w.trial, TIME_LIMIT, msg)
+        self._trial_ended(registry.get_attempt(self.store, last.id))  # type: ignore[arg-type]
+
+    def _tell_failed(self, trial: int, error_class: str, message: str) -> None:
+        import optuna
+
+        from engine.study.storage import trial_handle
+
+        with contextlib.suppress(Exception):  # the reason, for other hosts' mirrors
+            mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
+                mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]}})
+        with contextlib.suppress(Exception):  # already finished by the worker
+            self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+
+    # -- other hosts ------------------------------------------------------------------------
+    def mirror_remote(self) -> None:
+        """Copy other hosts' changed trials into the store; a bad poll never stops the study."""
+        if self.mirror is None:
+            return
+        t0 = time.perf_counter()
+        try:
+            changed, best = self.mirror.poll()
+        except Exception as e:
+            text = f"{type(e).__name__}: {e}".splitlines()[0]
+            if text != self._mirror_error:  # the same error every poll is logged once
+                self.log(f"cannot mirror other hosts' trials: {text}")
+                self._mirror_error = text
+            return
+        finally:
+            self.overhead_s += time.perf_counter() - t0
+        self._mirror_error = ""
+        fields: dict[str, Any] = {}
+        if best is not None and (self.best is None or best.value > self.best):
+            self.best = best.value
+            fields.update(best_value=best.value, best_trial=best.trial)
+            self.log(f"trial {best.trial} on {best.host} is the best: {best.value:.4f}")
+        if any(r.state == "COMPLETE" for r in changed):
+            value = study_pbo(self.store, self.study)
+            if value is not None:
+                fields["pbo"] = value
+        if fields:
+            registry.update_study(self.store, self.study, **fields)
 
     def _after_exit(self, w: Worker, code: int | None) -> None:
         last = registry.latest_attempt(self.store, self.study, w.trial)
@@ -189,12 +305,9 @@ class StudyRun:
             return
         # Out of retries, or stopped for good under the supervisor: the trial fails.
         att = registry.start_attempt(self.store, self.study, w.trial, {}, process=w.name)
-        registry.end_attempt(self.store, att.id, "FAILED", error_class=DIED,
-                             error_message=f"worker {how}; {died} deaths, not resumed")
-        import optuna
-
-        with contextlib.suppress(Exception):  # already finished by the worker
-            self.optuna.tell(w.trial, state=optuna.trial.TrialState.FAIL)
+        msg = f"worker {how}; {died} deaths, not resumed"
+        registry.end_attempt(self.store, att.id, "FAILED", error_class=DIED, error_message=msg)
+        self._tell_failed(w.trial, DIED, msg)
         self._trial_ended(registry.get_attempt(self.store, att.id))  # type: ignore[arg-type]
 
     def _trial_ended(self, a: registry.AttemptRow) -> None:

@@ -13,9 +13,11 @@ and start `cappuccino train --study NAME` on each. Recipe (for the README):
 
     Each host creates or joins the study (load_if_exists=True); TPE's constant liar keeps
     parallel workers from sampling the same point. Each host records its own attempts in
-    its local store; model directories go to [paths] models, which should be a path every
-    host can read (a shared mount) for promotion from one console. Install the database
-    driver (e.g. psycopg2-binary) on every host. The URL may hold a password: keep it in
+    its local store, and each study driver mirrors the other hosts' trials (state,
+    objective, params, progress, host) into it (engine.study.mirror), so every host's
+    console sees every trial; model directories go to [paths] models, which should be a
+    path every host can read (a shared mount) for promotion from one console. Install the
+    database driver (e.g. psycopg2-binary) on every host. The URL may hold a password: keep it in
     the config file or the environment, never on a command line (workers read it from the
     config, it is never passed in argv).
 

@@ -37,6 +37,7 @@ from engine.config import Config
 from engine.runtime import Heartbeat, open_store, process_name, setup_torch
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
+from engine.study import mirror as mirrormod
 from store import registry
 from store.db import Store, StoreError, ensure_free_space, free_mb
 
@@ -161,6 +162,9 @@ class WorkerHooks:
             registry.remove_checkpoints(self.store, [str(p) for p in gone])
             registry.update_attempt(self.store, self.attempt.id, checkpoint_path=str(path),
                                     progress=runner.progress, heartbeat_at=time.time())
+            if self.optuna_trial is not None and self.cfg.study.storage:  # other hosts show it
+                mirrormod.set_attrs(self.optuna_trial, **{
+                    mirrormod.ATTR_PROGRESS: round(float(runner.progress), 4)})
 
     def report(self, split: int, value: float) -> None:
         if self.optuna_trial is None:
@@ -184,6 +188,10 @@ def agent_fault_hook(faults: faultmod.Faults, runner_ref: list[Any]) -> Any:
         if faults.oom_at_update == u:
             raise torch.cuda.OutOfMemoryError(
                 f"CUDA out of memory (injected by CAPPUCCINO_FAULT at update {u})")
+        if faults.hang_at_update == u:
+            print(f"CAPPUCCINO_FAULT: hanging inside update {u}", flush=True)
+            while True:
+                time.sleep(3600)
         if faults.nan_at_update == u and runner.agent is not None:
             with torch.no_grad():
                 for p in runner.agent.actor.parameters():
@@ -224,6 +232,23 @@ def tell(study_obj: Any, trial: int, state: str, value: float | None,
             study_obj.tell(trial, state=states[state])
 
 
+def finish(study_obj: Any, otrial: Any, trial: int, final: registry.AttemptRow,
+           overhead: Overhead) -> registry.AttemptRow:
+    """Publish the outcome for other hosts' mirrors, then tell Optuna the final state."""
+    if otrial is not None:
+        with overhead.timed():
+            attrs: dict[str, Any] = {mirrormod.ATTR_PROGRESS: round(float(final.progress), 4)}
+            if final.state == "FAILED":
+                attrs[mirrormod.ATTR_ERROR] = {"class": final.error_class,
+                                               "message": (final.error_message or "")[:500]}
+            if final.state == "COMPLETE":
+                attrs[mirrormod.ATTR_MODEL] = final.model_path
+                attrs[mirrormod.ATTR_SCORES] = final.metrics_dict.get("split_scores")
+            mirrormod.set_attrs(otrial, **attrs)
+    tell(study_obj, trial, final.state, final.objective, overhead)
+    return final
+
+
 def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
               study_obj: Any = None, data: Any = None) -> registry.AttemptRow:
     """Run a trial to its end (all attempts); returns the final attempt row.
@@ -248,6 +273,9 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
             from engine.study.storage import trial_handle
 
             otrial = trial_handle(study_obj, trial)
+            mirrormod.set_attrs(otrial, **{mirrormod.ATTR_HOST: socket.gethostname(),
+                                           mirrormod.ATTR_DEVICE: dev,
+                                           mirrormod.ATTR_STORE: registry.store_id(store)})
             mark_dead_attempts(cfg, store, study, trial)
         params = dict(frozen.params)
         hp = from_trial_params(params, Hyperparams.from_config(cfg.ppo))
@@ -259,8 +287,9 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                                              process=process_name(f"trial-{study}-{trial}"),
                                              pid=os.getpid(), host=socket.gethostname())
                 registry.end_attempt(store, att.id, "FAILED", error=e)
-                tell(study_obj, trial, "FAILED", None, overhead)
-                return registry.get_attempt(store, att.id)  # type: ignore[return-value]
+                failed = registry.get_attempt(store, att.id)
+                assert failed is not None
+                return finish(study_obj, otrial, trial, failed, overhead)
         ckpt_dir = trial_dir(cfg, study, trial) / "checkpoints"
         while True:
             n_oom = registry.count_attempts(store, study, trial, OOM)
@@ -275,8 +304,9 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 registry.end_attempt(store, att.id, "FAILED", error_class=DIED,
                                      error_message=f"worker died {n_died} times (limit "
                                      f"{cfg.trials.max_crash_retries})")
-                tell(study_obj, trial, "FAILED", None, overhead)
-                return registry.get_attempt(store, att.id)  # type: ignore[return-value]
+                failed = registry.get_attempt(store, att.id)
+                assert failed is not None
+                return finish(study_obj, otrial, trial, failed, overhead)
             faults = faultmod.from_env(trial, att.attempt)
             outcome = _attempt(cfg, store, study, trial, att, hp, minibatch, dev, data,
                                ckpt_dir, otrial, faults, overhead, TrialRunner)
@@ -285,8 +315,7 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 continue
             final = registry.get_attempt(store, att.id)
             assert final is not None
-            tell(study_obj, trial, final.state, final.objective, overhead)
-            return final
+            return finish(study_obj, otrial, trial, final, overhead)
     finally:
         store.close()
 

@@ -3,7 +3,8 @@
 Every `poll_s` it reaps/polls children, escalates pending stops (TERM -> KILL after
 `stop_grace_s`, tracked by deadline, never blocking), executes pending commands, starts
 what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`,
-`supervisor.heartbeat`).
+`supervisor.heartbeat`). About once a minute it deletes trial worker rows that finished
+cleanly (EXITED, exit 0) more than `keep_exited_s` ago: a study leaves one per trial.
 
 The `processes` table is the truth for what should run (desired) and what was started
 (pid, create_time); this object only keeps the Popen handles and stop deadlines. So a
@@ -51,12 +52,21 @@ from engine.supervisor.spawn import (
 from store import commands as cmds
 from store.commands import CommandRow
 from store.db import Store
-from store.processes import ProcessRow, get_process, list_processes, update_process, upsert_process
+from store.processes import (
+    ProcessRow,
+    delete_finished,
+    get_process,
+    list_processes,
+    update_process,
+    upsert_process,
+)
 
 log = logging.getLogger("cappuccino.supervisor")
 
 PROCESS_ACTIONS = ("start", "stop", "restart", "kill", "train", "trade")
 SETTLED = ("STOPPED", "EXITED", "FATAL")
+PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
+PRUNE_EVERY_S = 60.0
 
 
 class CommandFailed(Exception):
@@ -103,6 +113,7 @@ class Supervisor:
         self.stops: dict[str, Stop] = {}
         self.quit = threading.Event()
         self._next_heartbeat = 0.0
+        self._next_prune = 0.0
         self._tick_error = ("", 0.0)
         self._jobs: queue.Queue[CommandRow] = queue.Queue()
         self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
@@ -160,6 +171,7 @@ class Supervisor:
         self.run_commands()
         self.reconcile()
         self.rotate_logs()
+        self.prune_finished()
         self.heartbeat()
 
     # -- startup --------------------------------------------------------------------------
@@ -541,6 +553,19 @@ class Supervisor:
                     log.info("rotated %s", p)
             except OSError as e:
                 log.warning("cannot rotate %s: %s", p, e)
+
+    def prune_finished(self, force: bool = False) -> list[str]:
+        """Delete finished trial worker rows older than keep_exited_s (FATAL/failed stay)."""
+        t = time.time()
+        if not force and t < self._next_prune:
+            return []
+        self._next_prune = t + PRUNE_EVERY_S
+        names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
+        if names:
+            log.info("removed %d finished trial row(s) older than %gs: %s", len(names),
+                     self.s.keep_exited_s, ", ".join(names[:10])
+                     + (" ..." if len(names) > 10 else ""))
+        return names
 
     def heartbeat(self, force: bool = False) -> None:
         t = time.time()

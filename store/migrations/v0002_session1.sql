@@ -17,3 +17,6 @@ ALTER TABLE equity ADD COLUMN ew_f REAL;
 -- trading (lead): the model's own backtest on the bars the trader actually traded (env
 -- semantics, no filter/risk/execution), on the same clock: live against backtest, drawn.
 ALTER TABLE equity ADD COLUMN backtest_f REAL;
+-- study (H12): 1 on a copy of another host's trial, mirrored from the shared Optuna storage
+-- so the console sees every host's trials; local drivers never resume or recount these.
+ALTER TABLE attempts ADD COLUMN mirrored INTEGER NOT NULL DEFAULT 0;

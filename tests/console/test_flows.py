@@ -9,7 +9,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from console.app import CappuccinoApp
 from console.screens.confirm import ConfirmScreen
-from console.screens.promote import PromoteLiveScreen, PromotePaperScreen
+from console.screens.promote import ChangeCapitalScreen, PromoteLiveScreen, PromotePaperScreen
 from store.commands import finish_command
 from store.db import Store
 from widgets.line_table import LineTable
@@ -231,7 +231,24 @@ async def test_start_study_form(env: Any) -> None:
         ("train", {"study": "eth-1h", "timeframe": "5m", "n_trials": 12, "gpu": "auto"})]
 
 
-async def test_change_capital(env: Any) -> None:
+def _make_live(env: Any, trader: str) -> None:
+    # Capital moves on live traders only; the fixture's traders are on paper.
+    with Store(env.db) as st, st.write():
+        st.conn.execute("UPDATE traders SET mode = 'live' WHERE name = ?", (trader,))
+
+
+async def _change_capital(pilot: Any, app: CappuccinoApp, trader: str, amount: str) -> None:
+    await pilot.press("4")
+    select_row(app, "traders-table", trader)
+    await pilot.press("c")
+    await pilot.pause()
+    app.screen.query_one("#capital", Input).value = amount
+    await pilot.press("enter")
+    await settle(pilot)
+
+
+async def test_change_capital_shows_passing_gates_then_queues(env: Any) -> None:
+    _make_live(env, "paper-1")
     app = env.app()
     async with app.run_test(size=(100, 30)) as pilot:
         await ready(pilot)
@@ -242,13 +259,49 @@ async def test_change_capital(env: Any) -> None:
         box = app.screen.query_one("#capital", Input)
         box.value = "-5"
         await pilot.press("enter")
-        await pilot.pause()
+        await settle(pilot)
+        assert not isinstance(app.screen, ChangeCapitalScreen)  # the form said no
         assert env.commands() == []
-        box.value = "2000"
+        box.value = "800"  # lowering capital needs no track record
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ChangeCapitalScreen)
+        assert screen.report.passed, screen.report
+        assert {g.name for g in screen.report.gates} >= {"live trader"}
+        assert "All gates pass" in str(screen.query_one("#verdict", Static).render())
+        assert env.commands() == []  # nothing is sent before the confirmation
         await pilot.press("enter")
         await settle(pilot)
     assert [(c["action"], c["target"], c["args"]) for c in env.commands()] == [
-        ("capital", "paper-1", {"trader": "paper-1", "capital": "2000"})]
+        ("capital", "paper-1", {"trader": "paper-1", "capital": "800"})]
+
+
+async def test_change_capital_refused_by_gates_queues_nothing(env: Any) -> None:
+    _make_live(env, "paper-1")
+    app = env.app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await _change_capital(pilot, app, "paper-1", "2000")  # the next step, no profitable week
+        screen = app.screen
+        assert isinstance(screen, ChangeCapitalScreen)
+        refused = [g.name for g in screen.report.refused]
+        assert refused == ["profitable live weeks at this step"], screen.report
+        verdict = str(screen.query_one("#verdict", Static).render())
+        assert "Refused" in verdict and "profitable live weeks" in verdict
+        assert screen.query_one("#ok", Button).disabled
+        await pilot.click("#ok")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert env.commands() == []
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is app.screen_stack[0]
+        # A paper trader's capital does not move: the first gate says why.
+        await _change_capital(pilot, app, "paper-2", "900")
+        assert [g.name for g in app.screen.report.refused] == ["live trader"]
+        await pilot.press("escape")
+    assert env.commands() == []
 
 
 async def test_readonly_keys_do_nothing(env: Any) -> None:
@@ -385,3 +438,59 @@ async def test_switch_study(env: Any) -> None:
         assert app.snapshot.study.name == "eth-1h" and app.snapshot.counts.failed == 1
         table = app.query_one("#trials-table", LineTable)
         assert table.row_keys == ["0:0"]
+
+
+async def test_report_and_log_screens_own_the_keys(env: Any) -> None:
+    from console.screens.logs import LogScreen
+    from console.screens.report import ReportScreen
+
+    app = env.app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("4")
+        await pilot.press("R")
+        await settle(pilot)
+        report = app.screen
+        assert isinstance(report, ReportScreen)
+        for key in ("x", "k", "K", "r", "s", "c", "L", "p", "E", "1", "question_mark", "l"):
+            await pilot.press(key)
+            await settle(pilot)
+            assert app.screen is report, key  # no kill switch, no dialog over the report
+        shown = {b.key for _, b, enabled, _ in app.active_bindings.values() if enabled}
+        assert not shown & {"x", "k", "K", "s", "c", "p", "L"}
+        titles = {c.title for c in app.get_system_commands(report)}
+        assert "HALT all traders" not in titles and "Quit" in titles
+        await pilot.press("escape")
+        await settle(pilot)
+        assert app.screen is app.screen_stack[0]
+        await pilot.press("3")
+        select_row(app, "procs-table", "monitor")
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LogScreen)
+        await pilot.press("K", "y", "x", "y")
+        await settle(pilot)
+        assert isinstance(app.screen, LogScreen)
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("x")  # back on the main screen, the keys work again
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("q")  # q on a dialog does not quit the console
+        await settle(pilot)
+        assert app.is_running and isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+    assert env.commands() == []
+
+
+async def test_ctrl_q_quits_from_the_report_screen(env: Any) -> None:
+    from console.screens.report import ReportScreen
+
+    app = env.app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await ready(pilot)
+        await pilot.press("4", "R")
+        await settle(pilot)
+        assert isinstance(app.screen, ReportScreen)
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert app.return_code == 0  # None until the app exits

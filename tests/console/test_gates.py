@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from console.gates import live_gates, local_live_gates, local_paper_gates, paper_gates
+from console.gates import (
+    capital_gates,
+    live_gates,
+    local_capital_gates,
+    local_live_gates,
+    local_paper_gates,
+    paper_gates,
+)
 from engine.bench.console import T0
 from store.db import Store
 
@@ -34,3 +41,23 @@ def test_local_fallback_agrees_with_the_engine(env: Any) -> None:
             assert local.passed == engine.passed, (local, engine)
         assert not local_live_gates(st, env.cfg, "nobody", T0).passed
         assert not live_gates(st, env.cfg, "nobody", T0).passed  # one clear refusal
+
+
+def test_capital_gates_come_from_the_engines_plan(env: Any) -> None:
+    with Store(env.db) as st:
+        paper = capital_gates(st, env.cfg, "paper-1", 900.0, T0)
+        with st.write():
+            st.conn.execute("UPDATE traders SET mode = 'live' WHERE name = 'paper-1'")
+        lower = capital_gates(st, env.cfg, "paper-1", 900.0, T0)
+        step = capital_gates(st, env.cfg, "paper-1", 2000.0, T0)
+        beyond = capital_gates(st, env.cfg, "paper-1", 2500.0, T0)
+        nobody = capital_gates(st, env.cfg, "nobody", 900.0, T0)
+        local_paper = local_capital_gates(st, "paper-2")
+        local_live = local_capital_gates(st, "paper-1")
+    assert [g.name for g in paper.refused] == ["live trader"]
+    assert lower.passed
+    # 72 hours at this capital: not yet the profitable week the next step needs.
+    assert [g.name for g in step.refused] == ["profitable live weeks at this step"]
+    assert "next capital step" in {g.name for g in beyond.refused}
+    assert not nobody.passed and "nobody" in str(nobody.gates[0].value)
+    assert not local_paper.passed and local_live.passed

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from store.db import Store
-from store.processes import get_process, heartbeat, list_processes, update_process, upsert_process
+from store.processes import (
+    delete_finished,
+    get_process,
+    heartbeat,
+    list_processes,
+    update_process,
+    upsert_process,
+)
 
 
 def test_declare_update_and_redeclare_keeps_pid(tmp_path: Path) -> None:
@@ -36,3 +43,23 @@ def test_heartbeat_and_listing_order(tmp_path: Path) -> None:
         assert [r.name for r in rows] == ["monitor", "a", "b"]
         assert rows[1].heartbeat_at is not None and rows[2].heartbeat_at is None
         update_process(s, "a")  # no fields: no-op
+
+
+def test_delete_finished_keeps_failed_fatal_recent_and_other_kinds(tmp_path: Path) -> None:
+    rows = {  # name: (kind, state, exit_code, stopped_at)
+        "trial-s-0": ("trial", "EXITED", 0, 100.0),  # finished long ago: deleted
+        "trial-s-1": ("trial", "EXITED", 0, 900.0),  # finished recently
+        "trial-s-2": ("trial", "FATAL", 1, 100.0),
+        "trial-s-3": ("trial", "EXITED", None, 100.0),  # exit status unknown
+        "trial-s-4": ("trial", "STOPPED", -9, 100.0),  # killed by the operator
+        "study-s": ("study", "EXITED", 0, 100.0),
+        "trader-a": ("trader", "EXITED", 0, 100.0),
+    }
+    with Store(tmp_path / "s.db") as s:
+        for name, (kind, state, code, stopped) in rows.items():
+            upsert_process(s, name, kind, ["x"])
+            update_process(s, name, state=state, exit_code=code, stopped_at=stopped)
+        assert delete_finished(s, ("trial",), 500.0) == ["trial-s-0"]
+        assert delete_finished(s, ("trial",), 500.0) == []
+        assert delete_finished(s, (), 1e12) == []
+        assert sorted(r.name for r in list_processes(s)) == sorted(set(rows) - {"trial-s-0"})

@@ -67,3 +67,36 @@ def test_checkpoints_and_models(store: Store) -> None:
                        hodl_sharpe=0.4, data_fingerprint="d", feature_fingerprint="f")
     assert [m.trial for m in registry.list_models(store, "s")] == [0, 1, 2]
     assert [(m.trial, m.objective) for m in registry.best_models(store, "s", 2)] == [(1, 0.9), (0, 0.2)]
+
+
+def test_store_id_is_made_once(tmp_path: Path) -> None:
+    with Store(tmp_path / "a.db") as a, Store(tmp_path / "b.db") as b:
+        first = registry.store_id(a)
+        assert registry.store_id(a) == first and len(first) == 32
+        assert registry.store_id(b) != first
+    with Store(tmp_path / "a.db") as again:
+        assert registry.store_id(again) == first
+
+
+def test_remote_trials_are_upserted_and_kept_apart(store: Store) -> None:
+    local = registry.start_attempt(store, "s", 0, {"lr": 0.1})
+    run = registry.RemoteTrial("s", 1, "RUNNING", "gpu-b", {"lr": 0.2}, None, 0.25, 100.0, None,
+                               device="cuda:1")
+    registry.upsert_remote_trials(store, [run])
+    registry.upsert_remote_trials(store, [registry.RemoteTrial(
+        "s", 1, "COMPLETE", "gpu-b", {"lr": 0.2}, 0.8, 1.0, 100.0, 130.0,
+        metrics={"split_scores": [0.7, 0.9]})])
+    rows = registry.list_attempts(store, "s")
+    assert [(r.trial, r.attempt, r.mirrored) for r in rows] == [(0, 1, 0), (1, 1, 1)]
+    remote = rows[1]
+    assert (remote.state, remote.objective, remote.host, remote.ended_at) == (
+        "COMPLETE", 0.8, "gpu-b", 130.0)
+    assert remote.process == "gpu-b:trial-s-1" and remote.metrics_dict["split_scores"] == [0.7, 0.9]
+    assert registry.local_trials(store, "s") == {0}
+    assert [a.trial for a in registry.running_attempts(store, "s")] == [0]
+    assert [a.trial for a in registry.complete_attempts(store, "s")] == [1]  # ranked, PBO
+    # a mirror row never replaces a local attempt
+    registry.upsert_remote_trials(store, [registry.RemoteTrial(
+        "s", 0, "FAILED", "gpu-b", {}, None, 0.0, 1.0, 2.0)])
+    got = registry.get_attempt(store, local.id)
+    assert got is not None and (got.state, got.mirrored, got.host) == ("RUNNING", 0, "")

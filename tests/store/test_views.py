@@ -114,6 +114,31 @@ def test_attempts_page_and_running(st: Store) -> None:
     assert [a.trial for a in views.running_attempts(st, "s")] == [0, 5, 10, 15]
 
 
+def test_attempts_page_carries_each_models_sharpe_and_benchmarks(st: Store) -> None:
+    from store import registry
+
+    for t in range(4):
+        _attempt(st, t, 0, "COMPLETE" if t < 3 else "FAILED", 0.1 * t)
+    with st.write():
+        st.conn.execute("UPDATE attempts SET model_path = 'm/' || trial WHERE trial < 2")
+    registry.add_model(st, "m/0", "s", 0, objective=0.0, sharpe=1.2, ew_sharpe=0.4,
+                       hodl_sharpe=0.9, data_fingerprint="d", feature_fingerprint="f")
+    registry.add_model(st, "m/1", "s", 1, objective=0.1, sharpe=-0.3, ew_sharpe=None,
+                       hodl_sharpe=0.2, data_fingerprint="d", feature_fingerprint="f")
+    registry.add_model(st, "m/other", "s", 2, objective=0.2, sharpe=5.0, ew_sharpe=5.0,
+                       hodl_sharpe=5.0, data_fingerprint="d", feature_fingerprint="f")
+    got = {a.trial: (a.sharpe, a.ew_sharpe, a.hodl_sharpe) for a in views.attempts_page(st, "s")}
+    # Trial 2's attempt names no model path: a model of another path is not its model.
+    assert got == {0: (1.2, 0.4, 0.9), 1: (-0.3, None, 0.2), 2: (None, None, None),
+                   3: (None, None, None)}
+    seen: list[str] = []
+    st.conn.set_trace_callback(seen.append)  # the statement as run, parameters filled in
+    views.attempts_page(st, "s", limit=2)
+    st.conn.set_trace_callback(None)
+    plan = " ".join(r["detail"] for r in st.query(f"EXPLAIN QUERY PLAN {seen[-1]}"))
+    assert "SCAN" not in plan and "models" in plan, plan  # index seeks only, however many rows
+
+
 def test_gpu_latest_one_row_per_gpu_and_history_oldest_first(st: Store) -> None:
     with st.write():
         st.conn.executemany(

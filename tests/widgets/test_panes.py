@@ -8,9 +8,11 @@ from textual.app import App, ComposeResult
 from textual.widgets import DataTable, Static
 
 from widgets.equity_chart import build_chart
+from widgets.line_table import LineTable
 from widgets.log_viewer import LogViewer
 from widgets.processes import ProcessesPane
 from widgets.table import selected_key, sync_table
+from widgets.trials import TrialsPane
 
 
 class TableApp(App[None]):
@@ -118,3 +120,66 @@ def test_build_chart_draws_the_backtest_where_recorded() -> None:
            for i in range(50)]
     text = build_chart("t", pts, 60, 12)
     assert "backtest" in text and "HODL" not in text
+
+
+@dataclass(frozen=True)
+class Attempt:
+    trial: int
+    attempt: int = 0
+    state: str = "COMPLETE"
+    error_class: str | None = None
+    objective: float | None = 0.25
+    device: str | None = "cuda:0"
+    peak_mem_mb: float | None = 900.0
+    progress: float = 1.0
+    started_at: float = 0.0
+    sharpe: float | None = None
+    ew_sharpe: float | None = None
+    hodl_sharpe: float | None = None
+
+
+class TrialsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield TrialsPane()
+
+
+async def _trial_columns(width: int) -> tuple[tuple[str, ...], dict[str, list[str]]]:
+    app = TrialsApp()
+    async with app.run_test(size=(width, 20)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        pane.update_data(None, None, [
+            Attempt(1, sharpe=1.2, ew_sharpe=0.4, hodl_sharpe=0.9),
+            Attempt(2, state="FAILED", objective=None, error_class="ValueError")], [])
+        await pilot.pause()
+        table = pane.query_one(LineTable)
+        return table.columns, {k: table.get_row(k) for k in table.row_keys}
+
+
+async def test_trials_pane_shows_sharpe_next_to_benchmarks_on_any_width() -> None:
+    for width in (80, 160):
+        columns, rows = await _trial_columns(width)
+        cells = dict(zip(columns, rows["1:0"], strict=True))
+        assert (cells["sharpe"], cells["EW"], cells["HODL"]) == ("1.20", "0.40", "0.90")
+        failed = dict(zip(columns, rows["2:0"], strict=True))
+        assert (failed["sharpe"], failed["EW"], failed["HODL"]) == ("-", "-", "-")
+        assert failed["error"] == "ValueError"
+        # On a narrow pane the device and memory columns go first.
+        assert ("device" in columns) == (width >= 100) and ("mem" in columns) == (width >= 100)
+
+
+async def test_trials_pane_relays_columns_when_resized() -> None:
+    app = TrialsApp()
+    async with app.run_test(size=(160, 20)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        pane.update_data(None, None, [Attempt(1, sharpe=0.5), Attempt(2)], [])
+        table = pane.query_one(LineTable)
+        table.move_cursor(row=1)
+        await pilot.pause()
+        assert "device" in table.columns
+        await pilot.resize_terminal(80, 20)
+        await pilot.pause()
+        assert "device" not in table.columns
+        assert len(table.get_row("1:0")) == len(table.columns)
+        assert table.selected_key == "2:0"  # the cursor stays on its row

@@ -239,3 +239,25 @@ def test_sighup_is_survived_and_children_do_not_inherit_an_ignored_hup(harness, 
     sup.send_signal(signal.SIGHUP)
     h.wait_for(lambda: "SIGHUP ignored" in h.output(), what="SIGHUP log line", alive=sup)
     assert h.command("stop", "hup").state == "done"  # still supervising
+
+
+def test_finished_trial_rows_are_pruned_failed_ones_stay(harness) -> None:
+    from engine.supervisor.supervisor import Supervisor
+    from store.processes import update_process, upsert_process
+
+    h = harness("keep_exited_s = 60\n")
+    old = 1_000.0  # finished long before now - keep_exited_s
+    with h.store() as s:
+        for name, kind, state, code, stopped in (
+                ("trial-s-0", "trial", "EXITED", 0, old), ("trial-s-1", "trial", "FATAL", 1, old),
+                ("trial-s-2", "trial", "EXITED", 0, None), ("study-s", "study", "EXITED", 0, old),
+                ("trial-s-3", "trial", "STOPPED", -9, old)):
+            upsert_process(s, name, kind, ["worker"])
+            update_process(s, name, state=state, exit_code=code, stopped_at=stopped)
+        sup = Supervisor(h.cfg, s)
+        sup.tick()  # one supervisor poll, in this process
+        names = sorted(r.name for r in list_processes(s))
+        assert names == ["study-s", "trial-s-1", "trial-s-2", "trial-s-3"]  # just updated: kept
+        update_process(s, "trial-s-2", stopped_at=old)
+        assert sup.prune_finished() == []  # at most once a minute
+        assert sup.prune_finished(force=True) == ["trial-s-2"]

@@ -1,0 +1,132 @@
+"""Other hosts' trials, copied from the shared study storage into this store's `attempts`.
+
+Several hosts can share one study through an RDB URL (engine.study.storage). Each host's
+store only holds the attempts its own workers ran, and the console (which never imports
+optuna) reads only its store. So the study driver calls `Mirror.poll()` on each of its polls:
+it reads the study's trials (Optuna's cached storage reads only unfinished and new trials),
+skips the ones this store runs, and upserts the others (mirrored = 1, one row per trial)
+when they changed since the last poll.
+
+Whose trial is it: the trial's user attrs, written through the study storage:
+    store  the id of the store whose driver asked the trial (registry.store_id)
+    host   the host of the worker running it (set when the worker starts)
+    device, progress (at each checkpoint), error {"class", "message"}, model_path,
+    split_scores (set before the trial's final state is told, so PBO spans every host)
+A trial without a store attr (asked by an older driver) is ours when this store has
+attempts for it; otherwise it is shown with host "remote" until its worker names a host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from store import registry
+from store.db import Store, now
+
+ATTR_STORE = "store"
+ATTR_HOST = "host"
+ATTR_DEVICE = "device"
+ATTR_PROGRESS = "progress"
+ATTR_ERROR = "error"
+ATTR_MODEL = "model_path"
+ATTR_SCORES = "split_scores"
+UNKNOWN_HOST = "remote"
+
+
+def set_attrs(trial: Any, **attrs: Any) -> None:
+    """Best effort: a trial already finished (or a storage hiccup) must not fail the caller."""
+    for key, value in attrs.items():
+        if value is None:
+            continue
+        with contextlib.suppress(Exception):
+            trial.set_user_attr(key, value)
+
+
+@dataclass(frozen=True)
+class Best:
+    value: float
+    trial: int
+    host: str
+
+
+@dataclass
+class Mirror:
+    store: Store
+    study: str
+    optuna_study: Any
+    own_id: str
+    seen: dict[int, tuple[Any, ...]] = field(default_factory=dict)
+    done: set[int] = field(default_factory=set)  # finished and handled: they never change
+
+    def poll(self) -> tuple[list[registry.RemoteTrial], Best | None]:
+        """Upsert other hosts' new or changed trials; returns them and the best among them."""
+        import optuna
+
+        TS = optuna.trial.TrialState
+        trials = self.optuna_study._storage.get_all_trials(self.optuna_study._study_id,
+                                                           deepcopy=False)
+        local: set[int] | None = None
+        changed: list[registry.RemoteTrial] = []
+        best: Best | None = None
+        for t in trials:
+            if t.number in self.done or t.state == TS.WAITING:
+                continue  # handled for good; or enqueued, not running anywhere yet
+            if t.state.is_finished():
+                self.done.add(t.number)
+            attrs = t.user_attrs
+            owner = attrs.get(ATTR_STORE)
+            if owner == self.own_id:
+                continue
+            sig = (t.state, t.value, len(t.intermediate_values), repr(sorted(attrs.items())))
+            if self.seen.get(t.number) == sig:
+                continue
+            if owner is None:
+                if local is None:
+                    local = registry.local_trials(self.store, self.study)
+                if t.number in local:
+                    self.seen[t.number] = sig
+                    continue
+            self.seen[t.number] = sig
+            row = remote_trial(self.study, t, TS)
+            changed.append(row)
+            if row.state == "COMPLETE" and row.objective is not None and (
+                    best is None or row.objective > best.value):
+                best = Best(row.objective, row.trial, row.host)
+        registry.upsert_remote_trials(self.store, changed)
+        return changed, best
+
+
+def remote_trial(study: str, t: Any, TS: Any) -> registry.RemoteTrial:
+    """One Optuna FrozenTrial as a mirrored attempt."""
+    attrs = t.user_attrs
+    host = str(attrs.get(ATTR_HOST) or UNKNOWN_HOST)
+    state = {TS.COMPLETE: "COMPLETE", TS.PRUNED: "PRUNED", TS.FAIL: "FAILED"}.get(t.state,
+                                                                                "RUNNING")
+    steps = sorted(t.intermediate_values)
+    objective = None
+    if state == "COMPLETE":
+        objective = t.value
+    elif state == "PRUNED" and steps:
+        objective = t.intermediate_values[steps[-1]]
+    progress = 1.0 if state == "COMPLETE" else float(attrs.get(ATTR_PROGRESS) or 0.0)
+    error_class = error_message = None
+    if state == "FAILED":
+        err = attrs.get(ATTR_ERROR) or {}
+        error_class = err.get("class") if isinstance(err, dict) else None
+        error_message = (err.get("message") if isinstance(err, dict) else None) or (
+            f"failed on {host} (no reason in the study storage)")
+    elif state == "PRUNED":
+        error_message = f"pruned on {host} after split {steps[-1]}" if steps else "pruned"
+    scores = attrs.get(ATTR_SCORES)
+    return registry.RemoteTrial(
+        study=study, trial=int(t.number), state=state, host=host, params=dict(t.params),
+        objective=None if objective is None else float(objective),
+        progress=max(0.0, min(1.0, progress)),
+        started_at=t.datetime_start.timestamp() if t.datetime_start else now(),
+        ended_at=t.datetime_complete.timestamp() if t.datetime_complete else None,
+        device=attrs.get(ATTR_DEVICE), error_class=error_class,
+        error_message=None if error_message is None else str(error_message)[:2000],
+        model_path=attrs.get(ATTR_MODEL),
+        metrics={ATTR_SCORES: list(scores)} if isinstance(scores, list) else None)
