@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import time
 from pathlib import Path
 
 from engine.config import Config
@@ -12,6 +13,8 @@ from store.db import Store
 
 # Set by the supervisor on each child: the name of its row in `processes`.
 ENV_PROCESS_NAME = "CAPPUCCINO_PROCESS_NAME"
+# A daemon's loop that makes no progress for its own period plus this long counts as hung.
+STALL_MARGIN_S = 300.0
 
 
 def open_store(cfg: Config, *, create: bool = True) -> Store:
@@ -42,14 +45,32 @@ def ensure_dir(path: str | Path) -> Path:
 
 
 class Heartbeat:
-    """Background thread that writes this process's heartbeat to the store."""
+    """Background thread that writes this process's heartbeat to the store.
 
-    def __init__(self, cfg: Config, name: str | None = None, interval_s: float | None = None):
+    With `stall_s`, the beat also vouches for the main loop: the loop calls `tick()` each
+    time round, and once it has gone `stall_s` without a tick the thread stops beating, so
+    the supervisor's watchdog sees a hung loop, not just a dead process. Without `stall_s`
+    (or before the first tick) the thread beats while the process lives.
+    """
+
+    def __init__(self, cfg: Config, name: str | None = None, interval_s: float | None = None,
+                 stall_s: float | None = None):
         self.name = name or process_name()
         self.cfg = cfg
         self.interval = interval_s or cfg.supervisor.heartbeat_s
+        self.stall_s = stall_s
+        self._last_tick: float | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="heartbeat")
+
+    def tick(self) -> None:
+        """The main loop made progress (cheap: one clock read)."""
+        self._last_tick = time.monotonic()
+
+    def stalled(self) -> bool:
+        last = self._last_tick
+        return (self.stall_s is not None and last is not None
+                and time.monotonic() - last > self.stall_s)
 
     def _run(self) -> None:
         from store.processes import heartbeat
@@ -57,8 +78,9 @@ class Heartbeat:
         store = open_store(self.cfg)
         try:
             while not self._stop.is_set():
-                with contextlib.suppress(Exception):  # a busy store must not kill the worker
-                    heartbeat(store, self.name)
+                if not self.stalled():
+                    with contextlib.suppress(Exception):  # a busy store must not kill the worker
+                        heartbeat(store, self.name)
                 self._stop.wait(self.interval)
         finally:
             store.close()

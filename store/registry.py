@@ -6,6 +6,8 @@ ended, the trial goes on in the next attempt" (an OOM retry, or a dead worker re
 Mirrored attempts (mirrored = 1) are copies of other hosts' trials read from a shared
 Optuna storage (engine.study.mirror): one row per trial, attempt 1, upserted as it changes.
 They are shown, counted and ranked like local ones, but never resumed by a local driver.
+A mirrored COMPLETE trial whose model directory is readable here also gets a `models` row
+(upsert_remote_models), so it can be promoted and shows its Sharpe next to EW and HODL.
 """
 
 from __future__ import annotations
@@ -88,6 +90,22 @@ class RemoteTrial:
     error_message: str | None = None
     model_path: str | None = None
     metrics: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """Another host's trial model (engine.study.mirror); None where the host said nothing."""
+
+    path: str
+    study: str
+    trial: int
+    objective: float | None
+    sharpe: float | None = None
+    ew_sharpe: float | None = None
+    hodl_sharpe: float | None = None
+    data_fingerprint: str | None = None
+    feature_fingerprint: str | None = None
+    created_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -331,6 +349,26 @@ def add_model(store: Store, path: str, study: str, trial: int, *, objective: flo
             "feature_fingerprint=excluded.feature_fingerprint, created_at=excluded.created_at",
             (path, study, trial, objective, sharpe, ew_sharpe, hodl_sharpe, data_fingerprint,
              feature_fingerprint, now()))
+
+
+def upsert_remote_models(store: Store, models: list[RemoteModel]) -> None:
+    """Insert other hosts' models in one transaction; an existing row (this host's own model,
+    or one mirrored before) is left as it is: a finished trial's model never changes."""
+    if not models:
+        return
+    t = now()
+    rows = [(m.path, m.study, m.trial, m.objective, m.sharpe, m.ew_sharpe, m.hodl_sharpe,
+             m.data_fingerprint, m.feature_fingerprint,
+             t if m.created_at is None else m.created_at) for m in models]
+    with store.write():
+        store.conn.executemany(
+            "INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, hodl_sharpe, "
+            "data_fingerprint, feature_fingerprint, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT(path) DO NOTHING", rows)
+
+
+def get_model(store: Store, path: str) -> ModelRow | None:
+    return to_row(ModelRow, store.one("SELECT * FROM models WHERE path = ?", (path,)))
 
 
 def list_models(store: Store, study: str | None = None) -> list[ModelRow]:

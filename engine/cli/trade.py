@@ -93,7 +93,7 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     from engine.brokers.factory import make_broker
     from engine.data.candles import DataError
     from engine.model.artifact import ModelError, read_spec
-    from engine.runtime import Heartbeat, open_store, setup_torch
+    from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store, setup_torch
     from engine.trading.clock import RealClock, ReplayClock
     from engine.trading.policy import load_policy, resolve_model_dirs
     from engine.trading.trader import Trader, TraderSettings
@@ -143,9 +143,11 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
         logging.getLogger("cappuccino.trading").info(
             "trader %s: %s on %s %s %s, capital %s", name, policy.describe(), broker_name,
             ",".join(t.tickers), t.timeframe, t.capital)
-        with Heartbeat(cfg):  # beats for the supervisor's row; a no-op outside it
+        # Beats for the supervisor's row (a no-op outside it); a loop stuck for
+        # STALL_MARGIN_S stops the beat so the watchdog restarts the trader.
+        with Heartbeat(cfg, stall_s=STALL_MARGIN_S) as hb:
             try:
-                trader.run(stop)
+                trader.run(stop, tick=hb.tick)
             finally:
                 trader.shutdown()
         return 0

@@ -56,6 +56,23 @@ class SupervisorSection(Section):
     stale_heartbeats: float = Field(default=5.0, ge=2, le=1000)
     # Finished trial worker rows (EXITED, exit 0) are deleted from `processes` after this.
     keep_exited_s: float = Field(default=86400.0, ge=60, le=365 * 86400)
+    # A running child of a watched kind whose heartbeat (or start, if it never beat) is older
+    # than this is hung: stopped (TERM, KILL after stop_grace_s) and restarted. 0 disables.
+    watchdog_s: float = Field(default=120.0, ge=0, le=86400)
+    # The kinds the watchdog watches: those whose processes beat (engine.runtime.Heartbeat).
+    # Trials are the study driver's; exec kinds only when their program calls
+    # store.processes.heartbeat itself.
+    watchdog_kinds: list[Literal["trader", "monitor", "sampler", "notifier", "exec",
+                                 "exec-job"]] = Field(
+        default_factory=lambda: ["trader", "monitor", "sampler", "notifier"], max_length=6)
+
+    @model_validator(mode="after")
+    def _watchdog_above_heartbeat(self) -> SupervisorSection:
+        # Children beat every heartbeat_s: a shorter watchdog would stop healthy ones.
+        if 0 < self.watchdog_s < 3 * self.heartbeat_s:
+            raise ValueError(f"watchdog_s must be 0 (off) or at least 3 x heartbeat_s "
+                             f"({3 * self.heartbeat_s:g})")
+        return self
 
 
 class DataSection(Section):

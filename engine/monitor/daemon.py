@@ -8,7 +8,7 @@ import threading
 
 from engine.config import Config
 from engine.monitor.cycle import Verdict, run_cycle
-from engine.runtime import Heartbeat, open_store
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
 from store.db import StoreError, now
 
 log = logging.getLogger("cappuccino.monitor")
@@ -31,8 +31,10 @@ def run(cfg: Config, once: bool = False) -> list[Verdict]:
     store = open_store(cfg)
     stop = None if once else stop_event()
     try:
-        with Heartbeat(cfg):
+        # A cycle that hangs past the next one (plus margin) stops the beat: the watchdog acts.
+        with Heartbeat(cfg, stall_s=cfg.monitor.interval_s + STALL_MARGIN_S) as hb:
             while True:
+                hb.tick()
                 try:
                     verdicts = run_cycle(cfg, store, now())
                 except StoreError as e:  # a busy or full store: try again next cycle

@@ -11,7 +11,7 @@ from engine.config.secrets import load_secrets
 from engine.notify.redact import Redactor
 from engine.notify.sender import AppriseTransport, SendResult, send_due
 from engine.notify.summary import maybe_emit_summary
-from engine.runtime import Heartbeat, open_store
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
 from store.db import StoreError, now
 from store.outbox import next_due_at
 
@@ -41,8 +41,9 @@ def run(cfg: Config, once: bool = False) -> SendResult:
     stop = None if once else _stop_event()
     total = SendResult(0, 0)
     try:
-        with Heartbeat(cfg):
+        with Heartbeat(cfg, stall_s=cfg.notify.poll_s + STALL_MARGIN_S) as hb:
             while True:
+                hb.tick()
                 try:
                     maybe_emit_summary(cfg, store, now())
                     if transport is not None and transport.count:

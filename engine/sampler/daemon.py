@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 from engine.config import Config
-from engine.runtime import Heartbeat, open_store
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
 from engine.sampler.gpu import Nvml
 from engine.sampler.procmap import supervised_pids
 from engine.sampler.system import read_system
@@ -85,8 +85,9 @@ def run(cfg: Config, once: bool = False) -> Sampler:
     stop = None if once else _stop_event()
     last_flush = last_retention = 0.0
     try:
-        with Heartbeat(cfg):
+        with Heartbeat(cfg, stall_s=c.interval_s + STALL_MARGIN_S) as hb:
             while True:
+                hb.tick()
                 t = now()
                 sampler.sample(t)
                 try:

@@ -12,14 +12,24 @@ Whose trial is it: the trial's user attrs, written through the study storage:
     host   the host of the worker running it (set when the worker starts)
     device, progress (at each checkpoint), error {"class", "message"}, model_path,
     split_scores (set before the trial's final state is told, so PBO spans every host)
+    model_metrics {"sharpe", "ew_sharpe", "hodl_sharpe", "data_fingerprint",
+        "feature_fingerprint"}: the worker's `models` row, set with model_path
 A trial without a store attr (asked by an older driver) is ours when this store has
 attempts for it; otherwise it is shown with host "remote" until its worker names a host.
+
+A COMPLETE trial with a model_path also gets a `models` row here, so it can be promoted
+and shows its Sharpe next to EW and HODL. The path is where the other host wrote it:
+`[paths] models` must be a folder shared between hosts. The row is made only once the
+model is complete at that path on this host (its spec.json, written last, is there), and
+holds only what the other host recorded (a missing metric stays NULL).
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from store import registry
@@ -32,6 +42,10 @@ ATTR_PROGRESS = "progress"
 ATTR_ERROR = "error"
 ATTR_MODEL = "model_path"
 ATTR_SCORES = "split_scores"
+ATTR_MODEL_METRICS = "model_metrics"
+MODEL_METRICS = ("sharpe", "ew_sharpe", "hodl_sharpe")
+MODEL_FINGERPRINTS = ("data_fingerprint", "feature_fingerprint")
+MODEL_COMPLETE_FILE = "spec.json"  # engine.model.artifact writes it last
 UNKNOWN_HOST = "remote"
 
 
@@ -59,6 +73,8 @@ class Mirror:
     own_id: str
     seen: dict[int, tuple[Any, ...]] = field(default_factory=dict)
     done: set[int] = field(default_factory=set)  # finished and handled: they never change
+    # COMPLETE trials whose model is not (yet) at its path here: retried on every poll
+    waiting: dict[int, registry.RemoteModel] = field(default_factory=dict)
 
     def poll(self) -> tuple[list[registry.RemoteTrial], Best | None]:
         """Upsert other hosts' new or changed trials; returns them and the best among them."""
@@ -91,11 +107,63 @@ class Mirror:
             self.seen[t.number] = sig
             row = remote_trial(self.study, t, TS)
             changed.append(row)
+            model = remote_model(self.study, t, TS)
+            if model is not None:
+                self.waiting[t.number] = model
             if row.state == "COMPLETE" and row.objective is not None and (
                     best is None or row.objective > best.value):
                 best = Best(row.objective, row.trial, row.host)
         registry.upsert_remote_trials(self.store, changed)
+        self._add_models()
         return changed, best
+
+    def _add_models(self) -> None:
+        ready = [n for n, m in self.waiting.items() if model_ready(m.path)]
+        registry.upsert_remote_models(self.store, [self.waiting[n] for n in ready])
+        for n in ready:
+            del self.waiting[n]
+
+
+def model_attrs(store: Store, path: str) -> dict[str, Any] | None:
+    """What the worker publishes of its trial's `models` row, for other hosts' mirrors."""
+    row = registry.get_model(store, path)
+    if row is None:
+        return None
+    return {k: getattr(row, k) for k in (*MODEL_METRICS, *MODEL_FINGERPRINTS)}
+
+
+def model_ready(path: str) -> bool:
+    """Whether the model directory is complete at this path on this host."""
+    try:
+        return (Path(path) / MODEL_COMPLETE_FILE).is_file()
+    except OSError:
+        return False
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def remote_model(study: str, t: Any, TS: Any) -> registry.RemoteModel | None:
+    """The `models` row of another host's COMPLETE trial; None without a model path."""
+    path = t.user_attrs.get(ATTR_MODEL)
+    if t.state != TS.COMPLETE or not isinstance(path, str) or not path:
+        return None
+    info = t.user_attrs.get(ATTR_MODEL_METRICS)
+    info = info if isinstance(info, dict) else {}
+    return registry.RemoteModel(
+        path=path, study=study, trial=int(t.number), objective=_number(t.value),
+        sharpe=_number(info.get("sharpe")), ew_sharpe=_number(info.get("ew_sharpe")),
+        hodl_sharpe=_number(info.get("hodl_sharpe")),
+        data_fingerprint=_text(info.get("data_fingerprint")),
+        feature_fingerprint=_text(info.get("feature_fingerprint")),
+        created_at=t.datetime_complete.timestamp() if t.datetime_complete else None)
 
 
 def remote_trial(study: str, t: Any, TS: Any) -> registry.RemoteTrial:

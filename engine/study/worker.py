@@ -233,7 +233,7 @@ def tell(study_obj: Any, trial: int, state: str, value: float | None,
 
 
 def finish(study_obj: Any, otrial: Any, trial: int, final: registry.AttemptRow,
-           overhead: Overhead) -> registry.AttemptRow:
+           overhead: Overhead, store: Store | None = None) -> registry.AttemptRow:
     """Publish the outcome for other hosts' mirrors, then tell Optuna the final state."""
     if otrial is not None:
         with overhead.timed():
@@ -244,6 +244,9 @@ def finish(study_obj: Any, otrial: Any, trial: int, final: registry.AttemptRow,
             if final.state == "COMPLETE":
                 attrs[mirrormod.ATTR_MODEL] = final.model_path
                 attrs[mirrormod.ATTR_SCORES] = final.metrics_dict.get("split_scores")
+                if store is not None and final.model_path:  # other hosts' models rows
+                    attrs[mirrormod.ATTR_MODEL_METRICS] = mirrormod.model_attrs(
+                        store, final.model_path)
             mirrormod.set_attrs(otrial, **attrs)
     tell(study_obj, trial, final.state, final.objective, overhead)
     return final
@@ -315,7 +318,7 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 continue
             final = registry.get_attempt(store, att.id)
             assert final is not None
-            return finish(study_obj, otrial, trial, final, overhead)
+            return finish(study_obj, otrial, trial, final, overhead, store)
     finally:
         store.close()
 

@@ -5,6 +5,9 @@ Every `poll_s` it reaps/polls children, escalates pending stops (TERM -> KILL af
 what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`,
 `supervisor.heartbeat`). About once a minute it deletes trial worker rows that finished
 cleanly (EXITED, exit 0) more than `keep_exited_s` ago: a study leaves one per trial.
+A running child of a watched kind that has not beaten for `watchdog_s` is hung: it is
+stopped like any other (TERM, then KILL) and the restart policy starts it again
+(engine.supervisor.watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
 (pid, create_time); this object only keeps the Popen handles and stop deadlines. So a
@@ -35,7 +38,7 @@ from typing import Any
 
 from engine.config import Config
 from engine.runtime import open_store
-from engine.supervisor import handlers, logs, policy, services
+from engine.supervisor import handlers, logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
 from engine.supervisor.spawn import (
     describe_exit,
@@ -99,6 +102,8 @@ class Stop:
     killed: bool  # SIGKILL already sent
     kill_requested: bool  # a kill command, not a stop
     then_start: bool = False
+    hung: str = ""  # set by the watchdog: the reason, and "restart by policy when down"
+    started_at: float = 0.0  # the child's start, for the policy's uptime
     exit_code: int | None = None
     leader_gone: bool = False
     waiters: list[Waiter] = field(default_factory=list)
@@ -301,6 +306,11 @@ class Supervisor:
                                    next_start_at=None)
                 continue
             if child is not None:
+                silent = watchdog.overdue(self.s, row.kind, row.heartbeat_at,
+                                          child.started_at, t)
+                if silent is not None:
+                    self.stop_hung(name, silent)
+                    continue
                 fields: dict[str, Any] = {}
                 if row.state != "RUNNING":
                     fields["state"] = "RUNNING"
@@ -313,6 +323,18 @@ class Supervisor:
                 self.start_child(name, row)
 
     # -- stopping -------------------------------------------------------------------------
+    def stop_hung(self, name: str, silent: float) -> None:
+        """The watchdog's stop: TERM (KILL after grace); the policy restarts it when down."""
+        why = watchdog.reason(silent)
+        update_process(self.store, name, last_error=why)
+        log.warning("%s: %s (watchdog_s %g): stopping it to restart", name, why,
+                    self.s.watchdog_s)
+        if self.begin_stop(name, kill=False):
+            self.stops[name].hung = why
+        self.notify(f"{name} hung", f"{why} (watchdog_s = {self.s.watchdog_s:g}); stopping "
+                    f"it (SIGTERM, SIGKILL after {self.s.stop_grace_s:g}s) to restart it.",
+                    "warning")
+
     def begin_stop(self, name: str, *, kill: bool, then_start: bool = False,
                    waiter: Waiter | None = None) -> bool:
         """TERM (or KILL) the child's group; False when it is not running."""
@@ -332,6 +354,7 @@ class Supervisor:
         signal_group(pgid, signal.SIGKILL if kill else signal.SIGTERM)
         self.stops[name] = Stop(pgid, time.time() + self.s.stop_grace_s, killed=kill,
                                 kill_requested=kill, then_start=then_start,
+                                started_at=child.started_at,
                                 waiters=[waiter] if waiter else [])
         update_process(self.store, name, state="STOPPING")
         log.info("%s %s (group %d)", "killing" if kill else "stopping", name, pgid)
@@ -350,6 +373,8 @@ class Supervisor:
 
     def finish_stop(self, name: str, st: Stop) -> None:
         del self.stops[name]
+        if st.hung and not st.then_start and not st.waiters and self.restart_hung(name, st):
+            return
         if st.kill_requested:
             how = f"killed {name}"
         elif st.killed:
@@ -373,6 +398,27 @@ class Supervisor:
             w.ok = w.ok and ok
             if not w.pending:
                 self._finish(w.command_id, w.ok, "; ".join(w.results))
+
+    def restart_hung(self, name: str, st: Stop) -> bool:
+        """Settle a child the watchdog stopped by the restart policy; False when the operator
+        stopped it meanwhile (the ordinary stop outcome applies)."""
+        row = get_process(self.store, name)
+        if row is None or row.desired != "running":
+            return False
+        t = time.time()
+        # Hung is a failure even when the child exited 0 on TERM: a job must not read as done.
+        code = st.exit_code if st.exit_code not in (0, None) else -int(signal.SIGTERM)
+        d = policy.decide(self.s, row.kind, code, t - st.started_at, row.quick_restarts)
+        error = st.hung + ("; ignored SIGTERM, killed" if st.killed else "")
+        update_process(self.store, name, state=d.state, pid=None, create_time=None,
+                       exit_code=st.exit_code, stopped_at=t, last_error=error,
+                       quick_restarts=d.quick_restarts,
+                       next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
+        log.info("%s stopped by the watchdog -> %s (%s)", name, d.state, d.reason)
+        if d.state == "FATAL":
+            self.notify(f"{name} is FATAL", f"{error}; {d.reason}. Not restarting: "
+                        f"`cappuccino start {name}` to try again.", "failure")
+        return True
 
     # -- commands -------------------------------------------------------------------------
     def run_commands(self) -> None:

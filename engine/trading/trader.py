@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -85,6 +86,7 @@ class Trader:
         self.cfg, self.store, self.broker, self.clock = cfg, store, broker, clock
         self.policy, self.s = policy, settings
         self.name = settings.name
+        self._tick: Callable[[], None] = lambda: None  # set by run(): the heartbeat's tick
         self.period = clock.period
         self.fspec = FeatureSpec.from_dict(policy.spec.features)
         self.history = max(self.fspec.history, cfg.trader.history_bars,
@@ -408,11 +410,14 @@ class Trader:
             self.executor.service(self.current_bar)
 
     # -- loop ------------------------------------------------------------------------------
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, tick: Callable[[], None] = lambda: None) -> None:
+        """Trade bar by bar until `stop`. `tick` tells the heartbeat the loop is alive."""
+        self._tick = tick
         self.register()
         self.current_bar = self.last_bar_at  # intents a crash left unsent get sent by poll()
         failures = 0
         while not stop.is_set():
+            tick()
             bar = self.clock.last_closed_bar()
             if self.last_bar_at is None or bar > self.last_bar_at:
                 try:
@@ -447,6 +452,7 @@ class Trader:
                     stop.wait(self.cfg.trader.poll_s)
 
     def _safe_poll(self) -> None:
+        self._tick()  # polls run between bars: the loop is waiting, not hung
         try:
             self.poll()
         except BrokerError as e:

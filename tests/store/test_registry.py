@@ -100,3 +100,19 @@ def test_remote_trials_are_upserted_and_kept_apart(store: Store) -> None:
         "s", 0, "FAILED", "gpu-b", {}, None, 0.0, 1.0, 2.0)])
     got = registry.get_attempt(store, local.id)
     assert got is not None and (got.state, got.mirrored, got.host) == ("RUNNING", 0, "")
+
+
+def test_remote_models_never_overwrite_a_row(store: Store) -> None:
+    registry.add_model(store, "/m/own", "s", 0, objective=0.5, sharpe=1.0, ew_sharpe=0.2,
+                       hodl_sharpe=0.1, data_fingerprint="d", feature_fingerprint="f")
+    registry.upsert_remote_models(store, [
+        registry.RemoteModel("/m/own", "s", 0, 0.9, sharpe=9.0),
+        registry.RemoteModel("/m/remote", "s", 1, 0.7, hodl_sharpe=-0.5, created_at=12.0)])
+    own, remote = registry.get_model(store, "/m/own"), registry.get_model(store, "/m/remote")
+    assert own is not None and (own.objective, own.sharpe, own.data_fingerprint) == (
+        0.5, 1.0, "d")
+    assert remote is not None and (remote.trial, remote.objective, remote.sharpe,
+                                   remote.hodl_sharpe, remote.data_fingerprint,
+                                   remote.created_at) == (1, 0.7, None, -0.5, None, 12.0)
+    assert registry.get_model(store, "/m/none") is None
+    assert [m.path for m in registry.best_models(store, "s", 2)] == ["/m/remote", "/m/own"]

@@ -110,3 +110,69 @@ def test_a_local_attempt_is_never_overwritten(make_config, tmp_path: Path) -> No
     finally:
         a.close()
         b.close()
+
+
+def finished_on_gpu_a(a: StudyRun, value: float, **attrs: object) -> int:
+    t = a_trial_on_gpu_a(a, 1.0)
+    mirror.set_attrs(t, **attrs)
+    a.optuna.tell(t.number, value)
+    return t.number
+
+
+def test_other_hosts_models_get_rows_once_readable_here(make_config, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    a, b = two_hosts(make_config, tmp_path)
+    shared = tmp_path / "shared-models"  # [paths] models, shared between the hosts
+
+    def model_dir(trial: int, complete: bool = True) -> str:
+        d = shared / "shared" / f"trial-{trial}"
+        d.mkdir(parents=True, exist_ok=True)
+        if complete:
+            (d / mirror.MODEL_COMPLETE_FILE).write_text("{}")
+        return str(d)
+
+    try:
+        info = {"sharpe": 1.25, "ew_sharpe": 0.5, "hodl_sharpe": -0.25,
+                "data_fingerprint": "d1", "feature_fingerprint": "f1"}
+        full = finished_on_gpu_a(a, 0.75, model_path=model_dir(0), model_metrics=info)
+        # an older worker recorded only the path: the row says nothing about the rest
+        bare = finished_on_gpu_a(a, 0.5, model_path=model_dir(1))
+        no_path = finished_on_gpu_a(a, 0.25, model_metrics=info)  # nothing to point at
+        later = finished_on_gpu_a(a, 0.4, model_path=model_dir(3, complete=False),
+                                  model_metrics=dict(info, sharpe=float("nan")))
+        failed = a_trial_on_gpu_a(a, 0.5)
+        mirror.set_attrs(failed, model_path=model_dir(4))
+        a.optuna.tell(failed.number, state=optuna.trial.TrialState.FAIL)
+
+        b.mirror_remote()
+        models = {m.trial: m for m in registry.list_models(b.store, "shared")}
+        assert sorted(models) == [full, bare]
+        m = models[full]
+        assert (m.path, m.objective, m.sharpe, m.ew_sharpe, m.hodl_sharpe) == (
+            model_dir(0), 0.75, 1.25, 0.5, -0.25)
+        assert (m.data_fingerprint, m.feature_fingerprint) == ("d1", "f1")
+        n = models[bare]
+        assert (n.objective, n.sharpe, n.ew_sharpe, n.hodl_sharpe, n.data_fingerprint,
+                n.feature_fingerprint) == (0.5, None, None, None, None, None)
+        # the console's Trials page joins them on the mirrored attempt's model path
+        page = {v.trial: v for v in views.attempts_page(b.store, "shared")}
+        assert (page[full].sharpe, page[full].ew_sharpe, page[full].hodl_sharpe) == (
+            1.25, 0.5, -0.25)
+        assert page[no_path].sharpe is None and page[later].sharpe is None
+
+        # the half-written model turns up on the shared folder: the next poll adds it, and
+        # a non-finite Sharpe is stored as unknown, not as a number
+        model_dir(3)
+        assert b.mirror.poll() == ([], None)
+        got = registry.get_model(b.store, model_dir(3))
+        assert got is not None and got.trial == later and got.objective == 0.4
+        assert got.sharpe is None and got.ew_sharpe == 0.5
+        assert b.mirror.waiting == {}
+
+        # a restarted driver (a fresh mirror) adds no row and rewrites none
+        before = registry.list_models(b.store, "shared")
+        b.mirror = mirror.Mirror(b.store, "shared", b.optuna, b.store_id)
+        b.mirror_remote()
+        assert registry.list_models(b.store, "shared") == before and len(before) == 3
+    finally:
+        a.close()
+        b.close()

@@ -1,0 +1,89 @@
+"""The heartbeat watchdog: a hung child (alive, not beating) is stopped and restarted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.config import ConfigError, load_config
+from engine.config.schema import SupervisorSection
+from engine.supervisor import watchdog
+from engine.supervisor.spawn import same_process
+
+# Beats through the store (like engine.runtime.Heartbeat) `beats` times, then hangs.
+BEATER = """
+import os, sys, time
+from store.db import Store
+from store.processes import heartbeat
+store = Store(sys.argv[1], busy_timeout_s=10, check=False)
+name = os.environ["CAPPUCCINO_PROCESS_NAME"]
+beats = int(sys.argv[2])
+print("beating", os.getpid(), flush=True)
+for i in range(beats):
+    heartbeat(store, name)
+    time.sleep(0.1)
+print("hung", flush=True)
+time.sleep(600)
+"""
+
+
+def test_overdue_judges_the_last_beat_or_the_start() -> None:
+    cfg = SupervisorSection(watchdog_s=10.0)
+    # beating recently: fine; silent past the limit: overdue by how long
+    assert watchdog.overdue(cfg, "trader", 95.0, 50.0, 100.0) is None
+    assert watchdog.overdue(cfg, "trader", 85.0, 50.0, 100.0) == 15.0
+    # never beaten: judged from its start (not hung before watchdog_s of uptime)
+    assert watchdog.overdue(cfg, "monitor", None, 95.0, 100.0) is None
+    assert watchdog.overdue(cfg, "monitor", None, 80.0, 100.0) == 20.0
+    # a beat from an earlier run of the row does not count for a fresh start
+    assert watchdog.overdue(cfg, "sampler", 10.0, 95.0, 100.0) is None
+    assert watchdog.overdue(cfg, "sampler", 10.0, 80.0, 100.0) == 20.0
+    # trials (the study driver's), unwatched kinds, and watchdog_s = 0 are never judged
+    assert watchdog.overdue(cfg, "trial", None, 0.0, 100.0) is None
+    assert watchdog.overdue(cfg, "exec", None, 0.0, 100.0) is None
+    assert watchdog.overdue(SupervisorSection(watchdog_s=0), "trader", None, 0.0, 1e9) is None
+    assert watchdog.reason(15.4) == "no heartbeat for 15 s"
+
+
+def test_watchdog_config_is_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[supervisor]\nheartbeat_s = 2\nwatchdog_s = 5\n")
+    with pytest.raises(ConfigError, match="watchdog_s"):
+        load_config(bad, environ={})
+    bad.write_text('[supervisor]\nwatchdog_kinds = ["trial"]\n')
+    with pytest.raises(ConfigError, match="watchdog_kinds"):
+        load_config(bad, environ={})
+    ok = tmp_path / "ok.toml"
+    ok.write_text("[supervisor]\nwatchdog_s = 0\n")
+    assert load_config(ok, environ={}).supervisor.watchdog_s == 0
+
+
+def test_hung_children_are_restarted_and_a_beating_one_is_left_alone(harness, script) -> None:
+    # FAST: heartbeat_s 0.2, stop_grace_s 1, stable_uptime_s 3; these keys join [supervisor]
+    h = harness('watchdog_s = 1.0\nwatchdog_kinds = ["exec"]\n')
+    h.supervise()
+    beater = script("beater.py", BEATER)
+    db = h.cfg.store.path
+    children = {"hangs": [*beater, db, "8"],  # beats ~0.8 s, then hangs
+                "silent": [*beater, db, "0"],  # never beats: judged from its start
+                "steady": [*beater, db, "100000"]}  # beats throughout
+    first = {}
+    for name, argv in children.items():
+        assert h.command("start", name, {"kind": "exec", "argv": argv}).state == "done"
+        first[name] = h.wait_state(name, "RUNNING")
+
+    for name in ("hangs", "silent"):
+        h.wait_for(lambda n=name: h.process(n).pid not in (None, first[n].pid)
+                   and h.process(n).state == "RUNNING", timeout=15, what=f"{name} restarted")
+        row = h.process(name)
+        assert row.restarts == first[name].restarts + 1 and row.desired == "running"
+        assert (row.last_error or "").startswith("no heartbeat for "), row.last_error
+        assert not same_process(first[name].pid, first[name].create_time)
+    steady = h.process("steady")
+    assert (steady.pid, steady.restarts, steady.state) == (first["steady"].pid, 0, "RUNNING")
+    with h.store() as s:
+        titles = [r["title"] for r in s.query(
+            "SELECT title FROM outbox WHERE event = 'process' ORDER BY id")]
+    assert "hangs hung" in titles and "silent hung" in titles
+    assert not any(t.startswith("steady") for t in titles)

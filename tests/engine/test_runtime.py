@@ -1,0 +1,49 @@
+"""The heartbeat vouches for the main loop: it stops when the loop stops ticking."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from engine.config import Config
+from engine.runtime import Heartbeat, open_store
+from store.processes import get_process, upsert_process
+
+
+def _beat_age(cfg: Config) -> float:
+    store = open_store(cfg)
+    try:
+        row = get_process(store, "p")
+        assert row is not None and row.heartbeat_at is not None
+        return time.time() - row.heartbeat_at
+    finally:
+        store.close()
+
+
+def test_a_loop_that_stops_ticking_stops_the_beat(make_config: Callable[..., Config]) -> None:
+    cfg = make_config()
+    store = open_store(cfg)
+    upsert_process(store, "p", "monitor", ["monitor"])
+    store.close()
+    with Heartbeat(cfg, name="p", interval_s=0.05, stall_s=0.4) as hb:
+        for _ in range(8):  # a healthy loop
+            hb.tick()
+            time.sleep(0.05)
+        assert _beat_age(cfg) < 0.3
+        time.sleep(1.2)  # the loop hangs: no tick
+        assert hb.stalled()
+        assert _beat_age(cfg) > 0.6
+        hb.tick()  # it recovers
+        time.sleep(0.3)
+        assert _beat_age(cfg) < 0.3
+
+
+def test_without_stall_the_thread_beats_on_its_own(make_config: Callable[..., Config]) -> None:
+    cfg = make_config()
+    store = open_store(cfg)
+    upsert_process(store, "p", "trial", ["worker"])
+    store.close()
+    with Heartbeat(cfg, name="p", interval_s=0.05) as hb:
+        time.sleep(0.6)
+        assert not hb.stalled()
+        assert _beat_age(cfg) < 0.3
