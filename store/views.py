@@ -109,10 +109,11 @@ class TrialCounts:
     pruned: int
     retrying: int
     retried: int  # trials that needed more than one attempt
+    hosts: int = 1  # hosts whose trials are here: this one and those mirrored from others
 
 
 def trial_counts(store: Store, study: str) -> TrialCounts:
-    """Counts by the state of each trial's latest attempt."""
+    """Counts by the state of each trial's latest attempt, and how many hosts ran them."""
     # SQLite: a bare column next to max() comes from the row holding the max.
     rows = store.query(
         "SELECT state, count(*) AS n, sum(attempts > 1) AS retried FROM ("
@@ -124,7 +125,24 @@ def trial_counts(store: Store, study: str) -> TrialCounts:
         running=by_state.get("RUNNING", 0), complete=by_state.get("COMPLETE", 0),
         failed=by_state.get("FAILED", 0), pruned=by_state.get("PRUNED", 0),
         retrying=by_state.get("RETRYING", 0),
-        retried=sum(int(r["retried"] or 0) for r in rows))
+        retried=sum(int(r["retried"] or 0) for r in rows), hosts=study_hosts(store, study))
+
+
+def study_hosts(store: Store, study: str) -> int:
+    """How many hosts ran the study's trials (0: none yet).
+
+    Every named host counts once: this host's workers record its name, and each mirrored
+    trial names the host that ran it. This host's attempts without a name (an older
+    worker) count as one more host only when none of its attempts names it.
+    """
+    row = store.one(
+        "SELECT count(DISTINCT nullif(host, '')) AS named, "
+        "max(mirrored = 0 AND coalesce(host, '') = '') AS anon, "
+        "max(mirrored = 0 AND coalesce(host, '') != '') AS local_named "
+        "FROM attempts WHERE study = ?", (study,))
+    if row is None:
+        return 0
+    return int(row["named"] or 0) + int(bool(row["anon"]) and not row["local_named"])
 
 
 def studies(store: Store, limit: int = 50) -> list[StudyView]:
@@ -162,12 +180,16 @@ class AttemptView:
     sharpe: float | None = None
     ew_sharpe: float | None = None
     hodl_sharpe: float | None = None
+    # Where it ran: the host its worker recorded (None or '' from an older worker), and 1
+    # when the row is a copy of another host's trial (mirrored from the shared study).
+    host: str | None = None
+    mirrored: int = 0
 
 
 _ATTEMPT_COLS = ", ".join(f"a.{c}" for c in (
     "id", "study", "trial", "attempt", "state", "error_class", "error_message", "objective",
     "device", "peak_mem_mb", "batch_size", "progress", "model_path", "process", "started_at",
-    "heartbeat_at", "ended_at"))
+    "heartbeat_at", "ended_at", "host", "mirrored"))
 
 
 def attempts_page(store: Store, study: str, limit: int = DEFAULT_PAGE,

@@ -27,6 +27,7 @@ class CountsLike(Protocol):
     pruned: int
     retrying: int
     retried: int
+    hosts: int  # hosts whose trials are in the study (this one and mirrored ones)
 
 
 class AttemptLike(Protocol):
@@ -42,6 +43,8 @@ class AttemptLike(Protocol):
     sharpe: float | None        # the saved model's held-out Sharpe (None: no model)
     ew_sharpe: float | None     # equal-weight benchmark on the same window
     hodl_sharpe: float | None   # HODL benchmark on the same window
+    host: str | None            # where it ran (None or '': not recorded)
+    mirrored: int               # 1: another host's trial, copied from the shared study
 
 
 class ProcessLike(Protocol):

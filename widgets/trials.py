@@ -1,7 +1,10 @@
 """Trials pane: study progress counts, best objective and PBO, running trials, attempts table.
 
 Every attempt that saved a model shows the model's held-out Sharpe next to its equal-weight
-(EW) and HODL benchmarks. On a narrow pane the device and memory columns go first.
+(EW) and HODL benchmarks. When several hosts share the study (other hosts' trials are
+mirrored into this store), a host column says where each trial ran and the header counts the
+hosts; with one host it would only repeat this host's name, so it is left out. On a narrow
+pane the device and memory columns go first, and hosts show their short name.
 """
 
 from __future__ import annotations
@@ -20,9 +23,23 @@ from widgets.table import selected_key, sync_table
 
 MAX_BARS = 4  # running-trial bars shown; the table has the rest
 WIDE = 100  # from this pane width on, the device and memory columns are shown too
-COLUMNS = ("trial", "try", "state", "objective", "sharpe", "EW", "HODL", "device", "mem",
-           "error")
+# The table crops at the right edge: what matters least comes last.
+COLUMNS = ("trial", "try", "state", "objective", "sharpe", "EW", "HODL", "host", "device",
+           "mem", "error")
 NARROW = ("device", "mem")  # dropped below WIDE columns
+HOST_WIDE, HOST_NARROW = 20, 10  # host cell widths
+LOCAL = "local"  # this host's attempts whose worker recorded no host name
+
+
+def host_name(a: AttemptLike) -> str:
+    """Where an attempt ran: the recorded host, else 'local' (or 'remote' if mirrored)."""
+    return a.host or ("remote" if a.mirrored else LOCAL)
+
+
+def short_host(name: str) -> str:
+    """'gpu-b.lab.example' -> 'gpu-b'; an IP address stays whole."""
+    head = name.split(".")[0]
+    return name if head.isdigit() else head
 
 
 class RunningTrial(Static):
@@ -57,6 +74,7 @@ class TrialsPane(Vertical):
     """
 
     _data: tuple[Sequence[AttemptLike], str] | None = None
+    _hosts = 1  # hosts in the shown study: the host column shows when there are several
 
     class TrialSelected(Message):
         def __init__(self, trial: int | None) -> None:
@@ -73,14 +91,20 @@ class TrialsPane(Vertical):
         return self.size.width >= WIDE
 
     def _columns(self) -> tuple[str, ...]:
-        return COLUMNS if self._wide() else tuple(c for c in COLUMNS if c not in NARROW)
+        drop = (() if self._wide() else NARROW) + (() if self._hosts > 1 else ("host",))
+        return tuple(c for c in COLUMNS if c not in drop)
+
+    def _sync_columns(self) -> bool:
+        """Set the header for this width and host count; True if it changed."""
+        table = self.query_one("#trials-table", LineTable)
+        if table.columns == self._columns():
+            return False
+        table.set_columns(self._columns())
+        return True
 
     def on_resize(self) -> None:
-        table = self.query_one("#trials-table", LineTable)
-        if table.columns != self._columns():
-            table.set_columns(self._columns())
-            if self._data is not None:
-                self._update_table(*self._data)
+        if self._sync_columns() and self._data is not None:
+            self._update_table(*self._data)
 
     def update_data(self, study: StudyLike | None, counts: CountsLike | None,
                     attempts: Sequence[AttemptLike], running: Sequence[AttemptLike],
@@ -90,8 +114,9 @@ class TrialsPane(Vertical):
             summary.update("No study yet. Press s to start one.")
         else:
             c = counts
+            hosts = f"  [b]{c.hosts}[/b] hosts" if c is not None and c.hosts > 1 else ""
             line1 = (f"[b]{study.name}[/b] {study.timeframe}  {c.total if c else 0}/"
-                     f"{study.n_trials} trials  best {num(study.best_value, 3)}"
+                     f"{study.n_trials} trials{hosts}  best {num(study.best_value, 3)}"
                      f" (#{study.best_trial if study.best_trial is not None else DASH})"
                      f"  PBO {num(study.pbo, 2)}")
             line2 = "" if c is None else (
@@ -99,30 +124,41 @@ class TrialsPane(Vertical):
                 f"failed [b]{c.failed}[/b]  pruned [b]{c.pruned}[/b]  "
                 f"retrying [b]{c.retrying}[/b]  retried [b]{c.retried}[/b]")
             summary.update(f"{line1}\n{line2}")
+        self._hosts = counts.hosts if counts is not None else 1
+        self._sync_columns()
         self._update_bars(running)
         self._data = (attempts, filter_text)
         self._update_table(attempts, filter_text)
 
     def _update_table(self, attempts: Sequence[AttemptLike], filter_text: str) -> None:
         table = self.query_one("#trials-table", LineTable)
-        wide = "device" in table.columns  # the cells match the header shown (on_resize sets it)
+        columns = table.columns  # the cells match the header shown (_sync_columns sets it)
+        wide = "device" in columns
         rows = []
         for a in attempts:
-            head = (str(a.trial), str(a.attempt), a.state, num(a.objective, 4),
-                    num(a.sharpe, 2), num(a.ew_sharpe, 2), num(a.hodl_sharpe, 2))
-            if wide:
-                cells = (*head, a.device or DASH, mb(a.peak_mem_mb), clip(a.error_class, 24))
-            else:
-                cells = (*head, clip(a.error_class, 18))
-            # The filter also sees the hidden columns: `/cuda` works on any width.
-            if matches(filter_text, *cells, a.device):
+            host = host_name(a)
+            every = {
+                "trial": str(a.trial), "try": str(a.attempt), "state": a.state,
+                "objective": num(a.objective, 4), "sharpe": num(a.sharpe, 2),
+                "EW": num(a.ew_sharpe, 2), "HODL": num(a.hodl_sharpe, 2),
+                "host": clip(host, HOST_WIDE) if wide else clip(short_host(host), HOST_NARROW),
+                "device": a.device or DASH, "mem": mb(a.peak_mem_mb),
+                "error": clip(a.error_class, 24 if wide else 18)}
+            cells = tuple(every[c] for c in columns)
+            # The filter also sees the hidden columns: `/cuda` or `/gpu-b` work on any width.
+            if matches(filter_text, *cells, a.device, host):
                 rows.append((f"{a.trial}:{a.attempt}", cells))
         sync_table(table, rows)
+
+    def _label(self, a: AttemptLike) -> str:
+        # With several hosts, where it runs says more than which try it is.
+        where = (short_host(host_name(a))[:8] if self._hosts > 1 else f"try {a.attempt}")
+        return f"trial {a.trial} {where} {a.device or ''}"[:21]
 
     def _update_bars(self, running: Sequence[AttemptLike]) -> None:
         box = self.query_one("#trials-running", Vertical)
         shown = list(running[:MAX_BARS])
-        labels = [f"trial {a.trial} try {a.attempt} {a.device or ''}"[:21] for a in shown]
+        labels = [self._label(a) for a in shown]
         bars = list(box.query(RunningTrial))
         if [b._label for b in bars] == labels:
             for b, a in zip(bars, shown, strict=True):

@@ -38,9 +38,16 @@ TRADERS = ("INSERT INTO traders (name, broker, mode, model, study, trial, ticker
            "equity, cash, last_bar_at, started_at, updated_at) ")
 
 
+LOCAL_HOST = "gpu-a"  # the fixture's own host; gpu-b and gpu-c share its study
+
+
 def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
              rng_seed: int = 3) -> None:
-    """A small, realistic, deterministic store: one study, processes, two traders, samples."""
+    """A small, realistic, deterministic store: one study, processes, two traders, samples.
+
+    The study is shared by three hosts: trials 0-13 ran here, 14-19 are other hosts' trials
+    mirrored from the shared study storage (see _mirror_other_hosts).
+    """
     rng = random.Random(rng_seed)
     with store.write():
         c = store.conn
@@ -70,12 +77,12 @@ def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
                 c.execute(
                     "INSERT INTO attempts (study, trial, attempt, state, error_class, "
                     "error_message, objective, device, peak_mem_mb, batch_size, progress, "
-                    "model_path, process, started_at, heartbeat_at, ended_at) "
-                    "VALUES ('btc-5m', ?, ?, ?, ?, ?, ?, ?, ?, 1024, ?, ?, ?, ?, ?, ?)",
+                    "model_path, process, host, started_at, heartbeat_at, ended_at) "
+                    "VALUES ('btc-5m', ?, ?, ?, ?, ?, ?, ?, ?, 1024, ?, ?, ?, ?, ?, ?, ?)",
                     (trial, a, state, err[0] if err else None, err[1] if err else None, obj,
                      "cuda:0" if trial % 2 == 0 else "cpu", 900.0 + 37 * trial, prog,
                      f"models/btc-5m/{trial}" if state == "COMPLETE" else None,
-                     f"trial-{trial % 2}", now - 6 * HOUR + trial * 1200 + a * 300,
+                     f"trial-{trial % 2}", LOCAL_HOST, now - 6 * HOUR + trial * 1200 + a * 300,
                      now - 30, None if state == "RUNNING" else now - 5 * HOUR + trial * 1200))
         # Each saved model's held-out Sharpe next to its equal-weight and HODL benchmarks
         # (some models beat both, some lose to HODL).
@@ -181,6 +188,42 @@ def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
         c.executemany(SYSTEM + "VALUES (?, ?, ?, ?, ?, ?, ?, ?)", sysrows)
         c.executemany("INSERT INTO gpu_process_samples (at, gpu, pid, process, mem_used_mb) "
                       "VALUES (?, ?, ?, ?, ?)", gproc)
+    _mirror_other_hosts(store, now)
+
+
+def _mirror_other_hosts(store: Store, now: float) -> None:
+    """Other hosts' trials as the study driver's mirror writes them (store.registry).
+
+    No random draws here: the rows above stay what they were. Trial 14's model is readable
+    on this host, so the mirror also registered it (a `models` row: Sharpe, EW, HODL, and it
+    can be promoted); trial 17's model sits on gpu-c only, so it has no `models` row.
+    """
+    from store.registry import RemoteTrial, upsert_remote_trials
+
+    t0 = now - 6 * HOUR + 14 * 1200
+
+    def trial(n: int, host: str, state: str, objective: float | None, progress: float,
+              device: str, **kw: object) -> RemoteTrial:
+        start = t0 + (n - 14) * 600
+        return RemoteTrial(study="btc-5m", trial=n, state=state, host=host, params={},
+                           objective=objective, progress=progress, started_at=start,
+                           ended_at=None if state == "RUNNING" else start + HOUR,
+                           device=device, **kw)  # type: ignore[arg-type]
+
+    upsert_remote_trials(store, [
+        trial(14, "gpu-b", "COMPLETE", 0.2871, 1.0, "cuda:1", model_path="models/btc-5m/14"),
+        trial(15, "gpu-c", "FAILED", None, 0.45, "cuda:0", error_class="ValueError",
+              error_message="NaN in critic loss"),
+        trial(16, "gpu-b", "PRUNED", -0.0412, 0.3, "cuda:0",
+              error_message="pruned on gpu-b after split 2"),
+        trial(17, "gpu-c", "COMPLETE", 0.1893, 1.0, "cuda:1", model_path="models/btc-5m/17"),
+        trial(18, "gpu-b", "RUNNING", None, 0.8, "cuda:1"),
+        trial(19, "gpu-c", "RUNNING", None, 0.15, "cuda:0")])
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, hodl_sharpe, "
+            "created_at) VALUES ('models/btc-5m/14', 'btc-5m', 14, 0.2871, 0.86, 0.4, 0.55, ?) "
+            "ON CONFLICT(path) DO NOTHING", (t0 + HOUR,))
 
 
 def populate_big(store: Store, now: float, *, fills: int, equity: int, trials: int,
@@ -192,11 +235,14 @@ def populate_big(store: Store, now: float, *, fills: int, equity: int, trials: i
     with store.write():
         c.execute(STUDIES + "VALUES ('big', 'journal', '5m', ?, 0.4, 1, 0.2, ?, ?)",
                   (trials, now - DAY, now))
+        # Three hosts share the study: two thirds of the trials are mirrored from the others.
         c.executemany(
             "INSERT INTO attempts (study, trial, attempt, state, objective, device, progress, "
-            "model_path, started_at) VALUES ('big', ?, 0, ?, ?, 'cuda:0', 1.0, ?, ?)",
+            "model_path, started_at, host, mirrored) "
+            "VALUES ('big', ?, 0, ?, ?, 'cuda:0', 1.0, ?, ?, ?, ?)",
             ((t, ("COMPLETE", "PRUNED", "FAILED", "RUNNING")[t % 4], rng.random(),
-              f"models/big/{t}" if t % 4 == 0 else None, now - t) for t in range(trials)))
+              f"models/big/{t}" if t % 4 == 0 else None, now - t, f"gpu-{t % 3}",
+              int(t % 3 != 0)) for t in range(trials)))
         # The Trials pane joins each attempt to its saved model (Sharpe, EW, HODL).
         c.execute("INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, "
                   "hodl_sharpe, created_at) SELECT model_path, study, trial, objective, "

@@ -15,7 +15,8 @@ def test_thread_loader_snapshot(env: Any) -> None:
     loader.close()
     assert snap.error is None
     assert snap.study is not None and snap.study.name == "btc-5m"
-    assert snap.counts is not None and snap.counts.running == 2
+    assert snap.counts is not None and snap.counts.running == 4  # 2 here, 2 mirrored
+    assert snap.counts.hosts == 3
     assert {p.name for p in snap.processes} >= {"supervisor", "trial-0", "notifier"}
     fatal = next(p for p in snap.processes if p.name == "notifier")
     assert fatal.pid is None and fatal.cpu_pct is None  # not running: no psutil lookup

@@ -106,6 +106,59 @@ def test_trial_counts_use_each_trials_latest_attempt(st: Store) -> None:
     assert views.trial_counts(st, "none").total == 0
 
 
+def _mirror(st: Store, trial: int, host: str, state: str = "COMPLETE",
+            progress: float = 1.0) -> None:
+    """Another host's trial, written the way the study driver's mirror writes it."""
+    from store import registry
+
+    registry.upsert_remote_trials(st, [registry.RemoteTrial(
+        study="s", trial=trial, state=state, host=host, params={}, objective=None,
+        progress=progress, started_at=T + trial, ended_at=None, device="cuda:1")])
+
+
+def _local_host(st: Store, trial: int, host: str | None) -> None:
+    with st.write():
+        st.conn.execute("UPDATE attempts SET host = ? WHERE trial = ? AND mirrored = 0",
+                        (host, trial))
+
+
+def test_trial_counts_count_the_hosts_that_ran_the_study(st: Store) -> None:
+    assert views.trial_counts(st, "s").hosts == 0  # nothing ran yet
+    _attempt(st, 0, 1, "COMPLETE", 0.1)  # an older worker: no host recorded
+    assert views.trial_counts(st, "s").hosts == 1
+    _mirror(st, 1, "gpu-b")
+    _mirror(st, 2, "gpu-c", "RUNNING", 0.4)
+    _mirror(st, 3, "gpu-b")
+    c = views.trial_counts(st, "s")
+    assert (c.hosts, c.total, c.running, c.complete) == (3, 4, 1, 3)  # this host + b + c
+    _attempt(st, 4, 1, "COMPLETE", 0.2)
+    _local_host(st, 4, "gpu-a")  # a newer worker names this host: still one host here
+    _local_host(st, 0, "")       # start_attempt's default when no host is given
+    assert views.trial_counts(st, "s").hosts == 3
+    _attempt(st, 0, 1, "COMPLETE", study="other")
+    _mirror(st, 9, "gpu-z")
+    assert views.trial_counts(st, "other").hosts == 1  # other studies' hosts do not count
+
+
+def test_hosts_of_a_store_that_only_mirrors(st: Store) -> None:
+    _mirror(st, 0, "gpu-b")
+    _mirror(st, 1, "gpu-c")
+    assert views.trial_counts(st, "s").hosts == 2  # this host ran none of them
+
+
+def test_attempts_carry_where_they_ran(st: Store) -> None:
+    _attempt(st, 0, 1, "RUNNING")
+    _local_host(st, 0, "gpu-a")
+    _mirror(st, 1, "gpu-b", "RUNNING", 0.6)
+    page = {a.trial: (a.host, a.mirrored) for a in views.attempts_page(st, "s")}
+    assert page == {0: ("gpu-a", 0), 1: ("gpu-b", 1)}
+    running = views.running_attempts(st, "s")
+    assert [(a.trial, a.host, a.mirrored, a.progress) for a in running] == [
+        (0, "gpu-a", 0, 0.0), (1, "gpu-b", 1, 0.6)]
+    _mirror(st, 1, "gpu-b", "RUNNING", 0.9)  # the mirror's next poll moves the bar
+    assert views.running_attempts(st, "s")[1].progress == 0.9
+
+
 def test_attempts_page_and_running(st: Store) -> None:
     for t in range(20):
         _attempt(st, t, 0, "RUNNING" if t % 5 == 0 else "COMPLETE", 0.01 * t)

@@ -12,7 +12,7 @@ from widgets.line_table import LineTable
 from widgets.log_viewer import LogViewer
 from widgets.processes import ProcessesPane
 from widgets.table import selected_key, sync_table
-from widgets.trials import TrialsPane
+from widgets.trials import RunningTrial, TrialsPane
 
 
 class TableApp(App[None]):
@@ -136,6 +136,8 @@ class Attempt:
     sharpe: float | None = None
     ew_sharpe: float | None = None
     hodl_sharpe: float | None = None
+    host: str | None = None
+    mirrored: int = 0
 
 
 class TrialsApp(App[None]):
@@ -183,3 +185,84 @@ async def test_trials_pane_relays_columns_when_resized() -> None:
         assert "device" not in table.columns
         assert len(table.get_row("1:0")) == len(table.columns)
         assert table.selected_key == "2:0"  # the cursor stays on its row
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str = "s"
+    timeframe: str = "5m"
+    n_trials: int = 40
+    best_value: float | None = 0.3
+    best_trial: int | None = 1
+    pbo: float | None = 0.2
+
+
+@dataclass(frozen=True)
+class Counts:
+    hosts: int
+    total: int = 4
+    running: int = 2
+    complete: int = 1
+    failed: int = 1
+    pruned: int = 0
+    retrying: int = 0
+    retried: int = 0
+
+
+SHARED = [  # this host's trials (one from an older worker that named no host), and mirrored
+    Attempt(1, host="gpu-a.lab.example"), Attempt(2, host=None),
+    Attempt(3, state="RUNNING", objective=None, progress=0.8, host="gpu-b.lab.example",
+            mirrored=1, device="cuda:1"),
+    Attempt(4, state="FAILED", objective=None, error_class="ValueError", host="10.0.0.7",
+            mirrored=1)]
+
+
+async def _shared(width: int, hosts: int, filter_text: str = "") -> dict[str, object]:
+    app = TrialsApp()
+    async with app.run_test(size=(width, 24)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        running = [a for a in SHARED if a.state == "RUNNING"]
+        pane.update_data(Study(), Counts(hosts), SHARED, running, filter_text)
+        await pilot.pause()
+        table = pane.query_one(LineTable)
+        rows = {k: dict(zip(table.columns, table.get_row(k), strict=True))
+                for k in table.row_keys}
+        return {"columns": table.columns, "rows": rows,
+                "summary": str(pane.query_one("#trials-summary", Static).render()),
+                "bars": [b._label for b in pane.query(RunningTrial)]}
+
+
+async def test_trials_pane_shows_where_each_trial_ran_when_hosts_share_the_study() -> None:
+    wide = await _shared(160, hosts=3)
+    assert "3 hosts" in wide["summary"]
+    hosts = {k: r["host"] for k, r in wide["rows"].items()}
+    # Full names on a wide pane; this host's unnamed attempt says it is local.
+    assert hosts == {"1:0": "gpu-a.lab.example", "2:0": "local", "3:0": "gpu-b.lab.example",
+                     "4:0": "10.0.0.7"}
+    cols = wide["columns"]
+    assert cols.index("HODL") < cols.index("host") < cols.index("device")
+    # A running trial's bar says where it runs (its progress comes from the mirror).
+    assert wide["bars"] == ["trial 3 gpu-b cuda:1"]
+
+
+async def test_trials_pane_host_column_is_compact_at_80_columns() -> None:
+    narrow = await _shared(80, hosts=3)
+    cols = narrow["columns"]
+    assert "host" in cols and "device" not in cols
+    # It comes after objective and the Sharpe columns, so a crop takes it first.
+    assert cols.index("host") > max(cols.index(c) for c in ("objective", "sharpe", "HODL"))
+    hosts = {k: r["host"] for k, r in narrow["rows"].items()}
+    assert hosts == {"1:0": "gpu-a", "2:0": "local", "3:0": "gpu-b", "4:0": "10.0.0.7"}
+
+
+async def test_trials_pane_filter_sees_full_host_names() -> None:
+    got = await _shared(80, hosts=3, filter_text="lab.example")
+    assert set(got["rows"]) == {"1:0", "3:0"}
+
+
+async def test_trials_pane_single_host_shows_no_host_column_or_count() -> None:
+    for width in (80, 160):
+        got = await _shared(width, hosts=1)
+        assert "host" not in got["columns"] and "hosts" not in got["summary"]
+        assert got["bars"] == ["trial 3 try 0 cuda:1"]
