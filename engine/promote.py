@@ -86,11 +86,13 @@ class Outcome:
 
 # -- facts (store reads) ---------------------------------------------------------------------
 def trial_facts(store: Store, study: str, trial: int) -> TrialFacts:
-    done = store.one("SELECT state, objective, model_path FROM attempts WHERE study = ? AND "
-                     "trial = ? AND state = 'COMPLETE' ORDER BY attempt DESC LIMIT 1",
-                     (study, trial))
-    row = done or store.one("SELECT state, objective, model_path FROM attempts WHERE study = ? "
-                            "AND trial = ? ORDER BY attempt DESC LIMIT 1", (study, trial))
+    # A mirrored attempt's model_path is on the host that ran it: only a models row (which
+    # the mirror writes once that model is readable here) makes it promotable.
+    cols = "state, objective, CASE WHEN mirrored = 0 THEN model_path END AS model_path"
+    done = store.one(f"SELECT {cols} FROM attempts WHERE study = ? AND trial = ? AND "
+                     "state = 'COMPLETE' ORDER BY attempt DESC LIMIT 1", (study, trial))
+    row = done or store.one(f"SELECT {cols} FROM attempts WHERE study = ? AND trial = ? "
+                            "ORDER BY attempt DESC LIMIT 1", (study, trial))
     model = store.one("SELECT path, objective FROM models WHERE study = ? AND trial = ? "
                       "ORDER BY created_at DESC LIMIT 1", (study, trial))
     if row is None and model is None:

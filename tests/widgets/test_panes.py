@@ -266,3 +266,18 @@ async def test_trials_pane_single_host_shows_no_host_column_or_count() -> None:
         got = await _shared(width, hosts=1)
         assert "host" not in got["columns"] and "hosts" not in got["summary"]
         assert got["bars"] == ["trial 3 try 0 cuda:1"]
+
+
+async def test_trials_pane_adds_the_host_column_when_a_second_host_appears() -> None:
+    app = TrialsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        table = pane.query_one(LineTable)
+        pane.update_data(Study(), Counts(1), SHARED[:2], [])
+        await pilot.pause()
+        assert "host" not in table.columns
+        pane.update_data(Study(), Counts(2), SHARED, [])  # the mirror brought gpu-b's trials
+        await pilot.pause()
+        assert "host" in table.columns
+        assert all(len(table.get_row(k)) == len(table.columns) for k in table.row_keys)
