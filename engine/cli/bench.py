@@ -17,9 +17,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.bench import BENCH_MODULES
     from engine.bench.runner import run_all
+    from engine.cli.errors import UsageError
 
     only = [x for x in args.only.split(",") if x] or None
+    unknown = sorted(set(only or ()) - set(BENCH_MODULES))
+    if unknown:
+        raise UsageError(f"--only: unknown bench module {unknown[0]!r} "
+                         f"(one of {', '.join(BENCH_MODULES)})")
     doc = run_all(quick=args.quick, only=only)
     if args.json:
         print(json.dumps(doc, indent=2, sort_keys=True))
