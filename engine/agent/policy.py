@@ -20,15 +20,19 @@ def numpy_policy(actor: Actor) -> Callable[[np.ndarray], np.ndarray]:
     linears = [m for m in actor.net if isinstance(m, torch.nn.Linear)]
     weights = [(m.weight.detach().cpu().numpy().T.astype(np.float32).copy(),
                 m.bias.detach().cpu().numpy().astype(np.float32).copy()) for m in linears]
-    last = len(weights) - 1
+    # One-row calls (every bar of a backtest) reuse these layer outputs: allocating them
+    # costs more than the arithmetic at this size. The last layer's result is always fresh.
+    row_layers = [(w, b, np.empty((1, w.shape[1]), dtype=np.float32)) for w, b in weights]
+    matmul, add, tanh = np.matmul, np.add, np.tanh
 
     def act(obs: np.ndarray) -> np.ndarray:
         h = np.asarray(obs, dtype=np.float32)
-        for i, (w, b) in enumerate(weights):
-            h = h @ w + b
-            h = np.tanh(h)  # hidden layers use tanh; the mean is tanh-squashed too
-            if i == last:
-                break
+        if h.ndim == 2 and h.shape[0] == 1:
+            for w, b, buf in row_layers:
+                h = tanh(add(matmul(h, w, out=buf), b, out=buf), out=buf)
+            return h.copy()
+        for w, b in weights:
+            h = np.tanh(h @ w + b)  # hidden layers use tanh; the mean is tanh-squashed too
         return h
 
     return act

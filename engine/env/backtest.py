@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.env.step import NumpyOps, StepParams, trade_step
+from engine.env.step import OneEnvNumpyOps, StepParams, trade_step
 from engine.features import FeatureSpec, first_valid_index, observation
 
 
@@ -55,7 +55,8 @@ def backtest(act_fn: Callable[[np.ndarray], np.ndarray], prices: Any, features: 
 
     The step is engine.env.step.trade_step, the training env's own code, run on numpy for
     one env (torch's per-op overhead would dominate at N=1); observations come from
-    engine.features.observation, the live trader's function. `start` is raised to
+    engine.features.observation, the live trader's function (one code path for parity).
+    `start` is raised to
     min_start(spec) when earlier (the result records the real start); `stop` defaults to
     the number of bars. Deterministic given a deterministic act_fn.
     """
@@ -86,15 +87,15 @@ def backtest(act_fn: Callable[[np.ndarray], np.ndarray], prices: Any, features: 
     holdings = np.zeros(n_assets, dtype=np.float64)
     trades = 0
     fees = 0.0
+    ops = OneEnvNumpyOps
     for i in range(n - 1):
         t = start + i
-        obs = observation(feats[t - lookback + 1:t + 1], float(cash), holdings, close[t],
-                          initial)
+        p = close[t]
+        obs = observation(feats[t - lookback + 1:t + 1], float(cash), holdings, p, initial)
         act = np.asarray(act_fn(obs[None, :]), dtype=np.float64).reshape(-1)
         act = np.minimum(np.maximum(act, -1.0), 1.0)  # np.clip's wrappers cost more per bar
         act[act != act] = 0.0                          # NaN: no order
-        out = trade_step(NumpyOps, prm, close[t], close[t + 1], cash, holdings, act,
-                         ew[i], ew[i + 1])
+        out = trade_step(ops, prm, p, close[t + 1], cash, holdings, act, ew[i], ew[i + 1])
         cash, holdings = out.cash, out.holdings
         equity[i + 1] = out.value1
         trades += int(out.trades)

@@ -20,3 +20,18 @@ def test_numpy_policy_matches_actor_mean() -> None:
     assert got.shape == (64, 5) and got.dtype == np.float32
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert np.abs(got).max() <= 1.0 and np.abs(got).max() > 0.5
+
+
+def test_one_row_calls_equal_the_batch_and_return_fresh_arrays() -> None:
+    torch.manual_seed(1)
+    actor = Actor(12, 3, 16)
+    with torch.no_grad():
+        actor.net[-1].weight.mul_(100.0)
+    policy = numpy_policy(actor)
+    obs = np.random.default_rng(1).normal(size=(4, 12)).astype(np.float32)
+    batch = policy(obs)
+    rows = [policy(obs[i:i + 1]) for i in range(4)]   # one-row calls reuse their buffers
+    for i, row in enumerate(rows):
+        assert row.shape == (1, 3) and row.dtype == np.float32
+        np.testing.assert_array_equal(row[0], batch[i])  # earlier results are not overwritten
+    assert len({id(r) for r in rows}) == 4 and not np.array_equal(rows[0], rows[1])

@@ -9,8 +9,9 @@ import torch
 from engine.config.schema import EnvSection, FeaturesSection
 from engine.data.synthetic import synthetic_candles
 from engine.env.backtest import backtest, min_start
+from engine.env.step import NumpyOps, StepParams, trade_step
 from engine.env.vec_env import PortfolioVecEnv
-from engine.features import FeatureSpec, compute_features, feature_spec
+from engine.features import FeatureSpec, compute_features, feature_spec, observation
 
 SPEC = FeatureSpec(indicators=("ret_1",), dropped=(), lookback=1, norm_window=1, clip=5.0)
 
@@ -55,3 +56,42 @@ def test_backtest_matches_the_vec_env_step_by_step() -> None:
     assert res.fees == pytest.approx(fees, rel=1e-9)
     assert res.start == start and len(res.equity) == stop - start
     assert min_start(spec) == spec.warmup + spec.lookback - 1
+
+
+@pytest.mark.parametrize("min_order", [1.0, 0.0])
+def test_fast_one_env_path_equals_observation_and_the_generic_step(min_order: float) -> None:
+    """Bit for bit: the backtest's observations and one-env ops against
+    engine.features.observation and NumpyOps (the batched numpy path) run bar by bar."""
+    candles = synthetic_candles(("BTC-USD", "ETH-USD", "SOL-USD", "LTC-USD"), 600, "5m", seed=4)
+    spec = feature_spec(FeaturesSection(lookback=3, norm_window=32), candles)
+    feats = compute_features(candles, spec)
+    env_cfg = EnvSection(max_trade_fraction=0.5, min_order_value=min_order, fee_rate=0.004)
+    w = np.random.default_rng(1).normal(size=(4, 1 + 4 + 3 * 4 * spec.n_features)) * 3.0
+    seen: list[np.ndarray] = []
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        seen.append(obs.copy())
+        act = np.tanh(obs.astype(np.float64) @ w.T)
+        act[0, 3] = np.nan if len(seen) % 7 == 0 else act[0, 3] * 2.0  # NaN and clipping
+        return act
+
+    res = backtest(policy, candles.close, feats, spec, env_cfg)
+    close, initial = candles.close, env_cfg.initial_cash
+    prm = StepParams(env_cfg.max_trade_fraction, env_cfg.fee_rate, min_order,
+                     env_cfg.reward_scaling / initial)
+    cash, holdings = np.float64(initial), np.zeros(4)
+    equity, fees, trades = [initial], 0.0, 0
+    for i, t in enumerate(range(res.start, res.stop - 1)):
+        want = observation(feats[t - spec.lookback + 1:t + 1], float(cash), holdings, close[t],
+                           initial)
+        assert seen[i].shape == (1, want.size) and np.array_equal(seen[i][0], want)
+        act = np.tanh(want.astype(np.float64) @ w.T)
+        act[3] = 0.0 if (i + 1) % 7 == 0 else min(1.0, max(-1.0, act[3] * 2.0))
+        out = trade_step(NumpyOps, prm, close[t], close[t + 1], cash, holdings, act,
+                         res.equal_weight[i], res.equal_weight[i + 1])
+        cash, holdings = out.cash, out.holdings
+        equity.append(float(out.value1))
+        fees += float(out.fees)
+        trades += int(out.trades)
+    assert len(seen) == len(equity) - 1 and trades == res.trades > 50
+    assert np.array_equal(res.equity, np.array(equity)) and fees == res.fees
