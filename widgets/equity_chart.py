@@ -81,4 +81,4 @@ class EquityChart(Static):
 
     def _show(self, key: tuple[object, ...], text: Text) -> None:
         if key == self._drawn:  # a newer size or series may have been asked for meanwhile
-            self.update(text)
+            self.update(text, layout=False)  # drawn to the chart's own size: no reflow

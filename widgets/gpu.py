@@ -7,10 +7,12 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import DataTable, Sparkline, Static
+from textual.widgets import Sparkline, Static
 
 from widgets.fmt import DASH, bar, matches, mb
 from widgets.inputs import GpuLike, GpuProcLike
+from widgets.line_table import LineTable
+from widgets.static_text import set_text
 from widgets.table import sync_table
 
 
@@ -33,9 +35,9 @@ class GpuCard(Vertical):
         frac = g.mem_used_mb / g.mem_total_mb if g.mem_total_mb else None
         util = DASH if g.util_pct is None else f"{g.util_pct:.0f}%"
         temp = DASH if g.temp_c is None else f"{g.temp_c:.0f}°C"
-        self.query_one(".gpu-line", Static).update(
-            f"GPU{g.gpu} {(g.name or '')[:18]:18} {bar(frac, 16)} {mb(g.mem_used_mb)}/"
-            f"{mb(g.mem_total_mb)}  util {util}  {temp}")
+        set_text(self.query_one(".gpu-line", Static),
+                 f"GPU{g.gpu} {(g.name or '')[:18]:18} {bar(frac, 16)} {mb(g.mem_used_mb)}/"
+                 f"{mb(g.mem_total_mb)}  util {util}  {temp}", layout=False)
         self.query_one(Sparkline).data = list(history) or [0.0]
 
 
@@ -44,26 +46,24 @@ class GpuPane(Vertical):
     GpuPane { height: 1fr; }
     GpuPane #gpu-status { height: auto; }
     GpuPane #gpu-cards { height: auto; max-height: 12; }
-    GpuPane DataTable { height: 1fr; }
+    GpuPane LineTable { height: 1fr; }
     """
 
     def compose(self) -> ComposeResult:
         yield Static("No samples yet (is the sampler running?)", id="gpu-status")
         yield Vertical(id="gpu-cards")
-        table: DataTable[object] = DataTable(cursor_type="row", id="gpu-procs")
-        table.add_columns("gpu", "pid", "process", "GPU mem")
-        yield table
+        yield LineTable("gpu", "pid", "process", "GPU mem", id="gpu-procs")
 
     def update_data(self, gpus: Sequence[GpuLike], histories: Sequence[Sequence[float]],
                     procs: Sequence[GpuProcLike], gpu_status: str | None, system_line: str,
                     filter_text: str = "") -> None:
         status = self.query_one("#gpu-status", Static)
         if gpu_status is None:
-            status.update("No samples yet (is the sampler running?)")
+            set_text(status, "No samples yet (is the sampler running?)")
         elif gpu_status != "ok" and not gpus:
-            status.update(f"[b]No NVIDIA GPU[/b]: {gpu_status}\n{system_line}")
+            set_text(status, f"[b]No NVIDIA GPU[/b]: {gpu_status}\n{system_line}")
         else:
-            status.update(system_line)
+            set_text(status, system_line)
         box = self.query_one("#gpu-cards", Vertical)
         cards = {c.gpu: c for c in box.query(GpuCard)}
         if sorted(cards) != [g.gpu for g in gpus]:
@@ -78,7 +78,7 @@ class GpuPane(Vertical):
             cells = (str(p.gpu), str(p.pid), p.process or "(not ours)", mb(p.mem_used_mb))
             if matches(filter_text, *cells):
                 rows.append((f"{p.gpu}:{p.pid}", cells))
-        sync_table(self.query_one(DataTable), rows)
+        sync_table(self.query_one(LineTable), rows)
 
     def _fill(self, gpus: Sequence[GpuLike], histories: Sequence[Sequence[float]]) -> None:
         box = self.query_one("#gpu-cards", Vertical)

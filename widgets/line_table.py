@@ -110,12 +110,29 @@ class LineTable(ScrollView, can_focus=True):
                 if n > widths[i]:
                     widths[i] = n
         self._widths = tuple(widths)
-        self.virtual_size = Size(sum(widths) + GAP * len(widths), len(keys) + 1)
+        self._set_virtual_size(Size(sum(widths) + GAP * len(widths), len(keys) + 1))
         if len(self._cache) > CACHE_MAX:
             self._cache.clear()
         row = self._index.get(selected, self._cursor) if selected is not None else self._cursor
         self._set_cursor(min(row, max(len(keys) - 1, 0)), notify=selected not in self._index)
         self.refresh()
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Set the virtual size; skip the layout (a reflow of the whole screen) when the
+        table's own size and scrollbars cannot change: it overflowed its height before and
+        still does, and its width stays on the same side of the visible width."""
+        old, shown = self.virtual_size, self.size
+        if (size != old and self.is_mounted and shown.height > 0
+                and old.height > shown.height and size.height > shown.height
+                and (old.width > shown.width) == (size.width > shown.width)):
+            self.set_reactive(LineTable.virtual_size, size)
+            if self.show_vertical_scrollbar:
+                self.vertical_scrollbar.window_virtual_size = size.height
+            if self.show_horizontal_scrollbar:
+                self.horizontal_scrollbar.window_virtual_size = size.width
+            self.refresh()
+            return
+        self.virtual_size = size
 
     @property
     def row_count(self) -> int:

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable
 
 from widgets.equity_chart import EquityChart
 from widgets.fmt import DASH, money, num
 from widgets.inputs import PointLike, PositionLike, TraderLike
+from widgets.line_table import LineTable
 from widgets.table import selected_key, sync_table
 
 
@@ -32,13 +32,10 @@ class PositionsPane(Vertical):
         self._equity: Mapping[str, Sequence[PointLike]] = {}
 
     def compose(self) -> ComposeResult:
-        traders: DataTable[object] = DataTable(cursor_type="row", id="traders-table")
-        traders.add_columns("trader", "broker", "mode", "state", "equity", "capital", "cash",
-                            "bt Sharpe")
-        yield traders
-        pos: DataTable[object] = DataTable(cursor_type="row", id="positions-table")
-        pos.add_columns("trader", "ticker", "qty", "avg price", "last", "unrealised PnL")
-        yield pos
+        yield LineTable("trader", "broker", "mode", "state", "equity", "capital", "cash",
+                        "bt Sharpe", id="traders-table")
+        yield LineTable("trader", "ticker", "qty", "avg price", "last", "unrealised PnL",
+                        id="positions-table")
         yield EquityChart(id="equity-chart")
 
     def update_data(self, traders: Sequence[TraderLike], positions: Sequence[PositionLike],
@@ -53,14 +50,14 @@ class PositionsPane(Vertical):
                      money(t.cash), num(t.backtest_sharpe))
             if matches(filter_text, *cells):
                 t_rows.append((t.name, cells))
-        sync_table(self.query_one("#traders-table", DataTable), t_rows)
+        sync_table(self.query_one("#traders-table", LineTable), t_rows)
         p_rows = []
         for p in positions:
             cells = (p.trader, p.ticker, money(p.qty, 6), money(p.avg_price),
                      money(p.last_price), money(p.unrealized_pnl))
             if matches(filter_text, *cells):
                 p_rows.append((f"{p.trader}:{p.ticker}", cells))
-        sync_table(self.query_one("#positions-table", DataTable), p_rows)
+        sync_table(self.query_one("#positions-table", LineTable), p_rows)
         self._draw_selected()
 
     def _draw_selected(self) -> None:
@@ -75,10 +72,10 @@ class PositionsPane(Vertical):
 
     @property
     def selected_trader(self) -> str | None:
-        return selected_key(self.query_one("#traders-table", DataTable))
+        return selected_key(self.query_one("#traders-table", LineTable))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "traders-table":
+    def on_line_table_row_highlighted(self, event: LineTable.RowHighlighted) -> None:
+        if event.table.id == "traders-table":
             event.stop()
             self._draw_selected()
             self.post_message(self.TraderSelected(self.selected_trader))

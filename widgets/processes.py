@@ -7,18 +7,21 @@ from collections.abc import Sequence
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from widgets.fmt import DASH, clip, duration, matches, mb
 from widgets.inputs import ProcessLike
+from widgets.line_table import LineTable
+from widgets.static_text import set_text
 from widgets.table import selected_key, sync_table
 
 
 class ProcessesPane(Vertical):
+    # The summary and detail lines have fixed heights: their updates skip the layout.
     DEFAULT_CSS = """
     ProcessesPane { height: 1fr; }
     ProcessesPane #procs-summary { height: 1; }
-    ProcessesPane DataTable { height: 1fr; }
+    ProcessesPane LineTable { height: 1fr; }
     ProcessesPane #procs-detail { height: 2; background: $boost; }
     """
 
@@ -29,9 +32,8 @@ class ProcessesPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="procs-summary")
-        table: DataTable[object] = DataTable(cursor_type="row", id="procs-table")
-        table.add_columns("name", "kind", "state", "pid", "up", "rst", "CPU", "RAM", "last log")
-        yield table
+        yield LineTable("name", "kind", "state", "pid", "up", "rst", "CPU", "RAM", "last log",
+                        id="procs-table")
         yield Static("", id="procs-detail")
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -41,9 +43,9 @@ class ProcessesPane(Vertical):
     def update_data(self, procs: Sequence[ProcessLike], filter_text: str = "") -> None:
         running = sum(1 for p in procs if p.state == "RUNNING")
         fatal = sum(1 for p in procs if p.state == "FATAL")
-        self.query_one("#procs-summary", Static).update(
-            f"{len(procs)} processes  running [b]{running}[/b]  fatal [b]{fatal}[/b]"
-            if procs else "No processes (is the supervisor running?)")
+        set_text(self.query_one("#procs-summary", Static),
+                 f"{len(procs)} processes  running [b]{running}[/b]  fatal [b]{fatal}[/b]"
+                 if procs else "No processes (is the supervisor running?)", layout=False)
         rows = []
         for p in procs:
             cells = (p.name, p.kind, p.state, DASH if p.pid is None else str(p.pid),
@@ -53,7 +55,7 @@ class ProcessesPane(Vertical):
             if matches(filter_text, *cells):
                 rows.append((p.name, cells))
         self._procs = {p.name: p for p in procs}
-        sync_table(self.query_one(DataTable), rows)
+        sync_table(self.query_one(LineTable), rows)
         self._detail()
 
     def _detail(self) -> None:
@@ -61,13 +63,13 @@ class ProcessesPane(Vertical):
         text = "" if p is None else (
             f"[b]{p.name}[/b] {clip(p.last_log, 200)}"
             + (f"\n[b]last error[/b] {clip(p.last_error, 200)}" if p.last_error else ""))
-        self.query_one("#procs-detail", Static).update(text)
+        set_text(self.query_one("#procs-detail", Static), text, layout=False)
 
     @property
     def selected_process(self) -> str | None:
-        return selected_key(self.query_one(DataTable))
+        return selected_key(self.query_one(LineTable))
 
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+    def on_line_table_row_highlighted(self, event: LineTable.RowHighlighted) -> None:
         event.stop()
         self._detail()
         self.post_message(self.ProcessSelected(self.selected_process))

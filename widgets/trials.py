@@ -19,6 +19,7 @@ from textual.widgets import ProgressBar, Static
 from widgets.fmt import DASH, clip, matches, mb, num
 from widgets.inputs import AttemptLike, CountsLike, StudyLike
 from widgets.line_table import LineTable
+from widgets.static_text import set_text
 from widgets.table import selected_key, sync_table
 
 MAX_BARS = 4  # running-trial bars shown; the table has the rest
@@ -62,7 +63,15 @@ class RunningTrial(Static):
         yield bar
 
     def set_progress(self, progress: float) -> None:
-        self.query_one(ProgressBar).progress = progress * 100
+        self._progress = progress
+        for bar in self.query(ProgressBar).results(ProgressBar):
+            bar.progress = progress * 100
+
+    def set_label(self, label: str) -> None:
+        if label != self._label:
+            self._label = label
+            for static in self.query(".label").results(Static):  # none yet: compose uses it
+                static.update(label, layout=False)  # a fixed 22x1 cell: no layout needed
 
 
 class TrialsPane(Vertical):
@@ -74,6 +83,7 @@ class TrialsPane(Vertical):
     """
 
     _data: tuple[Sequence[AttemptLike], str] | None = None
+    _summary_fits = False  # the shown summary is two lines, neither wrapped
     _hosts = 1  # hosts in the shown study: the host column shows when there are several
 
     class TrialSelected(Message):
@@ -111,7 +121,8 @@ class TrialsPane(Vertical):
                     filter_text: str = "") -> None:
         summary = self.query_one("#trials-summary", Static)
         if study is None:
-            summary.update("No study yet. Press s to start one.")
+            set_text(summary, "No study yet. Press s to start one.")
+            self._summary_fits = False
         else:
             c = counts
             hosts = f"  [b]{c.hosts}[/b] hosts" if c is not None and c.hosts > 1 else ""
@@ -123,7 +134,11 @@ class TrialsPane(Vertical):
                 f"running [b]{c.running}[/b]  complete [b]{c.complete}[/b]  "
                 f"failed [b]{c.failed}[/b]  pruned [b]{c.pruned}[/b]  "
                 f"retrying [b]{c.retrying}[/b]  retried [b]{c.retried}[/b]")
-            summary.update(f"{line1}\n{line2}")
+            # The summary's height changes only if a line wraps differently: the same two
+            # short lines (the usual new count) need no layout of the whole screen.
+            fits = len(line1) < summary.size.width and len(line2) < summary.size.width
+            set_text(summary, f"{line1}\n{line2}", layout=not (fits and self._summary_fits))
+            self._summary_fits = fits
         self._hosts = counts.hosts if counts is not None else 1
         self._sync_columns()
         self._update_bars(running)
@@ -160,8 +175,11 @@ class TrialsPane(Vertical):
         shown = list(running[:MAX_BARS])
         labels = [self._label(a) for a in shown]
         bars = list(box.query(RunningTrial))
-        if [b._label for b in bars] == labels:
-            for b, a in zip(bars, shown, strict=True):
+        if len(bars) == len(labels):
+            # Same number of bars: relabel them in place. Remounting would cost a layout of
+            # the whole screen each time a trial ends and another starts.
+            for b, lbl, a in zip(bars, labels, shown, strict=True):
+                b.set_label(lbl)
                 b.set_progress(a.progress)
             return
         box.remove_children()

@@ -59,3 +59,23 @@ async def test_unchanged_rows_reuse_their_rendered_line() -> None:
         await pilot.pause()
         assert t.render_line(4) is before
         assert "6" in t.render_line(1).text and "state" in t.render_line(0).text
+
+
+async def test_a_table_that_keeps_overflowing_still_scrolls_to_its_new_last_row() -> None:
+    # Growing past a height it already overflowed skips the layout: scrolling must still
+    # reach (and show) the rows added since.
+    app = LineApp()
+    async with app.run_test(size=(40, 8)) as pilot:
+        t = app.query_one(LineTable)
+        sync_table(t, _rows(range(20)))
+        await pilot.pause()
+        sync_table(t, _rows(range(30)))
+        await pilot.pause()
+        assert t.virtual_size.height == 31
+        t.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        assert selected_key(t) == "29"
+        assert t.scroll_offset.y == t.max_scroll_y > 0
+        shown = "".join(s.text for s in t.render_lines(t.region.reset_offset))
+        assert "29" in shown

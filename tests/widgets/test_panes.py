@@ -70,7 +70,7 @@ async def test_processes_pane_renders_filters_and_posts_selection() -> None:
         pane = app.query_one(ProcessesPane)
         pane.update_data([Proc("a"), Proc("b", state="FATAL", pid=None, last_error="boom")])
         await pilot.pause()
-        table = pane.query_one(DataTable)
+        table = pane.query_one(LineTable)
         assert table.row_count == 2 and table.get_row("b")[2] == "FATAL"
         assert "fatal 1" in str(pane.query_one("#procs-summary", Static).render())
         table.focus()
@@ -79,7 +79,7 @@ async def test_processes_pane_renders_filters_and_posts_selection() -> None:
         assert app.selected[-1] == "b" and pane.selected_process == "b"
         assert "boom" in str(pane.query_one("#procs-detail", Static).render())
         pane.update_data([Proc("a"), Proc("b", state="FATAL")], filter_text="fatal")
-        assert [k.value for k in table.rows] == ["b"]
+        assert table.row_keys == ["b"]
 
 
 class LogApp(App[None]):
