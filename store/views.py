@@ -85,14 +85,17 @@ def equity_series(store: Store, trader: str, max_points: int = 240,
             "WHERE trader = ? AND at >= ? ORDER BY at", (trader, t0)))
     t1 = float(store.one("SELECT max(at) AS t FROM equity WHERE trader = ?", (trader,))["t"])
     step = (t1 - t0) / (n - 1)
+    # Materialise the picked times first: one index seek per tick, then one primary-key
+    # lookup per distinct time (a correlated subquery in the join's ON ran far more often).
     rows = store.query(
         "WITH RECURSIVE ticks(i, t) AS (SELECT 0, :t0 UNION ALL "
-        "  SELECT i + 1, :t0 + (i + 1) * :step FROM ticks WHERE i + 1 < :n) "
-        "SELECT DISTINCT e.at, e.equity_f AS equity, e.benchmark_f AS benchmark, "
+        "  SELECT i + 1, :t0 + (i + 1) * :step FROM ticks WHERE i + 1 < :n), "
+        "picks(at) AS MATERIALIZED (SELECT DISTINCT (SELECT at FROM equity "
+        "  WHERE trader = :trader AND at <= ticks.t + 1e-9 ORDER BY at DESC LIMIT 1) "
+        "  FROM ticks) "
+        "SELECT e.at, e.equity_f AS equity, e.benchmark_f AS benchmark, "
         "e.backtest_f AS backtest "
-        "FROM ticks JOIN equity e ON e.trader = :trader AND e.at = "
-        "  (SELECT at FROM equity WHERE trader = :trader AND at <= ticks.t + 1e-9 "
-        "   ORDER BY at DESC LIMIT 1) "
+        "FROM picks JOIN equity e ON e.trader = :trader AND e.at = picks.at "
         "ORDER BY e.at",
         {"t0": t0, "step": step, "n": n, "trader": trader})
     return to_rows(EquityPoint, rows)
