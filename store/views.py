@@ -16,7 +16,7 @@ from store.commands import CommandRow as CommandView
 from store.db import Store
 from store.registry import StudyRow as StudyView
 from store.rows import to_row, to_rows
-from store.samples import GpuProcessSample
+from store.samples import GpuProcessSample, SystemSample
 from store.trading import PositionRow as PositionView
 from store.trading import TraderRow as TraderView
 
@@ -282,27 +282,14 @@ def gpu_processes(store: Store, window_s: float = 60.0) -> list[GpuProcessSample
         "ORDER BY gpu, mem_used_mb DESC LIMIT ?", (last["t"], DEFAULT_PAGE)))
 
 
-@dataclass(frozen=True)
-class SystemSample:
-    at: float
-    cpu_pct: float
-    ram_used_mb: float
-    ram_total_mb: float
-    disk_used_mb: float
-    disk_total_mb: float
-    gpu_status: str
-
-
 def system_latest(store: Store) -> SystemSample | None:
     return to_row(SystemSample, store.one(
-        "SELECT at, cpu_pct, ram_used_mb, ram_total_mb, disk_used_mb, disk_total_mb, gpu_status "
-        "FROM system_samples ORDER BY at DESC LIMIT 1"))
+        "SELECT * FROM system_samples ORDER BY at DESC LIMIT 1"))
 
 
 def system_history(store: Store, limit: int = 120) -> list[SystemSample]:
     rows = store.query(
-        "SELECT at, cpu_pct, ram_used_mb, ram_total_mb, disk_used_mb, disk_total_mb, gpu_status "
-        "FROM system_samples ORDER BY at DESC LIMIT ?", (_page(limit),))
+        "SELECT * FROM system_samples ORDER BY at DESC LIMIT ?", (_page(limit),))
     return to_rows(SystemSample, rows[::-1])
 
 
