@@ -222,8 +222,10 @@ def study_inputs(cfg: Any, store: Any, study: str) -> list[TrialInput]:
     for n, a in sorted(latest.items()):
         final = done.get(n, a)
         model = (None if final.mirrored else final.model_path) if final.state == "COMPLETE" else None
-        folder = Path(model) if model else trial_folder(cfg, study, n)
-        out.append(TrialInput(n, final.state, final.objective, load_trace(folder), model))
+        trace = load_trace(Path(model)) if model else None
+        if trace is None:  # a pruned or failed trial's folder, or a model kept elsewhere
+            trace = load_trace(trial_folder(cfg, study, n))
+        out.append(TrialInput(n, final.state, final.objective, trace, model))
     return out
 
 
