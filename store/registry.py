@@ -35,6 +35,17 @@ class StudyRow:
     pbo: float | None
     created_at: float
     updated_at: float
+    evidence: str | None = None  # engine.study.evidence's JSON summary (views.study only)
+
+    @property
+    def evidence_dict(self) -> dict[str, Any] | None:
+        if not self.evidence:
+            return None
+        try:
+            value = json.loads(self.evidence)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)

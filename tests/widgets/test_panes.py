@@ -281,3 +281,29 @@ async def test_trials_pane_adds_the_host_column_when_a_second_host_appears() -> 
         await pilot.pause()
         assert "host" in table.columns
         assert all(len(table.get_row(k)) == len(table.columns) for k in table.row_keys)
+
+
+@dataclass(frozen=True)
+class StudyWithEvidence(Study):
+    evidence_dict: dict | None = None
+
+
+async def test_trials_header_shows_the_deflated_evidence() -> None:
+    ev = {"trials_attempted": 19, "pbo": 0.47,
+          "best": {"trial": 7, "dsr": 0.312, "holdout_active_sharpe": 1.23,
+                   "holdout_ci": [-3.1, 5.44],
+                   "baselines": {"cash": 0.9, "hodl": -0.2, "equal_weight": 0.0,
+                                 "static_tilt": 0.5}},
+          "gate": {"paper": {"passed": False, "reasons": ["a", "b", "c"]}}}
+    app = TrialsApp()
+    async with app.run_test(size=(160, 24)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        pane.update_data(StudyWithEvidence(evidence_dict=ev), Counts(1), SHARED[:2], [])
+        await pilot.pause()
+        text = str(pane.query_one("#trials-summary", Static).render())
+        assert "#7 DSR 0.31/19" in text and "held-out 1.2 [-3.1, 5.4]" in text
+        assert "best baseline 0.9" in text and "paper gate refused (3)" in text
+        pane.update_data(Study(), Counts(1), SHARED[:2], [])  # no evidence yet: no line
+        await pilot.pause()
+        assert "DSR" not in str(pane.query_one("#trials-summary", Static).render())
