@@ -161,3 +161,17 @@ def test_train_with_bad_data_fails_up_front(tmp_path, capsys) -> None:  # type: 
     assert main(["--config", str(path), "train", "--study", "s", "--direct"]) == 1
     err = capsys.readouterr().err
     assert "missing.csv" in err and err.count("\n") == 1
+
+
+def test_a_seeded_trial_is_reproducible(setup) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = setup
+    hp = Hyperparams.from_config(cfg.ppo)
+    a = TrialRunner(cfg, data, hp, seed=3)
+    b = TrialRunner(cfg, data, hp, seed=3)
+    ma, mb = a.run(), b.run()
+    assert ma["split_scores"] == mb["split_scores"] and ma["objective"] == mb["objective"]
+    assert np.array_equal(a.trace.active_returns(), b.trace.active_returns())
+    assert np.array_equal(a.trace.holdout_active, b.trace.holdout_active)  # type: ignore[arg-type]
+    other = TrialRunner(cfg, data, hp, seed=4)
+    other.run()
+    assert not np.array_equal(a.trace.active_returns(), other.trace.active_returns())
