@@ -16,13 +16,18 @@ no difference.
   RETRYING (OutOfMemoryError), the population is cut in two halves and each half resumes
   from its trials' checkpoints; a single trial halves its minibatch instead, up to
   [trials] max_oom_retries.
-- Faults for tests come from CAPPUCCINO_FAULT (engine.study.faults: oom_at_update).
+- A driver killed mid-population (SIGKILL) leaves RUNNING attempts; the next
+  `train --population` marks them RETRYING (WorkerDied) and resumes those trials from
+  their checkpoints before asking new ones.
+- Faults for tests come from CAPPUCCINO_FAULT (engine.study.faults: oom_at_update,
+  sigkill_at_update).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import socket
 import threading
 import time
@@ -39,7 +44,15 @@ from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
 from engine.study.runner import StudyRun
-from engine.study.worker import OOM, Overhead, finish, peak_mem_mb, save_trial_model, trial_dir
+from engine.study.worker import (
+    OOM,
+    Overhead,
+    finish,
+    mark_dead_attempts,
+    peak_mem_mb,
+    save_trial_model,
+    trial_dir,
+)
 from store import registry
 
 # Sampled hyperparameters that change tensor shapes or loop counts (one bucket each).
@@ -128,6 +141,12 @@ class PopulationStudy(StudyRun):
         created = 0
         with PopulationBeat(self.cfg) as beat:
             self.beat = beat
+            orphans = self.orphans()   # an earlier driver's trials (killed): resume them
+            for t in orphans:
+                mark_dead_attempts(self.cfg, self.store, self.study, t)
+            if orphans:
+                self.log(f"resuming trials {orphans} of a population that died")
+                self.train(orphans)
             while created < self.n_trials:
                 k = min(self.population, self.n_trials - created)
                 trials = self._ask(k)
@@ -182,7 +201,7 @@ class PopulationStudy(StudyRun):
             self._restore(runner, slots[t], resume[t])
         faults = {t: faultmod.from_env(t, slots[t].attempt.attempt) for t in trials}
         runner.agent.hooks.append(lambda stage, u: self._fault(faults, u))
-        runner.on_update = lambda r: self._on_update(r, slots)
+        runner.on_update = lambda r: self._on_update(r, slots, faults)
         try:
             runner.train()
         except torch.cuda.OutOfMemoryError as e:
@@ -252,11 +271,14 @@ class PopulationStudy(StudyRun):
                     f"CUDA out of memory (injected by CAPPUCCINO_FAULT for trial {t} at "
                     f"update {update + 1})")
 
-    def _on_update(self, runner: PopulationRunner, slots: dict[int, TrialSlot]) -> None:
+    def _on_update(self, runner: PopulationRunner, slots: dict[int, TrialSlot],
+                   faults: dict[int, faultmod.Faults]) -> None:
         u = runner.agent.updates
         live = [s for s in slots.values() if s.attempt.state == "RUNNING"]
         for s in live:
             self.beat.set(s.attempt.id, runner.progress)
+        if any(f.sigkill_at_update == u for f in faults.values()):
+            os.kill(os.getpid(), signal.SIGKILL)   # test fault: the whole population dies
         if u % self.cfg.trials.checkpoint_every and u != runner.updates_per_split:
             return
         rewards = runner.agent.last_reward.tolist()   # one read-back per checkpoint

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -127,3 +128,30 @@ def test_bad_population_is_a_usage_error(tmp_path) -> None:  # type: ignore[no-u
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "cappuccino: --population must be a number from 0 to 4096 or 'auto' (got 'many')"]
+
+
+@pytest.mark.slow
+def test_a_killed_population_resumes_all_its_trials(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, TINY.replace("[study]", "[study]\nseed = 1\npruning = false")
+                 .replace("[trials]", "[trials]\nheartbeat_timeout_s = 1"))
+    killed = train(path, "--n-trials", "2", "--population", "2", fault="trial=0,sigkill_at_update=3")
+    assert killed.returncode == -9
+    cfg = load_config(path, environ={})
+    store = Store(cfg.store.path)
+    try:
+        assert [a.state for a in registry.list_attempts(store, "pop")] == ["RUNNING", "RUNNING"]
+        deadline = time.time() + 30   # the dead driver's heartbeats must go stale
+        while time.time() - max(a.heartbeat_at or 0 for a in registry.list_attempts(store, "pop")) < 1.5:
+            assert time.time() < deadline
+            time.sleep(0.2)
+        again = train(path, "--n-trials", "1", "--population", "2")
+        assert again.returncode == 0, again.stderr
+        assert "resuming trials [0, 1]" in again.stdout
+        for trial in (0, 1):
+            first, second = registry.list_attempts(store, "pop", trial)
+            assert (first.state, first.error_class) == ("RETRYING", "WorkerDied")
+            assert second.state == "COMPLETE"
+            assert second.metrics_dict["resumed_at_update"] == 2
+        assert registry.latest_attempt(store, "pop", 2).state == "COMPLETE"  # type: ignore[union-attr]
+    finally:
+        store.close()
