@@ -12,7 +12,7 @@ def run_population(cfg: Config, study: str, timeframe: str, n_trials: int,
     from engine.features import obs_dim
     from engine.population.sizing import plan
     from engine.population.study import run_population_study
-    from engine.runtime import setup_torch
+    from engine.device import setup_torch
     from engine.study.objective import prepare_data, select_splits
 
     device = setup_torch(cfg)
