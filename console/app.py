@@ -101,7 +101,7 @@ class CappuccinoApp(App[None]):
         self.health: Health | None = None
         self._cause = 0  # which cause `!` shows next
         # Which store, always: the console never shows another store without saying so.
-        self.sub_title = str(cfg.store.path) + ("  (read-only)" if readonly else "")
+        self.sub_title = shown_path(cfg) + ("  (read-only)" if readonly else "")
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -580,3 +580,16 @@ MAIN_ACTIONS = frozenset(b.action.partition("(")[0] for b in CappuccinoApp.BINDI
 
 def store_path(cfg: Config) -> Path:
     return Path(cfg.store.path)
+
+
+def shown_path(cfg: Config) -> str:
+    """The store's path for the header: from the working folder or the config's folder when
+    it lies below one of them (short, and the same on every machine), else in full."""
+    path = Path(cfg.store.path).absolute()
+    bases = [Path.cwd()]
+    if cfg.source and not cfg.source.startswith("<"):
+        bases.append(Path(cfg.source).absolute().parent)
+    for base in bases:
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return str(path)
