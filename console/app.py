@@ -95,6 +95,8 @@ class CappuccinoApp(App[None]):
         self.filter_text = ""
         self.study_name: str | None = None  # chosen with t / the palette; else the newest
         self.pending: dict[int, CommandRequest] = {}
+        # Processes a command of ours started (study-NAME): said when they run or fail.
+        self.watched: set[str] = set()
         self._loading = False
         self._drawn: dict[str, tuple[object, ...]] = {}
         self.refreshes = 0
@@ -168,14 +170,33 @@ class CappuccinoApp(App[None]):
             if snap.error is None:
                 self._render_panes(snap)
         self.call_after_refresh(self._freeze_heap)
+        self._report_watched(snap)
         for cmd in snap.finished:
             req = self.pending.pop(cmd.id, None)
             what = req.describe() if req else cmd.action
+            if cmd.state == "done" and req is not None and req.action == "train":
+                self.watched.add(f"study-{req.target}")
             if cmd.state == "done":
                 self.notify(f"{what}: {cmd.result or 'done'}", title=f"command #{cmd.id} done")
             else:
                 self.notify(f"{what}: {cmd.result or 'failed'}", title=f"command #{cmd.id} failed",
                             severity="error", timeout=15)
+
+    def _report_watched(self, snap: Snapshot) -> None:
+        """The outcome of a study the form started: running, finished, or failing and why."""
+        for p in snap.processes:
+            if p.name not in self.watched:
+                continue
+            if p.state == "RUNNING":
+                self.notify(f"{p.name} is running (pid {p.pid})", title="study started")
+            elif p.state in ("BACKOFF", "FATAL") or (p.state == "EXITED" and p.last_error):
+                self.notify(f"{p.name} {p.state}: {p.last_error or 'see its log (l)'}",
+                            title="study failed", severity="error", timeout=30)
+            elif p.state in ("EXITED", "STOPPED"):
+                self.notify(f"{p.name} finished", title="study finished")
+            else:
+                continue
+            self.watched.discard(p.name)
 
     def _render_health(self, snap: Snapshot) -> None:
         h = health(store_path=snap.store_path or str(self.cfg.store.path),
