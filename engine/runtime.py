@@ -1,4 +1,6 @@
-"""Process-level helpers shared by every worker: store access, torch threads, identity."""
+"""Process-level helpers shared by every worker: store access, heartbeats, identity.
+
+No torch here: the console imports this module (torch set-up is engine.device)."""
 
 from __future__ import annotations
 
@@ -23,19 +25,6 @@ def open_store(cfg: Config, *, create: bool = True) -> Store:
 
 def process_name(default: str = "") -> str:
     return os.environ.get(ENV_PROCESS_NAME, default)
-
-
-def setup_torch(cfg: Config) -> str:
-    """Apply the thread count and return the device string to use ('cpu' or 'cuda:N')."""
-    import torch
-
-    torch.set_num_threads(cfg.runtime.torch_threads)
-    dev = cfg.runtime.device
-    if dev == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if dev.startswith("cuda") and not torch.cuda.is_available():
-        return "cpu"
-    return dev
 
 
 def ensure_dir(path: str | Path) -> Path:
