@@ -44,10 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ps(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.cli.status import open_existing, process_table, process_view
+    from engine.cli.status import (
+        empty_doc,
+        open_existing,
+        process_table,
+        process_view,
+        store_missing,
+    )
     from engine.supervisor.client import supervisor_status
     from store.processes import list_processes
 
+    if store_missing(cfg):
+        lines = process_table(empty_doc(cfg))
+        print("\n".join([*lines, f"store {cfg.store.path} does not exist yet: nothing runs"]))
+        return 0
     store = open_existing(cfg)
     try:
         alive, pid = supervisor_status(cfg, store)
