@@ -125,7 +125,7 @@ def start_demo(cfg: Config) -> Config:
 
     demo_cfg = load_config(write_demo_files(demo_dir(cfg)))
     ensure_supervisor(demo_cfg)
-    send_command(demo_cfg, "start", "demo", {"kind": "demo", "argv": ["demo", "run"]},
+    send_command(demo_cfg, "start", "demo", {"kind": "demo"},
                  source="console", wait_s=0)
     return demo_cfg
 

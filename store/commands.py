@@ -68,6 +68,13 @@ def get_command(store: Store, command_id: int) -> CommandRow | None:
     return to_row(CommandRow, store.one("SELECT * FROM commands WHERE id = ?", (command_id,)))
 
 
+def first_after(store: Store, after_id: int, action: str, target: str) -> CommandRow | None:
+    """The first command of this action and target written after after_id."""
+    return to_row(CommandRow, store.one(
+        "SELECT * FROM commands WHERE id > ? AND action = ? AND target = ? ORDER BY id LIMIT 1",
+        (after_id, action, target)))
+
+
 def recent_commands(store: Store, limit: int = 50, after_id: int = 0) -> list[CommandRow]:
     return to_rows(CommandRow, store.query(
         "SELECT * FROM commands WHERE id > ? ORDER BY id DESC LIMIT ?", (after_id, limit)))

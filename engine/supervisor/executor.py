@@ -41,6 +41,8 @@ log = logging.getLogger("cappuccino.supervisor")
 
 PROCESS_ACTIONS = ("start", "stop", "restart", "kill", "train", "trade")
 SETTLED = ("STOPPED", "EXITED", "FATAL")
+# engine.promote's refusals and bad requests: recorded there, no traceback needed here.
+EXPECTED = ("PromotionRefused", "PromotionError")
 
 
 class CommandFailed(Exception):
@@ -230,7 +232,8 @@ class CommandExecutor:
             except handlers.NotAvailable as e:
                 ok, result = False, str(e)
             except Exception as e:
-                log.exception("command #%d (%s) failed", c.id, c.action)
+                if type(e).__name__ not in EXPECTED:  # a gate refusal is not a bug
+                    log.exception("command #%d (%s) failed", c.id, c.action)
                 ok, result = False, f"{type(e).__name__}: {e}".splitlines()[0]
             try:
                 if refused:
