@@ -42,7 +42,7 @@ Text = Annotated[str, S(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f
 Capital = Annotated[Decimal, Field(gt=0, le=MAX_CAPITAL, allow_inf_nan=False, max_digits=20,
                                    decimal_places=8)]
 ModelRef = Annotated[str, S(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]*$")]
-Gpu = StrictInt | Literal["auto", "cpu"] | Annotated[str, S(pattern=r"^cuda:[0-9]{1,2}$")]
+Gpu = Annotated[StrictInt, Field(ge=0, le=99)] | Annotated[str, S(pattern=r"^([0-9]{1,2}|auto|cpu|cuda:[0-9]{1,2})$")]
 
 
 class Refused(Exception):
@@ -87,10 +87,15 @@ class StopArgs(Typed):
 
 
 class Train(Typed):
+    """The shape; engine.study.request.train_request (shared with the CLI and the form)
+    checks the values when the supervisor builds the argv."""
+
     study: Slug | None = None
     timeframe: Timeframe | None = None
     n_trials: Annotated[StrictInt, Field(ge=1, le=100_000)] | None = None
+    device: Annotated[str, S(pattern=DEVICE_RE)] | None = None
     gpu: Gpu | None = None
+    workers: Annotated[StrictInt, Field(ge=1, le=64)] | None = None
 
 
 class Trade(Typed):
@@ -184,11 +189,16 @@ def _safe(text: object, limit: int = 40) -> str:
 
 
 def _errors(e: ValidationError) -> str:
-    out = []
+    """One phrase per bad field; union branches (loc parts after the field) are folded."""
+    found: dict[str, list[str]] = {}
     for err in e.errors(include_url=False, include_input=False):
-        loc = ".".join(_safe(p, 32) for p in err["loc"]) or "args"
+        parts = [p for p in err["loc"] if isinstance(p, int)]
+        head = next((p for p in err["loc"] if isinstance(p, str)), "args")
+        loc = ".".join([_safe(head, 32), *map(str, parts)])
         msg = "unknown argument" if err["type"] == "extra_forbidden" else err["msg"]
-        out.append(f"{loc}: {msg}")
+        found.setdefault(loc, []).append(msg)
+    out = [f"{loc}: {msgs[0] if len(msgs) == 1 else 'none of the accepted forms'}"
+           for loc, msgs in found.items()]
     return "; ".join(out[:5]) + (f" (+{len(out) - 5} more)" if len(out) > 5 else "")
 
 

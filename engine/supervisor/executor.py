@@ -186,17 +186,18 @@ class CommandExecutor:
         return self._start(row.name)
 
     def cmd_train(self, c: Command) -> str:
+        from engine.study.request import TrainArgsError, train_request
+
         a = c.args
         assert isinstance(a, Train)
-        study = a.study or self.cfg.study.name
-        name = f"study-{study}"
-        argv = ["train", "--study", study, "--timeframe", a.timeframe or self.cfg.data.timeframe,
-                "--n-trials", str(a.n_trials or self.cfg.study.n_trials)]
-        gpu = a.gpu
-        if isinstance(gpu, str) and gpu.startswith("cuda:"):
-            gpu = int(gpu.split(":", 1)[1])
-        if isinstance(gpu, int):  # "auto"/"cpu": the config's [runtime] device decides
-            argv += ["--gpu", str(gpu)]
+        try:  # the checks the CLI's `train` and the console's form make
+            req = train_request(a.study or self.cfg.study.name,
+                                a.timeframe or self.cfg.data.timeframe,
+                                a.n_trials or self.cfg.study.n_trials,
+                                device=a.device, gpu=a.gpu, workers=a.workers)
+        except TrainArgsError as e:
+            raise Refused(f"train: {e}") from None
+        name, argv = f"study-{req.study}", req.argv()
         if name in self.children:
             raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
         self._declare(name, "study", argv)
