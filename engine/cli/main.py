@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
+from engine.files import private_umask
 
 # Subcommand modules, in help order. Each has register(subparsers).
 MODULES = (
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # logs, models, the run folder, the store: the operator's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

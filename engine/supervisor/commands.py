@@ -41,6 +41,8 @@ Timeframe = Literal["1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d"]
 Text = Annotated[str, S(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Capital = Annotated[Decimal, Field(gt=0, le=MAX_CAPITAL, allow_inf_nan=False, max_digits=20,
                                    decimal_places=8)]
+# A note that is only recorded (never in an argv): the monitor's auto-stop reason.
+Note = Annotated[str, S(max_length=2000)]
 ModelRef = Annotated[str, S(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Gpu = Annotated[StrictInt, Field(ge=0, le=99)] | Annotated[str, S(pattern=r"^([0-9]{1,2}|auto|cpu|cuda:[0-9]{1,2})$")]
 
@@ -82,7 +84,7 @@ START_KINDS: dict[str, type[Typed]] = {"trial": StartTrial, "demo": StartDemo}
 
 
 class StopArgs(Typed):
-    reason: Text | None = None   # the monitor's auto-stop says why
+    reason: Note | None = None   # the monitor's auto-stop says why
     trader: Slug | None = None
 
 
@@ -152,7 +154,7 @@ class CapitalChange(Typed):
 class TradingSwitch(Typed):
     """halt_all / resume: the target is a trader, or empty/"all" for every trader."""
 
-    reason: Text | None = None
+    reason: Note | None = None
     direct: StrictBool = False  # the CLI already applied it (kill switch without supervisor)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import psutil
 
 from engine.config import Config
+from engine.files import open_private, private_dir
 from engine.runtime import ENV_PROCESS_NAME
 
 ENV_CONFIG = "CAPPUCCINO_CONFIG"
@@ -89,8 +90,8 @@ def log_path(cfg: Config, name: str) -> Path:
 
 def open_append(path: Path) -> int:
     """O_APPEND: every write lands at the current end, so copytruncate rotation is safe."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    private_dir(path.parent)
+    return open_private(path, os.O_WRONLY | os.O_APPEND)
 
 
 @dataclass(frozen=True)
