@@ -39,6 +39,11 @@ def _secrets(cfg: Config) -> Secrets:
         return Secrets()
 
 
+def redact(cfg: Config, text: str) -> str:
+    """Every known secret out of an outcome text (the row's values may hold one)."""
+    return Redactor(_secrets(cfg))(text)
+
+
 def _promotion(store: Store, trader: str, kind: str) -> PromotionRow | None:
     """The trader's latest effective promotion of this kind: passed, or forced with a reason."""
     for row in recent_promotions(store, 200, trader=trader):
@@ -135,7 +140,7 @@ def record_refusal(cfg: Config, store: Store, command_id: int, action: str, sour
     """Outcome, alert and notification of a refused command; returns the recorded text."""
     from engine.notify.events import emit
 
-    text = Redactor(_secrets(cfg))(f"refused: {reason}")
+    text = redact(cfg, f"refused: {reason}")
     finish_command(store, command_id, False, text)
     who = source if isinstance(source, str) and source.isidentifier() else "?"
     log.warning("command #%d (claimed source %s) %s", command_id, who, text)

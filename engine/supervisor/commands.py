@@ -184,10 +184,11 @@ class Command:
     args: Typed
 
 
-def _safe(text: object, limit: int = 40) -> str:
-    """A name from the row, fit to quote in a reason: only harmless characters, bounded."""
+def _safe(text: object, limit: int = 32) -> str:
+    """A name from the row, fit to quote in a reason: a short plain identifier (a key or
+    an action such as "argv" or "exec"), else not shown (it may be a pasted secret)."""
     s = str(text)
-    return s[:limit] if re.fullmatch(r"[A-Za-z0-9_.:-]*", s) else "(not shown)"
+    return s if re.fullmatch(rf"[A-Za-z_][A-Za-z0-9_]{{0,{limit - 1}}}", s) else "(not shown)"
 
 
 def _errors(e: ValidationError) -> str:
@@ -196,7 +197,7 @@ def _errors(e: ValidationError) -> str:
     for err in e.errors(include_url=False, include_input=False):
         parts = [p for p in err["loc"] if isinstance(p, int)]
         head = next((p for p in err["loc"] if isinstance(p, str)), "args")
-        loc = ".".join([_safe(head, 32), *map(str, parts)])
+        loc = ".".join([_safe(head), *map(str, parts)])
         msg = "unknown argument" if err["type"] == "extra_forbidden" else err["msg"]
         found.setdefault(loc, []).append(msg)
     out = [f"{loc}: {msgs[0] if len(msgs) == 1 else 'none of the accepted forms'}"

@@ -76,8 +76,8 @@ class CommandExecutor:
     def run_commands(self) -> None:
         for c in cmds.claim_pending(self.store):
             # Never the args: they are unchecked yet, and a value could be a pasted secret.
-            log.info("command #%d %s %s (claimed source %s)", c.id, str(c.action)[:20],
-                     str(c.target or "")[:64], str(c.source)[:20])
+            log.info("%s", authority.redact(self.cfg, f"command #{c.id} {str(c.action)[:20]} "
+                     f"{str(c.target or '')[:64]} (claimed source {str(c.source)[:20]})"))
             try:
                 typed = parse(self.cfg, c.id, c.action, c.target, c.args)
             except Refused as e:
@@ -100,6 +100,7 @@ class CommandExecutor:
                     self._finish(c.id, True, result)
 
     def _finish(self, command_id: int, ok: bool, result: str) -> None:
+        result = authority.redact(self.cfg, result)  # a target may be a pasted secret
         cmds.finish_command(self.store, command_id, ok, result)
         log.info("command #%d %s: %s", command_id, "done" if ok else "failed", result)
 
@@ -241,6 +242,7 @@ class CommandExecutor:
                     authority.record_refusal(self.cfg, store or open_store(self.cfg), c.id,
                                              c.action, c.source, result)
                     continue
+                result = authority.redact(self.cfg, result)
                 cmds.finish_command(store or open_store(self.cfg), c.id, ok, result)
                 log.info("command #%d %s: %s", c.id, "done" if ok else "failed", result)
             except Exception:
