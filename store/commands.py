@@ -1,4 +1,9 @@
-"""The commands table: requests from the console/CLI, executed by the supervisor, kept as audit."""
+"""The commands table: requests from the console/CLI, executed by the supervisor, kept as audit.
+
+A row is a request, never an order: the supervisor types and checks it when it executes
+(engine.supervisor.commands). `source` is whatever the writer claimed; nothing may grant
+authority by it.
+"""
 
 from __future__ import annotations
 
