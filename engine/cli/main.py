@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
+from engine.files import private_umask
 
 # Subcommand modules, in help order. Each has register(subparsers).
 MODULES = (
@@ -72,6 +73,7 @@ def _closed_pipe() -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # logs, models, the run folder, the store: the operator's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -96,8 +98,6 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        raise
     except OSError as e:  # a path from the config that cannot be created, read or written
         where = f"{e.filename}: " if e.filename else ""
         print(f"cappuccino: {where}{e.strerror or e} (check the config's [paths] and "

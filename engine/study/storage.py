@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
+from engine.files import private_dir
 
 
 def journal_path(cfg: Config, study: str) -> Path:
@@ -58,7 +59,7 @@ def open_storage(cfg: Config, study: str) -> Any:
     if cfg.study.storage:
         return optuna.storages.RDBStorage(cfg.study.storage)
     path = journal_path(cfg, study)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     return JournalStorage(JournalFileBackend(str(path)))
 
 
