@@ -19,6 +19,11 @@ MODULES = (
     "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
     "doctor", "demo",
 )
+# Commands that read or steer what runs: with no config named and no default store, they
+# use the demo's store (saying so on stderr) rather than an empty one (engine.demo).
+DEMO_FALLBACK_COMMANDS = frozenset({
+    "status", "ps", "logs", "report", "export", "stop", "start", "restart", "kill", "halt",
+    "resume", "promote", "doctor"})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +41,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
+        if args.command in DEMO_FALLBACK_COMMANDS:
+            from engine.demo import demo_fallback
+
+            cfg, note = demo_fallback(cfg)
+            if note:
+                print(f"cappuccino: {note}", file=sys.stderr)
         return int(args.func(args, cfg) or 0)
     except ConfigError as e:
         print(f"cappuccino: config error: {e}", file=sys.stderr)
