@@ -149,7 +149,7 @@ async def test_a_foreign_origin_cannot_press_keys_the_served_origin_can(
             async with aiohttp.ClientSession() as s, s.ws_connect(
                     served.ws_url, headers={**bearer, "Origin": served.origin}) as ws:
                 screen = Screen(ws)
-                await screen.wait_for("HALT all")
+                await screen.wait_for("Trials")
                 await screen.press("x")
                 await screen.wait_for("HALT ALL TRADERS?")
                 await screen.press("y")

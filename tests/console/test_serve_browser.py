@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from engine.bench.console import T0, populate
+from console.bench import T0, populate
 from engine.config import load_config
 from store.db import Store
 from tests.console.cdp import Page, chromium_page, chromium_path
