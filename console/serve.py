@@ -29,7 +29,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp_jinja2
@@ -70,7 +70,7 @@ def host_warning(host: str | None) -> str | None:
 class Guard:
     """Who may talk to the served console: the token holder, on an expected Host/Origin."""
 
-    token: str
+    token: str = field(repr=False)  # reprs end up in tracebacks and logs
     allowed_hosts: frozenset[str] | None  # None: any Host (bound to a wildcard address)
 
     @property
@@ -182,6 +182,13 @@ class GuardedServer(Server):
         self.guard = guard
         self.announce = announce
         self.bound_port: int | None = None
+
+    def initialize_logging(self) -> None:
+        # textual-serve's own shows each frame's locals in tracebacks: not with a secret about.
+        from rich.logging import RichHandler
+
+        logging.basicConfig(level="INFO", format="%(message)s", datefmt="[%X]", handlers=[
+            RichHandler(show_path=False, show_time=False, console=self.console)])
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[guard_middleware(self.guard)])

@@ -17,6 +17,7 @@ import aiohttp
 import psutil
 import pytest
 
+from console.serve import Guard, new_token
 from engine.config import load_config
 from store.db import Store
 from tests.console.served import (
@@ -93,8 +94,17 @@ async def test_the_printed_url_trades_its_token_for_a_strict_cookie(
             page = await r.text()
             assert r.status == 200 and r.headers["X-Frame-Options"] == "DENY"
     assert f'ws://{served.host}:{served.port}/ws' in page and served.token not in page
+    # Through a tunnel on another local port the page points at the address the browser used.
+    async with aiohttp.ClientSession() as s, s.get(served.origin + "/", headers={
+            "Authorization": f"Bearer {served.token}", "Host": "localhost:9000"}) as r:
+        assert "ws://localhost:9000/ws" in await r.text()
     # The token is in the printed line and nowhere else in the server's output (access log).
     assert served.output().count(served.token) == 1
+
+
+def test_the_token_stays_out_of_reprs() -> None:
+    guard = Guard(new_token(), None)
+    assert len(guard.token) >= 43 and guard.token not in repr(guard)
 
 
 def test_binds_loopback_only_and_keeps_the_token_off_child_argv(
