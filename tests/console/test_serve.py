@@ -17,6 +17,7 @@ import aiohttp
 import psutil
 import pytest
 
+from console.bench import T0, populate
 from console.serve import Guard, new_token
 from engine.config import load_config
 from store.db import Store
@@ -34,7 +35,7 @@ def _commands(config: Path) -> list[tuple[str, str]]:
     db = Path(load_config(config, environ={}).store.path)
     if not db.exists():
         return []
-    with Store(db) as st:
+    with Store(db, create=False) as st:
         return [(r["action"], r["source"]) for r in st.query("SELECT * FROM commands")]
 
 
@@ -48,7 +49,10 @@ def _wait(cond, timeout: float = 45, what: str = "condition") -> None:  # type: 
 
 @pytest.fixture(scope="module")
 def readonly(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Path]]:
-    config = write_config(tmp_path_factory.mktemp("serve-ro"))
+    tmp = tmp_path_factory.mktemp("serve-ro")
+    config = write_config(tmp)
+    with Store(load_config(config, environ={}).store.path) as st:  # a store keys could write
+        populate(st, T0, log_dir=tmp / "logs")
     with served_console(config, "--readonly") as served:
         yield served, config
 
