@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
@@ -26,11 +27,19 @@ DEMO_FALLBACK_COMMANDS = frozenset({
     "resume", "promote", "doctor"})
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr (which command, what was wrong) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cappuccino", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="cappuccino", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="PATH", help="config file (default: "
                         "$CAPPUCCINO_CONFIG, else ./cappuccino.toml, else embedded defaults)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
     for name in MODULES:
         importlib.import_module(f"engine.cli.{name}").register(sub)
     return parser
@@ -59,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # a path from the config that cannot be created, read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"cappuccino: {where}{e.strerror or e} (check the config's [paths] and "
+              "[store] entries and their permissions)", file=sys.stderr)
+        return 1
     except Exception as e:  # StoreError and friends: one line, no traceback
         from store.db import StoreError
         if isinstance(e, StoreError):

@@ -21,6 +21,7 @@ def _files(d: Path) -> dict[str, Path]:
         "broken.toml": "garbage = [\n",
         "badval.toml": '[store]\nbusy_timeout_s = "x"\n',
         "unknownkey.toml": "[store]\nnope = 1\n",
+        "badlogs.toml": f'[store]\npath = "{d / "s.db"}"\n[paths]\nlogs = "/proc/nope/logs"\n',
         "text_price.csv": "timestamp,BTC-USD\n2022-02-01 00:00:00,40000\n"
                           "2022-02-01 00:05:00,abc\n",
         "no_timestamp.csv": "when,BTC-USD\n1,2\n",
@@ -41,6 +42,8 @@ CASES: list[Case] = [
     ("config bad value", ["--config", "{d}/badval.toml", "status"], 2, "busy_timeout_s"),
     ("config unknown key", ["--config", "{d}/unknownkey.toml", "status"], 2, "nope"),
     ("unknown command", ["frobnicate"], 2, "frobnicate"),
+    ("logs folder cannot be made", ["--config", "{d}/badlogs.toml", "start", "monitor"], 1,
+     "/proc/nope"),
     ("validate missing file", ["data", "validate", "{d}/nope.csv"], 1, "not found"),
     ("validate no timestamp", ["data", "validate", "{d}/no_timestamp.csv"], 1, "timestamp"),
     ("validate empty file", ["data", "validate", "{d}/empty.csv"], 1, "empty.csv"),
@@ -73,4 +76,5 @@ def test_bad_input_gets_clear_words_and_the_documented_exit_code(tmp_path: Path,
     assert proc.returncode == code, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
     assert needle in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr  # one line, no usage dump
     assert {p: p.read_bytes() for p in files.values()} == before
