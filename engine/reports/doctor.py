@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import platform
 import shutil
 import stat
@@ -114,6 +115,56 @@ def check_store(cfg: Config) -> Check:
                  "integrity ok")
 
 
+def split_store_holders(path: str | Path) -> list[tuple[int, str]]:
+    """(pid, file) of processes holding a DELETED store file, -wal or -shm open.
+
+    Such a process writes to a WAL nobody else sees: the store is split in two, and what it
+    writes is lost (issue 10's corruption began like this). Read from /proc/*/fd links
+    (readlink opens nothing); other users' processes are visible to root only.
+    """
+    base = os.path.realpath(path)
+    targets = {f"{base}{suffix} (deleted)" for suffix in ("", "-wal", "-shm")}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fd_dir = f"/proc/{entry}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or another user's
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if link in targets:
+                found.append((int(entry), link.removesuffix(" (deleted)")))
+                break
+    return found
+
+
+def check_split_store(cfg: Config) -> Check:
+    if not Path("/proc/self/fd").is_dir():
+        return Check("split store", "warn", "cannot look (no /proc): not checked")
+    holders = split_store_holders(cfg.store.path)
+    if not holders:
+        return Check("split store", "ok", "no process holds a deleted store, -wal or -shm")
+    who = ", ".join(f"pid {pid} ({_cmd(pid)}) holds deleted {Path(f).name}"
+                    for pid, f in holders)
+    return Check("split store", "fail", f"{who}: its writes are lost to every other process; "
+                 "stop it (`cappuccino stop NAME` or kill PID), then run `cappuccino doctor` "
+                 "again for the integrity check")
+
+
+def _cmd(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+    except OSError:
+        return "?"
+    return " ".join(raw.decode(errors="replace").split())[:80] or "?"  # one line
+
+
 def check_disk(cfg: Config) -> Check:
     have = free_mb(cfg.store.path)
     need = max(cfg.store.min_free_mb, cfg.trials.min_free_mb)
@@ -174,6 +225,7 @@ def check_notify(cfg: Config, send: bool) -> Check:
 def run_checks(cfg: Config, send_notification: bool = False) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python, check_torch, check_nvml, lambda: check_store(cfg),
+        lambda: check_split_store(cfg),
         lambda: check_disk(cfg), lambda: check_key_file(cfg), lambda: check_supervisor(cfg),
         lambda: check_notify(cfg, send_notification)]
     out = []
