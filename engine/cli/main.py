@@ -96,8 +96,6 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        raise
     except OSError as e:  # a path from the config that cannot be created, read or written
         where = f"{e.filename}: " if e.filename else ""
         print(f"cappuccino: {where}{e.strerror or e} (check the config's [paths] and "
