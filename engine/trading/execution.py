@@ -46,6 +46,8 @@ class Executor:
         self.trader = trader
         self.cfg = section
         self.now = now
+        # An order reported more filled than its row said: the trader books the fill now.
+        self.fills_reported = False
 
     # -- intents --------------------------------------------------------------------------
     def record_intent(self, bar_at: float, ticker: str, side: str, qty: Decimal,
@@ -64,6 +66,9 @@ class Executor:
 
     def _adopt(self, cid: str, b: OrderState) -> None:
         status = "OPEN" if b.status == "NEW" else b.status
+        row = st.get_order(self.store, cid)
+        if b.filled_qty > 0 and (row is None or b.filled_qty > Decimal(row.filled_qty)):
+            self.fills_reported = True
         with self.store.write():
             self._update(cid, status=status, broker_order_id=b.broker_order_id,
                          filled_qty=b.filled_qty, avg_price=b.avg_price, fees=b.fees,
