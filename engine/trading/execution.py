@@ -5,8 +5,9 @@ Order life:
    the best bid for a buy / best ask for a sell) in the same transaction as the bar's
    decisions, then `send_new` submits it. The id is order_ids.client_order_id(trader,
    bar, ticker, attempt); the broker's submit is idempotent on it.
-2. `service(now)` (called between bars) re-prices a resting order older than
-   `reprice_after_s` (broker clock): cancel, then the remaining quantity goes out as
+2. `service(now)` (called between bars) adopts an order that stopped resting (a maker fill
+   is then booked at once, not a bar later) and re-prices a resting order older than
+   `reprice_after_s` (the exchange's clock): cancel, then the remaining quantity goes out as
    attempt + 1 at the new best price. After `max_reprices` re-prices it crosses as a taker
    (market order) or is dropped, per `on_exhausted`. A post-only rejection (the price moved
    across) counts as one re-price.
@@ -148,7 +149,13 @@ class Executor:
         live = {o.client_order_id: o for o in self.broker.open_orders()}
         for r in rows:
             b = live.get(r.client_order_id)
-            if b is None or now - b.created_at < self.cfg.reprice_after_s:
+            if b is None:  # no longer open: filled (its fill is booked now) or cancelled
+                done = self.broker.get_order(r.client_order_id)
+                if done is not None and (done.status, done.filled_qty) != (
+                        r.status, Decimal(r.filled_qty)):
+                    self._adopt(r.client_order_id, done)
+                continue
+            if now - b.created_at < self.cfg.reprice_after_s:
                 continue
             self.broker.cancel([r.client_order_id])
             after = self.broker.get_order(r.client_order_id) or b

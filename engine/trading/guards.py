@@ -46,8 +46,9 @@ class Guards:
             else "ok"
         ahead = "behind" if skew > 0 else "ahead of"
         what = f"this machine's clock is {abs(skew):.1f}s {ahead} the {self.s.broker} exchange's"
-        self.risk.s.clock_reason = (f"clock: {what} (more than {t.clock_halt_s:g}s)"
-                                    if level == "halt" else "")
+        reason = f"clock: {what} (more than {t.clock_halt_s:g}s)" if level == "halt" else ""
+        refresh = reason != self.risk.s.clock_reason
+        self.risk.s.clock_reason = reason
         if level != self._clock_level:
             if level == "warn":
                 self._alert("WARNING", f"clock: {what} (warning above {t.clock_warn_s:g}s); "
@@ -56,7 +57,8 @@ class Guards:
                 log.info("%s: clock back within %gs of the exchange (%.1fs)", self.name,
                          t.clock_warn_s, skew)
             self._clock_level = level
-        self._refresh_state()
+        if refresh:
+            self._refresh_state()
         return skew
 
     def audit_account(self: Trader) -> list[str]:
