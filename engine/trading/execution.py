@@ -81,6 +81,7 @@ class Executor:
                            qty=Decimal(row.qty),
                            limit_price=Decimal(row.limit_price) if row.limit_price else None,
                            post_only=bool(row.post_only))
+        self._hint([row])
         try:
             b = self.broker.submit(req)
         except OrderRejected as e:
@@ -98,10 +99,17 @@ class Executor:
         self._adopt(row.client_order_id, b)
         return b
 
+    def _hint(self, rows: list[st.OrderRow]) -> None:
+        """Tell a broker that looks orders up by time when these were intended (Coinbase: a
+        narrow listing instead of the last order_lookback_h hours)."""
+        remember = getattr(self.broker, "remember_orders", None)
+        if remember is not None and rows:
+            remember([(r.client_order_id, r.broker_order_id, r.created_at) for r in rows])
+
     def send_new(self, current_bar: float) -> None:
-        for row in st.open_orders(self.store, self.trader):
-            if row.status != "NEW":
-                continue
+        rows = [r for r in st.open_orders(self.store, self.trader) if r.status == "NEW"]
+        self._hint(rows)
+        for row in rows:
             b = self.broker.get_order(row.client_order_id)
             if b is not None:
                 self._adopt(row.client_order_id, b)
@@ -192,6 +200,7 @@ class Executor:
         if not rows:
             return []
         to_cancel: list[str] = []
+        self._hint([r for r in rows if r.status == "NEW"])
         for r in rows:
             if r.status == "NEW":
                 b = self.broker.get_order(r.client_order_id)

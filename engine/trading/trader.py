@@ -36,7 +36,7 @@ from decimal import Decimal
 
 import numpy as np
 
-from engine.brokers.base import Broker, BrokerError, Fill
+from engine.brokers.base import Broker, BrokerError, FeeTier, Fill
 from engine.config import Config
 from engine.data.candles import Candles, DataError
 from engine.env.step import StepParams
@@ -134,17 +134,23 @@ class Trader(Guards, Loop):
     # -- start -----------------------------------------------------------------------------
     def register(self) -> None:
         s = self.s
-        tier = self.broker.fee_tier()
-        self.risk.fee_rate = tier.taker_rate
+        try:
+            tier: FeeTier | None = self.broker.fee_tier()
+        except BrokerError as e:  # keep the last known tier; the loop's guards handle the rest
+            log.warning("%s: fee tier unavailable (%s)", self.name, e)
+            tier = None
+        if tier is not None:
+            self.risk.fee_rate = tier.taker_rate
         at = self.clock.now()
         with self.store.write():
             st.upsert_trader(self.store, s.name, broker=s.broker, mode=s.mode, model=s.model,
                              study=s.study, trial=s.trial, tickers=s.tickers,
                              timeframe=s.timeframe, capital=s.capital,
                              backtest_sharpe=_metric(self.policy, "sharpe"), at=at)
-            st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
-                "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
-                "taker_fee_rate": str(tier.taker_rate)}))
+            if tier is not None:
+                st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
+                    "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
+                    "taker_fee_rate": str(tier.taker_rate)}))
         row = st.get_trader(self.store, s.name)
         self.last_bar_at = row.last_bar_at if row else None
         remember = getattr(self.broker, "remember_orders", None)

@@ -5,56 +5,22 @@ restarts that change nothing, several traders on one account, orders placed by h
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from venues import TICKERS, Desk, secrets_for, venue_config  # noqa: E402
+from venues import TICKERS, Desk, own_qty, trade_bars, venue_config  # noqa: E402
 
 from engine.cli.status import traders_view  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.trading.account import AllotmentError  # noqa: E402
 from engine.trading.risk import RiskState  # noqa: E402
-from engine.trading.trader import Trader  # noqa: E402
 from store import kv  # noqa: E402
 from store import trading as st  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
-from tests.fakes.fixtures import coinbase_key  # noqa: E402, F401
-
-VENUES = ("coinbase", "alpaca")
-
-
-@pytest.fixture(params=VENUES)
-def desk(request: pytest.FixtureRequest, make_config: Callable[..., Config], tmp_path: Path,
-         coinbase_key: tuple[str, str, str]) -> Iterator[Desk]:  # noqa: F811
-    venue = request.param
-    fake = (FakeCoinbase(public_key_pem=coinbase_key[2], key_name=coinbase_key[0])
-            if venue == "coinbase" else FakeAlpaca())
-    with fake:
-        d = Desk(venue, fake, venue_config(make_config, venue, fake),
-                 secrets_for(venue, coinbase_key), tmp_path)
-        d.start()
-        yield d
-
-
-def trade_bars(d: Desk, traders: list[Trader], n: int, check: Callable[[], None] = lambda: None,
-               fill: bool = True) -> None:
-    for _ in range(n):
-        d.next_bar()
-        for t in traders:
-            t.step(t.clock.last_closed_bar())
-        if fill:
-            d.fill_open()
-        for t in traders:
-            t.poll()  # the maker fills are booked between bars, not a bar later
-        check()
-
-
-def own_qty(t: Trader, ticker: str) -> Decimal:
-    return t.book.qty(ticker)
 
 
 def test_capital_bounds_exposure_on_a_larger_account(desk: Desk) -> None:

@@ -23,6 +23,7 @@ from store.db import Store
 from tests.fakes import FakeAlpaca, FakeCoinbase
 
 TICKERS = ("BTC-USD", "ETH-USD")
+VENUES = ("coinbase", "alpaca")
 P = 300
 EXTRA = """
 [env]
@@ -154,3 +155,21 @@ class Desk:
         if isinstance(self.fake, FakeCoinbase):
             return Decimal(self.fake.balances["USD"]["available"])
         return self.fake.cash
+
+
+def trade_bars(d: Desk, traders: list[Trader], n: int, check: Callable[[], None] = lambda: None,
+               fill: bool = True) -> None:
+    for _ in range(n):
+        d.next_bar()
+        for t in traders:
+            t.step(t.clock.last_closed_bar())
+        if fill:
+            d.fill_open()
+        for t in traders:
+            t.poll()  # the maker fills are booked between bars, not a bar later
+        check()
+
+
+def own_qty(t: Trader, ticker: str) -> Decimal:
+    """What the trader's own fills built."""
+    return t.book.qty(ticker)
