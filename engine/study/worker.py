@@ -34,7 +34,8 @@ from typing import Any
 
 from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
-from engine.runtime import Heartbeat, open_store, process_name, setup_torch
+from engine.device import setup_torch
+from engine.runtime import Heartbeat, open_store, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod

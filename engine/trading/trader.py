@@ -196,7 +196,7 @@ class Trader(Guards, Loop):
             since = row["m"]
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
-            if st.has_fill(self.store, f.fill_id):
+            if st.has_fill(self.store, self.name, f.fill_id):
                 continue
             if f.client_order_id not in ours_cache:
                 o = st.get_order(self.store, f.client_order_id)

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from console.app import CappuccinoApp
+from console.bench import T0, populate
 from console.data import Loader
 from console.procinfo import ProcStats
-from engine.bench.console import T0, populate
 from engine.config import Config, load_config
 from store.db import Store
 
