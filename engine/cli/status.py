@@ -99,8 +99,20 @@ def traders_view(store: Any) -> list[dict[str, Any]]:
             {"ticker": p["ticker"], "qty": p["qty"], "avg_price": p["avg_price"],
              "unrealized_pnl": p["unrealized_pnl"]})
     return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"], "equity": t["equity"],
-             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"]}
+             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"],
+             "capital": t["capital"], "cash": t["cash"], "state_reason": t["state_reason"],
+             "unattributed": _unattributed(t)}
             for t in store.query("SELECT * FROM traders ORDER BY name")]
+
+
+def _unattributed(row: Any) -> list[str]:
+    """What the trader saw on its account that no trader placed (never adopted)."""
+    raw = row["unattributed"] if "unattributed" in row.keys() else None
+    try:
+        out = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [str(x) for x in out] if isinstance(out, list) else []
 
 
 def alerts_view(store: Any) -> list[dict[str, Any]]:
