@@ -30,6 +30,8 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
 count each trial once, by the state of its latest attempt (an attempt waiting to be
 retried counts as RUNNING); `RETRIED` counts trials that needed more than one attempt.
 `alerts` are the 20 most recent, newest first. Exit status 1 when the store is missing.
+Money (equity, unrealized PnL) is rounded to the cent, prices to the cent (6 significant
+digits below 1), quantities to 8 decimals (engine.money): still Decimal text.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import time
 from typing import Any
 
 from engine.config import Config
+from engine.money import money, price, quantity
 
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 ALERTS_SHOWN = 20
@@ -93,9 +96,10 @@ def traders_view(store: Any) -> list[dict[str, Any]]:
     for p in store.query("SELECT trader, ticker, qty, avg_price, unrealized_pnl FROM positions "
                          "ORDER BY trader, ticker"):
         positions.setdefault(p["trader"], []).append(
-            {"ticker": p["ticker"], "qty": p["qty"], "avg_price": p["avg_price"],
-             "unrealized_pnl": p["unrealized_pnl"]})
-    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"], "equity": t["equity"],
+            {"ticker": p["ticker"], "qty": quantity(p["qty"]), "avg_price": price(p["avg_price"]),
+             "unrealized_pnl": money(p["unrealized_pnl"])})
+    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"],
+             "equity": money(t["equity"]),
              "positions": positions.get(t["name"], []), "trading_state": t["trading_state"]}
             for t in store.query("SELECT * FROM traders ORDER BY name")]
 
