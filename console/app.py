@@ -265,7 +265,7 @@ class CappuccinoApp(App[None]):
             "positions": lambda: (snap.traders, snap.positions, snap.equity),
             "conviction": lambda: (snap.conviction, snap.blocked),
             "execution": lambda: (snap.execution, snap.clocks),
-            "alerts": lambda: (snap.traders, snap.levels, snap.gates, snap.alerts),
+            "alerts": lambda: (snap.traders, snap.levels, snap.gates, snap.alerts, snap.clocks),
         }[pid]() + (f,)
 
     def _draw(self, pid: str, snap: Snapshot) -> None:
@@ -297,7 +297,8 @@ class CappuccinoApp(App[None]):
         elif pid == "alerts":
             self.query_one(AlertsPane).update_data(
                 [t.name for t in snap.traders], {a.trader: a for a in snap.levels if a.trader},
-                {p.trader: p for p in snap.gates if p.trader}, snap.alerts, f)
+                {p.trader: p for p in snap.gates if p.trader}, snap.alerts, f,
+                dict(snap.clocks))
 
     def on_line_table_detail_requested(self, event: LineTable.DetailRequested) -> None:
         from console.screens.detail import DetailScreen
