@@ -9,10 +9,10 @@ from engine.config import Config
 def run_population(cfg: Config, study: str, timeframe: str, n_trials: int,
                    population: int | str) -> int:
     from engine.agent.hyperparams import Hyperparams
+    from engine.device import setup_torch
     from engine.features import obs_dim
     from engine.population.sizing import plan
     from engine.population.study import run_population_study
-    from engine.device import setup_torch
     from engine.study.objective import prepare_data, select_splits
 
     device = setup_torch(cfg)
