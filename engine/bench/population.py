@@ -51,6 +51,11 @@ def _sync(device: str) -> None:
 
 def population_rate(device: str, k: int, n: int, updates: int) -> float:
     """Aggregate samples/s of `updates` population updates (after one warm-up)."""
+    return population_rates(device, k, n, updates)[0]
+
+
+def population_rates(device: str, k: int, n: int, updates: int) -> tuple[float, float]:
+    """(samples per wall second, per CPU second of this process)."""
     from engine.agent.hyperparams import Hyperparams
     from engine.config.schema import EnvSection
     from engine.population.env import PopulationVecEnv
@@ -66,15 +71,21 @@ def population_rate(device: str, k: int, n: int, updates: int) -> float:
     obs = env.reset()
     obs, _ = agent.learn(env, obs)
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(updates):
         obs, _ = agent.learn(env, obs)
     _sync(device)
-    return k * n * hp.n_steps * updates / (time.perf_counter() - t0)
+    samples = k * n * hp.n_steps * updates
+    return samples / (time.perf_counter() - t0), samples / max(time.process_time() - c0, 1e-9)
 
 
 def serial_rate(device: str, k: int, n: int, updates: int) -> float:
     """Samples/s of the same members trained one after another with the per-trial path."""
+    return serial_rates(device, k, n, updates)[0]
+
+
+def serial_rates(device: str, k: int, n: int, updates: int) -> tuple[float, float]:
+    """(samples per wall second, per CPU second of this process)."""
     from engine.agent.hyperparams import Hyperparams
     from engine.agent.ppo import PPO
     from engine.config.schema import EnvSection
@@ -82,7 +93,7 @@ def serial_rate(device: str, k: int, n: int, updates: int) -> float:
 
     prices, feats, spec = _data()
     hp = Hyperparams(n_envs=n)
-    spent = 0.0
+    spent, cpu = 0.0, 0.0
     for i in range(k):
         env = SegmentEnv(prices, feats, spec, EnvSection(), n, device, EPISODE, i,
                          ((0, prices.shape[0]),))
@@ -90,12 +101,14 @@ def serial_rate(device: str, k: int, n: int, updates: int) -> float:
         obs = env.reset()
         obs, _ = agent.learn(env, obs)
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(updates):
             obs, _ = agent.learn(env, obs)
         _sync(device)
         spent += time.perf_counter() - t0
-    return k * n * hp.n_steps * updates / spent
+        cpu += time.process_time() - c0
+    samples = k * n * hp.n_steps * updates
+    return samples / spent, samples / max(cpu, 1e-9)
 
 
 def _env(device: str, n: int) -> Any:
@@ -157,10 +170,12 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     torch.set_num_threads(1)
     try:
         k, n, updates = 8, 64, 1 if quick else 3
-        pop = population_rate("cpu", k, n, updates)
-        ser = serial_rate("cpu", k, n, updates)
+        pop, pop_cpu = population_rates("cpu", k, n, updates)
+        ser, ser_cpu = serial_rates("cpu", k, n, updates)
         what = (f"K = {k} members × {n} envs, 7 assets, 64 steps, 4 epochs, minibatch 1024, "
-                f"hidden 64, CPU, 1 thread, {updates} update(s) after a warm-up")
+                f"hidden 64, CPU, 1 thread, {updates} update(s) after a warm-up; per CPU-second "
+                f"of this process (less sensitive to a shared machine): {pop_cpu:,.0f} vs "
+                f"{ser_cpu:,.0f} samples/s, {pop_cpu / ser_cpu:.3f}x")
         out = {
             "population_samples_per_s": Result(round(pop), "samples/s", baseline=round(ser),
                                                note=f"{what}; baseline: the same members one "
