@@ -28,6 +28,7 @@ from engine.config import Config, load_config
 DEMO_STUDY = "demo"
 DEMO_TICKERS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD"]
 INBOX = "notifications.jsonl"
+EMBEDDED = "<embedded defaults>"  # Config.source when no config file was read
 log = logging.getLogger("cappuccino.demo")
 
 DEMO_TOML = """\
@@ -119,11 +120,31 @@ def write_demo_files(directory: Path) -> Path:
     return config
 
 
+def demo_fallback(cfg: Config) -> tuple[Config, str | None]:
+    """The demo's config when no config was named (embedded defaults), the default store is
+    absent and the demo's config exists; else `cfg`. The note names the store used and the
+    flag that picks another, for stderr or the console's status."""
+    if cfg.source != EMBEDDED or Path(cfg.store.path).exists():
+        return cfg, None
+    demo = demo_dir(cfg) / "cappuccino.toml"
+    if not demo.is_file():
+        return cfg, None
+    demo_cfg = load_config(demo)
+    return demo_cfg, (f"no store at {cfg.store.path}; using the demo's store "
+                      f"{demo_cfg.store.path} (--config {demo} to say so, --config PATH "
+                      "for another)")
+
+
+def demo_config(cfg: Config) -> Config:
+    """The demo's config (written on first use)."""
+    return load_config(write_demo_files(demo_dir(cfg)))
+
+
 def start_demo(cfg: Config) -> Config:
     """Prepare the demo, start its supervisor and its orchestrator; return the demo config."""
     from engine.supervisor.client import ensure_supervisor, send_command
 
-    demo_cfg = load_config(write_demo_files(demo_dir(cfg)))
+    demo_cfg = demo_config(cfg)
     ensure_supervisor(demo_cfg)
     send_command(demo_cfg, "start", "demo", {"kind": "demo", "argv": ["demo", "run"]},
                  source="console", wait_s=0)

@@ -16,11 +16,15 @@ Rules:
   Market orders and crossing limits fill at once at the ask/bid as taker.
 - Fees in the quote currency from the fee tier; funds are held while an order rests.
 - `submit` is idempotent on client_order_id.
+- Ids: order and fill ids carry a random prefix made with the file (`sim-<prefix>-<seq>`,
+  `simfill-<prefix>-<seq>`), so two exchange files never hand out the same id (a file made
+  before prefixes keeps its plain `sim-<seq>` ids).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
@@ -99,10 +103,14 @@ class SimBroker:
                 self.conn.execute("INSERT INTO meta VALUES ('index', ?)", (str(start),))
                 self.conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)",
                                   (candles.fingerprint(),))
+                self.conn.execute("INSERT INTO meta VALUES ('id_prefix', ?)",
+                                  (uuid.uuid4().hex[:10],))
                 self.conn.execute("INSERT INTO balances (currency, available) VALUES (?, ?)",
                                   (QUOTE_CCY, str(Decimal(initial_cash))))
         self._index = int(self.conn.execute(
             "SELECT value FROM meta WHERE key='index'").fetchone()[0])
+        row = self.conn.execute("SELECT value FROM meta WHERE key='id_prefix'").fetchone()
+        self._ids = f"{row[0]}-" if row else ""
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -117,6 +125,9 @@ class SimBroker:
 
     def close(self) -> None:
         self.conn.close()
+
+    def _order_id(self, seq: int) -> str:
+        return f"sim-{self._ids}{seq}"
 
     def _bal(self, ccy: str) -> tuple[Decimal, Decimal]:
         row = self.conn.execute("SELECT available, hold FROM balances WHERE currency=?",
@@ -214,7 +225,7 @@ class SimBroker:
     # -- orders -------------------------------------------------------------------------
     def _state(self, row: sqlite3.Row) -> OrderState:
         return OrderState(
-            client_order_id=row["client_order_id"], broker_order_id=f"sim-{row['seq']}",
+            client_order_id=row["client_order_id"], broker_order_id=self._order_id(row["seq"]),
             ticker=row["ticker"], side=row["side"], qty=Decimal(row["qty"]),
             limit_price=Decimal(row["limit_price"]) if row["limit_price"] else None,
             status=row["status"], filled_qty=Decimal(row["filled_qty"]),
@@ -247,7 +258,8 @@ class SimBroker:
             "UPDATE orders SET status='FILLED', filled_qty=qty, avg_price=?, fees=?, held='0' "
             "WHERE seq=?", (str(price), str(fee), row["seq"]))
         self.conn.execute("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (f"simfill-{row['seq']}", row["client_order_id"], f"sim-{row['seq']}",
+                          (f"simfill-{self._ids}{row['seq']}", row["client_order_id"],
+                           self._order_id(row["seq"]),
                            row["ticker"], row["side"], str(qty), str(price), str(fee), liquidity,
                            at))
 

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
@@ -19,13 +20,26 @@ MODULES = (
     "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
     "doctor", "demo",
 )
+# Commands that read or steer what runs: with no config named and no default store, they
+# use the demo's store (saying so on stderr) rather than an empty one (engine.demo).
+DEMO_FALLBACK_COMMANDS = frozenset({
+    "status", "ps", "logs", "report", "export", "stop", "start", "restart", "kill", "halt",
+    "resume", "promote", "doctor"})
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr (which command, what was wrong) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cappuccino", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="cappuccino", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="PATH", help="config file (default: "
                         "$CAPPUCCINO_CONFIG, else ./cappuccino.toml, else embedded defaults)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
     for name in MODULES:
         importlib.import_module(f"engine.cli.{name}").register(sub)
     return parser
@@ -36,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
+        if args.command in DEMO_FALLBACK_COMMANDS:
+            from engine.demo import demo_fallback
+
+            cfg, note = demo_fallback(cfg)
+            if note:
+                print(f"cappuccino: {note}", file=sys.stderr)
         return int(args.func(args, cfg) or 0)
     except ConfigError as e:
         print(f"cappuccino: config error: {e}", file=sys.stderr)
@@ -48,6 +68,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        raise
+    except OSError as e:  # a path from the config that cannot be created, read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"cappuccino: {where}{e.strerror or e} (check the config's [paths] and "
+              "[store] entries and their permissions)", file=sys.stderr)
+        return 1
     except Exception as e:  # StoreError and friends: one line, no traceback
         from store.db import StoreError
         if isinstance(e, StoreError):

@@ -533,14 +533,17 @@ class Supervisor:
         return self._start(row.name)
 
     def cmd_train(self, c: CommandRow) -> str:
+        from engine.study.request import TrainArgsError, train_request
+
         a = c.arguments
-        study = str(a.get("study") or self.cfg.study.name)
-        name = f"study-{study}"
-        argv = ["train", "--study", study,
-                "--timeframe", str(a.get("timeframe") or self.cfg.data.timeframe),
-                "--n-trials", str(int(a.get("n_trials") or self.cfg.study.n_trials))]
-        if a.get("gpu") not in (None, ""):
-            argv += ["--gpu", str(a["gpu"])]
+        try:  # the checks the CLI's `train` and the console's form make
+            req = train_request(a.get("study") or self.cfg.study.name,
+                                a.get("timeframe") or self.cfg.data.timeframe,
+                                a.get("n_trials") or self.cfg.study.n_trials,
+                                device=a.get("device"), gpu=a.get("gpu"))
+        except TrainArgsError as e:
+            raise CommandFailed(f"train: {e}") from None
+        name, argv = f"study-{req.study}", req.argv()
         if name in self.children:
             raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
         self._declare(name, "study", argv)

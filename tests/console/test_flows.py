@@ -223,12 +223,12 @@ async def test_start_study_form(env: Any) -> None:
         form.query_one("#name", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
-        assert "name:" in str(form.query_one("#form-error", Static).render())
+        assert "study:" in str(form.query_one("#form-error", Static).render())
         form.query_one("#name", Input).value = "eth-1h"
         await pilot.press("enter")
         await settle(pilot)
     assert [(c["action"], c["args"]) for c in env.commands()] == [
-        ("train", {"study": "eth-1h", "timeframe": "5m", "n_trials": 12, "gpu": "auto"})]
+        ("train", {"study": "eth-1h", "timeframe": "5m", "n_trials": 12, "device": "auto"})]
 
 
 def _make_live(env: Any, trader: str) -> None:

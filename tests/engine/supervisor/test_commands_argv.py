@@ -44,7 +44,7 @@ def test_train_builds_study_process(sup) -> None:
     assert run(sup, "train", None, {"study": "s1", "timeframe": "5m", "n_trials": 3,
                                     "gpu": 0}) == ("done", "started study-s1 (pid 4242)")
     assert sup.started[-1] == ("study-s1", ["train", "--study", "s1", "--timeframe", "5m",
-                                            "--n-trials", "3", "--gpu", "0"])
+                                            "--n-trials", "3", "--device", "cuda:0"])
     assert get_process(sup.store, "study-s1").kind == "study"
     # Defaults come from the config; a running study is not started twice.
     state, result = run(sup, "train", None, {"study": "s1"})
@@ -52,6 +52,18 @@ def test_train_builds_study_process(sup) -> None:
     run(sup, "train", None, {})
     assert sup.started[-1] == ("study-base", ["train", "--study", "base", "--timeframe", "1h",
                                               "--n-trials", "7"])
+
+
+def test_train_refuses_what_the_cli_refuses(sup) -> None:
+    for args, why in (({"study": "s2", "gpu": "auto!"}, "gpu:"),
+                      ({"study": "s2", "device": "gpu0"}, "device:"),
+                      ({"study": "bad name"}, "study:"),
+                      ({"study": "s2", "timeframe": "7m"}, "timeframe:"),
+                      ({"study": "s2", "n_trials": -1}, "n_trials:")):
+        state, result = run(sup, "train", None, args)
+        assert state == "failed" and result.startswith(f"train: {why}"), (args, result)
+    assert run(sup, "train", None, {"study": "s3", "device": "cpu"})[0] == "done"
+    assert sup.started[-1][1][-2:] == ["--device", "cpu"]
 
 
 def test_trade_builds_trader_process(sup) -> None:
