@@ -13,7 +13,8 @@ env_ops_per_step              aten ops dispatched by one PortfolioVecEnv.step (C
 On CUDA (only when available), the same figures with a `_cuda` suffix at K = 256, n = 256
 (the serial baseline trains SERIAL_CUDA members and is scaled to K, said in the note), and
 env_kernels_per_step / env_host_syncs_per_step: CUDA kernels launched and host
-synchronisations (torch.cuda.set_sync_debug_mode) in one vec step of 65,536 envs.
+synchronisations (torch.cuda.set_sync_debug_mode) in one vec step of 65,536 envs, and the
+same for a PopulationVecEnv of 256 members × 256 envs (population_env_*).
 """
 
 from __future__ import annotations
@@ -136,14 +137,25 @@ def env_ops_per_step(n: int = 512, steps: int = 20) -> float:
     return len(ops) / steps
 
 
-def env_cuda_counts(n: int = 65_536, steps: int = 20) -> tuple[float, float]:
-    """(CUDA kernels, host synchronisations) per vec step."""
+def env_cuda_counts(n: int = 65_536, steps: int = 20, population: int = 0
+                    ) -> tuple[float, float]:
+    """(CUDA kernels, host synchronisations) per vec step; population > 0: a
+    PopulationVecEnv of that many members sharing the n envs."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    env = _env("cuda:0", n)
+    if population:
+        from engine.config.schema import EnvSection
+        from engine.population.env import PopulationVecEnv
+
+        prices, feats, spec = _data()
+        env = PopulationVecEnv(prices, feats, spec, EnvSection(), n // population, "cuda:0",
+                               [EPISODE] * population, list(range(population)),
+                               [((0, prices.shape[0]),)] * population)
+    else:
+        env = _env("cuda:0", n)
     env.reset()
-    act = torch.zeros(n, env.act_dim, device="cuda:0")
+    act = torch.zeros(env.n_envs, env.act_dim, device="cuda:0")
     env.step(act)
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -198,6 +210,7 @@ def run_cuda(quick: bool) -> dict[str, Result]:
     pop = population_rate("cuda:0", k, n, updates)
     ser = serial_rate("cuda:0", SERIAL_CUDA, n, updates)
     kernels, syncs = env_cuda_counts()
+    pop_kernels, pop_syncs = env_cuda_counts(population=256)
     what = f"K = {k} members × {n} envs on cuda:0, default PPO hyperparameters"
     return {
         "population_samples_per_s_cuda": Result(
@@ -210,4 +223,8 @@ def run_cuda(quick: bool) -> dict[str, Result]:
                                        note="one vec step of 65,536 envs (goal <= 12)"),
         "env_host_syncs_per_step": Result(syncs, "syncs",
                                           note="one vec step of 65,536 envs (goal 0)"),
+        "population_env_kernels_per_step": Result(
+            pop_kernels, "kernels", note="one step of a PopulationVecEnv, 256 members × 256 envs"),
+        "population_env_host_syncs_per_step": Result(
+            pop_syncs, "syncs", note="the same (resets are known on the host; goal 0)"),
     }
