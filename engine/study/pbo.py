@@ -97,19 +97,19 @@ def pbo_returns(returns: np.ndarray, n_blocks: int = 16,
         return np.where(n >= 2, out, np.nan)
 
     is_perf, oos_perf = perf(sel), perf(1.0 - sel)
-    logits = []
-    for ip, op in zip(is_perf, oos_perf, strict=True):
-        if not np.isfinite(ip).any():
-            continue
-        best = int(np.nanargmax(ip))
-        ranked = op[np.isfinite(op)]
-        if not np.isfinite(op[best]) or ranked.size < 2:
-            continue
-        below = float((ranked < op[best]).sum())
-        equal = float((ranked == op[best]).sum())
-        w = (below + (equal + 1) / 2) / (ranked.size + 1)
-        logits.append(math.log(w / (1 - w)))
-    if not logits:
+    rows = np.arange(len(combos))
+    picked = np.isfinite(is_perf).any(axis=1)
+    best = np.where(np.isfinite(is_perf), is_perf, -np.inf).argmax(axis=1)
+    ob = oos_perf[rows, best]
+    ranked = np.isfinite(oos_perf)
+    n_ranked = ranked.sum(axis=1)
+    below = ((oos_perf < ob[:, None]) & ranked).sum(axis=1)
+    equal = ((oos_perf == ob[:, None]) & ranked).sum(axis=1)
+    keep = picked & np.isfinite(ob) & (n_ranked >= 2)
+    if not keep.any():
         return None
-    return PBOResult(float(np.mean([lg <= 0 for lg in logits])), tuple(logits),
-                     int(m.shape[1]), len(logits))
+    # rank 1 = worst OOS; ties share the average rank
+    w = (below[keep] + (equal[keep] + 1) / 2) / (n_ranked[keep] + 1)
+    logits = np.log(w / (1 - w))
+    return PBOResult(float(np.mean(logits <= 0)), tuple(float(x) for x in logits),
+                     int(m.shape[1]), int(keep.sum()))

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from console.app import CappuccinoApp
+from console.bench import T0, populate
 from console.data import Loader
 from console.procinfo import ProcStats
-from engine.bench.console import T0, populate
 from engine.config import Config, load_config
 from store.db import Store
 
@@ -30,8 +30,13 @@ class Env:
     logs: Path
 
     def commands(self) -> list[dict[str, Any]]:
+        """The queued rows; each one must pass the supervisor's own typed-command check."""
+        from engine.supervisor.commands import parse
+
         with Store(self.db) as st:
             rows = st.query("SELECT * FROM commands ORDER BY id")
+        for r in rows:
+            parse(self.cfg, r["id"], r["action"], r["target"], r["args"])  # Refused: fails
         return [{**dict(r), "args": json.loads(r["args"])} for r in rows]
 
     def app(self, readonly: bool = False, **kw: Any) -> CappuccinoApp:
@@ -42,31 +47,18 @@ class Env:
 
 def write_evidence(models: Path, st: Store) -> None:
     """Each btc-5m trial's evidence file (engine.study.trace), as its worker would leave it:
-    the three best trials (objective > 0.25) hold a real edge, the rest are noise, on a
-    rising market, so the paper gate passes them on deflated evidence and refuses the rest."""
-    import numpy as np
-
-    from engine.study.trace import Trace
+    the three best trials (objective > 0.25) hold a real edge, the rest are noise, so the
+    paper gate passes them on deflated evidence and refuses the rest. Another host's trial
+    keeps its evidence with its model, over there."""
+    from engine.study.synthetic import write_planted
     from store import registry
 
     here = {m.trial for m in registry.list_models(st, "btc-5m")}
     for a in registry.list_attempts(st, "btc-5m"):
         if a.objective is None or (a.mirrored and a.trial not in here):
-            continue  # another host's trial keeps its evidence with its model, over there
-        rng = np.random.default_rng(a.trial)
-        mean = 4e-4 if a.objective > 0.25 else 0.0
-        t = Trace()
-
-        def base() -> np.ndarray:
-            ew = rng.normal(1e-4, 2e-3, 500)  # noqa: B023
-            return np.stack([-ew, rng.normal(-2e-5, 5e-4, 500), np.zeros(500),  # noqa: B023
-                             rng.normal(-3e-5, 1e-3, 500)])  # noqa: B023
-
-        for i in range(4):
-            t.add_split(i, np.arange(i * 500, (i + 1) * 500), base())
-            t.add_active(i, rng.normal(mean, 1e-3, 500))
-        t.set_holdout(np.arange(3000, 3500), rng.normal(mean, 1e-3, 500), base())
-        t.save(models / "btc-5m" / f"trial-{a.trial}")
+            continue
+        write_planted(models, "btc-5m", a.trial, 4e-4 if a.objective > 0.25 else 0.0,
+                      block=500)
 
 
 @pytest.fixture

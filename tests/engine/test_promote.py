@@ -10,7 +10,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.promote import PromotionError, PromotionRefused, Request, execute_command, promote
-from engine.study.trace import Trace
+from engine.study.synthetic import write_planted
 from store.commands import get_command, insert_command
 from store.db import Store
 
@@ -29,21 +29,7 @@ EDGE, NOISE = 2e-4, -5e-5  # per-bar mean active return of a real edge / a fee-p
 
 
 def write_evidence(cfg, trial: int, mean: float) -> None:  # type: ignore[no-untyped-def]
-    """A trial's evidence file as a worker writes it: 4 splits of 1,000 bars, a held-out
-    block, on a rising market (so cash, HODL and the static tilt are clearly beaten)."""
-    rng = np.random.default_rng(trial)
-    t = Trace()
-
-    def base() -> np.ndarray:
-        ew = rng.normal(1e-4, 2e-3, 1000)
-        return np.stack([-ew, rng.normal(-2e-5, 5e-4, 1000), np.zeros(1000),
-                         rng.normal(-3e-5, 1e-3, 1000)])
-
-    for i in range(4):
-        t.add_split(i, np.arange(i * 1000, (i + 1) * 1000), base())
-        t.add_active(i, rng.normal(mean, 1e-3, 1000))
-    t.set_holdout(np.arange(5000, 6000), rng.normal(mean, 1e-3, 1000), base())
-    t.save(Path(cfg.paths.models) / "s1" / f"trial-{trial}")
+    write_planted(Path(cfg.paths.models), "s1", trial, mean)
 
 
 def add_trial(store: Store, trial: int, state: str, objective: float | None,
@@ -197,30 +183,6 @@ def test_supervisor_handler_uses_console_args(env) -> None:
     cid = insert_command(store, "promote", "s1", {"to": "paper", "trial": 6})
     with pytest.raises(PromotionRefused):
         execute_command(cfg, store, get_command(store, cid))
-
-
-def test_cli_exit_codes(config_path, capsys) -> None:
-    config_path.write_text("[study]\nname = \"s1\"\n")
-    from engine.config import load_config
-
-    cfg = load_config(config_path, environ={})
-    with Store(cfg.store.path) as store:
-        add_trial(store, 1, "FAILED", None)
-        add_trial(store, 2, "COMPLETE", 0.5, cfg=cfg)
-        add_trial(store, 3, "COMPLETE", -0.2, cfg=cfg, mean=NOISE)
-    base = ["--config", str(config_path), "promote", "--wait", "0"]
-    assert main([*base, "--to", "paper", "--trial", "1"]) == 1
-    err = capsys.readouterr()
-    assert "trial completed: FAILED (needs COMPLETE) FAILED" in err.out
-    assert "refused" in err.err
-    assert main([*base, "--to", "paper", "--trial", "1", "--force"]) == 2
-    # A failed trial has no model: even --force cannot trade it (bad usage, exit 2).
-    assert main([*base, "--to", "paper", "--trial", "1", "--force", "--reason", "demo"]) == 2
-    assert main([*base, "--to", "paper", "--trial", "3", "--force", "--reason", "demo"]) == 0
-    assert "[FORCED]" in capsys.readouterr().out
-    assert main([*base, "--to", "paper", "--trial", "2", "--name", "demo2"]) == 0
-    assert "promoted s1/trial 2 to paper trader demo2" in capsys.readouterr().out
-    assert main([*base, "--capital", "10"]) == 2
 
 
 def test_check_shows_gates_and_records_nothing(config_path, capsys) -> None:
