@@ -25,7 +25,10 @@ from engine.agent.hyperparams import Hyperparams
 from engine.config import Config
 from engine.population.env import PopulationVecEnv
 from engine.population.ppo import PopulationPPO
+from engine.study.baselines import bar_index, baseline_actives, used_ranges
+from engine.study.metrics import sharpe
 from engine.study.objective import StudyData, episode_len_for, evaluate, select_splits
+from engine.study.trace import Trace, objective_of
 
 
 @dataclass(frozen=True)
@@ -66,9 +69,10 @@ def split_score(act: Callable[[np.ndarray], np.ndarray], cfg: Config, data: Stud
     """TrialRunner's per-split metrics of a deterministic policy."""
     ev = evaluate(act, data, cfg.env, test)
     sh = ev.sharpes(data.bar_seconds)
-    score = sh["sharpe"] - sh["ew_sharpe"]
+    active = ev.agent_returns - ev.ew_returns  # the Sharpe of active returns (objective.py)
+    score = sharpe(active, data.bar_seconds)
     return {**sh, "score": score if math.isfinite(score) else 0.0, "raw_score": score,
-            "trades": ev.trades, "fees": ev.fees}
+            "trades": ev.trades, "fees": ev.fees, "active": active}
 
 
 @dataclass
@@ -131,7 +135,7 @@ class PopulationRunner:
         m = self.members[i]
         split = self.splits[m.split_i]
         return {**split_score(numpy_policy(self.actor(i)), self.cfg, self.data, split.test),
-                "test_groups": list(split.test_groups)}
+                "test_groups": list(split.test_groups), "split": m.split_i}
 
     def effective_config(self, i: int) -> dict[str, Any]:
         hp = self.members[i].hp
@@ -151,27 +155,52 @@ class PopulationRunner:
         self.agent.load_member_state(i, state)
 
 
+def trial_trace(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]],
+                holdout_active: np.ndarray) -> Trace:
+    """The trial's evidence (engine.study.trace) from its members, as TrialRunner keeps it."""
+    close = data.prices.detach().cpu().numpy()
+    splits = select_splits(cfg, data)
+    t = Trace()
+    for s in split_metrics:
+        sp = splits[int(s["split"])]
+        base, _ = baseline_actives(close, sp.train, sp.test, data.min_start)
+        t.add_split(int(s["split"]),
+                    bar_index(used_ranges(sp.test, data.min_start)), base)
+        t.add_active(int(s["split"]), s["active"])
+    base, _ = baseline_actives(close, (data.cv,), (data.holdout,), data.min_start)
+    t.set_holdout(bar_index(used_ranges((data.holdout,), data.min_start)), holdout_active, base)
+    return t
+
+
 def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]],
                   last_actor: Any, env_steps: int, updates: int,
-                  effective: dict[str, Any]) -> dict[str, Any]:
-    """TrialRunner.final_metrics from a trial's members (split order): the objective is
-    the mean split score, and the last split's agent is backtested on the holdout."""
+                  effective: dict[str, Any]) -> tuple[dict[str, Any], Trace]:
+    """TrialRunner.final_metrics from a trial's members (split order) and the trial's trace:
+    the objective is mean - SE of the splits' active Sharpe (trace.objective_of). The
+    population trains one seed per split and no final fit: the last split's agent is the
+    model and is backtested on the holdout (TrialRunner refits on every CV bar)."""
     from engine.agent.policy import numpy_policy
 
     scores = [float(s["score"]) for s in split_metrics]
     ev = evaluate(numpy_policy(last_actor), data, cfg.env, (data.holdout,))
     sh = ev.sharpes(data.bar_seconds)
     eq = np.cumprod(1 + ev.agent_returns)
-    splits = [{k: v for k, v in s.items() if k != "raw_score"} | {"score": s["raw_score"]}
-              for s in split_metrics]
+    active = ev.agent_returns - ev.ew_returns
+    trace = trial_trace(cfg, data, split_metrics, active)
+    splits = [{k: v for k, v in s.items() if k not in ("raw_score", "active")}
+              | {"score": s["raw_score"]} for s in split_metrics]
     return {
-        "objective": float(np.mean(scores)), "split_scores": scores, "splits": splits, **sh,
+        "objective": objective_of(trace, data.bar_seconds), "split_scores": scores,
+        "objective_kind": "mean - SE of active Sharpe over splits (one seed, population)",
+        "seeds": 1, "splits": splits, **sh,
+        "holdout_active_sharpe": sharpe(active, data.bar_seconds),
         "holdout_bars": [int(data.holdout[0]), int(data.holdout[1])],
         "cv_bars": [int(data.cv[0]), int(data.cv[1])], "embargo_bars": data.embargo,
         "total_return": float(eq[-1] - 1.0) if eq.size else 0.0,
         "holdout_trades": ev.trades, "holdout_fees": ev.fees,
+        "model_fit": "the last split's agent (population path: no refit)",
         "env_steps": env_steps, "updates": updates, "effective_hp": effective,
-    }
+    }, trace
 
 
 def to_cpu(x: torch.Tensor) -> np.ndarray:

@@ -334,13 +334,14 @@ class PopulationStudy(StudyRun):
         split_metrics = [runner.score(k) for k in splits]
         last = runner.actor(splits[-1])
         hp = slot.hp
-        metrics = trial_metrics(self.cfg, self.data, split_metrics, last,
+        metrics, trace = trial_metrics(self.cfg, self.data, split_metrics, last,
                                 env_steps=len(splits) * runner.agent.updates * hp.n_envs * hp.n_steps,
                                 updates=len(splits) * runner.agent.updates,
                                 effective=runner.effective_config(splits[-1]))
         model = _Model(SimpleNamespace(actor=last), runner.obs_dim)
         path = save_trial_model(self.cfg, self.store, self.study, slot.trial, self.data, hp,
                                 model, metrics, self.overhead)
+        trace.save(Path(path))  # the trial's out-of-sample evidence, next to its model
         metrics.update(slot.notes, minibatch=runner.agent.minibatch, population=runner.k)
         self._end(slot, "COMPLETE", runner, objective=metrics["objective"], metrics=metrics,
                   model_path=str(path), progress=1.0)
