@@ -242,7 +242,7 @@ def promote_best(cfg: Config) -> str:
         try:
             return promote(cfg, store, req).message
         except PromotionRefused as e:
-            why = "; ".join(f"{g.name} {g.value} (needs {g.threshold})" for g in e.gates
+            why = "; ".join(g.describe().removesuffix(" FAILED") for g in e.gates
                             if not g.passed)
             log.info("the paper gate refused trial %d: %s", trial, why)
             reason = (f"demo: trial {trial} is the study's best by its own evidence and is "
