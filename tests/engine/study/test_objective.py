@@ -175,3 +175,11 @@ def test_a_seeded_trial_is_reproducible(setup) -> None:  # type: ignore[no-untyp
     other = TrialRunner(cfg, data, hp, seed=4)
     other.run()
     assert not np.array_equal(a.trace.active_returns(), other.trace.active_returns())
+
+
+def test_max_splits_zero_uses_every_cpcv_split(setup) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = setup
+    every = cfg.model_copy(update={"study": cfg.study.model_copy(update={"max_splits": 0})})
+    splits = select_splits(every, data)
+    assert len(splits) == 4  # C(4 groups, 1 test group)
+    assert sorted(g for s in splits for g in s.test_groups) == [0, 1, 2, 3]
