@@ -2,8 +2,8 @@
 
 When the study has evidence (engine.study.evidence, kept by the study driver) a third header
 line shows the best trial's deflated Sharpe ratio over the trials attempted, its held-out
-active Sharpe with the 95 % interval, the best trivial baseline's objective and the paper
-gate's verdict.
+active Sharpe with the 95 % interval, the trivial baselines' objectives (cash, HODL, equal
+weight, static tilt) and the paper gate's verdict.
 
 Every attempt that saved a model shows the model's held-out Sharpe next to its equal-weight
 (EW) and HODL benchmarks. When several hosts share the study (other hosts' trials are
@@ -58,10 +58,11 @@ def evidence_line(ev: dict | None) -> str:
     verdict = ("[b]passes[/b]" if gate.get("passed")
                else f"[b]refused[/b] ({len(gate.get('reasons') or [])})")
     base = b.get("baselines") or {}
-    best_base = max((v for v in base.values() if v is not None), default=None)
+    bases = "/".join(num(base.get(k), 1) for k in ("cash", "hodl", "equal_weight",
+                                                    "static_tilt"))
     return (f"#{b['trial']} DSR {num(b.get('dsr'), 2)}/{ev.get('trials_attempted', DASH)}"
             f"  held-out {num(b.get('holdout_active_sharpe'), 1)} [{num(lo, 1)}, {num(hi, 1)}]"
-            f"  best baseline {num(best_base, 1)}  paper gate {verdict}")
+            f"  cash/hodl/EW/tilt {bases}  paper gate {verdict}")
 
 
 class RunningTrial(Static):

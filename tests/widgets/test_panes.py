@@ -303,7 +303,7 @@ async def test_trials_header_shows_the_deflated_evidence() -> None:
         await pilot.pause()
         text = str(pane.query_one("#trials-summary", Static).render())
         assert "#7 DSR 0.31/19" in text and "held-out 1.2 [-3.1, 5.4]" in text
-        assert "best baseline 0.9" in text and "paper gate refused (3)" in text
+        assert "cash/hodl/EW/tilt 0.9/-0.2/0.0/0.5" in text and "paper gate refused (3)" in text
         pane.update_data(Study(), Counts(1), SHARED[:2], [])  # no evidence yet: no line
         await pilot.pause()
         assert "DSR" not in str(pane.query_one("#trials-summary", Static).render())
