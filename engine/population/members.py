@@ -37,6 +37,13 @@ class Member:
     hp: Hyperparams
     seed: int           # the trial's seed (TrialRunner's `seed`)
     split_i: int        # index into select_splits(cfg, data)
+    seed_i: int = 0     # which of [study] seeds (TrialRunner trains each split `seeds` times)
+    n_seeds: int = 1    # [study] seeds of the study
+
+    @property
+    def unit_i(self) -> int:
+        """TrialRunner's unit index of this (split, seed)."""
+        return self.split_i * self.n_seeds + self.seed_i
 
 
 def updates_per_split(hp: Hyperparams) -> int:
@@ -57,11 +64,11 @@ def buckets(members: list[Member], minibatch: int | None = None) -> list[list[Me
 
 
 def agent_seed(m: Member) -> int:
-    return m.seed * 1000 + m.split_i           # TrialRunner._new_agent
+    return m.seed * 1000 + m.split_i + 100_000 * m.seed_i   # TrialRunner._new_agent
 
 
 def env_seed(m: Member, global_updates: int) -> int:
-    return m.seed * 7919 + m.split_i * 131 + global_updates   # TrialRunner._train_split
+    return m.seed * 7919 + m.unit_i * 131 + global_updates   # TrialRunner._train
 
 
 def split_score(act: Callable[[np.ndarray], np.ndarray], cfg: Config, data: StudyData,
@@ -115,7 +122,7 @@ class PopulationRunner:
         return PopulationVecEnv(
             self.data.prices, self.data.features, self.data.spec, self.cfg.env,
             self.members[0].hp.n_envs, self.device, self.episode_lens,
-            [env_seed(m, m.split_i * self.updates_per_split + done) for m in self.members],
+            [env_seed(m, m.unit_i * self.updates_per_split + done) for m in self.members],
             [self.splits[m.split_i].train for m in self.members])
 
     def train(self) -> None:
@@ -135,7 +142,7 @@ class PopulationRunner:
         m = self.members[i]
         split = self.splits[m.split_i]
         return {**split_score(numpy_policy(self.actor(i)), self.cfg, self.data, split.test),
-                "test_groups": list(split.test_groups), "split": m.split_i}
+                "test_groups": list(split.test_groups), "split": m.split_i, "seed": m.seed_i}
 
     def effective_config(self, i: int) -> dict[str, Any]:
         hp = self.members[i].hp
@@ -162,11 +169,12 @@ def trial_trace(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]
     splits = select_splits(cfg, data)
     t = Trace()
     for s in split_metrics:
-        sp = splits[int(s["split"])]
-        base, _ = baseline_actives(close, sp.train, sp.test, data.min_start)
-        t.add_split(int(s["split"]),
-                    bar_index(used_ranges(sp.test, data.min_start)), base)
-        t.add_active(int(s["split"]), s["active"])
+        i = int(s["split"])
+        if i not in t.splits:
+            sp = splits[i]
+            base, _ = baseline_actives(close, sp.train, sp.test, data.min_start)
+            t.add_split(i, bar_index(used_ranges(sp.test, data.min_start)), base)
+        t.add_active(i, s["active"])
     base, _ = baseline_actives(close, (data.cv,), (data.holdout,), data.min_start)
     t.set_holdout(bar_index(used_ranges((data.holdout,), data.min_start)), holdout_active, base)
     return t
@@ -175,13 +183,16 @@ def trial_trace(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]
 def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]],
                   last_actor: Any, env_steps: int, updates: int,
                   effective: dict[str, Any]) -> tuple[dict[str, Any], Trace]:
-    """TrialRunner.final_metrics from a trial's members (split order) and the trial's trace:
-    the objective is mean - SE of the splits' active Sharpe (trace.objective_of). The
-    population trains one seed per split and no final fit: the last split's agent is the
+    """TrialRunner.final_metrics from a trial's members (unit order: split, then seed) and the
+    trial's trace: the objective is mean - SE of the units' active Sharpe
+    (trace.objective_of). The population makes no final fit: the last unit's agent is the
     model and is backtested on the holdout (TrialRunner refits on every CV bar)."""
     from engine.agent.policy import numpy_policy
 
     scores = [float(s["score"]) for s in split_metrics]
+    n_seeds = 1 + max((int(s.get("seed", 0)) for s in split_metrics), default=0)
+    seed_means = [float(np.mean([x["score"] for x in split_metrics
+                                 if int(x.get("seed", 0)) == k])) for k in range(n_seeds)]
     ev = evaluate(numpy_policy(last_actor), data, cfg.env, (data.holdout,))
     sh = ev.sharpes(data.bar_seconds)
     eq = np.cumprod(1 + ev.agent_returns)
@@ -191,8 +202,10 @@ def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, An
               | {"score": s["raw_score"]} for s in split_metrics]
     return {
         "objective": objective_of(trace, data.bar_seconds), "split_scores": scores,
-        "objective_kind": "mean - SE of active Sharpe over splits (one seed, population)",
-        "seeds": 1, "splits": splits, **sh,
+        "objective_kind": "mean - SE of active Sharpe over (split, seed) (population)",
+        "seeds": n_seeds, "seed_scores": seed_means,
+        "seed_spread": float(np.std(seed_means, ddof=1)) if n_seeds > 1 else 0.0,
+        "splits": splits, **sh,
         "holdout_active_sharpe": sharpe(active, data.bar_seconds),
         "holdout_bars": [int(data.holdout[0]), int(data.holdout[1])],
         "cv_bars": [int(data.cv[0]), int(data.cv[1])], "embargo_bars": data.embargo,

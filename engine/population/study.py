@@ -196,7 +196,9 @@ class PopulationStudy(StudyRun):
 
         n_splits = len(select_splits(self.cfg, self.data))
         slots = {t: self._start_attempt(t, hps[t], minibatch) for t in trials}
-        members = [Member(t, hps[t], t, i) for t in trials for i in range(n_splits)]
+        n_seeds = self.cfg.study.seeds
+        members = [Member(t, hps[t], t, i, k, n_seeds) for t in trials
+                   for i in range(n_splits) for k in range(n_seeds)]
         for k, m in enumerate(members):
             slots[m.trial].members.append(k)
         runner = PopulationRunner(self.cfg, self.data, members, self.dev, minibatch=minibatch)
@@ -267,7 +269,7 @@ class PopulationStudy(StudyRun):
             slot.notes["resumed_from"] = None
             return
         for k in slot.members:
-            runner.load_member_state(k, state["members"][runner.members[k].split_i])
+            runner.load_member_state(k, state["members"][runner.members[k].unit_i])
         slot.resumed_at = loaded.step
         slot.notes.update(resumed_from=str(loaded.path), resumed_at_update=loaded.step)
 
@@ -308,7 +310,7 @@ class PopulationStudy(StudyRun):
         d = self.ckpt_dir(slot.trial)
         check_space(self.cfg, d, "write a checkpoint", faultmod.Faults())
         state = {"population": True, "updates": runner.agent.updates,
-                 "members": {runner.members[k].split_i: runner.member_state(k)
+                 "members": {runner.members[k].unit_i: runner.member_state(k)
                              for k in slot.members}}
         path = ckpt.save(d, runner.agent.updates, state)
         gone = ckpt.prune(d, self.cfg.trials.keep_checkpoints)
@@ -330,7 +332,7 @@ class PopulationStudy(StudyRun):
             return bool(handle.should_prune())
 
     def _complete(self, slot: TrialSlot, runner: PopulationRunner) -> None:
-        splits = sorted(slot.members, key=lambda k: runner.members[k].split_i)
+        splits = sorted(slot.members, key=lambda k: runner.members[k].unit_i)
         split_metrics = [runner.score(k) for k in splits]
         last = runner.actor(splits[-1])
         hp = slot.hp
