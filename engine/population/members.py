@@ -27,7 +27,7 @@ from engine.population.env import PopulationVecEnv
 from engine.population.ppo import PopulationPPO
 from engine.study.baselines import bar_index, baseline_actives, used_ranges
 from engine.study.metrics import sharpe
-from engine.study.objective import StudyData, episode_len_for, evaluate, select_splits
+from engine.study.objective import FINAL, StudyData, episode_len_for, evaluate, select_splits
 from engine.study.trace import Trace, objective_of
 
 
@@ -39,10 +39,13 @@ class Member:
     split_i: int        # index into select_splits(cfg, data)
     seed_i: int = 0     # which of [study] seeds (TrialRunner trains each split `seeds` times)
     n_seeds: int = 1    # [study] seeds of the study
+    final_unit: int = 0  # for the final fit (split_i == FINAL): its TrialRunner unit index
 
     @property
     def unit_i(self) -> int:
-        """TrialRunner's unit index of this (split, seed)."""
+        """TrialRunner's unit index of this (split, seed), or of the final fit."""
+        if self.split_i == FINAL:
+            return self.final_unit
         return self.split_i * self.n_seeds + self.seed_i
 
 
@@ -64,7 +67,7 @@ def buckets(members: list[Member], minibatch: int | None = None) -> list[list[Me
 
 
 def agent_seed(m: Member) -> int:
-    return m.seed * 1000 + m.split_i + 100_000 * m.seed_i   # TrialRunner._new_agent
+    return m.seed * 1000 + (m.split_i % 1000) + 100_000 * m.seed_i   # TrialRunner._new_agent
 
 
 def env_seed(m: Member, global_updates: int) -> int:
@@ -102,8 +105,8 @@ class PopulationRunner:
         self.splits = select_splits(self.cfg, self.data)
         self.updates_per_split = updates_per_split(self.members[0].hp)
         self.obs_dim = obs_dim(self.data.spec, self.data.prices.shape[1])
-        self.episode_lens = [episode_len_for(m.hp, self.splits[m.split_i].train,
-                                             self.data.min_start) for m in self.members]
+        self.episode_lens = [episode_len_for(m.hp, self.segments(m), self.data.min_start)
+                             for m in self.members]
         self.agent = PopulationPPO(self.obs_dim, int(self.data.prices.shape[1]),
                                    [m.hp for m in self.members],
                                    [agent_seed(m) for m in self.members], self.device,
@@ -123,7 +126,11 @@ class PopulationRunner:
             self.data.prices, self.data.features, self.data.spec, self.cfg.env,
             self.members[0].hp.n_envs, self.device, self.episode_lens,
             [env_seed(m, m.unit_i * self.updates_per_split + done) for m in self.members],
-            [self.splits[m.split_i].train for m in self.members])
+            [self.segments(m) for m in self.members])
+
+    def segments(self, m: Member) -> tuple[tuple[int, int], ...]:
+        """A member's training bars: its split's, or every CV bar for the final fit."""
+        return (self.data.cv,) if m.split_i == FINAL else self.splits[m.split_i].train
 
     def train(self) -> None:
         env = self.make_env()
@@ -185,8 +192,8 @@ def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, An
                   effective: dict[str, Any]) -> tuple[dict[str, Any], Trace]:
     """TrialRunner.final_metrics from a trial's members (unit order: split, then seed) and the
     trial's trace: the objective is mean - SE of the units' active Sharpe
-    (trace.objective_of). The population makes no final fit: the last unit's agent is the
-    model and is backtested on the holdout (TrialRunner refits on every CV bar)."""
+    (trace.objective_of). `last_actor` is the final fit's (every CV bar), the model, which
+    is backtested on the holdout."""
     from engine.agent.policy import numpy_policy
 
     scores = [float(s["score"]) for s in split_metrics]
@@ -211,7 +218,7 @@ def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, An
         "cv_bars": [int(data.cv[0]), int(data.cv[1])], "embargo_bars": data.embargo,
         "total_return": float(eq[-1] - 1.0) if eq.size else 0.0,
         "holdout_trades": ev.trades, "holdout_fees": ev.fees,
-        "model_fit": "the last split's agent (population path: no refit)",
+        "model_fit": "all CV bars (everything before the held-out segment)",
         "env_steps": env_steps, "updates": updates, "effective_hp": effective,
     }, trace
 

@@ -59,7 +59,7 @@ def test_oom_halves_the_population_and_every_trial_resumes_from_its_checkpoint(t
             assert second.state == "COMPLETE"
             m = second.metrics_dict
             assert m["resumed_at_update"] == 2            # the checkpoint before the OOM
-            assert m["population"] == 4                   # half of 4 trials × 2 splits
+            assert m["population"] == 6   # half of 4 trials × (2 splits + the refit on all CV bars)
             assert len(m["split_scores"]) == 2
             assert Path(second.model_path or "", "model.pt").exists() or any(
                 Path(second.model_path or "").iterdir())
