@@ -68,10 +68,13 @@ class CommandExecutor:
     stops: dict[str, Stop]
     _jobs: queue.Queue[tuple[CommandRow, Command]]
 
+    # Supervisor's own (the process side):
     def begin_stop(self, name: str, *, kill: bool, then_start: bool = False,
-                   waiter: Waiter | None = None) -> bool: ...
-    def start_child(self, name: str, row: ProcessRow) -> Child | None: ...
-    def _last_error(self, name: str) -> str: ...
+                   waiter: Waiter | None = None) -> bool:
+        raise NotImplementedError
+
+    def start_child(self, name: str, row: ProcessRow) -> Child | None:
+        raise NotImplementedError
 
     def run_commands(self) -> None:
         for c in cmds.claim_pending(self.store):
@@ -111,6 +114,10 @@ class CommandExecutor:
         if row is None:
             raise CommandFailed(f"no process named {name}")
         return row
+
+    def _last_error(self, name: str) -> str:
+        row = get_process(self.store, name)
+        return (row.last_error or row.state) if row else "gone"
 
     def _declare(self, name: str, kind: str, argv: list[str]) -> None:
         if not valid_name(name):

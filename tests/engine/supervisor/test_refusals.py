@@ -116,3 +116,22 @@ def test_cli_refuses_forced_live_promotion_while_not_armed(harness) -> None:
     h = harness()
     r = h.cli("promote", "--to", "live", "--trader", "p", "--force", "--reason", "yolo")
     assert r.returncode == 2 and "not armed" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_forged_process_row_is_never_executed(harness) -> None:
+    """Writing the processes table directly does not help either: the supervisor runs only
+    the cappuccino subcommand of a known kind."""
+    from store.processes import upsert_process
+
+    h = harness()
+    h.supervise(production=True)
+    sleeper = [sys.executable, "-c", f"import time; time.sleep(600)  # {MARK}"]
+    with h.store() as s:
+        upsert_process(s, "old-exec", "exec", sleeper, "stopped")
+        upsert_process(s, "fake-trader", "trader", sleeper, "stopped")
+    for name, why in (("old-exec", "unknown process kind"),
+                      ("fake-trader", "runs `cappuccino trade ...`")):
+        row = h.command("start", name)
+        assert row.state == "failed" and why in (row.result or ""), row.result
+    assert h.process("fake-trader").pid is None
+    assert marked_processes() == []
