@@ -62,6 +62,15 @@ def check_armed(cfg: Config, what: str) -> None:
                       f"{cfg.source})")
 
 
+def check_live(cfg: Config, what: str) -> None:
+    """Armed in the config, and the credentials where the trader will find them."""
+    check_armed(cfg, what)
+    s = _secrets(cfg)
+    if not (s.coinbase_api_key and s.coinbase_api_secret):
+        raise Refused(f"{what}: Coinbase credentials are missing (COINBASE_API_KEY, "
+                      "COINBASE_API_SECRET or the key file)")
+
+
 def check_trade(cfg: Config, store: Store, t: Trade) -> None:
     """Raise Refused unless this trader may start exactly as asked."""
     from engine.promote import PromotionError, Request, plan
@@ -70,11 +79,7 @@ def check_trade(cfg: Config, store: Store, t: Trade) -> None:
     if live:
         if not t.live or (t.broker or cfg.trader.broker) != "coinbase":
             raise Refused("trade: live trading is Coinbase with live = true, both or neither")
-        check_armed(cfg, "trade")
-        s = _secrets(cfg)
-        if not (s.coinbase_api_key and s.coinbase_api_secret):
-            raise Refused("trade: Coinbase credentials are missing (COINBASE_API_KEY, "
-                          "COINBASE_API_SECRET or the key file)")
+        check_live(cfg, "trade")
     kind = "live" if live else "paper"
     promo = _promotion(store, t.name, kind)
     if promo is None:

@@ -127,6 +127,8 @@ class CommandExecutor:
 
     def _start(self, name: str) -> str:
         row = self._row(name)
+        if row.kind == "trader" and "--live" in row.args:  # a start again is a start
+            authority.check_live(self.cfg, f"start {name}")
         child = self.children.get(name)
         if child is not None:
             if name in self.stops:  # stopping: start again once it is down

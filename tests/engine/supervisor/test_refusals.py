@@ -129,9 +129,12 @@ def test_a_forged_process_row_is_never_executed(harness) -> None:
     with h.store() as s:
         upsert_process(s, "old-exec", "exec", sleeper, "stopped")
         upsert_process(s, "fake-trader", "trader", sleeper, "stopped")
+        upsert_process(s, "trader-lv", "trader", ["trade", "--name", "lv", "--model", MARK,
+                                                  "--broker", "coinbase", "--live"], "stopped")
     for name, why in (("old-exec", "unknown process kind"),
-                      ("fake-trader", "runs `cappuccino trade ...`")):
+                      ("fake-trader", "runs `cappuccino trade ...`"),
+                      ("trader-lv", "refused: start trader-lv: live trading is not armed")):
         row = h.command("start", name)
         assert row.state == "failed" and why in (row.result or ""), row.result
-    assert h.process("fake-trader").pid is None
+    assert h.process("fake-trader").pid is None and h.process("trader-lv").pid is None
     assert marked_processes() == []
