@@ -29,6 +29,7 @@ from engine.supervisor.commands import (
     parse,
 )
 from engine.supervisor.spawn import valid_name
+from engine.supervisor.trouble import STORE_TROUBLE, TroubleLog
 from store import commands as cmds
 from store.commands import CommandRow
 from store.db import Store
@@ -67,6 +68,8 @@ class CommandExecutor:
     children: dict[str, Child]
     stops: dict[str, Stop]
     _jobs: queue.Queue[tuple[CommandRow, Command]]
+    _outcomes: list[tuple[int, bool, str]]  # command outcomes not yet recorded (disk full)
+    trouble: TroubleLog
 
     # Supervisor's own (the process side):
     def begin_stop(self, name: str, *, kill: bool, then_start: bool = False,
@@ -104,8 +107,22 @@ class CommandExecutor:
 
     def _finish(self, command_id: int, ok: bool, result: str) -> None:
         result = authority.redact(self.cfg, result)  # a target may be a pasted secret
-        cmds.finish_command(self.store, command_id, ok, result)
         log.info("command #%d %s: %s", command_id, "done" if ok else "failed", result)
+        self._outcomes.append((command_id, ok, result))
+        self._record_outcomes()
+
+    def _record_outcomes(self) -> None:
+        """Write command outcomes; those the store refuses now wait for the next tick."""
+        while self._outcomes:
+            command_id, ok, result = self._outcomes[0]
+            what = f"cannot record the outcome of command #{command_id}"
+            try:
+                cmds.finish_command(self.store, command_id, ok, result)
+            except STORE_TROUBLE as e:
+                self.trouble.failed(what, e)
+                return
+            self._outcomes.pop(0)
+            self.trouble.recovered(what)
 
     def _row(self, name: str | None) -> ProcessRow:
         if not name:

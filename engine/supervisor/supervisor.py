@@ -18,6 +18,12 @@ SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing S
 the console never stops a trader); SIGHUP is logged and otherwise ignored.
 `cappuccino stop all` stops the children.
 
+A store that cannot be written (disk full, locked too long) never loses a fact: an exit
+that cannot be recorded is kept and recorded once the store takes writes again (and the
+policy then restarts the child); a stop is settled only once its row says so; a start is
+recorded by the next tick that can; a row that claims a process nobody tracks is settled
+like at adoption. Such trouble is one log line (no traceback), repeated once a minute.
+
 Known window: a SIGKILL between fork and recording the pid (microseconds) would leave
 that one child unknown to the next supervisor, which would start it again.
 """
@@ -52,6 +58,7 @@ from engine.supervisor.spawn import (
     signal_group,
     spawn,
 )
+from engine.supervisor.trouble import STORE_TROUBLE, TroubleLog
 from store import commands as cmds
 from store.commands import CommandRow
 from store.db import Store
@@ -104,6 +111,9 @@ class Supervisor(CommandExecutor):
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._tick_error = ("", 0.0)
+        self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
+        self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
+        self.trouble = TroubleLog(log, self.s.poll_s)
         self._jobs: queue.Queue[tuple[CommandRow, Command]] = queue.Queue()
         self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
                                                 name="handlers")
@@ -133,7 +143,10 @@ class Supervisor(CommandExecutor):
         return 0
 
     def _tick_failed(self, e: Exception) -> None:
-        # The same error every poll (e.g. a store gone read-only) is logged once a minute.
+        if isinstance(e, STORE_TROUBLE):  # what failed is retried next tick
+            self.trouble.failed("store write failed", e)
+            return
+        # The same error every poll is logged once a minute.
         key, t = f"{type(e).__name__}: {e}", time.monotonic()
         if key != self._tick_error[0] or t - self._tick_error[1] > 60:
             log.exception("tick failed")
@@ -155,34 +168,37 @@ class Supervisor(CommandExecutor):
         log.info("exiting; %d child(ren) left running: %s", len(alive), ", ".join(alive) or "-")
 
     def tick(self) -> None:
-        self.reap()
-        self.advance_stops()
-        self.run_commands()
-        self.reconcile()
-        self.rotate_logs()
-        self.prune_finished()
-        self.heartbeat()
+        # A step the store refuses (disk full) must not keep the others from running.
+        for step in (self._record_outcomes, self.reap, self.advance_stops, self.run_commands,
+                     self.reconcile, self.rotate_logs, self.prune_finished, self.heartbeat):
+            try:
+                step()
+            except STORE_TROUBLE as e:
+                self.trouble.failed(f"{step.__name__.strip('_')}: store write failed", e)
 
     # -- startup --------------------------------------------------------------------------
     def adopt(self) -> None:
         """Take over children of an earlier supervisor; settle rows whose process died."""
         for row in list_processes(self.store):
-            if row.pid and same_process(row.pid, row.create_time):
-                self.children[row.name] = Child(
-                    row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
-                    Path(row.log_path) if row.log_path else None)
-                log.info("adopted %s (pid %d)", row.name, row.pid)
-                if row.state == "STOPPING":
-                    update_process(self.store, row.name, state="RUNNING")
-            elif row.pid:
-                child = Child(row.pid, float(row.create_time or 0),
-                              row.started_at or time.time(), None,
-                              Path(row.log_path) if row.log_path else None)
-                log.info("%s (pid %d) ended while no supervisor ran", row.name, row.pid)
-                self.on_exit(row.name, child, None)
-            elif row.state in ("RUNNING", "STOPPING"):
-                update_process(self.store, row.name,
-                               state="STARTING" if row.desired == "running" else "STOPPED")
+            self._adopt_row(row)
+
+    def _adopt_row(self, row: ProcessRow, gone: str = "ended while no supervisor ran") -> None:
+        if row.pid and same_process(row.pid, row.create_time):
+            self.children[row.name] = Child(
+                row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
+                Path(row.log_path) if row.log_path else None)
+            log.info("adopted %s (pid %d)", row.name, row.pid)
+            if row.state == "STOPPING":
+                update_process(self.store, row.name, state="RUNNING")
+        elif row.pid:
+            child = Child(row.pid, float(row.create_time or 0),
+                          row.started_at or time.time(), None,
+                          Path(row.log_path) if row.log_path else None)
+            log.info("%s (pid %d) %s", row.name, row.pid, gone)
+            self.on_exit(row.name, child, None)
+        elif row.state in ("RUNNING", "STOPPING"):
+            update_process(self.store, row.name,
+                           state="STARTING" if row.desired == "running" else "STOPPED")
 
     def declare_services(self) -> None:
         for name in self.s.services:
@@ -209,7 +225,24 @@ class Supervisor(CommandExecutor):
             else:
                 code = None
             del self.children[name]
-            self.on_exit(name, child, code)
+            if child.popen is not None and name not in self.stops:
+                # Only for a leader we just reaped: the group id cannot have been reused yet.
+                # An adopted one may have died long ago (a reboot), its pid now someone else's.
+                kill_leftovers(child.pid)
+            self._exits[name] = (child, code)
+        self._record_exits()
+
+    def _record_exits(self) -> None:
+        """Record reaped exits; what the store refuses now is kept for the next tick."""
+        for name, (child, code) in list(self._exits.items()):
+            what = f"cannot record that {name} {describe_exit(code)}"
+            try:
+                self.on_exit(name, child, code)
+            except STORE_TROUBLE as e:
+                self.trouble.failed(what, e)
+                return
+            del self._exits[name]
+            self.trouble.recovered(what)
 
     def on_exit(self, name: str, child: Child, code: int | None) -> None:
         t = time.time()
@@ -217,10 +250,6 @@ class Supervisor(CommandExecutor):
         if st is not None:  # an expected exit: advance_stops settles it once the group is gone
             st.exit_code, st.leader_gone = code, True
             return
-        if child.popen is not None:
-            # Only for a leader we just reaped: the group id cannot have been reused yet. An
-            # adopted one may have died long ago (a reboot), its pid now someone else's.
-            kill_leftovers(child.pid)
         row = get_process(self.store, name)
         if row is None:
             return
@@ -279,9 +308,14 @@ class Supervisor(CommandExecutor):
         t = time.time()
         for row in list_processes(self.store):
             name = row.name
-            if name in self.stops:
+            if name in self.stops or name in self._exits:
                 continue
             child = self.children.get(name)
+            if child is None and row.pid:
+                # A row that claims a process nobody tracks (a record that was lost): settle
+                # it as at adoption, so the policy and the watchdog act on it again.
+                self._adopt_row(row, "ended; its exit had not been recorded")
+                continue
             if row.desired != "running":
                 if child is not None:
                     self.begin_stop(name, kill=False)
@@ -298,6 +332,11 @@ class Supervisor(CommandExecutor):
                 fields: dict[str, Any] = {}
                 if row.state != "RUNNING":
                     fields["state"] = "RUNNING"
+                if row.pid != child.pid:  # its start could not be recorded then
+                    fields.update(pid=child.pid, create_time=child.create_time,
+                                  started_at=child.started_at, stopped_at=None, exit_code=None,
+                                  log_path=str(child.log_path) if child.log_path else None,
+                                  next_start_at=None)
                 if row.quick_restarts and t - child.started_at >= self.s.stable_uptime_s:
                     fields["quick_restarts"] = 0
                 if fields:
@@ -356,8 +395,10 @@ class Supervisor(CommandExecutor):
                 st.killed = True
 
     def finish_stop(self, name: str, st: Stop) -> None:
-        del self.stops[name]
+        # Settled only once the row says so: a store that refuses the write keeps the stop
+        # for the next tick (issue 10: rows left STOPPING after the supervisor acted).
         if st.hung and not st.then_start and not st.waiters and self.restart_hung(name, st):
+            del self.stops[name]
             return
         if st.kill_requested:
             how = f"killed {name}"
@@ -367,15 +408,22 @@ class Supervisor(CommandExecutor):
             how = f"stopped {name}"
         update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
                        exit_code=st.exit_code, stopped_at=time.time(), next_start_at=None)
+        del self.stops[name]
         log.info(how)
         ok, result = True, how
         if st.then_start:
-            row = get_process(self.store, name)
-            if row is not None and row.desired == "running":
-                child = self.start_child(name, row)
+            try:
+                row = get_process(self.store, name)
+                if row is not None and row.desired == "running":
+                    child = self.start_child(name, row)
+                    ok = child is not None
+                    result = (f"restarted {name} (pid {child.pid})" if child
+                              else f"{how}; restart failed: {self._last_error(name)}")
+            except STORE_TROUBLE as e:  # started or not, reconcile records it next tick
+                child = self.children.get(name)
                 ok = child is not None
                 result = (f"restarted {name} (pid {child.pid})" if child
-                          else f"{how}; restart failed: {self._last_error(name)}")
+                          else f"{how}; restart not recorded: {e}")
         for w in st.waiters:
             w.pending.discard(name)
             w.results.append(result)
