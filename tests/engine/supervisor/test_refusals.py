@@ -70,6 +70,9 @@ def test_forged_rows_are_refused_recorded_and_start_nothing(harness, tmp_path: P
     cases = {
         "exec kind": ("start", "evil", {"kind": "exec", "argv": sleeper}, "unknown kind"),
         "argv on a declared name": ("start", "monitor", {"argv": sleeper}, "unknown argument"),
+        "a worker taking a service's name": (
+            "start", "monitor", {"kind": "trial", "study": "s", "trial": 1, "timeframe": "5m"},
+            "a trial process is named trial-s-1"),
         "unknown action": ("exec", None, {"argv": sleeper}, "unknown action"),
         "extra argument": ("trade", None, {"name": "p", "model": str(model), "argv": sleeper},
                            "argv: unknown argument"),
