@@ -106,12 +106,16 @@ class Train(Typed):
 
 
 class Trade(Typed):
+    """What a promotion asks the supervisor to start: every field the trader will use is
+    explicit (nothing falls back to the config), so the supervisor can compare it with
+    what was promoted."""
+
     name: Slug
     model: ModelRef
-    broker: Literal["sim", "alpaca", "coinbase"] | None = None
-    tickers: Annotated[list[Ticker], Field(min_length=1, max_length=32)] | None = None
-    timeframe: Timeframe | None = None
-    capital: Capital | None = None
+    broker: Literal["sim", "alpaca", "coinbase"]
+    tickers: Annotated[list[Ticker], Field(min_length=1, max_length=32)]
+    timeframe: Timeframe
+    capital: Capital
     live: StrictBool = False
     study: Slug | None = None
     trial: Annotated[StrictInt, Field(ge=0)] | None = None
@@ -122,15 +126,9 @@ class Trade(Typed):
         return f"trader-{self.name}"
 
     def argv(self) -> list[str]:
-        argv = ["trade", "--name", self.name, "--model", self.model]
-        if self.broker:
-            argv += ["--broker", self.broker]
-        if self.tickers:
-            argv += ["--tickers", ",".join(self.tickers)]
-        if self.timeframe:
-            argv += ["--timeframe", self.timeframe]
-        if self.capital is not None:
-            argv += ["--capital", str(self.capital)]
+        argv = ["trade", "--name", self.name, "--model", self.model, "--broker", self.broker,
+                "--tickers", ",".join(self.tickers), "--timeframe", self.timeframe,
+                "--capital", str(self.capital)]
         if self.study:
             argv += ["--study", self.study]
         return argv + (["--live"] if self.live else [])

@@ -72,7 +72,7 @@ def test_live_needs_arming_credentials_and_a_promotion(env, monkeypatch) -> None
     with pytest.raises(Refused, match="differs from the promoted"):
         check_trade(cfg, store, live_trade(cfg, capital="3000"))
     other = live_trade(cfg).model_copy(update={"model": str(Path(cfg.paths.models) / "x")})
-    with pytest.raises(Refused, match="is not what promotion"):
+    with pytest.raises(Refused, match="model of trader good-live differ from what promotion"):
         check_trade(cfg, store, other)
     store.close()
 

@@ -67,6 +67,8 @@ def test_forged_rows_are_refused_recorded_and_start_nothing(harness, tmp_path: P
                        " capital) VALUES (?, 'live', 'lv-paper', 'lv', '[]', 1, 0, '1000.00')",
                        (now(),))
     sleeper = [sys.executable, "-c", f"import time; time.sleep(600)  # {MARK}"]
+    paper = {"name": "p", "model": str(model), "broker": "sim", "tickers": ["BTC-USD"],
+             "timeframe": "5m", "capital": "1000"}
     cases = {
         "exec kind": ("start", "evil", {"kind": "exec", "argv": sleeper}, "unknown kind"),
         "argv on a declared name": ("start", "monitor", {"argv": sleeper}, "unknown argument"),
@@ -74,18 +76,19 @@ def test_forged_rows_are_refused_recorded_and_start_nothing(harness, tmp_path: P
             "start", "monitor", {"kind": "trial", "study": "s", "trial": 1, "timeframe": "5m"},
             "a trial process is named trial-s-1"),
         "unknown action": ("exec", None, {"argv": sleeper}, "unknown action"),
-        "extra argument": ("trade", None, {"name": "p", "model": str(model), "argv": sleeper},
-                           "argv: unknown argument"),
+        "extra argument": ("trade", None, {**paper, "argv": sleeper}, "argv: unknown argument"),
         "ill-typed argument": ("train", None, {"study": "s", "n_trials": "3; rm -rf /"},
                                "n_trials"),
-        "option smuggled as a name": ("trade", None, {"name": "--live", "model": str(model)},
+        "option smuggled as a name": ("trade", None, {**paper, "name": "--live"},
                                       "name: String should match pattern"),
-        "model outside [paths] models": ("trade", None, {"name": "p", "model": "/tmp"},
+        "model outside [paths] models": ("trade", None, {**paper, "model": "/tmp"},
                                          "inside [paths] models"),
+        "paper trader without a promotion": ("trade", None, paper, "no recorded paper promotion"),
         "args not an object": ("stop", "monitor", "[1, 2]", "must be a JSON object"),
         "coinbase live without a promotion": (
             "trade", "trader-cb", {"name": "cb", "model": str(model), "broker": "coinbase",
-                                   "live": True, "capital": "1000000", "tickers": ["BTC-USD"]},
+                                   "live": True, "capital": "1000000", "tickers": ["BTC-USD"],
+                                   "timeframe": "5m"},
             "no recorded live promotion"),
         "capital jump beyond the step": (
             "capital", "lv", {"trader": "lv", "capital": "3000", "force": True,
