@@ -67,8 +67,11 @@ def population_rates(device: str, k: int, n: int, updates: int) -> tuple[float, 
     env = PopulationVecEnv(prices, feats, spec, EnvSection(), n, device, [EPISODE] * k,
                            list(range(k)), segments)
     hp = Hyperparams(n_envs=n)
+    from engine.population.members import use_batched_rng
+
     agent = PopulationPPO(env.obs_dim, env.act_dim, [hp.with_(lr=3e-4 * (1 + i / k))
-                                                      for i in range(k)], list(range(k)), device)
+                                                      for i in range(k)], list(range(k)), device,
+                          batched_rng=use_batched_rng(device, k))   # as the study does
     obs = env.reset()
     obs, _ = agent.learn(env, obs)
     _sync(device)
