@@ -208,8 +208,8 @@ def test_study_show_reports_the_evidence_the_gate_enforces(tiny_study, tmp_path)
     assert row is not None and best["trial"] == row.best_trial
     assert best["objective"] == pytest.approx(row.best_value)
     assert 0.0 <= best["dsr"] <= 1.0 and best["bars"] > 0
-    lo, hi = best["holdout_ci"]
-    assert lo <= best["holdout_active_sharpe"] <= hi
+    lo, hi = best["holdout_ci"]  # a percentile interval need not contain the estimate
+    assert lo < hi and best["holdout_active_sharpe"] is not None
     assert set(best["baselines"]) == {"cash", "hodl", "equal_weight", "static_tilt"}
     assert best["baselines"]["equal_weight"] == 0.0
     assert len(best["learning_curve"]) >= 1 and len(best["seed_scores"]) == 1  # seeds = 1
