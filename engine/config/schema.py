@@ -253,9 +253,11 @@ class MonitorSection(Section):
     interval_s: float = Field(default=3600.0, gt=0)
     window_hours: float = Field(default=168.0, gt=0)
     min_samples: int = Field(default=288, ge=2)
-    warning_below: float = Field(default=0.5, ge=0)
-    critical_below: float = Field(default=1.0, ge=0)
-    emergency_below: float = Field(default=2.0, ge=0)
+    # z-scores of live minus backtest Sharpe over the SE of the gap (engine.monitor.stats).
+    warning_z: float = Field(default=2.0, gt=0)
+    critical_z: float = Field(default=3.0, gt=0)
+    emergency_z: float = Field(default=3.5, gt=0)
+    backtest_bars: int = Field(default=2016, ge=2)  # when the model does not record its own
     emergency_sustain_h: float = Field(default=24.0, ge=0)
     cooldown_s: float = Field(default=21_600.0, ge=0)
     # Emergency: wait this long for the halted trader to report HALTED before the stop.
@@ -263,8 +265,8 @@ class MonitorSection(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSection:
-        if not (self.warning_below <= self.critical_below <= self.emergency_below):
-            raise ValueError("need warning_below <= critical_below <= emergency_below")
+        if not (self.warning_z <= self.critical_z <= self.emergency_z):
+            raise ValueError("need warning_z <= critical_z <= emergency_z")
         return self
 
 
