@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -148,6 +148,16 @@ class StudySection(Section):
     max_splits: int = Field(default=3, ge=1, le=1000)  # CPCV splits used per trial (speed)
     purge_bars: int = Field(default=0, ge=0)  # bars dropped before each test block
     holdout_frac: float = Field(default=0.1, ge=0, lt=0.5)  # last window: final backtest only
+    # 0: one worker process per trial; N: N trials trained at once as one population in
+    # the study driver's process (engine.population); "auto": as many as fit the device.
+    population: int | Literal["auto"] = 0
+
+    @field_validator("population")
+    @classmethod
+    def _population_range(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 0 <= v <= 4096:
+            raise ValueError("must be 0 (off), 1 to 4096, or \"auto\"")
+        return v
 
     @model_validator(mode="after")
     def _k_below_n(self) -> StudySection:
@@ -186,6 +196,11 @@ class TraderSection(Section):
     # sim only: the replay starts at this fraction of the data (never before the features'
     # warmup); the offline demo sets 1 - [study] holdout_frac to trade the held-out bars.
     sim_start_frac: float = Field(default=0.0, ge=0, lt=1)
+    # live brokers: the exchange's clock (measured at start and every clock_check_s)
+    clock_check_s: float = Field(default=300.0, gt=0, le=86400)
+    clock_warn_s: float = Field(default=10.0, gt=0)    # skew above this: an alert
+    clock_halt_s: float = Field(default=120.0, gt=0)   # skew above this: HALTED until back
+    bar_wait_s: float = Field(default=30.0, ge=0, le=3600)  # wait for a late newest candle
 
 
 class ConvictionWeights(Section):
