@@ -1,13 +1,14 @@
 """Conviction replay: a model and the conviction filter over historical bars, side by side.
 
 Two portfolios start with the model's [env] initial_cash at the same bar and step over the
-same bars with the training env's own step (engine.env.step.trade_step: sells before buys,
-buys scaled down to the cash, orders under min_order_value skipped, the model's fee_rate):
+same bars with the training env's own step (engine.env.step.trade_step: the model's own
+action mapping and execution delay, sells before buys, buys scaled down to the cash, orders
+under min_order_value skipped, the target broker's fee and half spread per side):
 
   raw       executes every decision of the model (this is the plain backtest);
   filtered  the live trader's path: policy -> side per ticker -> the five conviction
             factors -> engine.trading.conviction.ConvictionFilter; a blocked decision's
-            action is zeroed, everything else goes to the step unchanged.
+            order is dropped, everything else goes to the step unchanged.
 
 Each portfolio feeds its own cash and holdings to the model (the observation holds them), so
 the two paths may diverge. With min_score 0 nothing is blocked and the two are identical.
@@ -42,7 +43,7 @@ The per-ticker side rule is engine.trading.decision.decision_side, the trader's 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +54,7 @@ from engine.data.candles import TIMEFRAME_SECONDS, Candles, DataError, bar_secon
 from engine.model.artifact import ModelError
 from engine.reports.metrics import max_drawdown, returns, sharpe
 from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
-from engine.trading.decision import decision_side
+from engine.trading.decision import decision_side, order_shares
 from engine.trading.policy import Policy, data_mismatch
 
 FACTORS = ("size", "momentum", "agreement", "volatility", "context")
@@ -238,15 +239,16 @@ class _Bars:
 
 
 def _prepare(policy: Policy, candles: Candles, conviction: ConvictionSection,
-             max_position_pct: float, lo: int, hi: int | None) -> _Bars:
-    from engine.env.step import StepParams
+             max_position_pct: float, lo: int, hi: int | None,
+             cost: float | None = None) -> _Bars:
+    from engine.env.step import step_params
     from engine.features import FeatureSpec, compute_features
 
     fspec = FeatureSpec.from_dict(policy.spec.features)
     env = policy.spec.env
-    prm = StepParams(max_frac=float(env.get("max_trade_fraction", 0.1)),
-                     fee=float(env.get("fee_rate", 0.0025)),
-                     min_order=float(env.get("min_order_value", 1.0)), scale=0.0)
+    prm = step_params(env)   # the model's own mapping, band, sizing and delay
+    if cost is not None:     # the target broker's fee + half spread (engine.env.step)
+        prm = replace(prm, fee=cost)
     hi = candles.n_bars if hi is None else min(hi, candles.n_bars)
     need = max(fspec.warmup + fspec.lookback - 1, conviction.volatility_window)
     first = max(need, lo)
@@ -277,23 +279,25 @@ def _simulate(b: _Bars, section: ConvictionSection | None) -> tuple[_Book, list[
     book = _Book(np.float64(b.initial), np.zeros(n_assets), [b.initial])
     recs: list[_Rec] = []
     zero = np.float64(0.0)
-    max_frac, min_order = b.prm.max_frac, b.prm.min_order
+    min_order = b.prm.min_order
     for i, t in enumerate(range(b.first, b.hi - 1)):
         p = close[t]
         obs = observation(b.feats[t - b.lookback + 1:t + 1], float(book.cash), book.holdings,
                           p, b.initial)
         out = b.policy.act(obs)
         act = out.actions
+        keep = None
         if filt is not None:  # the trader's per-bar decision, ticker by ticker
-            act = act.copy()
+            keep = np.ones(n_assets)
             equity = float(book.equity[-1])
+            orders = order_shares(b.prm, act, p, book.holdings, equity)
             eq = np.asarray(book.equity[-(mw + 1):])
             f_mom = momentum_factor(eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0)
                                     else [])
             cash_frac = float(book.cash) / equity if equity > 0 else 0.0
             for j in range(n_assets):
                 a, price, held = float(act[j]), float(p[j]), float(book.holdings[j])
-                side = decision_side(a, price, held, equity, max_frac, min_order)
+                side = decision_side(float(orders[j]), price, held, min_order)
                 if side == "HOLD":
                     continue
                 weight = held * price / equity if equity > 0 else 0.0
@@ -305,9 +309,9 @@ def _simulate(b: _Bars, section: ConvictionSection | None) -> tuple[_Book, list[
                                                      v.f_volatility, v.f_context),
                                  v.passed, v.reason))
                 if not v.passed:
-                    act[j] = 0.0
+                    keep[j] = 0.0
         _step(book, trade_step(NumpyOps, b.prm, p, close[t + 1], book.cash, book.holdings,
-                               act, zero, zero))
+                               act, zero, zero, keep))
     return book, recs
 
 
@@ -322,11 +326,11 @@ def _section(conviction: ConvictionSection, min_score: float | None = None
 
 def replay(policy: Policy, candles: Candles, conviction: ConvictionSection,
            max_position_pct: float, lo: int = 0, hi: int | None = None,
-           model: str = "", tune: bool = False) -> ReplayResult:
+           model: str = "", tune: bool = False, cost: float | None = None) -> ReplayResult:
     """Run both portfolios over bars [lo, hi) (raised to the first bar with a full feature
     and volatility window); `conviction.min_score` is the threshold. tune: also search for
     a min_score in the target range by replaying the filtered path (see tune_min_score)."""
-    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi)
+    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
     section = _section(conviction)
     raw, _ = _simulate(b, None)
     flt, recs = _simulate(b, section)

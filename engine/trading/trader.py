@@ -39,7 +39,7 @@ import numpy as np
 from engine.brokers.base import Broker, BrokerError, FeeTier, Fill
 from engine.config import Config
 from engine.data.candles import Candles, DataError
-from engine.env.step import StepParams
+from engine.env.step import step_params
 from engine.features import (
     FeatureSpec,
     compute_features,
@@ -97,11 +97,9 @@ class Trader(Guards, Loop):
         self.fspec = FeatureSpec.from_dict(policy.spec.features)
         self.history = max(self.fspec.history, cfg.trader.history_bars,
                            cfg.conviction.volatility_window + 1)
-        env = policy.spec.env
-        self.max_frac = float(env.get("max_trade_fraction", cfg.env.max_trade_fraction))
-        self.min_order = float(env.get("min_order_value", cfg.env.min_order_value))
-        self.step_params = StepParams(self.max_frac, float(env.get("fee_rate", cfg.env.fee_rate)),
-                                      self.min_order, 0.0)
+        # The model's own env: its action mapping, band, sizing and costs (train/serve parity).
+        self.step_params = step_params(policy.spec.env)
+        self.min_order = self.step_params.min_order
         self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
@@ -361,12 +359,13 @@ class Trader(Guards, Loop):
         vol = volatility_factors(candles.close, self.cfg.conviction.volatility_short_window,
                                  self.cfg.conviction.volatility_window).tolist()
         records, sells, buys = [], [], []
+        orders = order_shares(self.step_params, out.actions, prices, holdings, equity_f)
         for j, t in enumerate(self.s.tickers):
             a = float(out.actions[j])
             price = prices[j]
-            shares = order_shares(a, price, equity_f, self.max_frac)
+            shares = float(orders[j])
             held = holdings[j]
-            side = decision_side(a, price, held, equity_f, self.max_frac, self.min_order)
+            side = decision_side(shares, price, held, self.min_order)
             f_vol = vol[j]
             v = self.conviction.evaluate(t, side, a, float(out.agreement[j]), f_mom, f_vol,
                                          held * price / equity_f, cash_frac, held > 0)

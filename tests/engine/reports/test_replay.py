@@ -31,6 +31,8 @@ from engine.trading.policy import Policy, load_policy
 ROOT = Path(__file__).resolve().parents[3]
 TICKERS = ("BTC-USD", "ETH-USD")
 CONFIG = """
+[env]
+no_trade_band = 0.0
 [features]
 lookback = 2
 norm_window = 20

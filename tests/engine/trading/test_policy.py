@@ -46,10 +46,10 @@ def test_mismatch_is_refused_with_what_differs(fast_config: Callable[..., Config
     d = build_model(tmp_path / "m", cfg, TICKERS)
     with pytest.raises(ModelError) as e:
         _load(cfg, [d], tickers=("BTC-USD", "SOL-USD"), timeframe="1h",
-              env=cfg.env.model_dump() | {"fee_rate": 0.001})
+              env=cfg.env.model_dump() | {"max_trade_fraction": 0.5})
     msg = str(e.value)
     assert "tickers" in msg and "SOL-USD" in msg and "timeframe" in msg
-    assert "env.fee_rate" in msg and str(d) in msg
+    assert "env.max_trade_fraction" in msg and str(d) in msg
     other = cfg.model_copy(update={"features": cfg.features.model_copy(update={"lookback": 3})})
     d2 = build_model(tmp_path / "m2", other, TICKERS)
     with pytest.raises(ModelError, match="features.lookback"):
