@@ -588,7 +588,7 @@ class CappuccinoApp(App[None]):
     @work(thread=True, group="commands")
     def _insert(self, req: CommandRequest) -> None:
         try:
-            cid = submit(self.loader.store(), req)
+            cid = submit(self.loader.store(), req, self.cfg)
         except Exception as e:  # a locked or missing store: say so, keep running
             self.call_from_thread(self.notify, f"{req.describe()}: not queued ({e})",
                                   severity="error", timeout=15)

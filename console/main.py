@@ -81,7 +81,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.config import ConfigError, load_config
+    from engine.files import private_umask
 
+    private_umask()  # whatever the console creates (and the supervisor it starts) is private
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, os.environ)

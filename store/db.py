@@ -1,5 +1,17 @@
 """Open the SQLite store: pragmas, integrity check, migrations, and the write transaction.
 
+THE RULE: the store file is SQLite's alone. Never `open()`, `os.open()`, copy, checksum or
+read the header of the database or its `-wal`/`-shm` from a process that may hold a
+connection to it (and every Cappuccino process may): on POSIX, closing any descriptor of a
+file drops every fcntl lock the process holds on it, its SQLite connection's included, and
+another process then checkpoints and deletes the WAL under it (the store ends corrupt, see
+SQLite's "How To Corrupt An SQLite Database File", section 2.2). Ask SQLite instead
+(`PRAGMA schema_version` detects a file that is not a database; `VACUUM INTO` copies);
+`os.stat`/`os.access` are fine. tests/store/test_file_rule.py enforces it.
+
+One connection per process and file, shared by its threads (store.connection): a `Store` is
+a handle on it. New stores (and so their -wal/-shm) are created mode 0600.
+
 Every write goes through `Store.write()`, a short `BEGIN IMMEDIATE` transaction: a
 deferred BEGIN that later writes fails at once with "database is locked" under several
 writer processes, whatever the busy timeout (see docs/api-notes).
@@ -14,18 +26,19 @@ import os
 import shutil
 import sqlite3
 import time
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from store import connection
 from store.migrations import latest_version, migrations
 
 if TYPE_CHECKING:
     import sqlite_utils
 
-SQLITE_HEADER = b"SQLite format 3\x00"
 _CORRUPT_HINT = "restore a backup; the file was left as it is, not recreated"
 
 
@@ -86,40 +99,78 @@ class _LazyDatabase:
 
 
 class Store:
-    """One connection to the store. Use one Store per thread (or guard it yourself)."""
+    """A handle on the process's shared connection to the store (see module docstring).
+
+    Any number of handles, in any threads, may be open at once; each `close()` drops one
+    reference and the last closes the connection. Reads go through `query()`/`one()`; use
+    `conn` directly only inside `write()` (or in a process with one thread).
+    """
 
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0,
                  check: bool = True) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
         self._check_file(create)
+        self._key = connection.key_of(self.path)
+        self._shared = connection.acquire(self.path, lambda: self._open(check))
+        self._release = weakref.finalize(self, connection.release, self._key, self._shared)
+        if check and not self._shared.checked:
+            try:
+                with self._shared.locked():
+                    self._quick_check()
+            except BaseException:
+                self.close()
+                raise
+            self._shared.checked = True
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        return self._shared.conn
+
+    def _open(self, check: bool) -> connection.SharedConnection:
+        """A new connection: pragmas, checks, WAL, migrations; closed again on any error."""
+        created = not self.path.exists()
         try:
             # isolation_level=None: we issue BEGIN IMMEDIATE ourselves.
-            self.conn = sqlite3.connect(self.path, timeout=busy_timeout_s, isolation_level=None,
-                                        check_same_thread=False)
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s,
+                                   isolation_level=None, check_same_thread=False)
         except sqlite3.Error as e:
             raise StoreError(f"{self.path}: cannot open the store ({e})") from None
+        busy_ms = int(self.busy_timeout_s * 1000)
+        ident = connection.file_ident(str(self.path)) or (0, 0)
+        shared = connection.SharedConnection(conn, ident, busy_ms)
         try:
-            self.conn.row_factory = sqlite3.Row
-            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            # Check before anything that could write (journal mode, migrations).
+            if created:
+                # The operator's alone, whatever the umask; SQLite gives -wal/-shm the
+                # database file's mode, so this comes before WAL is switched on.
+                os.chmod(self.path, 0o600)
+            conn.row_factory = sqlite3.Row
+            conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+            # SQLite reads the header here: a file that is not a database fails now, before
+            # anything could write to it (journal mode, migrations).
+            conn.execute("PRAGMA schema_version").fetchone()
             if check:
-                rows = self.conn.execute("PRAGMA quick_check(3)").fetchall()
-                if rows[0][0] != "ok":
-                    found = " / ".join(" ".join(str(r[0]).split()) for r in rows)
-                    raise StoreError(f"{self.path}: database is corrupt (quick_check: "
-                                     f"{found}); {_CORRUPT_HINT}")
-            self._check_version()
-            self._set_wal()
-            self.conn.execute("PRAGMA synchronous = NORMAL")
-            self.conn.execute("PRAGMA foreign_keys = ON")
-            self._migrate()
+                self._quick_check(conn)
+                shared.checked = True
+            self._check_version(conn)
+            self._set_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._migrate(conn)
         except sqlite3.DatabaseError as e:
-            self.conn.close()
+            conn.close()
             raise self._error(e) from None
         except BaseException:
-            self.conn.close()
+            conn.close()
             raise
+        return shared
+
+    def _quick_check(self, conn: sqlite3.Connection | None = None) -> None:
+        rows = (conn or self.conn).execute("PRAGMA quick_check(3)").fetchall()
+        if rows[0][0] != "ok":
+            found = " / ".join(" ".join(str(r[0]).split()) for r in rows)
+            raise StoreError(f"{self.path}: database is corrupt (quick_check: "
+                             f"{found}); {_CORRUPT_HINT}")
 
     @cached_property
     def db(self) -> sqlite_utils.Database:
@@ -130,6 +181,7 @@ class Store:
 
     # -- opening ----------------------------------------------------------------------
     def _check_file(self, create: bool) -> None:
+        # Only stat/access here: never open() the file (module docstring).
         p = self.path
         if not p.exists():
             if not create:
@@ -153,18 +205,12 @@ class Store:
             # WAL needs the -wal and -shm files next to the store.
             raise StoreError(f"{p}: folder {p.parent} is not writable (the store's WAL "
                              "files live there)")
-        try:
-            with p.open("rb") as f:
-                head = f.read(len(SQLITE_HEADER))
-        except OSError as e:
-            raise StoreError(f"{p}: cannot read the store ({e.strerror})") from None
-        # An empty file holds nothing to lose: SQLite makes it a new database.
-        if head and head != SQLITE_HEADER:
-            raise StoreError(f"{p}: not a SQLite database (bad header); {_CORRUPT_HINT}")
 
     def _error(self, e: sqlite3.Error) -> StoreError:
         msg = str(e)
-        if "not a database" in msg or "malformed" in msg or "corrupt" in msg:
+        if "not a database" in msg:
+            return StoreError(f"{self.path}: not a SQLite database ({msg}); {_CORRUPT_HINT}")
+        if "malformed" in msg or "corrupt" in msg:
             return StoreError(f"{self.path}: database is corrupt ({msg}); {_CORRUPT_HINT}")
         if "unable to open" in msg or "readonly" in msg:
             return StoreError(f"{self.path}: cannot open the store ({msg})")
@@ -175,14 +221,14 @@ class Store:
             return StoreError(f"{self.path}: disk full ({msg})")
         return StoreError(f"{self.path}: {msg}")
 
-    def _set_wal(self) -> None:
+    def _set_wal(self, conn: sqlite3.Connection) -> None:
         # Switching to WAL takes an exclusive lock; several processes opening a new store
         # at once can see SQLITE_BUSY here without the busy handler, so retry until the
         # busy timeout.
         deadline = time.monotonic() + self.busy_timeout_s
         while True:
             try:
-                mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
                 break
             except sqlite3.OperationalError as e:
                 if "locked" not in str(e) or time.monotonic() > deadline:
@@ -195,37 +241,38 @@ class Store:
     # -- schema -----------------------------------------------------------------------
     @property
     def version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return int(self.one("PRAGMA user_version")[0])
 
-    def _check_version(self) -> None:
+    def _check_version(self, conn: sqlite3.Connection) -> None:
         target = latest_version()
-        if self.version > target:
-            raise StoreError(f"{self.path}: schema version {self.version} is newer than this "
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > target:
+            raise StoreError(f"{self.path}: schema version {version} is newer than this "
                              f"Cappuccino understands ({target}); upgrade Cappuccino")
 
-    def _migrate(self) -> None:
-        target = latest_version()
-        self._check_version()
-        if self.version == target:
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        self._check_version(conn)
+        if int(conn.execute("PRAGMA user_version").fetchone()[0]) == latest_version():
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            current = self.version  # re-read under the lock: another process may have migrated
+            # Re-read under the lock: another process may have migrated meanwhile.
+            current = int(conn.execute("PRAGMA user_version").fetchone()[0])
             for version, name, sql in migrations():
                 if version <= current:
                     continue
                 for stmt in _split_sql(sql):
                     try:
-                        self.conn.execute(stmt)
+                        conn.execute(stmt)
                     except sqlite3.OperationalError as e:
                         raise StoreError(f"{self.path}: migration {name} failed ({e}); "
                                          "the store was left at version "
                                          f"{current}") from None
-                self.conn.execute(f"PRAGMA user_version = {version}")
-            self.conn.execute("COMMIT")
+                conn.execute(f"PRAGMA user_version = {version}")
+            conn.execute("COMMIT")
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
 
     # -- access -----------------------------------------------------------------------
@@ -233,17 +280,19 @@ class Store:
     def write(self, min_free_mb: float = 0.0) -> Iterator[sqlite_utils.Database]:
         """A short BEGIN IMMEDIATE transaction; commits on success, rolls back on error.
 
-        For a large write pass `min_free_mb`: the free space is checked before BEGIN, so a
-        full disk refuses the write up front instead of failing half-way.
+        The process's other threads wait for it (one connection); other processes wait for
+        SQLite's write lock. For a large write pass `min_free_mb`: the free space is checked
+        before BEGIN, so a full disk refuses the write up front instead of failing half-way.
         """
         if min_free_mb > 0:
             ensure_free_space(self.path, min_free_mb, "write to the store")
-        if self.conn.in_transaction:
+        sh = self._shared
+        if sh.held():
             raise StoreError(f"{self.path}: nested write() (a transaction is already open)")
         # Most writers use self.conn; sqlite_utils (which imports pandas, ~0.5 s) is only
         # loaded when the yielded object is first used.
         db = self.__dict__.get("db") or _LazyDatabase(self)
-        self._begin_immediate()
+        self._begin_immediate()  # returns holding sh's lock
         try:
             yield cast("sqlite_utils.Database", db)
         except sqlite3.OperationalError as e:
@@ -262,37 +311,48 @@ class Store:
                 if _is_full(e):
                     raise StoreError(f"{self.path}: disk full, write rolled back") from None
                 raise
+        finally:
+            sh.release()
 
     def _begin_immediate(self) -> None:
-        """BEGIN IMMEDIATE, waiting for other writers at most busy_timeout_s.
+        """BEGIN IMMEDIATE, waiting for other writers at most busy_timeout_s; on success the
+        caller holds the shared connection's lock.
 
         SQLite's own busy handler backs off to 100 ms sleeps, so under steady contention a
         waiting writer keeps losing the lock to busier ones (seconds-long stalls measured with
         4 writers). Polling with short sleeps keeps every writer's wait close to the time the
-        others actually hold the lock.
+        others actually hold the lock. The thread lock is let go between tries, so the
+        process's readers are not held up by another process's writer.
         """
-        timeout_ms = self.one("PRAGMA busy_timeout")[0]
-        deadline = time.monotonic() + timeout_ms / 1000
+        sh = self._shared
+        deadline = time.monotonic() + self.busy_timeout_s
         delay = 0.0002
-        self.conn.execute("PRAGMA busy_timeout = 0")
-        try:
-            while True:
+        while True:
+            if not sh.acquire(timeout=max(0.0, deadline - time.monotonic())):
+                raise StoreError(f"{self.path}: cannot start a write: this process's other "
+                                 f"threads held the store for more than "
+                                 f"{self.busy_timeout_s:g} s")
+            try:
+                self.conn.execute("PRAGMA busy_timeout = 0")
                 try:
                     self.conn.execute("BEGIN IMMEDIATE")
                     return
-                except sqlite3.OperationalError as e:
-                    if "locked" not in str(e) and "busy" not in str(e):
-                        raise StoreError(f"{self.path}: cannot start a write "
-                                         f"({self._error(e)})") from None
-                    if time.monotonic() >= deadline:
-                        raise StoreError(f"{self.path}: cannot start a write: another process "
-                                         f"held the write lock for more than "
-                                         f"{timeout_ms / 1000:g} s (database is locked)"
-                                         ) from None
-                time.sleep(delay)
-                delay = min(delay * 1.5, 0.002)
-        finally:
-            self.conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+                finally:
+                    self.conn.execute(f"PRAGMA busy_timeout = {sh.busy_ms}")
+            except sqlite3.OperationalError as e:
+                sh.release()
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise StoreError(f"{self.path}: cannot start a write "
+                                     f"({self._error(e)})") from None
+            except BaseException:
+                sh.release()
+                raise
+            if time.monotonic() >= deadline:
+                raise StoreError(f"{self.path}: cannot start a write: another process "
+                                 f"held the write lock for more than "
+                                 f"{self.busy_timeout_s:g} s (database is locked)") from None
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.002)
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back (e.g. after SQLITE_FULL); ROLLBACK would then
@@ -301,13 +361,16 @@ class Store:
             self.conn.execute("ROLLBACK")
 
     def query(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
+        with self._shared.locked():
+            return self.conn.execute(sql, params).fetchall()
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
-        return self.conn.execute(sql, params).fetchone()
+        with self._shared.locked():
+            return self.conn.execute(sql, params).fetchone()
 
     def close(self) -> None:
-        self.conn.close()
+        """Drop this handle (idempotent); the process's last handle closes the connection."""
+        self._release()
 
     def __enter__(self) -> Store:
         return self

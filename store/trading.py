@@ -250,7 +250,8 @@ def list_orders(store: Store, trader: str, limit: int = 1000) -> list[OrderRow]:
 def insert_fill(store: Store, *, fill_id: str, trader: str, client_order_id: str, ticker: str,
                 side: str, qty: Decimal, price: Decimal, fee: Decimal, liquidity: str,
                 realized_pnl: Decimal | None, at: float) -> bool:
-    """False when the fill was already recorded (fills are keyed by the broker's id)."""
+    """False when the fill was already recorded. Fills are keyed by (trader, broker fill id):
+    a broker's id is unique only within its account."""
     cur = store.conn.execute(
         "INSERT OR IGNORE INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price,"
         " fee, liquidity, realized_pnl, at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -259,8 +260,9 @@ def insert_fill(store: Store, *, fill_id: str, trader: str, client_order_id: str
     return cur.rowcount == 1
 
 
-def has_fill(store: Store, fill_id: str) -> bool:
-    return store.one("SELECT 1 FROM fills WHERE fill_id = ?", (fill_id,)) is not None
+def has_fill(store: Store, trader: str, fill_id: str) -> bool:
+    return store.one("SELECT 1 FROM fills WHERE trader = ? AND fill_id = ?",
+                     (trader, fill_id)) is not None
 
 
 def list_fills(store: Store, trader: str, since: float = 0.0) -> list[FillRow]:

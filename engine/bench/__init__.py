@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 BENCH_MODULES: dict[str, str] = {
     **{name: f"engine.bench.{name}"
-       for name in ("store", "env", "ppo", "backtest", "study", "trading", "monitor")},
+       for name in ("store", "env", "ppo", "population", "backtest", "study", "trading",
+                    "monitor")},
     "console": "console.bench",
 }
 

@@ -16,11 +16,15 @@ Rules:
   Market orders and crossing limits fill at once at the ask/bid as taker.
 - Fees in the quote currency from the fee tier; funds are held while an order rests.
 - `submit` is idempotent on client_order_id.
+- Ids: order and fill ids carry a random prefix made with the file (`sim-<prefix>-<seq>`,
+  `simfill-<prefix>-<seq>`), so two exchange files never hand out the same id (a file made
+  before prefixes keeps its plain `sim-<seq>` ids).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
@@ -42,6 +46,7 @@ from engine.brokers.base import (
     Quote,
 )
 from engine.data.candles import Candles
+from engine.files import private_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -83,7 +88,7 @@ class SimBroker:
         self._low = candles.low if candles.low is not None else np.minimum(prev, close)
         self._high = candles.high if candles.high is not None else np.maximum(prev, close)
         self.path = Path(state_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                     check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
@@ -99,24 +104,48 @@ class SimBroker:
                 self.conn.execute("INSERT INTO meta VALUES ('index', ?)", (str(start),))
                 self.conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)",
                                   (candles.fingerprint(),))
+                self.conn.execute("INSERT INTO meta VALUES ('id_prefix', ?)",
+                                  (uuid.uuid4().hex[:10],))
                 self.conn.execute("INSERT INTO balances (currency, available) VALUES (?, ?)",
                                   (QUOTE_CCY, str(Decimal(initial_cash))))
         self._index = int(self.conn.execute(
             "SELECT value FROM meta WHERE key='index'").fetchone()[0])
+        row = self.conn.execute("SELECT value FROM meta WHERE key='id_prefix'").fetchone()
+        self._ids = f"{row[0]}-" if row else ""
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One exchange transaction. The file's own trouble (disk full, locked) is a
+        BrokerError, as an unreachable exchange would be: the trader retries, it never dies
+        with a traceback."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise self._file_error(e) from None
         try:
             yield
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            self._rollback()
+            raise self._file_error(e) from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # After SQLITE_FULL SQLite may have rolled back already.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _file_error(self, e: sqlite3.Error) -> BrokerError:
+        return BrokerError(f"sim: exchange file {self.path}: {' '.join(str(e).split())}")
 
     def close(self) -> None:
         self.conn.close()
+
+    def _order_id(self, seq: int) -> str:
+        return f"sim-{self._ids}{seq}"
 
     def _bal(self, ccy: str) -> tuple[Decimal, Decimal]:
         row = self.conn.execute("SELECT available, hold FROM balances WHERE currency=?",
@@ -214,7 +243,7 @@ class SimBroker:
     # -- orders -------------------------------------------------------------------------
     def _state(self, row: sqlite3.Row) -> OrderState:
         return OrderState(
-            client_order_id=row["client_order_id"], broker_order_id=f"sim-{row['seq']}",
+            client_order_id=row["client_order_id"], broker_order_id=self._order_id(row["seq"]),
             ticker=row["ticker"], side=row["side"], qty=Decimal(row["qty"]),
             limit_price=Decimal(row["limit_price"]) if row["limit_price"] else None,
             status=row["status"], filled_qty=Decimal(row["filled_qty"]),
@@ -247,7 +276,8 @@ class SimBroker:
             "UPDATE orders SET status='FILLED', filled_qty=qty, avg_price=?, fees=?, held='0' "
             "WHERE seq=?", (str(price), str(fee), row["seq"]))
         self.conn.execute("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (f"simfill-{row['seq']}", row["client_order_id"], f"sim-{row['seq']}",
+                          (f"simfill-{self._ids}{row['seq']}", row["client_order_id"],
+                           self._order_id(row["seq"]),
                            row["ticker"], row["side"], str(qty), str(price), str(fee), liquidity,
                            at))
 

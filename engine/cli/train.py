@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="where trials train (default: [runtime] device)")
     p.add_argument("--gpu", metavar="N", help="train on cuda:N (the same as --device cuda:N)")
     p.add_argument("--workers", type=int, help="trials in parallel (default: [study] workers)")
+    p.add_argument("--population", metavar="K|auto",
+                   help="train K trials at once in this process (one population on one "
+                        "device); auto: as many as fit (default: [study] population; 0 off)")
     p.add_argument("--direct", action="store_true",
                    help="start trial workers as children, not under the supervisor")
     p.set_defaults(func=run)
@@ -44,6 +47,21 @@ def apply_overrides(cfg: Config, timeframe: str | None = None, device: str | Non
     return cfg.model_copy(update=update) if update else cfg
 
 
+def parse_population(text: str | None, default: int | str) -> int | str:
+    """--population K|auto (K from 0 to 4096), else the config's [study] population."""
+    if text is None:
+        return default
+    if text == "auto":
+        return text
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if not 0 <= k <= 4096:
+        raise UsageError(f"--population must be a number from 0 to 4096 or 'auto' (got {text!r})")
+    return k
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
     try:  # the same checks as the console's form and the supervisor's `train` command
         req = train_request(args.study or cfg.study.name, args.timeframe or cfg.data.timeframe,
@@ -52,7 +70,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     except TrainArgsError as e:
         raise UsageError(f"train: {e}") from None
     study, timeframe, n_trials, device = req.study, req.timeframe, req.n_trials, req.device
+    population = parse_population(args.population, cfg.study.population)
     cfg = apply_overrides(cfg, timeframe, device, req.workers)
+    if population != 0:
+        from engine.population.cli import run_population
+
+        return run_population(cfg, study, timeframe, n_trials, population)
 
     from engine.study.objective import prepare_data
     from engine.study.runner import run_study

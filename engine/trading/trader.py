@@ -150,7 +150,7 @@ class Trader:
             since = row["m"] if row and row["m"] is not None else self.clock.now()
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
-            if st.has_fill(self.store, f.fill_id):
+            if st.has_fill(self.store, self.name, f.fill_id):
                 continue
             if f.client_order_id not in ours_cache:
                 ours_cache[f.client_order_id] = st.get_order(self.store, f.client_order_id) \

@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
 
+from store import connection
 from store.db import Store, StoreError, ensure_free_space, free_mb
 from store.migrations import latest_version
 
@@ -63,28 +65,86 @@ def test_write_commits_and_rolls_back(tmp_path: Path) -> None:
         assert not s.conn.in_transaction
 
 
+def other_connection(path: Path, busy_ms: int = 50) -> sqlite3.Connection:
+    """A second SQLite connection: stands in for another process (Stores share one)."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(f"PRAGMA busy_timeout = {busy_ms}")
+    return conn
+
+
 def test_write_is_begin_immediate(tmp_path: Path) -> None:
     """Inside write() the write lock is already held: a second writer cannot begin."""
     path = tmp_path / "s.db"
-    with Store(path) as a, Store(path, busy_timeout_s=5.0) as b:
-        b.conn.execute("PRAGMA busy_timeout = 50")  # fail fast for the probe below
+    with Store(path) as a:
+        b = other_connection(path)
         with a.write():
             with pytest.raises(sqlite3.OperationalError, match="locked"):
-                b.conn.execute("BEGIN IMMEDIATE")
+                b.execute("BEGIN IMMEDIATE")
             # Readers are not blocked by the writer (WAL).
-            assert b.one("SELECT count(*) FROM kv")[0] == 0
+            assert b.execute("SELECT count(*) FROM kv").fetchone()[0] == 0
+        b.close()
 
 
 def test_write_lock_timeout_is_a_store_error(tmp_path: Path) -> None:
     path = tmp_path / "s.db"
-    with Store(path) as a, Store(path) as b:
-        b.conn.execute("PRAGMA busy_timeout = 100")
-        with (a.write(), pytest.raises(StoreError, match=r"cannot start a write.*locked"),
-              b.write()):
+    with Store(path, busy_timeout_s=0.2) as s:
+        other = other_connection(path)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(StoreError, match=r"cannot start a write.*locked"), s.write():
             pass
-        assert b.one("PRAGMA busy_timeout")[0] == 100  # restored after waiting
-        with b.write():  # usable once the lock is free
-            b.conn.execute("INSERT INTO kv VALUES ('x', '1', 0)")
+        assert s.one("PRAGMA busy_timeout")[0] == 200  # restored after waiting
+        other.execute("COMMIT")
+        with s.write():  # usable once the lock is free
+            s.conn.execute("INSERT INTO kv VALUES ('x', '1', 0)")
+        other.close()
+
+
+def test_handles_share_one_connection_across_threads(tmp_path: Path) -> None:
+    """Stores of one process share a connection; threads' transactions never interleave."""
+    path = tmp_path / "s.db"
+    stores = [Store(path) for _ in range(4)]
+    assert len({id(s.conn) for s in stores}) == 1 and connection.open_count(path) == 4
+    seen_partial: list[int] = []
+
+    def writer(s: Store, tag: int) -> None:
+        for b in range(30):
+            with s.write():
+                for i in range(5):
+                    s.conn.execute("INSERT INTO kv VALUES (?, 'v', 0)", (f"{tag}-{b}-{i}",))
+
+    def reader(s: Store) -> None:
+        for _ in range(200):
+            n = s.one("SELECT count(*) FROM kv")[0]
+            if n % 5:
+                seen_partial.append(n)
+
+    threads = [threading.Thread(target=writer, args=(stores[i], i)) for i in range(3)]
+    threads.append(threading.Thread(target=reader, args=(stores[3],)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not seen_partial  # no thread saw another's half-written transaction
+    assert stores[0].one("SELECT count(*) FROM kv")[0] == 3 * 30 * 5
+    for s in stores[:-1]:
+        s.close()
+    assert connection.open_count(path) == 1  # the last handle keeps it open
+    stores[-1].close()
+    stores[-1].close()  # idempotent
+    assert connection.open_count(path) == 0
+
+
+def test_replaced_file_gets_a_new_connection(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    first = Store(path)
+    with first.write():
+        first.conn.execute("INSERT INTO kv VALUES ('old', '1', 0)")
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    with Store(path) as second:
+        assert second.conn is not first.conn
+        assert second.one("SELECT count(*) FROM kv")[0] == 0
+    first.close()
 
 
 def test_nested_write_refused(tmp_path: Path) -> None:

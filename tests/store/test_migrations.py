@@ -117,3 +117,39 @@ def test_split_sql_keeps_statements_and_drops_comments() -> None:
     assert store_db._split_sql(sql) == [
         "-- a comment; with a semicolon\nCREATE TABLE a (x TEXT DEFAULT ';');",
         "CREATE INDEX a_x ON a(x);"]
+
+
+def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store at the version before the (trader, fill_id) key moves forward whole."""
+    (rekey,) = [v for v, name, _ in migrations() if name.endswith("_store.sql")]
+    earlier = [m for m in migrations() if m[0] < rekey]
+    path = tmp_path / "prev.db"
+    monkeypatch.setattr(store_db, "migrations", lambda: earlier)
+    monkeypatch.setattr(store_db, "latest_version", lambda: len(earlier))
+    with Store(path) as s, s.write():
+        s.conn.executemany(
+            "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee,"
+            " liquidity, realized_pnl, at) VALUES (?, ?, ?, 'BTC-USD', ?, ?, '100.5', '0.01', ?,"
+            " ?, ?)",
+            [(f"fill-{i}", f"t{i % 3}", f"c{i}", "BUY" if i % 2 else "SELL", f"0.{i + 1}",
+              "MAKER" if i % 5 else "TAKER", None if i % 4 else str(i), 1000.0 - i)
+             for i in range(500)])
+        assert s.version == rekey - 1
+    monkeypatch.undo()
+    conn = sqlite3.connect(path)
+    before = conn.execute("SELECT * FROM fills ORDER BY rowid").fetchall()
+    conn.close()
+    with Store(path) as s:
+        assert s.version == latest_version()
+        assert [tuple(r) for r in s.query("SELECT * FROM fills ORDER BY rowid")] == before
+        # Ties on `at` keep their order: readers sort by (at, rowid).
+        assert s.one("PRAGMA integrity_check")[0] == "ok"
+        pk = [r["name"] for r in sorted(s.query("PRAGMA table_info(fills)"),
+                                        key=lambda r: r["pk"]) if r["pk"]]
+        assert pk == ["trader", "fill_id"]
+        with s.write():  # another trader's fill-0 is another fill now
+            s.conn.execute("INSERT INTO fills (fill_id, trader, ticker, side, qty, price, fee,"
+                           " liquidity, at) VALUES ('fill-0', 't1', 'BTC-USD', 'BUY', '1', '1',"
+                           " '0', 'MAKER', 0)")
+        assert s.one("SELECT count(*) FROM fills")[0] == 501

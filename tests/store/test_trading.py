@@ -51,6 +51,12 @@ def test_orders_and_fills_are_idempotent(tmp_path: Path) -> None:
     assert st.insert_fill(s, **fill) and not st.insert_fill(s, **fill)  # type: ignore[arg-type]
     st.insert_fill(s, **(fill | {"fill_id": "f2", "liquidity": "TAKER"}))  # type: ignore[arg-type]
     assert st.maker_ratio(s, "a") == 0.5 and st.last_fill_at(s, "a") == 20.0
+    # A broker's fill id is unique only within the trader's account: another trader's "f1"
+    # is another fill.
+    assert st.has_fill(s, "a", "f1") and not st.has_fill(s, "b", "f1")
+    assert st.insert_fill(s, **(fill | {"trader": "b"}))  # type: ignore[arg-type]
+    assert st.has_fill(s, "b", "f1") and len(st.list_fills(s, "a")) == 2
+    assert [(f.trader, f.fill_id) for f in st.list_fills(s, "b")] == [("b", "f1")]
 
 
 def test_positions_equity_and_decision_stats(tmp_path: Path) -> None:

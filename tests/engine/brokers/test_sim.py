@@ -124,3 +124,29 @@ def test_sim_start_frac_starts_the_replay_late_but_never_before_warmup(
                     "sim", tmp_path / "c")
     with pytest.raises(ConfigError, match="sim_start_frac"):
         make_config(base + "sim_start_frac = 1.0\n", name="d.toml")
+
+
+def test_two_exchange_files_never_share_an_id(tmp_path: Path) -> None:
+    """Fill and order ids are unique per exchange file (issue 10: two sims both said
+    simfill-1), and stay the same when the file is reopened."""
+    a, b = broker(tmp_path / "a"), broker(tmp_path / "b")
+    for x in (a, b):
+        x.submit(req("same-cid", "BUY", "1", None, post_only=False))  # taker: fills at once
+    fa, fb = a.fills(0.0), b.fills(0.0)
+    assert len(fa) == len(fb) == 1
+    assert fa[0].fill_id != fb[0].fill_id and fa[0].broker_order_id != fb[0].broker_order_id
+    assert a.get_order("same-cid").broker_order_id == fa[0].broker_order_id  # type: ignore[union-attr]
+    a.close()
+    again = broker(tmp_path / "a")
+    assert again.fills(0.0) == fa
+    assert again.get_order("same-cid").broker_order_id == fa[0].broker_order_id  # type: ignore[union-attr]
+
+
+def test_a_file_made_before_prefixes_keeps_its_ids(tmp_path: Path) -> None:
+    old = broker(tmp_path)
+    old.conn.execute("DELETE FROM meta WHERE key = 'id_prefix'")  # as an older version made it
+    old.close()
+    b = broker(tmp_path)
+    b.submit(req("c1", "BUY", "1", None, post_only=False))
+    assert [f.fill_id for f in b.fills(0.0)] == ["simfill-1"]
+    assert b.get_order("c1").broker_order_id == "sim-1"  # type: ignore[union-attr]

@@ -89,10 +89,27 @@ def test_status_text_and_empty_store(config_path: Path, capsys) -> None:
     assert doc["study"] is None and doc["processes"] == [] and doc["traders"] == []
 
 
-def test_status_on_missing_store_is_one_clear_line(config_path: Path, capsys) -> None:
-    assert main(["--config", str(config_path), "status"]) == 1
+def test_status_on_missing_store_says_nothing_runs(config_path: Path, capsys) -> None:
+    """A fresh install: the same schema, nothing alive, exit 0, and no store created."""
+    cfg = load_config(config_path, environ={})
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"supervisor": {"alive": False, "pid": None}, "processes": [],
+                   "study": None, "traders": [], "alerts": []}
+    for command in ("status", "ps"):
+        assert main(["--config", str(config_path), command]) == 0
+        out = capsys.readouterr().out
+        assert "supervisor: NOT running" in out and "nothing runs" in out
+    assert not Path(cfg.store.path).exists()
+
+
+def test_status_on_unreadable_store_is_one_clear_line(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    Path(cfg.store.path).parent.mkdir(parents=True)
+    Path(cfg.store.path).write_text("not a database, " * 100)
+    assert main(["--config", str(config_path), "status", "--json"]) == 1
     err = capsys.readouterr().err
-    assert "store not found" in err and len(err.strip().splitlines()) == 1
+    assert "not a SQLite database" in err and len(err.strip().splitlines()) == 1
 
 
 def test_status_json_money_is_rounded_decimal_text(config_path: Path, capsys) -> None:
