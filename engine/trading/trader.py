@@ -50,6 +50,7 @@ from engine.trading.clock import Clock
 from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
 from engine.trading.decision import decision_side, order_shares
 from engine.trading.execution import Executor
+from engine.trading.exits import exit_intents
 from engine.trading.ledger import Ledger, Lot
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
 from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
@@ -252,7 +253,9 @@ class Trader:
         equity_f = float(self.cash) + float(np.sum(holdings * prices))
         self.equity = Decimal(repr(equity_f))
         halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill)
+        exit_req = st.exit_request(self.store, self.name)
+        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill,
+                                   exiting=exit_req is not None)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
         intents: list[tuple[str, str, Decimal, Decimal]] = []
@@ -261,6 +264,8 @@ class Trader:
             obs = observation(window, float(self.cash), holdings, closes, float(self.s.capital))
             records, intents = self._decide(bar_at, candles, holdings, prices, equity_f,
                                             self.policy.act(obs))
+            if exit_req is not None:
+                intents = exit_intents(self, exit_req, intents)
         elif gap_refusal:
             log.warning("%s: %d bars missing in the history window; no trading this bar",
                         self.name, missing)
@@ -399,8 +404,9 @@ class Trader:
     def poll(self) -> None:
         """Kill switch / halt flag, then re-pricing. Called every poll_s between bars."""
         halt_req, kill = st.halt_flags(self.store, self.name)
+        exiting = st.exit_request(self.store, self.name) is not None
         changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
-                                   halt_req or kill)
+                                   halt_req or kill, exiting=exiting)
         if changed:
             self._on_state_change(*changed)
         if self.risk.state == HALTED:
