@@ -32,8 +32,8 @@ retried counts as RUNNING); `RETRIED` counts trials that needed more than one at
 `alerts` are the 20 most recent, newest first. A store that does not exist yet (a fresh
 install, no supervisor ever ran) answers with the same schema: `supervisor.alive` false,
 empty lists, `study` null, exit 0; a store that exists but cannot be read is exit 1.
-Money (equity, unrealized PnL) is rounded to the cent, prices to the cent (6 significant
-digits below 1), quantities to 8 decimals (engine.money): still Decimal text.
+Money (equity, capital, cash, unrealized PnL) is rounded to the cent, prices to the cent
+(6 significant digits below 1), quantities to 8 decimals (engine.money): still Decimal text.
 """
 
 from __future__ import annotations
@@ -103,8 +103,20 @@ def traders_view(store: Any) -> list[dict[str, Any]]:
              "unrealized_pnl": money(p["unrealized_pnl"])})
     return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"],
              "equity": money(t["equity"]),
-             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"]}
+             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"],
+             "capital": money(t["capital"]), "cash": money(t["cash"]),
+             "state_reason": t["state_reason"], "unattributed": _unattributed(t)}
             for t in store.query("SELECT * FROM traders ORDER BY name")]
+
+
+def _unattributed(row: Any) -> list[str]:
+    """What the trader saw on its account that no trader placed (never adopted)."""
+    raw = row["unattributed"] if "unattributed" in row.keys() else None
+    try:
+        out = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [str(x) for x in out] if isinstance(out, list) else []
 
 
 def alerts_view(store: Any) -> list[dict[str, Any]]:
