@@ -12,7 +12,7 @@ from widgets.line_table import LineTable
 from widgets.log_viewer import LogViewer
 from widgets.processes import ProcessesPane
 from widgets.table import selected_key, sync_table
-from widgets.trials import TrialsPane
+from widgets.trials import RunningTrial, TrialsPane
 
 
 class TableApp(App[None]):
@@ -187,16 +187,139 @@ async def test_trials_pane_relays_columns_when_resized() -> None:
         assert table.selected_key == "2:0"  # the cursor stays on its row
 
 
+@dataclass(frozen=True)
+class Study:
+    name: str = "s"
+    timeframe: str = "5m"
+    n_trials: int = 40
+    best_value: float | None = 0.3
+    best_trial: int | None = 1
+    pbo: float | None = 0.2
 
-async def test_trials_header_shows_the_best_completed_trial_when_none_is_recorded() -> None:
+
+@dataclass(frozen=True)
+class Counts:
+    hosts: int
+    total: int = 4
+    running: int = 2
+    complete: int = 1
+    failed: int = 1
+    pruned: int = 0
+    retrying: int = 0
+    retried: int = 0
+
+
+SHARED = [  # this host's trials (one from an older worker that named no host), and mirrored
+    Attempt(1, host="gpu-a.lab.example"), Attempt(2, host=None),
+    Attempt(3, state="RUNNING", objective=None, progress=0.8, host="gpu-b.lab.example",
+            mirrored=1, device="cuda:1"),
+    Attempt(4, state="FAILED", objective=None, error_class="ValueError", host="10.0.0.7",
+            mirrored=1)]
+
+
+async def _shared(width: int, hosts: int, filter_text: str = "") -> dict[str, object]:
     app = TrialsApp()
-    async with app.run_test(size=(120, 30)) as pilot:
-        attempts = [Attempt(0, objective=-0.31), Attempt(1, objective=-0.16),
-                    Attempt(2, state="FAILED", objective=None)]
-        app.query_one(TrialsPane).update_data(StudyNoBest(), None, attempts, [])
+    async with app.run_test(size=(width, 24)) as pilot:
         await pilot.pause()
-        text = str(app.query_one("#trials-summary", Static).render())
-        assert "best -0.160 (#1)" in text
+        pane = app.query_one(TrialsPane)
+        running = [a for a in SHARED if a.state == "RUNNING"]
+        pane.update_data(Study(), Counts(hosts), SHARED, running, filter_text)
+        await pilot.pause()
+        table = pane.query_one(LineTable)
+        rows = {k: dict(zip(table.columns, table.get_row(k), strict=True))
+                for k in table.row_keys}
+        return {"columns": table.columns, "rows": rows,
+                "summary": str(pane.query_one("#trials-summary", Static).render()),
+                "bars": [b._label for b in pane.query(RunningTrial)]}
+
+
+async def test_trials_pane_shows_where_each_trial_ran_when_hosts_share_the_study() -> None:
+    wide = await _shared(160, hosts=3)
+    assert "3 hosts" in wide["summary"]
+    hosts = {k: r["host"] for k, r in wide["rows"].items()}
+    # Full names on a wide pane; this host's unnamed attempt says it is local.
+    assert hosts == {"1:0": "gpu-a.lab.example", "2:0": "local", "3:0": "gpu-b.lab.example",
+                     "4:0": "10.0.0.7"}
+    cols = wide["columns"]
+    assert cols.index("HODL") < cols.index("host") < cols.index("device")
+    # A running trial's bar says where it runs (its progress comes from the mirror).
+    assert wide["bars"] == ["trial 3 gpu-b cuda:1"]
+
+
+async def test_trials_pane_host_column_is_compact_at_80_columns() -> None:
+    narrow = await _shared(80, hosts=3)
+    cols = narrow["columns"]
+    assert "host" in cols and "device" not in cols
+    # It comes after objective and the Sharpe columns, so a crop takes it first.
+    assert cols.index("host") > max(cols.index(c) for c in ("objective", "sharpe", "HODL"))
+    hosts = {k: r["host"] for k, r in narrow["rows"].items()}
+    assert hosts == {"1:0": "gpu-a", "2:0": "local", "3:0": "gpu-b", "4:0": "10.0.0.7"}
+
+
+async def test_trials_pane_filter_sees_full_host_names() -> None:
+    got = await _shared(80, hosts=3, filter_text="lab.example")
+    assert set(got["rows"]) == {"1:0", "3:0"}
+
+
+async def test_trials_pane_single_host_shows_no_host_column_or_count() -> None:
+    for width in (80, 160):
+        got = await _shared(width, hosts=1)
+        assert "host" not in got["columns"] and "hosts" not in got["summary"]
+        assert got["bars"] == ["trial 3 try 0 cuda:1"]
+
+
+async def test_trials_pane_adds_the_host_column_when_a_second_host_appears() -> None:
+    app = TrialsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        table = pane.query_one(LineTable)
+        pane.update_data(Study(), Counts(1), SHARED[:2], [])
+        await pilot.pause()
+        assert "host" not in table.columns
+        pane.update_data(Study(), Counts(2), SHARED, [])  # the mirror brought gpu-b's trials
+        await pilot.pause()
+        assert "host" in table.columns
+        assert all(len(table.get_row(k)) == len(table.columns) for k in table.row_keys)
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    trader: str | None
+    level: str
+    message: str
+    at: float
+    live_sharpe: float | None = None
+    backtest_sharpe: float | None = None
+
+
+class AlertsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        from widgets.alerts import AlertsPane
+
+        yield AlertsPane()
+
+
+async def test_each_alert_says_its_clock_and_opens_in_full() -> None:
+    replay_clock = 1_650_000_000.0  # 2022: the demo's replay
+    wall = 1_796_000_000.0
+    long = "live Sharpe far below the backtest for the whole of the week " * 3
+    history = [Alert(1, "demo", "WARNING", "risk: losing streak", replay_clock - 600),
+               Alert(2, "demo", "CRITICAL", long.strip(), wall - 60),
+               Alert(3, "live-1", "WARNING", "maker ratio low", wall - 30)]
+    app = AlertsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        from widgets.alerts import AlertsPane
+
+        app.query_one(AlertsPane).update_data(["demo", "live-1"], {}, {}, history,
+                                              clocks={"demo": replay_clock})
+        await pilot.pause()
+        table = app.query_one("#alerts-history", LineTable)
+        assert [table.get_row(k)[1] for k in ("1", "2", "3")] == ["replay", "wall", "wall"]
+        assert long.strip() not in table.get_row("2")[-1]  # cut in the table...
+        assert long.strip() in table.detail_text("2")  # ...whole in the detail view
+        assert "(wall clock)" in table.detail_text("2")
 
 
 @dataclass(frozen=True)
@@ -207,3 +330,14 @@ class StudyNoBest:
     best_value: float | None = None
     best_trial: int | None = None
     pbo: float | None = None
+
+
+async def test_trials_header_shows_the_best_completed_trial_when_none_is_recorded() -> None:
+    app = TrialsApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        attempts = [Attempt(0, objective=-0.31), Attempt(1, objective=-0.16),
+                    Attempt(2, state="FAILED", objective=None)]
+        app.query_one(TrialsPane).update_data(StudyNoBest(), None, attempts, [])
+        await pilot.pause()
+        text = str(app.query_one("#trials-summary", Static).render())
+        assert "best -0.160 (#1)" in text
