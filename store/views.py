@@ -54,6 +54,12 @@ def last_fills(store: Store, limit: int = DEFAULT_PAGE, trader: str | None = Non
     return to_rows(FillView, rows)
 
 
+def newest_fill_mark(store: Store) -> tuple[int, float] | None:
+    """(rowid, at) of the newest fill (fills_at index): a cheap "did fills change" check."""
+    row = store.one("SELECT rowid, at FROM fills ORDER BY at DESC, rowid DESC LIMIT 1")
+    return None if row is None else (int(row[0]), float(row[1]))
+
+
 def fills_oldest_first(store: Store, trader: str | None = None, since: float | None = None,
                        newest: int | None = None) -> list[FillView]:
     """Fills in the order they happened (for pairing into round trips); with `newest`, only

@@ -148,9 +148,15 @@ class TrialsPane(Vertical):
         else:
             c = counts
             hosts = f"  [b]{c.hosts}[/b] hosts" if c is not None and c.hosts > 1 else ""
+            best, trial = study.best_value, study.best_trial
+            if best is None:  # the driver has not recorded one: the best completed shown
+                done = [a for a in attempts if a.state == "COMPLETE" and a.objective is not None]
+                if done:
+                    top = max(done, key=lambda a: a.objective or 0.0)
+                    best, trial = top.objective, top.trial
             line1 = (f"[b]{study.name}[/b] {study.timeframe}  {c.total if c else 0}/"
-                     f"{study.n_trials} trials{hosts}  best {num(study.best_value, 3)}"
-                     f" (#{study.best_trial if study.best_trial is not None else DASH})"
+                     f"{study.n_trials} trials{hosts}  best {num(best, 3)}"
+                     f" (#{trial if trial is not None else DASH})"
                      f"  PBO {num(study.pbo, 2)}")
             line2 = "" if c is None else (
                 f"running [b]{c.running}[/b]  complete [b]{c.complete}[/b]  "

@@ -53,6 +53,7 @@ from engine.trading.clock import Clock
 from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
 from engine.trading.decision import decision_side, order_shares
 from engine.trading.execution import Executor
+from engine.trading.exits import exit_intents
 from engine.trading.guards import Guards
 from engine.trading.history import CandleHistory
 from engine.trading.loop import Loop
@@ -277,7 +278,9 @@ class Trader(Guards, Loop):
         self.equity = self.book.equity(self.last_prices)
         equity_f = float(self.equity)
         halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill)
+        exit_req = st.exit_request(self.store, self.name)
+        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill,
+                                   exiting=exit_req is not None)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
         intents: list[tuple[str, str, Decimal, Decimal]] = []
@@ -290,6 +293,7 @@ class Trader(Guards, Loop):
             obs = observation(window, float(self.cash), holdings, closes, float(self.s.capital))
             records, intents = self._decide(bar_at, candles, holdings, prices, equity_f,
                                             self.policy.act(obs))
+            intents = exit_intents(self, exit_req, intents) if exit_req else intents
         elif gap_refusal:
             log.warning("%s: %d bars missing in the history window; no trading this bar",
                         self.name, missing)
@@ -440,12 +444,8 @@ class Trader(Guards, Loop):
 
     # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
-        """Kill switch / halt flag, then re-pricing. Called every poll_s between bars."""
-        halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
-                                   halt_req or kill)
-        if changed:
-            self._on_state_change(*changed)
+        """Kill switch / halt flag / exit request, then re-pricing. Every poll_s between bars."""
+        self._refresh_state()
         if self.risk.state == HALTED:
             if not self.risk.s.auth_reason:  # with refused keys every call fails anyway
                 self.executor.cancel_open()

@@ -346,3 +346,24 @@ async def test_each_alert_says_its_clock_and_opens_in_full() -> None:
         assert long.strip() not in table.get_row("2")[-1]  # cut in the table...
         assert long.strip() in table.detail_text("2")  # ...whole in the detail view
         assert "(wall clock)" in table.detail_text("2")
+
+
+@dataclass(frozen=True)
+class StudyNoBest:
+    name: str = "s"
+    timeframe: str = "5m"
+    n_trials: int = 4
+    best_value: float | None = None
+    best_trial: int | None = None
+    pbo: float | None = None
+
+
+async def test_trials_header_shows_the_best_completed_trial_when_none_is_recorded() -> None:
+    app = TrialsApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        attempts = [Attempt(0, objective=-0.31), Attempt(1, objective=-0.16),
+                    Attempt(2, state="FAILED", objective=None)]
+        app.query_one(TrialsPane).update_data(StudyNoBest(), None, attempts, [])
+        await pilot.pause()
+        text = str(app.query_one("#trials-summary", Static).render())
+        assert "best -0.160 (#1)" in text
