@@ -28,7 +28,7 @@ MODULES = (
 # use the demo's store (saying so on stderr) rather than an empty one (engine.demo).
 DEMO_FALLBACK_COMMANDS = frozenset({
     "status", "ps", "logs", "report", "export", "stop", "start", "restart", "kill", "halt",
-    "resume", "promote", "doctor", "exit"})
+    "resume", "promote", "doctor", "exit", "study"})
 
 
 class _Parser(argparse.ArgumentParser):
