@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BENCH_MODULES = ("store", "env", "ppo", "backtest", "study", "trading", "monitor", "console")
+BENCH_MODULES = ("store", "env", "ppo", "backtest", "study", "trading", "monitor", "console",
+                 "soak")
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from engine.config import ConfigError, load_config
 MODULES = (
     "status", "procs", "supervise", "train", "worker", "trade", "monitor", "sample", "notify",
     "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
-    "doctor", "demo",
+    "doctor", "demo", "soak",
 )
 
 
