@@ -12,7 +12,7 @@ import pytest
 
 from engine.soak.mixed import run_mixed
 
-SECONDS = float(os.environ.get("CAPPUCCINO_TEST_SOAK_S", "45"))
+SECONDS = float(os.environ.get("CAPPUCCINO_TEST_SOAK_S", "40"))
 
 
 @pytest.mark.slow
