@@ -20,6 +20,7 @@ from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPan
 
 from console.commands import MUTATING, CommandRequest, submit
 from console.data import EXECUTION_WINDOW_S, Loader, ProcessLoader, Snapshot
+from console.health import Health, health
 from engine.config import Config
 from widgets.alerts import AlertsPane
 from widgets.conviction import ConvictionPane
@@ -27,6 +28,7 @@ from widgets.execution import ExecutionPane
 from widgets.fmt import clock as fmt_clock
 from widgets.fmt import stamp as fmt_stamp
 from widgets.gpu import GpuPane, system_line
+from widgets.line_table import LineTable
 from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
 from widgets.static_text import set_text
@@ -42,6 +44,8 @@ PANES = (("trials", "Trials"), ("gpu", "GPU"), ("processes", "Procs"),
 class CappuccinoApp(App[None]):
     TITLE = "Cappuccino"
     CSS = """
+    #health { height: auto; max-height: 3; padding: 0 1; background: $success-darken-3; }
+    #health.bad { background: $error; color: $text; text-style: bold; }
     #status { height: 1; background: $boost; padding: 0 1; }
     #filter { dock: bottom; display: none; }
     #filter.visible { display: block; }
@@ -51,20 +55,21 @@ class CappuccinoApp(App[None]):
     BINDINGS = [
         *[Binding(str(i + 1), f"pane('{pid}')", label, show=False)
           for i, (pid, label) in enumerate(PANES)],
-        Binding("question_mark", "help", "Help"),
-        Binding("slash", "filter", "Filter"),
-        Binding("l", "logs", "Logs"),
+        Binding("question_mark", "help", "help"),
+        Binding("exclamation_mark", "trouble", "why", key_display="!"),
+        Binding("slash", "filter", "filter", show=False),
+        Binding("l", "logs", "logs", show=False),
         Binding("R", "report", "Report", show=False),
         Binding("t", "next_study", "Next study", show=False),
-        Binding("s", "start_study", "Study"),
-        Binding("p", "promote_paper", "Paper"),
+        Binding("s", "start_study", "study"),
+        Binding("p", "promote_paper", "paper"),
         Binding("E", "promote_ensemble", "Ensemble", show=False),
-        Binding("L", "promote_live", "Live"),
-        Binding("c", "capital", "Capital"),
-        Binding("k", "stop", "Stop"),
-        Binding("K", "kill", "Kill"),
-        Binding("r", "restart", "Restart"),
-        Binding("x", "halt_all", "HALT all"),
+        Binding("L", "promote_live", "live"),
+        Binding("c", "capital", "capital"),
+        Binding("k", "stop", "stop"),
+        Binding("K", "kill", "kill"),
+        Binding("r", "restart", "restart"),
+        Binding("x", "halt_all", "HALT"),
         Binding("q", "quit_console", "Quit", show=False),
     ]
 
@@ -79,24 +84,31 @@ class CappuccinoApp(App[None]):
         self.cfg = cfg
         self.readonly = readonly
         self.clock = clock
+        sup = cfg.supervisor
         self.loader = loader or ProcessLoader(
             cfg.store.path, page_rows=cfg.console.page_rows,
-            busy_timeout_s=cfg.store.busy_timeout_s, clock=clock)
+            busy_timeout_s=cfg.store.busy_timeout_s, clock=clock,
+            stale_after_s=max(sup.heartbeat_s * sup.stale_heartbeats, sup.poll_s * 4))
         self.autorefresh = autorefresh
         self.startup_note = startup_note
         self.snapshot: Snapshot | None = None
         self.filter_text = ""
         self.study_name: str | None = None  # chosen with t / the palette; else the newest
         self.pending: dict[int, CommandRequest] = {}
+        # Processes a command of ours started (study-NAME): said when they run or fail.
+        self.watched: set[str] = set()
         self._loading = False
         self._drawn: dict[str, tuple[object, ...]] = {}
         self.refreshes = 0
-        if readonly:
-            self.sub_title = "read-only"
+        self.health: Health | None = None
+        self._cause = 0  # which cause `!` shows next
+        # Which store, always: the console never shows another store without saying so.
+        self.sub_title = shown_path(cfg) + ("  (read-only)" if readonly else "")
 
     # -- layout -----------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="")
+        yield Static("checking the supervisor and the store…", id="health")
         yield Static("loading…", id="status")
         with TabbedContent(id="panes"):
             for pid, label in PANES:
@@ -104,7 +116,9 @@ class CappuccinoApp(App[None]):
                     yield self._pane(pid)
         yield Input(placeholder="filter rows (enter to apply, empty to clear)", id="filter",
                     disabled=True)
-        yield Footer()
+        # Compact, without the palette hint: every action key fits 80 columns (`?` and
+        # ctrl+p list the rest).
+        yield Footer(compact=True, show_command_palette=False)
 
     def _pane(self, pid: str) -> Vertical:
         return {
@@ -151,18 +165,53 @@ class CappuccinoApp(App[None]):
         self.snapshot = snap
         self.refreshes += 1
         with self.batch_update():  # one repaint for the status line and the pane together
+            self._render_health(snap)
             self._render_status(snap)
             if snap.error is None:
                 self._render_panes(snap)
         self.call_after_refresh(self._freeze_heap)
+        self._report_watched(snap)
         for cmd in snap.finished:
             req = self.pending.pop(cmd.id, None)
             what = req.describe() if req else cmd.action
+            if cmd.state == "done" and req is not None and req.action == "train":
+                self.watched.add(f"study-{req.target}")
             if cmd.state == "done":
                 self.notify(f"{what}: {cmd.result or 'done'}", title=f"command #{cmd.id} done")
             else:
                 self.notify(f"{what}: {cmd.result or 'failed'}", title=f"command #{cmd.id} failed",
                             severity="error", timeout=15)
+
+    def _report_watched(self, snap: Snapshot) -> None:
+        """The outcome of a study the form started: running, finished, or failing and why."""
+        for p in snap.processes:
+            if p.name not in self.watched:
+                continue
+            if p.state == "RUNNING":
+                self.notify(f"{p.name} is running (pid {p.pid})", title="study started")
+            elif p.state in ("BACKOFF", "FATAL") or (p.state == "EXITED" and p.last_error):
+                self.notify(f"{p.name} {p.state}: {p.last_error or 'see its log (l)'}",
+                            title="study failed", severity="error", timeout=30)
+            elif p.state in ("EXITED", "STOPPED"):
+                self.notify(f"{p.name} finished", title="study finished")
+            else:
+                continue
+            self.watched.discard(p.name)
+
+    def _render_health(self, snap: Snapshot) -> None:
+        h = health(store_path=snap.store_path or str(self.cfg.store.path),
+                   store_error=snap.error, sup_alive=snap.sup_alive, sup_pid=snap.sup_pid,
+                   sup_age_s=snap.sup_age_s,
+                   traders=tuple((t.name, t.trading_state, t.state_reason)
+                                 for t in snap.traders),
+                   levels=tuple((a.trader, a.level) for a in snap.levels if a.trader),
+                   processes=tuple((p.name, p.state) for p in snap.processes))
+        if self.health is not None and h.causes != self.health.causes:
+            self._cause = 0
+        self.health = h
+        box = self.query_one("#health", Static)
+        box.set_class(not h.ok, "bad")
+        set_text(box, h.text, layout=True)
 
     def _render_status(self, snap: Snapshot) -> None:
         parts = [f"updated {fmt_clock(snap.at)} UTC"]
@@ -250,6 +299,12 @@ class CappuccinoApp(App[None]):
                 [t.name for t in snap.traders], {a.trader: a for a in snap.levels if a.trader},
                 {p.trader: p for p in snap.gates if p.trader}, snap.alerts, f)
 
+    def on_line_table_detail_requested(self, event: LineTable.DetailRequested) -> None:
+        from console.screens.detail import DetailScreen
+
+        if len(self.screen_stack) == 1:
+            self.push_screen(DetailScreen(event.title, event.text))
+
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         if self.snapshot is not None and self.snapshot.error is None:
             self._render_panes(self.snapshot)
@@ -318,6 +373,26 @@ class CappuccinoApp(App[None]):
         i = names.index(current) if current in names else -1
         self.show_study(names[(i + 1) % len(names)])
         self.notify(f"study {names[(i + 1) % len(names)]}", timeout=2)
+
+    def action_trouble(self) -> None:
+        """`!`: jump to the next cause of the health line (its pane, its row)."""
+        causes = self.health.causes if self.health else ()
+        if not causes:
+            self.notify("Nothing wrong right now.", timeout=3)
+            return
+        cause = causes[self._cause % len(causes)]
+        self._cause += 1
+        more = f" ({self._cause % len(causes) or len(causes)}/{len(causes)}; ! for the next)" \
+            if len(causes) > 1 else ""
+        if cause.pane == "store":
+            from console.screens.detail import DetailScreen
+
+            self.push_screen(DetailScreen("The store cannot be read", cause.text))
+            return
+        self.action_pane(cause.pane)
+        if cause.table and cause.key:
+            self.query_one(f"#{cause.table}", LineTable).select_key(cause.key)
+        self.notify(cause.text + more, severity="error", timeout=8)
 
     def action_help(self) -> None:
         from console.screens.help import HelpScreen
@@ -506,7 +581,7 @@ class CappuccinoApp(App[None]):
     @work(thread=True, group="commands")
     def _insert(self, req: CommandRequest) -> None:
         try:
-            cid = submit(self.loader.store(), req)
+            cid = submit(self.loader.store(), req, self.cfg)
         except Exception as e:  # a locked or missing store: say so, keep running
             self.call_from_thread(self.notify, f"{req.describe()}: not queued ({e})",
                                   severity="error", timeout=15)
@@ -526,3 +601,16 @@ MAIN_ACTIONS = frozenset(b.action.partition("(")[0] for b in CappuccinoApp.BINDI
 
 def store_path(cfg: Config) -> Path:
     return Path(cfg.store.path)
+
+
+def shown_path(cfg: Config) -> str:
+    """The store's path for the header: from the working folder or the config's folder when
+    it lies below one of them (short, and the same on every machine), else in full."""
+    path = Path(cfg.store.path).absolute()
+    bases = [Path.cwd()]
+    if cfg.source and not cfg.source.startswith("<"):
+        bases.append(Path(cfg.source).absolute().parent)
+    for base in bases:
+        if path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return str(path)

@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from console.procinfo import ProcStats, last_line, psutil_stats
-from store import views
+from engine.supervisor import lock
+from engine.supervisor.client import KV_HEARTBEAT
+from store import kv, views
 from store.db import Store, StoreError
 
 DAY = 86400.0
@@ -74,6 +76,11 @@ class Snapshot:
     # (trader, time) for each trader whose windows end at its own (replay) clock.
     clocks: tuple[tuple[str, float], ...] = ()
     finished: tuple[views.CommandView, ...] = ()
+    # The health line's inputs: which store, and the supervisor as the loader saw it.
+    store_path: str = ""
+    sup_alive: bool = False
+    sup_pid: int | None = None
+    sup_age_s: float | None = None
     timings_ms: dict[str, float] = field(default_factory=dict, compare=False)
 
 
@@ -85,8 +92,10 @@ class Loader:
 
     def __init__(self, path: str | Path, *, page_rows: int = 500, busy_timeout_s: float = 10.0,
                  clock: Callable[[], float], proc_stats: StatsFn = psutil_stats,
-                 log_line: Callable[[str | None], str] = last_line) -> None:
+                 log_line: Callable[[str | None], str] = last_line,
+                 stale_after_s: float = 10.0) -> None:
         self.path = Path(path)
+        self.stale_after_s = stale_after_s
         self.page_rows = page_rows
         self.busy_timeout_s = busy_timeout_s
         self.clock = clock
@@ -114,16 +123,35 @@ class Loader:
             self._local.store = None
 
     def load(self, study_name: str | None = None, pending: tuple[int, ...] = ()) -> Snapshot:
+        import dataclasses
+
         now = self.clock()
+        # The lock first: the kernel drops it the moment the supervisor dies (even on
+        # SIGKILL), so a dead supervisor shows at the next refresh, store or no store.
+        pid = lock.holder(lock.lock_path(self.path))
         try:
             st = self.store()
         except StoreError as e:
-            return Snapshot(at=now, error=str(e))
+            return Snapshot(at=now, error=str(e), store_path=str(self.path),
+                            sup_alive=pid is not None, sup_pid=pid or None)
         try:
-            return self._load(st, now, study_name, pending)
+            age = self._beat_age(st, now)
+            snap = self._load(st, now, study_name, pending)
         except Exception as e:  # a busy or broken store shows as a status line, never a crash
             self.close()
-            return Snapshot(at=now, error=f"{self.path}: {type(e).__name__}: {e}")
+            return Snapshot(at=now, error=f"{type(e).__name__}: {e}", store_path=str(self.path),
+                            sup_alive=pid is not None, sup_pid=pid or None)
+        alive = pid is not None and (age is None or age <= self.stale_after_s)
+        return dataclasses.replace(snap, store_path=str(self.path), sup_alive=alive,
+                                   sup_pid=pid or None, sup_age_s=age)
+
+    @staticmethod
+    def _beat_age(st: Store, now: float) -> float | None:
+        raw = kv.get(st, KV_HEARTBEAT)
+        try:
+            return max(0.0, now - float(raw)) if raw else None
+        except ValueError:
+            return None
 
     def _load(self, st: Store, now: float, study_name: str | None,
               pending: tuple[int, ...]) -> Snapshot:
@@ -277,10 +305,10 @@ def child_main() -> None:
 
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the pipe
-    path, page_rows, busy_timeout_s = _recv(inp)
+    path, page_rows, busy_timeout_s, stale_after_s = _recv(inp)
     now = [0.0]
     loader = Loader(path, page_rows=page_rows, busy_timeout_s=busy_timeout_s,
-                    clock=lambda: now[0])
+                    clock=lambda: now[0], stale_after_s=stale_after_s)
     while True:
         try:
             at, study, pending = _recv(inp)
@@ -300,10 +328,10 @@ class ProcessLoader:
     """
 
     def __init__(self, path: str | Path, *, page_rows: int = 500, busy_timeout_s: float = 10.0,
-                 clock: Callable[[], float]) -> None:
+                 clock: Callable[[], float], stale_after_s: float = 10.0) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._args = (str(path), page_rows, busy_timeout_s)
+        self._args = (str(path), page_rows, busy_timeout_s, stale_after_s)
         self._local = Loader(path, page_rows=page_rows, busy_timeout_s=busy_timeout_s,
                              clock=clock)
         self._proc: Any = None
@@ -339,7 +367,7 @@ class ProcessLoader:
             except Exception as e:  # a dead or confused child: report, restart next time
                 self._stop()
                 return Snapshot(at=now, error=f"console loader process failed ({e}); "
-                                "restarting it")
+                                "restarting it", store_path=str(self.path))
 
     def store(self) -> Store:
         return self._local.store()

@@ -39,14 +39,29 @@ def _ensure_supervisor(cfg: object) -> str | None:
 
 
 def _start_demo(cfg: object) -> tuple[object, str | None]:
+    """The demo's config, started; when it does not start, still the demo's config: the
+    console then shows the demo's store as missing or unreadable, never another store."""
     try:
-        from engine.demo import start_demo
+        from engine.demo import demo_config, start_demo
     except ImportError:
         return cfg, "the offline demo is not available in this build (engine.demo missing)"
     try:
         return start_demo(cfg), None  # type: ignore[arg-type]
     except Exception as e:
+        try:
+            cfg = demo_config(cfg)  # type: ignore[arg-type]
+        except Exception as e2:
+            return cfg, f"demo did not start: {e}; its config: {e2}"
         return cfg, f"demo did not start: {e}"
+
+
+def _demo_fallback(cfg: object) -> tuple[object, str | None]:
+    from engine.demo import demo_fallback
+
+    try:
+        return demo_fallback(cfg)  # type: ignore[arg-type]
+    except Exception as e:  # a broken demo config: stay on the default store, and say so
+        return cfg, f"the demo's config could not be read: {e}"
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -66,7 +81,9 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.config import ConfigError, load_config
+    from engine.files import private_umask
 
+    private_umask()  # whatever the console creates (and the supervisor it starts) is private
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, os.environ)
@@ -80,10 +97,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         cfg, note = _start_demo(cfg)
         if note:
             notes.append(note)
-    elif not args.readonly:
-        note = _ensure_supervisor(cfg)
+    else:
+        cfg, note = _demo_fallback(cfg)
         if note:
             notes.append(note)
+        if not args.readonly:
+            note = _ensure_supervisor(cfg)
+            if note:
+                notes.append(note)
     from console.app import CappuccinoApp
 
     CappuccinoApp(cfg, readonly=args.readonly,  # type: ignore[arg-type]

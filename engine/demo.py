@@ -24,10 +24,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from engine.config import Config, load_config
+from engine.files import private_dir, write_atomic
 
 DEMO_STUDY = "demo"
 DEMO_TICKERS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD"]
 INBOX = "notifications.jsonl"
+EMBEDDED = "<embedded defaults>"  # Config.source when no config file was read
 log = logging.getLogger("cappuccino.demo")
 
 DEMO_TOML = """\
@@ -105,7 +107,7 @@ def _free_port() -> int:
 
 def write_demo_files(directory: Path) -> Path:
     """Write the demo config and key file once; later starts reuse them (and the store)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     config = directory / "cappuccino.toml"
     keys = directory / "keys.toml"
     if not keys.exists():
@@ -115,17 +117,38 @@ def write_demo_files(directory: Path) -> Path:
             f.write(f'# The demo\'s local notification inbox (no real secret).\n'
                     f'apprise_urls = "{url}"\n')
     if not config.exists():
-        config.write_text(DEMO_TOML.format(tickers=json.dumps(DEMO_TICKERS), study=DEMO_STUDY))
+        write_atomic(config, DEMO_TOML.format(tickers=json.dumps(DEMO_TICKERS),
+                                              study=DEMO_STUDY).encode())
     return config
+
+
+def demo_fallback(cfg: Config) -> tuple[Config, str | None]:
+    """The demo's config when no config was named (embedded defaults), the default store is
+    absent and the demo's config exists; else `cfg`. The note names the store used and the
+    flag that picks another, for stderr or the console's status."""
+    if cfg.source != EMBEDDED or Path(cfg.store.path).exists():
+        return cfg, None
+    demo = demo_dir(cfg) / "cappuccino.toml"
+    if not demo.is_file():
+        return cfg, None
+    demo_cfg = load_config(demo)
+    return demo_cfg, (f"no store at {cfg.store.path}; using the demo's store "
+                      f"{demo_cfg.store.path} (--config {demo} to say so, --config PATH "
+                      "for another)")
+
+
+def demo_config(cfg: Config) -> Config:
+    """The demo's config (written on first use)."""
+    return load_config(write_demo_files(demo_dir(cfg)))
 
 
 def start_demo(cfg: Config) -> Config:
     """Prepare the demo, start its supervisor and its orchestrator; return the demo config."""
     from engine.supervisor.client import ensure_supervisor, send_command
 
-    demo_cfg = load_config(write_demo_files(demo_dir(cfg)))
+    demo_cfg = demo_config(cfg)
     ensure_supervisor(demo_cfg)
-    send_command(demo_cfg, "start", "demo", {"kind": "demo", "argv": ["demo", "run"]},
+    send_command(demo_cfg, "start", "demo", {"kind": "demo"},
                  source="console", wait_s=0)
     return demo_cfg
 

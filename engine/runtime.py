@@ -1,14 +1,17 @@
-"""Process-level helpers shared by every worker: store access, torch threads, identity."""
+"""Process-level helpers shared by every worker: store access, heartbeats, identity.
+
+No torch here: the console imports this module (torch set-up is engine.device)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 from pathlib import Path
 
 from engine.config import Config
+from engine.files import private_dir
+from engine.log_once import OnceLog
 from store.db import Store
 
 # Set by the supervisor on each child: the name of its row in `processes`.
@@ -25,23 +28,8 @@ def process_name(default: str = "") -> str:
     return os.environ.get(ENV_PROCESS_NAME, default)
 
 
-def setup_torch(cfg: Config) -> str:
-    """Apply the thread count and return the device string to use ('cpu' or 'cuda:N')."""
-    import torch
-
-    torch.set_num_threads(cfg.runtime.torch_threads)
-    dev = cfg.runtime.device
-    if dev == "auto":
-        return "cuda:0" if torch.cuda.is_available() else "cpu"
-    if dev.startswith("cuda") and not torch.cuda.is_available():
-        return "cpu"
-    return dev
-
-
 def ensure_dir(path: str | Path) -> Path:
-    p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    return private_dir(path)
 
 
 class Heartbeat:
@@ -75,12 +63,15 @@ class Heartbeat:
     def _run(self) -> None:
         from store.processes import heartbeat
 
+        failures = OnceLog(__name__, f"heartbeat of {self.name}")
         store = open_store(self.cfg)
         try:
             while not self._stop.is_set():
                 if not self.stalled():
-                    with contextlib.suppress(Exception):  # a busy store must not kill the worker
+                    try:
                         heartbeat(store, self.name)
+                    except Exception as e:  # a busy or full store must not kill the worker
+                        failures.error(e)
                 self._stop.wait(self.interval)
         finally:
             store.close()

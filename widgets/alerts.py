@@ -43,10 +43,12 @@ class AlertsPane(Vertical):
             if matches(filter_text, *cells):
                 rows.append((name, cells))
         sync_table(self.query_one("#alerts-levels", LineTable), rows)
-        h_rows = []
+        h_rows, details = [], {}
         for a in history:
             cells = (stamp(a.at), a.trader or DASH, a.level, num(a.live_sharpe),
                      num(a.backtest_sharpe), clip(a.message, 60))
-            if matches(filter_text, *cells):
+            if matches(filter_text, *cells, a.message):
                 h_rows.append((str(a.id), cells))
-        sync_table(self.query_one("#alerts-history", LineTable), h_rows)
+                details[str(a.id)] = (f"{stamp(a.at)} {a.level} {a.trader or DASH}\n"
+                                      f"{a.message}")
+        sync_table(self.query_one("#alerts-history", LineTable), h_rows, details)

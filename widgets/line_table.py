@@ -57,12 +57,24 @@ class LineTable(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False),
         Binding("home", "cursor_to(0)", "First", show=False),
         Binding("end", "cursor_to(-1)", "Last", show=False),
+        Binding("enter", "detail", "Detail", show=False),
     ]
 
     class RowHighlighted(Message):
         def __init__(self, table: LineTable, key: str | None) -> None:
             super().__init__()
             self.table, self.key = table, key
+
+        @property
+        def control(self) -> LineTable:
+            return self.table
+
+    class DetailRequested(Message):
+        """enter on a row: show it in full (cells are cut to fit; details are not)."""
+
+        def __init__(self, table: LineTable, key: str, title: str, text: str) -> None:
+            super().__init__()
+            self.table, self.key, self.title, self.text = table, key, title, text
 
         @property
         def control(self) -> LineTable:
@@ -79,6 +91,7 @@ class LineTable(ScrollView, can_focus=True):
         self._cache: dict[tuple[object, ...], Strip] = {}
         self._styles: tuple[Style, Style, Style] | None = None
         self._stale = False
+        self._details: dict[str, str] = {}
 
     def on_mount(self) -> None:
         self.virtual_size = Size(sum(self._widths) + GAP * len(self._widths), 1)
@@ -94,8 +107,11 @@ class LineTable(ScrollView, can_focus=True):
         self._cache.clear()
         self.refresh()
 
-    def set_rows(self, rows: Sequence[Row]) -> None:
-        """Show these rows; the cursor stays on the same row key where it still exists."""
+    def set_rows(self, rows: Sequence[Row], details: dict[str, str] | None = None) -> None:
+        """Show these rows; the cursor stays on the same row key where it still exists.
+
+        `details`: the full text of a row by key, shown by enter (long cells are cut)."""
+        self._details = details or {}
         selected = self.selected_key
         keys = [k for k, _ in rows]
         cells = [tuple("" if c is None else str(c) for c in cs) for _, cs in rows]
@@ -155,6 +171,25 @@ class LineTable(ScrollView, can_focus=True):
     @property
     def selected_key(self) -> str | None:
         return self._keys[self._cursor] if 0 <= self._cursor < len(self._keys) else None
+
+    def select_key(self, key: str) -> bool:
+        """Put the cursor on the row with this key (False when it is not shown)."""
+        if key not in self._index:
+            return False
+        self._set_cursor(self._index[key])
+        return True
+
+    def detail_text(self, key: str) -> str:
+        text = self._details.get(key)
+        if text is not None:
+            return text
+        cells = self.get_row(key)
+        return "\n".join(f"{c}: {v}" for c, v in zip(self.columns, cells, strict=False))
+
+    def action_detail(self) -> None:
+        key = self.selected_key
+        if key is not None:
+            self.post_message(self.DetailRequested(self, key, key, self.detail_text(key)))
 
     # -- cursor -------------------------------------------------------------------------
     def move_cursor(self, *, row: int, animate: bool = False) -> None:

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.message import Message
 
 from widgets.equity_chart import EquityChart
-from widgets.fmt import DASH, money, num
+from widgets.fmt import DASH, clip, money, num
 from widgets.inputs import PointLike, PositionLike, TraderLike
 from widgets.line_table import LineTable
 from widgets.table import selected_key, sync_table
@@ -43,14 +43,17 @@ class PositionsPane(Vertical):
         from widgets.fmt import matches
 
         self._equity = equity
-        t_rows = []
+        t_rows, details = [], {}
         for t in traders:
             state = t.trading_state + (f" ({t.state_reason})" if t.state_reason else "")
-            cells = (t.name, t.broker, t.mode, state[:24], money(t.equity), money(t.capital),
-                     money(t.cash), num(t.backtest_sharpe))
-            if matches(filter_text, *cells):
+            cells = (t.name, t.broker, t.mode, clip(state, 24), money(t.equity),
+                     money(t.capital), money(t.cash), num(t.backtest_sharpe))
+            if matches(filter_text, *cells, state):
                 t_rows.append((t.name, cells))
-        sync_table(self.query_one("#traders-table", LineTable), t_rows)
+                details[t.name] = (f"{t.name} ({t.broker}, {t.mode})\nstate: {state}\n"
+                                   f"equity {money(t.equity)}  capital {money(t.capital)}  "
+                                   f"cash {money(t.cash)}")
+        sync_table(self.query_one("#traders-table", LineTable), t_rows, details)
         p_rows = []
         for p in positions:
             cells = (p.trader, p.ticker, money(p.qty, 6), money(p.avg_price),

@@ -5,21 +5,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from textual.widgets import DataTable
-from textual.widgets._data_table import RowKey
+from textual.widgets.data_table import RowKey
 
 from widgets.line_table import LineTable
 
 Row = tuple[str, Sequence[object]]  # (row key, cells)
 
 
-def sync_table(table: DataTable | LineTable, rows: Sequence[Row]) -> None:
+def sync_table(table: DataTable | LineTable, rows: Sequence[Row],
+               details: dict[str, str] | None = None) -> None:
     """Update cells in place when the row keys are unchanged; else rebuild, keeping the cursor.
 
     Rebuilding costs a layout of every row; updating cells in place costs only the changes,
     which keeps each refresh well inside a frame. A LineTable redraws only changed rows.
     """
     if isinstance(table, LineTable):
-        table.set_rows(rows)
+        table.set_rows(rows, details)
         return
     keys = [k for k, _ in rows]
     current = [rk.value for rk in table.rows]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal, InvalidOperation
 
 from textual.app import ComposeResult
@@ -13,9 +12,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from console.commands import CommandRequest
 from console.screens.confirm import MODAL_CSS
-
-TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+from engine.study.request import TIMEFRAMES, TrainArgsError, train_request
 
 
 def parse_capital(text: str) -> Decimal | None:
@@ -57,7 +54,10 @@ class _Form(ModalScreen[CommandRequest | None]):
 
 
 class StudyForm(_Form):
-    """s: name, timeframe, number of trials, GPU -> command `train`."""
+    """s: name, timeframe, number of trials, device -> command `train`.
+
+    The fields go through engine.study.request, the validation the CLI's `train` and the
+    supervisor use: what the form accepts, the supervisor runs."""
 
     def __init__(self, default_name: str, timeframe: str, n_trials: int,
                  gpus: tuple[str, ...]) -> None:
@@ -76,28 +76,24 @@ class StudyForm(_Form):
                          id="timeframe")
             yield Label("Trials")
             yield Input(str(n), id="n_trials", type="integer")
-            yield Label("Device")
+            yield Label("Device (auto, cpu or cuda:N)")
             yield Select([(g, g) for g in self.gpus], value=self.gpus[0], allow_blank=False,
                          id="gpu")
             yield Static("", id="form-error", classes="refused")
             yield self.buttons("Start")
 
     def submit(self) -> None:
-        name = self.query_one("#name", Input).value.strip()
-        if not NAME_RE.match(name):
-            self._error("name: letters, digits, '_', '.', '-' only")
-            return
         try:
-            n = int(self.query_one("#n_trials", Input).value)
-        except ValueError:
-            n = 0
-        if n < 1:
-            self._error("trials: a whole number of at least 1")
+            req = train_request(self.query_one("#name", Input).value,
+                                str(self.query_one("#timeframe", Select).value),
+                                self.query_one("#n_trials", Input).value,
+                                device=str(self.query_one("#gpu", Select).value))
+        except TrainArgsError as e:
+            self._error(str(e))
             return
-        tf = str(self.query_one("#timeframe", Select).value)
-        gpu = str(self.query_one("#gpu", Select).value)
-        self.dismiss(CommandRequest("train", name, {"study": name, "timeframe": tf,
-                                                    "n_trials": n, "gpu": gpu}))
+        self.dismiss(CommandRequest("train", req.study, {
+            "study": req.study, "timeframe": req.timeframe, "n_trials": req.n_trials,
+            "device": req.device}))
 
 
 class CapitalForm(_Form):

@@ -16,6 +16,8 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
      False),
     ("tab / arrows", "move between and within tables", False),
     ("?", "this help", False),
+    ("!", "jump to what the health line reports (again for the next problem)", False),
+    ("enter", "the selected row in full (long reasons and messages)", False),
     ("/", "filter the rows of every table (empty to clear)", False),
     ("ctrl+p", "command palette", False),
     ("l", "log of the selected process (follow, search)", False),

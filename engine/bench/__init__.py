@@ -1,6 +1,8 @@
 """Benchmarks behind `cappuccino bench --json`.
 
-Each module in BENCH_MODULES has `run(quick: bool, workdir: Path) -> dict[str, Result]`.
+Each module in BENCH_MODULES (name -> dotted module path) has
+`run(quick: bool, workdir: Path) -> dict[str, Result]`. The console's bench lives with the
+console (engine never imports console code; the runner loads it by name in its own process).
 A Result with a baseline was measured side by side with it in the same run.
 """
 
@@ -8,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-BENCH_MODULES = ("store", "env", "ppo", "backtest", "study", "trading", "monitor", "console",
-                 "soak")
+BENCH_MODULES: dict[str, str] = {
+    **{name: f"engine.bench.{name}"
+       for name in ("store", "env", "ppo", "population", "backtest", "study", "trading",
+                    "monitor", "soak")},
+    "console": "console.bench",
+}
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def run_module(name: str, quick: bool) -> dict[str, Any]:
     import torch
 
     torch.set_num_threads(1)  # the figures the issues name are per single-threaded process
-    module = importlib.import_module(f"engine.bench.{name}")
+    module = importlib.import_module(BENCH_MODULES[name])
     with tempfile.TemporaryDirectory(prefix=f"cappuccino-bench-{name}-") as tmp:
         try:
             out: dict[str, Result] = module.run(quick=quick, workdir=Path(tmp))

@@ -119,7 +119,7 @@ def _conviction_us(bars: int) -> tuple[float, int]:
 
 def run(quick: bool, workdir: Path) -> dict[str, Result]:
     from engine.config import Config
-    from engine.runtime import setup_torch
+    from engine.device import setup_torch
 
     bars = 8 if quick else 40
     cfg: Config = _config(workdir, 700 if quick else 1200)

@@ -46,6 +46,7 @@ from engine.brokers.base import (
     Quote,
 )
 from engine.data.candles import Candles
+from engine.files import private_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,7 +88,7 @@ class SimBroker:
         self._low = candles.low if candles.low is not None else np.minimum(prev, close)
         self._high = candles.high if candles.high is not None else np.maximum(prev, close)
         self.path = Path(state_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                     check_same_thread=False)
         self.conn.row_factory = sqlite3.Row

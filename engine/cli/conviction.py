@@ -59,6 +59,7 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
     from pathlib import Path
 
     from engine.data.candles import DataError
+    from engine.device import setup_torch
     from engine.model.artifact import ModelError
     from engine.reports.replay import (
         MismatchError,
@@ -69,7 +70,6 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
         to_dict,
         window,
     )
-    from engine.runtime import setup_torch
     from engine.trading.policy import ENSEMBLE_PREFIX, load_policy, resolve_model_dirs
 
     conviction = cfg.conviction

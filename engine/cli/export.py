@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli.errors import JobError
+from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
@@ -25,9 +25,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     from engine.reports.export import ExportError, load_frame, parse_since, write_frame
     from engine.runtime import open_store
 
+    try:  # a bad --since is bad usage (exit 2), found before the store is opened
+        since = parse_since(args.since) if args.since else None
+    except ExportError as e:
+        raise UsageError(str(e)) from None
     store = open_store(cfg, create=False)
     try:
-        since = parse_since(args.since) if args.since else None
         frame = load_frame(store, args.what, since=since, trader=args.trader)
         write_frame(frame, args.what, args.format, args.output)
     except ExportError as e:

@@ -12,9 +12,11 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
+from engine.files import private_umask
 
 # Subcommand modules, in help order. Each has register(subparsers).
 MODULES = (
@@ -22,13 +24,26 @@ MODULES = (
     "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
     "doctor", "demo", "soak",
 )
+# Commands that read or steer what runs: with no config named and no default store, they
+# use the demo's store (saying so on stderr) rather than an empty one (engine.demo).
+DEMO_FALLBACK_COMMANDS = frozenset({
+    "status", "ps", "logs", "report", "export", "stop", "start", "restart", "kill", "halt",
+    "resume", "promote", "doctor"})
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad usage is one line on stderr (which command, what was wrong) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cappuccino", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="cappuccino", description=__doc__.splitlines()[0])
     parser.add_argument("--config", metavar="PATH", help="config file (default: "
                         "$CAPPUCCINO_CONFIG, else ./cappuccino.toml, else embedded defaults)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=_Parser)
     for name in MODULES:
         importlib.import_module(f"engine.cli.{name}").register(sub)
     return parser
@@ -58,10 +73,17 @@ def _closed_pipe() -> int:
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # logs, models, the run folder, the store: the operator's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         cfg = load_config(args.config)
+        if args.command in DEMO_FALLBACK_COMMANDS:
+            from engine.demo import demo_fallback
+
+            cfg, note = demo_fallback(cfg)
+            if note:
+                print(f"cappuccino: {note}", file=sys.stderr)
         return int(args.func(args, cfg) or 0)
     except BrokenPipeError:
         raise
@@ -76,6 +98,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except OSError as e:  # a path from the config that cannot be created, read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"cappuccino: {where}{e.strerror or e} (check the config's [paths] and "
+              "[store] entries and their permissions)", file=sys.stderr)
+        return 1
     except Exception as e:  # StoreError and friends: one line, no traceback
         from store.db import StoreError
         if isinstance(e, StoreError):

@@ -72,11 +72,17 @@ def run_ps(args: argparse.Namespace, cfg: Config) -> int:
 
 def run_command(args: argparse.Namespace, cfg: Config) -> int:
     from engine.supervisor.client import SupervisorError, control
+    from engine.supervisor.commands import Refused, validate_request
     from engine.supervisor.spawn import valid_name
 
     name = args.name
     if not (valid_name(name) or (name == "all" and args.action == "stop")):
-        raise UsageError(f"bad process name {name!r} (letters, digits, . _ - only)")
+        raise UsageError(f"bad process name {name[:64]!r} (letters, digits, . _ - only, "
+                         "starting with a letter or digit)")
+    try:  # the supervisor's own check, so a refusal is a usage error here
+        validate_request(cfg, args.action, name, {})
+    except Refused as e:
+        raise UsageError(str(e)) from None
     if args.wait is not None and args.wait < 0:
         raise UsageError("--wait must be >= 0")
     try:

@@ -92,8 +92,9 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     from engine.brokers.base import BrokerError
     from engine.brokers.factory import make_broker
     from engine.data.candles import DataError
+    from engine.device import setup_torch
     from engine.model.artifact import ModelError, read_spec
-    from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store, setup_torch
+    from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
     from engine.trading.clock import RealClock, ReplayClock
     from engine.trading.policy import load_policy, resolve_model_dirs
     from engine.trading.trader import Trader, TraderSettings

@@ -1,6 +1,7 @@
 """`cappuccino train`: run an Optuna study of PPO trials (each trial a worker process).
 
-    cappuccino train --study NAME --timeframe 5m --n-trials 100 [--gpu 0] [--workers N]
+    cappuccino train --study NAME --timeframe 5m --n-trials 100 [--device auto|cpu|cuda:N]
+                     [--gpu N] [--workers N]
 
 Trials run under the supervisor (kind "trial") so the console sees and can kill them;
 --direct starts them as children of this command instead (no supervisor needed).
@@ -9,13 +10,10 @@ Trials run under the supervisor (kind "trial") so the console sees and can kill 
 from __future__ import annotations
 
 import argparse
-import re
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
-
-TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
-NAME = re.compile(r"^[A-Za-z0-9_.-]{1,48}$")
+from engine.study.request import TIMEFRAMES, TrainArgsError, train_request
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,8 +22,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--study", help="study name (default: [study] name)")
     p.add_argument("--timeframe", choices=TIMEFRAMES, help="bar size (default: [data] timeframe)")
     p.add_argument("--n-trials", type=int, help="trials to add (default: [study] n_trials)")
-    p.add_argument("--gpu", type=int, metavar="N", help="train on cuda:N")
+    p.add_argument("--device", metavar="auto|cpu|cuda:N",
+                   help="where trials train (default: [runtime] device)")
+    p.add_argument("--gpu", metavar="N", help="train on cuda:N (the same as --device cuda:N)")
     p.add_argument("--workers", type=int, help="trials in parallel (default: [study] workers)")
+    p.add_argument("--population", metavar="K|auto",
+                   help="train K trials at once in this process (one population on one "
+                        "device); auto: as many as fit (default: [study] population; 0 off)")
     p.add_argument("--direct", action="store_true",
                    help="start trial workers as children, not under the supervisor")
     p.set_defaults(func=run)
@@ -44,20 +47,35 @@ def apply_overrides(cfg: Config, timeframe: str | None = None, device: str | Non
     return cfg.model_copy(update=update) if update else cfg
 
 
+def parse_population(text: str | None, default: int | str) -> int | str:
+    """--population K|auto (K from 0 to 4096), else the config's [study] population."""
+    if text is None:
+        return default
+    if text == "auto":
+        return text
+    try:
+        k = int(text)
+    except ValueError:
+        k = -1
+    if not 0 <= k <= 4096:
+        raise UsageError(f"--population must be a number from 0 to 4096 or 'auto' (got {text!r})")
+    return k
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    study = args.study or cfg.study.name
-    if not NAME.match(study):
-        raise UsageError(f"--study {study!r}: use 1-48 letters, digits, '.', '_' or '-'")
-    n_trials = cfg.study.n_trials if args.n_trials is None else args.n_trials
-    if n_trials < 1:
-        raise UsageError(f"--n-trials must be at least 1 (got {n_trials})")
-    if args.workers is not None and not 1 <= args.workers <= 64:
-        raise UsageError(f"--workers must be between 1 and 64 (got {args.workers})")
-    if args.gpu is not None and args.gpu < 0:
-        raise UsageError(f"--gpu must be a GPU index >= 0 (got {args.gpu})")
-    device = f"cuda:{args.gpu}" if args.gpu is not None else None
-    timeframe = args.timeframe or cfg.data.timeframe
-    cfg = apply_overrides(cfg, timeframe, device, args.workers)
+    try:  # the same checks as the console's form and the supervisor's `train` command
+        req = train_request(args.study or cfg.study.name, args.timeframe or cfg.data.timeframe,
+                            cfg.study.n_trials if args.n_trials is None else args.n_trials,
+                            device=args.device, workers=args.workers, gpu=args.gpu)
+    except TrainArgsError as e:
+        raise UsageError(f"train: {e}") from None
+    study, timeframe, n_trials, device = req.study, req.timeframe, req.n_trials, req.device
+    population = parse_population(args.population, cfg.study.population)
+    cfg = apply_overrides(cfg, timeframe, device, req.workers)
+    if population != 0:
+        from engine.population.cli import run_population
+
+        return run_population(cfg, study, timeframe, n_trials, population)
 
     from engine.study.objective import prepare_data
     from engine.study.runner import run_study

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Section(BaseModel):
@@ -140,6 +140,16 @@ class StudySection(Section):
     max_splits: int = Field(default=3, ge=1, le=1000)  # CPCV splits used per trial (speed)
     purge_bars: int = Field(default=0, ge=0)  # bars dropped before each test block
     holdout_frac: float = Field(default=0.1, ge=0, lt=0.5)  # last window: final backtest only
+    # 0: one worker process per trial; N: N trials trained at once as one population in
+    # the study driver's process (engine.population); "auto": as many as fit the device.
+    population: int | Literal["auto"] = 0
+
+    @field_validator("population")
+    @classmethod
+    def _population_range(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 0 <= v <= 4096:
+            raise ValueError("must be 0 (off), 1 to 4096, or \"auto\"")
+        return v
 
     @model_validator(mode="after")
     def _k_below_n(self) -> StudySection:

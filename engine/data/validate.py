@@ -13,7 +13,8 @@ Per ticker, in this order:
   duplicate timestamps            identical copies dropped; conflicting ones keep the
                                   last row (reported)
   timestamps off the bar grid     rejected (DataError: wrong timeframe or shifted data)
-  NaN or non-positive prices      the row is dropped and handled as a gap (reported)
+  NaN, non-numeric, non-positive,  the row is dropped and handled as a gap (reported)
+  > MAX_PRICE or one-bar spikes
   high/low not bracketing o/c     high/low widened to bracket them (reported)
   NaN or negative volume          set to 0 (reported)
   gaps <= max_fill_bars           forward-filled: close carried, open=high=low=close,
@@ -108,7 +109,7 @@ def _frames(data: Any) -> dict[str, Any]:
         if not tickers:
             raise DataError("no price columns: expected `timestamp` plus one close column "
                             "per ticker, or long format timestamp,ticker,close")
-        return {str(t): pd.DataFrame({"timestamp": df["timestamp"], "close": df[t]})
+        return {str(t): pd.DataFrame({"timestamp": df["timestamp"], "close": _to_float(df[t])})
                 for t in tickers}
     raise DataError(f"cannot validate {type(data).__name__}: expected Candles or a DataFrame")
 
@@ -135,9 +136,38 @@ def _normalise_columns(df: Any, what: str) -> Any:
 
 
 def _to_float(col: Any) -> Any:
+    """Numbers as float64; a cell that is not a number becomes NaN (then a reported gap)."""
     import pandas as pd
 
     return pd.to_numeric(col, errors="coerce").astype(np.float64)
+
+
+# No traded asset is priced above this in USD; a larger number is a unit or parsing error.
+MAX_PRICE = 1e9
+# A bar that jumps by this factor away from both neighbours and back is a bad print.
+SPIKE_FACTOR = 5.0
+
+
+def _bad_prices(prices: np.ndarray, close: np.ndarray) -> tuple[np.ndarray, dict[str, int]]:
+    """Rows to drop and why: not a number, non-positive, implausibly large, or a close that
+    spikes x SPIKE_FACTOR away from both neighbours (a bad high/low is widened later)."""
+    nan = ~np.isfinite(prices).all(axis=1)
+    with np.errstate(invalid="ignore"):
+        neg = ~nan & (prices <= 0).any(axis=1)
+        huge = ~nan & ~neg & (prices > MAX_PRICE).any(axis=1)
+    ok = ~(nan | neg | huge)
+    spike = np.zeros(len(prices), dtype=bool)
+    idx = np.nonzero(ok)[0]
+    if idx.size >= 3:
+        logp = np.log(close[idx])
+        jump_in = np.abs(logp[1:-1] - logp[:-2])
+        jump_out = np.abs(logp[1:-1] - logp[2:])
+        lim = np.log(SPIKE_FACTOR)
+        spike[idx[1:-1][(jump_in > lim) & (jump_out > lim)]] = True
+    why = {"NaN/non-numeric": int(nan.sum()), "non-positive": int(neg.sum()),
+           f"above {MAX_PRICE:g}": int(huge.sum()),
+           f"a one-bar spike (x{SPIKE_FACTOR:g})": int(spike.sum())}
+    return nan | neg | huge | spike, why
 
 
 def _clean_ticker(ticker: str, df: Any, sec: int, max_fill: int, lines: list[str]) -> Any:
@@ -175,12 +205,9 @@ def _clean_ticker(ticker: str, df: Any, sec: int, max_fill: int, lines: list[str
 
     price_cols = [f for f in ("open", "high", "low", "close") if f in df.columns]
     prices = df[price_cols].to_numpy()
-    bad = ~np.isfinite(prices).all(axis=1) | (prices <= 0).any(axis=1)
+    bad, why = _bad_prices(prices, df["close"].to_numpy())
     if bad.any():
-        n_nan = int((~np.isfinite(prices).all(axis=1)).sum())
-        n_neg = int(bad.sum()) - n_nan
-        parts = [f"{n} with {w}" for n, w in ((n_nan, "NaN"), (n_neg, "non-positive"))
-                 if n]
+        parts = [f"{n} with {w}" for w, n in why.items() if n]
         lines.append(f"{name}: dropped {int(bad.sum())} rows with bad prices "
                      f"({', '.join(parts)}); treated as gaps")
         df = df[~bad]

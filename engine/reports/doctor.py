@@ -192,12 +192,34 @@ def check_notify(cfg: Config, send: bool) -> Check:
     return Check("notify", "ok", f"test notification sent to {len(urls)} target(s)")
 
 
-def run_checks(cfg: Config, send_notification: bool = False) -> list[Check]:
+def check_modes(cfg: Config, fix: bool = False) -> Check:
+    """Store, WAL files, logs, models, run folder, key file: the operator's alone."""
+    from engine.reports.modes import chmod_command, fix_modes, loose_paths
+
+    if fix:
+        fixed = fix_modes(cfg)
+        left = loose_paths(cfg)
+        if left:
+            return Check("modes", "fail", f"{len(left)} path(s) still open to others: "
+                         f"{chmod_command([p for p, _ in left])}")
+        return Check("modes", "ok", f"fixed {len(fixed)} path(s): group and others removed"
+                     if fixed else "every file is the operator's alone (0600/0700)")
+    found = loose_paths(cfg)
+    if not found:
+        return Check("modes", "ok", "every file is the operator's alone (0600/0700)")
+    shown = ", ".join(f"{p} ({m:04o})" for p, m in found[:4])
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    return Check("modes", "warn", f"{len(found)} path(s) open to other users: {shown}{more}; "
+                 f"fix: cappuccino doctor --fix-modes (or {chmod_command([p for p, _ in found])})")
+
+
+def run_checks(cfg: Config, send_notification: bool = False,
+               fix_modes: bool = False) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python, check_torch, check_nvml, lambda: check_store(cfg),
         lambda: check_split_store(cfg),
         lambda: check_disk(cfg), lambda: check_key_file(cfg), lambda: check_supervisor(cfg),
-        lambda: check_notify(cfg, send_notification)]
+        lambda: check_notify(cfg, send_notification), lambda: check_modes(cfg, fix_modes)]
     out = []
     for fn in checks:
         try:

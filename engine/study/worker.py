@@ -34,7 +34,8 @@ from typing import Any
 
 from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
-from engine.runtime import Heartbeat, open_store, process_name, setup_torch
+from engine.device import setup_torch
+from engine.runtime import Heartbeat, open_store, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
@@ -270,10 +271,9 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 from engine.study.storage import open_study
 
                 study_obj = open_study(cfg, study, create=False)
-            frozen = study_obj._storage.get_trial(
-                study_obj._storage.get_trial_id_from_study_id_trial_number(
-                    study_obj._study_id, trial))
-            from engine.study.storage import trial_handle
+            from engine.study.storage import frozen_trial, trial_handle
+
+            frozen = frozen_trial(study_obj, trial)
 
             otrial = trial_handle(study_obj, trial)
             mirrormod.set_attrs(otrial, **{mirrormod.ATTR_HOST: socket.gethostname(),

@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
-from engine.runtime import open_store
-from engine.supervisor import handlers, logs, policy, services, watchdog
+from engine.supervisor import logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
+from engine.supervisor.commands import Command
+from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
 from engine.supervisor.spawn import (
     describe_exit,
     group_alive,
@@ -56,7 +57,6 @@ from engine.supervisor.spawn import (
     same_process,
     signal_group,
     spawn,
-    valid_name,
 )
 from engine.supervisor.trouble import STORE_TROUBLE, TroubleLog
 from store import commands as cmds
@@ -73,14 +73,8 @@ from store.processes import (
 
 log = logging.getLogger("cappuccino.supervisor")
 
-PROCESS_ACTIONS = ("start", "stop", "restart", "kill", "train", "trade")
-SETTLED = ("STOPPED", "EXITED", "FATAL")
 PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
 PRUNE_EVERY_S = 60.0
-
-
-class CommandFailed(Exception):
-    """A command that cannot be carried out; the message is the result text."""
 
 
 @dataclass
@@ -90,16 +84,6 @@ class Child:
     started_at: float
     popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier supervisor
     log_path: Path | None
-
-
-@dataclass
-class Waiter:
-    """A command whose outcome depends on processes settling (stop, kill, restart)."""
-
-    command_id: int
-    pending: set[str]
-    results: list[str] = field(default_factory=list)
-    ok: bool = True
 
 
 @dataclass
@@ -116,7 +100,7 @@ class Stop:
     waiters: list[Waiter] = field(default_factory=list)
 
 
-class Supervisor:
+class Supervisor(CommandExecutor):
     def __init__(self, cfg: Config, store: Store) -> None:
         self.cfg = cfg
         self.s = cfg.supervisor
@@ -130,7 +114,7 @@ class Supervisor:
         self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
         self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
         self.trouble = TroubleLog(log, self.s.poll_s)
-        self._jobs: queue.Queue[CommandRow] = queue.Queue()
+        self._jobs: queue.Queue[tuple[CommandRow, Command]] = queue.Queue()
         self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
                                                 name="handlers")
 
@@ -467,189 +451,6 @@ class Supervisor:
             self.notify(f"{name} is FATAL", f"{error}; {d.reason}. Not restarting: "
                         f"`cappuccino start {name}` to try again.", "failure")
         return True
-
-    # -- commands -------------------------------------------------------------------------
-    def run_commands(self) -> None:
-        for c in cmds.claim_pending(self.store):
-            log.info("command #%d %s %s %s (from %s)", c.id, c.action, c.target or "",
-                     c.args, c.source)
-            if c.action not in PROCESS_ACTIONS:
-                self._jobs.put(c)
-                continue
-            try:
-                result = getattr(self, f"cmd_{c.action}")(c)
-            except CommandFailed as e:
-                self._finish(c.id, False, str(e))
-            except Exception as e:
-                log.exception("command #%d failed", c.id)
-                self._finish(c.id, False, f"{type(e).__name__}: {e}")
-            else:
-                if result is not None:
-                    self._finish(c.id, True, result)
-
-    def _finish(self, command_id: int, ok: bool, result: str) -> None:
-        log.info("command #%d %s: %s", command_id, "done" if ok else "failed", result)
-        self._outcomes.append((command_id, ok, result))
-        self._record_outcomes()
-
-    def _record_outcomes(self) -> None:
-        """Write command outcomes; those the store refuses now wait for the next tick."""
-        while self._outcomes:
-            command_id, ok, result = self._outcomes[0]
-            what = f"cannot record the outcome of command #{command_id}"
-            try:
-                cmds.finish_command(self.store, command_id, ok, result)
-            except STORE_TROUBLE as e:
-                self.trouble.failed(what, e)
-                return
-            self._outcomes.pop(0)
-            self.trouble.recovered(what)
-
-    def _row(self, name: str | None) -> ProcessRow:
-        if not name:
-            raise CommandFailed("this command needs a process name")
-        row = get_process(self.store, name)
-        if row is None:
-            raise CommandFailed(f"no process named {name}")
-        return row
-
-    def _last_error(self, name: str) -> str:
-        row = get_process(self.store, name)
-        return (row.last_error or row.state) if row else "gone"
-
-    def _declare(self, name: str, kind: str, argv: list[str]) -> None:
-        if not valid_name(name):
-            raise CommandFailed(f"bad process name {name!r} (letters, digits, . _ - only)")
-        if not kind or not isinstance(kind, str):
-            raise CommandFailed("kind must be a non-empty string")
-        if not argv or not all(isinstance(a, str) for a in argv):
-            raise CommandFailed("argv must be a non-empty list of strings")
-        upsert_process(self.store, name, kind, argv, "running")
-
-    def _start(self, name: str) -> str:
-        row = self._row(name)
-        child = self.children.get(name)
-        if child is not None:
-            if name in self.stops:  # stopping: start again once it is down
-                update_process(self.store, name, desired="running")
-                self.stops[name].then_start = True
-                return f"{name} is stopping; it will start again when down"
-            update_process(self.store, name, desired="running")
-            return f"{name} is already running (pid {child.pid})"
-        update_process(self.store, name, desired="running", state="STARTING",
-                       quick_restarts=0, next_start_at=None)
-        row = self._row(name)
-        started = self.start_child(name, row)
-        if started is None:
-            raise CommandFailed(f"cannot start {name}: {self._last_error(name)}")
-        return f"started {name} (pid {started.pid})"
-
-    def cmd_start(self, c: CommandRow) -> str:
-        args = c.arguments
-        name = c.target or ""
-        if "argv" in args or "kind" in args:
-            self._declare(name, str(args.get("kind") or ""), list(args.get("argv") or []))
-        elif name and get_process(self.store, name) is None:
-            svc = services.service(name)
-            if svc is not None:
-                upsert_process(self.store, svc.name, svc.kind, list(svc.argv), "running")
-        return self._start(name)
-
-    def _targets(self, target: str | None) -> list[ProcessRow]:
-        if target == "all":
-            return [r for r in list_processes(self.store)
-                    if r.desired == "running" or r.name in self.children]
-        return [self._row(target)]
-
-    def _stop(self, c: CommandRow, *, kill: bool) -> str | None:
-        rows = self._targets(c.target)
-        if not rows:
-            return "nothing to stop"
-        waiter = Waiter(c.id, set())
-        done: list[str] = []
-        for row in rows:
-            update_process(self.store, row.name, desired="stopped")
-            if row.name in self.children:
-                waiter.pending.add(row.name)
-                self.begin_stop(row.name, kill=kill, waiter=waiter)
-            else:
-                if row.state not in SETTLED:
-                    update_process(self.store, row.name, state="STOPPED", next_start_at=None)
-                done.append(f"{row.name} was not running")
-        waiter.results.extend(done)
-        return None if waiter.pending else "; ".join(done)
-
-    def cmd_stop(self, c: CommandRow) -> str | None:
-        return self._stop(c, kill=False)
-
-    def cmd_kill(self, c: CommandRow) -> str | None:
-        return self._stop(c, kill=True)
-
-    def cmd_restart(self, c: CommandRow) -> str | None:
-        row = self._row(c.target)
-        update_process(self.store, row.name, desired="running", quick_restarts=0)
-        if row.name in self.children:
-            self.begin_stop(row.name, kill=False, then_start=True,
-                            waiter=Waiter(c.id, {row.name}))
-            return None
-        return self._start(row.name)
-
-    def cmd_train(self, c: CommandRow) -> str:
-        a = c.arguments
-        study = str(a.get("study") or self.cfg.study.name)
-        name = f"study-{study}"
-        argv = ["train", "--study", study,
-                "--timeframe", str(a.get("timeframe") or self.cfg.data.timeframe),
-                "--n-trials", str(int(a.get("n_trials") or self.cfg.study.n_trials))]
-        if a.get("gpu") not in (None, ""):
-            argv += ["--gpu", str(a["gpu"])]
-        if name in self.children:
-            raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
-        self._declare(name, "study", argv)
-        return self._start(name)
-
-    def cmd_trade(self, c: CommandRow) -> str:
-        a = c.arguments
-        trader, model = str(a.get("name") or ""), str(a.get("model") or "")
-        if not trader or not model:
-            raise CommandFailed("trade needs args name and model")
-        name = f"trader-{trader}"
-        argv = ["trade", "--name", trader, "--model", model]
-        if a.get("broker"):
-            argv += ["--broker", str(a["broker"])]
-        tickers = a.get("tickers")
-        if tickers:
-            argv += ["--tickers", tickers if isinstance(tickers, str) else ",".join(tickers)]
-        for key in ("timeframe", "capital", "study"):
-            if a.get(key) not in (None, ""):
-                argv += [f"--{key}", str(a[key])]
-        if a.get("live"):
-            argv.append("--live")
-        if name in self.children:
-            raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
-        self._declare(name, "trader", argv)
-        return self._start(name)
-
-    def _handler_loop(self) -> None:
-        """Non-process commands run here, on their own store connection."""
-        store: Store | None = None
-        while True:
-            c = self._jobs.get()
-            try:
-                if store is None:
-                    store = open_store(self.cfg)
-                result = handlers.run_handler(self.cfg, store, c)
-                ok = True
-            except handlers.NotAvailable as e:
-                ok, result = False, str(e)
-            except Exception as e:
-                log.exception("command #%d (%s) failed", c.id, c.action)
-                ok, result = False, f"{type(e).__name__}: {e}".splitlines()[0]
-            try:
-                cmds.finish_command(store or open_store(self.cfg), c.id, ok, result)
-                log.info("command #%d %s: %s", c.id, "done" if ok else "failed", result)
-            except Exception:
-                log.exception("cannot record the outcome of command #%d", c.id)
 
     # -- housekeeping ---------------------------------------------------------------------
     def rotate_logs(self) -> None:

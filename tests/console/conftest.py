@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from console.app import CappuccinoApp
+from console.bench import T0, populate
 from console.data import Loader
 from console.procinfo import ProcStats
-from engine.bench.console import T0, populate
 from engine.config import Config, load_config
 from store.db import Store
 
@@ -30,8 +30,13 @@ class Env:
     logs: Path
 
     def commands(self) -> list[dict[str, Any]]:
+        """The queued rows; each one must pass the supervisor's own typed-command check."""
+        from engine.supervisor.commands import parse
+
         with Store(self.db) as st:
             rows = st.query("SELECT * FROM commands ORDER BY id")
+        for r in rows:
+            parse(self.cfg, r["id"], r["action"], r["target"], r["args"])  # Refused: fails
         return [{**dict(r), "args": json.loads(r["args"])} for r in rows]
 
     def app(self, readonly: bool = False, **kw: Any) -> CappuccinoApp:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.bench import T0
 from console.data import Loader, ProcessLoader
-from engine.bench.console import T0
 from store.db import Store
 
 

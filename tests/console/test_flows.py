@@ -223,12 +223,12 @@ async def test_start_study_form(env: Any) -> None:
         form.query_one("#name", Input).focus()
         await pilot.press("enter")
         await pilot.pause()
-        assert "name:" in str(form.query_one("#form-error", Static).render())
+        assert "study:" in str(form.query_one("#form-error", Static).render())
         form.query_one("#name", Input).value = "eth-1h"
         await pilot.press("enter")
         await settle(pilot)
     assert [(c["action"], c["args"]) for c in env.commands()] == [
-        ("train", {"study": "eth-1h", "timeframe": "5m", "n_trials": 12, "gpu": "auto"})]
+        ("train", {"study": "eth-1h", "timeframe": "5m", "n_trials": 12, "device": "auto"})]
 
 
 def _make_live(env: Any, trader: str) -> None:
@@ -380,8 +380,8 @@ async def test_log_viewer_follow_and_search(env: Any) -> None:
 
 
 async def test_missing_store_shows_a_line_not_a_crash(env: Any, tmp_path: Any) -> None:
+    from console.bench import T0
     from console.data import Loader
-    from engine.bench.console import T0
 
     loader = Loader(tmp_path / "nowhere.db", clock=lambda: T0)
     app = CappuccinoApp(env.cfg, clock=lambda: T0, loader=loader, autorefresh=False)
@@ -403,7 +403,7 @@ async def test_help_lists_keys(env: Any) -> None:
 
 
 async def test_gpu_pane_says_clearly_when_there_is_no_gpu(env: Any) -> None:
-    from engine.bench.console import T0
+    from console.bench import T0
 
     with Store(env.db) as st, st.write():
         st.conn.execute("DELETE FROM gpu_samples")
@@ -421,7 +421,7 @@ async def test_gpu_pane_says_clearly_when_there_is_no_gpu(env: Any) -> None:
 
 
 async def test_switch_study(env: Any) -> None:
-    from engine.bench.console import STUDIES, T0
+    from console.bench import STUDIES, T0
 
     with Store(env.db) as st, st.write():
         st.conn.execute(STUDIES + "VALUES ('eth-1h', 'journal', '1h', 5, NULL, NULL, NULL, ?, ?)",

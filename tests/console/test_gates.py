@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from console.bench import T0
 from console.gates import (
     capital_gates,
     live_gates,
@@ -12,7 +13,6 @@ from console.gates import (
     local_paper_gates,
     paper_gates,
 )
-from engine.bench.console import T0
 from store.db import Store
 
 

@@ -1,7 +1,7 @@
 """A study shared by several hosts: other hosts' trials, mirrored into this store, in the
 Trials pane (where each ran, running bars, counts) and through the `p` promote flow.
 
-The fixture store (engine.bench.console.populate) holds trials 0-13 run here on gpu-a and
+The fixture store (console.bench.populate) holds trials 0-13 run here on gpu-a and
 trials 14-19 mirrored from gpu-b and gpu-c by store.registry.upsert_remote_trials, the study
 driver's own write path.
 """

@@ -6,9 +6,9 @@ from typing import Any
 
 from textual.widgets import DataTable, Static
 
+from console.bench import T0
 from console.report_data import load_report
 from console.screens.report import ReportScreen
-from engine.bench.console import T0
 from store.db import Store
 from widgets.plot_chart import PlotChart
 

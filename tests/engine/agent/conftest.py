@@ -1,4 +1,4 @@
-"""One torch thread, as every Cappuccino process uses (engine.runtime.setup_torch)."""
+"""One torch thread, as every Cappuccino process uses (engine.device.setup_torch)."""
 
 from __future__ import annotations
 

@@ -40,11 +40,11 @@ def test_clean_data_passes_unchanged() -> None:
 def test_duplicates_are_dropped_and_conflicts_keep_the_last() -> None:
     df = long_frame()
     dup = df.iloc[[5]]
-    conflict = df.iloc[[7]].assign(close=999.0, high=1000.0)
+    conflict = df.iloc[[7]].assign(close=150.0, high=151.0)
     candles, report = run(pd.concat([df, dup, conflict], ignore_index=True))
     assert "BTC-USD: dropped 1 duplicate rows" in report.lines
     assert "BTC-USD: 1 timestamps had conflicting rows: kept the last" in report.lines
-    assert candles.n_bars == 50 and candles.close[7, 0] == 999.0
+    assert candles.n_bars == 50 and candles.close[7, 0] == 150.0
 
 
 def test_out_of_order_rows_are_sorted() -> None:
@@ -82,12 +82,35 @@ def test_nan_and_non_positive_prices_become_gaps() -> None:
     df.loc[4, "close"] = -1.0
     df.loc[60, "low"] = 0.0   # ETH row 10
     candles, report = run(df)
-    assert "BTC-USD: dropped 2 rows with bad prices (1 with NaN, 1 with non-positive); " \
+    assert "BTC-USD: dropped 2 rows with bad prices (1 with NaN/non-numeric, 1 with non-positive); " \
            "treated as gaps" in report.lines
     assert "ETH-USD: dropped 1 rows with bad prices (1 with non-positive); treated as gaps" \
         in report.lines
     assert np.isfinite(candles.close).all() and (candles.close > 0).all()
     assert candles.close[4, 0] == candles.close[2, 0]
+
+
+def test_text_cells_absurd_prices_and_spikes_become_gaps() -> None:
+    times = 1_700_000_100 + 300 * np.arange(40)
+    btc = 100.0 + np.arange(40.0)
+    wide = pd.DataFrame({"timestamp": times, "BTC-USD": btc.astype(object),
+                         "ETH-USD": 50.0 + np.arange(40.0)})
+    wide.loc[5, "BTC-USD"] = "abc"          # a text cell in a price column
+    wide.loc[9, "ETH-USD"] = 1e308          # a unit or parsing error
+    wide.loc[20, "ETH-USD"] = 700.0         # one bad print, x10 away and back
+    candles, report = validate(wide, timeframe="5m")
+    assert "BTC-USD: dropped 1 rows with bad prices (1 with NaN/non-numeric); treated as gaps" \
+        in report.lines
+    assert ("ETH-USD: dropped 2 rows with bad prices (1 with above 1e+09, 1 with a one-bar "
+            "spike (x5)); treated as gaps") in report.lines
+    assert candles.close.max() < 1000 and candles.close[5, 0] == candles.close[4, 0]
+
+
+def test_real_prices_have_no_spikes() -> None:
+    from engine.data.load import read_bundled
+
+    _, report = validate(read_bundled(), timeframe="5m")
+    assert report.clean, report.lines
 
 
 def test_high_low_and_volume_repairs() -> None:

@@ -32,4 +32,4 @@ heartbeat_s = 0.5
 
 import torch  # noqa: E402
 
-torch.set_num_threads(1)  # as every Cappuccino process (engine.runtime.setup_torch)
+torch.set_num_threads(1)  # as every Cappuccino process (engine.device.setup_torch)

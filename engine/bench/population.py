@@ -1,0 +1,198 @@
+"""Population training against the per-trial path, side by side in one run.
+
+population_samples_per_s      K members × n envs trained as one population (stacked
+                              networks, one env of K·n envs), 7 assets, default PPO
+                              hyperparameters (64 steps, 4 epochs, minibatch 1024, hidden 64),
+                              CPU, 1 thread: aggregate env samples per second of whole PPO
+                              updates (collect + update). Baseline: the same K members trained
+                              one after another with today's per-trial path (engine.agent.ppo
+                              on a SegmentEnv of n envs), same device, same run.
+population_speedup_vs_serial  that ratio. Goal on CPU, 1 thread, K = 8, n = 64: >= 1.15.
+env_ops_per_step              aten ops dispatched by one PortfolioVecEnv.step (CPU,
+                              torch.profiler), 512 envs.
+On CUDA (only when available), the same figures with a `_cuda` suffix at K = 256, n = 256
+(the serial baseline trains SERIAL_CUDA members and is scaled to K, said in the note), and
+env_kernels_per_step / env_host_syncs_per_step: CUDA kernels launched and host
+synchronisations (torch.cuda.set_sync_debug_mode) in one vec step of 65,536 envs.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from engine.bench import Result
+
+TICKERS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "LTC-USD", "AVAX-USD", "UNI-USD")
+EPISODE = 1024
+SERIAL_CUDA = 4
+
+
+def _data() -> tuple[Any, Any, Any]:
+    import torch
+
+    from engine.config.schema import FeaturesSection
+    from engine.data.synthetic import synthetic_candles
+    from engine.features import compute_features, feature_spec
+
+    candles = synthetic_candles(TICKERS, 4000, "5m", seed=3)
+    spec = feature_spec(FeaturesSection(), candles)
+    return torch.from_numpy(candles.close), torch.from_numpy(compute_features(candles, spec)), spec
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def population_rate(device: str, k: int, n: int, updates: int) -> float:
+    """Aggregate samples/s of `updates` population updates (after one warm-up)."""
+    from engine.agent.hyperparams import Hyperparams
+    from engine.config.schema import EnvSection
+    from engine.population.env import PopulationVecEnv
+    from engine.population.ppo import PopulationPPO
+
+    prices, feats, spec = _data()
+    segments = [((0, prices.shape[0]),)] * k
+    env = PopulationVecEnv(prices, feats, spec, EnvSection(), n, device, [EPISODE] * k,
+                           list(range(k)), segments)
+    hp = Hyperparams(n_envs=n)
+    agent = PopulationPPO(env.obs_dim, env.act_dim, [hp.with_(lr=3e-4 * (1 + i / k))
+                                                      for i in range(k)], list(range(k)), device)
+    obs = env.reset()
+    obs, _ = agent.learn(env, obs)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(updates):
+        obs, _ = agent.learn(env, obs)
+    _sync(device)
+    return k * n * hp.n_steps * updates / (time.perf_counter() - t0)
+
+
+def serial_rate(device: str, k: int, n: int, updates: int) -> float:
+    """Samples/s of the same members trained one after another with the per-trial path."""
+    from engine.agent.hyperparams import Hyperparams
+    from engine.agent.ppo import PPO
+    from engine.config.schema import EnvSection
+    from engine.study.objective import SegmentEnv
+
+    prices, feats, spec = _data()
+    hp = Hyperparams(n_envs=n)
+    spent = 0.0
+    for i in range(k):
+        env = SegmentEnv(prices, feats, spec, EnvSection(), n, device, EPISODE, i,
+                         ((0, prices.shape[0]),))
+        agent = PPO(env.obs_dim, env.act_dim, hp.with_(lr=3e-4 * (1 + i / k)), device, seed=i)
+        obs = env.reset()
+        obs, _ = agent.learn(env, obs)
+        _sync(device)
+        t0 = time.perf_counter()
+        for _ in range(updates):
+            obs, _ = agent.learn(env, obs)
+        _sync(device)
+        spent += time.perf_counter() - t0
+    return k * n * hp.n_steps * updates / spent
+
+
+def _env(device: str, n: int) -> Any:
+    from engine.config.schema import EnvSection
+    from engine.env.vec_env import PortfolioVecEnv
+
+    prices, feats, spec = _data()
+    return PortfolioVecEnv(prices, feats, spec, EnvSection(), n, device, episode_len=EPISODE,
+                           seed=1)
+
+
+def env_ops_per_step(n: int = 512, steps: int = 20) -> float:
+    """aten ops per vec step on CPU (steps without an episode reset, like most steps)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    env = _env("cpu", n)
+    env.reset()
+    act = torch.zeros(n, env.act_dim)
+    env.step(act)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            env.step(act)
+    ops = [e for e in prof.events() if e.name.startswith("aten::")]
+    return len(ops) / steps
+
+
+def env_cuda_counts(n: int = 65_536, steps: int = 20) -> tuple[float, float]:
+    """(CUDA kernels, host synchronisations) per vec step."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    env = _env("cuda:0", n)
+    env.reset()
+    act = torch.zeros(n, env.act_dim, device="cuda:0")
+    env.step(act)
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            env.step(act)
+        torch.cuda.synchronize()
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            for _ in range(steps):
+                env.step(act)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
+    return len(kernels) / steps, len(syncs) / steps
+
+
+def run(quick: bool, workdir: Path) -> dict[str, Result]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        k, n, updates = 8, 64, 1 if quick else 3
+        pop = population_rate("cpu", k, n, updates)
+        ser = serial_rate("cpu", k, n, updates)
+        what = (f"K = {k} members × {n} envs, 7 assets, 64 steps, 4 epochs, minibatch 1024, "
+                f"hidden 64, CPU, 1 thread, {updates} update(s) after a warm-up")
+        out = {
+            "population_samples_per_s": Result(round(pop), "samples/s", baseline=round(ser),
+                                               note=f"{what}; baseline: the same members one "
+                                               "after another (per-trial path)"),
+            "population_speedup_vs_serial": Result(round(pop / ser, 3), "x",
+                                                   note=f"{what}; goal >= 1.15"),
+            "env_ops_per_step": Result(env_ops_per_step(), "aten ops",
+                                       note="one PortfolioVecEnv.step of 512 envs, CPU "
+                                       "(torch.profiler; nested aten calls counted)"),
+        }
+        if torch.cuda.is_available():
+            out.update(run_cuda(quick))
+        return out
+    finally:
+        torch.set_num_threads(threads)
+
+
+def run_cuda(quick: bool) -> dict[str, Result]:
+    k, n, updates = (64, 256, 1) if quick else (256, 256, 2)
+    pop = population_rate("cuda:0", k, n, updates)
+    ser = serial_rate("cuda:0", SERIAL_CUDA, n, updates)
+    kernels, syncs = env_cuda_counts()
+    what = f"K = {k} members × {n} envs on cuda:0, default PPO hyperparameters"
+    return {
+        "population_samples_per_s_cuda": Result(
+            round(pop), "samples/s", baseline=round(ser),
+            note=f"{what}; baseline: {SERIAL_CUDA} of the members one after another "
+                 "(per-trial path, same GPU), its rate applies to all K"),
+        "population_speedup_vs_serial_cuda": Result(round(pop / ser, 2), "x",
+                                                    note=f"{what}; goal >= 100"),
+        "env_kernels_per_step": Result(kernels, "kernels",
+                                       note="one vec step of 65,536 envs (goal <= 12)"),
+        "env_host_syncs_per_step": Result(syncs, "syncs",
+                                          note="one vec step of 65,536 envs (goal 0)"),
+    }

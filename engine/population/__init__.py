@@ -1,0 +1,1 @@
+"""Population training: K PPO members (configuration, seed, CPCV split) at once on one device."""

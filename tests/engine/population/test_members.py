@@ -1,0 +1,106 @@
+"""A population member trains the same agent as the per-trial path (TrialRunner) would.
+
+What this proves: for K = 8 members (2 configurations differing in every plain-number
+hyperparameter × 2 seeds × 2 CPCV splits) trained at once, each member's actor weights and
+split score equal, within float tolerance, those of TrialRunner(cfg, data, hp, seed).run()
+for that configuration, seed and split; so each also equals its K = 1 population. The
+configurations are far enough apart that their results differ by much more than the
+tolerance (the comparison could fail).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from engine.agent.hyperparams import Hyperparams
+from engine.population.members import Member, PopulationRunner, buckets
+from engine.study.objective import Hooks, TrialRunner
+
+
+class KeepAgents(Hooks):
+    """Keeps each split's trained actor weights (TrialRunner drops the agent per split)."""
+
+    def __init__(self) -> None:
+        self.actors: list[dict[str, torch.Tensor]] = []
+
+    def on_update(self, runner: TrialRunner) -> None:
+        if runner.global_updates % runner.updates_per_split == 0:  # a split's last update
+            assert runner.agent is not None
+            self.actors.append({k: v.clone() for k, v in runner.agent.actor.state_dict().items()})
+
+
+def serial(cfg, data, hp: Hyperparams, seed: int):  # type: ignore[no-untyped-def]
+    keep = KeepAgents()
+    return TrialRunner(cfg, data, hp, seed=seed, hooks=keep).run(), keep.actors
+
+
+def configs(base: Hyperparams) -> list[Hyperparams]:
+    return [base, base.with_(lr=1e-3, gamma=0.95, gae_lambda=0.9, clip=0.1, ent_coef=0.01,
+                             vf_coef=0.8, max_grad_norm=1.0, init_log_std=-1.0)]
+
+
+def test_each_member_equals_its_per_trial_run(tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = tiny
+    hps = configs(Hyperparams.from_config(cfg.ppo))
+    trials = [(hp, seed) for hp in hps for seed in (3, 11)]
+    members = [Member(j, hp, seed, i) for j, (hp, seed) in enumerate(trials) for i in range(2)]
+    pop = PopulationRunner(cfg, data, members)
+    assert pop.k == 8
+    pop.train()
+    scores = {}
+    for j, (hp, seed) in enumerate(trials):
+        metrics, actors = serial(cfg, data, hp, seed)
+        for i in range(2):
+            k = 2 * j + i
+            got = pop.actor(k).state_dict()
+            for name, want in actors[i].items():
+                torch.testing.assert_close(got[name], want, rtol=1e-4, atol=1e-5,
+                                           msg=f"member {k} {name}")
+            s = pop.score(k)["score"]
+            assert s == pytest.approx(metrics["split_scores"][i], rel=1e-3, abs=1e-3)
+            scores[k] = s
+    # The members really differ: configurations and seeds change the outcome.
+    assert len({round(v, 2) for v in scores.values()}) >= 6
+
+
+def test_population_of_one_equals_the_member_inside_a_population(tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = tiny
+    hps = configs(Hyperparams.from_config(cfg.ppo))
+    members = [Member(j, hp, 5, 1) for j, hp in enumerate(hps)]
+    both = PopulationRunner(cfg, data, members)
+    both.train()
+    alone = PopulationRunner(cfg, data, members[1:])
+    alone.train()
+    for a, b in zip(both.actor(1).parameters(), alone.actor(0).parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    w0 = both.actor(0).net[0].weight.detach().numpy()
+    w1 = both.actor(1).net[0].weight.detach().numpy()
+    assert np.abs(w0 - w1).max() > 1e-3
+
+
+def test_shape_changing_hyperparameters_make_separate_buckets(tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = tiny
+    base = Hyperparams.from_config(cfg.ppo)
+    members = [Member(0, base, 1, 0), Member(1, base.with_(lr=1e-3), 1, 0),
+               Member(2, base.with_(hidden=32), 1, 0), Member(3, base.with_(n_steps=64), 1, 0)]
+    groups = buckets(members)
+    assert sorted(len(g) for g in groups) == [1, 1, 2]
+    with pytest.raises(ValueError, match="bucket"):
+        PopulationRunner(cfg, data, members)
+
+
+def test_a_member_with_a_nan_loss_is_frozen_and_the_others_learn(tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = tiny
+    base = Hyperparams.from_config(cfg.ppo)
+    pop = PopulationRunner(cfg, data, [Member(0, base, 1, 0), Member(1, base, 2, 0)])
+    with torch.no_grad():
+        pop.agent.policy.actor.weights[0][0].fill_(float("nan"))
+    before = pop.agent.policy.critic.weights[0][0].clone()
+    other = pop.agent.policy.critic.weights[0][1].clone()
+    pop.train()
+    assert pop.agent.failed.tolist() == [True, False]
+    torch.testing.assert_close(pop.agent.policy.critic.weights[0][0], before)
+    assert not torch.equal(pop.agent.policy.critic.weights[0][1], other)
+    assert torch.isfinite(pop.agent.policy.critic.weights[0][1]).all()
