@@ -15,8 +15,8 @@ supervisor started after another was SIGKILLed adopts every child whose (pid,
 create_time) still matches, and starts no duplicate.
 
 SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing SSH or
-the console never stops a trader); SIGHUP is logged and otherwise ignored.
-`cappuccino stop all` stops the children.
+the console never stops a trader), though stops already under way are finished first;
+SIGHUP is logged and otherwise ignored. `cappuccino stop all` stops the children.
 
 A store that refuses writes (disk full) never loses a fact: exits, stops, starts and
 command outcomes are kept and written once it can (then the policy restarts the child); a
