@@ -45,6 +45,7 @@ class TraderRow:
     last_bar_at: float | None
     started_at: float
     updated_at: float
+    unattributed: str | None = None   # JSON: account orders/holdings no trader placed
 
     @property
     def ticker_list(self) -> list[str]:
@@ -160,7 +161,7 @@ def list_traders(store: Store) -> list[TraderRow]:
 def set_trader_fields(store: Store, name: str, *, at: float | None = None,
                       **fields: object) -> None:
     allowed = {"trading_state", "state_reason", "fee_tier", "equity", "cash", "last_bar_at",
-               "halt_requested"}
+               "halt_requested", "unattributed"}
     bad = set(fields) - allowed
     if bad:
         raise ValueError(f"not a trader field: {', '.join(sorted(bad))}")
@@ -359,3 +360,31 @@ def decision_stats(store: Store, trader: str, since: float = 0.0) -> DecisionSta
 def last_decision_bar(store: Store, trader: str) -> float | None:
     row = store.one("SELECT MAX(bar_at) AS m FROM decisions WHERE trader = ?", (trader,))
     return row["m"] if row else None
+
+
+# -- books: what each trader owns on a shared account ----------------------------------------
+def venue_peers(store: Store, broker: str, exclude: str, active_since: float) -> list[TraderRow]:
+    """Other traders on the same venue whose row was updated at or after `active_since`."""
+    return to_rows(TraderRow, store.query(
+        "SELECT * FROM traders WHERE broker = ? AND name != ? AND updated_at >= ? "
+        "ORDER BY name", (broker, exclude, active_since)))
+
+
+def known_order_ids(store: Store, client_order_ids: Sequence[str]) -> set[str]:
+    """Which of these client order ids some trader of this store placed."""
+    ids = list(client_order_ids)
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(r["client_order_id"] for r in store.query(
+            f"SELECT client_order_id FROM orders WHERE client_order_id IN ({marks})", chunk))
+    return found
+
+
+def order_hints(store: Store, trader: str, since: float) -> list[tuple[str, str | None, float]]:
+    """(client_order_id, broker_order_id, created_at) of the trader's open orders and of those
+    created at or after `since`: what a restarted broker client needs to look orders up by id."""
+    return [(r["client_order_id"], r["broker_order_id"], r["created_at"]) for r in store.query(
+        "SELECT client_order_id, broker_order_id, created_at FROM orders WHERE trader = ? AND "
+        "(status IN ('NEW', 'OPEN', 'PARTIAL') OR created_at >= ?)", (trader, since))]

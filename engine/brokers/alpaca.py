@@ -36,9 +36,11 @@ from engine.brokers.base import (
 from engine.brokers.coinbase_client import is_loopback
 from engine.brokers.retry import (
     BrokerCallError,
+    Pacer,
     RetryPolicy,
     call_with_retry,
     http_error,
+    retry_after_s,
     transport_error,
 )
 from engine.brokers.symbols import alpaca_position_symbol, alpaca_symbol, from_alpaca
@@ -61,6 +63,7 @@ OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "pending_
 # Alpaca's documented minimum for a crypto order is $1 notional (assets carry the
 # per-coin min_order_size).
 MIN_NOTIONAL = Decimal(1)
+PRODUCT_TTL_S = 300.0   # asset details (increments, tradable) are cached this long
 
 
 def dec(x: Any) -> Decimal:
@@ -167,6 +170,9 @@ class AlpacaPaperBroker:
         self.taker_rate = Decimal(str(a.taker_fee_rate))
         self._sleep = sleep
         self._orders: dict[str, dict] = {}   # broker order id -> last raw order seen
+        self._products: dict[str, tuple[float, Product]] = {}
+        self.pacer = Pacer()
+        self.clock_offset_s = 0.0            # exchange - machine, set by the trader
 
     # ---- plumbing ----------------------------------------------------------------------
     def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
@@ -177,7 +183,10 @@ class AlpacaPaperBroker:
             raw = fn()
         except APIError as e:
             status = e.status_code or 0
-            raise http_error(VENUE, what, status, str(e)) from None
+            err = http_error(VENUE, what, status, str(e))
+            resp = e.response
+            err.retry_after = retry_after_s(resp.headers if resp is not None else None)
+            raise err from None
         except requests.RequestException as e:
             raise transport_error(VENUE, what, e) from None
         except BrokerError:
@@ -195,7 +204,7 @@ class AlpacaPaperBroker:
 
     def _call(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
         return call_with_retry(lambda: self._once(what, fn, parse), self.retry,
-                               sleep=self._sleep)
+                               sleep=self._sleep, pacer=self.pacer)
 
     # ---- market data -------------------------------------------------------------------
     def now(self) -> float:
@@ -206,6 +215,14 @@ class AlpacaPaperBroker:
         return self._call("account", self.trading.get_account, lambda r: dict(r))
 
     def product(self, ticker: str) -> Product:
+        hit = self._products.get(ticker)
+        if hit is not None and time.monotonic() - hit[0] < PRODUCT_TTL_S:
+            return hit[1]
+        prod = self._fetch_product(ticker)
+        self._products[ticker] = (time.monotonic(), prod)
+        return prod
+
+    def _fetch_product(self, ticker: str) -> Product:
         sym = alpaca_position_symbol(ticker)
 
         def parse(r: dict) -> Product:
@@ -240,7 +257,7 @@ class AlpacaPaperBroker:
             raise ValueError(f"timeframe {timeframe!r} is not one of {sorted(TIMEFRAMES)}")
         amount, unit, step = TIMEFRAMES[timeframe]
         sym = alpaca_symbol(ticker)
-        closed_before = time.time() - step
+        closed_before = time.time() + self.clock_offset_s - step  # on the exchange's clock
         req = CryptoBarsRequest(symbol_or_symbols=sym,
                                 timeframe=TimeFrame(amount, TimeFrameUnit[unit]),
                                 start=datetime.fromtimestamp(start, UTC),
@@ -334,6 +351,7 @@ class AlpacaPaperBroker:
         attempt = 0
         while True:
             attempt += 1
+            self.pacer.wait(self._sleep)
             try:
                 return self._once(f"submit {req.client_order_id}",
                                   lambda: self.trading.submit_order(order), self._state)
@@ -346,9 +364,12 @@ class AlpacaPaperBroker:
                             return found
                     raise OrderRejected(f"alpaca rejected {req.client_order_id}: {text}",
                                         reject_reason(e.status or 0, text)) from None
+                if e.kind == "rate_limited":
+                    self.pacer.rate_limited(e.retry_after, self.retry)
                 if not e.retryable or attempt >= self.retry.attempts:
                     raise
-                self._sleep(self.retry.wait(attempt - 1))
+                if e.kind != "rate_limited":
+                    self._sleep(self.retry.wait(attempt - 1))
                 if e.kind != "rate_limited":  # Alpaca may have taken the order
                     found = self.get_order(req.client_order_id)
                     if found is not None:

@@ -30,9 +30,11 @@ from engine.brokers.base import (
 from engine.brokers.coinbase_client import key_problem, make_rest_client
 from engine.brokers.retry import (
     BrokerCallError,
+    Pacer,
     RetryPolicy,
     call_with_retry,
     http_error,
+    retry_after_s,
     transport_error,
 )
 from engine.brokers.symbols import coinbase_product_id, from_coinbase
@@ -50,6 +52,8 @@ STATUS = {"PENDING": "NEW", "QUEUED": "NEW", "OPEN": "OPEN", "CANCEL_QUEUED": "O
           "EDIT_QUEUED": "OPEN", "FILLED": "FILLED", "CANCELLED": "CANCELLED",
           "EXPIRED": "EXPIRED", "FAILED": "REJECTED"}
 MAX_PAGES = 50
+PRODUCT_TTL_S = 300.0           # product details (increments, status) are cached this long
+LOOKUP_MARGIN_S = 300.0         # an order looked up by time is listed from its intent - this
 
 
 def plain(obj: Any) -> Any:
@@ -107,7 +111,9 @@ def call_once(what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
     except requests.HTTPError as e:
         resp = e.response
         status = resp.status_code if resp is not None else 0
-        raise http_error(VENUE, what, status, resp.text if resp is not None else "") from None
+        err = http_error(VENUE, what, status, resp.text if resp is not None else "")
+        err.retry_after = retry_after_s(resp.headers if resp is not None else None)
+        raise err from None
     except requests.RequestException as e:
         raise transport_error(VENUE, what, e) from None
     except BrokerError:
@@ -152,6 +158,21 @@ class CoinbaseBroker:
         self._sleep = sleep
         self._order_ids: dict[str, str] = {}      # client_order_id -> exchange order_id
         self._client_ids: dict[str, str] = {}     # exchange order_id -> client_order_id
+        self._intent_at: dict[str, float] = {}    # client_order_id -> when it was intended
+        self._products: dict[str, tuple[float, Product]] = {}
+        self.pacer = Pacer()
+        self.clock_offset_s = 0.0                 # exchange - machine, set by the trader
+
+    def remember_orders(self, hints: list[tuple[str, str | None, float]]) -> None:
+        """(client_order_id, exchange order_id or None, intended at) from the store: a
+        restarted trader looks its orders up by id (or from their intent time on) instead of
+        listing the account's last order_lookback_h hours."""
+        for cid, oid, at in hints:
+            if oid:
+                self._order_ids[cid] = oid
+                self._client_ids[oid] = cid
+            else:
+                self._intent_at[cid] = at
 
     # ---- plumbing ----------------------------------------------------------------------
     def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
@@ -159,7 +180,7 @@ class CoinbaseBroker:
 
     def _call(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
         return call_with_retry(lambda: self._once(what, fn, parse), self.retry,
-                               sleep=self._sleep)
+                               sleep=self._sleep, pacer=self.pacer)
 
     def _pages(self, what: str, fetch: Callable[[str | None], Any], key: str) -> list[dict]:
         rows: list[dict] = []
@@ -180,6 +201,14 @@ class CoinbaseBroker:
         return self._call("server time", self.client.get_unix_time, parse_server_time)
 
     def product(self, ticker: str) -> Product:
+        hit = self._products.get(ticker)
+        if hit is not None and time.monotonic() - hit[0] < PRODUCT_TTL_S:
+            return hit[1]
+        prod = self._fetch_product(ticker)
+        self._products[ticker] = (time.monotonic(), prod)
+        return prod
+
+    def _fetch_product(self, ticker: str) -> Product:
         pid = coinbase_product_id(ticker)
 
         def parse(r: dict) -> Product:
@@ -215,7 +244,8 @@ class CoinbaseBroker:
             raise ValueError(f"timeframe {timeframe!r} is not one of {sorted(GRANULARITY)}")
         pid = coinbase_product_id(ticker)
         gran, step = GRANULARITY[timeframe]
-        closed_before = time.time() - step   # a bar is closed once start + step has passed
+        # A bar is closed once start + step has passed on the exchange's clock.
+        closed_before = time.time() + self.clock_offset_s - step
         found: dict[int, Bar] = {}
         lo = int(start // step * step)
         hi = int(end)
@@ -299,7 +329,8 @@ class CoinbaseBroker:
         oid = self._order_ids.get(client_order_id)
         if oid:
             return self._get_by_order_id(oid)
-        since = iso(time.time() - self.lookback_s)
+        at = self._intent_at.get(client_order_id)
+        since = iso(at - LOOKUP_MARGIN_S if at is not None else time.time() - self.lookback_s)
         pids = [product_id] if product_id else None
         rows = self._pages("order lookup", lambda c: self.client.list_orders(
             product_ids=pids, start_date=since, limit=250, cursor=c), "orders")
@@ -328,14 +359,18 @@ class CoinbaseBroker:
         attempt = 0
         while True:
             attempt += 1
+            self.pacer.wait(self._sleep)
             try:
                 oid = self._once(f"submit {req.client_order_id}", lambda: self._post(req, pid),
                                  lambda r: self._created(req, r))
                 break
             except BrokerCallError as e:
+                if e.kind == "rate_limited":
+                    self.pacer.rate_limited(e.retry_after, self.retry)
                 if not e.retryable or attempt >= self.retry.attempts:
                     raise
-                self._sleep(self.retry.wait(attempt - 1))
+                if e.kind != "rate_limited":
+                    self._sleep(self.retry.wait(attempt - 1))
                 if e.kind != "rate_limited":  # the exchange may have taken the order
                     existing = self._find(req.client_order_id, pid)
                     if existing is not None:

@@ -27,23 +27,65 @@ class RetryPolicy:
         return max(0.0, min(self.max_s, base * r))
 
 
+MAX_RETRY_AFTER_S = 120.0
+
+
+class Pacer:
+    """Slows every call of one broker client after the exchange said 429: no call goes out
+    before the time it asked for (Retry-After) or, without one, an exponential backoff that
+    grows with each 429 in a row and resets after a success."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.not_before = 0.0
+        self.strikes = 0
+        self.limited = 0            # 429s seen (for tests and the bench)
+
+    def wait(self, sleep: Callable[[float], None]) -> None:
+        left = self.not_before - self._clock()
+        if left > 0:
+            sleep(left)
+
+    def rate_limited(self, retry_after: float | None, policy: RetryPolicy) -> float:
+        self.limited += 1
+        self.strikes += 1
+        pause = (min(MAX_RETRY_AFTER_S, retry_after) if retry_after is not None and
+                 retry_after >= 0 else policy.wait(self.strikes - 1))
+        self.not_before = max(self.not_before, self._clock() + pause)
+        return pause
+
+    def ok(self) -> None:
+        self.strikes = 0
+
+
 def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *,
                     before_retry: Callable[[int, BrokerError], None] | None = None,
-                    sleep: Callable[[float], None] = time.sleep) -> T:
+                    sleep: Callable[[float], None] = time.sleep,
+                    pacer: Pacer | None = None) -> T:
     """Call fn; on a retryable BrokerError wait and call again, up to policy.attempts.
 
     before_retry(attempt, error) runs before each new try (e.g. to log it). The last error
-    is re-raised unchanged when attempts run out; non-retryable errors pass at once.
+    is re-raised unchanged when attempts run out; non-retryable errors pass at once. With a
+    pacer, a 429 holds back this and every later call of the client (Retry-After honoured).
     """
     attempt = 0
     while True:
+        if pacer is not None:
+            pacer.wait(sleep)
         try:
-            return fn()
+            out = fn()
+            if pacer is not None:
+                pacer.ok()
+            return out
         except BrokerError as e:
             attempt += 1
+            limited = isinstance(e, BrokerCallError) and e.kind == "rate_limited"
+            if limited and pacer is not None:
+                pacer.rate_limited(e.retry_after, policy)
             if not e.retryable or attempt >= policy.attempts:
                 raise
-            sleep(policy.wait(attempt - 1))
+            if not (limited and pacer is not None):  # the pacer waits before the next try
+                sleep(policy.wait(attempt - 1))
             if before_retry is not None:
                 before_retry(attempt, e)
 
@@ -63,6 +105,17 @@ class BrokerCallError(BrokerError):
         self.kind = kind
         self.status = status
         self.detail = detail     # the server's own words, if any (one line)
+        self.retry_after: float | None = None   # seconds a 429 asked us to wait
+
+
+def retry_after_s(headers: object) -> float | None:
+    """The Retry-After header in seconds (a number of seconds; dates are not used by these
+    exchanges), or None."""
+    try:
+        value = headers.get("Retry-After") if headers is not None else None  # type: ignore[attr-defined]
+        return max(0.0, float(value)) if value not in (None, "") else None
+    except (TypeError, ValueError, AttributeError):
+        return None
 
 
 def http_error(venue: str, what: str, status: int, detail: str = "") -> BrokerCallError:

@@ -32,6 +32,8 @@ retried counts as RUNNING); `RETRIED` counts trials that needed more than one at
 `alerts` are the 20 most recent, newest first. A store that does not exist yet (a fresh
 install, no supervisor ever ran) answers with the same schema: `supervisor.alive` false,
 empty lists, `study` null, exit 0; a store that exists but cannot be read is exit 1.
+Money (equity, capital, cash, unrealized PnL) is rounded to the cent, prices to the cent
+(6 significant digits below 1), quantities to 8 decimals (engine.money): still Decimal text.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
+from engine.money import money, price, quantity
 
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 ALERTS_SHOWN = 20
@@ -96,11 +99,24 @@ def traders_view(store: Any) -> list[dict[str, Any]]:
     for p in store.query("SELECT trader, ticker, qty, avg_price, unrealized_pnl FROM positions "
                          "ORDER BY trader, ticker"):
         positions.setdefault(p["trader"], []).append(
-            {"ticker": p["ticker"], "qty": p["qty"], "avg_price": p["avg_price"],
-             "unrealized_pnl": p["unrealized_pnl"]})
-    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"], "equity": t["equity"],
-             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"]}
+            {"ticker": p["ticker"], "qty": quantity(p["qty"]), "avg_price": price(p["avg_price"]),
+             "unrealized_pnl": money(p["unrealized_pnl"])})
+    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"],
+             "equity": money(t["equity"]),
+             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"],
+             "capital": money(t["capital"]), "cash": money(t["cash"]),
+             "state_reason": t["state_reason"], "unattributed": _unattributed(t)}
             for t in store.query("SELECT * FROM traders ORDER BY name")]
+
+
+def _unattributed(row: Any) -> list[str]:
+    """What the trader saw on its account that no trader placed (never adopted)."""
+    raw = row["unattributed"] if "unattributed" in row.keys() else None
+    try:
+        out = json.loads(raw) if raw else []
+    except ValueError:
+        return []
+    return [str(x) for x in out] if isinstance(out, list) else []
 
 
 def alerts_view(store: Any) -> list[dict[str, Any]]:

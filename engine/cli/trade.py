@@ -95,6 +95,7 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     from engine.device import setup_torch
     from engine.model.artifact import ModelError, read_spec
     from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
+    from engine.trading.account import AllotmentError
     from engine.trading.clock import RealClock, ReplayClock
     from engine.trading.policy import load_policy, resolve_model_dirs
     from engine.trading.trader import Trader, TraderSettings
@@ -136,9 +137,14 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             tickers=tuple(t.tickers), timeframe=t.timeframe, capital=Decimal(str(t.capital)))
         trader = Trader(cfg, store, broker, clock, policy, settings)
         try:
+            if isinstance(clock, RealClock):  # bars on the exchange's clock from the start
+                broker.clock_offset_s = clock.measure_offset(broker.now)  # type: ignore[attr-defined]
+            trader.check_allotment()
             trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
         except ModelError as e:
             raise UsageError(f"model refused: {e}") from None
+        except AllotmentError as e:
+            raise UsageError(str(e)) from None
         except (BrokerError, DataError) as e:
             raise JobError(f"broker {broker_name}: cannot read market data: {e}") from None
         logging.getLogger("cappuccino.trading").info(

@@ -188,6 +188,11 @@ class TraderSection(Section):
     # sim only: the replay starts at this fraction of the data (never before the features'
     # warmup); the offline demo sets 1 - [study] holdout_frac to trade the held-out bars.
     sim_start_frac: float = Field(default=0.0, ge=0, lt=1)
+    # live brokers: the exchange's clock (measured at start and every clock_check_s)
+    clock_check_s: float = Field(default=300.0, gt=0, le=86400)
+    clock_warn_s: float = Field(default=10.0, gt=0)    # skew above this: an alert
+    clock_halt_s: float = Field(default=120.0, gt=0)   # skew above this: HALTED until back
+    bar_wait_s: float = Field(default=30.0, ge=0, le=3600)  # wait for a late newest candle
 
 
 class ConvictionWeights(Section):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.metadata as md
 import os
 import platform
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,14 +41,42 @@ def check_python() -> Check:
     return Check("packages", "ok", detail)
 
 
-def check_torch() -> Check:
+def nvidia_gpus() -> list[str]:
+    """The GPUs the NVIDIA driver lists (`nvidia-smi -L`, as .ci/setup asks); [] without one."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.split(":", 1)[1].split("(UUID")[0].strip()
+            for line in out.stdout.splitlines() if out.returncode == 0 and line.startswith("GPU ")]
+
+
+def torch_summary() -> tuple[str, str]:
+    """(status, line): torch's version, CUDA or CPU build, and whether CUDA is usable.
+    .ci/setup prints the same line after installing torch."""
     import torch
 
+    head = f"torch {torch.__version__}"
+    cuda = torch.version.cuda
+    if cuda is None:
+        gpus = nvidia_gpus()
+        if gpus:
+            return "warn", (f"{head}, CPU build; CUDA usable: no, yet the driver sees "
+                            f"{', '.join(gpus)}: rerun `bash .ci/setup` for the CUDA build")
+        return "ok", f"{head}, CPU build; CUDA usable: no (no NVIDIA driver): training on CPU"
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        return Check("torch", "ok", f"torch {torch.__version__}, CUDA: {', '.join(names)}")
-    return Check("torch", "warn", f"torch {torch.__version__}, CUDA not available: "
-                 "training runs on the CPU")
+        return "ok", f"{head}, CUDA {cuda} build; CUDA usable: yes ({', '.join(names)})"
+    return "warn", (f"{head}, CUDA {cuda} build; CUDA usable: no (no GPU, or a driver older "
+                    f"than CUDA {cuda} needs): training on CPU")
+
+
+def check_torch() -> Check:
+    status, detail = torch_summary()
+    return Check("torch", status, detail)
 
 
 def check_nvml() -> Check:

@@ -53,14 +53,31 @@ def storage_label(cfg: Config, study: str) -> str:
 
 
 def open_storage(cfg: Config, study: str) -> Any:
-    import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if cfg.study.storage:
-        return optuna.storages.RDBStorage(cfg.study.storage)
+        return _rdb_storage(cfg.study.storage)
     path = journal_path(cfg, study)
     private_dir(path.parent)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _rdb_storage(url: str, tries: int = 5) -> Any:
+    """RDBStorage, retried: hosts starting together on a fresh database race to create
+    Optuna's tables, and the loser's CREATE TABLE fails (seen with two PostgreSQL hosts)."""
+    import time
+
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, ProgrammingError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def pruner(cfg: Config) -> Any:

@@ -1,7 +1,9 @@
 """Clocks for the trader loop. Only the broker and the clock differ between live and replay.
 
-- RealClock: wall time. A bar is processed `settle_delay_s` after it closes, so the
-  exchange has published it.
+- RealClock: the exchange's time: the machine's wall time plus the offset the trader last
+  measured against the exchange (`measure_offset`). A bar is processed `settle_delay_s` after
+  it closes on the exchange's clock, so the exchange has published it; bar times, order ages
+  and re-pricing all follow the exchange, whatever the machine's clock says.
 - ReplayClock: drives a replaying broker (SimBroker). Each `wait_next_bar` sleeps
   1/replay_speed seconds of wall time, then reveals the next bar. Sim time lives in the
   broker's own state file, so a restarted trader continues where the sim stopped.
@@ -50,9 +52,22 @@ class RealClock:
         self.period = timeframe_seconds(timeframe)
         self.settle = settle_delay_s
         self._time = time_fn
+        self.offset_s = 0.0          # exchange time - machine time, last measured
+
+    def local(self) -> float:
+        return self._time()
 
     def now(self) -> float:
-        return self._time()
+        return self._time() + self.offset_s
+
+    def measure_offset(self, exchange_now: Callable[[], float]) -> float:
+        """Ask the exchange for its time; the offset is taken against the middle of the
+        round trip. Returns (and adopts) exchange - machine in seconds."""
+        t0 = self._time()
+        ex = exchange_now()
+        t1 = self._time()
+        self.offset_s = ex - (t0 + t1) / 2
+        return self.offset_s
 
     def last_closed_bar(self) -> float:
         # A bar [s, s+period) counts as closed once now >= s + period + settle.

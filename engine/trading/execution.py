@@ -5,8 +5,9 @@ Order life:
    the best bid for a buy / best ask for a sell) in the same transaction as the bar's
    decisions, then `send_new` submits it. The id is order_ids.client_order_id(trader,
    bar, ticker, attempt); the broker's submit is idempotent on it.
-2. `service(now)` (called between bars) re-prices a resting order older than
-   `reprice_after_s` (broker clock): cancel, then the remaining quantity goes out as
+2. `service(now)` (called between bars) adopts an order that stopped resting (a maker fill
+   is then booked at once, not a bar later) and re-prices a resting order older than
+   `reprice_after_s` (the exchange's clock): cancel, then the remaining quantity goes out as
    attempt + 1 at the new best price. After `max_reprices` re-prices it crosses as a taker
    (market order) or is dropped, per `on_exhausted`. A post-only rejection (the price moved
    across) counts as one re-price.
@@ -46,6 +47,8 @@ class Executor:
         self.trader = trader
         self.cfg = section
         self.now = now
+        # An order reported more filled than its row said: the trader books the fill now.
+        self.fills_reported = False
 
     # -- intents --------------------------------------------------------------------------
     def record_intent(self, bar_at: float, ticker: str, side: str, qty: Decimal,
@@ -64,6 +67,9 @@ class Executor:
 
     def _adopt(self, cid: str, b: OrderState) -> None:
         status = "OPEN" if b.status == "NEW" else b.status
+        row = st.get_order(self.store, cid)
+        if b.filled_qty > 0 and (row is None or b.filled_qty > Decimal(row.filled_qty)):
+            self.fills_reported = True
         with self.store.write():
             self._update(cid, status=status, broker_order_id=b.broker_order_id,
                          filled_qty=b.filled_qty, avg_price=b.avg_price, fees=b.fees,
@@ -75,6 +81,7 @@ class Executor:
                            qty=Decimal(row.qty),
                            limit_price=Decimal(row.limit_price) if row.limit_price else None,
                            post_only=bool(row.post_only))
+        self._hint([row])
         try:
             b = self.broker.submit(req)
         except OrderRejected as e:
@@ -92,10 +99,17 @@ class Executor:
         self._adopt(row.client_order_id, b)
         return b
 
+    def _hint(self, rows: list[st.OrderRow]) -> None:
+        """Tell a broker that looks orders up by time when these were intended (Coinbase: a
+        narrow listing instead of the last order_lookback_h hours)."""
+        remember = getattr(self.broker, "remember_orders", None)
+        if remember is not None and rows:
+            remember([(r.client_order_id, r.broker_order_id, r.created_at) for r in rows])
+
     def send_new(self, current_bar: float) -> None:
-        for row in st.open_orders(self.store, self.trader):
-            if row.status != "NEW":
-                continue
+        rows = [r for r in st.open_orders(self.store, self.trader) if r.status == "NEW"]
+        self._hint(rows)
+        for row in rows:
             b = self.broker.get_order(row.client_order_id)
             if b is not None:
                 self._adopt(row.client_order_id, b)
@@ -143,7 +157,13 @@ class Executor:
         live = {o.client_order_id: o for o in self.broker.open_orders()}
         for r in rows:
             b = live.get(r.client_order_id)
-            if b is None or now - b.created_at < self.cfg.reprice_after_s:
+            if b is None:  # no longer open: filled (its fill is booked now) or cancelled
+                done = self.broker.get_order(r.client_order_id)
+                if done is not None and (done.status, done.filled_qty) != (
+                        r.status, Decimal(r.filled_qty)):
+                    self._adopt(r.client_order_id, done)
+                continue
+            if now - b.created_at < self.cfg.reprice_after_s:
                 continue
             self.broker.cancel([r.client_order_id])
             after = self.broker.get_order(r.client_order_id) or b
@@ -180,6 +200,7 @@ class Executor:
         if not rows:
             return []
         to_cancel: list[str] = []
+        self._hint([r for r in rows if r.status == "NEW"])
         for r in rows:
             if r.status == "NEW":
                 b = self.broker.get_order(r.client_order_id)

@@ -6,7 +6,9 @@ States:
             row, for `pause_bars` bars).
 - HALTED    nothing; open orders are cancelled by the trader. Causes: the daily loss limit
             (until the next UTC day), stale data (until a fresh bar), a manual halt
-            (traders.halt_requested or the global kv kill_switch, until resumed).
+            (traders.halt_requested or the global kv kill_switch, until resumed), credentials
+            the exchange refuses (until they work again), the machine's clock too far from
+            the exchange's (until it is back).
 
 Limits applied to each order (a quantity is clamped down where it can be, else refused):
 - max order notional (qty x price);
@@ -32,6 +34,7 @@ from engine.config.schema import RiskSection
 
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 DAY_S = 86400
+BOOK = "book"
 
 
 @dataclass
@@ -45,9 +48,22 @@ class RiskState:
     paused_until: float = 0.0
     manual_halt: bool = False
     stale: bool = False
+    # What the equity figures are measured on: "book" (the trader's own book). A state saved
+    # before books existed held account-wide equity; its daily base is re-taken from the book.
+    basis: str = ""
+    auth_reason: str = ""     # the exchange refuses the credentials: halted until they work
+    clock_reason: str = ""    # the machine's clock is too far from the exchange's
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
+
+    def on_book(self) -> RiskState:
+        """This state measured on the trader's book. A state saved before books (account-wide
+        equity) keeps its streak and pause but re-takes the day's base from the book, so an
+        account larger than the capital never reads as a daily loss."""
+        if self.basis != BOOK:
+            self.basis, self.day, self.day_start_equity, self.daily_halt_day = BOOK, -1, 0.0, -1
+        return self
 
     @classmethod
     def from_json(cls, text: str | None) -> RiskState:
@@ -113,6 +129,10 @@ class RiskEngine:
             s.stale = age > self.cfg.stale_periods * self.period
         if s.manual_halt:
             new, reason = HALTED, "manual halt (kill switch)"
+        elif s.auth_reason:
+            new, reason = HALTED, s.auth_reason
+        elif s.clock_reason:
+            new, reason = HALTED, s.clock_reason
         elif s.daily_halt_day == s.day and s.day >= 0:
             new, reason = HALTED, (f"daily loss limit {self.cfg.daily_loss_pct:g}% hit; "
                                    "halted until 00:00 UTC")

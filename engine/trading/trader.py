@@ -29,13 +29,14 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
 import numpy as np
 
-from engine.brokers.base import Broker, BrokerError, Fill
+from engine.brokers.base import Broker, BrokerError, FeeTier, Fill
 from engine.config import Config
 from engine.data.candles import Candles, DataError
 from engine.env.step import StepParams
@@ -46,11 +47,15 @@ from engine.features import (
 )
 from engine.model.artifact import ModelError
 from engine.notify.events import emit
+from engine.trading import account
+from engine.trading.book import Book
 from engine.trading.clock import Clock
 from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
 from engine.trading.decision import decision_side, order_shares
 from engine.trading.execution import Executor
-from engine.trading.ledger import Ledger, Lot
+from engine.trading.guards import Guards
+from engine.trading.history import CandleHistory
+from engine.trading.loop import Loop
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
 from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
 from engine.trading.shadow import ShadowBook
@@ -61,6 +66,7 @@ from store.db import Store
 log = logging.getLogger("cappuccino.trading.trader")
 QUOTE_CCY = "USD"
 MAX_GAP_FRAC = 0.1  # more missing bars than this in the history window: no trading this bar
+ORDER_HINT_S = 2 * 86400  # orders this recent are looked up by id after a restart
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,7 @@ def _base(ticker: str) -> str:
     return ticker.split("-")[0]
 
 
-class Trader:
+class Trader(Guards, Loop):
     def __init__(self, cfg: Config, store: Store, broker: Broker, clock: Clock, policy: Policy,
                  settings: TraderSettings) -> None:
         self.cfg, self.store, self.broker, self.clock = cfg, store, broker, clock
@@ -102,35 +108,59 @@ class Trader:
         self.hodl_key = f"hodl:{self.name}"
         self.shadow_key = f"shadow:{self.name}"
         self.risk = RiskEngine(cfg.risk, self.period,
-                               RiskState.from_json(kv.get(store, self.risk_key)))
+                               RiskState.from_json(kv.get(store, self.risk_key)).on_book())
         self.conviction.restore_blocked_exits(_blocked_exits(store, self.name))
-        self.ledger = Ledger({p.ticker: Lot(Decimal(p.qty), Decimal(p.avg_price),
-                                            Decimal(p.realized_pnl))
-                              for p in st.positions(store, self.name)})
-        self.cash = Decimal(0)
-        self.available_cash = Decimal(0)
-        self.equity = settings.capital
-        self.last_prices: dict[str, Decimal] = {}
+        # The book (capital + own fills) and the last marks: the same figures as before a
+        # restart, so the first poll's risk update sees the equity the last bar recorded.
+        self.book = Book.from_fills(settings.capital, st.list_fills(store, self.name))
+        self.ledger = self.book.ledger
+        self.last_prices: dict[str, Decimal] = {
+            p.ticker: Decimal(p.last_price) for p in st.positions(store, self.name)
+            if p.last_price and p.ticker in settings.tickers}
+        self.cash = self.book.cash
+        self.available_cash = self.book.cash
+        self.equity = self.book.equity(self.last_prices)
+        self.account_qty: dict[str, Decimal] = {}
+        self.history_cache = CandleHistory(broker, settings.tickers, settings.timeframe,
+                                           self.period, self.history)
         self.last_bar_at: float | None = None
         self.current_bar: float | None = None
-        self.last_halt_check = 0.0
+        self._stop = threading.Event()
+        self._next_clock_check = 0.0      # monotonic time of the next clock/account audit
+        self._clock_level = "ok"
+        self._next_auth_probe = 0.0
+        self._auth_failures = 0
 
     # -- start -----------------------------------------------------------------------------
     def register(self) -> None:
         s = self.s
-        tier = self.broker.fee_tier()
-        self.risk.fee_rate = tier.taker_rate
+        try:
+            tier: FeeTier | None = self.broker.fee_tier()
+        except BrokerError as e:  # keep the last known tier; the loop's guards handle the rest
+            log.warning("%s: fee tier unavailable (%s)", self.name, e)
+            tier = None
+        if tier is not None:
+            self.risk.fee_rate = tier.taker_rate
         at = self.clock.now()
         with self.store.write():
             st.upsert_trader(self.store, s.name, broker=s.broker, mode=s.mode, model=s.model,
                              study=s.study, trial=s.trial, tickers=s.tickers,
                              timeframe=s.timeframe, capital=s.capital,
                              backtest_sharpe=_metric(self.policy, "sharpe"), at=at)
-            st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
-                "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
-                "taker_fee_rate": str(tier.taker_rate)}))
+            if tier is not None:
+                st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
+                    "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
+                    "taker_fee_rate": str(tier.taker_rate)}))
         row = st.get_trader(self.store, s.name)
         self.last_bar_at = row.last_bar_at if row else None
+        remember = getattr(self.broker, "remember_orders", None)
+        if remember is not None:  # look our orders up by id, not by listing the account's
+            remember(st.order_hints(self.store, s.name, at - ORDER_HINT_S))
+
+    def check_allotment(self) -> None:
+        """Refuse (account.AllotmentError) a capital the shared account cannot cover."""
+        account.check_allotment(self.store, self.s.broker, self.name, self.book,
+                                self.broker.balances(), self.clock.now(), self.period)
 
     def check_features(self, candles: Candles) -> None:
         """Refuse a model this data cannot feed (see policy.data_mismatch)."""
@@ -141,39 +171,52 @@ class Trader:
 
     # -- reconcile -------------------------------------------------------------------------
     def reconcile(self) -> None:
-        """Broker open orders, fills and balances are the truth; the store follows them."""
+        """Broker open orders and fills are the truth for what the trader did; its book
+        follows them. The account's balances only bound what it may spend or sell."""
         self.executor.sync_open()
+        self.sync_fills()
+        balances = self.broker.balances()
+        cash = balances.get(QUOTE_CCY)
+        account_free = cash.available if cash else Decimal(0)
+        self.account_qty = {t: (b.available if (b := balances.get(_base(t))) else Decimal(0))
+                            for t in self.s.tickers}
+        self.cash = self.book.cash
+        self.available_cash = max(Decimal(0), min(self.book.cash - self._reserved_buys(),
+                                                  account_free))
+
+    def sync_fills(self) -> None:
+        """Book the fills of this trader's own orders not yet recorded (other traders' and
+        hand-placed orders' fills are not its own)."""
         since = st.last_fill_at(self.store, self.name)
         if since is None:  # no fill yet: from our first order on (not the account's history)
             row = self.store.one("SELECT MIN(bar_at) AS m FROM orders WHERE trader = ?",
                                  (self.name,))
-            since = row["m"] if row and row["m"] is not None else self.clock.now()
+            if not row or row["m"] is None:
+                return  # no order ever: nothing of ours can have filled
+            since = row["m"]
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
             if st.has_fill(self.store, self.name, f.fill_id):
                 continue
             if f.client_order_id not in ours_cache:
-                ours_cache[f.client_order_id] = st.get_order(self.store, f.client_order_id) \
-                    is not None
+                o = st.get_order(self.store, f.client_order_id)
+                ours_cache[f.client_order_id] = o is not None and o.trader == self.name
             if ours_cache[f.client_order_id]:
                 self._book_fill(f)
-        balances = self.broker.balances()
-        cash = balances.get(QUOTE_CCY)
-        self.cash = cash.total if cash else Decimal(0)
-        self.available_cash = cash.available if cash else Decimal(0)
-        changed = []
-        for t in self.s.tickers:
-            b = balances.get(_base(t))
-            qty = b.total if b else Decimal(0)
-            if self.ledger.sync_qty(t, qty, self.last_prices.get(t, Decimal(0))):
-                changed.append(t)
-        if changed:
-            with self.store.write():
-                for t in changed:
-                    self._write_position(t)
+        self.cash = self.book.cash
+
+    def _reserved_buys(self) -> Decimal:
+        """Cash our own open buy orders may still spend (taker fee included)."""
+        total = Decimal(0)
+        for r in st.open_orders(self.store, self.name):
+            if r.side == "BUY":
+                px = Decimal(r.limit_price) if r.limit_price else self.last_prices.get(
+                    r.ticker, Decimal(0))
+                total += (Decimal(r.qty) - Decimal(r.filled_qty)) * px * (1 + self.risk.fee_rate)
+        return total
 
     def _book_fill(self, f: Fill) -> None:
-        pnl = self.ledger.apply(f.ticker, f.side, f.qty, f.price, f.fee)
+        pnl = self.book.apply(f.ticker, f.side, f.qty, f.price, f.fee)
         with self.store.write():
             new = st.insert_fill(self.store, fill_id=f.fill_id, trader=self.name,
                                  client_order_id=f.client_order_id, ticker=f.ticker,
@@ -203,61 +246,49 @@ class Trader:
     def fetch_history(self, bar_at: float) -> tuple[Candles, int, float | None]:
         """(candles on the bar grid ending at bar_at, bars missing (filled forward), start of
         the newest bar every ticker has)."""
-        n, p = self.history, self.period
-        grid = bar_at - p * np.arange(n - 1, -1, -1, dtype=np.float64)
-        fields = {k: np.full((n, len(self.s.tickers)), np.nan)
-                  for k in ("open", "high", "low", "close", "volume")}
-        for j, t in enumerate(self.s.tickers):
-            for b in self.broker.bars(t, float(grid[0]), bar_at + p, self.s.timeframe):
-                i = int(round((b.start - grid[0]) / p))
-                if 0 <= i < n and abs(grid[0] + i * p - b.start) < 1e-6:
-                    for k in fields:
-                        fields[k][i, j] = getattr(b, k)
-        close = fields["close"]
-        complete = np.flatnonzero(np.all(np.isfinite(close), axis=1))
-        last_present = float(grid[complete[-1]]) if complete.size else None
-        missing = int(np.sum(~np.isfinite(close)))
-        for k, arr in fields.items():  # forward-fill gaps (then back-fill the start)
-            for j in range(arr.shape[1]):
-                col = arr[:, j]
-                ok = np.isfinite(col)
-                if not ok.any():
-                    continue
-                idx = np.where(ok, np.arange(n), 0)
-                np.maximum.accumulate(idx, out=idx)
-                filled = col[idx]
-                filled[: int(np.argmax(ok))] = col[int(np.argmax(ok))]
-                if k == "volume":
-                    filled = np.where(ok, col, 0.0)
-                arr[:, j] = filled
-        # A field no bar carries (NaN everywhere: a close-only source) is absent, as in training.
-        opt = {k: (None if not np.isfinite(fields[k]).any() else fields[k])
-               for k in ("open", "high", "low", "volume")}
-        candles = Candles(times=grid.astype(np.int64), tickers=self.s.tickers, close=close,
-                          timeframe=self.s.timeframe, **opt)
-        return candles, missing, last_present
+        if self.history_cache.broker is not self.broker:  # swapped broker: a fresh cache
+            self.history_cache = CandleHistory(self.broker, self.s.tickers, self.s.timeframe,
+                                               self.period, self.history)
+        w = self.history_cache.window(bar_at)
+        return w.candles, w.missing, w.last_present
+
+    def _wait_newest(self, bar_at: float):  # noqa: ANN202 - history.Window
+        """The window, once the bar's newest candle has arrived for every ticker or
+        [trader] bar_wait_s has passed (then `newest_missing` stays non-empty)."""
+        w = self.history_cache.window(bar_at)
+        deadline = time.monotonic() + self.cfg.trader.bar_wait_s
+        while w.newest_missing and time.monotonic() < deadline and not self._stop.is_set():
+            self._tick()
+            self._stop.wait(min(2.0, max(0.0, deadline - time.monotonic())))
+            w = self.history_cache.window(bar_at)
+        return w
 
     # -- one bar ---------------------------------------------------------------------------
     def step(self, bar_at: float) -> None:
         self.current_bar = bar_at
         self.reconcile()
         self.executor.cancel_open(before_bar=bar_at)  # a new bar supersedes older orders
-        candles, missing, data_at = self.fetch_history(bar_at)
+        win = self._wait_newest(bar_at)
+        candles, missing, data_at = win.candles, win.missing, win.last_present
         closes = candles.close[-1]
-        if np.all(np.isfinite(closes)) and np.all(closes > 0):
+        if not win.newest_missing and np.all(closes > 0):
             self.last_prices = {t: Decimal(repr(float(c))) for t, c in zip(self.s.tickers, closes,
                                                                            strict=True)}
         holdings = np.array([float(self.ledger.lot(t).qty) for t in self.s.tickers])
         prices = np.array([float(self.last_prices.get(t, 0)) for t in self.s.tickers])
-        equity_f = float(self.cash) + float(np.sum(holdings * prices))
-        self.equity = Decimal(repr(equity_f))
+        self.equity = self.book.equity(self.last_prices)
+        equity_f = float(self.equity)
         halt_req, kill = st.halt_flags(self.store, self.name)
         changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
         intents: list[tuple[str, str, Decimal, Decimal]] = []
         window = self._feature_window(candles)
-        if self.risk.state != HALTED and not gap_refusal and equity_f > 0:
+        if win.newest_missing:
+            log.warning("%s: bar %s: the newest candle of %s did not arrive within %.0fs; "
+                        "no decision this bar", self.name, bar_at, ",".join(win.newest_missing),
+                        self.cfg.trader.bar_wait_s)
+        elif self.risk.state != HALTED and not gap_refusal and equity_f > 0:
             obs = observation(window, float(self.cash), holdings, closes, float(self.s.capital))
             records, intents = self._decide(bar_at, candles, holdings, prices, equity_f,
                                             self.policy.act(obs))
@@ -277,6 +308,18 @@ class Trader:
             self.executor.cancel_open()
         else:
             self.executor.send_new(bar_at)
+        self._book_reported_fills()
+
+    def _book_reported_fills(self) -> None:
+        """An order that reported a fill (a taker fill at submit, a re-price) gets its fill,
+        position and notification now, not a bar later."""
+        if self.executor.fills_reported:
+            self.executor.fills_reported = False
+            self.sync_fills()
+            self.equity = self.book.equity(self.last_prices)
+            with self.store.write():
+                st.set_trader_fields(self.store, self.name, equity=str(self.equity),
+                                     cash=str(self.cash), at=self.clock.now())
 
     def _feature_window(self, candles: Candles) -> np.ndarray:
         """The model's features over the last `lookback` bars (as live_observation computes
@@ -334,7 +377,8 @@ class Trader:
                 lot = self.ledger.lot(t)
                 d = self.risk.check(
                     ProposedOrder(t, side, Decimal(repr(float(abs(shares)))), limit),
-                    equity=self.equity, position_qty=lot.qty,
+                    equity=self.equity,
+                    position_qty=min(lot.qty, self.account_qty.get(t, lot.qty)),
                     pending_buy_qty=Decimal(0), cash_available=budget,
                     product=self.broker.product(t))
                 if d.approved:
@@ -395,7 +439,7 @@ class Trader:
             from store.alerts import insert_alert
             insert_alert(self.store, self.name, "WARNING", reason, self.clock.now())
 
-    # -- between bars ----------------------------------------------------------------------
+    # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
         """Kill switch / halt flag, then re-pricing. Called every poll_s between bars."""
         halt_req, kill = st.halt_flags(self.store, self.name)
@@ -404,59 +448,12 @@ class Trader:
         if changed:
             self._on_state_change(*changed)
         if self.risk.state == HALTED:
-            self.executor.cancel_open()
+            if not self.risk.s.auth_reason:  # with refused keys every call fails anyway
+                self.executor.cancel_open()
             return
         if self.current_bar is not None:
             self.executor.service(self.current_bar)
-
-    # -- loop ------------------------------------------------------------------------------
-    def run(self, stop: threading.Event, tick: Callable[[], None] = lambda: None) -> None:
-        """Trade bar by bar until `stop`. `tick` tells the heartbeat the loop is alive."""
-        self._tick = tick
-        self.register()
-        self.current_bar = self.last_bar_at  # intents a crash left unsent get sent by poll()
-        failures = 0
-        while not stop.is_set():
-            tick()
-            bar = self.clock.last_closed_bar()
-            if self.last_bar_at is None or bar > self.last_bar_at:
-                try:
-                    self.current_bar = bar
-                    if self.last_bar_at is None or bar > self.last_bar_at:
-                        self.executor.send_new(bar)  # resume intents a crash left unsent
-                    self.step(bar)
-                    failures = 0
-                except BrokerError as e:
-                    failures += 1
-                    wait = min(60.0, self.cfg.trader.poll_s * 2 ** min(failures, 6))
-                    log.warning("%s: bar %s failed (%s); retrying in %.0fs", self.name, bar, e,
-                                wait)
-                    stop.wait(wait)
-                    continue
-                except DataError as e:
-                    log.warning("%s: bar %s skipped: %s", self.name, bar, e)
-                    self.last_bar_at = bar
-                continue
-            try:
-                more = self.clock.wait_next_bar(stop, self._safe_poll, self.cfg.trader.poll_s)
-            except BrokerError as e:
-                log.warning("%s: clock/broker error: %s", self.name, e)
-                stop.wait(self.cfg.trader.poll_s)
-                continue
-            if not more and not stop.is_set():
-                # Replay data exhausted: stay up (halt flags, SIGTERM) instead of exiting and
-                # being restarted by the supervisor over and over.
-                log.info("%s: no more bars (replay data exhausted); idle", self.name)
-                while not stop.is_set():
-                    self._safe_poll()
-                    stop.wait(self.cfg.trader.poll_s)
-
-    def _safe_poll(self) -> None:
-        self._tick()  # polls run between bars: the loop is waiting, not hung
-        try:
-            self.poll()
-        except BrokerError as e:
-            log.warning("%s: poll failed: %s", self.name, e)
+            self._book_reported_fills()
 
     def shutdown(self) -> None:
         """SIGTERM: cancel open orders, book what filled, flush the state."""

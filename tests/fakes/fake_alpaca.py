@@ -5,6 +5,8 @@ Requests need the APCA-API-KEY-ID / APCA-API-SECRET-KEY headers matching `key_id
 `secret` (data requests may omit them). Like Alpaca, a repeated client_order_id is refused
 with 422; `post_count(cid)` counts every create attempt so tests can see duplicates.
 A market order or crossing limit fills at once; a resting limit fills via `fill()`.
+`publish_delay_s` withholds each bar until that long after it closed (None: the bar in
+progress shows); `place_by_hand()` rests an order as the operator would.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class FakeAlpaca(FakeServer):
         self.activities: list[dict[str, Any]] = []
         self.post_counts: dict[str, int] = {}
         self.bars: dict[str, dict[int, dict[str, Any]]] = {}
+        self.publish_delay_s: float | None = None
 
     # ---- test helpers ------------------------------------------------------------------
     def post_count(self, client_order_id: str) -> int:
@@ -71,6 +74,16 @@ class FakeAlpaca(FakeServer):
         with self.lock:
             return next((o for o in self.orders if o["client_order_id"] == client_order_id),
                         None)
+
+    def place_by_hand(self, symbol: str, side: str, qty: str, price: str) -> str:
+        """A resting limit order nobody's trader placed; returns its order id."""
+        with self.lock:
+            status, out = self._create({"symbol": symbol, "side": side, "type": "limit",
+                                        "qty": qty, "limit_price": price,
+                                        "time_in_force": "gtc",
+                                        "client_order_id": str(uuid.uuid4())})
+            assert status == 200, out
+            return str(out["id"])
 
     def fill(self, client_order_id: str, qty: str | None = None,
              price: str | None = None) -> dict[str, Any]:
@@ -273,6 +286,9 @@ class FakeAlpaca(FakeServer):
                 rows = []
                 for t in range(first, int(end) + 1, step):
                     if t > self.now():
+                        break
+                    if (self.publish_delay_s is not None
+                            and t + step + self.publish_delay_s > self.now()):
                         break
                     if have is not None:
                         if t in have:

@@ -6,6 +6,9 @@ Orders: a post-only limit that would cross the book is rejected; a market order 
 crossing limit fills at once as TAKER; a resting limit fills as MAKER via `fill()`.
 Every create request is counted per client_order_id (`order_count`), and a repeated
 client_order_id creates a second order, so a duplicate submit is visible to tests.
+`publish_delay_s` (None: the candle in progress shows, as on the exchange) withholds each
+candle until that long after it closed: a late newest candle. `place_by_hand()` rests an
+order as the operator would from the web app (a random client order id).
 """
 
 from __future__ import annotations
@@ -92,6 +95,7 @@ class FakeCoinbase(FakeServer):
         self.fills: list[dict[str, Any]] = []       # oldest first
         self.create_counts: dict[str, int] = {}     # client_order_id -> orders created
         self.candles: dict[str, dict[int, dict[str, str]]] = {}  # product -> start -> candle
+        self.publish_delay_s: float | None = None
         self._seq = itertools.count(1)
 
     # ---- test helpers ------------------------------------------------------------------
@@ -115,6 +119,16 @@ class FakeCoinbase(FakeServer):
             qty = _d(size) if size else total - _d(o["filled_size"])
             px = _d(price or cfg.get("limit_price"))
             return self._apply_fill(o, qty, px, liquidity)
+
+    def place_by_hand(self, product_id: str, side: str, size: str, price: str) -> str:
+        """A resting limit order nobody's trader placed; returns its exchange order id."""
+        with self.lock:
+            status, out = self._create({
+                "client_order_id": str(uuid.uuid4()), "product_id": product_id, "side": side,
+                "order_configuration": {"limit_limit_gtc": {
+                    "base_size": size, "limit_price": price, "post_only": True}}})
+            assert status == 200 and out.get("success"), out
+            return str(out["success_response"]["order_id"])
 
     def set_candles(self, product_id: str, rows: list[tuple[int, float, float, float, float,
                                                             float]]) -> None:
@@ -231,6 +245,8 @@ class FakeCoinbase(FakeServer):
         for s in starts:
             if s > self.now():
                 break  # the exchange shows at most the bar in progress
+            if self.publish_delay_s is not None and s + gran + self.publish_delay_s > self.now():
+                break  # not published yet
             if have is not None:
                 if s in have:
                     out.append(have[s])

@@ -9,7 +9,9 @@ whose path contains `path` and, if given, whose method is `method`):
 - reset_next(times): handle the request (state changes), then reset the connection;
 - delay_next(seconds, times): handle the request, then wait before answering
   (a client with a shorter timeout gives up while the state has already changed);
-- clock_skew_s: added to the server's clock; unauthorized: private endpoints answer 401.
+- clock_skew_s: added to the server's clock; set_time(t) pins the clock (then it moves only
+  when told: a test drives the exchange's time); unauthorized: private endpoints answer 401;
+- fail_next(..., headers={"Retry-After": "2"}): the injected answer carries these headers.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class _Fault:
     method: str | None = None
     status: int = 500
     seconds: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,6 +76,7 @@ class FakeServer:
         self.lock = threading.RLock()
         self.requests: list[Request] = []
         self.clock_skew_s = 0.0
+        self.pinned_at: float | None = None
         self.unauthorized = False
         self._faults: list[_Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -128,12 +132,18 @@ class FakeServer:
         return f"http://{self.host_port}"
 
     def now(self) -> float:
-        return time.time() + self.clock_skew_s
+        base = self.pinned_at if self.pinned_at is not None else time.time()
+        return base + self.clock_skew_s
+
+    def set_time(self, t: float | None) -> None:
+        """Pin the exchange's clock at t (None: follow the machine's again)."""
+        with self.lock:
+            self.pinned_at = t
 
     # ---- fault switches ----------------------------------------------------------------
     def fail_next(self, status: int = 500, times: int = 1, path: str | None = None,
-                  method: str | None = None) -> None:
-        self._add(_Fault("fail", times, path, method, status=status))
+                  method: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self._add(_Fault("fail", times, path, method, status=status, headers=headers or {}))
 
     def malformed_next(self, times: int = 1, path: str | None = None,
                        method: str | None = None) -> None:
@@ -191,7 +201,8 @@ class FakeServer:
             self.requests.append(req)
         fault = self._take_fault(req.method, req.path)
         if fault is not None and fault.kind == "fail":
-            self._send(h, _Reply(fault.status, self._encode(self.error_body(fault.status))))
+            self._send(h, _Reply(fault.status, self._encode(self.error_body(fault.status)),
+                                 dict(fault.headers)))
             return
         with self.lock:
             try:

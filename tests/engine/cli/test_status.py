@@ -72,7 +72,11 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
                                "equity": "1012.50", "trading_state": "ACTIVE",
                                "positions": [{"ticker": "BTC-USD", "qty": "0.01",
                                               "avg_price": "64000.00",
-                                              "unrealized_pnl": "12.50"}]}]
+                                              "unrealized_pnl": "12.50"}],
+                               # the trader's book (issue 13): its capital, cash, why it is
+                               # not ACTIVE, and what on its account no trader placed
+                               "capital": "1000.00", "cash": None, "state_reason": None,
+                               "unattributed": []}]
     assert len(doc["alerts"]) == 20
     assert doc["alerts"][0]["message"] == "alert 24"
     assert set(doc["alerts"][0]) == {"level", "trader", "message", "at"}
@@ -110,3 +114,23 @@ def test_status_on_unreadable_store_is_one_clear_line(config_path: Path, capsys)
     assert main(["--config", str(config_path), "status", "--json"]) == 1
     err = capsys.readouterr().err
     assert "not a SQLite database" in err and len(err.strip().splitlines()) == 1
+
+
+def test_status_json_money_is_rounded_decimal_text(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    t = now()
+    with Store(cfg.store.path) as s, s.write() as db:
+        db["traders"].insert({"name": "sim", "broker": "sim", "mode": "paper", "model": "m",
+                              "tickers": '["DOGE-USD"]', "timeframe": "5m", "capital": "1000",
+                              "equity": "983.1577401522001", "trading_state": "ACTIVE",
+                              "started_at": t, "updated_at": t})
+        db["positions"].insert({"trader": "sim", "ticker": "DOGE-USD",
+                                "qty": "1520.000000004999", "avg_price": "0.123456789",
+                                "unrealized_pnl": "-0.0049", "updated_at": t})
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    (trader,) = json.loads(capsys.readouterr().out)["traders"]
+    assert trader["equity"] == "983.16"
+    assert trader["positions"] == [{"ticker": "DOGE-USD", "qty": "1520", "avg_price": "0.123457",
+                                    "unrealized_pnl": "0.00"}]
+    assert main(["--config", str(config_path), "status"]) == 0
+    assert "equity 983.16 " in capsys.readouterr().out

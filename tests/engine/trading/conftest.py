@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from engine.config import Config
+from tests.fakes.fixtures import coinbase_key  # noqa: F401
 
 FAST = """
 [data]
@@ -50,3 +52,21 @@ def fast_config(make_config: Callable[..., Config]) -> Callable[..., Config]:
         return make_config(FAST + extra)
 
     return _make
+
+
+@pytest.fixture(params=("coinbase", "alpaca"))
+def desk(request: pytest.FixtureRequest, make_config: Callable[..., Config], tmp_path: Path,
+         coinbase_key: tuple[str, str, str]) -> Iterator[Any]:  # noqa: F811
+    """A Desk (venues.py): a trader's world on the Coinbase or the Alpaca fake."""
+    from venues import Desk, secrets_for, venue_config
+
+    from tests.fakes import FakeAlpaca, FakeCoinbase
+
+    venue = request.param
+    fake = (FakeCoinbase(public_key_pem=coinbase_key[2], key_name=coinbase_key[0])
+            if venue == "coinbase" else FakeAlpaca())
+    with fake:
+        d = Desk(venue, fake, venue_config(make_config, venue, fake),
+                 secrets_for(venue, coinbase_key), tmp_path)
+        d.start()
+        yield d

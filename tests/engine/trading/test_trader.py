@@ -157,10 +157,12 @@ def test_gap_in_bars_is_filled_or_refused(fast_config: Callable[..., Config],
     real = t.broker.bars
     bar = t.clock.last_closed_bar()
     t.broker.bars = lambda *a: [b for b in real(*a) if b.start != bar - 600]  # type: ignore
+    t.history_cache.clear()
     candles, missing, data_at = t.fetch_history(bar)
     assert missing == 2 and data_at == bar
     assert candles.close[-3, 0] == candles.close[-4, 0]  # carried forward
     t.broker.bars = lambda *a: real(*a)[: len(real(*a)) // 2]  # type: ignore
+    t.history_cache.clear()
     t.step(bar)  # half the window missing: no trading, no crash
     assert not store.query("SELECT 1 FROM decisions")
 
