@@ -128,6 +128,7 @@ class Trader(Guards, Loop):
         self._stop = threading.Event()
         self._next_clock_check = 0.0      # monotonic time of the next clock/account audit
         self._clock_level = "ok"
+        self._audit_last: list[str] | None = None
         self._next_auth_probe = 0.0
         self._auth_failures = 0
 

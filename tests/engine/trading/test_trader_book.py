@@ -126,7 +126,10 @@ def test_an_order_placed_by_hand_is_reported_and_left_alone(desk: Desk) -> None:
         oid = desk.fake.place_by_hand("BTC/USD", "buy", "0.5", "90.00")
         status = lambda: next(o["status"] for o in desk.fake.orders  # noqa: E731
                               if o["id"] == oid)
-    lines = t.audit_account()
+    assert st.get_trader(t.store, "t").unattributed is None  # type: ignore[union-attr]
+    lines = t.audit_account()  # seen once: not yet reported (a fill may be in flight)
+    assert st.get_trader(t.store, "t").unattributed is None  # type: ignore[union-attr]
+    assert t.audit_account() == lines  # seen again: reported
     assert any("not placed by a trader" in x and oid in x for x in lines)
     row = st.get_trader(t.store, "t")
     assert row is not None and oid in (row.unattributed or "")
