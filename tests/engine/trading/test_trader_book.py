@@ -18,6 +18,7 @@ from engine.cli.status import traders_view  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.trading.account import AllotmentError  # noqa: E402
 from engine.trading.risk import RiskState  # noqa: E402
+from engine.trading.trader import Trader  # noqa: E402
 from store import kv  # noqa: E402
 from store import trading as st  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
@@ -166,3 +167,36 @@ def test_cli_refuses_a_capital_the_account_cannot_cover(
             "\n".join(err)
         assert "USD 10000.00" in err[-1]
         assert not fake.count("POST", "/v2/orders")
+
+
+def test_restart_in_any_trading_state_keeps_it_without_a_new_notice(desk: Desk) -> None:
+    from engine.trading import control
+
+    t = desk.trader(capital=1000)
+    trade_bars(desk, [t], 3)
+
+    def notices() -> int:
+        return len(t.store.query("SELECT 1 FROM outbox WHERE event = 'trading_state'"))
+
+    def restart() -> Trader:
+        t.store.close()
+        t2 = desk.trader(capital=1000)
+        t2.poll()
+        return t2
+
+    # REDUCING (a losing streak's pause), then HALTED by the operator.
+    t.risk.s.paused_until = t.clock.now() + 3600
+    t.poll()
+    assert t.risk.state == "REDUCING"
+    n, state = notices(), t.risk.s.to_json()
+    t = restart()
+    assert t.risk.state == "REDUCING" and t.risk.s.to_json() == state and notices() == n
+    control.halt(t.store, "t")
+    t.poll()
+    assert t.risk.state == "HALTED"
+    n, state = notices(), t.risk.s.to_json()
+    t = restart()
+    assert t.risk.state == "HALTED" and t.risk.s.to_json() == state and notices() == n
+    control.resume(t.cfg, t.store, None)
+    t.poll()
+    assert t.risk.state == "REDUCING"
