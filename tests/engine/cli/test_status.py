@@ -41,7 +41,8 @@ def seed(path: Path) -> None:
             db["traders"].insert({"name": "btc", "broker": "sim", "mode": "paper",
                                   "model": "m", "tickers": '["BTC-USD"]', "timeframe": "5m",
                                   "capital": "1000", "equity": "1012.50",
-                                  "trading_state": "ACTIVE", "started_at": t, "updated_at": t})
+                                  "trading_state": "ACTIVE", "started_at": t, "updated_at": t,
+                                  "unattributed": '["BTC 0.5 held beyond the traders\' books"]'})
             db["positions"].insert({"trader": "btc", "ticker": "BTC-USD", "qty": "0.01",
                                     "avg_price": "64000.00", "unrealized_pnl": "12.50",
                                     "updated_at": t})
@@ -70,6 +71,8 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
                                        "RETRIED": 2}}
     assert doc["traders"] == [{"name": "btc", "broker": "sim", "mode": "paper",
                                "equity": "1012.50", "trading_state": "ACTIVE",
+                               "state_reason": None, "capital": "1000", "cash": None,
+                               "unattributed": ["BTC 0.5 held beyond the traders' books"],
                                "positions": [{"ticker": "BTC-USD", "qty": "0.01",
                                               "avg_price": "64000.00",
                                               "unrealized_pnl": "12.50"}]}]
