@@ -32,13 +32,14 @@ from widgets.line_table import LineTable
 from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
 from widgets.static_text import set_text
+from widgets.trades import TradesPane
 from widgets.trials import TrialsPane
 
 GC_FULL_S = 600.0
 
 PANES = (("trials", "Trials"), ("gpu", "GPU"), ("processes", "Procs"),
          ("positions", "Positions"), ("conviction", "Conviction"), ("execution", "Execution"),
-         ("alerts", "Alerts"))
+         ("alerts", "Alerts"), ("trades", "Trades"))
 
 
 class CappuccinoApp(App[None]):
@@ -129,6 +130,7 @@ class CappuccinoApp(App[None]):
             "conviction": lambda: ConvictionPane(id="conviction-pane"),
             "execution": lambda: ExecutionPane(id="execution-pane"),
             "alerts": lambda: AlertsPane(id="alerts-pane"),
+            "trades": lambda: TradesPane(id="trades-pane"),
         }[pid]()
 
     def on_mount(self) -> None:
@@ -265,7 +267,8 @@ class CappuccinoApp(App[None]):
             "positions": lambda: (snap.traders, snap.positions, snap.equity),
             "conviction": lambda: (snap.conviction, snap.blocked),
             "execution": lambda: (snap.execution, snap.clocks),
-            "alerts": lambda: (snap.traders, snap.levels, snap.gates, snap.alerts),
+            "alerts": lambda: (snap.traders, snap.levels, snap.gates, snap.alerts, snap.clocks),
+            "trades": lambda: (snap.trips, snap.fills, snap.unmatched_exits),
         }[pid]() + (f,)
 
     def _draw(self, pid: str, snap: Snapshot) -> None:
@@ -297,7 +300,11 @@ class CappuccinoApp(App[None]):
         elif pid == "alerts":
             self.query_one(AlertsPane).update_data(
                 [t.name for t in snap.traders], {a.trader: a for a in snap.levels if a.trader},
-                {p.trader: p for p in snap.gates if p.trader}, snap.alerts, f)
+                {p.trader: p for p in snap.gates if p.trader}, snap.alerts, f,
+                dict(snap.clocks))
+        elif pid == "trades":
+            self.query_one(TradesPane).update_data(snap.trips, snap.fills, f,
+                                                   snap.unmatched_exits)
 
     def on_line_table_detail_requested(self, event: LineTable.DetailRequested) -> None:
         from console.screens.detail import DetailScreen
@@ -581,7 +588,7 @@ class CappuccinoApp(App[None]):
     @work(thread=True, group="commands")
     def _insert(self, req: CommandRequest) -> None:
         try:
-            cid = submit(self.loader.store(), req)
+            cid = submit(self.loader.store(), req, self.cfg)
         except Exception as e:  # a locked or missing store: say so, keep running
             self.call_from_thread(self.notify, f"{req.describe()}: not queued ({e})",
                                   severity="error", timeout=15)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.procinfo import ProcStats, last_line, psutil_stats
+from engine.reports.trades import RoundTrip, round_trips
 from engine.supervisor import lock
 from engine.supervisor.client import KV_HEARTBEAT
 from store import kv, views
@@ -32,6 +33,11 @@ GPU_HISTORY = 60
 ATTEMPT_ROWS = 100
 BLOCKED_ROWS = 30
 ALERT_ROWS = 50
+FILL_ROWS = 200
+TRIP_ROWS = 200
+# Round trips pair the newest FILL_HISTORY fills (a sell of coins bought earlier is left
+# out and counted); `cappuccino export trades` pairs every fill.
+FILL_HISTORY = 5000
 
 
 @dataclass(frozen=True)
@@ -76,6 +82,9 @@ class Snapshot:
     # (trader, time) for each trader whose windows end at its own (replay) clock.
     clocks: tuple[tuple[str, float], ...] = ()
     finished: tuple[views.CommandView, ...] = ()
+    fills: tuple[views.FillView, ...] = ()       # newest first
+    trips: tuple[RoundTrip, ...] = ()            # newest exit first
+    unmatched_exits: int = 0
     # The health line's inputs: which store, and the supervisor as the loader saw it.
     store_path: str = ""
     sup_alive: bool = False
@@ -209,6 +218,11 @@ class Loader:
         gates = views.latest_promotion_per_trader(st)
         finished = views.finished_commands(st, list(pending))
         lap("alerts")
+        history = views.fills_oldest_first(st, newest=FILL_HISTORY)
+        matched = round_trips(history)
+        fills = tuple(reversed(history[-FILL_ROWS:]))
+        trips = tuple(reversed(matched.trips[-TRIP_ROWS:]))
+        lap("trades")
         return Snapshot(
             at=now, study=study, studies=names, counts=counts, attempts=tuple(attempts or ()),
             running=tuple(running or ()), processes=tuple(procs), gpus=tuple(gpus),
@@ -217,7 +231,8 @@ class Loader:
             blocked=tuple(blocked), execution=execution, alerts=tuple(alerts),
             levels=tuple(levels), gates=tuple(gates),
             clocks=tuple((k, v) for k, v in ends.items() if v != now),
-            finished=tuple(finished), timings_ms=t)
+            finished=tuple(finished), fills=fills, trips=trips,
+            unmatched_exits=matched.unmatched_exits, timings_ms=t)
 
     def _days(self, kind: str, trader: str, first: int, end: float, wall: float,
               read: Callable[[float, float], list[Any]], empty: Callable[[int], Any]) -> list[Any]:

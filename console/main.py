@@ -1,4 +1,4 @@
-"""`cappuccino-console [--config PATH] [--readonly] [--demo] [--serve]`."""
+"""`cappuccino-console [--config PATH] [--readonly] [--demo] [--serve [--host H] [--port N]]`."""
 
 from __future__ import annotations
 
@@ -19,10 +19,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--demo", action="store_true",
                    help="start the offline demo pipeline and watch it")
     p.add_argument("--serve", action="store_true",
-                   help="serve the console in a browser on localhost (textual-serve)")
-    p.add_argument("--host", default="localhost", help=argparse.SUPPRESS)
-    p.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
-    return p.parse_args(argv)
+                   help="serve the console to a browser on 127.0.0.1, behind a one-time "
+                   "token printed at start (textual-serve)")
+    p.add_argument("--host", default=None,
+                   help="address for --serve to bind (default 127.0.0.1; anything else is "
+                   "reachable from the network: prefer an SSH tunnel)")
+    p.add_argument("--port", type=int, default=8000,
+                   help="port for --serve (default 8000; 0 picks a free one)")
+    args = p.parse_args(argv)
+    if not args.serve and (args.host is not None or args.port != 8000):
+        p.error("--host and --port go with --serve")
+    if not 0 <= args.port <= 65535:
+        p.error(f"--port {args.port}: not a port number (0-65535)")
+    return args
 
 
 def _ensure_supervisor(cfg: object) -> str | None:
@@ -65,8 +74,9 @@ def _demo_fallback(cfg: object) -> tuple[object, str | None]:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from textual_serve.server import Server
+    from console.serve import DEFAULT_HOST, host_warning, serve
 
+    # The child is the terminal console under textual's web driver; it gets no token.
     cmd = [sys.executable, "-m", "console.main"]
     if args.config:
         cmd += ["--config", os.path.abspath(args.config)]
@@ -74,14 +84,17 @@ def _serve(args: argparse.Namespace) -> int:
         cmd.append("--readonly")
     if args.demo:
         cmd.append("--demo")
-    Server(shlex.join(cmd), host=args.host, port=args.port,
-           title="Cappuccino").serve()
-    return 0
+    warning = host_warning(args.host)
+    if warning:
+        print(f"cappuccino-console: {warning}", file=sys.stderr, flush=True)
+    return serve(shlex.join(cmd), host=args.host or DEFAULT_HOST, port=args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.config import ConfigError, load_config
+    from engine.files import private_umask
 
+    private_umask()  # whatever the console creates (and the supervisor it starts) is private
     args = parse_args(argv)
     try:
         cfg = load_config(args.config, os.environ)

@@ -58,7 +58,6 @@ def _line(label: str, xs: list[float], ys: Any) -> Line:
 
 def charts_of(rep: Any) -> tuple[ChartSpec, ...]:
     """Equity vs HODL vs equal weight, drawdown, daily PnL and the daily pass rate."""
-    import numpy as np
 
     from engine.reports.metrics import drawdown
     from engine.reports.report import iso
@@ -73,15 +72,9 @@ def charts_of(rep: Any) -> tuple[ChartSpec, ...]:
     dd = drawdown(s.equity) * 100.0
     draw = ChartSpec("drawdown %", (_line("drawdown %", xs, dd[idx]),) if idx else (),
                      xlabel=xlabel)
-    # Daily PnL: the change of each UTC day's last equity (as the HTML report has it).
-    pnl: list[tuple[str, float]] = []
-    if s.at.size:
-        days = (s.at // 86_400.0).astype(np.int64)
-        last = np.flatnonzero(np.append(days[1:] != days[:-1], True))
-        closes = s.equity[last]
-        for j in range(1, len(last)):
-            label = iso(float(days[last[j]]) * 86_400.0)[5:10]  # MM-DD
-            pnl.append((label, float(closes[j] - closes[j - 1])))
+    # Daily PnL: the change of each UTC day's last equity (the first day's from the first
+    # point), as the HTML report has it.
+    pnl = [(iso(day)[5:10], v) for day, v in rep.daily_pnl]  # MM-DD
     daily = ChartSpec("daily PnL", bars=tuple(pnl), bar_label="PnL")
     rate = ChartSpec("conviction pass rate %", bars=tuple(
         (d[5:10], v * 100.0) for d, v in rep.daily_pass_rate), bar_label="pass rate %")

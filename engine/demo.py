@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from engine.config import Config, load_config
+from engine.files import private_dir, write_atomic
 
 DEMO_STUDY = "demo"
 DEMO_TICKERS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD"]
@@ -106,7 +107,7 @@ def _free_port() -> int:
 
 def write_demo_files(directory: Path) -> Path:
     """Write the demo config and key file once; later starts reuse them (and the store)."""
-    directory.mkdir(parents=True, exist_ok=True)
+    private_dir(directory)
     config = directory / "cappuccino.toml"
     keys = directory / "keys.toml"
     if not keys.exists():
@@ -116,7 +117,8 @@ def write_demo_files(directory: Path) -> Path:
             f.write(f'# The demo\'s local notification inbox (no real secret).\n'
                     f'apprise_urls = "{url}"\n')
     if not config.exists():
-        config.write_text(DEMO_TOML.format(tickers=json.dumps(DEMO_TICKERS), study=DEMO_STUDY))
+        write_atomic(config, DEMO_TOML.format(tickers=json.dumps(DEMO_TICKERS),
+                                              study=DEMO_STUDY).encode())
     return config
 
 
@@ -146,7 +148,7 @@ def start_demo(cfg: Config) -> Config:
 
     demo_cfg = demo_config(cfg)
     ensure_supervisor(demo_cfg)
-    send_command(demo_cfg, "start", "demo", {"kind": "demo", "argv": ["demo", "run"]},
+    send_command(demo_cfg, "start", "demo", {"kind": "demo"},
                  source="console", wait_s=0)
     return demo_cfg
 

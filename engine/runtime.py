@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from engine.config import Config
+from engine.files import private_dir
 from engine.log_once import OnceLog
 from store.db import Store
 
@@ -28,9 +29,7 @@ def process_name(default: str = "") -> str:
 
 
 def ensure_dir(path: str | Path) -> Path:
-    p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
-    return p
+    return private_dir(path)
 
 
 class Heartbeat:

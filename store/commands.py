@@ -1,4 +1,9 @@
-"""The commands table: requests from the console/CLI, executed by the supervisor, kept as audit."""
+"""The commands table: requests from the console/CLI, executed by the supervisor, kept as audit.
+
+A row is a request, never an order: the supervisor types and checks it when it executes
+(engine.supervisor.commands). `source` is whatever the writer claimed; nothing may grant
+authority by it.
+"""
 
 from __future__ import annotations
 
@@ -66,6 +71,13 @@ def finish_command(store: Store, command_id: int, ok: bool, result: str) -> None
 
 def get_command(store: Store, command_id: int) -> CommandRow | None:
     return to_row(CommandRow, store.one("SELECT * FROM commands WHERE id = ?", (command_id,)))
+
+
+def first_after(store: Store, after_id: int, action: str, target: str) -> CommandRow | None:
+    """The first command of this action and target written after after_id."""
+    return to_row(CommandRow, store.one(
+        "SELECT * FROM commands WHERE id > ? AND action = ? AND target = ? ORDER BY id LIMIT 1",
+        (after_id, action, target)))
 
 
 def recent_commands(store: Store, limit: int = 50, after_id: int = 0) -> list[CommandRow]:

@@ -28,16 +28,26 @@ class OutboxRow:
 
 
 def due(store: Store, at: float, limit: int = 20) -> list[OutboxRow]:
-    """Unsent, non-silent rows whose next try is due, oldest first."""
+    """Unsent, non-silent rows whose next try is due, in the order they happened."""
     return to_rows(OutboxRow, store.query(
         "SELECT * FROM outbox WHERE sent_at IS NULL AND next_try_at <= ? AND silent = 0 "
-        "ORDER BY next_try_at, id LIMIT ?", (at, limit)))
+        "ORDER BY id LIMIT ?", (at, limit)))
 
 
-def next_due_at(store: Store) -> float | None:
-    row = store.one("SELECT MIN(next_try_at) AS t FROM outbox WHERE sent_at IS NULL "
-                    "AND silent = 0")
-    return None if row is None or row["t"] is None else float(row["t"])
+def queue(store: Store, limit: int = 20, max_attempts: int = 0) -> list[OutboxRow]:
+    """The oldest unsent, non-silent rows in the order they happened (id), due or not;
+    rows given up on (attempts >= max_attempts, when > 0) are left out: they block nothing."""
+    return to_rows(OutboxRow, store.query(
+        "SELECT * FROM outbox WHERE sent_at IS NULL AND silent = 0 "
+        "AND (? = 0 OR attempts < ?) ORDER BY id LIMIT ?",
+        (max_attempts, max_attempts, limit)))
+
+
+def next_due_at(store: Store, max_attempts: int = 0) -> float | None:
+    """When the head of the queue (its oldest pending row) is next tried; None when empty.
+    Rows behind the head wait for it, so their own times do not matter."""
+    head = queue(store, 1, max_attempts)
+    return head[0].next_try_at if head else None
 
 
 def mark_sent(store: Store, row_id: int, at: float) -> None:

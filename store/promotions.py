@@ -64,3 +64,13 @@ def last_capital_change(store: Store, trader: str) -> PromotionRow | None:
     return to_row(PromotionRow, store.one(
         "SELECT * FROM promotions WHERE trader = ? AND kind IN ('live', 'capital') "
         "AND (passed = 1 OR forced = 1) ORDER BY id DESC LIMIT 1", (trader,)))
+
+
+def last_promotion_id(store: Store) -> int:
+    row = store.one("SELECT MAX(id) AS id FROM promotions")
+    return int(row["id"] or 0) if row else 0
+
+
+def promotions_after(store: Store, after_id: int) -> list[PromotionRow]:
+    return to_rows(PromotionRow, store.query(
+        "SELECT * FROM promotions WHERE id > ? ORDER BY id", (after_id,)))

@@ -53,6 +53,25 @@ def last_fills(store: Store, limit: int = DEFAULT_PAGE, trader: str | None = Non
     return to_rows(FillView, rows)
 
 
+def fills_oldest_first(store: Store, trader: str | None = None, since: float | None = None,
+                       newest: int | None = None) -> list[FillView]:
+    """Fills in the order they happened (for pairing into round trips); with `newest`, only
+    the newest that many (fills_at / fills_trader_at index)."""
+    cols = "fill_id, trader, ticker, side, qty, price, fee, liquidity, realized_pnl, at"
+    where, params = [], []
+    if trader is not None:
+        where.append("trader = ?")
+        params.append(trader)
+    if since is not None:
+        where.append("at >= ?")
+        params.append(since)
+    sql = f"SELECT {cols} FROM fills" + (" WHERE " + " AND ".join(where) if where else "")
+    if newest is None:
+        return to_rows(FillView, store.query(sql + " ORDER BY at, rowid", tuple(params)))
+    rows = store.query(sql + " ORDER BY at DESC, rowid DESC LIMIT ?", (*params, int(newest)))
+    return to_rows(FillView, list(reversed(rows)))
+
+
 # -- equity -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EquityPoint:

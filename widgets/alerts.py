@@ -12,6 +12,8 @@ from widgets.inputs import AlertLike, PromotionLike
 from widgets.line_table import LineTable
 from widgets.table import sync_table
 
+DAY = 86_400.0
+
 
 def gate_status(p: PromotionLike | None) -> str:
     if p is None:
@@ -30,11 +32,15 @@ class AlertsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield LineTable("trader", "level", "live Sharpe", "backtest", "gates", id="alerts-levels")
-        yield LineTable("at", "trader", "level", "live", "bt", "message", id="alerts-history")
+        yield LineTable("at", "clock", "trader", "level", "live", "bt", "message",
+                        id="alerts-history")
 
     def update_data(self, traders: Sequence[str], latest: Mapping[str, AlertLike],
                     gates: Mapping[str, PromotionLike], history: Sequence[AlertLike],
-                    filter_text: str = "") -> None:
+                    filter_text: str = "", clocks: Mapping[str, float] | None = None) -> None:
+        """`clocks`: each replaying trader's own clock; its alerts up to a day past that
+        clock are on its clock ("replay"), later ones (the monitor's) on the wall clock."""
+        clocks = clocks or {}
         rows = []
         for name in traders:
             a = latest.get(name)
@@ -45,10 +51,13 @@ class AlertsPane(Vertical):
         sync_table(self.query_one("#alerts-levels", LineTable), rows)
         h_rows, details = [], {}
         for a in history:
-            cells = (stamp(a.at), a.trader or DASH, a.level, num(a.live_sharpe),
+            clock = clocks.get(a.trader) if a.trader else None
+            which = "replay" if clock is not None and a.at <= clock + DAY else "wall"
+            cells = (stamp(a.at), which, a.trader or DASH, a.level, num(a.live_sharpe),
                      num(a.backtest_sharpe), clip(a.message, 60))
             if matches(filter_text, *cells, a.message):
                 h_rows.append((str(a.id), cells))
-                details[str(a.id)] = (f"{stamp(a.at)} {a.level} {a.trader or DASH}\n"
+                details[str(a.id)] = (f"{stamp(a.at)} ({which} clock) {a.level} "
+                                      f"{a.trader or DASH}\n"
                                       f"{a.message}")
         sync_table(self.query_one("#alerts-history", LineTable), h_rows, details)

@@ -164,3 +164,29 @@ class PromotionLike(Protocol):
     gates: Sequence[GateLike]
     passed: bool
     forced: bool
+
+
+class FillLike(Protocol):
+    fill_id: str
+    trader: str
+    ticker: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    liquidity: str
+    at: float
+
+
+class TripLike(Protocol):
+    trader: str
+    ticker: str
+    entry_at: float
+    exit_at: float
+    qty: Any
+    entry_price: Any
+    exit_price: Any
+    fees: Any
+    pnl: Any
+    entry_liquidity: str
+    exit_liquidity: str

@@ -12,8 +12,8 @@ from console.screens.confirm import MODAL_CSS
 
 KEYS: tuple[tuple[str, str, bool], ...] = (
     # (key, what it does, changes something)
-    ("1-7", "switch pane: Trials, GPU, Processes, Positions, Conviction, Execution, Alerts",
-     False),
+    ("1-8", "switch pane: Trials, GPU, Processes, Positions, Conviction, Execution, Alerts, "
+     "Trades", False),
     ("tab / arrows", "move between and within tables", False),
     ("?", "this help", False),
     ("!", "jump to what the health line reports (again for the next problem)", False),

@@ -13,7 +13,8 @@ env_ops_per_step              aten ops dispatched by one PortfolioVecEnv.step (C
 On CUDA (only when available), the same figures with a `_cuda` suffix at K = 256, n = 256
 (the serial baseline trains SERIAL_CUDA members and is scaled to K, said in the note), and
 env_kernels_per_step / env_host_syncs_per_step: CUDA kernels launched and host
-synchronisations (torch.cuda.set_sync_debug_mode) in one vec step of 65,536 envs.
+synchronisations (torch.cuda.set_sync_debug_mode) in one vec step of 65,536 envs, and the
+same for a PopulationVecEnv of 256 members × 256 envs (population_env_*).
 """
 
 from __future__ import annotations
@@ -51,6 +52,11 @@ def _sync(device: str) -> None:
 
 def population_rate(device: str, k: int, n: int, updates: int) -> float:
     """Aggregate samples/s of `updates` population updates (after one warm-up)."""
+    return population_rates(device, k, n, updates)[0]
+
+
+def population_rates(device: str, k: int, n: int, updates: int) -> tuple[float, float]:
+    """(samples per wall second, per CPU second of this process)."""
     from engine.agent.hyperparams import Hyperparams
     from engine.config.schema import EnvSection
     from engine.population.env import PopulationVecEnv
@@ -66,15 +72,21 @@ def population_rate(device: str, k: int, n: int, updates: int) -> float:
     obs = env.reset()
     obs, _ = agent.learn(env, obs)
     _sync(device)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(updates):
         obs, _ = agent.learn(env, obs)
     _sync(device)
-    return k * n * hp.n_steps * updates / (time.perf_counter() - t0)
+    samples = k * n * hp.n_steps * updates
+    return samples / (time.perf_counter() - t0), samples / max(time.process_time() - c0, 1e-9)
 
 
 def serial_rate(device: str, k: int, n: int, updates: int) -> float:
     """Samples/s of the same members trained one after another with the per-trial path."""
+    return serial_rates(device, k, n, updates)[0]
+
+
+def serial_rates(device: str, k: int, n: int, updates: int) -> tuple[float, float]:
+    """(samples per wall second, per CPU second of this process)."""
     from engine.agent.hyperparams import Hyperparams
     from engine.agent.ppo import PPO
     from engine.config.schema import EnvSection
@@ -82,7 +94,7 @@ def serial_rate(device: str, k: int, n: int, updates: int) -> float:
 
     prices, feats, spec = _data()
     hp = Hyperparams(n_envs=n)
-    spent = 0.0
+    spent, cpu = 0.0, 0.0
     for i in range(k):
         env = SegmentEnv(prices, feats, spec, EnvSection(), n, device, EPISODE, i,
                          ((0, prices.shape[0]),))
@@ -90,12 +102,14 @@ def serial_rate(device: str, k: int, n: int, updates: int) -> float:
         obs = env.reset()
         obs, _ = agent.learn(env, obs)
         _sync(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for _ in range(updates):
             obs, _ = agent.learn(env, obs)
         _sync(device)
         spent += time.perf_counter() - t0
-    return k * n * hp.n_steps * updates / spent
+        cpu += time.process_time() - c0
+    samples = k * n * hp.n_steps * updates
+    return samples / spent, samples / max(cpu, 1e-9)
 
 
 def _env(device: str, n: int) -> Any:
@@ -123,14 +137,25 @@ def env_ops_per_step(n: int = 512, steps: int = 20) -> float:
     return len(ops) / steps
 
 
-def env_cuda_counts(n: int = 65_536, steps: int = 20) -> tuple[float, float]:
-    """(CUDA kernels, host synchronisations) per vec step."""
+def env_cuda_counts(n: int = 65_536, steps: int = 20, population: int = 0
+                    ) -> tuple[float, float]:
+    """(CUDA kernels, host synchronisations) per vec step; population > 0: a
+    PopulationVecEnv of that many members sharing the n envs."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    env = _env("cuda:0", n)
+    if population:
+        from engine.config.schema import EnvSection
+        from engine.population.env import PopulationVecEnv
+
+        prices, feats, spec = _data()
+        env = PopulationVecEnv(prices, feats, spec, EnvSection(), n // population, "cuda:0",
+                               [EPISODE] * population, list(range(population)),
+                               [((0, prices.shape[0]),)] * population)
+    else:
+        env = _env("cuda:0", n)
     env.reset()
-    act = torch.zeros(n, env.act_dim, device="cuda:0")
+    act = torch.zeros(env.n_envs, env.act_dim, device="cuda:0")
     env.step(act)
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
@@ -157,10 +182,12 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     torch.set_num_threads(1)
     try:
         k, n, updates = 8, 64, 1 if quick else 3
-        pop = population_rate("cpu", k, n, updates)
-        ser = serial_rate("cpu", k, n, updates)
+        pop, pop_cpu = population_rates("cpu", k, n, updates)
+        ser, ser_cpu = serial_rates("cpu", k, n, updates)
         what = (f"K = {k} members × {n} envs, 7 assets, 64 steps, 4 epochs, minibatch 1024, "
-                f"hidden 64, CPU, 1 thread, {updates} update(s) after a warm-up")
+                f"hidden 64, CPU, 1 thread, {updates} update(s) after a warm-up; per CPU-second "
+                f"of this process (less sensitive to a shared machine): {pop_cpu:,.0f} vs "
+                f"{ser_cpu:,.0f} samples/s, {pop_cpu / ser_cpu:.3f}x")
         out = {
             "population_samples_per_s": Result(round(pop), "samples/s", baseline=round(ser),
                                                note=f"{what}; baseline: the same members one "
@@ -183,6 +210,7 @@ def run_cuda(quick: bool) -> dict[str, Result]:
     pop = population_rate("cuda:0", k, n, updates)
     ser = serial_rate("cuda:0", SERIAL_CUDA, n, updates)
     kernels, syncs = env_cuda_counts()
+    pop_kernels, pop_syncs = env_cuda_counts(population=256)
     what = f"K = {k} members × {n} envs on cuda:0, default PPO hyperparameters"
     return {
         "population_samples_per_s_cuda": Result(
@@ -195,4 +223,8 @@ def run_cuda(quick: bool) -> dict[str, Result]:
                                        note="one vec step of 65,536 envs (goal <= 12)"),
         "env_host_syncs_per_step": Result(syncs, "syncs",
                                           note="one vec step of 65,536 envs (goal 0)"),
+        "population_env_kernels_per_step": Result(
+            pop_kernels, "kernels", note="one step of a PopulationVecEnv, 256 members × 256 envs"),
+        "population_env_host_syncs_per_step": Result(
+            pop_syncs, "syncs", note="the same (resets are known on the host; goal 0)"),
     }

@@ -46,6 +46,7 @@ from engine.brokers.base import (
     Quote,
 )
 from engine.data.candles import Candles
+from engine.files import private_dir
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -87,7 +88,7 @@ class SimBroker:
         self._low = candles.low if candles.low is not None else np.minimum(prev, close)
         self._high = candles.high if candles.high is not None else np.maximum(prev, close)
         self.path = Path(state_path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(self.path.parent)
         self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                     check_same_thread=False)
         self.conn.row_factory = sqlite3.Row
@@ -115,13 +116,30 @@ class SimBroker:
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One exchange transaction. The file's own trouble (disk full, locked) is a
+        BrokerError, as an unreachable exchange would be: the trader retries, it never dies
+        with a traceback."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as e:
+            raise self._file_error(e) from None
         try:
             yield
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as e:
+            self._rollback()
+            raise self._file_error(e) from None
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        # After SQLITE_FULL SQLite may have rolled back already.
+        if self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+    def _file_error(self, e: sqlite3.Error) -> BrokerError:
+        return BrokerError(f"sim: exchange file {self.path}: {' '.join(str(e).split())}")
 
     def close(self) -> None:
         self.conn.close()

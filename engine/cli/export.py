@@ -1,4 +1,6 @@
-"""`cappuccino export fills|orders|equity|decisions|alerts|attempts --format csv|parquet`."""
+"""`cappuccino export fills|orders|equity|decisions|alerts|attempts|trades --format csv|parquet`.
+
+`trades` are round trips paired from the fills (engine.reports.trades)."""
 
 from __future__ import annotations
 

@@ -1,18 +1,22 @@
 """Entry point for `cappuccino`: global options, config loading, exit codes.
 
-Exit codes (design.md): 0 ok, 1 the job failed, 2 bad usage or bad configuration.
+Exit codes (design.md): 0 ok, 1 the job failed, 2 bad usage or bad configuration. A reader
+that closes the pipe early (`cappuccino ps | head -1`) ends the command quietly, exit 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
+from engine.files import private_umask
 
 # Subcommand modules, in help order. Each has register(subparsers).
 MODULES = (
@@ -46,6 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            code = _main(argv)
+        except SystemExit:  # argparse's --help and usage errors
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # a closed pipe shows here when the output was buffered
+        return code
+    except BrokenPipeError:
+        return _closed_pipe()
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`cappuccino ps | head -1`): stop quietly. stdout now points at
+    /dev/null so the interpreter's final flush cannot complain either."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    return 0
+
+
+def _main(argv: Sequence[str] | None = None) -> int:
+    private_umask()  # logs, models, the run folder, the store: the operator's alone
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -57,6 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if note:
                 print(f"cappuccino: {note}", file=sys.stderr)
         return int(args.func(args, cfg) or 0)
+    except BrokenPipeError:
+        raise
     except ConfigError as e:
         print(f"cappuccino: config error: {e}", file=sys.stderr)
         return 2
@@ -68,8 +98,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
-        raise
     except OSError as e:  # a path from the config that cannot be created, read or written
         where = f"{e.filename}: " if e.filename else ""
         print(f"cappuccino: {where}{e.strerror or e} (check the config's [paths] and "

@@ -1,8 +1,11 @@
 """`cappuccino ps | start | stop | restart | kill | logs`: supervised processes from the shell.
 
 start/stop/restart/kill write a command to the store (source "cli"), start the
-supervisor when it is absent, and wait for the outcome: exit 0 when done, 1 when it
-failed (e.g. "no process named X") or no outcome came in time, 2 for bad usage.
+supervisor when it is absent, and follow the command's row and the processes' rows to the
+real outcome (a supervisor that dies meanwhile is started again and finishes the job): exit
+0 when done, 1 when it failed (e.g. "no process named X") or nothing settled by the
+deadline (the grace period plus a margin; the message then gives each process's state),
+2 for bad usage.
 `stop all` stops every supervised process (stopping the supervisor itself never does).
 `ps` and `logs` only read; they never start anything.
 """
@@ -29,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p = sub.add_parser(action, help=text)
         p.add_argument("name", help="process name" + (", or 'all'" if action == "stop" else ""))
         p.add_argument("--wait", type=float, default=None, metavar="S",
-                       help="seconds to wait for the outcome (default: grace + 15)")
+                       help="seconds to wait for the outcome (default: grace period + margin)")
         p.set_defaults(func=run_command, action=action)
     p = sub.add_parser("logs", help="show a process's log (name 'supervisor' for its own)")
     p.add_argument("name")
@@ -41,10 +44,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_ps(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.cli.status import open_existing, process_table, process_view
+    from engine.cli.status import (
+        empty_doc,
+        open_existing,
+        process_table,
+        process_view,
+        store_missing,
+    )
     from engine.supervisor.client import supervisor_status
     from store.processes import list_processes
 
+    if store_missing(cfg):
+        lines = process_table(empty_doc(cfg))
+        print("\n".join([*lines, f"store {cfg.store.path} does not exist yet: nothing runs"]))
+        return 0
     store = open_existing(cfg)
     try:
         alive, pid = supervisor_status(cfg, store)
@@ -58,26 +71,28 @@ def run_ps(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def run_command(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.supervisor.client import SupervisorError, send_command
+    from engine.supervisor.client import SupervisorError, control
+    from engine.supervisor.commands import Refused, validate_request
     from engine.supervisor.spawn import valid_name
 
     name = args.name
     if not (valid_name(name) or (name == "all" and args.action == "stop")):
-        raise UsageError(f"bad process name {name!r} (letters, digits, . _ - only)")
+        raise UsageError(f"bad process name {name[:64]!r} (letters, digits, . _ - only, "
+                         "starting with a letter or digit)")
+    try:  # the supervisor's own check, so a refusal is a usage error here
+        validate_request(cfg, args.action, name, {})
+    except Refused as e:
+        raise UsageError(str(e)) from None
     if args.wait is not None and args.wait < 0:
         raise UsageError("--wait must be >= 0")
-    wait = args.wait if args.wait is not None else cfg.supervisor.stop_grace_s + 15
     try:
-        row = send_command(cfg, args.action, name, {}, source="cli", wait_s=wait)
+        outcome = control(cfg, args.action, name, args.wait)
     except SupervisorError as e:
         raise JobError(str(e)) from None
-    if row.state == "done":
-        print(row.result or "done")
+    if outcome.ok:
+        print(outcome.text)
         return 0
-    if row.state == "failed":
-        raise JobError(row.result or f"{args.action} {name} failed")
-    raise JobError(f"command #{row.id} ({args.action} {name}) still {row.state} after "
-                   f"{wait:g}s; see `cappuccino ps`")
+    raise JobError(outcome.text)
 
 
 def log_file(cfg: Config, name: str) -> Path:

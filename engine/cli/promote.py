@@ -7,7 +7,10 @@
   ... [--force --reason TEXT]   override failed gates (recorded)
   ... --check                   show the gates with their current values; change nothing
 
-Prints every gate with its value and threshold. A refusal exits 1 with the failed gates.
+Prints every gate with its value and threshold, then asks the supervisor, the one authority:
+it re-evaluates the same gates (engine.promote) and records the promotion or the refusal. A
+refusal exits 1 with the failed gates. `--to live` exits 2 at once while live trading is not
+armed ([coinbase] live_armed), --force or not.
 """
 
 from __future__ import annotations
@@ -61,35 +64,90 @@ def _request(args: argparse.Namespace):  # -> engine.promote.Request
                    reason=args.reason, source="cli")
 
 
+ANSWER_S = 60.0  # how long the CLI waits for the supervisor's verdict on the promotion
+
+
+def _command(req) -> tuple[str, str | None, dict[str, object]]:
+    """The request as the supervisor's typed command: (action, target, args)."""
+    capital = None if req.capital is None else str(req.capital)
+    if req.to == "capital":
+        fields = {"trader": req.trader, "capital": capital, "force": req.force,
+                  "reason": req.reason}
+        action, target = "capital", req.trader
+    else:
+        fields = {"to": req.to, "study": req.study, "trial": req.trial, "model": req.model,
+                  "trader": req.trader, "name": req.name, "capital": capital,
+                  "force": req.force, "reason": req.reason}
+        action, target = "promote", None
+    return action, target, {k: v for k, v in fields.items() if v not in (None, False)}
+
+
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.promote import PromotionError, PromotionRefused, promote
+    """Preview the gates here, then ask the supervisor (the authority) and report its verdict."""
+    from engine.promote import PromotionError, plan
     from engine.runtime import open_store
+    from engine.supervisor.client import SupervisorError, send_command
+    from engine.supervisor.commands import Refused, validate_request
+    from store.promotions import last_promotion_id
 
     req = _request(args)
     if args.check:
         return _check(cfg, req, args.json)
+    if req.to == "live" and not cfg.coinbase.live_armed:
+        raise UsageError(f"live trading is not armed: set [coinbase] live_armed = true in "
+                         f"{cfg.source} first (--check previews the gates)")
+    action, target, fields = _command(req)
+    try:
+        validate_request(cfg, action, target, fields)
+    except Refused as e:
+        raise UsageError(str(e)) from None
     store = open_store(cfg)
     try:
         try:
-            out = promote(cfg, store, req)
-        except PromotionRefused as e:
-            for g in e.gates:
-                print("  " + g.describe())
-            raise JobError(str(e)) from None
+            preview = plan(cfg, store, req)
         except PromotionError as e:
             raise UsageError(str(e)) from None
+        before = last_promotion_id(store)
     finally:
         store.close()
-    if args.json:
-        print(json.dumps({"promotion": out.promotion_id, "kind": out.kind, "trader": out.trader,
-                          "passed": out.passed, "forced": out.forced, "command": out.command_id,
-                          "gates": [g.to_json() for g in out.gates]}, indent=2))
-    else:
-        for g in out.gates:
+    if not args.json:
+        for g in preview.gates:
             print("  " + g.describe())
-        print(out.message + (" [FORCED]" if out.forced else ""))
-    if out.command_id is not None and args.wait > 0:
-        _wait(cfg, out.command_id, args.wait)
+    try:
+        row = send_command(cfg, action, target, fields, "cli", wait_s=ANSWER_S)
+    except SupervisorError as e:
+        raise JobError(str(e)) from None
+    if row.state not in ("done", "failed"):
+        raise JobError(f"command #{row.id} is still {row.state} after {ANSWER_S:g}s; "
+                       "see `cappuccino status`")
+    if row.state == "failed":
+        raise JobError(f"the supervisor refused: {row.result}")
+    return _report(cfg, args, row.id, preview.trader, before, str(row.result or ""))
+
+
+def _report(cfg: Config, args: argparse.Namespace, command_id: int, trader: str,
+            before: int, message: str) -> int:
+    from engine.runtime import open_store
+    from store.commands import first_after
+    from store.promotions import promotions_after
+
+    store = open_store(cfg)
+    try:
+        promo = next((p for p in promotions_after(store, before) if p.trader == trader), None)
+        trade = first_after(store, command_id, "trade", f"trader-{trader}")
+    finally:
+        store.close()
+    forced = bool(promo and promo.forced)
+    if args.json:
+        print(json.dumps({"promotion": promo.id if promo else None,
+                          "kind": promo.kind if promo else None, "trader": trader,
+                          "passed": bool(promo and promo.passed), "forced": forced,
+                          "command": trade.id if trade else None,
+                          "gates": promo.gate_list if promo else []}, indent=2))
+    else:
+        print(message + (" [FORCED]" if forced else ""))
+    if trade is not None and args.wait > 0:
+        _wait(cfg, trade.id, args.wait)
     return 0
 
 

@@ -29,7 +29,11 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
 `study` is the most recently updated study (null when there is none). Its `trials`
 count each trial once, by the state of its latest attempt (an attempt waiting to be
 retried counts as RUNNING); `RETRIED` counts trials that needed more than one attempt.
-`alerts` are the 20 most recent, newest first. Exit status 1 when the store is missing.
+`alerts` are the 20 most recent, newest first. A store that does not exist yet (a fresh
+install, no supervisor ever ran) answers with the same schema: `supervisor.alive` false,
+empty lists, `study` null, exit 0; a store that exists but cannot be read is exit 1.
+Money (equity, capital, cash, unrealized PnL) is rounded to the cent, prices to the cent
+(6 significant digits below 1), quantities to 8 decimals (engine.money): still Decimal text.
 """
 
 from __future__ import annotations
@@ -37,9 +41,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from engine.config import Config
+from engine.money import money, price, quantity
 
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 ALERTS_SHOWN = 20
@@ -93,12 +99,13 @@ def traders_view(store: Any) -> list[dict[str, Any]]:
     for p in store.query("SELECT trader, ticker, qty, avg_price, unrealized_pnl FROM positions "
                          "ORDER BY trader, ticker"):
         positions.setdefault(p["trader"], []).append(
-            {"ticker": p["ticker"], "qty": p["qty"], "avg_price": p["avg_price"],
-             "unrealized_pnl": p["unrealized_pnl"]})
-    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"], "equity": t["equity"],
+            {"ticker": p["ticker"], "qty": quantity(p["qty"]), "avg_price": price(p["avg_price"]),
+             "unrealized_pnl": money(p["unrealized_pnl"])})
+    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"],
+             "equity": money(t["equity"]),
              "positions": positions.get(t["name"], []), "trading_state": t["trading_state"],
-             "capital": t["capital"], "cash": t["cash"], "state_reason": t["state_reason"],
-             "unattributed": _unattributed(t)}
+             "capital": money(t["capital"]), "cash": money(t["cash"]),
+             "state_reason": t["state_reason"], "unattributed": _unattributed(t)}
             for t in store.query("SELECT * FROM traders ORDER BY name")]
 
 
@@ -131,6 +138,19 @@ def collect(cfg: Config, store: Any) -> dict[str, Any]:
         "traders": traders_view(store),
         "alerts": alerts_view(store),
     }
+
+
+def empty_doc(cfg: Config) -> dict[str, Any]:
+    """What runs when there is no store yet: nothing (the same schema as `collect`)."""
+    from engine.supervisor import lock
+
+    holder = lock.holder(lock.lock_path(cfg.store.path))
+    return {"supervisor": {"alive": False, "pid": holder or None}, "processes": [],
+            "study": None, "traders": [], "alerts": []}
+
+
+def store_missing(cfg: Config) -> bool:
+    return not Path(cfg.store.path).exists()
 
 
 def open_existing(cfg: Config) -> Any:
@@ -170,15 +190,20 @@ def process_table(doc: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    store = open_existing(cfg)
-    try:
-        doc = collect(cfg, store)
-    finally:
-        store.close()
+    if store_missing(cfg):
+        doc = empty_doc(cfg)
+    else:
+        store = open_existing(cfg)
+        try:
+            doc = collect(cfg, store)
+        finally:
+            store.close()
     if args.json:
         print(json.dumps(doc, sort_keys=False))
         return 0
     lines = process_table(doc)
+    if store_missing(cfg):
+        lines.append(f"store {cfg.store.path} does not exist yet: nothing runs")
     st = doc["study"]
     if st:
         counts = " ".join(f"{k.lower()} {v}" for k, v in st["trials"].items())

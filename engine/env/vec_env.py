@@ -160,6 +160,10 @@ class PortfolioVecEnv:
         return self.cash + (self.holdings * self.prices[self.t]).sum(dim=1)
 
     # ------------------------------------------------------------------ step
+    def _any_done(self, done: torch.Tensor) -> bool:
+        """Whether an episode ended (a host sync on CUDA; subclasses that know it skip it)."""
+        return bool(done.any())
+
     def step(self, actions: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         act = torch.as_tensor(actions, device=self.device).to(torch.float64).clamp(-1.0, 1.0)
@@ -174,7 +178,7 @@ class PortfolioVecEnv:
         self.steps = self.steps + 1
         done = self.steps >= self.episode_len
         info = {"equity": out.value1, "fees": out.fees, "trades": out.trades}
-        if bool(done.any()):
+        if self._any_done(done):
             self._reset_where(done)
             p1 = None  # some envs moved to a new start bar
         return self._obs(p1), out.reward.to(torch.float32), done, info

@@ -54,7 +54,7 @@ def run(cfg: Config, once: bool = False) -> SendResult:
                 if once or stop is None:
                     return total
                 wait = cfg.notify.poll_s
-                nxt = next_due_at(store)
+                nxt = next_due_at(store, cfg.notify.max_attempts)
                 if nxt is not None:
                     wait = min(wait, max(nxt - now(), 0.05))
                 if stop.wait(wait):

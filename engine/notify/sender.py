@@ -1,7 +1,11 @@
-"""Send outbox rows through apprise: retry with exponential backoff per row, never lose one.
+"""Send outbox rows through apprise, in the order they happened; retry with backoff.
 
-A row is marked sent only after apprise reports success, so a crash between the push and
-the mark re-sends it after a restart: delivery is at-least-once (never lost, rarely twice).
+The outbox is a queue: rows go out oldest first (by id), one at a time, and a row that
+fails holds the ones behind it until it is delivered (with exponential backoff), so after an
+outage a HALTED never arrives after the ACTIVE that followed it. A row sent late says when
+it happened. A row is marked sent right after apprise reports success, so a crash between
+the push and the mark re-sends that one row after a restart: delivery is at-least-once,
+and only the message in flight can arrive twice.
 With several URLs a partial failure retries the whole row (the working services see it
 again). Silent rows stay in the outbox as history and are never pushed: apprise has no
 portable "silent" flag. Title, body and the stored last_error are redacted first, with every
@@ -17,13 +21,14 @@ from dataclasses import dataclass
 from engine.config import Config
 from engine.notify.redact import Redactor
 from store.db import Store
-from store.outbox import OutboxRow, due, mark_failed, mark_sent
+from store.outbox import OutboxRow, mark_failed, mark_sent, queue
 
 log = logging.getLogger("cappuccino.notify")
 
 # Apprise's own notify types match our outbox levels one to one.
 NOTIFY_TYPES = ("info", "success", "warning", "failure")
 MAX_ERROR_CHARS = 300
+LATE_S = 30.0  # a row sent this long after it happened carries its original time
 
 
 @dataclass(frozen=True)
@@ -67,12 +72,13 @@ Transport = Callable[[str, str, str], tuple[bool, str]]
 
 def send_due(cfg: Config, store: Store, transport: Transport, redactor: Redactor, at: float,
              limit: int = 20) -> SendResult:
-    """Try every due row once. One write per row, after its push: nothing is ever lost."""
+    """Send the queue's rows in order until one is not due yet or fails (it then holds the
+    rest). One write per row, after its push: nothing is ever lost."""
     sent = failed = 0
-    for row in due(store, at, limit):
-        if cfg.notify.max_attempts and row.attempts >= cfg.notify.max_attempts:
-            continue  # gave up on it earlier; kept in the outbox, see mark below
-        ok, error = _push(transport, redactor, row)
+    for row in queue(store, limit, cfg.notify.max_attempts):
+        if row.next_try_at > at:
+            break  # the oldest row waits for its retry; nothing overtakes it
+        ok, error = _push(transport, redactor, row, at)
         if ok:
             mark_sent(store, row.id, at)
             sent += 1
@@ -87,11 +93,25 @@ def send_due(cfg: Config, store: Store, transport: Transport, redactor: Redactor
         mark_failed(store, row.id, at + wait, error)
         log.warning("outbox #%d (%s) not delivered (attempt %d), next try in %.0f s: %s",
                     row.id, row.event, attempts, wait, error)
+        break  # the rows behind it wait: in order, or not at all
     return SendResult(sent, failed)
 
 
-def _push(transport: Transport, redactor: Redactor, row: OutboxRow) -> tuple[bool, str]:
+def late_note(created_at: float, at: float) -> str:
+    """'' for a prompt row; else when it happened, for a message that arrives late."""
+    late = at - created_at
+    if late < LATE_S:
+        return ""
+    import time
+
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(created_at))
+    return f"\n(happened at {when} UTC; sent {late:.0f} s late)"
+
+
+def _push(transport: Transport, redactor: Redactor, row: OutboxRow,
+          at: float) -> tuple[bool, str]:
     try:
-        return transport(redactor(row.title), redactor(row.body), row.level)
+        body = redactor(row.body) + late_note(row.created_at, at)
+        return transport(redactor(row.title), body, row.level)
     except Exception as e:  # a plugin bug must not kill the notifier; the row is retried
         return False, f"{type(e).__name__}: {e}"

@@ -56,6 +56,9 @@ class PopulationVecEnv(PortfolioVecEnv):
         return torch.cat(draws) if draws else torch.empty(0, dtype=torch.long,
                                                           device=self.device)
 
+    def _any_done(self, done: torch.Tensor) -> bool:
+        return bool(self._resetting)   # known on the host: no read-back from the device
+
     def reset(self) -> torch.Tensor:
         self._resetting = list(range(self.k))
         self.member_steps = [0] * self.k

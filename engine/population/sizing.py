@@ -5,7 +5,7 @@ per member are raised to at least CUDA_MIN_ENVS (a GPU is launch-bound below tha
 trials fill the budget. On CPU a population stays small (CPU_TRIALS): one thread is
 compute-bound, so a population only saves per-call overhead there. The estimate counts
 the rollout buffers, env state, parameters with their gradients and Adam moments, and a
-minibatch's activations; tests check it against a measured run's peak.
+minibatch's activations (an estimate, not yet checked against a GPU's measured peak).
 """
 
 from __future__ import annotations

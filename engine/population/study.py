@@ -12,6 +12,8 @@ no difference.
   members' last rollout (step = update); Optuna's median pruner decides per trial; a
   pruned trial's members are masked out (they stop learning; the slot stays idle).
 - A member whose loss is not finite fails its trial (NaNLossError), the rest go on.
+- [trials] time_limit_s bounds a population's training (checked after each update): past
+  it, every live trial of the population FAILS with TimeLimitError.
 - Out of memory (torch.cuda.OutOfMemoryError): every attempt of the population ends
   RETRYING (OutOfMemoryError), the population is cut in two halves and each half resumes
   from its trials' checkpoints; a single trial halves its minibatch instead, up to
@@ -43,6 +45,7 @@ from engine.runtime import open_store, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
+from engine.study.objective import TimeLimitError
 from engine.study.runner import StudyRun
 from engine.study.worker import (
     OOM,
@@ -202,10 +205,16 @@ class PopulationStudy(StudyRun):
         faults = {t: faultmod.from_env(t, slots[t].attempt.attempt) for t in trials}
         runner.agent.hooks.append(lambda stage, u: self._fault(faults, u))
         runner.on_update = lambda r: self._on_update(r, slots, faults)
+        self.started = time.monotonic()
         try:
             runner.train()
         except torch.cuda.OutOfMemoryError as e:
             self._on_oom(trials, slots, runner, e, minibatch)
+            return
+        except TimeLimitError as e:   # every live trial of the population ran too long
+            for slot in slots.values():
+                if slot.attempt.state == "RUNNING":
+                    self._end(slot, "FAILED", runner, error=e)
             return
         failed = runner.agent.failed.tolist()
         for slot in slots.values():
@@ -279,6 +288,9 @@ class PopulationStudy(StudyRun):
             self.beat.set(s.attempt.id, runner.progress)
         if any(f.sigkill_at_update == u for f in faults.values()):
             os.kill(os.getpid(), signal.SIGKILL)   # test fault: the whole population dies
+        limit = self.cfg.trials.time_limit_s
+        if time.monotonic() - self.started > limit:
+            raise TimeLimitError(f"population ran past the trial time limit of {limit:g} s")
         if u % self.cfg.trials.checkpoint_every and u != runner.updates_per_split:
             return
         rewards = runner.agent.last_reward.tolist()   # one read-back per checkpoint

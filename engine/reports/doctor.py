@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import importlib.metadata as md
+import os
 import platform
+import shutil
 import stat
+import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,14 +41,42 @@ def check_python() -> Check:
     return Check("packages", "ok", detail)
 
 
-def check_torch() -> Check:
+def nvidia_gpus() -> list[str]:
+    """The GPUs the NVIDIA driver lists (`nvidia-smi -L`, as .ci/setup asks); [] without one."""
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return []
+    try:
+        out = subprocess.run([exe, "-L"], capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.split(":", 1)[1].split("(UUID")[0].strip()
+            for line in out.stdout.splitlines() if out.returncode == 0 and line.startswith("GPU ")]
+
+
+def torch_summary() -> tuple[str, str]:
+    """(status, line): torch's version, CUDA or CPU build, and whether CUDA is usable.
+    .ci/setup prints the same line after installing torch."""
     import torch
 
+    head = f"torch {torch.__version__}"
+    cuda = torch.version.cuda
+    if cuda is None:
+        gpus = nvidia_gpus()
+        if gpus:
+            return "warn", (f"{head}, CPU build; CUDA usable: no, yet the driver sees "
+                            f"{', '.join(gpus)}: rerun `bash .ci/setup` for the CUDA build")
+        return "ok", f"{head}, CPU build; CUDA usable: no (no NVIDIA driver): training on CPU"
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        return Check("torch", "ok", f"torch {torch.__version__}, CUDA: {', '.join(names)}")
-    return Check("torch", "warn", f"torch {torch.__version__}, CUDA not available: "
-                 "training runs on the CPU")
+        return "ok", f"{head}, CUDA {cuda} build; CUDA usable: yes ({', '.join(names)})"
+    return "warn", (f"{head}, CUDA {cuda} build; CUDA usable: no (no GPU, or a driver older "
+                    f"than CUDA {cuda} needs): training on CPU")
+
+
+def check_torch() -> Check:
+    status, detail = torch_summary()
+    return Check("torch", status, detail)
 
 
 def check_nvml() -> Check:
@@ -82,6 +113,56 @@ def check_store(cfg: Config) -> Check:
         return Check("store", "fail", f"{path}: integrity_check: {result}")
     return Check("store", "ok", f"{path}: schema v{version} (latest {latest_version()}), "
                  "integrity ok")
+
+
+def split_store_holders(path: str | Path) -> list[tuple[int, str]]:
+    """(pid, file) of processes holding a DELETED store file, -wal or -shm open.
+
+    Such a process writes to a WAL nobody else sees: the store is split in two, and what it
+    writes is lost (issue 10's corruption began like this). Read from /proc/*/fd links
+    (readlink opens nothing); other users' processes are visible to root only.
+    """
+    base = os.path.realpath(path)
+    targets = {f"{base}{suffix} (deleted)" for suffix in ("", "-wal", "-shm")}
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        fd_dir = f"/proc/{entry}/fd"
+        try:
+            fds = os.listdir(fd_dir)
+        except OSError:  # gone, or another user's
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink(f"{fd_dir}/{fd}")
+            except OSError:
+                continue
+            if link in targets:
+                found.append((int(entry), link.removesuffix(" (deleted)")))
+                break
+    return found
+
+
+def check_split_store(cfg: Config) -> Check:
+    if not Path("/proc/self/fd").is_dir():
+        return Check("split store", "warn", "cannot look (no /proc): not checked")
+    holders = split_store_holders(cfg.store.path)
+    if not holders:
+        return Check("split store", "ok", "no process holds a deleted store, -wal or -shm")
+    who = ", ".join(f"pid {pid} ({_cmd(pid)}) holds deleted {Path(f).name}"
+                    for pid, f in holders)
+    return Check("split store", "fail", f"{who}: its writes are lost to every other process; "
+                 "stop it (`cappuccino stop NAME` or kill PID), then run `cappuccino doctor` "
+                 "again for the integrity check")
+
+
+def _cmd(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+    except OSError:
+        return "?"
+    return " ".join(raw.decode(errors="replace").split())[:80] or "?"  # one line
 
 
 def check_disk(cfg: Config) -> Check:
@@ -141,11 +222,34 @@ def check_notify(cfg: Config, send: bool) -> Check:
     return Check("notify", "ok", f"test notification sent to {len(urls)} target(s)")
 
 
-def run_checks(cfg: Config, send_notification: bool = False) -> list[Check]:
+def check_modes(cfg: Config, fix: bool = False) -> Check:
+    """Store, WAL files, logs, models, run folder, key file: the operator's alone."""
+    from engine.reports.modes import chmod_command, fix_modes, loose_paths
+
+    if fix:
+        fixed = fix_modes(cfg)
+        left = loose_paths(cfg)
+        if left:
+            return Check("modes", "fail", f"{len(left)} path(s) still open to others: "
+                         f"{chmod_command([p for p, _ in left])}")
+        return Check("modes", "ok", f"fixed {len(fixed)} path(s): group and others removed"
+                     if fixed else "every file is the operator's alone (0600/0700)")
+    found = loose_paths(cfg)
+    if not found:
+        return Check("modes", "ok", "every file is the operator's alone (0600/0700)")
+    shown = ", ".join(f"{p} ({m:04o})" for p, m in found[:4])
+    more = f" and {len(found) - 4} more" if len(found) > 4 else ""
+    return Check("modes", "warn", f"{len(found)} path(s) open to other users: {shown}{more}; "
+                 f"fix: cappuccino doctor --fix-modes (or {chmod_command([p for p, _ in found])})")
+
+
+def run_checks(cfg: Config, send_notification: bool = False,
+               fix_modes: bool = False) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python, check_torch, check_nvml, lambda: check_store(cfg),
+        lambda: check_split_store(cfg),
         lambda: check_disk(cfg), lambda: check_key_file(cfg), lambda: check_supervisor(cfg),
-        lambda: check_notify(cfg, send_notification)]
+        lambda: check_notify(cfg, send_notification), lambda: check_modes(cfg, fix_modes)]
     out = []
     for fn in checks:
         try:

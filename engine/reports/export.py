@@ -46,7 +46,14 @@ TABLES: dict[str, Table] = {
     "alerts": Table("alerts", "at", "trader", (), ("at",), "id"),
     "attempts": Table("attempts", "started_at", None, (),
                       ("started_at", "heartbeat_at", "ended_at"), "id"),
+    # Round trips paired from fills (engine.reports.trades); --since keeps those that exited
+    # since then (every fill is read for the pairing).
+    "trades": Table("fills", "exit_at", "trader",
+                    ("qty", "entry_price", "exit_price", "fees", "pnl"),
+                    ("entry_at", "exit_at"), "exit_at"),
 }
+TRADE_COLUMNS = ("trader", "ticker", "entry_at", "exit_at", "duration_s", "qty", "entry_price",
+                 "exit_price", "fees", "pnl", "entry_liquidity", "exit_liquidity")
 
 
 def parse_since(text: str) -> float:
@@ -83,11 +90,14 @@ def load_frame(store: Store, what: str, since: float | None = None,
     if since is not None:
         where.append(f"{t.time_column} >= ?")
         params.append(since)
-    sql = f"SELECT * FROM {t.sql_table}"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" ORDER BY {t.order}"
-    frame = pd.read_sql_query(sql, store.conn, params=params)
+    if what == "trades":
+        frame = _trades(store, trader, since)
+    else:
+        sql = f"SELECT * FROM {t.sql_table}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY {t.order}"
+        frame = pd.read_sql_query(sql, store.conn, params=params)
     if frame.empty:
         span = f" since {_iso(since)}" if since is not None else ""
         who = f" for trader {trader}" if trader else ""
@@ -96,6 +106,21 @@ def load_frame(store: Store, what: str, since: float | None = None,
         if col in frame:
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
     return frame
+
+
+def _trades(store: Store, trader: str | None, since: float | None) -> pd.DataFrame:
+    """Round trips of every fill (of one trader), those that exited since `since`."""
+    import pandas as pd
+
+    from engine.reports.trades import round_trips
+    from store.views import fills_oldest_first
+
+    trips = [t for t in round_trips(fills_oldest_first(store, trader)).trips
+             if since is None or t.exit_at >= since]
+    return pd.DataFrame(
+        [(t.trader, t.ticker, t.entry_at, t.exit_at, t.duration_s, str(t.qty),
+          str(t.entry_price), str(t.exit_price), str(t.fees), str(t.pnl), t.entry_liquidity,
+          t.exit_liquidity) for t in trips], columns=list(TRADE_COLUMNS))
 
 
 def write_frame(frame: pd.DataFrame, what: str, fmt: str, output: str) -> None:

@@ -28,9 +28,9 @@ def _figures(rep: TraderReport) -> list[object]:
         eq.add_scatter(x=when, y=s.equal_weight, name="equal weight")
     dd = go.Figure(layout={"title": f"{CHARTS[1]} — {rep.trader}"})
     dd.add_scatter(x=when, y=drawdown(s.equity) * 100, fill="tozeroy", name="drawdown %")
-    daily = pd.Series(s.equity, index=when).resample("1D").last().diff().dropna()
     pnl = go.Figure(layout={"title": f"{CHARTS[2]} — {rep.trader}"})
-    pnl.add_bar(x=daily.index, y=daily.values, name="PnL")
+    pnl.add_bar(x=pd.to_datetime([d for d, _ in rep.daily_pnl], unit="s", utc=True),
+                y=[v for _, v in rep.daily_pnl], name="PnL")
     pr = go.Figure(layout={"title": f"{CHARTS[3]} — {rep.trader}"})
     pr.add_scatter(x=[d for d, _ in rep.daily_pass_rate],
                    y=[v * 100 for _, v in rep.daily_pass_rate], mode="lines+markers",

@@ -10,11 +10,38 @@ import numpy as np
 from engine.study.metrics import periods_per_year, sharpe
 from engine.study.metrics import returns_from_equity as returns
 
-__all__ = ["returns", "sharpe", "sortino", "drawdown", "max_drawdown", "bar_seconds_of"]
+__all__ = ["returns", "sharpe", "sharpe_se", "sortino", "drawdown", "max_drawdown",
+           "bar_seconds_of", "daily_pnl"]
 
 
 def annualisation(bar_seconds: float) -> float:
     return math.sqrt(periods_per_year(bar_seconds))
+
+
+def sharpe_se(r: np.ndarray, bar_seconds: float) -> float:
+    """Standard error of the annualised Sharpe (Lo 2002, i.i.d. returns):
+    sqrt((1 + SR²/2) / n) per bar, annualised like the Sharpe; NaN under 2 returns."""
+    r = np.asarray(r, dtype=float)
+    r = r[np.isfinite(r)]
+    if r.size < 2:
+        return math.nan
+    sd = float(r.std(ddof=1))
+    per_bar = float(r.mean()) / sd if sd >= 1e-12 else 0.0
+    return math.sqrt((1.0 + per_bar ** 2 / 2.0) / r.size) * annualisation(bar_seconds)
+
+
+def daily_pnl(at: np.ndarray, equity: np.ndarray) -> list[tuple[float, float]]:
+    """(UTC day start, that day's last equity minus the day before's), the first day against
+    the first equity point: a one-day period still has its bar."""
+    at, equity = np.asarray(at, dtype=float), np.asarray(equity, dtype=float)
+    if at.size == 0:
+        return []
+    days = (at // 86_400.0).astype(np.int64)
+    last = np.flatnonzero(np.append(days[1:] != days[:-1], True))
+    closes = equity[last]
+    before = np.concatenate(([equity[0]], closes[:-1]))
+    return [(float(days[i]) * 86_400.0, float(c - b))
+            for i, c, b in zip(last, closes, before, strict=True)]
 
 
 def sortino(r: np.ndarray, bar_seconds: float) -> float:

@@ -9,10 +9,22 @@ from datetime import UTC, datetime
 import numpy as np
 
 from engine.reports.fees import TierProgress, tier_progress
-from engine.reports.metrics import bar_seconds_of, max_drawdown, returns, sharpe, sortino
+from engine.reports.metrics import (
+    bar_seconds_of,
+    daily_pnl,
+    max_drawdown,
+    returns,
+    sharpe,
+    sharpe_se,
+    sortino,
+)
 from store.db import Store
 
 PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0, "month": 30 * 86_400.0}
+DAY = 86_400.0
+# A trader whose own clock is this far behind the wall clock replays the past (the demo):
+# its records are on its clock, the monitor's alerts on the wall clock.
+REPLAY_LAG_S = DAY
 
 
 class ReportError(Exception):
@@ -36,10 +48,12 @@ class TraderReport:
     end: float
     total_return: float
     sharpe: float
+    sharpe_se: float        # standard error (Lo 2002); NaN under 2 returns
     sortino: float
     max_drawdown: float
     trades: int
-    trades_per_day: float
+    trades_per_day: float   # over running_days, the time the trader ran in the period
+    running_days: float
     maker_ratio: float | None
     fees_paid: float
     volume: float
@@ -49,9 +63,13 @@ class TraderReport:
     pass_rate: float | None
     avg_score: float | None
     alerts: dict[str, int]
+    # (clock, level, count): "trader" for alerts on the trader's own clock, "wall" for
+    # the monitor's (wall clock) when the trader replays the past; both count in `alerts`.
+    alert_clocks: tuple[tuple[str, str, int], ...]
     backtest_sharpe: float | None
     series: Series
     daily_pass_rate: list[tuple[str, float]]
+    daily_pnl: list[tuple[float, float]]  # (UTC day start, PnL)
 
 
 def iso(ts: float) -> str:
@@ -80,7 +98,32 @@ def _series(store: Store, trader: str, start: float, end: float) -> Series:
     return Series(arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3])
 
 
-def build_report(store: Store, trader: dict[str, object], start: float, end: float) -> TraderReport:
+def running_days(at: np.ndarray, bar_s: float, start: float, end: float) -> float:
+    """Days the trader ran within [start, end): from its first equity point in the period
+    to its last plus one bar (a trader started mid-week did not trade the whole week)."""
+    if at.size == 0:
+        return (end - start) / DAY
+    return max(0.0, min(end, float(at[-1]) + bar_s) - max(start, float(at[0]))) / DAY
+
+
+def _alerts(store: Store, name: str, start: float, end: float,
+            wall: float) -> tuple[tuple[str, str, int], ...]:
+    """Alert counts by clock: the trader's clock over [start, end); for a replaying trader,
+    also the wall clock over the same length of period up to now (the monitor's)."""
+    def count(a: float, b: float) -> list[tuple[str, int]]:
+        return [(r[0], int(r[1])) for r in store.query(
+            "SELECT level, COUNT(*) FROM alerts WHERE trader = ? AND at >= ? AND at < ? "
+            "GROUP BY level ORDER BY level", (name, a, b))]
+
+    replay = end < wall - REPLAY_LAG_S
+    out = [("trader" if replay else "wall", lv, n) for lv, n in count(start, end)]
+    if replay:
+        out += [("wall", lv, n) for lv, n in count(wall - (end - start), wall + 1.0)]
+    return tuple(out)
+
+
+def build_report(store: Store, trader: dict[str, object], start: float, end: float,
+                 wall: float | None = None) -> TraderReport:
     name = str(trader["name"])
     series = _series(store, name, start, end)
     fills = store.query("SELECT qty, price, fee, liquidity FROM fills WHERE trader = ? AND at >= ? "
@@ -89,7 +132,7 @@ def build_report(store: Store, trader: dict[str, object], start: float, end: flo
         raise ReportError(f"trader {name}: no trades between {iso(start)} and {iso(end)}")
     bar_s = bar_seconds_of(series.at)
     r = returns(series.equity)
-    days = (end - start) / 86_400.0
+    days = running_days(series.at, bar_s, start, end)
     makers = sum(1 for f in fills if f["liquidity"] == "MAKER")
     vol30 = store.one("SELECT COALESCE(SUM(CAST(qty AS REAL) * CAST(price AS REAL)), 0) FROM fills "
                       "WHERE trader = ? AND at >= ? AND at < ?", (name, end - 30 * 86_400, end))[0]
@@ -98,24 +141,28 @@ def build_report(store: Store, trader: dict[str, object], start: float, end: flo
     daily = store.query(
         "SELECT date(at, 'unixepoch') AS day, AVG(passed) FROM decisions WHERE trader = ? AND "
         "at >= ? AND at < ? AND side != 'HOLD' GROUP BY day ORDER BY day", (name, start, end))
-    alerts = {r[0]: r[1] for r in store.query(
-        "SELECT level, COUNT(*) FROM alerts WHERE trader = ? AND at >= ? AND at < ? GROUP BY level",
-        (name, start, end))}
+    clocks = _alerts(store, name, start, end,
+                     datetime.now(UTC).timestamp() if wall is None else wall)
+    alerts: dict[str, int] = {}
+    for _, level, n in clocks:
+        alerts[level] = alerts.get(level, 0) + n
     tier_json = trader.get("fee_tier")
     tier_name = json.loads(str(tier_json)).get("pricing_tier", "?") if tier_json else "unknown"
     bt = trader.get("backtest_sharpe")
     return TraderReport(
         trader=name, mode=str(trader["mode"]), broker=str(trader["broker"]), start=start, end=end,
         total_return=float(series.equity[-1] / series.equity[0] - 1) if series.equity.size else 0.0,
-        sharpe=sharpe(r, bar_s), sortino=sortino(r, bar_s),
+        sharpe=sharpe(r, bar_s), sharpe_se=sharpe_se(r, bar_s), sortino=sortino(r, bar_s),
         max_drawdown=max_drawdown(series.equity),
         trades=len(fills), trades_per_day=len(fills) / days if days else 0.0,
+        running_days=days,
         maker_ratio=makers / len(fills) if fills else None,
         fees_paid=sum(float(f["fee"]) for f in fills),
         volume=sum(float(f["qty"]) * float(f["price"]) for f in fills),
         fee_tier=tier_name, tier=tier_progress(float(vol30)),
         decisions=int(dec[0] or 0), pass_rate=(dec[1] / dec[0]) if dec[0] else None,
         avg_score=float(dec[2]) if dec[2] is not None else None, alerts=alerts,
+        alert_clocks=clocks, daily_pnl=daily_pnl(series.at, series.equity),
         backtest_sharpe=float(bt) if bt is not None else None, series=series,
         daily_pass_rate=[(d[0], float(d[1])) for d in daily])
 
@@ -157,28 +204,49 @@ def _num(x: float | None, fmt: str = ".2f") -> str:
     return "—" if x is None else format(x, fmt)
 
 
+def _sharpe(value: float, se: float) -> str:
+    if se != se:  # NaN: too few returns for an error bar
+        return f"{value:.2f} (too few returns for a standard error)"
+    return f"{value:.2f} ± {se:.2f} (1 s.e.)"
+
+
+def _running(days: float) -> str:
+    return f"{days * 24:.1f} h" if days < 2 else f"{days:.1f} days"
+
+
+def _alert_text(rep: TraderReport) -> str:
+    if not rep.alert_clocks:
+        return "none"
+    names = {"trader": "on the trader's clock", "wall": "on the wall clock"}
+    by_clock: dict[str, list[str]] = {}
+    for clock, level, n in rep.alert_clocks:
+        by_clock.setdefault(clock, []).append(f"{level} {n}")
+    return "; ".join(f"{', '.join(v)} ({names[k]})" for k, v in by_clock.items())
+
+
 def rows_of(rep: TraderReport) -> list[tuple[str, str]]:
     """(label, value) rows; the terminal table, the console screen and the HTML share them."""
     nxt = rep.tier.next
     tier = (f"{rep.fee_tier}; 30d volume ${rep.tier.volume_30d:,.0f}, "
             + (f"${rep.tier.remaining:,.0f} to the {nxt.maker * 100:.2f}% maker tier"
                if nxt else "top tier"))
-    alerts = ", ".join(f"{k} {v}" for k, v in sorted(rep.alerts.items())) or "none"
     return [
         ("period", f"{iso(rep.start)} → {iso(rep.end)}"),
         ("trader", f"{rep.trader} ({rep.mode}, {rep.broker})"),
         ("return", _pct(rep.total_return)),
-        ("Sharpe (live)", _num(rep.sharpe)),
-        ("Sharpe (backtest)", _num(rep.backtest_sharpe)),
+        ("Sharpe (live)", _sharpe(rep.sharpe, rep.sharpe_se)),
+        ("Sharpe (backtest)", "—" if rep.backtest_sharpe is None else
+         f"{rep.backtest_sharpe:.2f} (its standard error is not recorded)"),
         ("Sortino", _num(rep.sortino)),
         ("max drawdown", _pct(rep.max_drawdown)),
-        ("trades", f"{rep.trades} ({rep.trades_per_day:.2f}/day)"),
+        ("trades", f"{rep.trades} ({rep.trades_per_day:.2f}/day over "
+                   f"{_running(rep.running_days)} running)"),
         ("maker ratio", f"{_pct(rep.maker_ratio)} (target 70%)"),
         ("fees paid", f"${rep.fees_paid:,.2f}"),
         ("fee tier", tier),
         ("conviction", f"pass rate {_pct(rep.pass_rate)}, avg score {_num(rep.avg_score)}, "
                        f"{rep.decisions} decisions"),
-        ("alerts", alerts),
+        ("alerts", _alert_text(rep)),
     ]
 
 

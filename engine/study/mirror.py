@@ -81,8 +81,7 @@ class Mirror:
         import optuna
 
         TS = optuna.trial.TrialState
-        trials = self.optuna_study._storage.get_all_trials(self.optuna_study._study_id,
-                                                           deepcopy=False)
+        trials = self.optuna_study.get_trials(deepcopy=False)
         local: set[int] | None = None
         changed: list[registry.RemoteTrial] = []
         best: Best | None = None

@@ -104,8 +104,10 @@ def launch_worker(cfg: Config, study: str, trial: int, timeframe: str, device: s
     if launcher == "supervisor":
         from engine.supervisor.client import send_command
 
-        row = send_command(cfg, "start", name, {"kind": "trial", "argv": argv}, "cli",
-                           wait_s=30.0)
+        # The supervisor builds the argv itself from these checked fields.
+        spec = {"kind": "trial", "study": study, "trial": trial, "timeframe": timeframe,
+                **({"device": device} if device else {})}
+        row = send_command(cfg, "start", name, spec, "cli", wait_s=30.0)
         if row.state == "failed":
             raise RuntimeError(f"supervisor refused to start {name}: {row.result}")
         return Worker(trial, name, launcher)

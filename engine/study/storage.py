@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
+from engine.files import private_dir
 
 
 def journal_path(cfg: Config, study: str) -> Path:
@@ -52,14 +53,31 @@ def storage_label(cfg: Config, study: str) -> str:
 
 
 def open_storage(cfg: Config, study: str) -> Any:
-    import optuna
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
     if cfg.study.storage:
-        return optuna.storages.RDBStorage(cfg.study.storage)
+        return _rdb_storage(cfg.study.storage)
     path = journal_path(cfg, study)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _rdb_storage(url: str, tries: int = 5) -> Any:
+    """RDBStorage, retried: hosts starting together on a fresh database race to create
+    Optuna's tables, and the loser's CREATE TABLE fails (seen with two PostgreSQL hosts)."""
+    import time
+
+    import optuna
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(tries):
+        try:
+            return optuna.storages.RDBStorage(url)
+        except (IntegrityError, ProgrammingError):
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def pruner(cfg: Config) -> Any:
@@ -83,9 +101,21 @@ def open_study(cfg: Config, study: str, *, create: bool = True) -> Any:
                              study_name=study)
 
 
+# Optuna has no public way to attach to an existing trial from another process (a trial
+# worker reports intermediate values for the trial the study driver asked). These two
+# functions are the only users of Optuna's private `_storage`/`_study_id`; the version range
+# in pyproject.toml (optuna >=5.0,<6) is the one they were checked against.
+def _trial_id(study: Any, number: int) -> int:
+    return int(study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number))
+
+
 def trial_handle(study: Any, number: int) -> Any:
     """An optuna.Trial for an existing trial number (a worker reports through it)."""
     import optuna
 
-    trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
-    return optuna.trial.Trial(study, trial_id)
+    return optuna.trial.Trial(study, _trial_id(study, number))
+
+
+def frozen_trial(study: Any, number: int) -> Any:
+    """The FrozenTrial of an existing trial number, read fresh from the storage."""
+    return study._storage.get_trial(_trial_id(study, number))

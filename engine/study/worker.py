@@ -271,10 +271,9 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 from engine.study.storage import open_study
 
                 study_obj = open_study(cfg, study, create=False)
-            frozen = study_obj._storage.get_trial(
-                study_obj._storage.get_trial_id_from_study_id_trial_number(
-                    study_obj._study_id, trial))
-            from engine.study.storage import trial_handle
+            from engine.study.storage import frozen_trial, trial_handle
+
+            frozen = frozen_trial(study_obj, trial)
 
             otrial = trial_handle(study_obj, trial)
             mirrormod.set_attrs(otrial, **{mirrormod.ATTR_HOST: socket.gethostname(),

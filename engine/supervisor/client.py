@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -149,3 +150,88 @@ def send_command(cfg: Config, action: str, target: str | None = None,
     if row is None:
         raise SupervisorError(f"command #{cid} vanished from the store")
     return row
+
+
+# -- stop / restart / kill from the CLI: wait for the real outcome -------------------------
+SETTLED = ("STOPPED", "EXITED", "FATAL")
+INTERRUPTED = "interrupted"  # store.commands.fail_running's result, written by a new supervisor
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool | None  # None: no outcome by the deadline
+    text: str
+
+
+def control_wait_s(cfg: Config, action: str) -> float:
+    """How long `stop`/`restart`/`kill` wait: the grace period, a start for a restart, and a
+    margin for a busy supervisor (several polls and a stale heartbeat)."""
+    s = cfg.supervisor
+    margin = max(15.0, 10 * s.poll_s + s.heartbeat_s * s.stale_heartbeats)
+    return s.stop_grace_s + (s.start_timeout_s if action in ("restart", "start") else 0.0) + margin
+
+
+def control(cfg: Config, action: str, name: str, wait_s: float | None = None) -> Outcome:
+    """Send stop/restart/kill/start for `name` ('all' for stop) and follow it to its outcome:
+    the command's row, and the processes' own rows (a supervisor that dies meanwhile is
+    started again; it finishes the job from the desired states)."""
+    from store.processes import list_processes
+
+    ensure_supervisor(cfg)
+    wait = control_wait_s(cfg, action) if wait_s is None else wait_s
+    store = _open(cfg, create=True)
+    try:
+        before = {r.name: r.pid for r in list_processes(store)}
+        cid = insert_command(store, action, name, {}, "cli")
+        return _follow(cfg, store, cid, action, name, before, wait)
+    finally:
+        store.close()
+
+
+def _follow(cfg: Config, store: Store, cid: int, action: str, name: str,
+            before: dict[str, int | None], wait: float) -> Outcome:
+    from store.processes import list_processes
+
+    deadline = time.monotonic() + wait
+    restarted = ""
+    settled_at: float | None = None
+    while True:
+        row = get_command(store, cid)
+        if row is None:
+            return Outcome(False, f"command #{cid} vanished from the store")
+        interrupted = row.state == "failed" and (row.result or "").startswith(INTERRUPTED)
+        if row.state in ("done", "failed") and not interrupted:
+            return Outcome(row.state == "done", (row.result or row.state) + restarted)
+        procs = [p for p in list_processes(store) if name in ("all", p.name)]
+        if _reached(action, procs, before):
+            # The processes are there; the command's row follows within a poll or two.
+            settled_at = settled_at or time.monotonic()
+            if interrupted or time.monotonic() - settled_at > 4 * cfg.supervisor.poll_s + 1:
+                return Outcome(True, _describe(action, procs) + restarted)
+        if lock.holder(lock.lock_path(cfg.store.path)) is None:
+            # The supervisor died: a new one adopts the children and carries out the desired
+            # states the command already wrote.
+            ensure_supervisor(cfg)
+            restarted = " (the supervisor had to be started again meanwhile)"
+        if time.monotonic() >= deadline:
+            states = ", ".join(f"{p.name} {p.state}" + (f" (pid {p.pid})" if p.pid else "")
+                               for p in procs) or "no such process"
+            return Outcome(None, f"command #{cid} ({action} {name}) still {row.state} after "
+                                 f"{wait:g}s: {states}; see `cappuccino ps`")
+        time.sleep(0.1)
+
+
+def _reached(action: str, procs: list[Any], before: dict[str, int | None]) -> bool:
+    if not procs:
+        return False
+    if action in ("stop", "kill"):
+        return all(p.state in SETTLED and not p.pid for p in procs)
+    if action == "restart":
+        return all(p.state == "RUNNING" and p.pid and p.pid != before.get(p.name) for p in procs)
+    return all(p.state == "RUNNING" and p.pid for p in procs)  # start
+
+
+def _describe(action: str, procs: list[Any]) -> str:
+    if action in ("stop", "kill"):
+        return "; ".join(f"{p.name} {p.state}" for p in procs)
+    return "; ".join(f"{p.name} RUNNING (pid {p.pid})" for p in procs)

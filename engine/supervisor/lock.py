@@ -13,6 +13,8 @@ import os
 import time
 from pathlib import Path
 
+from engine.files import open_private, private_dir
+
 PROBE_RETRIES = 10
 
 
@@ -38,8 +40,8 @@ def _read_pid(fd: int) -> int | None:
 
 def acquire(path: Path) -> int:
     """Take the lock and write our pid; returns the fd to keep open. Raises AlreadyRunning."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    private_dir(path.parent)
+    fd = open_private(path, os.O_RDWR)
     # A few tries: `holder()` probes take a shared lock for microseconds.
     for attempt in range(PROBE_RETRIES):
         try:

@@ -2,10 +2,10 @@
 pm2's exponential backoff restart delay).
 
 Decisions:
-- Daemons (trader, monitor, sampler, notifier, exec, and any kind we do not know) restart
+- Daemons (trader, monitor, sampler, notifier, and any kind we do not know) restart
   on ANY exit: they are meant to run forever, so even exit 0 is unexpected
   (supervisord `autorestart=true`).
-- Jobs (study, trial, worker, demo, exec-job) restart only on a non-zero exit or a
+- Jobs (study, trial, worker, demo) restart only on a non-zero exit or a
   signal (supervisord `autorestart=unexpected` with exitcodes=0). Exit 0 means the job
   finished: state EXITED. A job adopted from an earlier supervisor whose exit status is
   unknown is NOT restarted (state EXITED, last_error says so): rerunning a finished study
@@ -26,8 +26,8 @@ from typing import Literal
 
 from engine.config.schema import SupervisorSection
 
-DAEMON_KINDS = frozenset({"trader", "monitor", "sampler", "notifier", "exec"})
-JOB_KINDS = frozenset({"study", "trial", "worker", "demo", "exec-job"})
+DAEMON_KINDS = frozenset({"trader", "monitor", "sampler", "notifier"})
+JOB_KINDS = frozenset({"study", "trial", "worker", "demo"})
 
 
 def is_job(kind: str) -> bool:

@@ -4,6 +4,11 @@ A child runs in its own session (start_new_session), so it is the leader of a pr
 group whose id is its pid: stop/kill signal the whole group. Identity is (pid, create_time)
 from psutil, because pids are reused. Secrets reach children only through the inherited
 environment, never through argv.
+
+Only a closed set of kinds is ever executed, each one cappuccino subcommand (`KINDS`): the
+argv recorded in the processes table must start with its kind's subcommand, and the
+executable is always this interpreter running engine.cli.main. There is no kind that runs
+an arbitrary program; a test that needs one runs its own supervisor that registers it.
 """
 
 from __future__ import annotations
@@ -14,25 +19,36 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
 
 from engine.config import Config
+from engine.files import open_private, private_dir
 from engine.runtime import ENV_PROCESS_NAME
 
 ENV_CONFIG = "CAPPUCCINO_CONFIG"
-NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-# Kind "exec" (and "exec-job") run argv as given; every other kind is a cappuccino subcommand.
-EXEC_KINDS = ("exec", "exec-job")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+# kind -> the cappuccino subcommand its argv must start with.
+KINDS: dict[str, str] = {"trader": "trade", "study": "train", "trial": "worker",
+                         "demo": "demo", "monitor": "monitor", "sampler": "sample",
+                         "notifier": "notify"}
+# A test's own supervisor may register kinds that build their own command line.
+CUSTOM_KINDS: dict[str, Callable[[list[str]], list[str]]] = {}
 # psutil derives create_time from boot time + start ticks: stable, but compare loosely.
 CREATE_TIME_TOLERANCE_S = 0.05
 
 
+class RefusedKind(OSError):
+    """A processes row whose kind or argv is not one the supervisor runs."""
+
+
 def valid_name(name: str) -> bool:
-    """Process names become log file names: no slashes, no dots-only, bounded length."""
-    return bool(NAME_RE.match(name)) and name.strip(".") != ""
+    """Process names become log file names and argv values: no slashes, no leading dot or
+    dash, bounded length."""
+    return bool(NAME_RE.match(name))
 
 
 def config_file(cfg: Config) -> str | None:
@@ -44,8 +60,14 @@ def config_file(cfg: Config) -> str | None:
 
 
 def command_line(cfg: Config, kind: str, argv: list[str]) -> list[str]:
-    if kind in EXEC_KINDS:
-        return list(argv)
+    """This interpreter running the kind's cappuccino subcommand; RefusedKind otherwise."""
+    if kind in CUSTOM_KINDS:
+        return CUSTOM_KINDS[kind](list(argv))
+    sub = KINDS.get(kind)
+    if sub is None:
+        raise RefusedKind(f"unknown process kind {kind[:20]!r}: not started")
+    if not argv or argv[0] != sub or not all(isinstance(a, str) for a in argv):
+        raise RefusedKind(f"a {kind} process runs `cappuccino {sub} ...`: not started")
     cmd = [sys.executable, "-m", "engine.cli.main"]
     path = config_file(cfg)
     if path:
@@ -68,8 +90,8 @@ def log_path(cfg: Config, name: str) -> Path:
 
 def open_append(path: Path) -> int:
     """O_APPEND: every write lands at the current end, so copytruncate rotation is safe."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    private_dir(path.parent)
+    return open_private(path, os.O_WRONLY | os.O_APPEND)
 
 
 @dataclass(frozen=True)
@@ -82,11 +104,12 @@ class Spawned:
 
 def spawn(cfg: Config, name: str, kind: str, argv: list[str]) -> Spawned:
     """Start one child in its own session; raises OSError when it cannot be executed."""
+    cmd = command_line(cfg, kind, argv)
     log = log_path(cfg, name)
     fd = open_append(log)
     try:
         popen = subprocess.Popen(
-            command_line(cfg, kind, argv), stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
+            cmd, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
             close_fds=True, start_new_session=True, env=child_env(cfg, name))
     finally:
         os.close(fd)

@@ -18,6 +18,12 @@ SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing S
 the console never stops a trader); SIGHUP is logged and otherwise ignored.
 `cappuccino stop all` stops the children.
 
+A store that cannot be written (disk full, locked too long) never loses a fact: an exit
+that cannot be recorded is kept and recorded once the store takes writes again (and the
+policy then restarts the child); a stop is settled only once its row says so; a start is
+recorded by the next tick that can; a row that claims a process nobody tracks is settled
+like at adoption. Such trouble is one log line (no traceback), repeated once a minute.
+
 Known window: a SIGKILL between fork and recording the pid (microseconds) would leave
 that one child unknown to the next supervisor, which would start it again.
 """
@@ -37,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
-from engine.runtime import open_store
-from engine.supervisor import handlers, logs, policy, services, watchdog
+from engine.supervisor import logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
+from engine.supervisor.commands import Command
+from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
 from engine.supervisor.spawn import (
     describe_exit,
     group_alive,
@@ -50,8 +57,8 @@ from engine.supervisor.spawn import (
     same_process,
     signal_group,
     spawn,
-    valid_name,
 )
+from engine.supervisor.trouble import STORE_TROUBLE, TroubleLog
 from store import commands as cmds
 from store.commands import CommandRow
 from store.db import Store
@@ -66,14 +73,8 @@ from store.processes import (
 
 log = logging.getLogger("cappuccino.supervisor")
 
-PROCESS_ACTIONS = ("start", "stop", "restart", "kill", "train", "trade")
-SETTLED = ("STOPPED", "EXITED", "FATAL")
 PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
 PRUNE_EVERY_S = 60.0
-
-
-class CommandFailed(Exception):
-    """A command that cannot be carried out; the message is the result text."""
 
 
 @dataclass
@@ -83,16 +84,6 @@ class Child:
     started_at: float
     popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier supervisor
     log_path: Path | None
-
-
-@dataclass
-class Waiter:
-    """A command whose outcome depends on processes settling (stop, kill, restart)."""
-
-    command_id: int
-    pending: set[str]
-    results: list[str] = field(default_factory=list)
-    ok: bool = True
 
 
 @dataclass
@@ -109,7 +100,7 @@ class Stop:
     waiters: list[Waiter] = field(default_factory=list)
 
 
-class Supervisor:
+class Supervisor(CommandExecutor):
     def __init__(self, cfg: Config, store: Store) -> None:
         self.cfg = cfg
         self.s = cfg.supervisor
@@ -120,7 +111,10 @@ class Supervisor:
         self._next_heartbeat = 0.0
         self._next_prune = 0.0
         self._tick_error = ("", 0.0)
-        self._jobs: queue.Queue[CommandRow] = queue.Queue()
+        self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
+        self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
+        self.trouble = TroubleLog(log, self.s.poll_s)
+        self._jobs: queue.Queue[tuple[CommandRow, Command]] = queue.Queue()
         self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
                                                 name="handlers")
 
@@ -149,7 +143,10 @@ class Supervisor:
         return 0
 
     def _tick_failed(self, e: Exception) -> None:
-        # The same error every poll (e.g. a store gone read-only) is logged once a minute.
+        if isinstance(e, STORE_TROUBLE):  # what failed is retried next tick
+            self.trouble.failed("store write failed", e)
+            return
+        # The same error every poll is logged once a minute.
         key, t = f"{type(e).__name__}: {e}", time.monotonic()
         if key != self._tick_error[0] or t - self._tick_error[1] > 60:
             log.exception("tick failed")
@@ -171,34 +168,37 @@ class Supervisor:
         log.info("exiting; %d child(ren) left running: %s", len(alive), ", ".join(alive) or "-")
 
     def tick(self) -> None:
-        self.reap()
-        self.advance_stops()
-        self.run_commands()
-        self.reconcile()
-        self.rotate_logs()
-        self.prune_finished()
-        self.heartbeat()
+        # A step the store refuses (disk full) must not keep the others from running.
+        for step in (self._record_outcomes, self.reap, self.advance_stops, self.run_commands,
+                     self.reconcile, self.rotate_logs, self.prune_finished, self.heartbeat):
+            try:
+                step()
+            except STORE_TROUBLE as e:
+                self.trouble.failed(f"{step.__name__.strip('_')}: store write failed", e)
 
     # -- startup --------------------------------------------------------------------------
     def adopt(self) -> None:
         """Take over children of an earlier supervisor; settle rows whose process died."""
         for row in list_processes(self.store):
-            if row.pid and same_process(row.pid, row.create_time):
-                self.children[row.name] = Child(
-                    row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
-                    Path(row.log_path) if row.log_path else None)
-                log.info("adopted %s (pid %d)", row.name, row.pid)
-                if row.state == "STOPPING":
-                    update_process(self.store, row.name, state="RUNNING")
-            elif row.pid:
-                child = Child(row.pid, float(row.create_time or 0),
-                              row.started_at or time.time(), None,
-                              Path(row.log_path) if row.log_path else None)
-                log.info("%s (pid %d) ended while no supervisor ran", row.name, row.pid)
-                self.on_exit(row.name, child, None)
-            elif row.state in ("RUNNING", "STOPPING"):
-                update_process(self.store, row.name,
-                               state="STARTING" if row.desired == "running" else "STOPPED")
+            self._adopt_row(row)
+
+    def _adopt_row(self, row: ProcessRow, gone: str = "ended while no supervisor ran") -> None:
+        if row.pid and same_process(row.pid, row.create_time):
+            self.children[row.name] = Child(
+                row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
+                Path(row.log_path) if row.log_path else None)
+            log.info("adopted %s (pid %d)", row.name, row.pid)
+            if row.state == "STOPPING":
+                update_process(self.store, row.name, state="RUNNING")
+        elif row.pid:
+            child = Child(row.pid, float(row.create_time or 0),
+                          row.started_at or time.time(), None,
+                          Path(row.log_path) if row.log_path else None)
+            log.info("%s (pid %d) %s", row.name, row.pid, gone)
+            self.on_exit(row.name, child, None)
+        elif row.state in ("RUNNING", "STOPPING"):
+            update_process(self.store, row.name,
+                           state="STARTING" if row.desired == "running" else "STOPPED")
 
     def declare_services(self) -> None:
         for name in self.s.services:
@@ -225,7 +225,24 @@ class Supervisor:
             else:
                 code = None
             del self.children[name]
-            self.on_exit(name, child, code)
+            if child.popen is not None and name not in self.stops:
+                # Only for a leader we just reaped: the group id cannot have been reused yet.
+                # An adopted one may have died long ago (a reboot), its pid now someone else's.
+                kill_leftovers(child.pid)
+            self._exits[name] = (child, code)
+        self._record_exits()
+
+    def _record_exits(self) -> None:
+        """Record reaped exits; what the store refuses now is kept for the next tick."""
+        for name, (child, code) in list(self._exits.items()):
+            what = f"cannot record that {name} {describe_exit(code)}"
+            try:
+                self.on_exit(name, child, code)
+            except STORE_TROUBLE as e:
+                self.trouble.failed(what, e)
+                return
+            del self._exits[name]
+            self.trouble.recovered(what)
 
     def on_exit(self, name: str, child: Child, code: int | None) -> None:
         t = time.time()
@@ -233,10 +250,6 @@ class Supervisor:
         if st is not None:  # an expected exit: advance_stops settles it once the group is gone
             st.exit_code, st.leader_gone = code, True
             return
-        if child.popen is not None:
-            # Only for a leader we just reaped: the group id cannot have been reused yet. An
-            # adopted one may have died long ago (a reboot), its pid now someone else's.
-            kill_leftovers(child.pid)
         row = get_process(self.store, name)
         if row is None:
             return
@@ -295,9 +308,14 @@ class Supervisor:
         t = time.time()
         for row in list_processes(self.store):
             name = row.name
-            if name in self.stops:
+            if name in self.stops or name in self._exits:
                 continue
             child = self.children.get(name)
+            if child is None and row.pid:
+                # A row that claims a process nobody tracks (a record that was lost): settle
+                # it as at adoption, so the policy and the watchdog act on it again.
+                self._adopt_row(row, "ended; its exit had not been recorded")
+                continue
             if row.desired != "running":
                 if child is not None:
                     self.begin_stop(name, kill=False)
@@ -314,6 +332,11 @@ class Supervisor:
                 fields: dict[str, Any] = {}
                 if row.state != "RUNNING":
                     fields["state"] = "RUNNING"
+                if row.pid != child.pid:  # its start could not be recorded then
+                    fields.update(pid=child.pid, create_time=child.create_time,
+                                  started_at=child.started_at, stopped_at=None, exit_code=None,
+                                  log_path=str(child.log_path) if child.log_path else None,
+                                  next_start_at=None)
                 if row.quick_restarts and t - child.started_at >= self.s.stable_uptime_s:
                     fields["quick_restarts"] = 0
                 if fields:
@@ -372,8 +395,10 @@ class Supervisor:
                 st.killed = True
 
     def finish_stop(self, name: str, st: Stop) -> None:
-        del self.stops[name]
+        # Settled only once the row says so: a store that refuses the write keeps the stop
+        # for the next tick (issue 10: rows left STOPPING after the supervisor acted).
         if st.hung and not st.then_start and not st.waiters and self.restart_hung(name, st):
+            del self.stops[name]
             return
         if st.kill_requested:
             how = f"killed {name}"
@@ -383,15 +408,22 @@ class Supervisor:
             how = f"stopped {name}"
         update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
                        exit_code=st.exit_code, stopped_at=time.time(), next_start_at=None)
+        del self.stops[name]
         log.info(how)
         ok, result = True, how
         if st.then_start:
-            row = get_process(self.store, name)
-            if row is not None and row.desired == "running":
-                child = self.start_child(name, row)
+            try:
+                row = get_process(self.store, name)
+                if row is not None and row.desired == "running":
+                    child = self.start_child(name, row)
+                    ok = child is not None
+                    result = (f"restarted {name} (pid {child.pid})" if child
+                              else f"{how}; restart failed: {self._last_error(name)}")
+            except STORE_TROUBLE as e:  # started or not, reconcile records it next tick
+                child = self.children.get(name)
                 ok = child is not None
                 result = (f"restarted {name} (pid {child.pid})" if child
-                          else f"{how}; restart failed: {self._last_error(name)}")
+                          else f"{how}; restart not recorded: {e}")
         for w in st.waiters:
             w.pending.discard(name)
             w.results.append(result)
@@ -419,178 +451,6 @@ class Supervisor:
             self.notify(f"{name} is FATAL", f"{error}; {d.reason}. Not restarting: "
                         f"`cappuccino start {name}` to try again.", "failure")
         return True
-
-    # -- commands -------------------------------------------------------------------------
-    def run_commands(self) -> None:
-        for c in cmds.claim_pending(self.store):
-            log.info("command #%d %s %s %s (from %s)", c.id, c.action, c.target or "",
-                     c.args, c.source)
-            if c.action not in PROCESS_ACTIONS:
-                self._jobs.put(c)
-                continue
-            try:
-                result = getattr(self, f"cmd_{c.action}")(c)
-            except CommandFailed as e:
-                self._finish(c.id, False, str(e))
-            except Exception as e:
-                log.exception("command #%d failed", c.id)
-                self._finish(c.id, False, f"{type(e).__name__}: {e}")
-            else:
-                if result is not None:
-                    self._finish(c.id, True, result)
-
-    def _finish(self, command_id: int, ok: bool, result: str) -> None:
-        cmds.finish_command(self.store, command_id, ok, result)
-        log.info("command #%d %s: %s", command_id, "done" if ok else "failed", result)
-
-    def _row(self, name: str | None) -> ProcessRow:
-        if not name:
-            raise CommandFailed("this command needs a process name")
-        row = get_process(self.store, name)
-        if row is None:
-            raise CommandFailed(f"no process named {name}")
-        return row
-
-    def _last_error(self, name: str) -> str:
-        row = get_process(self.store, name)
-        return (row.last_error or row.state) if row else "gone"
-
-    def _declare(self, name: str, kind: str, argv: list[str]) -> None:
-        if not valid_name(name):
-            raise CommandFailed(f"bad process name {name!r} (letters, digits, . _ - only)")
-        if not kind or not isinstance(kind, str):
-            raise CommandFailed("kind must be a non-empty string")
-        if not argv or not all(isinstance(a, str) for a in argv):
-            raise CommandFailed("argv must be a non-empty list of strings")
-        upsert_process(self.store, name, kind, argv, "running")
-
-    def _start(self, name: str) -> str:
-        row = self._row(name)
-        child = self.children.get(name)
-        if child is not None:
-            if name in self.stops:  # stopping: start again once it is down
-                update_process(self.store, name, desired="running")
-                self.stops[name].then_start = True
-                return f"{name} is stopping; it will start again when down"
-            update_process(self.store, name, desired="running")
-            return f"{name} is already running (pid {child.pid})"
-        update_process(self.store, name, desired="running", state="STARTING",
-                       quick_restarts=0, next_start_at=None)
-        row = self._row(name)
-        started = self.start_child(name, row)
-        if started is None:
-            raise CommandFailed(f"cannot start {name}: {self._last_error(name)}")
-        return f"started {name} (pid {started.pid})"
-
-    def cmd_start(self, c: CommandRow) -> str:
-        args = c.arguments
-        name = c.target or ""
-        if "argv" in args or "kind" in args:
-            self._declare(name, str(args.get("kind") or ""), list(args.get("argv") or []))
-        elif name and get_process(self.store, name) is None:
-            svc = services.service(name)
-            if svc is not None:
-                upsert_process(self.store, svc.name, svc.kind, list(svc.argv), "running")
-        return self._start(name)
-
-    def _targets(self, target: str | None) -> list[ProcessRow]:
-        if target == "all":
-            return [r for r in list_processes(self.store)
-                    if r.desired == "running" or r.name in self.children]
-        return [self._row(target)]
-
-    def _stop(self, c: CommandRow, *, kill: bool) -> str | None:
-        rows = self._targets(c.target)
-        if not rows:
-            return "nothing to stop"
-        waiter = Waiter(c.id, set())
-        done: list[str] = []
-        for row in rows:
-            update_process(self.store, row.name, desired="stopped")
-            if row.name in self.children:
-                waiter.pending.add(row.name)
-                self.begin_stop(row.name, kill=kill, waiter=waiter)
-            else:
-                if row.state not in SETTLED:
-                    update_process(self.store, row.name, state="STOPPED", next_start_at=None)
-                done.append(f"{row.name} was not running")
-        waiter.results.extend(done)
-        return None if waiter.pending else "; ".join(done)
-
-    def cmd_stop(self, c: CommandRow) -> str | None:
-        return self._stop(c, kill=False)
-
-    def cmd_kill(self, c: CommandRow) -> str | None:
-        return self._stop(c, kill=True)
-
-    def cmd_restart(self, c: CommandRow) -> str | None:
-        row = self._row(c.target)
-        update_process(self.store, row.name, desired="running", quick_restarts=0)
-        if row.name in self.children:
-            self.begin_stop(row.name, kill=False, then_start=True,
-                            waiter=Waiter(c.id, {row.name}))
-            return None
-        return self._start(row.name)
-
-    def cmd_train(self, c: CommandRow) -> str:
-        from engine.study.request import TrainArgsError, train_request
-
-        a = c.arguments
-        try:  # the checks the CLI's `train` and the console's form make
-            req = train_request(a.get("study") or self.cfg.study.name,
-                                a.get("timeframe") or self.cfg.data.timeframe,
-                                a.get("n_trials") or self.cfg.study.n_trials,
-                                device=a.get("device"), gpu=a.get("gpu"))
-        except TrainArgsError as e:
-            raise CommandFailed(f"train: {e}") from None
-        name, argv = f"study-{req.study}", req.argv()
-        if name in self.children:
-            raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
-        self._declare(name, "study", argv)
-        return self._start(name)
-
-    def cmd_trade(self, c: CommandRow) -> str:
-        a = c.arguments
-        trader, model = str(a.get("name") or ""), str(a.get("model") or "")
-        if not trader or not model:
-            raise CommandFailed("trade needs args name and model")
-        name = f"trader-{trader}"
-        argv = ["trade", "--name", trader, "--model", model]
-        if a.get("broker"):
-            argv += ["--broker", str(a["broker"])]
-        tickers = a.get("tickers")
-        if tickers:
-            argv += ["--tickers", tickers if isinstance(tickers, str) else ",".join(tickers)]
-        for key in ("timeframe", "capital", "study"):
-            if a.get(key) not in (None, ""):
-                argv += [f"--{key}", str(a[key])]
-        if a.get("live"):
-            argv.append("--live")
-        if name in self.children:
-            raise CommandFailed(f"{name} is already running (pid {self.children[name].pid})")
-        self._declare(name, "trader", argv)
-        return self._start(name)
-
-    def _handler_loop(self) -> None:
-        """Non-process commands run here, on their own store connection."""
-        store: Store | None = None
-        while True:
-            c = self._jobs.get()
-            try:
-                if store is None:
-                    store = open_store(self.cfg)
-                result = handlers.run_handler(self.cfg, store, c)
-                ok = True
-            except handlers.NotAvailable as e:
-                ok, result = False, str(e)
-            except Exception as e:
-                log.exception("command #%d (%s) failed", c.id, c.action)
-                ok, result = False, f"{type(e).__name__}: {e}".splitlines()[0]
-            try:
-                cmds.finish_command(store or open_store(self.cfg), c.id, ok, result)
-                log.info("command #%d %s: %s", c.id, "done" if ok else "failed", result)
-            except Exception:
-                log.exception("cannot record the outcome of command #%d", c.id)
 
     # -- housekeeping ---------------------------------------------------------------------
     def rotate_logs(self) -> None:

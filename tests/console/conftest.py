@@ -30,8 +30,13 @@ class Env:
     logs: Path
 
     def commands(self) -> list[dict[str, Any]]:
+        """The queued rows; each one must pass the supervisor's own typed-command check."""
+        from engine.supervisor.commands import parse
+
         with Store(self.db) as st:
             rows = st.query("SELECT * FROM commands ORDER BY id")
+        for r in rows:
+            parse(self.cfg, r["id"], r["action"], r["target"], r["args"])  # Refused: fails
         return [{**dict(r), "args": json.loads(r["args"])} for r in rows]
 
     def app(self, readonly: bool = False, **kw: Any) -> CappuccinoApp:

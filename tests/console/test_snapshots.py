@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-PANES = ("1", "2", "3", "4", "5", "6", "7")  # Trials, GPU, Procs, Positions, Conviction, ...
+PANES = ("1", "2", "3", "4", "5", "6", "7", "8")  # Trials, GPU, Procs, ... Alerts, Trades
 SIZES = ((80, 24), (160, 48))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -22,13 +23,27 @@ from console.data import Loader
 DEADLINE_S = 240
 
 
-def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def _cli(cwd: Path, *args: str, umask: int | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
     # Smaller than the demo's own settings so CI spends about a minute here.
     env.update({"CAPPUCCINO_PPO__TOTAL_STEPS": "4000", "CAPPUCCINO_STUDY__N_TRIALS": "2",
                 "CAPPUCCINO_TRADER__REPLAY_SPEED": "6"})
     return subprocess.run([sys.executable, "-m", "engine.cli.main", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          preexec_fn=None if umask is None else (lambda: os.umask(umask)))
+
+
+def _open_to_others(root: Path) -> list[str]:
+    """Every path under root that group or other users may read, write or enter."""
+    found = []
+    for p in [root, *root.rglob("*")]:
+        try:
+            mode = p.lstat().st_mode
+        except FileNotFoundError:  # a temp file that came and went
+            continue
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            found.append(f"{p.relative_to(root)} {stat.S_IMODE(mode):04o}")
+    return found
 
 
 def _missing(snap: object) -> list[str]:
@@ -47,7 +62,8 @@ def _missing(snap: object) -> list[str]:
 
 @pytest.mark.slow
 def test_demo_fills_every_pane_then_stops_cleanly(tmp_path: Path) -> None:
-    out = _cli(tmp_path, "demo", "start")
+    # The usual umask (022) must not make anything of the demo readable by other users.
+    out = _cli(tmp_path, "demo", "start", umask=0o022)
     assert out.returncode == 0, out.stderr
     demo = tmp_path / "var" / "demo"
     loader = Loader(demo / "cappuccino.db", clock=time.time)
@@ -66,6 +82,10 @@ def test_demo_fills_every_pane_then_stops_cleanly(tmp_path: Path) -> None:
         # The local notification inbox received the promotion, naming trader and trial.
         inbox = [json.loads(x) for x in (demo / "notifications.jsonl").read_text().splitlines()]
         assert any("trial #" in (m["message"] or "") for m in inbox)
+        # Store, WAL files, logs, models, the run folder, keys: 0600/0700 under umask 022.
+        assert (demo / "cappuccino.db-wal").exists() and (demo / "logs").is_dir()
+        assert any((demo / "models").rglob("*.pt")), "no model saved yet"
+        assert _open_to_others(tmp_path / "var") == []
     finally:
         loader.close()
         status = json.loads(_cli(tmp_path, "demo", "status").stdout or "{}")

@@ -172,30 +172,6 @@ def test_supervisor_handler_uses_console_args(env) -> None:
         execute_command(cfg, store, get_command(store, cid))
 
 
-def test_cli_exit_codes(config_path, capsys) -> None:
-    config_path.write_text("[study]\nname = \"s1\"\n")
-    from engine.config import load_config
-
-    cfg = load_config(config_path, environ={})
-    with Store(cfg.store.path) as store:
-        add_trial(store, 1, "FAILED", None)
-        add_trial(store, 2, "COMPLETE", 0.5)
-        add_trial(store, 3, "COMPLETE", -0.2)
-    base = ["--config", str(config_path), "promote", "--wait", "0"]
-    assert main([*base, "--to", "paper", "--trial", "1"]) == 1
-    err = capsys.readouterr()
-    assert "trial completed: FAILED (needs COMPLETE) FAILED" in err.out
-    assert "refused" in err.err
-    assert main([*base, "--to", "paper", "--trial", "1", "--force"]) == 2
-    # A failed trial has no model: even --force cannot trade it (bad usage, exit 2).
-    assert main([*base, "--to", "paper", "--trial", "1", "--force", "--reason", "demo"]) == 2
-    assert main([*base, "--to", "paper", "--trial", "3", "--force", "--reason", "demo"]) == 0
-    assert "[FORCED]" in capsys.readouterr().out
-    assert main([*base, "--to", "paper", "--trial", "2", "--name", "demo2"]) == 0
-    assert "promoted s1/trial 2 to paper trader demo2" in capsys.readouterr().out
-    assert main([*base, "--capital", "10"]) == 2
-
-
 def test_check_shows_gates_and_records_nothing(config_path, capsys) -> None:
     config_path.write_text("[study]\nname = \"s1\"\n")
     from engine.config import load_config

@@ -281,3 +281,42 @@ async def test_trials_pane_adds_the_host_column_when_a_second_host_appears() -> 
         await pilot.pause()
         assert "host" in table.columns
         assert all(len(table.get_row(k)) == len(table.columns) for k in table.row_keys)
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    trader: str | None
+    level: str
+    message: str
+    at: float
+    live_sharpe: float | None = None
+    backtest_sharpe: float | None = None
+
+
+class AlertsApp(App[None]):
+    def compose(self) -> ComposeResult:
+        from widgets.alerts import AlertsPane
+
+        yield AlertsPane()
+
+
+async def test_each_alert_says_its_clock_and_opens_in_full() -> None:
+    replay_clock = 1_650_000_000.0  # 2022: the demo's replay
+    wall = 1_796_000_000.0
+    long = "live Sharpe far below the backtest for the whole of the week " * 3
+    history = [Alert(1, "demo", "WARNING", "risk: losing streak", replay_clock - 600),
+               Alert(2, "demo", "CRITICAL", long.strip(), wall - 60),
+               Alert(3, "live-1", "WARNING", "maker ratio low", wall - 30)]
+    app = AlertsApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        from widgets.alerts import AlertsPane
+
+        app.query_one(AlertsPane).update_data(["demo", "live-1"], {}, {}, history,
+                                              clocks={"demo": replay_clock})
+        await pilot.pause()
+        table = app.query_one("#alerts-history", LineTable)
+        assert [table.get_row(k)[1] for k in ("1", "2", "3")] == ["replay", "wall", "wall"]
+        assert long.strip() not in table.get_row("2")[-1]  # cut in the table...
+        assert long.strip() in table.detail_text("2")  # ...whole in the detail view
+        assert "(wall clock)" in table.detail_text("2")

@@ -56,8 +56,8 @@ def test_stop_unknown_process_starts_supervisor_and_fails_clearly(fast_config: P
         row = s.one("SELECT action, target, source, state, result FROM commands")
     assert tuple(row) == ("stop", "nope", "cli", "failed", "no process named nope")
     with Store(cfg.store.path) as s:
-        upsert_process(s, "napper", "exec", [sys.executable, "-c",
-                                             "import time; time.sleep(600)"], "stopped")
+        # A real production kind (the supervisor runs nothing else).
+        upsert_process(s, "napper", "sampler", ["sample"], "stopped")
     r = cli(fast_config, "start", "napper")
     assert r.returncode == 0 and r.stdout.startswith("started napper (pid ")
     r = cli(fast_config, "stop", "all")

@@ -92,7 +92,44 @@ def test_status_text_and_empty_store(config_path: Path, capsys) -> None:
     assert doc["study"] is None and doc["processes"] == [] and doc["traders"] == []
 
 
-def test_status_on_missing_store_is_one_clear_line(config_path: Path, capsys) -> None:
-    assert main(["--config", str(config_path), "status"]) == 1
+def test_status_on_missing_store_says_nothing_runs(config_path: Path, capsys) -> None:
+    """A fresh install: the same schema, nothing alive, exit 0, and no store created."""
+    cfg = load_config(config_path, environ={})
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc == {"supervisor": {"alive": False, "pid": None}, "processes": [],
+                   "study": None, "traders": [], "alerts": []}
+    for command in ("status", "ps"):
+        assert main(["--config", str(config_path), command]) == 0
+        out = capsys.readouterr().out
+        assert "supervisor: NOT running" in out and "nothing runs" in out
+    assert not Path(cfg.store.path).exists()
+
+
+def test_status_on_unreadable_store_is_one_clear_line(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    Path(cfg.store.path).parent.mkdir(parents=True)
+    Path(cfg.store.path).write_text("not a database, " * 100)
+    assert main(["--config", str(config_path), "status", "--json"]) == 1
     err = capsys.readouterr().err
-    assert "store not found" in err and len(err.strip().splitlines()) == 1
+    assert "not a SQLite database" in err and len(err.strip().splitlines()) == 1
+
+
+def test_status_json_money_is_rounded_decimal_text(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    t = now()
+    with Store(cfg.store.path) as s, s.write() as db:
+        db["traders"].insert({"name": "sim", "broker": "sim", "mode": "paper", "model": "m",
+                              "tickers": '["DOGE-USD"]', "timeframe": "5m", "capital": "1000",
+                              "equity": "983.1577401522001", "trading_state": "ACTIVE",
+                              "started_at": t, "updated_at": t})
+        db["positions"].insert({"trader": "sim", "ticker": "DOGE-USD",
+                                "qty": "1520.000000004999", "avg_price": "0.123456789",
+                                "unrealized_pnl": "-0.0049", "updated_at": t})
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    (trader,) = json.loads(capsys.readouterr().out)["traders"]
+    assert trader["equity"] == "983.16"
+    assert trader["positions"] == [{"ticker": "DOGE-USD", "qty": "1520", "avg_price": "0.123457",
+                                    "unrealized_pnl": "0.00"}]
+    assert main(["--config", str(config_path), "status"]) == 0
+    assert "equity 983.16 " in capsys.readouterr().out

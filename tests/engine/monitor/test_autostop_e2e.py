@@ -92,7 +92,7 @@ def test_emergency_auto_stops_a_supervised_sim_trader(tmp_path: Path) -> None:
     config = tmp_path / "cappuccino.toml"
     config.write_text(CONFIG)
     cfg = load_config(config, environ={})
-    model = build_model(tmp_path / "model", cfg)
+    model = build_model(Path(cfg.paths.models) / "model", cfg)  # the supervisor trades only models there
     store = Store(cfg.store.path)
     with store.write():
         store.conn.execute("INSERT INTO attempts (study, trial, attempt, state, objective, "

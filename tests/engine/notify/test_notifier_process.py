@@ -64,6 +64,44 @@ def test_nothing_lost_across_a_notifier_kill(config_path, receiver) -> None:
     assert set(counts) == {f"msg {i:02d}" for i in range(N)}  # every message arrived
     # At-least-once: only the message in flight at the kill may arrive twice.
     assert sum(counts.values()) - N <= 1
+    # ...and in the order they happened, the repeat (if any) right after the kill.
+    firsts = list(dict.fromkeys(m["title"] for m in receiver.messages))
+    assert firsts == [f"msg {i:02d}" for i in range(N)]
+
+
+@pytest.mark.slow
+def test_after_an_outage_events_arrive_in_order_with_their_time(config_path, receiver) -> None:
+    """A 60 s outage, shortened: the receiver is down while 80 events happen (the first 10
+    a minute old), the notifier retries with backoff; once it is back, every event arrives
+    once, in the order it happened, and the old ones say when they happened."""
+    n, old = 80, 10
+    config_path.write_text("[notify]\npoll_s = 0.1\nsummary = \"off\"\n"
+                           "backoff_initial_s = 0.1\nbackoff_max_s = 0.8\n")
+    cfg = load_config(config_path, environ={})
+    with Store(cfg.store.path) as store:
+        proc = start_notifier(config_path, receiver.url())
+        try:
+            for i in range(n):
+                state = ("HALTED", "ACTIVE")[i % 2]
+                emit(store, cfg, "trading_state", f"ev {i:02d} {state}", f"trader t went {state}",
+                     "warning", trader="t")
+                if i == old - 1:  # these happened a minute ago, before the outage began
+                    with store.write():
+                        store.conn.execute("UPDATE outbox SET created_at = created_at - 60")
+                time.sleep(0.03)  # spread over ~2.5 s while every send fails
+            assert wait_for(lambda: store.one(
+                "SELECT MIN(attempts) FROM outbox WHERE id = (SELECT MIN(id) FROM outbox)")[0]
+                >= 3), "the notifier never retried"
+            receiver.start()
+            assert wait_for(lambda: store.one(
+                "SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL")[0] == 0)
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+    titles = [m["title"] for m in receiver.messages]
+    assert titles == [f"ev {i:02d} {('HALTED', 'ACTIVE')[i % 2]}" for i in range(n)]
+    for m in receiver.messages[:old]:
+        assert "(happened at " in m["message"] and "s late)" in m["message"]
 
 
 def test_sigterm_stops_the_notifier_cleanly(config_path, receiver) -> None:

@@ -102,3 +102,27 @@ def test_redactor_hides_url_fragments() -> None:
     text = red("failed for AbCdEfGhIjKl and bot123456 via discord://1234567890/AbCdEfGhIjKl")
     assert "AbCdEfGhIjKl" not in text and "1234567890" not in text and "bot123456" not in text
     assert "failed for" in text
+
+
+def test_a_failing_row_holds_the_later_ones_and_a_given_up_row_does_not(make_config) -> None:
+    cfg = make_config("[notify]\nmax_attempts = 2\nbackoff_initial_s = 1\n")
+    sent: list[str] = []
+    down = {"first"}
+
+    def transport(title: str, body: str, level: str) -> tuple[bool, str]:
+        if title in down:
+            return False, "HTTP 503"
+        sent.append(title)
+        return True, ""
+
+    with Store(cfg.store.path) as store:
+        for title in ("first", "second", "third"):
+            emit(store, cfg, "alert", title, "body")
+        t = now()
+        r = send_due(cfg, store, transport, Redactor(Secrets()), t)
+        assert (r.sent, r.failed, sent) == (0, 1, [])  # second and third wait behind first
+        assert send_due(cfg, store, transport, Redactor(Secrets()), t + 0.5).sent == 0
+        send_due(cfg, store, transport, Redactor(Secrets()), t + 1)  # gives up on first
+        r = send_due(cfg, store, transport, Redactor(Secrets()), t + 1)
+        assert sent == ["second", "third"]  # kept in the outbox, but blocking nothing
+        assert pending_count(store) == 1

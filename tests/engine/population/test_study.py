@@ -155,3 +155,21 @@ def test_a_killed_population_resumes_all_its_trials(tmp_path) -> None:  # type: 
         assert registry.latest_attempt(store, "pop", 2).state == "COMPLETE"  # type: ignore[union-attr]
     finally:
         store.close()
+
+
+def test_a_population_past_the_time_limit_fails_its_trials(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = write(tmp_path, TINY.replace("[trials]", "[trials]\ntime_limit_s = 0.001"))
+    cfg = load_config(path, environ={})
+    run = PopulationStudy(cfg, "pop", "5m", 2, 2, "cpu", log=lambda m: None)
+    try:
+        run.run()
+    finally:
+        run.close()
+    store = Store(cfg.store.path)
+    try:
+        rows = [registry.latest_attempt(store, "pop", t) for t in range(2)]
+    finally:
+        store.close()
+    for r in rows:
+        assert r is not None and (r.state, r.error_class) == ("FAILED", "TimeLimitError")
+        assert "time limit" in (r.error_message or "") and r.progress < 1.0

@@ -10,6 +10,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pytest
+
 
 def _doctor(cfg: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
@@ -69,3 +71,41 @@ def test_notify_sends_a_test_message_to_a_local_receiver(tmp_path: Path) -> None
     assert line.startswith("OK"), out.stdout
     assert received and received[0]["title"] == "Cappuccino doctor"
     assert url not in out.stdout
+
+
+HOLDER = r"""
+import sys, time
+from store.db import Store
+s = Store(sys.argv[1])
+with s.write():
+    s.conn.execute("INSERT INTO kv VALUES ('held', '1', 0)")
+print("ready", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_doctor_detects_a_split_store(tmp_path: Path) -> None:
+    """A real process keeps writing to a -wal that was deleted under it: doctor says so."""
+    root = Path(__file__).resolve().parents[3]
+    cfg_path = tmp_path / "cappuccino.toml"
+    cfg_path.write_text("")
+    store = tmp_path / "var" / "cappuccino.db"
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(store)], cwd=root, env=env,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        doctor = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "doctor"]
+        before = subprocess.run(doctor, cwd=root, env=env, capture_output=True, text=True,
+                                timeout=120)
+        assert "OK    split store" in before.stdout, before.stdout
+        Path(f"{store}-wal").unlink()  # what a process that lost its locks did (issue 10)
+        after = subprocess.run(doctor, cwd=root, env=env, capture_output=True, text=True,
+                               timeout=120)
+        line = next(ln for ln in after.stdout.splitlines() if "split store" in ln)
+        assert line.startswith("FAIL") and f"pid {holder.pid}" in line, after.stdout
+        assert "cappuccino.db-wal" in line and after.returncode == 1
+    finally:
+        holder.kill()
+        holder.wait()

@@ -54,14 +54,43 @@ def test_metrics_match_hand_computation(tmp_path: Path) -> None:
     downside = math.sqrt(sum(min(x, 0) ** 2 for x in r) / 3)
     assert rep.sortino == pytest.approx(statistics.mean(r) / downside * ann)
     assert rep.max_drawdown == pytest.approx(0.1)  # 110 -> 99
-    assert rep.trades == 3 and rep.trades_per_day == pytest.approx(3.0)
+    # Per day over the time it ran: 4 equity points 5 minutes apart = 20 minutes, not the
+    # whole day of the period.
+    assert rep.running_days == pytest.approx(1200 / 86_400)
+    assert rep.trades == 3 and rep.trades_per_day == pytest.approx(3 / (1200 / 86_400))
+    # Lo (2002): sqrt((1 + SR^2/2) / n) per bar, annualised like the Sharpe.
+    sr_bar = statistics.mean(r) / statistics.stdev(r)
+    assert rep.sharpe_se == pytest.approx(math.sqrt((1 + sr_bar ** 2 / 2) / 3) * ann)
+    assert rep.daily_pnl == [(T0, pytest.approx(21.0))]  # one day: its bar, not an empty chart
     assert rep.maker_ratio == pytest.approx(2 / 3)
     assert rep.fees_paid == pytest.approx(1.75)
     assert rep.tier.volume_30d == pytest.approx(300.0)
     assert rep.pass_rate == pytest.approx(2 / 3)  # HOLD is not a decision to trade
     assert rep.avg_score == pytest.approx((0.8 + 0.4 + 0.6) / 3)
     assert rep.alerts == {"WARNING": 1}
+    assert rep.alert_clocks == (("trader", "WARNING", 1),)  # a replay (2025): its own clock
     assert rep.backtest_sharpe == 1.5 and rep.fee_tier == "Intro"
+
+
+def test_replay_alerts_count_on_both_clocks_and_say_which(tmp_path: Path) -> None:
+    _seed(tmp_path / "s.db")
+    store = Store(tmp_path / "s.db")
+    wall = T0 + 400 * 86_400  # the monitor writes on the wall clock, long after the replay
+    with store.write():
+        store.conn.executemany("INSERT INTO alerts (trader, level, message, at) VALUES "
+                               "('t1', 'CRITICAL', 'monitor', ?)", [(wall - 60 * i,) for i in
+                                                                    range(10)])
+    from engine.reports.report import build_report, rows_of
+
+    trader = dict(store.one("SELECT * FROM traders WHERE name = 't1'"))
+    rep = build_report(store, trader, T0, T0 + 86_400, wall=wall)
+    assert rep.alerts == {"WARNING": 1, "CRITICAL": 10}
+    assert rep.alert_clocks == (("trader", "WARNING", 1), ("wall", "CRITICAL", 10))
+    rows = dict(rows_of(rep))
+    assert rows["alerts"] == ("WARNING 1 (on the trader's clock); "
+                              "CRITICAL 10 (on the wall clock)")
+    assert "± " in rows["Sharpe (live)"] and "(1 s.e.)" in rows["Sharpe (live)"]
+    assert "/day over 0.3 h running" in rows["trades"]
 
 
 def test_unknown_trader_and_empty_period(tmp_path: Path) -> None:

@@ -23,6 +23,9 @@ from store.db import Store
 from store.processes import ProcessRow, get_process, list_processes
 
 ROOT = Path(__file__).resolve().parents[3]
+# The supervisor under test also runs "exec"/"exec-job" children (test kinds, never in
+# production): see exec_supervisor.py.
+EXEC_SUPERVISOR = str(Path(__file__).with_name("exec_supervisor.py"))
 
 FAST = """
 [supervisor]
@@ -59,12 +62,14 @@ class Harness:
             capture_output=True, text=True, timeout=timeout, cwd=ROOT,
             env=env if env is not None else dict(os.environ))
 
-    def supervise(self, env: dict[str, str] | None = None, wait: bool = True
-                  ) -> subprocess.Popen[bytes]:
+    def supervise(self, env: dict[str, str] | None = None, wait: bool = True,
+                  production: bool = False) -> subprocess.Popen[bytes]:
+        """A supervisor subprocess: the test one (with exec kinds), or production's own."""
         self._n += 1
         out = open(self.tmp / f"supervise-{self._n}.out", "wb")  # noqa: SIM115
+        entry = ["-m", "engine.cli.main"] if production else [EXEC_SUPERVISOR]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.cli.main", "--config", str(self.config_path),
+            [sys.executable, *entry, "--config", str(self.config_path),
              "supervise"], stdin=subprocess.DEVNULL, stdout=out, stderr=out, cwd=ROOT,
             start_new_session=True, env=env if env is not None else dict(os.environ))
         out.close()

@@ -25,13 +25,16 @@ def test_ensure_supervisor_starts_one_detached_and_reuses_it(harness) -> None:
     assert client.ensure_supervisor(h.cfg) == pid  # no second supervisor
     assert "supervising" in (Path(h.cfg.paths.logs) / "supervisor.log").read_text()
 
-    row = client.send_command(h.cfg, "start", "sleepy", {
+    # The production supervisor has no kind that runs an arbitrary program.
+    exec_row = client.send_command(h.cfg, "start", "sleepy", {
         "kind": "exec", "argv": [sys.executable, "-c", "import time; time.sleep(600)"]},
         source="console", wait_s=15)
-    assert row.state == "done" and row.source == "console"
-    assert h.wait_state("sleepy", "RUNNING").pid
-    stop = client.send_command(h.cfg, "stop", "sleepy", wait_s=15)
-    assert (stop.state, stop.result) == ("done", "stopped sleepy")
+    assert exec_row.state == "failed" and "unknown kind" in (exec_row.result or "")
+    row = client.send_command(h.cfg, "start", "sampler", source="console", wait_s=15)
+    assert row.state == "done" and row.source == "console", row.result
+    assert h.wait_state("sampler", "RUNNING").pid
+    stop = client.send_command(h.cfg, "stop", "sampler", wait_s=15)
+    assert (stop.state, stop.result) == ("done", "stopped sampler")
     missing = client.send_command(h.cfg, "stop", "nope", wait_s=15)
     assert (missing.state, missing.result) == ("failed", "no process named nope")
 

@@ -54,6 +54,20 @@ def test_train_builds_study_process(sup) -> None:
                                               "--n-trials", "7"])
 
 
+def seed_trial(sup: Supervisor, trial: int, objective: float) -> str:
+    """A completed trial with a saved model inside [paths] models, as a study leaves it."""
+    model = Path(sup.cfg.paths.models) / f"s1-t{trial}"
+    model.mkdir(parents=True, exist_ok=True)
+    with sup.store.write():
+        sup.store.conn.execute(
+            "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
+            "VALUES ('s1', ?, 0, 'COMPLETE', ?, 0)", (trial, objective))
+        sup.store.conn.execute(
+            "INSERT INTO models (path, study, trial, objective, sharpe, created_at) "
+            "VALUES (?, 's1', ?, ?, 1.2, 0)", (str(model), trial, objective))
+    return str(model)
+
+
 def test_train_refuses_what_the_cli_refuses(sup) -> None:
     for args, why in (({"study": "s2", "gpu": "auto!"}, "gpu:"),
                       ({"study": "s2", "device": "gpu0"}, "device:"),
@@ -61,24 +75,26 @@ def test_train_refuses_what_the_cli_refuses(sup) -> None:
                       ({"study": "s2", "timeframe": "7m"}, "timeframe:"),
                       ({"study": "s2", "n_trials": -1}, "n_trials:")):
         state, result = run(sup, "train", None, args)
-        assert state == "failed" and result.startswith(f"train: {why}"), (args, result)
+        assert state == "failed" and result.startswith(f"refused: train: {why}"), (args, result)
     assert run(sup, "train", None, {"study": "s3", "device": "cpu"})[0] == "done"
     assert sup.started[-1][1][-2:] == ["--device", "cpu"]
 
 
 def test_trade_builds_trader_process(sup) -> None:
-    args = {"name": "btc-paper", "model": "/m/t3", "broker": "sim",
-            "tickers": ["BTC-USD", "ETH-USD"], "timeframe": "5m", "capital": "1000.00",
-            "live": False, "study": "s1", "trial": 3}
-    assert run(sup, "trade", "trader-btc-paper", args)[0] == "done"
+    from engine.promote import Request, promote
+
+    model = seed_trial(sup, 3, 0.4)
+    out = promote(sup.cfg, sup.store, Request(to="paper", study="s1", trial=3, name="btc-paper",
+                                              capital=1000.0))
+    sup.run_commands()
+    row = get_command(sup.store, out.command_id or 0)
+    assert row is not None and row.state == "done", row.result
     assert sup.started[-1] == ("trader-btc-paper", [
-        "trade", "--name", "btc-paper", "--model", "/m/t3", "--broker", "sim",
-        "--tickers", "BTC-USD,ETH-USD", "--timeframe", "5m",
+        "trade", "--name", "btc-paper", "--model", model, "--broker", "sim",
+        "--tickers", ",".join(sup.cfg.trader.tickers), "--timeframe", sup.cfg.trader.timeframe,
         "--capital", "1000.00", "--study", "s1"])
     assert get_process(sup.store, "trader-btc-paper").kind == "trader"
-    run(sup, "trade", None, {"name": "cb", "model": "/m", "live": True})
-    assert sup.started[-1] == ("trader-cb", ["trade", "--name", "cb", "--model", "/m",
-                                             "--live"])
-    assert run(sup, "trade", None, {"model": "/m"}) == ("failed",
-                                                       "trade needs args name and model")
-    assert run(sup, "trade", None, {"name": "../x", "model": "/m"})[0] == "failed"
+    assert run(sup, "trade", None, {"model": model}) == ("failed",
+                                                       "refused: trade: name: Field required")
+    assert run(sup, "trade", None, {"name": "../x", "model": model})[0] == "failed"
+    assert run(sup, "trade", None, {"name": "-live", "model": model})[0] == "failed"

@@ -198,7 +198,7 @@ def test_unknown_process_and_bad_input_fail_clearly(harness) -> None:
     assert h.command("kill", "nope").result == "no process named nope"
     assert h.command("restart", "nope").state == "failed"
     bad = h.command("start", "../x", {"kind": "exec", "argv": ["true"]})
-    assert bad.state == "failed" and "bad process name" in (bad.result or "")
+    assert bad.state == "failed" and "target must be a process name" in (bad.result or "")
     missing = h.command("start", "ghost", {"kind": "exec", "argv": ["/nonexistent/bin"]})
     assert missing.state == "failed" and "cannot start" in (missing.result or "")
     promote = h.command("promote", "x")

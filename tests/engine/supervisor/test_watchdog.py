@@ -77,7 +77,8 @@ def test_hung_children_are_restarted_and_a_beating_one_is_left_alone(harness, sc
         h.wait_for(lambda n=name: h.process(n).pid not in (None, first[n].pid)
                    and h.process(n).state == "RUNNING", timeout=15, what=f"{name} restarted")
         row = h.process(name)
-        assert row.restarts == first[name].restarts + 1 and row.desired == "running"
+        # at least once (a loaded machine may judge a slow-starting replacement hung too)
+        assert row.restarts >= first[name].restarts + 1 and row.desired == "running"
         assert (row.last_error or "").startswith("no heartbeat for "), row.last_error
         assert not same_process(first[name].pid, first[name].create_time)
     steady = h.process("steady")

@@ -1,0 +1,157 @@
+"""Gates at the authority: what the supervisor checks before it starts a trader or moves money.
+
+The row says what someone asked for; it is never proof. A `trade` command starts a trader
+only when the store holds a recorded promotion of that very trader (passed, or forced with
+a reason), the same `engine.promote.plan` the console and `promote --check` preview still
+passes now (or the promotion was forced), the model and capital are the promoted ones,
+and, for live (Coinbase), live trading is armed in the config and the credentials are in
+the supervisor's environment or key file. Size limits are never forced: a live trader
+never starts above the first capital step, and a capital raise never skips a step.
+
+Every refusal is recorded: the command's outcome ("refused: ..."), a WARNING alert with no
+trader (the Alerts pane and `status --json`; it never counts against a trader's gates) and an
+"alert" notification through the outbox. The row's `source` is only what the writer
+claimed: it is logged as such and grants nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from decimal import Decimal
+
+from engine.config import Config, ConfigError
+from engine.config.secrets import Secrets, load_secrets
+from engine.notify.redact import Redactor
+from engine.supervisor.commands import ENSEMBLE_RE, CapitalChange, Promote, Refused, Trade
+from store.alerts import insert_alert
+from store.commands import finish_command
+from store.db import Store, now
+from store.promotions import PromotionRow, last_capital_change, recent_promotions
+
+log = logging.getLogger("cappuccino.supervisor")
+
+
+def _secrets(cfg: Config) -> Secrets:
+    try:
+        return load_secrets(cfg.secrets.key_file)
+    except ConfigError:
+        return Secrets()
+
+
+def redact(cfg: Config, text: str) -> str:
+    """Every known secret out of an outcome text (the row's values may hold one)."""
+    return Redactor(_secrets(cfg))(text)
+
+
+def _promotion(store: Store, trader: str, kind: str) -> PromotionRow | None:
+    """The trader's latest effective promotion of this kind: passed, or forced with a reason."""
+    for row in recent_promotions(store, 200, trader=trader):
+        if row.kind == kind and (row.passed or (row.forced and (row.reason or "").strip())):
+            return row
+    return None
+
+
+def is_live(cfg: Config, t: Trade) -> bool:
+    return t.live or (t.broker or cfg.trader.broker) == "coinbase"
+
+
+def check_armed(cfg: Config, what: str) -> None:
+    if not cfg.coinbase.live_armed:
+        raise Refused(f"{what}: live trading is not armed ([coinbase] live_armed = false in "
+                      f"{cfg.source})")
+
+
+def check_trade(cfg: Config, store: Store, t: Trade) -> None:
+    """Raise Refused unless this trader may start exactly as asked."""
+    from engine.promote import PromotionError, Request, plan
+
+    live = is_live(cfg, t)
+    if live:
+        if not t.live or (t.broker or cfg.trader.broker) != "coinbase":
+            raise Refused("trade: live trading is Coinbase with live = true, both or neither")
+        check_armed(cfg, "trade")
+        s = _secrets(cfg)
+        if not (s.coinbase_api_key and s.coinbase_api_secret):
+            raise Refused("trade: Coinbase credentials are missing (COINBASE_API_KEY, "
+                          "COINBASE_API_SECRET or the key file)")
+    kind = "live" if live else "paper"
+    promo = _promotion(store, t.name, kind)
+    if promo is None:
+        raise Refused(f"trade: no recorded {kind} promotion of trader {t.name} (use "
+                      f"`cappuccino promote --to {kind}`)")
+    recorded = last_capital_change(store, t.name) if live else promo
+    if t.capital is not None and recorded is not None and recorded.capital is not None \
+            and Decimal(recorded.capital) != t.capital:
+        raise Refused(f"trade: capital {t.capital} differs from the promoted "
+                      f"{recorded.capital} (promotion #{recorded.id})")
+    if live:
+        req = Request(to="live", trader=promo.subject, name=t.name,
+                      capital=float(t.capital) if t.capital is not None else None)
+    else:
+        ens = ENSEMBLE_RE.match(t.model)
+        req = Request(to="paper", study=t.study, trial=None if ens else t.trial,
+                      model=t.model if ens else None, name=t.name,
+                      capital=float(t.capital) if t.capital is not None else None)
+    try:
+        p = plan(cfg, store, req)
+    except PromotionError as e:
+        raise Refused(f"trade: {e}") from None
+    if p.trader != t.name or (p.trade_args or {}).get("model") != t.model:
+        raise Refused(f"trade: trader {t.name} with this model is not what promotion "
+                      f"#{promo.id} promoted")
+    size = [g for g in p.gates if g.name == "starting capital" and not g.passed]
+    if size:
+        raise Refused(f"trade: {size[0].describe()} (a size limit is never forced)")
+    if not p.passed and not promo.forced:
+        names = ", ".join(g.name for g in p.gates if not g.passed)
+        raise Refused(f"trade: the {kind} gates fail now ({names}) and promotion #{promo.id} "
+                      "was not forced")
+
+
+def check_promote(cfg: Config, store: Store, p: Promote) -> None:
+    """Before engine.promote runs in the supervisor: what no --force may override."""
+    if p.force and not (p.reason or "").strip():
+        raise Refused("promote: --force needs a reason (the override is recorded)")
+    if p.to == "live":
+        check_armed(cfg, "promote --to live")
+
+
+def check_capital(cfg: Config, store: Store, c: CapitalChange, target: str | None) -> None:
+    """A capital change never skips a step, forced or not (engine.promote's own gates)."""
+    from engine.promote import PromotionError, Request, plan
+
+    trader = c.trader or target
+    if not trader:
+        raise Refused("capital: needs the trader")
+    if c.force and not (c.reason or "").strip():
+        raise Refused("capital: --force needs a reason (the override is recorded)")
+    try:
+        p = plan(cfg, store, Request(to="capital", trader=trader, capital=float(c.capital)))
+    except PromotionError as e:
+        raise Refused(f"capital: {e}") from None
+    step = [g for g in p.gates if g.name == "next capital step" and not g.passed]
+    if step:
+        raise Refused(f"capital: {step[0].describe()} (a step is never skipped, even forced)")
+
+
+def record_refusal(cfg: Config, store: Store, command_id: int, action: str, source: object,
+                   reason: str) -> str:
+    """Outcome, alert and notification of a refused command; returns the recorded text."""
+    from engine.notify.events import emit
+
+    text = redact(cfg, f"refused: {reason}")
+    finish_command(store, command_id, False, text)
+    who = source if isinstance(source, str) and source.isidentifier() else "?"
+    log.warning("command #%d (claimed source %s) %s", command_id, who, text)
+    message = f"command #{command_id} ({_name(action)}) {text}"
+    with contextlib.suppress(Exception):  # the outcome is recorded; the rest is best effort
+        insert_alert(store, None, "WARNING", message, now())
+    with contextlib.suppress(Exception):
+        emit(store, cfg, "alert", f"Command #{command_id} refused", message, "failure")
+    return text
+
+
+def _name(action: object) -> str:
+    s = str(action)
+    return s[:20] if s.replace("_", "").isalnum() else "?"

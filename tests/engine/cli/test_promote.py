@@ -1,0 +1,91 @@
+"""`cappuccino promote` from the shell: the CLI previews the gates, the supervisor decides."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from engine.cli.main import main
+from engine.config import load_config
+from engine.supervisor.lock import holder, lock_path
+from store.db import Store
+
+
+@pytest.fixture
+def supervised(tmp_path: Path) -> Iterator[Path]:
+    """A fast config; the CLI starts its detached supervisor, killed here afterwards."""
+    path = tmp_path / "cappuccino.toml"
+    path.write_text('[study]\nname = "s1"\n[supervisor]\npoll_s = 0.05\nheartbeat_s = 0.2\n'
+                    "stop_grace_s = 1\nstale_heartbeats = 25\nservices = []\n")
+    yield path
+    cfg = load_config(path, environ={})
+    groups = {holder(lock_path(cfg.store.path))}
+    if Path(cfg.store.path).exists():
+        with Store(cfg.store.path, check=False) as s:
+            groups |= {r["pid"] for r in s.query("SELECT pid FROM processes")}
+    groups |= {p.pid for p in psutil.process_iter(["cmdline"])
+               if str(path) in (p.info["cmdline"] or [])}
+    for pgid in groups - {None, 0}:
+        with contextlib.suppress(OSError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
+def add_trial(cfg, store: Store, trial: int, state: str, objective: float | None) -> None:
+    model = Path(cfg.paths.models) / f"s1-t{trial}"
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
+            "VALUES ('s1', ?, 0, ?, ?, 0)", (trial, state, objective))
+        if state == "COMPLETE":
+            store.conn.execute(
+                "INSERT INTO models (path, study, trial, objective, sharpe, created_at) "
+                "VALUES (?, 's1', ?, ?, 1.2, 0)", (str(model), trial, objective))
+
+
+def test_cli_exit_codes_with_the_supervisor_deciding(supervised: Path, capsys) -> None:
+    cfg = load_config(supervised, environ={})
+    with Store(cfg.store.path) as store:
+        add_trial(cfg, store, 1, "FAILED", None)
+        add_trial(cfg, store, 2, "COMPLETE", 0.5)
+        add_trial(cfg, store, 3, "COMPLETE", -0.2)
+    base = ["--config", str(supervised), "promote", "--wait", "0"]
+    assert main([*base, "--to", "paper", "--trial", "1"]) == 1
+    err = capsys.readouterr()
+    assert "trial completed: FAILED (needs COMPLETE) FAILED" in err.out
+    assert "the supervisor refused" in err.err and "refused" in err.err
+    assert main([*base, "--to", "paper", "--trial", "1", "--force"]) == 2
+    # A failed trial has no model: even --force cannot trade it (bad usage, exit 2).
+    assert main([*base, "--to", "paper", "--trial", "1", "--force", "--reason", "demo"]) == 2
+    assert main([*base, "--to", "paper", "--trial", "3", "--force", "--reason", "demo"]) == 0
+    assert "[FORCED]" in capsys.readouterr().out
+    assert main([*base, "--to", "paper", "--trial", "2", "--name", "demo2", "--json"]) == 0
+    import json
+
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["trader"] == "demo2" and doc["passed"] and not doc["forced"]
+    assert main([*base, "--capital", "10"]) == 2
+    with Store(cfg.store.path) as store:
+        rows = store.query("SELECT action, source, state, result FROM commands ORDER BY id")
+        promos = store.query("SELECT kind, passed, forced FROM promotions ORDER BY id")
+        trades = store.query("SELECT target, state FROM commands WHERE action = 'trade'")
+    # Every promotion went through the supervisor, which recorded it and started the traders.
+    assert [r["action"] for r in rows if r["action"] != "trade"] == ["promote"] * 3
+    assert [tuple(p) for p in promos] == [("paper", 0, 0), ("paper", 0, 1), ("paper", 1, 0)]
+    assert {t["target"]: t["state"] for t in trades} == {"trader-s1-t3-paper": "done",
+                                                        "trader-demo2": "done"}
+
+
+def test_live_promotion_refused_up_front_while_not_armed(supervised: Path, capsys) -> None:
+    base = ["--config", str(supervised), "promote", "--to", "live", "--trader", "p"]
+    assert main([*base, "--force", "--reason", "yolo"]) == 2
+    err = capsys.readouterr().err
+    assert "not armed" in err and "Traceback" not in err
+    assert main(base) == 2
+    cfg = load_config(supervised, environ={})
+    assert holder(lock_path(cfg.store.path)) is None  # refused before asking anybody

@@ -1,0 +1,80 @@
+"""`cappuccino stop|restart|kill` follow the command to the real outcome and report it, even
+when the stop takes the whole grace period or the supervisor is SIGKILLed meanwhile; no row
+stays STOPPING (issue 10). Real supervisor, real sampler service, real CLI processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from engine.config import load_config
+from engine.supervisor import lock
+from engine.supervisor.client import control_wait_s
+from engine.supervisor.spawn import same_process
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import FAST, ROOT  # noqa: E402
+
+CONFIG = (FAST.replace("services = []", 'services = ["sampler"]')
+          .replace("stop_grace_s = 1", "stop_grace_s = 3")
+          + "[sampler]\ninterval_s = 0.5\nflush_s = 0.5\n")
+
+
+def setup(harness):  # noqa: ANN001, ANN201
+    h = harness()
+    h.config_path.write_text(CONFIG)
+    h.cfg = load_config(h.config_path, environ={})
+    out = h.cli("start", "sampler", timeout=60)
+    assert out.returncode == 0, out.stderr
+    return h, h.wait_state("sampler", "RUNNING")
+
+
+def test_stop_waits_through_the_grace_period(harness) -> None:
+    h, row = setup(harness)
+    os.kill(row.pid, signal.SIGSTOP)  # a stopped process cannot act on SIGTERM
+    t = time.monotonic()
+    out = h.cli("stop", "sampler", timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "killed sampler after 3s grace (ignored SIGTERM)"
+    assert time.monotonic() - t >= 3
+    row = h.process("sampler")
+    assert (row.state, row.pid) == ("STOPPED", None)
+
+
+def test_restart_and_kill_report_what_happened(harness) -> None:
+    h, row = setup(harness)
+    out = h.cli("restart", "sampler", timeout=60)
+    assert out.returncode == 0, out.stderr
+    new = h.process("sampler")
+    assert out.stdout.strip() == f"restarted sampler (pid {new.pid})"
+    assert new.pid != row.pid and same_process(new.pid, new.create_time)
+    out = h.cli("kill", "sampler", timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "killed sampler"), out.stderr
+    assert h.process("sampler").state == "STOPPED"
+    out = h.cli("stop", "nope", timeout=60)
+    assert (out.returncode, out.stderr.strip()) == (1, "cappuccino: no process named nope")
+
+
+def test_supervisor_killed_during_a_stop(harness) -> None:
+    """The CLI starts a new supervisor, which finishes the stop; the CLI says so."""
+    h, row = setup(harness)
+    os.kill(row.pid, signal.SIGSTOP)
+    cli = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config",
+                            str(h.config_path), "stop", "sampler"], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    h.wait_state("sampler", "STOPPING")
+    first = lock.holder(lock.lock_path(h.cfg.store.path))
+    assert first
+    os.kill(first, signal.SIGKILL)
+    out, err = cli.communicate(timeout=control_wait_s(h.cfg, "stop") + 30)
+    assert cli.returncode == 0, err
+    assert out.strip() == ("sampler STOPPED (the supervisor had to be started again "
+                           "meanwhile)")
+    second = lock.holder(lock.lock_path(h.cfg.store.path))
+    assert second and second != first
+    with h.store() as s:
+        assert not s.query("SELECT name FROM processes WHERE state = 'STOPPING'")
+    assert not same_process(row.pid, row.create_time)

@@ -1,0 +1,134 @@
+"""Disk full, then space back (issue 10): a real supervisor, sim trader and sampler with the
+store and the sim exchange file on a small tmpfs. While the disk is full the sampler is
+SIGKILLed: the supervisor cannot record that, keeps the fact, says so in one line, and once
+space is back records it and restarts the sampler; the trader trades on. No traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.soak.workdir import cli, make_workdir, stop, wait_for
+from engine.supervisor.spawn import same_process
+from store.db import Store
+from store.processes import get_process, upsert_process
+
+EXTRA = """
+[store]
+path = "disk/cappuccino.db"
+[paths]
+run = "disk/run"
+[supervisor]
+poll_s = 0.2
+heartbeat_s = 0.5
+stop_grace_s = 3
+backoff_initial_s = 0.5
+services = ["sampler"]
+[sampler]
+interval_s = 0.3
+flush_s = 0.3
+"""
+
+
+def mount_tmpfs(path: Path, size: str) -> None:
+    path.mkdir()
+    run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
+                          str(path)], capture_output=True, text=True)
+    if run.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({run.stderr.strip() or run.returncode}); "
+                    "the disk-full test needs root or CAP_SYS_ADMIN")
+
+
+def fill(path: Path) -> None:
+    """Take every free byte of the file system that holds `path`."""
+    with path.open("wb", buffering=0) as f:
+        for size in (1 << 20, 65536, 4096, 512):
+            try:
+                while True:
+                    f.write(b"\0" * size)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+
+
+def decisions(store: Store) -> int:
+    return int(store.one("SELECT COUNT(*) FROM decisions WHERE trader = 't'")[0])
+
+
+def running(store: Store, name: str, not_pid: int | None = None) -> int | None:
+    row = get_process(store, name)
+    if (row is None or row.state != "RUNNING" or not row.pid or row.pid == not_pid
+            or not same_process(row.pid, row.create_time)):
+        return None
+    return row.pid
+
+
+@pytest.mark.slow
+def test_disk_full_then_space_back(tmp_path: Path) -> None:
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "16m")
+    sup: subprocess.Popen[bytes] | None = None
+    store: Store | None = None
+    try:
+        cfg = make_workdir(tmp_path, EXTRA)
+        cfg_path = tmp_path / "cappuccino.toml"
+        sup_log = Path(cfg.paths.logs) / "supervisor.log"
+        sup_log.parent.mkdir(parents=True, exist_ok=True)
+        sup = cli(cfg_path, "supervise", log=sup_log)  # as ensure_supervisor starts it
+        assert wait_for(lambda: Path(cfg.store.path).exists()
+                        and Path(cfg.store.path).stat().st_size >= 100, 60)
+        store = Store(cfg.store.path)
+        upsert_process(store, "trader-t", "trader",
+                       ["trade", "--name", "t", "--model", str(tmp_path / "model"),
+                        "--broker", "sim", "--tickers", "BTC-USD,ETH-USD"])
+        assert wait_for(lambda: running(store, "sampler") and running(store, "trader-t")
+                        and decisions(store) > 5, 120), _logs(tmp_path)
+        killed = running(store, "sampler")
+        assert killed
+        # An empty WAL, then a full disk: the next write needs a new block and cannot have it.
+        store.one("PRAGMA wal_checkpoint(TRUNCATE)")
+        fill(disk / "filler")
+        os.killpg(killed, signal.SIGKILL)
+        assert wait_for(lambda: "cannot record that sampler killed by SIGKILL"
+                        in sup_log.read_text(), 60), _logs(tmp_path)
+        time.sleep(2)  # several more ticks on the full disk: still one line
+        (disk / "filler").unlink()
+        before = decisions(store)
+        assert wait_for(lambda: running(store, "sampler", not_pid=killed) is not None
+                        and running(store, "trader-t") is not None
+                        and decisions(store) > before + 3, 120), _logs(tmp_path)
+        row = get_process(store, "sampler")
+        assert row is not None and row.restarts >= 1
+        text = sup_log.read_text()
+        assert text.count("ERROR cannot record that sampler killed by SIGKILL") == 1, text[-3000:]
+        assert "done now (the store takes writes again)" in text
+        # The trader met the full disk in its sim exchange file: a broker error, retried.
+        trader_log = (Path(cfg.paths.logs) / "trader-t.log").read_text()
+        assert "sim-exchange.db: database or disk is full" in trader_log
+        for log in Path(cfg.paths.logs).glob("*.log"):
+            assert "Traceback" not in log.read_text(), f"{log.name}:\n{log.read_text()[-3000:]}"
+        assert store.one("PRAGMA integrity_check")[0] == "ok"
+    finally:
+        if store is not None:
+            for name in ("trader-t", "sampler"):
+                row = get_process(store, name)
+                if row and row.pid:
+                    with contextlib.suppress(OSError):
+                        os.killpg(row.pid, signal.SIGKILL)
+            store.close()
+        if sup is not None:
+            stop(sup)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def _logs(root: Path) -> str:
+    out = []
+    for log in sorted((root / "var" / "logs").glob("*.log")):
+        out.append(f"--- {log.name}\n{log.read_text(errors='replace')[-1500:]}")
+    return "\n".join(out)
