@@ -71,11 +71,13 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
                                        "RETRIED": 2}}
     assert doc["traders"] == [{"name": "btc", "broker": "sim", "mode": "paper",
                                "equity": "1012.50", "trading_state": "ACTIVE",
-                               "state_reason": None, "capital": "1000", "cash": None,
-                               "unattributed": ["BTC 0.5 held beyond the traders' books"],
                                "positions": [{"ticker": "BTC-USD", "qty": "0.01",
                                               "avg_price": "64000.00",
-                                              "unrealized_pnl": "12.50"}]}]
+                                              "unrealized_pnl": "12.50"}],
+                               # the trader's book (issue 13): its capital, cash, why it is
+                               # not ACTIVE, and what on its account no trader placed
+                               "capital": "1000.00", "cash": None, "state_reason": None,
+                               "unattributed": ["BTC 0.5 held beyond the traders' books"]}]
     assert len(doc["alerts"]) == 20
     assert doc["alerts"][0]["message"] == "alert 24"
     assert set(doc["alerts"][0]) == {"level", "trader", "message", "at"}
