@@ -36,6 +36,15 @@ class Member:
     split_i: int        # index into select_splits(cfg, data)
 
 
+BATCHED_RNG_MIN = 64
+
+
+def use_batched_rng(device: str, k: int) -> bool:
+    """One generator for the population (engine.population.ppo) on CUDA with many members;
+    per-member generators (each member equals its serial run) otherwise."""
+    return device.startswith("cuda") and k > BATCHED_RNG_MIN
+
+
 def updates_per_split(hp: Hyperparams) -> int:
     return max(1, math.ceil(hp.total_steps / (hp.n_envs * hp.n_steps)))
 
@@ -81,6 +90,7 @@ class PopulationRunner:
     device: str = "cpu"
     minibatch: int | None = None      # overrides every member's minibatch (OOM halving)
     on_update: Callable[[PopulationRunner], None] | None = None
+    batched_rng: bool | None = None   # None: batched on CUDA above BATCHED_RNG_MIN members
     agent: PopulationPPO = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,7 +106,9 @@ class PopulationRunner:
         self.agent = PopulationPPO(self.obs_dim, int(self.data.prices.shape[1]),
                                    [m.hp for m in self.members],
                                    [agent_seed(m) for m in self.members], self.device,
-                                   minibatch=self.minibatch)
+                                   minibatch=self.minibatch,
+                                   batched_rng=use_batched_rng(self.device, len(self.members))
+                                   if self.batched_rng is None else self.batched_rng)
 
     @property
     def k(self) -> int:

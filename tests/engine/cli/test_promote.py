@@ -89,3 +89,22 @@ def test_live_promotion_refused_up_front_while_not_armed(supervised: Path, capsy
     assert main(base) == 2
     cfg = load_config(supervised, environ={})
     assert holder(lock_path(cfg.store.path)) is None  # refused before asking anybody
+
+
+def test_capital_steps_through_the_supervisor(supervised: Path, capsys) -> None:
+    cfg = load_config(supervised, environ={})
+    with Store(cfg.store.path) as s, s.write():
+        s.conn.execute("INSERT INTO traders (name, broker, mode, model, tickers, timeframe, "
+                       "capital, started_at, updated_at) VALUES ('lv', 'coinbase', 'live', "
+                       "'m', '[\"BTC-USD\"]', '5m', '1000', 0, 0)")
+    base = ["--config", str(supervised), "promote", "--trader", "lv"]
+    assert main([*base, "--capital", "2000"]) == 1  # no profitable live week yet
+    assert "profitable live weeks" in capsys.readouterr().err
+    assert main([*base, "--capital", "3000", "--force", "--reason", "skip"]) == 1
+    assert "never skipped" in capsys.readouterr().err
+    assert main([*base, "--capital", "2000", "--force", "--reason", "trust me"]) == 0
+    assert "[FORCED]" in capsys.readouterr().out
+    with Store(cfg.store.path) as s:
+        assert s.one("SELECT capital FROM traders WHERE name = 'lv'")["capital"] == "2000.00"
+        rows = s.query("SELECT action, state FROM commands ORDER BY id")
+    assert [tuple(r) for r in rows] == [("capital", "failed")] * 2 + [("capital", "done")]

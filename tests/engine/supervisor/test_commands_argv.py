@@ -94,7 +94,8 @@ def test_trade_builds_trader_process(sup) -> None:
         "--tickers", ",".join(sup.cfg.trader.tickers), "--timeframe", sup.cfg.trader.timeframe,
         "--capital", "1000.00", "--study", "s1"])
     assert get_process(sup.store, "trader-btc-paper").kind == "trader"
-    assert run(sup, "trade", None, {"model": model}) == ("failed",
-                                                       "refused: trade: name: Field required")
+    state, result = run(sup, "trade", None, {"model": model})
+    assert state == "failed" and result.startswith("refused: trade: name: Field required")
+    assert "capital: Field required" in result  # nothing falls back to the config
     assert run(sup, "trade", None, {"name": "../x", "model": model})[0] == "failed"
     assert run(sup, "trade", None, {"name": "-live", "model": model})[0] == "failed"
