@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +54,7 @@ from engine.trading.decision import decision_side, order_shares
 from engine.trading.execution import Executor
 from engine.trading.exits import exit_intents
 from engine.trading.guards import Guards
-from engine.trading.history import CandleHistory
+from engine.trading.history import CandleHistory, Window
 from engine.trading.loop import Loop
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
 from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
@@ -127,6 +126,7 @@ class Trader(Guards, Loop):
         self._stop = threading.Event()
         self._next_clock_check = 0.0      # monotonic time of the next clock/account audit
         self._clock_level = "ok"
+        self._audit_last: list[str] | None = None
         self._next_auth_probe = 0.0
         self._auth_failures = 0
 
@@ -145,7 +145,7 @@ class Trader(Guards, Loop):
             st.upsert_trader(self.store, s.name, broker=s.broker, mode=s.mode, model=s.model,
                              study=s.study, trial=s.trial, tickers=s.tickers,
                              timeframe=s.timeframe, capital=s.capital,
-                             backtest_sharpe=_metric(self.policy, "sharpe"), at=at)
+                             backtest_sharpe=self.policy.mean_metric("sharpe"), at=at)
             if tier is not None:
                 st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
                     "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
@@ -251,7 +251,7 @@ class Trader(Guards, Loop):
         w = self.history_cache.window(bar_at)
         return w.candles, w.missing, w.last_present
 
-    def _wait_newest(self, bar_at: float):  # noqa: ANN202 - history.Window
+    def _wait_newest(self, bar_at: float) -> Window:
         """The window, once the bar's newest candle has arrived for every ticker or
         [trader] bar_wait_s has passed (then `newest_missing` stays non-empty)."""
         w = self.history_cache.window(bar_at)
@@ -492,9 +492,3 @@ def kv_put(store: Store, key: str, value: str, at: float | None = None) -> None:
         "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
         "SET value=excluded.value, updated_at=excluded.updated_at",
         (key, value, now() if at is None else at))
-
-
-def _metric(policy: Policy, name: str) -> float | None:
-    vals = [m.metrics.get(name) for m in policy.members]
-    nums = [float(v) for v in vals if isinstance(v, int | float) and math.isfinite(v)]
-    return sum(nums) / len(nums) if nums else None

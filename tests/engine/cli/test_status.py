@@ -41,7 +41,8 @@ def seed(path: Path) -> None:
             db["traders"].insert({"name": "btc", "broker": "sim", "mode": "paper",
                                   "model": "m", "tickers": '["BTC-USD"]', "timeframe": "5m",
                                   "capital": "1000", "equity": "1012.50",
-                                  "trading_state": "ACTIVE", "started_at": t, "updated_at": t})
+                                  "trading_state": "ACTIVE", "started_at": t, "updated_at": t,
+                                  "unattributed": '["BTC 0.5 held beyond the traders\' books"]'})
             db["positions"].insert({"trader": "btc", "ticker": "BTC-USD", "qty": "0.01",
                                     "avg_price": "64000.00", "unrealized_pnl": "12.50",
                                     "updated_at": t})
@@ -79,7 +80,7 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
                                # the trader's book (issue 13): its capital, cash, why it is
                                # not ACTIVE, and what on its account no trader placed
                                "capital": "1000.00", "cash": None, "state_reason": None,
-                               "unattributed": []}]
+                               "unattributed": ["BTC 0.5 held beyond the traders' books"]}]
     assert len(doc["alerts"]) == 20
     assert doc["alerts"][0]["message"] == "alert 24"
     assert set(doc["alerts"][0]) == {"level", "trader", "message", "at"}
