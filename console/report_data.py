@@ -59,7 +59,7 @@ def _line(label: str, xs: list[float], ys: Any) -> Line:
 def charts_of(rep: Any) -> tuple[ChartSpec, ...]:
     """Equity vs HODL vs equal weight, drawdown, daily PnL and the daily pass rate."""
 
-    from engine.reports.metrics import drawdown
+    from engine.metrics import drawdown
     from engine.reports.report import iso
 
     s = rep.series

@@ -34,7 +34,7 @@ from engine.gates import (
     paper_gates,
     starting_capital_gate,
 )
-from engine.monitor.sharpe import sharpe_of
+from engine.metrics import series_sharpe, trades_per_day
 from engine.notify.events import emit
 from store.alerts import count_alerts
 from store.commands import CommandRow, insert_command
@@ -141,10 +141,10 @@ def paper_facts(store: Store, name: str) -> PaperFacts:
     arr = np.asarray(rows, dtype=float)
     first, last = float(arr[0, 0]), float(arr[-1, 0])
     hours = (last - first) / 3600.0
-    sharpe, n = sharpe_of(arr[:, 0], arr[:, 1])
+    sharpe, n = series_sharpe(arr[:, 0], arr[:, 1])
     trades = store.one("SELECT COUNT(DISTINCT COALESCE(client_order_id, fill_id)) AS n "
                        "FROM fills WHERE trader = ? AND at >= ?", (name, first))
-    per_day = int(trades["n"]) / max(hours / 24.0, 1e-9) if trades else 0.0
+    per_day = trades_per_day(int(trades["n"]), last - first, 1e-9 * 86_400.0) if trades else 0.0
     return PaperFacts(name, str(t["mode"]), hours, sharpe if n >= 2 else None, n,
                       count_alerts(store, name, first), per_day)
 

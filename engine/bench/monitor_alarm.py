@@ -22,8 +22,8 @@ import numpy as np
 
 from engine.config import Config
 from engine.config.schema import MonitorSection, StoreSection
+from engine.metrics import sharpe
 from engine.monitor.cycle import CRITICAL, EMERGENCY, run_cycle
-from engine.study.metrics import sharpe
 from store.db import Store
 
 BAR_S = 300.0

@@ -23,10 +23,10 @@ import torch
 
 from engine.agent.hyperparams import Hyperparams
 from engine.config import Config
+from engine.metrics import sharpe
 from engine.population.env import PopulationVecEnv
 from engine.population.ppo import PopulationPPO
 from engine.study.baselines import bar_index, baseline_actives, used_ranges
-from engine.study.metrics import sharpe
 from engine.study.objective import FINAL, StudyData, episode_len_for, evaluate, select_splits
 from engine.study.trace import Trace, objective_of
 

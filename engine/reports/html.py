@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.files import write_atomic
-from engine.reports.metrics import drawdown
+from engine.metrics import drawdown
 from engine.reports.report import TraderReport, rows_of
 
 CHARTS = ("Equity vs HODL and equal weight", "Drawdown", "Daily PnL", "Conviction pass rate")

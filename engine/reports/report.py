@@ -8,16 +8,21 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from engine.reports.fees import TierProgress, tier_progress
-from engine.reports.metrics import (
+from engine.metrics import (
+    DAY_S,
+    MAKER_TARGET,
     bar_seconds_of,
     daily_pnl,
+    fee_total,
+    maker_ratio,
     max_drawdown,
     returns,
     sharpe,
     sharpe_se,
     sortino,
+    trades_per_day,
 )
+from engine.reports.fees import TierProgress, tier_progress
 from store.db import Store
 
 PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0, "month": 30 * 86_400.0}
@@ -154,10 +159,10 @@ def build_report(store: Store, trader: dict[str, object], start: float, end: flo
         total_return=float(series.equity[-1] / series.equity[0] - 1) if series.equity.size else 0.0,
         sharpe=sharpe(r, bar_s), sharpe_se=sharpe_se(r, bar_s), sortino=sortino(r, bar_s),
         max_drawdown=max_drawdown(series.equity),
-        trades=len(fills), trades_per_day=len(fills) / days if days else 0.0,
+        trades=len(fills), trades_per_day=trades_per_day(len(fills), days * DAY_S),
         running_days=days,
-        maker_ratio=makers / len(fills) if fills else None,
-        fees_paid=sum(float(f["fee"]) for f in fills),
+        maker_ratio=maker_ratio(makers, len(fills)),
+        fees_paid=float(fee_total(f["fee"] for f in fills)),
         volume=sum(float(f["qty"]) * float(f["price"]) for f in fills),
         fee_tier=tier_name, tier=tier_progress(float(vol30)),
         decisions=int(dec[0] or 0), pass_rate=(dec[1] / dec[0]) if dec[0] else None,
@@ -241,7 +246,7 @@ def rows_of(rep: TraderReport) -> list[tuple[str, str]]:
         ("max drawdown", _pct(rep.max_drawdown)),
         ("trades", f"{rep.trades} ({rep.trades_per_day:.2f}/day over "
                    f"{_running(rep.running_days)} running)"),
-        ("maker ratio", f"{_pct(rep.maker_ratio)} (target 70%)"),
+        ("maker ratio", f"{_pct(rep.maker_ratio)} (target {MAKER_TARGET:.0%})"),
         ("fees paid", f"${rep.fees_paid:,.2f}"),
         ("fee tier", tier),
         ("conviction", f"pass rate {_pct(rep.pass_rate)}, avg score {_num(rep.avg_score)}, "

@@ -32,8 +32,8 @@ import numpy as np
 
 from engine.gates import EvidenceFacts, GateResult, evidence_gates, failed, paper_gates
 from engine.gates import TrialFacts as GateTrial
+from engine.metrics import sharpe
 from engine.study.baselines import NAMES
-from engine.study.metrics import sharpe
 from engine.study.pbo import pbo_returns
 from engine.study.stats import (
     bar_sharpe,

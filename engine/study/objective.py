@@ -42,9 +42,9 @@ from engine.agent.hyperparams import Hyperparams
 from engine.agent.ppo import PPO
 from engine.config import Config
 from engine.env.vec_env import PortfolioVecEnv
+from engine.metrics import sharpe
 from engine.study.baselines import bar_index, baseline_actives, used_ranges
 from engine.study.cpcv import Range, Split, cpcv_splits
-from engine.study.metrics import sharpe
 from engine.study.trace import Trace, objective_of
 
 

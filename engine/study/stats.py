@@ -30,7 +30,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from engine.study.metrics import periods_per_year
+from engine.metrics import periods_per_year
 
 EULER_GAMMA = 0.5772156649015329
 _N = NormalDist()

@@ -124,7 +124,7 @@ class Trace:
 def objective_of(trace: Trace, bar_seconds: float) -> float:
     """The trial objective: mean − one standard error of the (split, seed) units' active
     Sharpe (engine.study.stats.mean_minus_se; with one unit, its own standard error)."""
-    from engine.study.metrics import sharpe
+    from engine.metrics import sharpe
     from engine.study.stats import mean_minus_se, sharpe_standard_error
 
     units = trace.unit_actives()

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
+from engine.metrics import sharpe, sharpe_of_equity
 from engine.study.cpcv import cpcv_splits, group_bounds
-from engine.study.metrics import sharpe, sharpe_of_equity
 from engine.study.pbo import pbo
 
 

@@ -11,7 +11,7 @@ import pytest
 from engine.agent.hyperparams import Hyperparams
 from engine.cli.main import main
 from engine.data.synthetic import synthetic_candles
-from engine.study.metrics import sharpe
+from engine.metrics import sharpe
 from engine.study.objective import (
     Hooks,
     SegmentEnv,

@@ -1,0 +1,62 @@
+"""engine.metrics: the one definition of each metric, checked against hand-worked values."""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal
+
+import numpy as np
+import pytest
+
+from engine.metrics import (
+    MAKER_TARGET,
+    fee_total,
+    maker_ratio,
+    max_drawdown,
+    monthly,
+    series_sharpe,
+    sharpe,
+    sharpe_se,
+    sortino,
+    trades_per_day,
+)
+from engine.monitor.sharpe import sharpe_of
+
+
+def test_series_sharpe_agrees_with_the_monitors_whole_series_sharpe() -> None:
+    rng = np.random.default_rng(3)
+    at = np.arange(500, dtype=float) * 300.0
+    equity = 1000.0 * np.cumprod(1.0 + rng.normal(2e-4, 3e-3, 500))
+    mine, n = series_sharpe(at, equity)
+    theirs, m = sharpe_of(at, equity)
+    assert n == m == 499 and mine == pytest.approx(theirs, rel=1e-9)
+    assert series_sharpe(at[:1], equity[:1]) == (0.0, 0)
+
+
+def test_sharpe_standard_error_is_lo_2002() -> None:
+    r = np.array([0.01, -0.005, 0.002, 0.004])
+    per_bar = r.mean() / r.std(ddof=1)
+    ann = math.sqrt(365 * 86400 / 300)
+    assert sharpe(r, 300) == pytest.approx(per_bar * ann)
+    assert sharpe_se(r, 300) == pytest.approx(math.sqrt((1 + per_bar ** 2 / 2) / 4) * ann)
+    assert math.isnan(sharpe_se(r[:1], 300))
+
+
+def test_sortino_and_drawdown_by_hand() -> None:
+    r = np.array([0.02, -0.01, 0.03, -0.02])
+    downside = math.sqrt((0.01 ** 2 + 0.02 ** 2) / 4)
+    assert sortino(r, 86400) == pytest.approx(r.mean() / downside * math.sqrt(365))
+    assert max_drawdown(np.array([100.0, 120.0, 90.0, 130.0])) == pytest.approx(0.25)
+
+
+def test_trades_per_day_is_over_the_running_time() -> None:
+    assert trades_per_day(12, 2 * 86400.0) == 6.0
+    assert trades_per_day(3, 600.0, min_running_s=3600.0) == pytest.approx(72.0)
+    assert trades_per_day(5, 0.0) == 0.0
+    assert monthly(2.5) == 75.0
+
+
+def test_maker_ratio_and_fee_total_are_exact() -> None:
+    assert maker_ratio(7, 10) == 0.7 and maker_ratio(0, 0) is None
+    assert 0 < MAKER_TARGET < 1
+    assert fee_total(["0.1", "0.2", None, 0.3]) == Decimal("0.6")
