@@ -22,6 +22,7 @@ from console.commands import MUTATING, CommandRequest, submit
 from console.data import EXECUTION_WINDOW_S, Loader, ProcessLoader, Snapshot
 from console.health import Health, health
 from engine.config import Config
+from engine.metrics import MAKER_TARGET
 from widgets.alerts import AlertsPane
 from widgets.conviction import ConvictionPane
 from widgets.execution import ExecutionPane
@@ -130,7 +131,7 @@ class CappuccinoApp(App[None]):
             "processes": lambda: ProcessesPane(id="processes-pane"),
             "positions": lambda: PositionsPane(id="positions-pane"),
             "conviction": lambda: ConvictionPane(id="conviction-pane"),
-            "execution": lambda: ExecutionPane(id="execution-pane"),
+            "execution": lambda: ExecutionPane(MAKER_TARGET, id="execution-pane"),
             "alerts": lambda: AlertsPane(id="alerts-pane"),
             "trades": lambda: TradesPane(id="trades-pane"),
         }[pid]()

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from console.procinfo import ProcStats, last_line, psutil_stats
+from engine import metrics
 from engine.reports.trades import RoundTrip, round_trips
 from engine.supervisor import lock
 from engine.supervisor.client import KV_HEARTBEAT
@@ -73,9 +74,9 @@ class Snapshot:
     traders: tuple[views.TraderView, ...] = ()
     positions: tuple[views.PositionView, ...] = ()
     equity: tuple[tuple[str, tuple[views.EquityPoint, ...]], ...] = ()
-    conviction: tuple[views.ConvictionStats, ...] = ()
+    conviction: tuple[metrics.ConvictionStats, ...] = ()
     blocked: tuple[views.DecisionView, ...] = ()
-    execution: tuple[views.ExecutionStats, ...] = ()
+    execution: tuple[metrics.ExecutionStats, ...] = ()
     alerts: tuple[views.AlertView, ...] = ()
     levels: tuple[views.AlertView, ...] = ()
     gates: tuple[views.PromotionView, ...] = ()
@@ -278,22 +279,22 @@ class Loader:
         return [*kept.values(), *read(max(settled, first) * DAY, end + 1e-6)]
 
     def _execution(self, st: Store, trader: views.TraderView, end: float,
-                   wall: float) -> views.ExecutionStats:
+                   wall: float) -> metrics.ExecutionStats:
         """Maker ratio and fees over the last EXECUTION_WINDOW_S days and today (to `end`)."""
         first = int(end // DAY) - int(EXECUTION_WINDOW_S // DAY)
         buckets = self._days("fills", trader.name, first, end, wall,
                              lambda a, b: views.fill_buckets(st, trader.name, a, b),
                              lambda d: views.FillBucket(d, 0, 0, "0"))
-        return views.execution_from_buckets(trader.name, buckets, trader.fee_tier, first * DAY)
+        return metrics.execution_from_buckets(trader.name, buckets, trader.fee_tier, first * DAY)
 
     def _conviction(self, st: Store, trader: str, end: float,
-                    wall: float) -> views.ConvictionStats:
+                    wall: float) -> metrics.ConvictionStats:
         """Pass rate, score and trades per day over the last CONVICTION_WINDOW_S days."""
         first = int(end // DAY) - int(CONVICTION_WINDOW_S // DAY)
         buckets = self._days("decisions", trader, first, end, wall,
                              lambda a, b: views.decision_buckets(st, trader, a, b),
                              lambda d: views.DecisionBucket(d, 0, 0, 0.0, d * DAY))
-        return views.conviction_from_buckets(trader, buckets, first * DAY, end)
+        return metrics.conviction_from_buckets(trader, buckets, first * DAY, end)
 
 
 def window_end(wall: float, mode: str, clock: float | None) -> float:

@@ -8,11 +8,16 @@ Crypto trades every day: annualisation uses 365-day years of the bar period.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
+
+from store.views import DecisionBucket, FillBucket
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 DAY_S = 86_400.0
@@ -145,3 +150,67 @@ def maker_ratio(maker_fills: int, fills: int) -> float | None:
 def fee_total(fees: Iterable[object]) -> Decimal:
     """The exact sum of fee amounts (Decimal text, numbers or None for unknown)."""
     return sum((Decimal(str(f)) for f in fees if f not in (None, "")), Decimal(0))
+
+
+# -- a trader's activity over a window, from the store's per-day buckets -------------------
+@dataclass(frozen=True)
+class ConvictionStats:
+    trader: str
+    window_s: float
+    decisions: int
+    passed: int
+    pass_rate: float | None
+    avg_score: float | None
+    trades_per_day: float | None
+    projected_per_month: float | None
+
+
+def conviction_from_buckets(trader: str, buckets: Sequence[DecisionBucket], since: float,
+                            until: float) -> ConvictionStats:
+    """Decisions that wanted to trade in [since, until], and how many passed. Trades per day
+    are over the time since the first decision (at least an hour): a trader that started an
+    hour ago is not averaged over a whole week."""
+    n = sum(b.decisions for b in buckets)
+    passed = sum(b.passed for b in buckets)
+    per_day = None
+    if n:
+        t0 = min(b.first_at for b in buckets if b.decisions)
+        per_day = trades_per_day(passed, until - t0, min_running_s=3600.0)
+    return ConvictionStats(
+        trader=trader, window_s=until - since, decisions=n, passed=passed,
+        pass_rate=(passed / n) if n else None,
+        avg_score=(sum(b.score_sum for b in buckets) / n) if n else None,
+        trades_per_day=per_day, projected_per_month=None if per_day is None else monthly(per_day))
+
+
+@dataclass(frozen=True)
+class ExecutionStats:
+    trader: str
+    fills: int
+    maker_fills: int
+    maker_ratio: float | None
+    fees_paid: str               # Decimal text
+    fee_tier: dict[str, Any] | None
+    since: float
+
+
+def fee_tier_of(text: str | None) -> dict[str, Any] | None:
+    """The trader's recorded fee tier (JSON object text); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def execution_from_buckets(trader: str, buckets: Sequence[FillBucket], fee_tier: str | None,
+                           since: float) -> ExecutionStats:
+    """Maker ratio and fees paid over the fills of the buckets."""
+    fills = sum(b.fills for b in buckets)
+    maker = sum(b.maker_fills for b in buckets)
+    fees = fee_total(b.fees for b in buckets)  # Decimal text the store already parsed
+    return ExecutionStats(trader=trader, fills=fills, maker_fills=maker,
+                          maker_ratio=maker_ratio(maker, fills), fees_paid=str(fees),
+                          fee_tier=fee_tier_of(fee_tier), since=since)

@@ -361,28 +361,6 @@ def positions(store: Store, trader: str | None = None,
 
 # -- conviction ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ConvictionStats:
-    trader: str
-    window_s: float
-    decisions: int
-    passed: int
-    pass_rate: float | None
-    avg_score: float | None
-    trades_per_day: float | None
-    projected_per_month: float | None
-
-
-def conviction_stats(store: Store, trader: str, since: float, until: float) -> ConvictionStats:
-    """Decisions that wanted to trade (side != HOLD) in [since, until], and how many passed.
-
-    Trades per day are measured over the span actually covered by decisions (a trader that
-    started an hour ago is not averaged over a whole week).
-    """
-    return conviction_from_buckets(trader, decision_buckets(store, trader, since, until + 1e-9),
-                                   since, until)
-
-
-@dataclass(frozen=True)
 class DecisionBucket:
     """One UTC day of a trader's decisions to trade: counts, score sum, first decision time."""
     day: int
@@ -401,22 +379,6 @@ def decision_buckets(store: Store, trader: str, since: float,
         "AND at < ? AND side != 'HOLD' GROUP BY day ORDER BY day", (trader, since, until))
     return [DecisionBucket(int(r["day"]), int(r["n"]), int(r["p"] or 0), float(r["s"]),
                            float(r["t0"])) for r in rows]
-
-
-def conviction_from_buckets(trader: str, buckets: list[DecisionBucket], since: float,
-                            until: float) -> ConvictionStats:
-    n = sum(b.decisions for b in buckets)
-    passed = sum(b.passed for b in buckets)
-    per_day = None
-    if n:
-        t0 = min(b.first_at for b in buckets if b.decisions)
-        per_day = passed / max((until - t0) / 86400.0, 1 / 24)
-    return ConvictionStats(
-        trader=trader, window_s=until - since, decisions=n, passed=passed,
-        pass_rate=(passed / n) if n else None,
-        avg_score=(sum(b.score_sum for b in buckets) / n) if n else None,
-        trades_per_day=per_day, projected_per_month=(per_day * 30.0 if per_day is not None
-                                                     else None))
 
 
 @dataclass(frozen=True)
@@ -452,30 +414,6 @@ def blocked_decisions(store: Store, trader: str | None = None,
 
 # -- execution ----------------------------------------------------------------------------
 @dataclass(frozen=True)
-class ExecutionStats:
-    trader: str
-    fills: int
-    maker_fills: int
-    maker_ratio: float | None
-    fees_paid: str               # Decimal text
-    fee_tier: dict[str, Any] | None
-    since: float
-
-
-MAKER_TARGET = 0.70
-
-
-def _fee_tier(text: str | None) -> dict[str, Any] | None:
-    if not text:
-        return None
-    try:
-        parsed = json.loads(text)
-    except ValueError:
-        return None
-    return parsed if isinstance(parsed, dict) else None
-
-
-@dataclass(frozen=True)
 class FillBucket:
     """One UTC day of a trader's fills: counts and fees (Decimal text)."""
     day: int                     # unix seconds // 86400
@@ -507,42 +445,6 @@ def fill_buckets(store: Store, trader: str, since: float, until: float) -> list[
         out.append(FillBucket(day=int(r["day"]), fills=int(r["n"]),
                               maker_fills=int(r["maker"] or 0), fees=str(total)))
     return out
-
-
-def execution_from_buckets(trader: str, buckets: list[FillBucket], fee_tier: str | None,
-                           since: float) -> ExecutionStats:
-    from decimal import Decimal
-
-    fills = sum(b.fills for b in buckets)
-    maker = sum(b.maker_fills for b in buckets)
-    fees = sum((Decimal(b.fees) for b in buckets), Decimal(0))
-    return ExecutionStats(trader=trader, fills=fills, maker_fills=maker,
-                          maker_ratio=(maker / fills) if fills else None, fees_paid=str(fees),
-                          fee_tier=_fee_tier(fee_tier), since=since)
-
-
-def execution_stats(store: Store, trader: str, since: float) -> ExecutionStats:
-    """Maker ratio and fees over fills since `since` (fills_trader_at index)."""
-    from decimal import Decimal, InvalidOperation
-
-    rows = store.query(
-        "SELECT liquidity, count(*) AS n, group_concat(fee, ' ') AS fees FROM fills "
-        "WHERE trader = ? AND at >= ? GROUP BY liquidity", (trader, since))
-    total, maker, fees = 0, 0, Decimal(0)
-    for r in rows:
-        total += int(r["n"])
-        if r["liquidity"] == "MAKER":
-            maker += int(r["n"])
-        for f in (r["fees"] or "").split():
-            try:
-                fees += Decimal(f)
-            except InvalidOperation:
-                continue
-    tier_row = store.one("SELECT fee_tier FROM traders WHERE name = ?", (trader,))
-    tier = _fee_tier(tier_row["fee_tier"] if tier_row else None)
-    return ExecutionStats(trader=trader, fills=total, maker_fills=maker,
-                          maker_ratio=(maker / total) if total else None, fees_paid=str(fees),
-                          fee_tier=tier, since=since)
 
 
 # -- alerts, promotions, commands ---------------------------------------------------------

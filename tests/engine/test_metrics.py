@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from decimal import Decimal
 
@@ -10,6 +11,8 @@ import pytest
 
 from engine.metrics import (
     MAKER_TARGET,
+    conviction_from_buckets,
+    execution_from_buckets,
     fee_total,
     maker_ratio,
     max_drawdown,
@@ -21,6 +24,7 @@ from engine.metrics import (
     trades_per_day,
 )
 from engine.monitor.sharpe import sharpe_of
+from store.views import DecisionBucket, FillBucket
 
 
 def test_series_sharpe_agrees_with_the_monitors_whole_series_sharpe() -> None:
@@ -60,3 +64,28 @@ def test_maker_ratio_and_fee_total_are_exact() -> None:
     assert maker_ratio(7, 10) == 0.7 and maker_ratio(0, 0) is None
     assert 0 < MAKER_TARGET < 1
     assert fee_total(["0.1", "0.2", None, 0.3]) == Decimal("0.6")
+
+
+def test_conviction_from_the_stores_day_buckets() -> None:
+    t = 1_767_225_600.0
+    days = [DecisionBucket(0, 24, 6, 24 * 0.5 + 6 * 0.3, t - 48 * 3600),
+            DecisionBucket(1, 24, 6, 24 * 0.5 + 6 * 0.3, t - 24 * 3600)]
+    s = conviction_from_buckets("a", days, t - 7 * 86400, t)
+    assert (s.decisions, s.passed) == (48, 12)
+    assert s.pass_rate == pytest.approx(0.25)
+    assert s.avg_score == pytest.approx(0.5 + 0.3 * 12 / 48)
+    assert s.trades_per_day == pytest.approx(6.0)  # two days of running, not the week
+    assert s.projected_per_month == pytest.approx(180.0)
+    empty = conviction_from_buckets("b", [], t - 86400, t)
+    assert empty.pass_rate is None and empty.trades_per_day is None
+
+
+def test_execution_from_the_stores_day_buckets() -> None:
+    tier = json.dumps({"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"})
+    s = execution_from_buckets("a", [FillBucket(0, 6, 5, "0.60"), FillBucket(1, 4, 2, "0.40")],
+                               tier, 0.0)
+    assert (s.fills, s.maker_fills) == (10, 7)
+    assert s.maker_ratio == pytest.approx(0.7)
+    assert s.fees_paid == "1.00"
+    assert s.fee_tier == {"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"}
+    assert execution_from_buckets("a", [], "not json", 0.0).fee_tier is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -214,7 +215,7 @@ def test_gpu_processes_at_the_newest_instant(st: Store) -> None:
     assert [(p.pid, p.process) for p in views.gpu_processes(st)] == [(2, "trial-0"), (3, None)]
 
 
-def test_conviction_stats_and_blocked(st: Store) -> None:
+def test_decision_buckets_and_blocked(st: Store) -> None:
     rows = []
     for i in range(48):  # one decision an hour for two days; every 4th passes
         rows.append(("a", T - 48 * 3600 + i * 3600, "BUY", 0.5 + (i % 4 == 0) * 0.3,
@@ -226,33 +227,24 @@ def test_conviction_stats_and_blocked(st: Store) -> None:
             "f_momentum, f_agreement, f_volatility, f_context, passed, reason, at) VALUES "
             "(?, ?, 'BTC-USD', 0.5, ?, ?, 0.1, 0.2, 0.3, 0.4, 0.5, ?, 'low', ?)",
             [(t, at, side, score, passed, at) for t, at, side, score, passed in rows])
-    s = views.conviction_stats(st, "a", T - 7 * 86400, T)
-    assert (s.decisions, s.passed) == (48, 12)
-    assert s.pass_rate == pytest.approx(0.25)
-    assert s.avg_score == pytest.approx(0.5 + 0.3 * 12 / 48)
-    assert s.trades_per_day == pytest.approx(6.0)
-    assert s.projected_per_month == pytest.approx(180.0)
-    empty = views.conviction_stats(st, "b", T - 86400, T)
-    assert empty.pass_rate is None and empty.trades_per_day is None
+    days = views.decision_buckets(st, "a", T - 7 * 86400, T + 1e-9)
+    assert sum(b.decisions for b in days) == 48 and sum(b.passed for b in days) == 12
+    assert min(b.first_at for b in days) == T - 48 * 3600
+    assert views.decision_buckets(st, "b", T - 86400, T) == []
     blocked = views.blocked_decisions(st, "a", limit=3)
     assert len(blocked) == 3 and all(not b.passed and b.side == "BUY" for b in blocked)
     assert blocked[0].at > blocked[1].at and blocked[0].f_context == 0.5
 
 
-def test_execution_stats_maker_ratio_fees_and_tier(st: Store) -> None:
+def test_fill_buckets_count_makers_and_fees(st: Store) -> None:
     tier = json.dumps({"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"})
     _trader(st, "a", tier)
     for i in range(10):
         _fill(st, f"f{i}", "a", T - i * 3600, "MAKER" if i < 7 else "TAKER", "0.10")
     _fill(st, "old", "a", T - 40 * 86400, "TAKER", "5")
-    s = views.execution_stats(st, "a", since=T - 30 * 86400)
-    assert (s.fills, s.maker_fills) == (10, 7)
-    assert s.maker_ratio == pytest.approx(0.7)
-    assert s.fees_paid == "1.00"
-    assert s.fee_tier == {"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"}
     buckets = views.fill_buckets(st, "a", T - 30 * 86400, T + 1)
-    same = views.execution_from_buckets("a", buckets, tier, T - 30 * 86400)
-    assert (same.fills, same.maker_fills, same.fees_paid) == (10, 7, "1.00")
+    assert (sum(b.fills for b in buckets), sum(b.maker_fills for b in buckets)) == (10, 7)
+    assert sum(Decimal(b.fees) for b in buckets) == Decimal("1.00")
 
 
 def test_alerts_levels_promotions_and_commands(st: Store) -> None:
