@@ -17,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from store import kv
 from store.db import Store, now
 from store.rows import to_row, to_rows
 
@@ -154,12 +155,7 @@ STORE_ID_KEY = "store.id"
 
 def store_id(store: Store) -> str:
     """This store's id (made once): tells its own trials from other hosts' in a shared study."""
-    with store.write():
-        store.conn.execute("INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                           (STORE_ID_KEY, uuid.uuid4().hex, now()))
-    row = store.one("SELECT value FROM kv WHERE key = ?", (STORE_ID_KEY,))
-    assert row is not None
-    return str(row["value"])
+    return kv.put_if_absent(store, STORE_ID_KEY, uuid.uuid4().hex)
 
 
 # -- studies -------------------------------------------------------------------------------
@@ -400,11 +396,7 @@ EVIDENCE_KEY = "study_evidence:"
 
 
 def put_study_evidence(store: Store, study: str, summary_json: str) -> None:
-    with store.write():
-        store.conn.execute(
-            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
-            "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-            (EVIDENCE_KEY + study, summary_json, now()))
+    kv.put(store, EVIDENCE_KEY + study, summary_json)
 
 
 def get_study_evidence(store: Store, study: str) -> dict[str, Any] | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from store.db import Store, now
+from store import kv
+from store.db import Store
 from store.rows import to_row, to_rows
 
 MARK_KEY = "sampler.downsampled_until"
@@ -105,9 +106,7 @@ def downsample(store: Store, until: float, bucket_s: int) -> int:
         c.executemany("INSERT OR REPLACE INTO gpu_process_samples (at, gpu, pid, process, "
                       "mem_used_mb) VALUES (?, ?, ?, ?, ?)",
                       [(float(r[0]), r[1], r[2], r[3], r[4]) for r in proc_rows])
-        c.execute("INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
-                  "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                  (MARK_KEY, repr(until), now()))
+        kv.upsert(c, MARK_KEY, repr(until))
         return removed - len(sys_rows) - len(gpu_rows) - len(proc_rows)
 
 

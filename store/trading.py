@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+from store import kv
 from store.db import Store, now
 from store.rows import to_row, to_rows
 
@@ -201,10 +202,7 @@ def set_exit_request(store: Store, trader: str, tickers: list[str] | None, at: f
     if old is not None and tickers is not None:
         tickers = None if old.tickers is None else sorted({*old.tickers, *tickers})
     value = json.dumps({"tickers": tickers, "at": at})
-    store.conn.execute(
-        "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
-        "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        (EXIT_KEY + trader, value, at))
+    kv.upsert(store.conn, EXIT_KEY + trader, value, at)
     return True
 
 

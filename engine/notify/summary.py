@@ -11,6 +11,7 @@ import datetime as dt
 
 from engine.config import Config
 from engine.notify.events import emit
+from store import kv
 from store.db import Store
 
 MARK_KEY = "notify.summary.last_period"
@@ -30,15 +31,7 @@ def period_bounds(kind: str, at: float) -> tuple[float, float]:
 
 def _claim(store: Store, period: str) -> bool | None:
     """True: ours to send. False: already sent. None: first run (mark set, nothing sent)."""
-    with store.write():
-        row = store.conn.execute("SELECT value FROM kv WHERE key = ?", (MARK_KEY,)).fetchone()
-        if row is not None and row[0] == period:
-            return False
-        store.conn.execute(
-            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, strftime('%s','now')) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
-            "updated_at = excluded.updated_at", (MARK_KEY, period))
-        return None if row is None else True
+    return kv.claim(store, MARK_KEY, period)
 
 
 def summary_text(store: Store, start: float, end: float) -> str:

@@ -58,6 +58,7 @@ from engine.supervisor.spawn import (
 )
 from engine.supervisor.trouble import STORE_TROUBLE, TroubleLog
 from store import commands as cmds
+from store import kv
 from store.commands import CommandRow
 from store.db import Store
 from store.processes import (
@@ -480,12 +481,7 @@ class Supervisor(CommandExecutor):
         if not force and t < self._next_heartbeat:
             return
         self._next_heartbeat = t + self.s.heartbeat_s
-        with self.store.write():
-            for key, value in ((KV_PID, str(os.getpid())), (KV_HEARTBEAT, repr(t))):
-                self.store.conn.execute(
-                    "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
-                    "DO UPDATE SET value=excluded.value, updated_at=excluded.updated_at",
-                    (key, value, t))
+        kv.put_many(self.store, {KV_PID: str(os.getpid()), KV_HEARTBEAT: repr(t)}, t)
 
     def notify(self, title: str, body: str, level: str) -> None:
         from engine.notify.events import emit
