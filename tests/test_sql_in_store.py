@@ -1,0 +1,75 @@
+"""The store owns every statement: no SQL outside store/ except the files listed here.
+
+The list only shrinks: a new module that writes SQL fails this test (move the statement into
+a named reader or writer in store/), and a listed module that no longer does fails it too
+(take it off the list).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("engine", "console", "widgets")
+
+# A string literal that opens with a statement, or a call that runs one on the store.
+SQL = re.compile(
+    r"""[rfbu]{0,2}["']\s*(SELECT\s+\S|INSERT(\s+OR\s+\w+)?\s+INTO|UPDATE\s+\w+\s+SET|"""
+    r"""DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|PRAGMA\s+\w|WITH\s+\w+\s+AS)"""
+    r"""|\.conn\.execute|\.executemany\(|\b(store|st|self\.store)\.(query|one)\(""")
+
+# Fixtures that build stores for benchmarks and soaks: they write raw rows on purpose.
+FIXTURES = {
+    "console/bench.py",
+    "engine/bench/monitor.py",
+    "engine/bench/monitor_alarm.py",
+    "engine/bench/store.py",
+    "engine/soak/fills.py",
+    "engine/soak/mixed.py",
+    "engine/soak/writer.py",
+}
+
+# Still to move into store/ (owned by other work in flight when this test was written).
+REMAINING = {
+    "engine/brokers/sim.py",
+    "engine/cli/status.py",
+    "engine/monitor/cycle.py",
+    "engine/notify/events.py",
+    "engine/notify/summary.py",
+    "engine/promote.py",
+    "engine/reports/doctor.py",
+    "engine/reports/export.py",
+    "engine/reports/report.py",
+    "engine/sampler/procmap.py",
+    "engine/trading/control.py",
+    "engine/trading/policy.py",
+    "engine/trading/trader.py",
+}
+
+
+def modules_with_sql() -> set[str]:
+    found = set()
+    for pkg in PACKAGES:
+        for path in (ROOT / pkg).rglob("*.py"):
+            if SQL.search(path.read_text(encoding="utf-8")):
+                found.add(path.relative_to(ROOT).as_posix())
+    return found
+
+
+def test_no_new_module_runs_sql_outside_the_store() -> None:
+    new = modules_with_sql() - FIXTURES - REMAINING
+    assert not new, f"SQL outside store/ (add a reader/writer in store/): {sorted(new)}"
+
+
+def test_the_allow_list_only_names_modules_that_still_need_it() -> None:
+    stale = (FIXTURES | REMAINING) - modules_with_sql()
+    assert not stale, f"no SQL left in {sorted(stale)}: take them off the list"
+
+
+def test_the_pattern_catches_a_statement() -> None:
+    assert SQL.search('rows = store.query("SELECT 1 FROM kv")')
+    assert SQL.search('conn.executemany("INSERT OR REPLACE INTO t VALUES (?)", rows)')
+    assert SQL.search('sql = f"SELECT * FROM {table}"')
+    assert not SQL.search("bars = self.query(ProgressBar)")
+    assert not SQL.search("the loser's CREATE TABLE fails")
