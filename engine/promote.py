@@ -36,11 +36,13 @@ from engine.gates import (
 )
 from engine.metrics import series_sharpe, trades_per_day
 from engine.notify.events import emit
+from store import promotions as prom
 from store.alerts import count_alerts
 from store.commands import CommandRow, insert_command
 from store.db import Store
 from store.db import now as store_now
 from store.promotions import insert_promotion, last_capital_change
+from store.trading import TraderRow, get_trader
 
 WEEK_S = 7 * 86_400.0
 ENSEMBLE = re.compile(r"^ensemble:(\d+)$")
@@ -87,28 +89,19 @@ class Outcome:
 
 # -- facts (store reads) ---------------------------------------------------------------------
 def trial_facts(store: Store, study: str, trial: int) -> TrialFacts:
-    # A mirrored attempt's model_path is on the host that ran it: only a models row (which
-    # the mirror writes once that model is readable here) makes it promotable.
-    cols = "state, objective, CASE WHEN mirrored = 0 THEN model_path END AS model_path"
-    done = store.one(f"SELECT {cols} FROM attempts WHERE study = ? AND trial = ? AND "
-                     "state = 'COMPLETE' ORDER BY attempt DESC LIMIT 1", (study, trial))
-    row = done or store.one(f"SELECT {cols} FROM attempts WHERE study = ? AND trial = ? "
-                            "ORDER BY attempt DESC LIMIT 1", (study, trial))
-    model = store.one("SELECT path, objective FROM models WHERE study = ? AND trial = ? "
-                      "ORDER BY created_at DESC LIMIT 1", (study, trial))
+    row = prom.trial_attempt(store, study, trial)
+    model = prom.trial_model(store, study, trial)
     if row is None and model is None:
         return TrialFacts(study, trial, "missing", None, None)
-    state = row["state"] if row else "COMPLETE"  # a registered model is a completed trial
-    objective = row["objective"] if row and row["objective"] is not None else (
-        model["objective"] if model else None)
-    path = (model["path"] if model else None) or (row["model_path"] if row else None)
+    state = row.state if row else "COMPLETE"  # a registered model is a completed trial
+    objective = row.objective if row and row.objective is not None else (
+        model.objective if model else None)
+    path = (model.path if model else None) or (row.model_path if row else None)
     return TrialFacts(study, trial, state, objective, path)
 
 
 def ensemble_facts(store: Store, study: str, k: int) -> list[TrialFacts]:
-    rows = store.query("SELECT trial FROM models WHERE study = ? AND objective IS NOT NULL "
-                       "GROUP BY trial ORDER BY MAX(objective) DESC LIMIT ?", (study, k))
-    return [trial_facts(store, study, int(r["trial"])) for r in rows]
+    return [trial_facts(store, study, t) for t in prom.top_model_trials(store, study, k)]
 
 
 def trial_evidence_facts(cfg: Config, store: Store, study: str,
@@ -123,50 +116,40 @@ def trial_evidence_facts(cfg: Config, store: Store, study: str,
     return out
 
 
-def _trader(store: Store, name: str) -> dict[str, object]:
-    row = store.one("SELECT * FROM traders WHERE name = ?", (name,))
+def _trader(store: Store, name: str) -> TraderRow:
+    row = get_trader(store, name)
     if row is None:
         raise PromotionError(f"no trader named {name!r}")
-    return dict(row)
+    return row
 
 
 def paper_facts(store: Store, name: str) -> PaperFacts:
     t = _trader(store, name)
-    cur = store.conn.cursor()
-    cur.row_factory = None
-    rows = cur.execute("SELECT at, equity_f FROM equity WHERE trader = ? ORDER BY at",
-                       (name,)).fetchall()
+    rows = prom.equity_points(store, name)
     if len(rows) < 2:
-        return PaperFacts(name, str(t["mode"]), 0.0, None, 0, 0, 0.0)
+        return PaperFacts(name, t.mode, 0.0, None, 0, 0, 0.0)
     arr = np.asarray(rows, dtype=float)
     first, last = float(arr[0, 0]), float(arr[-1, 0])
     hours = (last - first) / 3600.0
     sharpe, n = series_sharpe(arr[:, 0], arr[:, 1])
-    trades = store.one("SELECT COUNT(DISTINCT COALESCE(client_order_id, fill_id)) AS n "
-                       "FROM fills WHERE trader = ? AND at >= ?", (name, first))
-    per_day = trades_per_day(int(trades["n"]), last - first, 1e-9 * 86_400.0) if trades else 0.0
-    return PaperFacts(name, str(t["mode"]), hours, sharpe if n >= 2 else None, n,
+    trades = prom.orders_filled_since(store, name, first)
+    per_day = trades_per_day(trades, last - first, 1e-9 * 86_400.0)
+    return PaperFacts(name, t.mode, hours, sharpe if n >= 2 else None, n,
                       count_alerts(store, name, first), per_day)
 
 
 def capital_facts(store: Store, name: str, now: float) -> CapitalFacts:
     t = _trader(store, name)
-    current = float(Decimal(str(t["capital"])))
+    current = float(Decimal(str(t.capital)))
     change = last_capital_change(store, name)
-    start_row = store.one("SELECT MIN(at) AS at FROM equity WHERE trader = ?", (name,))
-    start = change.at if change else (start_row["at"] if start_row and start_row["at"]
-                                      else float(t["started_at"]))
+    start = change.at if change else (prom.first_equity_at(store, name) or float(t.started_at))
     weeks = max(int(math.floor((now - start) / WEEK_S)), 0)
     profitable = 0
     for i in range(weeks):
-        a, b = start + i * WEEK_S, start + (i + 1) * WEEK_S
-        first = store.one("SELECT equity_f FROM equity WHERE trader = ? AND at >= ? AND at < ? "
-                          "ORDER BY at LIMIT 1", (name, a, b))
-        last = store.one("SELECT equity_f FROM equity WHERE trader = ? AND at >= ? AND at < ? "
-                         "ORDER BY at DESC LIMIT 1", (name, a, b))
-        if first and last and last["equity_f"] > first["equity_f"]:
+        week = prom.equity_bounds(store, name, start + i * WEEK_S, start + (i + 1) * WEEK_S)
+        if week is not None and week[1] > week[0]:
             profitable += 1
-    return CapitalFacts(name, str(t["mode"]), current, profitable, weeks)
+    return CapitalFacts(name, t.mode, current, profitable, weeks)
 
 
 # -- promotion ----------------------------------------------------------------------------------
@@ -253,8 +236,7 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
         subject, trial = f"{study}/trial {req.trial}", req.trial
         model = req.model or facts[0].model_path or ""
         default_name = f"{study}-t{req.trial}-paper"
-        row = store.one("SELECT sharpe FROM models WHERE path = ?", (model,))
-        backtest = row["sharpe"] if row else None
+        backtest = prom.model_sharpe(store, model)
     if req.force and not model:
         raise PromotionError(f"{subject}: no saved model to trade, even with --force")
     name = _safe_name(req.name or default_name)
@@ -277,13 +259,13 @@ def plan_live(cfg: Config, store: Store, req: Request) -> Plan:
     gates = (live_gates(cfg.gates, paper_facts(store, req.trader))
              + [starting_capital_gate(cfg.gates, capital)])
     name = _safe_name(req.name or f"{re.sub(r'-paper$', '', req.trader)}-live")
-    tickers = t["tickers"]
-    args = {"name": name, "model": t["model"], "broker": "coinbase",
+    tickers = t.tickers
+    args = {"name": name, "model": t.model, "broker": "coinbase",
             "tickers": json.loads(str(tickers)) if tickers else list(cfg.trader.tickers),
-            "timeframe": t["timeframe"], "capital": _money(capital), "live": True,
-            "study": t["study"], "trial": t["trial"], "backtest_sharpe": t["backtest_sharpe"]}
+            "timeframe": t.timeframe, "capital": _money(capital), "live": True,
+            "study": t.study, "trial": t.trial, "backtest_sharpe": t.backtest_sharpe}
     return Plan("live", req.trader, name, capital, gates,
-                {"model": t["model"], "trial": t["trial"], "study": t["study"]}, args)
+                {"model": t.model, "trial": t.trial, "study": t.study}, args)
 
 
 def plan_capital(cfg: Config, store: Store, req: Request, now: float) -> Plan:
@@ -295,7 +277,7 @@ def plan_capital(cfg: Config, store: Store, req: Request, now: float) -> Plan:
     facts = capital_facts(store, req.trader, now)
     return Plan("capital", req.trader, req.trader, req.capital,
                 capital_gates(cfg.gates, facts, req.capital),
-                {"model": t["model"], "trial": t["trial"], "study": t["study"]}, None,
+                {"model": t.model, "trial": t.trial, "study": t.study}, None,
                 facts.current)
 
 
@@ -319,9 +301,7 @@ def promote(cfg: Config, store: Store, req: Request, now: float | None = None) -
     pid, passed, forced = _record(cfg, store, p.kind, p.subject, p.gates, req, p.trader,
                                   p.capital, p.context, at)
     if p.trade_args is None:
-        with store.write():
-            store.conn.execute("UPDATE traders SET capital = ?, updated_at = ? WHERE name = ?",
-                               (_money(p.capital), at, p.trader))
+        prom.set_trader_capital(store, p.trader, _money(p.capital), at)
         return Outcome(pid, p.kind, p.subject, p.trader, p.gates, passed, forced, None,
                        f"capital of {p.trader}: {_money(p.current or 0)} -> {_money(p.capital)}")
     cid = insert_command(store, "trade", f"trader-{p.trader}", p.trade_args, source=req.source)

@@ -80,3 +80,86 @@ def last_promotion_id(store: Store) -> int:
 def promotions_after(store: Store, after_id: int) -> list[PromotionRow]:
     return to_rows(PromotionRow, store.query(
         "SELECT * FROM promotions WHERE id > ? ORDER BY id", (after_id,)))
+
+
+# -- the facts the promotion gates read (engine.promote) -------------------------------------
+@dataclass(frozen=True)
+class AttemptFacts:
+    state: str
+    objective: float | None
+    model_path: str | None     # None for a mirrored attempt: its path is on another host
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    path: str
+    objective: float | None
+
+
+def trial_attempt(store: Store, study: str, trial: int) -> AttemptFacts | None:
+    """The trial's latest COMPLETE attempt, else its latest attempt. A mirrored attempt's
+    model_path is on the host that ran it, so it is left out (only a models row, written once
+    that model is readable here, makes it promotable)."""
+    cols = "state, objective, CASE WHEN mirrored = 0 THEN model_path END AS model_path"
+    row = store.one(f"SELECT {cols} FROM attempts WHERE study = ? AND trial = ? AND "
+                    "state = 'COMPLETE' ORDER BY attempt DESC LIMIT 1", (study, trial))
+    row = row or store.one(f"SELECT {cols} FROM attempts WHERE study = ? AND trial = ? "
+                           "ORDER BY attempt DESC LIMIT 1", (study, trial))
+    return to_row(AttemptFacts, row)
+
+
+def trial_model(store: Store, study: str, trial: int) -> ModelFacts | None:
+    """The trial's newest registered model."""
+    return to_row(ModelFacts, store.one(
+        "SELECT path, objective FROM models WHERE study = ? AND trial = ? "
+        "ORDER BY created_at DESC LIMIT 1", (study, trial)))
+
+
+def top_model_trials(store: Store, study: str, k: int) -> list[int]:
+    """The k trials of the study whose best registered model scores highest."""
+    rows = store.query("SELECT trial FROM models WHERE study = ? AND objective IS NOT NULL "
+                       "GROUP BY trial ORDER BY MAX(objective) DESC LIMIT ?", (study, k))
+    return [int(r["trial"]) for r in rows]
+
+
+def model_sharpe(store: Store, path: str) -> float | None:
+    """The backtest Sharpe recorded with a model; None when unknown."""
+    row = store.one("SELECT sharpe FROM models WHERE path = ?", (path,))
+    return None if row is None or row["sharpe"] is None else float(row["sharpe"])
+
+
+def equity_points(store: Store, trader: str) -> list[tuple[float, float]]:
+    """Every (at, equity) of a trader, oldest first, as plain tuples (fast for numpy)."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    return [(float(a), float(e)) for a, e in cur.execute(
+        "SELECT at, equity_f FROM equity WHERE trader = ? ORDER BY at", (trader,))]
+
+
+def first_equity_at(store: Store, trader: str) -> float | None:
+    row = store.one("SELECT MIN(at) AS at FROM equity WHERE trader = ?", (trader,))
+    return None if row is None or row["at"] is None else float(row["at"])
+
+
+def equity_bounds(store: Store, trader: str, since: float,
+                  until: float) -> tuple[float, float] | None:
+    """The first and last equity recorded in [since, until); None when there is none."""
+    q = "SELECT equity_f FROM equity WHERE trader = ? AND at >= ? AND at < ? ORDER BY at"
+    first = store.one(q + " LIMIT 1", (trader, since, until))
+    last = store.one(q + " DESC LIMIT 1", (trader, since, until))
+    if first is None or last is None:
+        return None
+    return float(first["equity_f"]), float(last["equity_f"])
+
+
+def orders_filled_since(store: Store, trader: str, since: float) -> int:
+    """Distinct orders with a fill at or after `since` (a fill without an order id counts)."""
+    row = store.one("SELECT COUNT(DISTINCT COALESCE(client_order_id, fill_id)) AS n "
+                    "FROM fills WHERE trader = ? AND at >= ?", (trader, since))
+    return int(row["n"]) if row else 0
+
+
+def set_trader_capital(store: Store, trader: str, capital: str, at: float) -> None:
+    with store.write():
+        store.conn.execute("UPDATE traders SET capital = ?, updated_at = ? WHERE name = ?",
+                           (capital, at, trader))

@@ -37,7 +37,6 @@ REMAINING = {
     "engine/monitor/cycle.py",
     "engine/notify/events.py",
     "engine/notify/summary.py",
-    "engine/promote.py",
     "engine/reports/doctor.py",
     "engine/reports/export.py",
     "engine/reports/report.py",
