@@ -11,8 +11,9 @@ import datetime as dt
 
 from engine.config import Config
 from engine.notify.events import emit
-from store import kv
+from store import kv, period
 from store.db import Store
+from store.trading import list_traders
 
 MARK_KEY = "notify.summary.last_period"
 
@@ -36,29 +37,24 @@ def _claim(store: Store, period: str) -> bool | None:
 
 def summary_text(store: Store, start: float, end: float) -> str:
     lines = []
-    traders = store.query("SELECT name, mode FROM traders ORDER BY name")
+    traders = list_traders(store)
     for t in traders:
-        eq = store.query("SELECT equity_f FROM equity WHERE trader = ? AND at >= ? AND at < ? "
-                         "ORDER BY at", (t["name"], start, end))
-        fills = store.one("SELECT COUNT(*) AS n FROM fills WHERE trader = ? AND at >= ? "
-                          "AND at < ?", (t["name"], start, end))
-        dec = store.one("SELECT COUNT(*) AS n, SUM(passed) AS p FROM decisions WHERE trader = ? "
-                        "AND at >= ? AND at < ?", (t["name"], start, end))
+        eq = period.equity_in(store, t.name, start, end)
+        fills = period.fill_count(store, t.name, start, end)
+        dec = period.decision_totals(store, t.name, start, end, trades_only=False)
         change = "no equity data"
-        if len(eq) >= 2 and eq[0][0]:
-            first, last = float(eq[0][0]), float(eq[-1][0])
+        if len(eq) >= 2 and eq[0][1]:
+            first, last = float(eq[0][1]), float(eq[-1][1])
             change = f"equity {first:,.2f} -> {last:,.2f} ({(last / first - 1) * 100:+.2f}%)"
-        n_dec = int(dec["n"] or 0) if dec else 0
-        rate = f"{(dec['p'] or 0) / n_dec * 100:.0f}% of {n_dec}" if n_dec else "no decisions"
-        lines.append(f"{t['name']} ({t['mode']}): {change}; {int(fills['n'])} fills; "
+        n_dec = dec.decisions
+        rate = f"{dec.passed / n_dec * 100:.0f}% of {n_dec}" if n_dec else "no decisions"
+        lines.append(f"{t.name} ({t.mode}): {change}; {fills} fills; "
                      f"conviction pass rate {rate}")
-    alerts = store.query("SELECT level, COUNT(*) AS n FROM alerts WHERE at >= ? AND at < ? "
-                         "GROUP BY level ORDER BY level", (start, end))
-    lines.append("alerts: " + (", ".join(f"{a['level']} {a['n']}" for a in alerts) or "none"))
-    trials = store.query("SELECT state, COUNT(*) AS n FROM attempts WHERE ended_at >= ? "
-                         "AND ended_at < ? GROUP BY state ORDER BY state", (start, end))
+    alerts = period.alert_counts(store, start, end)
+    lines.append("alerts: " + (", ".join(f"{lv} {n}" for lv, n in alerts) or "none"))
+    trials = period.attempts_ended(store, start, end)
     if trials:
-        lines.append("trial attempts: " + ", ".join(f"{r['state']} {r['n']}" for r in trials))
+        lines.append("trial attempts: " + ", ".join(f"{st} {n}" for st, n in trials))
     if not traders:
         lines.insert(0, "no traders")
     return "\n".join(lines)

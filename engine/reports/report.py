@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -23,7 +23,9 @@ from engine.metrics import (
     trades_per_day,
 )
 from engine.reports.fees import TierProgress, tier_progress
+from store import period
 from store.db import Store
+from store.trading import get_trader, list_traders
 
 PERIODS = {"day": 86_400.0, "week": 7 * 86_400.0, "month": 30 * 86_400.0}
 DAY = 86_400.0
@@ -83,20 +85,19 @@ def iso(ts: float) -> str:
 
 def _traders(store: Store, name: str | None) -> list[dict[str, object]]:
     if name is not None:
-        row = store.one("SELECT * FROM traders WHERE name = ?", (name,))
+        row = get_trader(store, name)
         if row is None:
-            known = [r["name"] for r in store.query("SELECT name FROM traders ORDER BY name")]
+            known = [t.name for t in list_traders(store)]
             raise ReportError(f"no trader named {name!r} (known: {', '.join(known) or 'none'})")
-        return [dict(row)]
-    rows = [dict(r) for r in store.query("SELECT * FROM traders ORDER BY name")]
+        return [asdict(row)]
+    rows = [asdict(t) for t in list_traders(store)]
     if not rows:
         raise ReportError("no traders in the store yet")
     return rows
 
 
 def _series(store: Store, trader: str, start: float, end: float) -> Series:
-    rows = store.query("SELECT at, equity_f, benchmark_f, ew_f FROM equity WHERE trader = ? "
-                       "AND at >= ? AND at < ? ORDER BY at", (trader, start, end))
+    rows = period.equity_in(store, trader, start, end)
     arr = np.array([[r[0], r[1], np.nan if r[2] is None else r[2],
                      np.nan if r[3] is None else r[3]] for r in rows], dtype=float)
     arr = arr.reshape(-1, 4)
@@ -116,9 +117,7 @@ def _alerts(store: Store, name: str, start: float, end: float,
     """Alert counts by clock: the trader's clock over [start, end); for a replaying trader,
     also the wall clock over the same length of period up to now (the monitor's)."""
     def count(a: float, b: float) -> list[tuple[str, int]]:
-        return [(r[0], int(r[1])) for r in store.query(
-            "SELECT level, COUNT(*) FROM alerts WHERE trader = ? AND at >= ? AND at < ? "
-            "GROUP BY level ORDER BY level", (name, a, b))]
+        return period.alert_counts(store, a, b, trader=name)
 
     replay = end < wall - REPLAY_LAG_S
     out = [("trader" if replay else "wall", lv, n) for lv, n in count(start, end)]
@@ -131,21 +130,15 @@ def build_report(store: Store, trader: dict[str, object], start: float, end: flo
                  wall: float | None = None) -> TraderReport:
     name = str(trader["name"])
     series = _series(store, name, start, end)
-    fills = store.query("SELECT qty, price, fee, liquidity FROM fills WHERE trader = ? AND at >= ? "
-                        "AND at < ?", (name, start, end))
+    fills = period.fills_in(store, name, start, end)
     if series.at.size == 0 and not fills:
         raise ReportError(f"trader {name}: no trades between {iso(start)} and {iso(end)}")
     bar_s = bar_seconds_of(series.at)
     r = returns(series.equity)
     days = running_days(series.at, bar_s, start, end)
-    makers = sum(1 for f in fills if f["liquidity"] == "MAKER")
-    vol30 = store.one("SELECT COALESCE(SUM(CAST(qty AS REAL) * CAST(price AS REAL)), 0) FROM fills "
-                      "WHERE trader = ? AND at >= ? AND at < ?", (name, end - 30 * 86_400, end))[0]
-    dec = store.one("SELECT COUNT(*), SUM(passed), AVG(score) FROM decisions WHERE trader = ? AND "
-                    "at >= ? AND at < ? AND side != 'HOLD'", (name, start, end))
-    daily = store.query(
-        "SELECT date(at, 'unixepoch') AS day, AVG(passed) FROM decisions WHERE trader = ? AND "
-        "at >= ? AND at < ? AND side != 'HOLD' GROUP BY day ORDER BY day", (name, start, end))
+    makers = sum(1 for f in fills if f.liquidity == "MAKER")
+    vol30 = period.fill_volume(store, name, end - 30 * 86_400, end)
+    dec = period.decision_totals(store, name, start, end)
     clocks = _alerts(store, name, start, end,
                      datetime.now(UTC).timestamp() if wall is None else wall)
     alerts: dict[str, int] = {}
@@ -162,14 +155,15 @@ def build_report(store: Store, trader: dict[str, object], start: float, end: flo
         trades=len(fills), trades_per_day=trades_per_day(len(fills), days * DAY_S),
         running_days=days,
         maker_ratio=maker_ratio(makers, len(fills)),
-        fees_paid=float(fee_total(f["fee"] for f in fills)),
-        volume=sum(float(f["qty"]) * float(f["price"]) for f in fills),
+        fees_paid=float(fee_total(f.fee for f in fills)),
+        volume=sum(float(f.qty) * float(f.price) for f in fills),
         fee_tier=tier_name, tier=tier_progress(float(vol30)),
-        decisions=int(dec[0] or 0), pass_rate=(dec[1] / dec[0]) if dec[0] else None,
-        avg_score=float(dec[2]) if dec[2] is not None else None, alerts=alerts,
+        decisions=dec.decisions,
+        pass_rate=(dec.passed / dec.decisions) if dec.decisions else None,
+        avg_score=dec.avg_score, alerts=alerts,
         alert_clocks=clocks, daily_pnl=daily_pnl(series.at, series.equity),
         backtest_sharpe=float(bt) if bt is not None else None, series=series,
-        daily_pass_rate=[(d[0], float(d[1])) for d in daily])
+        daily_pass_rate=period.daily_pass_rate(store, name, start, end))
 
 
 def build_reports(store: Store, period: str, trader: str | None = None,
@@ -195,8 +189,7 @@ def build_reports(store: Store, period: str, trader: str | None = None,
 
 def _trader_now(store: Store, trader: str) -> float:
     wall = datetime.now(UTC).timestamp()
-    row = store.one("SELECT MAX(at) FROM equity WHERE trader = ?", (trader,))
-    last = row[0] if row and row[0] is not None else None
+    last = period.last_equity_at(store, trader)
     # A replayed trader lives in the past; a live one is at most a bar behind the wall clock.
     return wall if last is None or last > wall - 86_400 else float(last) + 1.0
 
