@@ -245,6 +245,10 @@ class Store:
     def version(self) -> int:
         return int(self.one("PRAGMA user_version")[0])
 
+    def integrity(self) -> str:
+        """SQLite's full integrity_check: "ok", or the first problem it found."""
+        return str(self.one("PRAGMA integrity_check")[0])
+
     def _check_version(self, conn: sqlite3.Connection) -> None:
         target = latest_version()
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])

@@ -27,6 +27,16 @@ class OutboxRow:
     last_error: str | None
 
 
+def enqueue(store: Store, event: str, level: str, title: str, body: str, *, silent: bool,
+            at: float) -> int:
+    """Queue a notification, due at once; returns its id."""
+    with store.write():
+        cur = store.conn.execute(
+            "INSERT INTO outbox (event, level, title, body, silent, created_at, next_try_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)", (event, level, title, body, int(silent), at, at))
+        return int(cur.lastrowid or 0)
+
+
 def due(store: Store, at: float, limit: int = 20) -> list[OutboxRow]:
     """Unsent, non-silent rows whose next try is due, in the order they happened."""
     return to_rows(OutboxRow, store.query(

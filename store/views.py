@@ -186,7 +186,7 @@ def study(store: Store, name: str | None = None) -> StudyView | None:
            "ON k.key = ? || s.name ")
     if name:
         return to_row(StudyView, store.one(sql + "WHERE s.name = ?", (EVIDENCE_KEY, name)))
-    return to_row(StudyView, store.one(sql + "ORDER BY s.updated_at DESC LIMIT 1",
+    return to_row(StudyView, store.one(sql + "ORDER BY s.updated_at DESC, s.name LIMIT 1",
                                        (EVIDENCE_KEY,)))
 
 
@@ -452,7 +452,8 @@ def fill_buckets(store: Store, trader: str, since: float, until: float) -> list[
 
 def alerts(store: Store, limit: int = 100, trader: str | None = None) -> list[AlertView]:
     if trader is None:
-        rows = store.query("SELECT * FROM alerts ORDER BY at DESC LIMIT ?", (_page(limit),))
+        rows = store.query("SELECT * FROM alerts ORDER BY at DESC, id DESC LIMIT ?",
+                           (_page(limit),))
     else:
         rows = store.query("SELECT * FROM alerts WHERE trader = ? ORDER BY at DESC LIMIT ?",
                            (trader, _page(limit)))

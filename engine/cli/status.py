@@ -55,6 +55,7 @@ from typing import Any
 
 from engine.config import Config
 from engine.money import money, price, quantity
+from store import trading, views
 
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 ALERTS_SHOWN = 20
@@ -83,51 +84,39 @@ def process_view(row: Any, now: float) -> dict[str, Any]:
 
 
 def study_view(store: Any) -> dict[str, Any] | None:
-    study = store.one("SELECT * FROM studies ORDER BY updated_at DESC, name LIMIT 1")
-    if study is None:
-        return None
-    counts = dict.fromkeys(TRIAL_STATES, 0)
-    rows = store.query(
-        "SELECT a.state, t.n FROM attempts a JOIN ("
-        "  SELECT trial, MAX(attempt) AS last, COUNT(*) AS n FROM attempts WHERE study = ?"
-        "  GROUP BY trial) t ON a.trial = t.trial AND a.attempt = t.last "
-        "WHERE a.study = ?", (study["name"], study["name"]))
-    retried = 0
-    for r in rows:
-        state = "RUNNING" if r["state"] == "RETRYING" else r["state"]
-        if state in counts:
-            counts[state] += 1
-        retried += int(r["n"] > 1)
     from store.registry import get_study_evidence
 
-    ev = get_study_evidence(store, study["name"]) or {}
-    return {"name": study["name"], "trials": {**counts, "RETRIED": retried},
-            "best_value": study["best_value"], "best_trial": study["best_trial"],
-            "pbo": study["pbo"],
+    study = views.study(store)
+    if study is None:
+        return None
+    c = views.trial_counts(store, study.name)
+    counts = {"RUNNING": c.running + c.retrying, "COMPLETE": c.complete, "FAILED": c.failed,
+              "PRUNED": c.pruned}
+    ev = get_study_evidence(store, study.name) or {}
+    return {"name": study.name, "trials": {**counts, "RETRIED": c.retried},
+            "best_value": study.best_value, "best_trial": study.best_trial,
+            "pbo": study.pbo,
             # the study driver's latest evidence (engine.study.evidence; `study show`)
-            "trials_attempted": ev.get("trials_attempted", len(rows)),
+            "trials_attempted": ev.get("trials_attempted", c.total),
             "pbo_blocks": ev.get("pbo_blocks"), "best": ev.get("best"),
             "gate": ev.get("gate")}
 
 
 def traders_view(store: Any) -> list[dict[str, Any]]:
-    positions: dict[str, list[dict[str, Any]]] = {}
-    for p in store.query("SELECT trader, ticker, qty, avg_price, unrealized_pnl FROM positions "
-                         "ORDER BY trader, ticker"):
-        positions.setdefault(p["trader"], []).append(
-            {"ticker": p["ticker"], "qty": quantity(p["qty"]), "avg_price": price(p["avg_price"]),
-             "unrealized_pnl": money(p["unrealized_pnl"])})
-    return [{"name": t["name"], "broker": t["broker"], "mode": t["mode"],
-             "equity": money(t["equity"]),
-             "positions": positions.get(t["name"], []), "trading_state": t["trading_state"],
-             "capital": money(t["capital"]), "cash": money(t["cash"]),
-             "state_reason": t["state_reason"], "unattributed": _unattributed(t)}
-            for t in store.query("SELECT * FROM traders ORDER BY name")]
+    return [{"name": t.name, "broker": t.broker, "mode": t.mode,
+             "equity": money(t.equity),
+             "positions": [{"ticker": p.ticker, "qty": quantity(p.qty),
+                            "avg_price": price(p.avg_price),
+                            "unrealized_pnl": money(p.unrealized_pnl)}
+                           for p in trading.positions(store, t.name)],
+             "trading_state": t.trading_state,
+             "capital": money(t.capital), "cash": money(t.cash),
+             "state_reason": t.state_reason, "unattributed": _unattributed(t.unattributed)}
+            for t in trading.list_traders(store)]
 
 
-def _unattributed(row: Any) -> list[str]:
+def _unattributed(raw: str | None) -> list[str]:
     """What the trader saw on its account that no trader placed (never adopted)."""
-    raw = row["unattributed"] if "unattributed" in row.keys() else None
     try:
         out = json.loads(raw) if raw else []
     except ValueError:
@@ -136,9 +125,8 @@ def _unattributed(row: Any) -> list[str]:
 
 
 def alerts_view(store: Any) -> list[dict[str, Any]]:
-    return [{"level": a["level"], "trader": a["trader"], "message": a["message"], "at": a["at"]}
-            for a in store.query("SELECT level, trader, message, at FROM alerts "
-                                 "ORDER BY at DESC, id DESC LIMIT ?", (ALERTS_SHOWN,))]
+    return [{"level": a.level, "trader": a.trader, "message": a.message, "at": a.at}
+            for a in views.alerts(store, ALERTS_SHOWN)]
 
 
 def collect(cfg: Config, store: Any) -> dict[str, Any]:

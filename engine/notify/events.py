@@ -9,6 +9,7 @@ from __future__ import annotations
 from engine.config import Config, ConfigError
 from engine.config.secrets import Secrets, load_secrets
 from engine.notify.redact import Redactor
+from store import outbox
 from store.db import Store, now
 
 EVENTS = ("fill", "risk", "trading_state", "process", "trial", "best_value", "alert",
@@ -58,9 +59,4 @@ def emit(store: Store, cfg: Config, event: str, title: str, body: str, level: st
     redact = Redactor(secrets)
     title, text = redact(title), redact(text)
     t = now()
-    with store.write():
-        cur = store.conn.execute(
-            "INSERT INTO outbox (event, level, title, body, silent, created_at, next_try_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (event, level, title, text, int(mode == "silent"), t, t))
-        return int(cur.lastrowid or 0)
+    return outbox.enqueue(store, event, level, title, text, silent=mode == "silent", at=t)

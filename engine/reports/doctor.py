@@ -105,7 +105,7 @@ def check_store(cfg: Config) -> Check:
     except StoreError as e:
         return Check("store", "fail", str(e))
     try:
-        result = store.one("PRAGMA integrity_check")[0]
+        result = store.integrity()
         version = store.version
     finally:
         store.close()

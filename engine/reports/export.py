@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from engine.files import write_atomic
 from store.db import Store
+from store.trading import get_trader
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,7 +84,7 @@ def load_frame(store: Store, what: str, since: float | None = None,
     if trader is not None:
         if t.trader_column is None:
             raise ExportError(f"{what} has no trader column; drop --trader")
-        if store.one("SELECT 1 FROM traders WHERE name = ?", (trader,)) is None:
+        if get_trader(store, trader) is None:
             raise ExportError(f"no trader named {trader!r}")
         where.append(f"{t.trader_column} = ?")
         params.append(trader)
