@@ -186,7 +186,7 @@ class Loader:
         if study is not None:
             counts = views.trial_counts(st, study.name)
             attempts = views.attempts_page(st, study.name, limit=min(page, ATTEMPT_ROWS))
-            running = views.running_attempts(st, study.name, limit=16)
+            running = views.running_attempts_all_hosts(st, study.name, limit=16)
         lap("trials")
         procs = []
         for p in views.processes(st, limit=page):
@@ -207,7 +207,7 @@ class Loader:
         lap("gpu")
         traders = views.traders(st)
         positions = views.positions(st, limit=page)
-        equity = tuple((tr.name, tuple(views.equity_series(st, tr.name, EQUITY_POINTS)))
+        equity = tuple((tr.name, tuple(views.equity_curve(st, tr.name, EQUITY_POINTS)))
                        for tr in traders)
         lap("positions")
         ends = {tr.name: window_end(now, tr.mode, views.trader_clock(st, tr.name))

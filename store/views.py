@@ -17,7 +17,7 @@ from store.db import Store
 from store.registry import EVIDENCE_KEY
 from store.registry import StudyRow as StudyView
 from store.rows import to_row, to_rows
-from store.samples import GpuProcessSample, SystemSample
+from store.samples import GpuProcessSample, GpuSample, SystemSample
 from store.trading import PositionRow as PositionView
 from store.trading import TraderRow as TraderView
 
@@ -88,7 +88,7 @@ class EquityPoint:
     backtest: float | None    # the model's own backtest on the bars the trader traded
 
 
-def equity_series(store: Store, trader: str, max_points: int = 240,
+def equity_curve(store: Store, trader: str, max_points: int = 240,
                   since: float | None = None) -> list[EquityPoint]:
     """At most max_points points of a trader's equity, evenly spaced in time.
 
@@ -239,7 +239,10 @@ def attempts_page(store: Store, study: str, limit: int = DEFAULT_PAGE,
         (study, _page(limit), max(0, int(offset)))))
 
 
-def running_attempts(store: Store, study: str, limit: int = 64) -> list[AttemptView]:
+def running_attempts_all_hosts(store: Store, study: str,
+                               limit: int = 64) -> list[AttemptView]:
+    """RUNNING attempts, mirrored ones from other hosts included (registry.running_attempts
+    is this host's own)."""
     return to_rows(AttemptView, store.query(
         f"SELECT {_ATTEMPT_COLS} FROM attempts a WHERE a.study = ? AND a.state = 'RUNNING' "
         "ORDER BY a.trial LIMIT ?", (study, _page(limit))))
@@ -270,17 +273,6 @@ def processes(store: Store, limit: int = DEFAULT_PAGE) -> list[ProcessView]:
 
 
 # -- samples ------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GpuSample:
-    at: float
-    gpu: int
-    name: str | None
-    mem_used_mb: float
-    mem_total_mb: float
-    util_pct: float | None
-    temp_c: float | None
-
-
 def gpu_latest(store: Store) -> list[GpuSample]:
     """The newest sample of each GPU (one seek per GPU on the (gpu, at) key)."""
     # A skip-scan: find each next GPU id with one index seek, never scanning the samples.
@@ -288,8 +280,8 @@ def gpu_latest(store: Store) -> list[GpuSample]:
         "WITH RECURSIVE d(gpu) AS (SELECT min(gpu) FROM gpu_samples UNION ALL "
         "  SELECT (SELECT min(gpu) FROM gpu_samples WHERE gpu > d.gpu) FROM d "
         "  WHERE d.gpu IS NOT NULL) "
-        "SELECT g.at, g.gpu, g.name, g.mem_used_mb, g.mem_total_mb, g.util_pct, g.temp_c "
-        "FROM d "
+        "SELECT g.at, g.gpu, g.name, g.mem_used_mb, g.mem_total_mb, g.util_pct, g.temp_c, "
+        "g.resolution FROM d "
         "JOIN gpu_samples g ON g.gpu = d.gpu AND g.at = "
         "  (SELECT max(at) FROM gpu_samples WHERE gpu = d.gpu) ORDER BY g.gpu"))
 
@@ -297,7 +289,8 @@ def gpu_latest(store: Store) -> list[GpuSample]:
 def gpu_history(store: Store, gpu: int, limit: int = 120) -> list[GpuSample]:
     """The last `limit` samples of one GPU, oldest first (for a sparkline)."""
     rows = store.query(
-        "SELECT at, gpu, name, mem_used_mb, mem_total_mb, util_pct, temp_c FROM gpu_samples "
+        "SELECT at, gpu, name, mem_used_mb, mem_total_mb, util_pct, temp_c, resolution "
+        "FROM gpu_samples "
         "WHERE gpu = ? ORDER BY at DESC LIMIT ?", (gpu, _page(limit)))
     return to_rows(GpuSample, rows[::-1])
 

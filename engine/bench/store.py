@@ -4,7 +4,7 @@
   BEGIN IMMEDIATE transaction, for a fixed row count. Also reported: store_locked_errors
   and store_commit_p99_ms (request of the write lock to COMMIT done, so lock waits count).
 - store_query_p95_ms: with 1M fills and 100k equity rows present (quick: 100k / 10k), the
-  console's queries (store.views: last_fills, equity_series, trial_counts) while 4 writers
+  console's queries (store.views: last_fills, equity_curve (key "equity_series"), trial_counts) while 4 writers
   keep inserting; the value is the worst of the three p95s.
 - store_open_ms: opening that store (quick_check + migrations check), as every CLI command does.
 """
@@ -186,7 +186,7 @@ def _queries(store: Store) -> dict[str, Callable[[], Any]]:
 
     return {
         "last_fills": lambda: views.last_fills(store, limit=500),
-        "equity_series": lambda: views.equity_series(store, "trader-3"),
+        "equity_series": lambda: views.equity_curve(store, "trader-3"),
         "trial_counts": lambda: views.trial_counts(store, "bench"),
     }
 

@@ -56,18 +56,18 @@ def _equity(st: Store, trader: str, n: int, step: float = 60.0) -> None:
              for i in range(n)])
 
 
-def test_equity_series_returns_all_points_when_few(st: Store) -> None:
+def test_equity_curve_returns_all_points_when_few(st: Store) -> None:
     _equity(st, "a", 50)
-    pts = views.equity_series(st, "a", max_points=100)
+    pts = views.equity_curve(st, "a", max_points=100)
     assert [p.at for p in pts] == [T + i * 60.0 for i in range(50)]
     assert pts[-1].equity == 1049.0 and pts[-1].benchmark == 949.0
     assert pts[-1].backtest is None and pts[-2].backtest == 1148.0
 
 
-def test_equity_series_downsamples_evenly_and_keeps_the_ends(st: Store) -> None:
+def test_equity_curve_downsamples_evenly_and_keeps_the_ends(st: Store) -> None:
     _equity(st, "a", 10_000)
     _equity(st, "b", 10)
-    pts = views.equity_series(st, "a", max_points=100)
+    pts = views.equity_curve(st, "a", max_points=100)
     assert 90 <= len(pts) <= 100
     assert pts[0].at == T and pts[-1].at == T + 9_999 * 60.0
     gaps = [b.at - a.at for a, b in zip(pts, pts[1:], strict=False)]
@@ -76,10 +76,10 @@ def test_equity_series_downsamples_evenly_and_keeps_the_ends(st: Store) -> None:
     assert all(p.backtest == (None if (p.at - T) / 60.0 % 2 else p.equity + 100.0) for p in pts)
 
 
-def test_equity_series_since_and_unknown_trader(st: Store) -> None:
+def test_equity_curve_since_and_unknown_trader(st: Store) -> None:
     _equity(st, "a", 100)
-    assert views.equity_series(st, "nobody") == []
-    pts = views.equity_series(st, "a", max_points=500, since=T + 90 * 60.0)
+    assert views.equity_curve(st, "nobody") == []
+    pts = views.equity_curve(st, "a", max_points=500, since=T + 90 * 60.0)
     assert [p.at for p in pts] == [T + i * 60.0 for i in range(90, 100)]
 
 
@@ -153,11 +153,11 @@ def test_attempts_carry_where_they_ran(st: Store) -> None:
     _mirror(st, 1, "gpu-b", "RUNNING", 0.6)
     page = {a.trial: (a.host, a.mirrored) for a in views.attempts_page(st, "s")}
     assert page == {0: ("gpu-a", 0), 1: ("gpu-b", 1)}
-    running = views.running_attempts(st, "s")
+    running = views.running_attempts_all_hosts(st, "s")
     assert [(a.trial, a.host, a.mirrored, a.progress) for a in running] == [
         (0, "gpu-a", 0, 0.0), (1, "gpu-b", 1, 0.6)]
     _mirror(st, 1, "gpu-b", "RUNNING", 0.9)  # the mirror's next poll moves the bar
-    assert views.running_attempts(st, "s")[1].progress == 0.9
+    assert views.running_attempts_all_hosts(st, "s")[1].progress == 0.9
 
 
 def test_attempts_page_and_running(st: Store) -> None:
@@ -165,7 +165,7 @@ def test_attempts_page_and_running(st: Store) -> None:
         _attempt(st, t, 0, "RUNNING" if t % 5 == 0 else "COMPLETE", 0.01 * t)
     page = views.attempts_page(st, "s", limit=5, offset=2)
     assert [a.trial for a in page] == [17, 16, 15, 14, 13]
-    assert [a.trial for a in views.running_attempts(st, "s")] == [0, 5, 10, 15]
+    assert [a.trial for a in views.running_attempts_all_hosts(st, "s")] == [0, 5, 10, 15]
 
 
 def test_attempts_page_carries_each_models_sharpe_and_benchmarks(st: Store) -> None:

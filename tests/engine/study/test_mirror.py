@@ -63,7 +63,7 @@ def test_each_store_mirrors_the_other_hosts_trials(make_config, tmp_path: Path) 
         study = registry.get_study(b.store, "shared")
         assert study is not None and (study.best_value, study.best_trial) == (0.7, done.number)
         # the console's queries see them; B's driver never resumes another host's trial
-        assert [v.trial for v in views.running_attempts(b.store, "shared")] == [running.number]
+        assert [v.trial for v in views.running_attempts_all_hosts(b.store, "shared")] == [running.number]
         assert registry.running_attempts(b.store, "shared") == [] and b.orphans() == []
 
         # idempotent and cheap: nothing changed, nothing written
