@@ -647,10 +647,6 @@ MAIN_ACTIONS = frozenset(b.action.partition("(")[0] for b in CappuccinoApp.BINDI
                          if isinstance(b, Binding))
 
 
-def store_path(cfg: Config) -> Path:
-    return Path(cfg.store.path)
-
-
 def shown_path(cfg: Config) -> str:
     """The store's path for the header: from the working folder or the config's folder when
     it lies below one of them (short, and the same on every machine), else in full."""

@@ -65,8 +65,3 @@ def count_alerts(store: Store, trader: str, since: float,
     row = store.one(f"SELECT COUNT(*) AS n FROM alerts WHERE trader = ? AND at >= ? "
                     f"AND level IN ({marks})", (trader, since, *levels))
     return int(row["n"]) if row else 0
-
-
-def alerts_between(store: Store, start: float, end: float) -> list[AlertRow]:
-    return to_rows(AlertRow, store.query(
-        "SELECT * FROM alerts WHERE at >= ? AND at < ? ORDER BY at", (start, end)))

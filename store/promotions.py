@@ -51,11 +51,6 @@ def has_paper_promotion(store: Store) -> bool:
                      "(passed = 1 OR forced = 1) LIMIT 1") is not None
 
 
-def get_promotion(store: Store, promotion_id: int) -> PromotionRow | None:
-    return to_row(PromotionRow, store.one("SELECT * FROM promotions WHERE id = ?",
-                                          (promotion_id,)))
-
-
 def recent_promotions(store: Store, limit: int = 50,
                       trader: str | None = None) -> list[PromotionRow]:
     if trader is None:

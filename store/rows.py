@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -22,7 +22,3 @@ def to_rows(cls: type[T], rows: list[sqlite3.Row]) -> list[T]:
     names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     keys = [k for k in rows[0].keys() if k in names]
     return [cls(**{k: r[k] for k in keys}) for r in rows]
-
-
-def as_dict(obj: Any) -> dict[str, Any]:
-    return dataclasses.asdict(obj)

@@ -121,11 +121,6 @@ def latest_system(store: Store) -> SystemSample | None:
     return to_row(SystemSample, store.one("SELECT * FROM system_samples ORDER BY at DESC LIMIT 1"))
 
 
-def system_since(store: Store, since: float) -> list[SystemSample]:
-    return to_rows(SystemSample, store.query(
-        "SELECT * FROM system_samples WHERE at >= ? ORDER BY at", (since,)))
-
-
 def latest_gpus(store: Store) -> list[GpuSample]:
     return to_rows(GpuSample, store.query(
         "SELECT g.* FROM gpu_samples g JOIN (SELECT gpu, MAX(at) AS at FROM gpu_samples "

@@ -362,12 +362,6 @@ def equity_series(store: Store, trader: str, limit: int) -> list[tuple[float, fl
     return [(r["at"], r["equity_f"]) for r in reversed(rows)]
 
 
-def first_equity(store: Store, trader: str) -> tuple[float, float, float | None] | None:
-    row = store.one("SELECT at, equity_f, benchmark_f FROM equity WHERE trader = ? "
-                    "ORDER BY at LIMIT 1", (trader,))
-    return (row["at"], row["equity_f"], row["benchmark_f"]) if row else None
-
-
 def insert_decisions(store: Store, trader: str, records: Iterable[DecisionRecord],
                      at: float | None = None) -> None:
     t = now() if at is None else at
@@ -397,11 +391,6 @@ def decision_stats(store: Store, trader: str, since: float = 0.0) -> DecisionSta
     return DecisionStats(decisions=n, passed=p, pass_rate=(p / n if n else 0.0),
                          trades_per_day=per_day, projected_trades_per_month=per_day * 30,
                          avg_score=float(row["s"]) if row and row["s"] is not None else 0.0)
-
-
-def last_decision_bar(store: Store, trader: str) -> float | None:
-    row = store.one("SELECT MAX(bar_at) AS m FROM decisions WHERE trader = ?", (trader,))
-    return row["m"] if row else None
 
 
 # -- books: what each trader owns on a shared account ----------------------------------------
