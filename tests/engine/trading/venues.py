@@ -27,6 +27,7 @@ VENUES = ("coinbase", "alpaca")
 P = 300
 EXTRA = """
 [env]
+action_mapping = "delta"  # an order every bar (these tests are about the exchange, not holding)
 max_trade_fraction = 0.5
 [risk]
 max_order_notional = 1000
