@@ -74,6 +74,11 @@ class PositionsPane(Vertical):
         chart.set_series(f"{name}: equity vs {vs}", points)
 
     @property
+    def selected_position(self) -> str | None:
+        """"trader:ticker" of the highlighted position row."""
+        return selected_key(self.query_one("#positions-table", LineTable))
+
+    @property
     def selected_trader(self) -> str | None:
         return selected_key(self.query_one("#traders-table", LineTable))
 

@@ -7,8 +7,9 @@
    figures of the same module, plus ppo_samples_per_s_cuda;
 2. a population study: `cappuccino train --population auto --gpu 0` of --trials trials ×
    3 CPCV splits (a few hundred members) on synthetic data in a temp folder, as a real CLI
-   process with its own store: wall time, trials per hour, states, peak GPU memory, the
-   population size the sizing chose.
+   process with its own store, with `cappuccino sample` running beside it: wall time,
+   trials per hour, states, peak GPU memory, the population size the sizing chose, and the
+   GPU memory the sampler recorded for the population's process (the GPU pane's figure).
 Each part is timed and fails alone (its error goes into the JSON). `--smoke` runs tiny
 sizes on whatever device there is (CI checks the script itself that way).
 """
@@ -41,6 +42,9 @@ total_steps = {steps}
 [trials]
 retry_wait_s = 0
 checkpoint_every = 5
+[sampler]
+interval_s = 1
+flush_s = 2
 """
 
 
@@ -73,10 +77,39 @@ def bench_part(smoke: bool) -> dict[str, Any]:
     return out
 
 
+def watch_gpu_process(db: Path, proc: subprocess.Popen[str], deadline: float) -> float | None:
+    """Until proc ends: the most GPU memory the sampler saw for proc's pid (what the GPU pane
+    shows for the population's process); None when it never showed up."""
+    from store import samples
+    from store.db import Store
+
+    seen: float | None = None
+    while proc.poll() is None:
+        if time.perf_counter() > deadline:
+            proc.kill()
+            break
+        time.sleep(2)
+        if not db.exists():
+            continue
+        try:
+            store = Store(db)
+            try:
+                rows = samples.latest_gpu_processes(store)
+            finally:
+                store.close()
+        except Exception:   # the store may be mid-creation; the next look will do
+            continue
+        for r in rows:
+            if r.pid == proc.pid and r.mem_used_mb is not None:
+                seen = max(seen or 0.0, r.mem_used_mb)
+    proc.wait()
+    return seen
+
+
 def study_part(trials: int, smoke: bool) -> dict[str, Any]:
     import torch
 
-    from store import registry
+    from store import registry, samples
     from store.db import Store
 
     cuda = torch.cuda.is_available()
@@ -89,22 +122,35 @@ def study_part(trials: int, smoke: bool) -> dict[str, Any]:
         if cuda:
             argv += ["--gpu", "0"]
         env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+        db = Path(tmp) / "var" / "cappuccino.db"
+        sampler = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config",
+                                    str(cfg), "sample"], env=env, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+        log_out, log_err = Path(tmp) / "train.out", Path(tmp) / "train.err"
         t0 = time.perf_counter()
-        proc = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=540)
+        with log_out.open("w") as fo, log_err.open("w") as fe:
+            train = subprocess.Popen(argv, stdout=fo, stderr=fe, text=True, env=env)
+            seen_mb = watch_gpu_process(db, train, deadline=t0 + 540)
         wall = time.perf_counter() - t0
-        out: dict[str, Any] = {"returncode": proc.returncode, "wall_s": round(wall, 1),
+        sampler.terminate()
+        sampler.wait(timeout=30)
+        stdout, stderr = log_out.read_text(), log_err.read_text()
+        out: dict[str, Any] = {"returncode": train.returncode, "wall_s": round(wall, 1),
                                "trials": trials, "device": "cuda:0" if cuda else "cpu",
-                               "stdout_tail": proc.stdout[-2000:],
-                               "stderr_tail": proc.stderr[-2000:]}
-        m = re.search(r"population: (\d+) trials, (\d+) envs per member \((.*)\)", proc.stdout)
+                               "stdout_tail": stdout[-2000:], "stderr_tail": stderr[-2000:],
+                               "gpu_pane_worker_mem_mb": seen_mb}
+        m = re.search(r"population: (\d+) trials, (\d+) envs per member \((.*)\)", stdout)
         if m:
             out.update(population_trials=int(m[1]), envs_per_member=int(m[2]), sizing=m[3])
-        store = Store(Path(tmp) / "var" / "cappuccino.db")
+        store = Store(db)
         try:
             counts = registry.state_counts(store, "gpu-check")
             attempts = registry.list_attempts(store, "gpu-check")
+            gpus = samples.gpus_since(store, time.time() - wall - 5)
         finally:
             store.close()
+        out["sampler_gpu_max_mem_mb"] = max((g.mem_used_mb for g in gpus), default=None)
+        out["sampler_gpu_max_util_pct"] = max((g.util_pct or 0.0 for g in gpus), default=None)
         done = sum(v for k, v in counts.items() if k in ("COMPLETE", "PRUNED", "FAILED"))
         out.update(states=counts, study_trials_per_hour=round(done / wall * 3600, 1),
                    members=trials * 3,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,66 +51,84 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def population_rate(device: str, k: int, n: int, updates: int) -> float:
-    """Aggregate samples/s of `updates` population updates (after one warm-up)."""
-    return population_rates(device, k, n, updates)[0]
+@dataclass(frozen=True)
+class Rates:
+    """Samples per wall second and per CPU second of this process, each side."""
+
+    population: float
+    population_cpu: float
+    serial: float
+    serial_cpu: float
 
 
-def population_rates(device: str, k: int, n: int, updates: int) -> tuple[float, float]:
-    """(samples per wall second, per CPU second of this process)."""
+def _population(device: str, k: int, n: int) -> tuple[Any, Any]:
     from engine.agent.hyperparams import Hyperparams
     from engine.config.schema import EnvSection
     from engine.population.env import PopulationVecEnv
+    from engine.population.members import use_batched_rng
     from engine.population.ppo import PopulationPPO
 
     prices, feats, spec = _data()
-    segments = [((0, prices.shape[0]),)] * k
     env = PopulationVecEnv(prices, feats, spec, EnvSection(), n, device, [EPISODE] * k,
-                           list(range(k)), segments)
+                           list(range(k)), [((0, prices.shape[0]),)] * k)
     hp = Hyperparams(n_envs=n)
     agent = PopulationPPO(env.obs_dim, env.act_dim, [hp.with_(lr=3e-4 * (1 + i / k))
-                                                      for i in range(k)], list(range(k)), device)
-    obs = env.reset()
-    obs, _ = agent.learn(env, obs)
-    _sync(device)
-    t0, c0 = time.perf_counter(), time.process_time()
-    for _ in range(updates):
-        obs, _ = agent.learn(env, obs)
-    _sync(device)
-    samples = k * n * hp.n_steps * updates
-    return samples / (time.perf_counter() - t0), samples / max(time.process_time() - c0, 1e-9)
+                                                      for i in range(k)], list(range(k)), device,
+                          batched_rng=use_batched_rng(device, k))   # as the study does
+    return env, agent
 
 
-def serial_rate(device: str, k: int, n: int, updates: int) -> float:
-    """Samples/s of the same members trained one after another with the per-trial path."""
-    return serial_rates(device, k, n, updates)[0]
-
-
-def serial_rates(device: str, k: int, n: int, updates: int) -> tuple[float, float]:
-    """(samples per wall second, per CPU second of this process)."""
+def _serial(device: str, i: int, k: int, n: int) -> tuple[Any, Any]:
     from engine.agent.hyperparams import Hyperparams
     from engine.agent.ppo import PPO
     from engine.config.schema import EnvSection
     from engine.study.objective import SegmentEnv
 
     prices, feats, spec = _data()
-    hp = Hyperparams(n_envs=n)
-    spent, cpu = 0.0, 0.0
-    for i in range(k):
-        env = SegmentEnv(prices, feats, spec, EnvSection(), n, device, EPISODE, i,
-                         ((0, prices.shape[0]),))
-        agent = PPO(env.obs_dim, env.act_dim, hp.with_(lr=3e-4 * (1 + i / k)), device, seed=i)
-        obs = env.reset()
+    env = SegmentEnv(prices, feats, spec, EnvSection(), n, device, EPISODE, i,
+                     ((0, prices.shape[0]),))
+    hp = Hyperparams(n_envs=n).with_(lr=3e-4 * (1 + i / k))
+    return env, PPO(env.obs_dim, env.act_dim, hp, device, seed=i)
+
+
+def side_by_side(device: str, k: int, n: int, updates: int, serial_k: int | None = None
+                 ) -> Rates:
+    """The population against the same members trained one at a time (per-trial path),
+    interleaved by rounds (one population update, then one update of each serial member)
+    so both sides see the same load on a shared machine. serial_k < k: only that many
+    serial members run, and their rate stands for all k."""
+    pairs = [_population(device, k, n)] + [_serial(device, i, k, n)
+                                            for i in range(serial_k or k)]
+    obs = [env.reset() for env, _ in pairs]
+    wall, cpu = [0.0, 0.0], [0.0, 0.0]
+    for rnd in range(updates + 1):   # round 0 warms up (allocations, kernels)
+        for j, (env, agent) in enumerate(pairs):
+            _sync(device)
+            t0, c0 = time.perf_counter(), time.process_time()
+            obs[j], _ = agent.learn(env, obs[j])
+            _sync(device)
+            if rnd:
+                side = 0 if j == 0 else 1
+                wall[side] += time.perf_counter() - t0
+                cpu[side] += time.process_time() - c0
+    steps = pairs[0][1].n_steps
+    pop_samples = k * n * steps * updates
+    ser_samples = (serial_k or k) * n * steps * updates
+    return Rates(pop_samples / wall[0], pop_samples / max(cpu[0], 1e-9),
+                 ser_samples / wall[1], ser_samples / max(cpu[1], 1e-9))
+
+
+def population_rate(device: str, k: int, n: int, updates: int) -> float:
+    """Aggregate samples/s of the population alone (no serial side)."""
+    env, agent = _population(device, k, n)
+    obs = env.reset()
+    obs, _ = agent.learn(env, obs)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(updates):
         obs, _ = agent.learn(env, obs)
-        _sync(device)
-        t0, c0 = time.perf_counter(), time.process_time()
-        for _ in range(updates):
-            obs, _ = agent.learn(env, obs)
-        _sync(device)
-        spent += time.perf_counter() - t0
-        cpu += time.process_time() - c0
-    samples = k * n * hp.n_steps * updates
-    return samples / spent, samples / max(cpu, 1e-9)
+    _sync(device)
+    return k * n * agent.n_steps * updates / (time.perf_counter() - t0)
 
 
 def _env(device: str, n: int) -> Any:
@@ -182,10 +201,10 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     torch.set_num_threads(1)
     try:
         k, n, updates = 8, 64, 1 if quick else 3
-        pop, pop_cpu = population_rates("cpu", k, n, updates)
-        ser, ser_cpu = serial_rates("cpu", k, n, updates)
+        r = side_by_side("cpu", k, n, updates)
+        pop, pop_cpu, ser, ser_cpu = r.population, r.population_cpu, r.serial, r.serial_cpu
         what = (f"K = {k} members × {n} envs, 7 assets, 64 steps, 4 epochs, minibatch 1024, "
-                f"hidden 64, CPU, 1 thread, {updates} update(s) after a warm-up; per CPU-second "
+                f"hidden 64, CPU, 1 thread, {updates} update(s) each after a warm-up, interleaved by round; per CPU-second "
                 f"of this process (less sensitive to a shared machine): {pop_cpu:,.0f} vs "
                 f"{ser_cpu:,.0f} samples/s, {pop_cpu / ser_cpu:.3f}x")
         out = {
@@ -207,8 +226,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
 
 def run_cuda(quick: bool) -> dict[str, Result]:
     k, n, updates = (64, 256, 1) if quick else (256, 256, 2)
-    pop = population_rate("cuda:0", k, n, updates)
-    ser = serial_rate("cuda:0", SERIAL_CUDA, n, updates)
+    r = side_by_side("cuda:0", k, n, updates, serial_k=SERIAL_CUDA)
+    pop, ser = r.population, r.serial
     kernels, syncs = env_cuda_counts()
     pop_kernels, pop_syncs = env_cuda_counts(population=256)
     what = f"K = {k} members × {n} envs on cuda:0, default PPO hyperparameters"

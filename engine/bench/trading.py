@@ -6,6 +6,11 @@
   the same trader with a single model, measured in the same run. Goal <= 250 ms.
 - conviction_us_per_decision: the conviction filter's whole per-bar work (momentum once,
   the volatility regime per ticker, the scoring) divided by the decisions. Goal <= 50 us.
+- trader_broker_calls_per_bar: broker calls one bar (step + one poll) makes; each is one
+  exchange request on Coinbase and Alpaca. One model, 7 tickers, sim broker, mean over bars
+  after the first. No baseline.
+- trader_candles_per_bar: candles those calls fetched. Baseline: the same trader refetching
+  its whole candle window every bar (as before the in-memory history), same run.
 """
 
 from __future__ import annotations
@@ -90,6 +95,59 @@ def _latency(cfg, workdir: Path, dirs: list[Path], name: str, bars: int) -> list
     return times
 
 
+class _Counting:
+    """A broker whose calls are counted (the replay clock's own calls are not)."""
+
+    def __init__(self, broker) -> None:  # noqa: ANN001
+        self._b, self.calls, self.candles = broker, 0, 0
+
+    def __getattr__(self, name: str):  # noqa: ANN204
+        attr = getattr(self._b, name)
+        if not callable(attr) or name in ("now", "advance"):
+            return attr
+
+        def counted(*a, **k):  # noqa: ANN002, ANN003, ANN202
+            self.calls += 1
+            out = attr(*a, **k)
+            if name == "bars":
+                self.candles += len(out)
+            return out
+        return counted
+
+
+def _calls_per_bar(cfg, workdir: Path, dirs: list[Path], name: str, bars: int,  # noqa: ANN001
+                   refetch: bool) -> tuple[float, float]:
+    from engine.brokers.factory import make_broker
+    from engine.config.secrets import Secrets
+    from engine.trading.clock import ReplayClock
+    from engine.trading.policy import load_policy
+    from engine.trading.trader import Trader, TraderSettings
+    from store.db import Store
+
+    policy = load_policy(dirs, tickers=TICKERS, timeframe="5m", features=None,
+                         env=cfg.env.model_dump())
+    sim = make_broker(cfg, Secrets(), "sim", workdir / name)
+    broker = _Counting(sim)
+    store = Store(cfg.store.path)
+    clock = ReplayClock(sim, "5m", 1000)  # type: ignore[arg-type]
+    trader = Trader(cfg, store, broker, clock, policy, TraderSettings(  # type: ignore[arg-type]
+        name, "sim", "paper", name, None, None, TICKERS, "5m", Decimal(10_000)))
+    trader.register()
+    calls, candles = [], []
+    for i in range(bars + 1):
+        if refetch:
+            trader.history_cache.clear()
+        before = (broker.calls, broker.candles)
+        trader.step(clock.last_closed_bar())
+        trader.poll()
+        if i:
+            calls.append(broker.calls - before[0])
+            candles.append(broker.candles - before[1])
+        sim.advance()  # type: ignore[attr-defined]
+    store.close()
+    return statistics.mean(calls), statistics.mean(candles)
+
+
 def _conviction_us(bars: int) -> tuple[float, int]:
     from engine.config.schema import ConvictionSection
     from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
@@ -128,6 +186,9 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     single = _latency(cfg, workdir, dirs[:1], "single", bars)
     ensemble = _latency(cfg, workdir, dirs, "ensemble", bars)
     us, _ = _conviction_us(300 if quick else 3000)
+    calls, candles = _calls_per_bar(cfg, workdir, dirs[:1], "calls", bars, refetch=False)
+    _, candles_before = _calls_per_bar(cfg, workdir, dirs[:1], "calls-refetch", bars,
+                                       refetch=True)
     med = statistics.median(ensemble)
     p95 = float(np.percentile(ensemble, 95))
     return {
@@ -137,4 +198,10 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
                  f"{p95:.1f} ms; baseline: one model, same run; goal <= 250 ms"),
         "conviction_us_per_decision": Result(us, "us", note="momentum + volatility regime + "
                                              "score per decision, 7 tickers; goal <= 50 us"),
+        "trader_broker_calls_per_bar": Result(
+            calls, "calls", note=f"mean of {bars} bars (step + one poll), 7 tickers, sim "
+                                 "broker; each is one request on Coinbase/Alpaca"),
+        "trader_candles_per_bar": Result(
+            candles, "candles", baseline=candles_before,
+            note="candles fetched per bar; baseline: the whole window refetched each bar"),
     }

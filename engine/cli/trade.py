@@ -138,13 +138,17 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
         trader = Trader(cfg, store, broker, clock, policy, settings)
         try:
             if isinstance(clock, RealClock):  # bars on the exchange's clock from the start
-                broker.clock_offset_s = clock.measure_offset(broker.now)  # type: ignore[attr-defined]
+                offset = clock.measure_offset(broker.now)
+                broker.clock_offset_s = offset  # type: ignore[attr-defined]
             trader.check_allotment()
+        except AllotmentError as e:
+            raise UsageError(str(e)) from None
+        except BrokerError as e:
+            raise JobError(f"broker {broker_name}: cannot read the account: {e}") from None
+        try:
             trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
         except ModelError as e:
             raise UsageError(f"model refused: {e}") from None
-        except AllotmentError as e:
-            raise UsageError(str(e)) from None
         except (BrokerError, DataError) as e:
             raise JobError(f"broker {broker_name}: cannot read market data: {e}") from None
         logging.getLogger("cappuccino.trading").info(

@@ -67,8 +67,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         req = train_request(args.study or cfg.study.name, args.timeframe or cfg.data.timeframe,
                             cfg.study.n_trials if args.n_trials is None else args.n_trials,
                             device=args.device, workers=args.workers, gpu=args.gpu)
-    except TrainArgsError as e:
-        raise UsageError(f"train: {e}") from None
+    except TrainArgsError as e:  # name the flag the operator typed
+        field, _, what = str(e).partition(": ")
+        raise UsageError(f"train --{field.replace('_', '-')}: {what}") from None
     study, timeframe, n_trials, device = req.study, req.timeframe, req.n_trials, req.device
     population = parse_population(args.population, cfg.study.population)
     cfg = apply_overrides(cfg, timeframe, device, req.workers)

@@ -145,7 +145,9 @@ class StudySection(Section):
     pruning: bool = True
     seed: int | None = None
     workers: int = Field(default=1, ge=1, le=64)
-    max_splits: int = Field(default=3, ge=1, le=1000)  # CPCV splits used per trial (speed)
+    max_splits: int = Field(default=3, ge=0, le=1000)  # CPCV splits used per trial; 0 = all
+    seeds: int = Field(default=3, ge=1, le=64)  # each configuration is trained with this many seeds
+    pbo_blocks: int = Field(default=16, ge=4, le=24, multiple_of=2)  # CSCV blocks S for the PBO
     purge_bars: int = Field(default=0, ge=0)  # bars dropped before each test block
     holdout_frac: float = Field(default=0.1, ge=0, lt=0.5)  # last window: final backtest only
     # 0: one worker process per trial; N: N trials trained at once as one population in
@@ -329,6 +331,10 @@ class SamplerSection(Section):
 
 class GatesSection(Section):
     paper_min_objective: float = 0.0
+    paper_min_dsr: float = Field(default=0.95, ge=0, le=1)  # deflated Sharpe ratio of the trial
+    paper_max_pbo: float = Field(default=0.2, ge=0, le=1)  # the study's PBO (CSCV)
+    paper_min_holdout_lo: float = 0.0  # lower end of the held-out active Sharpe's 95% interval
+    paper_baseline_margin: float = Field(default=0.1, ge=0)  # objective above every baseline's
     live_min_hours: float = Field(default=48.0, ge=0)
     live_min_sharpe: float = 0.1
     live_min_trades_per_day: float = Field(default=2.0, ge=0)

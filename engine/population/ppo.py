@@ -14,7 +14,14 @@ member's gradient is its own loss's. Grad-norm clipping and Adam are per member.
 whose loss is not finite is marked failed (`failed`) and frozen; an inactive member
 (pruned, failed) keeps stepping its envs but no longer learns.
 
-No host synchronisation in the rollout loop; one per update (the statistics).
+No host synchronisation in the rollout loop (tests/engine/population/test_env.py).
+
+Random numbers: by default each member draws from its own generators, as its serial run
+would (K small draws per rollout and per epoch). With batched_rng, one generator serves the
+whole population (one draw for all members' action noise, one batched argsort for all
+minibatch permutations): what large populations on a GPU need (K CPU permutations of 16k
+rows each cost about 0.7 ms apiece), at the price of members matching their serial runs in
+distribution only, not number for number.
 """
 
 from __future__ import annotations
@@ -66,7 +73,8 @@ def _col(values: list[float], device: torch.device) -> torch.Tensor:
 
 class PopulationPPO:
     def __init__(self, obs_dim: int, act_dim: int, hps: list[Hyperparams], seeds: list[int],
-                 device: str | torch.device = "cpu", minibatch: int | None = None) -> None:
+                 device: str | torch.device = "cpu", minibatch: int | None = None,
+                 batched_rng: bool = False) -> None:
         first = hps[0]
         for name in SHARED:
             if any(getattr(h, name) != getattr(first, name) for h in hps):
@@ -80,6 +88,8 @@ class PopulationPPO:
         if minibatch is None and len(mbs) > 1:
             raise ValueError("members of one population need the same minibatch")
         self.minibatch = max(1, min(minibatch or mbs.pop(), first.batch))
+        self.batched_rng = batched_rng
+        self.batch_gen = torch.Generator(device=dev).manual_seed(int(seeds[0]) + 2)
         self.gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
         self.sample_gens = [torch.Generator(device=dev).manual_seed(s + 1) for s in seeds]
         self.policy = StackedPolicy.init(seeds, obs_dim, act_dim, first.hidden,
@@ -117,8 +127,13 @@ class PopulationPPO:
         act_dim = self.policy.log_std.shape[1]
         # Each member's noise for the whole rollout from its own generator: on CPU the same
         # numbers as one draw per step when n·A is a multiple of 16 (torch fills 16 at once).
-        noise = torch.stack([torch.randn((steps, n, act_dim), generator=g, device=self.device)
-                             for g in self.sample_gens], dim=1)
+        if self.batched_rng:
+            noise = torch.randn((steps, k, n, act_dim), generator=self.batch_gen,
+                                device=self.device)
+        else:
+            noise = torch.stack([torch.randn((steps, n, act_dim), generator=g,
+                                             device=self.device) for g in self.sample_gens],
+                                dim=1)
         b_obs = torch.empty((steps, k, n, obs.shape[-1]), device=self.device)
         b_act = torch.empty((steps, k, n, act_dim), device=self.device)
         b_logp = torch.empty((steps, k, n), device=self.device)
@@ -159,8 +174,7 @@ class PopulationPPO:
         stats = torch.zeros(k, len(STATS), device=self.device)
         n_mb = 0
         for _ in range(self.epochs):
-            perm = torch.stack([torch.randperm(total, generator=g) for g in self.gens]
-                               ).to(self.device)
+            perm = self._permutations(total)
             for start in range(0, total, mb):
                 idx = perm[:, start:start + mb]
                 for hook in self.hooks:
@@ -171,6 +185,14 @@ class PopulationPPO:
         self.updates += 1
         self.last_stats = stats / max(n_mb, 1)
         return self.last_stats
+
+    def _permutations(self, total: int) -> torch.Tensor:
+        """(K, total) row orders for one epoch."""
+        if self.batched_rng:
+            keys = torch.rand((self.k, total), generator=self.batch_gen, device=self.device)
+            return keys.argsort(dim=1)
+        return torch.stack([torch.randperm(total, generator=g) for g in self.gens]
+                           ).to(self.device)
 
     def _minibatch(self, obs: torch.Tensor, act: torch.Tensor, logp_old: torch.Tensor,
                    a: torch.Tensor, ret: torch.Tensor) -> torch.Tensor:
@@ -234,7 +256,8 @@ class PopulationPPO:
                 "exp_avg": [m[k].cpu().clone() for m in self.exp_avg],
                 "exp_avg_sq": [v[k].cpu().clone() for v in self.exp_avg_sq],
                 "adam_steps": self.adam_steps, "updates": self.updates,
-                "gen": self.gens[k].get_state(), "sample_gen": self.sample_gens[k].get_state()}
+                "gen": self.gens[k].get_state(), "sample_gen": self.sample_gens[k].get_state(),
+                "batch_gen": self.batch_gen.get_state()}
 
     def load_member_state(self, k: int, state: dict[str, Any]) -> None:
         """Restore member k (all members of a population resume at the same update)."""
@@ -248,3 +271,5 @@ class PopulationPPO:
         self.updates = int(state["updates"])
         self.gens[k].set_state(state["gen"])
         self.sample_gens[k].set_state(state["sample_gen"])
+        if "batch_gen" in state:
+            self.batch_gen.set_state(state["batch_gen"])

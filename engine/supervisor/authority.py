@@ -52,8 +52,8 @@ def _promotion(store: Store, trader: str, kind: str) -> PromotionRow | None:
     return None
 
 
-def is_live(cfg: Config, t: Trade) -> bool:
-    return t.live or (t.broker or cfg.trader.broker) == "coinbase"
+def is_live(t: Trade) -> bool:
+    return t.live or t.broker == "coinbase"
 
 
 def check_armed(cfg: Config, what: str) -> None:
@@ -62,44 +62,51 @@ def check_armed(cfg: Config, what: str) -> None:
                       f"{cfg.source})")
 
 
+def check_live(cfg: Config, what: str) -> None:
+    """Armed in the config, and the credentials where the trader will find them."""
+    check_armed(cfg, what)
+    s = _secrets(cfg)
+    if not (s.coinbase_api_key and s.coinbase_api_secret):
+        raise Refused(f"{what}: Coinbase credentials are missing (COINBASE_API_KEY, "
+                      "COINBASE_API_SECRET or the key file)")
+
+
 def check_trade(cfg: Config, store: Store, t: Trade) -> None:
     """Raise Refused unless this trader may start exactly as asked."""
     from engine.promote import PromotionError, Request, plan
 
-    live = is_live(cfg, t)
+    live = is_live(t)
     if live:
-        if not t.live or (t.broker or cfg.trader.broker) != "coinbase":
+        if not t.live or t.broker != "coinbase":
             raise Refused("trade: live trading is Coinbase with live = true, both or neither")
-        check_armed(cfg, "trade")
-        s = _secrets(cfg)
-        if not (s.coinbase_api_key and s.coinbase_api_secret):
-            raise Refused("trade: Coinbase credentials are missing (COINBASE_API_KEY, "
-                          "COINBASE_API_SECRET or the key file)")
+        check_live(cfg, "trade")
     kind = "live" if live else "paper"
     promo = _promotion(store, t.name, kind)
     if promo is None:
         raise Refused(f"trade: no recorded {kind} promotion of trader {t.name} (use "
                       f"`cappuccino promote --to {kind}`)")
     recorded = last_capital_change(store, t.name) if live else promo
-    if t.capital is not None and recorded is not None and recorded.capital is not None \
+    if recorded is not None and recorded.capital is not None \
             and Decimal(recorded.capital) != t.capital:
         raise Refused(f"trade: capital {t.capital} differs from the promoted "
                       f"{recorded.capital} (promotion #{recorded.id})")
     if live:
-        req = Request(to="live", trader=promo.subject, name=t.name,
-                      capital=float(t.capital) if t.capital is not None else None)
+        req = Request(to="live", trader=promo.subject, name=t.name, capital=float(t.capital))
     else:
         ens = ENSEMBLE_RE.match(t.model)
         req = Request(to="paper", study=t.study, trial=None if ens else t.trial,
-                      model=t.model if ens else None, name=t.name,
-                      capital=float(t.capital) if t.capital is not None else None)
+                      model=t.model if ens else None, name=t.name, capital=float(t.capital))
     try:
         p = plan(cfg, store, req)
     except PromotionError as e:
         raise Refused(f"trade: {e}") from None
-    if p.trader != t.name or (p.trade_args or {}).get("model") != t.model:
-        raise Refused(f"trade: trader {t.name} with this model is not what promotion "
-                      f"#{promo.id} promoted")
+    promoted = p.trade_args or {}
+    asked = {"name": t.name, "model": t.model, "broker": t.broker,
+             "tickers": list(t.tickers), "timeframe": t.timeframe, "live": t.live}
+    differ = [k for k, v in asked.items() if promoted.get(k) != v]
+    if p.trader != t.name or differ:
+        raise Refused(f"trade: {', '.join(differ) or 'name'} of trader {t.name} differ from "
+                      f"what promotion #{promo.id} promoted")
     size = [g for g in p.gates if g.name == "starting capital" and not g.passed]
     if size:
         raise Refused(f"trade: {size[0].describe()} (a size limit is never forced)")

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from pydantic import StringConstraints as S
@@ -67,6 +67,10 @@ class StartTrial(Typed):
     timeframe: Timeframe
     device: Annotated[str, S(pattern=DEVICE_RE)] | None = None
 
+    @property
+    def process_name(self) -> str:  # engine.study.runner.worker_name
+        return f"trial-{self.study}-{self.trial}"[:64]
+
     def process(self) -> tuple[str, list[str]]:
         argv = ["worker", "--study", self.study, "--trial", str(self.trial),
                 "--timeframe", self.timeframe]
@@ -75,6 +79,7 @@ class StartTrial(Typed):
 
 class StartDemo(Typed):
     kind: Literal["demo"]
+    process_name: ClassVar[str] = "demo"
 
     def process(self) -> tuple[str, list[str]]:
         return "demo", ["demo", "run"]
@@ -101,12 +106,16 @@ class Train(Typed):
 
 
 class Trade(Typed):
+    """What a promotion asks the supervisor to start: every field the trader will use is
+    explicit (nothing falls back to the config), so the supervisor can compare it with
+    what was promoted."""
+
     name: Slug
     model: ModelRef
-    broker: Literal["sim", "alpaca", "coinbase"] | None = None
-    tickers: Annotated[list[Ticker], Field(min_length=1, max_length=32)] | None = None
-    timeframe: Timeframe | None = None
-    capital: Capital | None = None
+    broker: Literal["sim", "alpaca", "coinbase"]
+    tickers: Annotated[list[Ticker], Field(min_length=1, max_length=32)]
+    timeframe: Timeframe
+    capital: Capital
     live: StrictBool = False
     study: Slug | None = None
     trial: Annotated[StrictInt, Field(ge=0)] | None = None
@@ -117,15 +126,9 @@ class Trade(Typed):
         return f"trader-{self.name}"
 
     def argv(self) -> list[str]:
-        argv = ["trade", "--name", self.name, "--model", self.model]
-        if self.broker:
-            argv += ["--broker", self.broker]
-        if self.tickers:
-            argv += ["--tickers", ",".join(self.tickers)]
-        if self.timeframe:
-            argv += ["--timeframe", self.timeframe]
-        if self.capital is not None:
-            argv += ["--capital", str(self.capital)]
+        argv = ["trade", "--name", self.name, "--model", self.model, "--broker", self.broker,
+                "--tickers", ",".join(self.tickers), "--timeframe", self.timeframe,
+                "--capital", str(self.capital)]
         if self.study:
             argv += ["--study", self.study]
         return argv + (["--live"] if self.live else [])
@@ -158,8 +161,15 @@ class TradingSwitch(Typed):
     direct: StrictBool = False  # the CLI already applied it (kill switch without supervisor)
 
 
+class Exit(Typed):
+    """exit: the target trader sells one ticker (or every position) to flat."""
+
+    ticker: Ticker | None = None
+    reason: Note | None = None
+
+
 # action -> (args model, what the target must be)
-Target = Literal["none", "name", "name_or_all", "optional"]
+Target = Literal["name", "name_or_all", "optional"]
 SCHEMAS: dict[str, tuple[type[Typed] | None, Target]] = {
     "start": (None, "name"),  # the model depends on args.kind (START_KINDS)
     "stop": (StopArgs, "name_or_all"),
@@ -171,6 +181,7 @@ SCHEMAS: dict[str, tuple[type[Typed] | None, Target]] = {
     "capital": (CapitalChange, "optional"),
     "halt_all": (TradingSwitch, "optional"),
     "resume": (TradingSwitch, "optional"),
+    "exit": (Exit, "name"),
 }
 
 
@@ -208,7 +219,7 @@ def _errors(e: ValidationError) -> str:
 def _target(action: str, rule: Target, target: object) -> str | None:
     if target is not None and not isinstance(target, str):
         raise Refused(f"{action}: target must be text")
-    if rule == "none" or (rule == "optional" and not target):
+    if rule == "optional" and not target:
         return target or None
     if rule == "name_or_all" and target == ALL:
         return target
@@ -284,6 +295,10 @@ def parse(cfg: Config, command_id: int, action: object, target: object, args: ob
         check_model(cfg, "promote", typed.model)
     elif isinstance(typed, Train) and name and typed.study not in (None, name):
         raise Refused("train: target and study differ")
+    elif action == "start" and getattr(typed, "process_name", name) != name:
+        # Each kind has its own names: a worker can never take over "monitor" or a trader.
+        raise Refused(f"start: a {getattr(typed, 'kind', '?')} process is named "
+                      f"{getattr(typed, 'process_name', '?')}")
     return Command(command_id, action, name, typed)
 
 

@@ -71,10 +71,13 @@ class CommandExecutor:
     _outcomes: list[tuple[int, bool, str]]  # command outcomes not yet recorded (disk full)
     trouble: TroubleLog
 
+    # Supervisor's own (the process side):
     def begin_stop(self, name: str, *, kill: bool, then_start: bool = False,
-                   waiter: Waiter | None = None) -> bool: ...
-    def start_child(self, name: str, row: ProcessRow) -> Child | None: ...
-    def _last_error(self, name: str) -> str: ...
+                   waiter: Waiter | None = None) -> bool:
+        raise NotImplementedError
+
+    def start_child(self, name: str, row: ProcessRow) -> Child | None:
+        raise NotImplementedError
 
     def run_commands(self) -> None:
         for c in cmds.claim_pending(self.store):
@@ -129,6 +132,10 @@ class CommandExecutor:
             raise CommandFailed(f"no process named {name}")
         return row
 
+    def _last_error(self, name: str) -> str:
+        row = get_process(self.store, name)
+        return (row.last_error or row.state) if row else "gone"
+
     def _declare(self, name: str, kind: str, argv: list[str]) -> None:
         if not valid_name(name):
             raise Refused(f"bad process name (letters, digits, . _ - only; at most 64): "
@@ -137,6 +144,8 @@ class CommandExecutor:
 
     def _start(self, name: str) -> str:
         row = self._row(name)
+        if row.kind == "trader" and "--live" in row.args:  # a start again is a start
+            authority.check_live(self.cfg, f"start {name}")
         child = self.children.get(name)
         if child is not None:
             if name in self.stops:  # stopping: start again once it is down

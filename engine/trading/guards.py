@@ -63,12 +63,19 @@ class Guards:
 
     def audit_account(self: Trader) -> list[str]:
         """What the account holds or has open that no trader placed: recorded on the trader's
-        row (status) and alerted when it changes; never adopted, never closed."""
+        row (status) and alerted when it changes (once the same is seen in two audits in a
+        row); never adopted, never closed."""
         if not account.shares_account(self.s.broker):
             return []
+        self.sync_fills()  # what filled is ours before the account is compared with the books
         lines = account.audit(self.store, self.s.broker, self.name, self.s.tickers,
                               self.broker.balances(), self.broker.open_orders(),
                               self.clock.now(), self.period)
+        # Reported once seen twice in a row: a fill between the exchange and a book (another
+        # trader's, not yet booked) is not the operator's doing.
+        confirmed, self._audit_last = lines == self._audit_last, lines
+        if not confirmed:
+            return lines
         row = st.get_trader(self.store, self.name)
         now_json = account.as_json(lines)
         if row is not None and row.unattributed != now_json:
@@ -90,8 +97,9 @@ class Guards:
 
     def _refresh_state(self: Trader) -> None:
         halt_req, kill = st.halt_flags(self.store, self.name)
+        exiting = st.exit_request(self.store, self.name) is not None  # engine.trading.exits
         changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
-                                   halt_req or kill)
+                                   halt_req or kill, exiting=exiting)
         if changed:
             self._on_state_change(*changed)
 

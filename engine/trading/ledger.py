@@ -1,7 +1,7 @@
 """Positions from fills: average cost (buy fees included in the cost), realised PnL on sells.
 
-The broker's balances are the truth for quantities; the ledger adds what a balance cannot
-say (cost basis, realised PnL). `sync_qty` adopts the broker's quantity after reconcile.
+The ledger holds what a trader's own fills built (engine.trading.book): an account's balance
+may hold more (deposits, other traders, the operator's trades), which is never adopted.
 """
 
 from __future__ import annotations
@@ -46,15 +46,3 @@ class Ledger:
             lot.avg_price = ZERO
         lot.realized += pnl
         return pnl
-
-    def sync_qty(self, ticker: str, qty: Decimal, price: Decimal) -> bool:
-        """Adopt the broker's quantity. True when it differed from the ledger."""
-        lot = self.lot(ticker)
-        if lot.qty == qty:
-            return False
-        if lot.qty <= 0 < qty:
-            lot.avg_price = price  # unknown basis (deposit, manual trade): mark at market
-        lot.qty = qty
-        if qty == 0:
-            lot.avg_price = ZERO
-        return True

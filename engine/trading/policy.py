@@ -12,6 +12,7 @@ Agreement per ticker = the share of members whose action has the sign of the mea
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,12 @@ class Policy:
             raise ModelError("a policy needs at least one model")
         self.members = members
         self.spec: ModelSpec = members[0].spec
+
+    def mean_metric(self, name: str) -> float | None:
+        """The members' mean of a recorded metric (e.g. backtest sharpe), None if none has it."""
+        vals = [m.metrics.get(name) for m in self.members]
+        nums = [float(v) for v in vals if isinstance(v, int | float) and math.isfinite(v)]
+        return sum(nums) / len(nums) if nums else None
 
     @property
     def paths(self) -> list[str]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable
@@ -53,8 +52,9 @@ from engine.trading.clock import Clock
 from engine.trading.conviction import ConvictionFilter, bar_factors
 from engine.trading.decision import bar_orders, decision_side, size_unit
 from engine.trading.execution import Executor
+from engine.trading.exits import exit_intents
 from engine.trading.guards import Guards
-from engine.trading.history import CandleHistory
+from engine.trading.history import CandleHistory, Window
 from engine.trading.loop import Loop
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
 from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
@@ -126,6 +126,7 @@ class Trader(Guards, Loop):
         self._stop = threading.Event()
         self._next_clock_check = 0.0      # monotonic time of the next clock/account audit
         self._clock_level = "ok"
+        self._audit_last: list[str] | None = None
         self._next_auth_probe = 0.0
         self._auth_failures = 0
 
@@ -144,7 +145,7 @@ class Trader(Guards, Loop):
             st.upsert_trader(self.store, s.name, broker=s.broker, mode=s.mode, model=s.model,
                              study=s.study, trial=s.trial, tickers=s.tickers,
                              timeframe=s.timeframe, capital=s.capital,
-                             backtest_sharpe=_metric(self.policy, "sharpe"), at=at)
+                             backtest_sharpe=self.policy.mean_metric("sharpe"), at=at)
             if tier is not None:
                 st.set_trader_fields(self.store, s.name, at=at, fee_tier=json.dumps({
                     "pricing_tier": tier.name, "maker_fee_rate": str(tier.maker_rate),
@@ -250,7 +251,7 @@ class Trader(Guards, Loop):
         w = self.history_cache.window(bar_at)
         return w.candles, w.missing, w.last_present
 
-    def _wait_newest(self, bar_at: float):  # noqa: ANN202 - history.Window
+    def _wait_newest(self, bar_at: float) -> Window:
         """The window, once the bar's newest candle has arrived for every ticker or
         [trader] bar_wait_s has passed (then `newest_missing` stays non-empty)."""
         w = self.history_cache.window(bar_at)
@@ -277,7 +278,9 @@ class Trader(Guards, Loop):
         self.equity = self.book.equity(self.last_prices)
         equity_f = float(self.equity)
         halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill)
+        exit_req = st.exit_request(self.store, self.name)
+        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill,
+                                   exiting=exit_req is not None)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
         intents: list[tuple[str, str, Decimal, Decimal]] = []
@@ -290,6 +293,7 @@ class Trader(Guards, Loop):
             obs = observation(window, float(self.cash), holdings, closes, float(self.s.capital))
             records, intents = self._decide(bar_at, candles, holdings, prices, equity_f,
                                             self.policy.act(obs))
+            intents = exit_intents(self, exit_req, intents) if exit_req else intents
         elif gap_refusal:
             log.warning("%s: %d bars missing in the history window; no trading this bar",
                         self.name, missing)
@@ -439,12 +443,8 @@ class Trader(Guards, Loop):
 
     # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
-        """Kill switch / halt flag, then re-pricing. Called every poll_s between bars."""
-        halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
-                                   halt_req or kill)
-        if changed:
-            self._on_state_change(*changed)
+        """Kill switch / halt flag / exit request, then re-pricing. Every poll_s between bars."""
+        self._refresh_state()
         if self.risk.state == HALTED:
             if not self.risk.s.auth_reason:  # with refused keys every call fails anyway
                 self.executor.cancel_open()
@@ -491,9 +491,3 @@ def kv_put(store: Store, key: str, value: str, at: float | None = None) -> None:
         "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
         "SET value=excluded.value, updated_at=excluded.updated_at",
         (key, value, now() if at is None else at))
-
-
-def _metric(policy: Policy, name: str) -> float | None:
-    vals = [m.metrics.get(name) for m in policy.members]
-    nums = [float(v) for v in vals if isinstance(v, int | float) and math.isfinite(v)]
-    return sum(nums) / len(nums) if nums else None

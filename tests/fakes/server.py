@@ -77,6 +77,7 @@ class FakeServer:
         self.requests: list[Request] = []
         self.clock_skew_s = 0.0
         self.pinned_at: float | None = None
+        self._fast: tuple[float, float, float] | None = None
         self.unauthorized = False
         self._faults: list[_Fault] = []
         self._httpd: ThreadingHTTPServer | None = None
@@ -132,8 +133,20 @@ class FakeServer:
         return f"http://{self.host_port}"
 
     def now(self) -> float:
-        base = self.pinned_at if self.pinned_at is not None else time.time()
+        if self.pinned_at is not None:
+            base = self.pinned_at
+        elif self._fast is not None:  # (wall start, exchange start, speed)
+            base = self._fast[1] + (time.time() - self._fast[0]) * self._fast[2]
+        else:
+            base = time.time()
         return base + self.clock_skew_s
+
+    def accelerate(self, start_at: float, speed: float) -> None:
+        """Run the exchange's clock from start_at at `speed` x the machine's (a soak test's
+        bars pass in seconds)."""
+        with self.lock:
+            self.pinned_at = None
+            self._fast = (time.time(), start_at, speed)
 
     def set_time(self, t: float | None) -> None:
         """Pin the exchange's clock at t (None: follow the machine's again)."""

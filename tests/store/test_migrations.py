@@ -153,3 +153,29 @@ def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path,
                            " liquidity, at) VALUES ('fill-0', 't1', 'BTC-USD', 'BUY', '1', '1',"
                            " '0', 'MAKER', 0)")
         assert s.one("SELECT count(*) FROM fills")[0] == 501
+
+
+def test_book_migration_keeps_every_trader_row(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store at the version before traders.unattributed moves forward whole."""
+    (book,) = [v for v, name, _ in migrations() if name.endswith("_book.sql")]
+    earlier = [m for m in migrations() if m[0] < book]
+    path = tmp_path / "prev.db"
+    monkeypatch.setattr(store_db, "migrations", lambda: earlier)
+    monkeypatch.setattr(store_db, "latest_version", lambda: len(earlier))
+    with Store(path) as s, s.write():
+        s.conn.executemany(
+            "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
+            "equity, cash, started_at, updated_at) VALUES (?, 'coinbase', 'live', 'm', "
+            "'[\"BTC-USD\"]', '5m', ?, ?, ?, 1.0, 2.0)",
+            [(f"t{i}", str(1000 + i), str(990 + i), str(500 + i)) for i in range(50)])
+        assert s.version == book - 1
+    monkeypatch.undo()
+    conn = sqlite3.connect(path)
+    before = conn.execute("SELECT * FROM traders ORDER BY name").fetchall()
+    conn.close()
+    with Store(path) as s:
+        assert s.version == latest_version()
+        rows = s.query("SELECT * FROM traders ORDER BY name")
+        assert [tuple(r)[:len(before[0])] for r in rows] == before
+        assert {r["unattributed"] for r in rows} == {None}

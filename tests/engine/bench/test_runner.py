@@ -16,7 +16,8 @@ def test_bench_json_contract(config_path: Path) -> None:
     doc = json.loads(out.stdout)
     assert doc["machine"]["cpus"] >= 1 and doc["machine"]["torch_threads"] == 1
     results = doc["results"]
-    assert {"monitor_cycle_ms", "decision_latency_ms", "conviction_us_per_decision"} <= set(results)
+    assert {"monitor_cycle_ms", "decision_latency_ms", "conviction_us_per_decision",
+            "trader_broker_calls_per_bar", "trader_candles_per_bar"} <= set(results)
     for name, r in results.items():
         assert r["unit"] and (r["value"] > 0 or r["unit"] == "fraction" and r["value"] == 0), name
         if "baseline" in r:  # measured side by side: the ratio is theirs

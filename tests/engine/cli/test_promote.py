@@ -13,6 +13,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.config import load_config
+from engine.study.synthetic import EDGE, FEE_NOISE, write_planted
 from engine.supervisor.lock import holder, lock_path
 from store.db import Store
 
@@ -38,6 +39,8 @@ def supervised(tmp_path: Path) -> Iterator[Path]:
 
 def add_trial(cfg, store: Store, trial: int, state: str, objective: float | None) -> None:
     model = Path(cfg.paths.models) / f"s1-t{trial}"
+    if objective is not None:  # its out-of-sample evidence: a real edge if it scored well
+        write_planted(Path(cfg.paths.models), "s1", trial, EDGE if objective > 0 else FEE_NOISE)
     with store.write():
         store.conn.execute(
             "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
@@ -71,6 +74,12 @@ def test_cli_exit_codes_with_the_supervisor_deciding(supervised: Path, capsys) -
     assert doc["trader"] == "demo2" and doc["passed"] and not doc["forced"]
     assert main([*base, "--capital", "10"]) == 2
     with Store(cfg.store.path) as store:
+        import time
+
+        deadline = time.monotonic() + 60  # the last trader starts after `--wait 0` returned
+        while time.monotonic() < deadline and store.query(
+                "SELECT 1 FROM commands WHERE state IN ('pending', 'running')"):
+            time.sleep(0.2)
         rows = store.query("SELECT action, source, state, result FROM commands ORDER BY id")
         promos = store.query("SELECT kind, passed, forced FROM promotions ORDER BY id")
         trades = store.query("SELECT target, state FROM commands WHERE action = 'trade'")
@@ -89,3 +98,22 @@ def test_live_promotion_refused_up_front_while_not_armed(supervised: Path, capsy
     assert main(base) == 2
     cfg = load_config(supervised, environ={})
     assert holder(lock_path(cfg.store.path)) is None  # refused before asking anybody
+
+
+def test_capital_steps_through_the_supervisor(supervised: Path, capsys) -> None:
+    cfg = load_config(supervised, environ={})
+    with Store(cfg.store.path) as s, s.write():
+        s.conn.execute("INSERT INTO traders (name, broker, mode, model, tickers, timeframe, "
+                       "capital, started_at, updated_at) VALUES ('lv', 'coinbase', 'live', "
+                       "'m', '[\"BTC-USD\"]', '5m', '1000', 0, 0)")
+    base = ["--config", str(supervised), "promote", "--trader", "lv"]
+    assert main([*base, "--capital", "2000"]) == 1  # no profitable live week yet
+    assert "profitable live weeks" in capsys.readouterr().err
+    assert main([*base, "--capital", "3000", "--force", "--reason", "skip"]) == 1
+    assert "never skipped" in capsys.readouterr().err
+    assert main([*base, "--capital", "2000", "--force", "--reason", "trust me"]) == 0
+    assert "[FORCED]" in capsys.readouterr().out
+    with Store(cfg.store.path) as s:
+        assert s.one("SELECT capital FROM traders WHERE name = 'lv'")["capital"] == "2000.00"
+        rows = s.query("SELECT action, state FROM commands ORDER BY id")
+    assert [tuple(r) for r in rows] == [("capital", "failed")] * 2 + [("capital", "done")]

@@ -45,4 +45,4 @@ def test_the_cli_refuses_with_one_line_and_exit_2(tmp_path: Path) -> None:
                        text=True, timeout=60)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "cappuccino: train: device: auto, cpu or cuda:N, got 'gpu7'"]
+        "cappuccino: train --device: auto, cpu or cuda:N, got 'gpu7'"]

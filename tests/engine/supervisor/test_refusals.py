@@ -67,22 +67,28 @@ def test_forged_rows_are_refused_recorded_and_start_nothing(harness, tmp_path: P
                        " capital) VALUES (?, 'live', 'lv-paper', 'lv', '[]', 1, 0, '1000.00')",
                        (now(),))
     sleeper = [sys.executable, "-c", f"import time; time.sleep(600)  # {MARK}"]
+    paper = {"name": "p", "model": str(model), "broker": "sim", "tickers": ["BTC-USD"],
+             "timeframe": "5m", "capital": "1000"}
     cases = {
         "exec kind": ("start", "evil", {"kind": "exec", "argv": sleeper}, "unknown kind"),
         "argv on a declared name": ("start", "monitor", {"argv": sleeper}, "unknown argument"),
+        "a worker taking a service's name": (
+            "start", "monitor", {"kind": "trial", "study": "s", "trial": 1, "timeframe": "5m"},
+            "a trial process is named trial-s-1"),
         "unknown action": ("exec", None, {"argv": sleeper}, "unknown action"),
-        "extra argument": ("trade", None, {"name": "p", "model": str(model), "argv": sleeper},
-                           "argv: unknown argument"),
+        "extra argument": ("trade", None, {**paper, "argv": sleeper}, "argv: unknown argument"),
         "ill-typed argument": ("train", None, {"study": "s", "n_trials": "3; rm -rf /"},
                                "n_trials"),
-        "option smuggled as a name": ("trade", None, {"name": "--live", "model": str(model)},
+        "option smuggled as a name": ("trade", None, {**paper, "name": "--live"},
                                       "name: String should match pattern"),
-        "model outside [paths] models": ("trade", None, {"name": "p", "model": "/tmp"},
+        "model outside [paths] models": ("trade", None, {**paper, "model": "/tmp"},
                                          "inside [paths] models"),
+        "paper trader without a promotion": ("trade", None, paper, "no recorded paper promotion"),
         "args not an object": ("stop", "monitor", "[1, 2]", "must be a JSON object"),
         "coinbase live without a promotion": (
             "trade", "trader-cb", {"name": "cb", "model": str(model), "broker": "coinbase",
-                                   "live": True, "capital": "1000000", "tickers": ["BTC-USD"]},
+                                   "live": True, "capital": "1000000", "tickers": ["BTC-USD"],
+                                   "timeframe": "5m"},
             "no recorded live promotion"),
         "capital jump beyond the step": (
             "capital", "lv", {"trader": "lv", "capital": "3000", "force": True,
@@ -116,3 +122,25 @@ def test_cli_refuses_forced_live_promotion_while_not_armed(harness) -> None:
     h = harness()
     r = h.cli("promote", "--to", "live", "--trader", "p", "--force", "--reason", "yolo")
     assert r.returncode == 2 and "not armed" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_forged_process_row_is_never_executed(harness) -> None:
+    """Writing the processes table directly does not help either: the supervisor runs only
+    the cappuccino subcommand of a known kind."""
+    from store.processes import upsert_process
+
+    h = harness()
+    h.supervise(production=True)
+    sleeper = [sys.executable, "-c", f"import time; time.sleep(600)  # {MARK}"]
+    with h.store() as s:
+        upsert_process(s, "old-exec", "exec", sleeper, "stopped")
+        upsert_process(s, "fake-trader", "trader", sleeper, "stopped")
+        upsert_process(s, "trader-lv", "trader", ["trade", "--name", "lv", "--model", MARK,
+                                                  "--broker", "coinbase", "--live"], "stopped")
+    for name, why in (("old-exec", "unknown process kind"),
+                      ("fake-trader", "runs `cappuccino trade ...`"),
+                      ("trader-lv", "refused: start trader-lv: live trading is not armed")):
+        row = h.command("start", name)
+        assert row.state == "failed" and why in (row.result or ""), row.result
+    assert h.process("fake-trader").pid is None and h.process("trader-lv").pid is None
+    assert marked_processes() == []

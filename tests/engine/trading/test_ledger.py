@@ -18,11 +18,3 @@ def test_average_cost_and_realised_pnl() -> None:
     assert lot.qty == D("1.5") and lot.unrealized(D("100")) == D("-9")
     led.apply("BTC-USD", "SELL", D("1.5"), D("100"), D("0"))
     assert lot.qty == 0 and lot.avg_price == 0 and lot.realized == D("6.5") - D("9")
-
-
-def test_sync_qty_adopts_the_broker() -> None:
-    led = Ledger()
-    assert led.sync_qty("ETH-USD", D("2"), D("50"))
-    assert led.lot("ETH-USD").avg_price == D("50")
-    assert not led.sync_qty("ETH-USD", D("2"), D("60"))
-    assert led.sync_qty("ETH-USD", D("0"), D("60")) and led.lot("ETH-USD").avg_price == 0

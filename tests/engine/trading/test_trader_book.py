@@ -18,6 +18,7 @@ from engine.cli.status import traders_view  # noqa: E402
 from engine.config import Config  # noqa: E402
 from engine.trading.account import AllotmentError  # noqa: E402
 from engine.trading.risk import RiskState  # noqa: E402
+from engine.trading.trader import Trader  # noqa: E402
 from store import kv  # noqa: E402
 from store import trading as st  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
@@ -126,7 +127,10 @@ def test_an_order_placed_by_hand_is_reported_and_left_alone(desk: Desk) -> None:
         oid = desk.fake.place_by_hand("BTC/USD", "buy", "0.5", "90.00")
         status = lambda: next(o["status"] for o in desk.fake.orders  # noqa: E731
                               if o["id"] == oid)
-    lines = t.audit_account()
+    assert st.get_trader(t.store, "t").unattributed is None  # type: ignore[union-attr]
+    lines = t.audit_account()  # seen once: not yet reported (a fill may be in flight)
+    assert st.get_trader(t.store, "t").unattributed is None  # type: ignore[union-attr]
+    assert t.audit_account() == lines  # seen again: reported
     assert any("not placed by a trader" in x and oid in x for x in lines)
     row = st.get_trader(t.store, "t")
     assert row is not None and oid in (row.unattributed or "")
@@ -163,3 +167,36 @@ def test_cli_refuses_a_capital_the_account_cannot_cover(
             "\n".join(err)
         assert "USD 10000.00" in err[-1]
         assert not fake.count("POST", "/v2/orders")
+
+
+def test_restart_in_any_trading_state_keeps_it_without_a_new_notice(desk: Desk) -> None:
+    from engine.trading import control
+
+    t = desk.trader(capital=1000)
+    trade_bars(desk, [t], 3)
+
+    def notices() -> int:
+        return len(t.store.query("SELECT 1 FROM outbox WHERE event = 'trading_state'"))
+
+    def restart() -> Trader:
+        t.store.close()
+        t2 = desk.trader(capital=1000)
+        t2.poll()
+        return t2
+
+    # REDUCING (a losing streak's pause), then HALTED by the operator.
+    t.risk.s.paused_until = t.clock.now() + 3600
+    t.poll()
+    assert t.risk.state == "REDUCING"
+    n, state = notices(), t.risk.s.to_json()
+    t = restart()
+    assert t.risk.state == "REDUCING" and t.risk.s.to_json() == state and notices() == n
+    control.halt(t.store, "t")
+    t.poll()
+    assert t.risk.state == "HALTED"
+    n, state = notices(), t.risk.s.to_json()
+    t = restart()
+    assert t.risk.state == "HALTED" and t.risk.s.to_json() == state and notices() == n
+    control.resume(t.cfg, t.store, None)
+    t.poll()
+    assert t.risk.state == "REDUCING"
