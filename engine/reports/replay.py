@@ -20,11 +20,13 @@ through, pass rate = passed / raw. Trades per day = count / days of the window; 
 
 Per-bar inputs, as the trader computes them: features by engine.features.compute_features
 on the whole history (bit-identical to the trader's trailing window, see engine.features),
-the observation by engine.features.observation; momentum from the portfolio's own equity
-over the last `momentum_window` bars; volatility by volatility_factors on the closes;
-context from the ticker's weight and the cash share. Not replayed: the risk engine (daily
-loss, loss streaks, per-order notional and product increments) and maker-first execution:
-orders fill at the bar's close.
+the observation by engine.features.observation; orders by the model's own mapping
+(engine.trading.decision.bar_orders) and the five factors by
+engine.trading.conviction.bar_factors on the closes up to the bar, the trader's own
+functions. Not replayed: the risk engine (daily loss, loss streaks, per-order notional and
+product increments) and maker-first execution: orders fill at the bar's close (the next
+bar's with the model's execution delay). Per factor, the PnL of what it blocked against
+what it passed: engine.reports.replay_pnl.
 
 Blocked-by attribution: for each blocked decision, every factor's cost is the score it
 gave up, weight x (1 - factor value) (its full weight minus what it contributed); the
