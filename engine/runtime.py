@@ -21,7 +21,8 @@ STALL_MARGIN_S = 300.0
 
 
 def open_store(cfg: Config, *, create: bool = True) -> Store:
-    return Store(cfg.store.path, create=create, busy_timeout_s=cfg.store.busy_timeout_s)
+    return Store(cfg.store.path, create=create, busy_timeout_s=cfg.store.busy_timeout_s,
+                 min_free_mb=cfg.store.min_free_mb)
 
 
 def process_name(default: str = "") -> str:

@@ -28,7 +28,7 @@ import sqlite3
 import time
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -107,9 +107,10 @@ class Store:
     """
 
     def __init__(self, path: str | Path, *, create: bool = True, busy_timeout_s: float = 10.0,
-                 check: bool = True) -> None:
+                 check: bool = True, min_free_mb: float = 0.0) -> None:
         self.path = Path(path)
         self.busy_timeout_s = busy_timeout_s
+        self.min_free_mb = min_free_mb  # [store] min_free_mb: the floor of large_write()
         self._check_file(create)
         self._key = connection.key_of(self.path)
         self._shared = connection.acquire(self.path, lambda: self._open(check))
@@ -282,6 +283,10 @@ class Store:
             raise
 
     # -- access -----------------------------------------------------------------------
+    def large_write(self) -> AbstractContextManager[sqlite_utils.Database]:
+        """write() for a batch of rows: refused up front below this store's min_free_mb."""
+        return self.write(self.min_free_mb)
+
     @contextmanager
     def write(self, min_free_mb: float = 0.0) -> Iterator[sqlite_utils.Database]:
         """A short BEGIN IMMEDIATE transaction; commits on success, rolls back on error.

@@ -291,7 +291,7 @@ def upsert_remote_trials(store: Store, trials: list[RemoteTrial]) -> None:
              _json(r.metrics or {}), r.objective, r.device, r.progress, r.model_path,
              f"{r.host}:trial-{r.study}-{r.trial}"[:120], r.host, r.started_at, t, r.ended_at)
             for r in trials]
-    with store.write():
+    with store.large_write():
         store.conn.executemany(
             "INSERT INTO attempts (study, trial, attempt, state, error_class, error_message, "
             "params, metrics, objective, device, progress, model_path, process, host, "
@@ -367,7 +367,7 @@ def upsert_remote_models(store: Store, models: list[RemoteModel]) -> None:
     rows = [(m.path, m.study, m.trial, m.objective, m.sharpe, m.ew_sharpe, m.hodl_sharpe,
              m.data_fingerprint, m.feature_fingerprint,
              t if m.created_at is None else m.created_at) for m in models]
-    with store.write():
+    with store.large_write():
         store.conn.executemany(
             "INSERT INTO models (path, study, trial, objective, sharpe, ew_sharpe, hodl_sharpe, "
             "data_fingerprint, feature_fingerprint, created_at) VALUES (?,?,?,?,?,?,?,?,?,?) "

@@ -54,7 +54,7 @@ def insert_samples(store: Store, system: Sequence[SystemSample], gpus: Sequence[
     """One transaction for a whole batch (the sampler flushes every few tens of seconds)."""
     if not (system or gpus or procs):
         return
-    with store.write():
+    with store.large_write():
         c = store.conn
         c.executemany("INSERT OR REPLACE INTO system_samples (at, cpu_pct, ram_used_mb, "
                       "ram_total_mb, disk_used_mb, disk_total_mb, gpu_status, resolution) "
@@ -76,7 +76,7 @@ def downsample(store: Store, until: float, bucket_s: int) -> int:
     Idempotent: a bucket average sits alone at its bucket start, so redoing it changes nothing.
     """
     until = float(int(until // bucket_s) * bucket_s)  # only whole buckets
-    with store.write():
+    with store.large_write():
         c = store.conn
         row = c.execute("SELECT value FROM kv WHERE key = ?", (MARK_KEY,)).fetchone()
         start = float(row[0]) if row else 0.0

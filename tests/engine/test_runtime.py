@@ -47,3 +47,23 @@ def test_without_stall_the_thread_beats_on_its_own(make_config: Callable[..., Co
         time.sleep(0.6)
         assert not hb.stalled()
         assert _beat_age(cfg) < 0.3
+
+
+def test_store_min_free_mb_reaches_the_stores_large_writes(
+        make_config: Callable[..., Config]) -> None:
+    """[store] min_free_mb: large store writes are refused below this much free disk."""
+    from store.db import StoreError, free_mb
+    from store.samples import SystemSample, insert_samples
+
+    assert open_store(make_config("")).min_free_mb == 200
+    cfg = make_config("[store]\nmin_free_mb = 1000000000\n")
+    store = open_store(cfg)
+    assert store.min_free_mb == 1_000_000_000 > free_mb(cfg.store.path)
+    row = SystemSample(1.0, 1.0, 1.0, 1.0, 1.0, 1.0, "ok", 5)
+    try:
+        insert_samples(store, [row], [], [])
+    except StoreError as e:
+        assert "1000000000 MB needed" in str(e)
+    else:
+        raise AssertionError("the sample batch was not refused")
+    store.close()

@@ -71,3 +71,25 @@ def test_sampler_retention_uses_config(make_config) -> None:
         res = [r["resolution"] for r in store.query("SELECT resolution FROM system_samples "
                                                      "ORDER BY at")]
         assert res == [60, 60] + [5] * 24
+
+
+def test_a_large_write_is_refused_below_the_stores_free_space_floor(tmp_path) -> None:
+    """[store] min_free_mb reaches the batch writes: a sample batch is refused up front, whole,
+    while a small write (a kv mark) still goes through."""
+    from store import kv
+    from store.db import StoreError, free_mb
+
+    floor = free_mb(tmp_path) * 10 + 1e6
+    with Store(tmp_path / "s.db", min_free_mb=floor) as store:
+        try:
+            raw(store, T, 12)
+        except StoreError as e:
+            assert "MB needed to write to the store" in str(e)
+        else:
+            raise AssertionError("a sample batch was written below the free-space floor")
+        assert store.one("SELECT count(*) FROM system_samples")[0] == 0
+        kv.put(store, "small", "1")
+        assert kv.get(store, "small") == "1"
+    with Store(tmp_path / "s.db", min_free_mb=1) as store:
+        raw(store, T, 12)
+        assert store.one("SELECT count(*) FROM system_samples")[0] == 12
