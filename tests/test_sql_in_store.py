@@ -34,7 +34,6 @@ FIXTURES = {
 REMAINING = {
     "engine/brokers/sim.py",
     "engine/monitor/cycle.py",
-    "engine/reports/export.py",
     "engine/trading/control.py",
     "engine/trading/policy.py",
     "engine/trading/trader.py",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from engine.files import write_atomic
 from store.db import Store
+from store.export import table_rows
 from store.trading import get_trader
 
 if TYPE_CHECKING:
@@ -80,25 +81,17 @@ def load_frame(store: Store, what: str, since: float | None = None,
     if what not in TABLES:
         raise ExportError(f"unknown table {what!r}; expected one of {', '.join(TABLES)}")
     t = TABLES[what]
-    where, params = [], []
     if trader is not None:
         if t.trader_column is None:
             raise ExportError(f"{what} has no trader column; drop --trader")
         if get_trader(store, trader) is None:
             raise ExportError(f"no trader named {trader!r}")
-        where.append(f"{t.trader_column} = ?")
-        params.append(trader)
-    if since is not None:
-        where.append(f"{t.time_column} >= ?")
-        params.append(since)
     if what == "trades":
         frame = _trades(store, trader, since)
     else:
-        sql = f"SELECT * FROM {t.sql_table}"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {t.order}"
-        frame = pd.read_sql_query(sql, store.conn, params=params)
+        columns, rows = table_rows(store, t.sql_table, t.order, trader_column=t.trader_column,
+                                   trader=trader, time_column=t.time_column, since=since)
+        frame = pd.DataFrame.from_records(rows, columns=columns, coerce_float=True)
     if frame.empty:
         span = f" since {_iso(since)}" if since is not None else ""
         who = f" for trader {trader}" if trader else ""
