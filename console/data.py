@@ -17,7 +17,7 @@ from engine import metrics
 from engine.reports.trades import RoundTrip, round_trips
 from engine.supervisor import lock
 from engine.supervisor.client import KV_HEARTBEAT
-from store import kv, views
+from store import kv, samples, views
 from store.db import Store, StoreError
 
 DAY = 86400.0
@@ -199,11 +199,11 @@ class Loader:
                 cpu_pct=stats.cpu_pct, rss_mb=stats.rss_mb, last_log=self.log_line(p.log_path),
                 log_path=p.log_path, last_error=p.last_error))
         lap("processes")
-        gpus = views.gpu_latest(st)
+        gpus = samples.latest_gpus(st)
         hist = tuple(tuple(s.mem_used_mb for s in views.gpu_history(st, g.gpu, GPU_HISTORY))
                      for g in gpus)
         gprocs = views.gpu_processes(st)
-        system = views.system_latest(st)
+        system = samples.latest_system(st)
         lap("gpu")
         traders = views.traders(st)
         positions = views.positions(st, limit=page)

@@ -122,9 +122,15 @@ def latest_system(store: Store) -> SystemSample | None:
 
 
 def latest_gpus(store: Store) -> list[GpuSample]:
+    """The newest sample of each GPU (one seek per GPU on the (gpu, at) key)."""
+    # A skip-scan: find each next GPU id with one index seek, never scanning the samples.
     return to_rows(GpuSample, store.query(
-        "SELECT g.* FROM gpu_samples g JOIN (SELECT gpu, MAX(at) AS at FROM gpu_samples "
-        "GROUP BY gpu) m ON g.gpu = m.gpu AND g.at = m.at ORDER BY g.gpu"))
+        "WITH RECURSIVE d(gpu) AS (SELECT min(gpu) FROM gpu_samples UNION ALL "
+        "  SELECT (SELECT min(gpu) FROM gpu_samples WHERE gpu > d.gpu) FROM d "
+        "  WHERE d.gpu IS NOT NULL) "
+        "SELECT g.* FROM d "
+        "JOIN gpu_samples g ON g.gpu = d.gpu AND g.at = "
+        "  (SELECT max(at) FROM gpu_samples WHERE gpu = d.gpu) ORDER BY g.gpu"))
 
 
 def gpus_since(store: Store, since: float) -> list[GpuSample]:

@@ -273,19 +273,6 @@ def processes(store: Store, limit: int = DEFAULT_PAGE) -> list[ProcessView]:
 
 
 # -- samples ------------------------------------------------------------------------------
-def gpu_latest(store: Store) -> list[GpuSample]:
-    """The newest sample of each GPU (one seek per GPU on the (gpu, at) key)."""
-    # A skip-scan: find each next GPU id with one index seek, never scanning the samples.
-    return to_rows(GpuSample, store.query(
-        "WITH RECURSIVE d(gpu) AS (SELECT min(gpu) FROM gpu_samples UNION ALL "
-        "  SELECT (SELECT min(gpu) FROM gpu_samples WHERE gpu > d.gpu) FROM d "
-        "  WHERE d.gpu IS NOT NULL) "
-        "SELECT g.at, g.gpu, g.name, g.mem_used_mb, g.mem_total_mb, g.util_pct, g.temp_c, "
-        "g.resolution FROM d "
-        "JOIN gpu_samples g ON g.gpu = d.gpu AND g.at = "
-        "  (SELECT max(at) FROM gpu_samples WHERE gpu = d.gpu) ORDER BY g.gpu"))
-
-
 def gpu_history(store: Store, gpu: int, limit: int = 120) -> list[GpuSample]:
     """The last `limit` samples of one GPU, oldest first (for a sparkline)."""
     rows = store.query(
@@ -303,11 +290,6 @@ def gpu_processes(store: Store, window_s: float = 60.0) -> list[GpuProcessSample
     return to_rows(GpuProcessSample, store.query(
         "SELECT at, gpu, pid, process, mem_used_mb FROM gpu_process_samples WHERE at = ? "
         "ORDER BY gpu, mem_used_mb DESC LIMIT ?", (last["t"], DEFAULT_PAGE)))
-
-
-def system_latest(store: Store) -> SystemSample | None:
-    return to_row(SystemSample, store.one(
-        "SELECT * FROM system_samples ORDER BY at DESC LIMIT 1"))
 
 
 def system_history(store: Store, limit: int = 120) -> list[SystemSample]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from store import views
+from store import samples, views
 from store.db import Store
 
 T = 1_767_225_600.0
@@ -199,7 +199,7 @@ def test_gpu_latest_one_row_per_gpu_and_history_oldest_first(st: Store) -> None:
             "INSERT INTO gpu_samples (at, gpu, name, mem_used_mb, mem_total_mb, util_pct, "
             "temp_c, resolution) VALUES (?, ?, 'G', ?, 1000, 10, 50, 5)",
             [(T + i, g, 100.0 * g + i) for i in range(50) for g in (0, 1, 3)])
-    latest = views.gpu_latest(st)
+    latest = samples.latest_gpus(st)
     assert [(g.gpu, g.at, g.mem_used_mb) for g in latest] == [
         (0, T + 49, 49.0), (1, T + 49, 149.0), (3, T + 49, 349.0)]
     hist = views.gpu_history(st, 1, limit=5)
@@ -275,7 +275,7 @@ def test_alerts_levels_promotions_and_commands(st: Store) -> None:
 def test_views_never_write(st: Store) -> None:
     _trader(st, "a")
     before = st.conn.total_changes
-    views.traders(st), views.positions(st), views.processes(st), views.system_latest(st)
+    views.traders(st), views.positions(st), views.processes(st), samples.latest_system(st)
     views.study(st), views.studies(st), views.system_history(st), views.promotions(st)
     assert st.conn.total_changes == before
 
