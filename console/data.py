@@ -206,7 +206,7 @@ class Loader:
         system = samples.latest_system(st)
         lap("gpu")
         traders = views.traders(st)
-        positions = views.positions(st, limit=page)
+        positions = views.positions_page(st, limit=page)
         equity = tuple((tr.name, tuple(views.equity_curve(st, tr.name, EQUITY_POINTS)))
                        for tr in traders)
         lap("positions")

@@ -323,8 +323,8 @@ def trader_clock(store: Store, trader: str) -> float | None:
     return None if t is None or t <= -1e17 else float(t)
 
 
-def positions(store: Store, trader: str | None = None,
-              limit: int = DEFAULT_PAGE) -> list[PositionView]:
+def positions_page(store: Store, trader: str | None = None,
+                   limit: int = DEFAULT_PAGE) -> list[PositionView]:
     if trader is None:
         rows = store.query("SELECT * FROM positions ORDER BY trader, ticker LIMIT ?",
                            (_page(limit),))
@@ -494,11 +494,6 @@ def latest_promotion_per_trader(store: Store) -> list[PromotionView]:
     return [_promotion(r) for r in store.query(
         "SELECT p.* FROM promotions p JOIN (SELECT trader, max(id) AS id FROM promotions "
         "WHERE trader IS NOT NULL GROUP BY trader) m ON m.id = p.id ORDER BY p.trader")]
-
-
-def recent_commands(store: Store, limit: int = 50, after_id: int = 0) -> list[CommandView]:
-    return to_rows(CommandView, store.query(
-        "SELECT * FROM commands WHERE id > ? ORDER BY id DESC LIMIT ?", (after_id, _page(limit))))
 
 
 def finished_commands(store: Store, ids: list[int]) -> list[CommandView]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from store import samples, views
+from store import commands, samples, views
 from store.db import Store
 
 T = 1_767_225_600.0
@@ -269,13 +269,13 @@ def test_alerts_levels_promotions_and_commands(st: Store) -> None:
     (p,) = views.latest_promotion_per_trader(st)
     assert not p.passed and p.gates[0].name == "CPCV objective" and not p.gates[0].passed
     assert [c.action for c in views.finished_commands(st, [1, 2])] == ["stop"]
-    assert [c.id for c in views.recent_commands(st)] == [2, 1]
+    assert [c.id for c in commands.recent_commands(st)] == [2, 1]
 
 
 def test_views_never_write(st: Store) -> None:
     _trader(st, "a")
     before = st.conn.total_changes
-    views.traders(st), views.positions(st), views.processes(st), samples.latest_system(st)
+    views.traders(st), views.positions_page(st), views.processes(st), samples.latest_system(st)
     views.study(st), views.studies(st), views.system_history(st), views.promotions(st)
     assert st.conn.total_changes == before
 
