@@ -30,7 +30,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from engine.metrics import periods_per_year
+from engine.metrics import periods_per_year, sharpe_se
 
 EULER_GAMMA = 0.5772156649015329
 _N = NormalDist()
@@ -142,12 +142,13 @@ def bootstrap_sharpe_ci(returns: np.ndarray, bar_seconds: float, n_boot: int = 2
 
 
 def sharpe_standard_error(returns: np.ndarray, bar_seconds: float) -> float:
-    """Annualised standard error of an annualised Sharpe, sqrt((1 + SR²/2) / T) (Lo 2002)."""
+    """Annualised standard error of an annualised Sharpe (Lo 2002, engine.metrics.sharpe_se);
+    0 for fewer than 2 bars or a flat series (the objective then has no uncertainty to
+    subtract)."""
     r = _clean(returns)
     if r.size < 2 or float(r.std()) < 1e-15:
         return 0.0
-    sr = bar_sharpe(r)
-    return math.sqrt((1 + sr * sr / 2) / r.size) * math.sqrt(periods_per_year(bar_seconds))
+    return sharpe_se(r, bar_seconds)
 
 
 def mean_minus_se(scores: list[float], fallback_se: float = 0.0) -> float:
