@@ -3,7 +3,8 @@ drawdown, trades per day, maker ratio, fee totals. Reports, gates, the study, th
 store views all call these (the monitor's rolling Sharpe in engine/monitor/sharpe.py is
 still its own windowed variant).
 
-Crypto trades every day: annualisation uses 365-day years of the bar period.
+Crypto trades every day: annualisation uses 365-day years of the bar period. numpy is
+imported by the functions that need it: the console imports this module at start-up.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from store.views import DecisionBucket, FillBucket
+
+if TYPE_CHECKING:
+    import numpy as np
 
 SECONDS_PER_YEAR = 365 * 24 * 3600
 DAY_S = 86_400.0
@@ -37,6 +39,8 @@ def annualisation(bar_seconds: float) -> float:
 
 def returns(equity: np.ndarray) -> np.ndarray:
     """Per-bar simple returns between consecutive equity points."""
+    import numpy as np
+
     e = np.asarray(equity, dtype=np.float64)
     return e[1:] / e[:-1] - 1.0 if e.size > 1 else np.zeros(0)
 
@@ -46,6 +50,8 @@ returns_from_equity = returns
 
 def sharpe(r: np.ndarray, bar_seconds: float) -> float:
     """mean / std (ddof=1) of per-bar simple returns × sqrt(bars per year); 0 when flat."""
+    import numpy as np
+
     r = np.asarray(r, dtype=np.float64)
     r = r[np.isfinite(r)]
     if r.size < 2:
@@ -63,6 +69,8 @@ def sharpe_of_equity(equity: np.ndarray, bar_seconds: float) -> float:
 def sharpe_se(r: np.ndarray, bar_seconds: float) -> float:
     """Standard error of the annualised Sharpe (Lo 2002, i.i.d. returns):
     sqrt((1 + SR²/2) / n) per bar, annualised like the Sharpe; NaN under 2 returns."""
+    import numpy as np
+
     r = np.asarray(r, dtype=float)
     r = r[np.isfinite(r)]
     if r.size < 2:
@@ -74,6 +82,8 @@ def sharpe_se(r: np.ndarray, bar_seconds: float) -> float:
 
 def bar_seconds_of(times: np.ndarray, default: float = 300.0) -> float:
     """The median positive spacing of the timestamps (the bar period)."""
+    import numpy as np
+
     t = np.asarray(times, dtype=float)
     if t.size < 2:
         return default
@@ -85,6 +95,8 @@ def bar_seconds_of(times: np.ndarray, default: float = 300.0) -> float:
 def series_sharpe(at: np.ndarray, equity: np.ndarray) -> tuple[float, int]:
     """Annualised Sharpe of a timed equity series and its number of returns (gates).
     A non-positive equity point yields a zero return rather than a division by it."""
+    import numpy as np
+
     at, e = np.asarray(at, dtype=float), np.asarray(equity, dtype=float)
     if at.size < 2:
         return 0.0, 0
@@ -96,6 +108,8 @@ def series_sharpe(at: np.ndarray, equity: np.ndarray) -> tuple[float, int]:
 
 def sortino(r: np.ndarray, bar_seconds: float) -> float:
     """Mean over downside deviation (root mean square of negative returns), annualised."""
+    import numpy as np
+
     r = np.asarray(r, dtype=float)
     if r.size < 2:
         return 0.0
@@ -104,6 +118,8 @@ def sortino(r: np.ndarray, bar_seconds: float) -> float:
 
 
 def drawdown(equity: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     e = np.asarray(equity, dtype=float)
     if e.size == 0:
         return e
@@ -119,6 +135,8 @@ def max_drawdown(equity: np.ndarray) -> float:
 def daily_pnl(at: np.ndarray, equity: np.ndarray) -> list[tuple[float, float]]:
     """(UTC day start, that day's last equity minus the day before's), the first day against
     the first equity point: a one-day period still has its bar."""
+    import numpy as np
+
     at, equity = np.asarray(at, dtype=float), np.asarray(equity, dtype=float)
     if at.size == 0:
         return []

@@ -89,3 +89,15 @@ def test_execution_from_the_stores_day_buckets() -> None:
     assert s.fees_paid == "1.00"
     assert s.fee_tier == {"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"}
     assert execution_from_buckets("a", [], "not json", 0.0).fee_tier is None
+
+
+def test_importing_the_metrics_leaves_numpy_unloaded() -> None:
+    """The console imports engine.metrics at start-up (MAKER_TARGET, the activity stats);
+    numpy loads only when a numeric metric is computed."""
+    import subprocess
+    import sys
+
+    code = "import sys, engine.metrics; print('numpy' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=120)
+    assert out.stdout.strip() == "False"
