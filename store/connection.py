@@ -23,7 +23,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 _REGISTRY: dict[tuple[int, str], SharedConnection] = {}
-_REGISTRY_LOCK = threading.Lock()
+# Re-entrant: a Store dropped without close() releases its handle from a weakref finalizer,
+# which the garbage collector may run inside acquire() on the same thread (a plain Lock
+# deadlocked there for good).
+_REGISTRY_LOCK = threading.RLock()
 
 
 @dataclass(eq=False)
