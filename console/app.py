@@ -71,6 +71,8 @@ class CappuccinoApp(App[None]):
         Binding("K", "kill", "kill"),
         Binding("r", "restart", "restart"),
         Binding("x", "halt_all", "HALT"),
+        Binding("f", "exit_position", "Exit position", show=False),
+        Binding("F", "flatten", "Flatten trader", show=False),
         Binding("q", "quit_console", "Quit", show=False),
     ]
 
@@ -354,7 +356,9 @@ class CappuccinoApp(App[None]):
                 ("stop", "Stop process", "SIGTERM the selected process"),
                 ("kill", "Kill process", "SIGKILL the selected process"),
                 ("restart", "Restart process", "the selected process"),
-                ("halt_all", "HALT all traders", "kill switch")):
+                ("halt_all", "HALT all traders", "kill switch"),
+                ("exit_position", "Exit position", "sell the selected position to flat"),
+                ("flatten", "Flatten trader", "sell every position of the selected trader")):
             yield SystemCommand(title, help_text, getattr(self, f"action_{name}"))
 
     def action_pane(self, pid: str) -> None:
@@ -568,6 +572,42 @@ class CappuccinoApp(App[None]):
 
     def action_restart(self) -> None:
         self._confirm_process("restart", "Restart", "Stop, then start again.")
+
+    def action_exit_position(self) -> None:
+        """f: sell the selected position (Positions pane) to flat."""
+        from console.screens.confirm import ConfirmScreen
+
+        key = self.query_one(PositionsPane).selected_position
+        if key is None:
+            self.notify("Select a position in the Positions pane (4) first.", severity="warning")
+            return
+        trader, _, ticker = key.partition(":")
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._queue(CommandRequest("exit", trader, {"ticker": ticker}))
+
+        self.push_screen(ConfirmScreen(
+            f"Exit {ticker} of {trader}?", "The trader goes REDUCING (no buys) and sells the "
+            "whole position through its risk engine, maker first, taker after the re-price "
+            "deadline. Then it trades again.", "Exit"), done)
+
+    def action_flatten(self) -> None:
+        """F: sell every position of the selected trader to flat."""
+        from console.screens.confirm import ConfirmScreen
+
+        trader = self._selected_trader()
+        if trader is None:
+            return
+
+        def done(ok: bool | None) -> None:
+            if ok:
+                self._queue(CommandRequest("exit", trader, {}))
+
+        self.push_screen(ConfirmScreen(
+            f"FLATTEN {trader}?", "Every position of this trader is sold to flat (REDUCING "
+            "until done; risk checks and maker-first orders as usual). HALT does not do this: "
+            "it keeps positions.", "Flatten"), done)
 
     def action_halt_all(self) -> None:
         from console.screens.confirm import ConfirmScreen

@@ -19,7 +19,7 @@ from store.db import Store
 SOURCE = "console"
 # Every action that changes something; --readonly disables all of them.
 MUTATING = ("start_study", "promote_paper", "promote_ensemble", "promote_live", "capital",
-            "stop", "kill", "restart", "halt_all")
+            "stop", "kill", "restart", "halt_all", "exit_position", "flatten")
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ FILL_ROWS = 200
 TRIP_ROWS = 200
 # Round trips pair the newest FILL_HISTORY fills (a sell of coins bought earlier is left
 # out and counted); `cappuccino export trades` pairs every fill.
-FILL_HISTORY = 5000
+FILL_HISTORY = 2000
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,9 @@ class Loader:
         self._cache_lock = threading.Lock()
         self._cache_at = 0.0
         self._ends: dict[tuple[str, str], float] = {}
+        # The Trades pane's data, kept while the newest fill is the same (pairing 2,000
+        # fills costs ~15-40 ms; most refreshes bring no fill), for CACHE_S at most.
+        self._trades: tuple[object, float, tuple[Any, ...]] | None = None
 
     def store(self) -> Store:
         st: Store | None = getattr(self._local, "store", None)
@@ -218,10 +221,7 @@ class Loader:
         gates = views.latest_promotion_per_trader(st)
         finished = views.finished_commands(st, list(pending))
         lap("alerts")
-        history = views.fills_oldest_first(st, newest=FILL_HISTORY)
-        matched = round_trips(history)
-        fills = tuple(reversed(history[-FILL_ROWS:]))
-        trips = tuple(reversed(matched.trips[-TRIP_ROWS:]))
+        fills, trips, unmatched = self._trade_rows(st, now)
         lap("trades")
         return Snapshot(
             at=now, study=study, studies=names, counts=counts, attempts=tuple(attempts or ()),
@@ -232,7 +232,20 @@ class Loader:
             levels=tuple(levels), gates=tuple(gates),
             clocks=tuple((k, v) for k, v in ends.items() if v != now),
             finished=tuple(finished), fills=fills, trips=trips,
-            unmatched_exits=matched.unmatched_exits, timings_ms=t)
+            unmatched_exits=unmatched, timings_ms=t)
+
+    def _trade_rows(self, st: Store, now: float) -> tuple[Any, ...]:
+        """(recent fills newest first, round trips newest exit first, unmatched sells)."""
+        mark = views.newest_fill_mark(st)
+        kept = self._trades
+        if kept is not None and kept[0] == mark and 0 <= now - kept[1] <= CACHE_S:
+            return kept[2]
+        history = views.fills_oldest_first(st, newest=FILL_HISTORY)
+        matched = round_trips(history)
+        rows = (tuple(reversed(history[-FILL_ROWS:])),
+                tuple(reversed(matched.trips[-TRIP_ROWS:])), matched.unmatched_exits)
+        self._trades = (mark, now, rows)
+        return rows
 
     def _days(self, kind: str, trader: str, first: int, end: float, wall: float,
               read: Callable[[float, float], list[Any]], empty: Callable[[int], Any]) -> list[Any]:

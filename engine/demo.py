@@ -4,9 +4,11 @@
 logs, and a 0600 key file whose only "secret" is a local json:// notification target), starts
 that store's supervisor, and asks it to run the `demo` process. The demo process
 (`run_demo`) is an orchestrator, not a special mode: it sends the same `train` command the
-console's `s` key sends, waits for the first model, promotes the best trial to a paper
-trader through the same gates as `p` (forced, with a recorded reason, when the gate refuses
-a weak demo model), and serves the local notification inbox. The trader replays the held-out
+console's `s` key sends (a seeded study: `[study] seed = 1`, so a rerun gives the same
+trials and evidence), waits for the study to end, promotes the trial the study's own
+evidence picks (engine.study.evidence) to a paper trader through the same gates as `p`
+(forced when the gate refuses, with a recorded reason naming every failing number), and
+serves the local notification inbox. The trader replays the held-out
 data on the SimBroker faster than real time; only the broker and the clock differ from
 real operation.
 """
@@ -61,10 +63,13 @@ episode_len = 512
 
 [study]
 name = "{study}"
+# A seeded study: the same trials, scores and evidence on every run of the demo.
+seed = 1
 n_trials = 4
 cpcv_groups = 4
 cpcv_test_groups = 1
-max_splits = 1
+max_splits = 2
+seeds = 2
 embargo_bars = 24
 holdout_frac = 0.15
 
@@ -194,46 +199,58 @@ def demo_dir_of(cfg: Config) -> Path:
     return Path(cfg.store.path).parent
 
 
-def _best_trial(cfg: Config) -> int | None:
+def _study_state(cfg: Config) -> tuple[int, int]:
+    """(trials attempted, trials ended) of the demo study."""
     from engine.runtime import open_store
+    from store import registry
 
     store = open_store(cfg)
     try:
-        row = store.one("SELECT trial FROM models WHERE study = ? ORDER BY objective DESC "
-                        "LIMIT 1", (cfg.study.name,))
-        return None if row is None else int(row[0])
+        counts = registry.state_counts(store, cfg.study.name)
     finally:
         store.close()
+    ended = sum(n for state, n in counts.items() if state in registry.FINAL_STATES)
+    return sum(counts.values()), ended
 
 
 def _has_trader(cfg: Config) -> bool:
     from engine.runtime import open_store
+    from store.promotions import has_paper_promotion
 
     store = open_store(cfg)
     try:
-        return store.one("SELECT 1 FROM promotions WHERE kind = 'paper' AND passed = 1") is not None
+        return has_paper_promotion(store)
     finally:
         store.close()
 
 
-def promote_best(cfg: Config, trial: int) -> str:
-    """Promote through the real gates; a refused demo model is forced, with the reason kept."""
+def promote_best(cfg: Config) -> str:
+    """Promote the study's best trial, picked by its own evidence (engine.study.evidence),
+    through the real gates. When the gate refuses, the demo forces it so every pane has
+    data, and the recorded reason names every failing number."""
     from engine.promote import PromotionRefused, Request, promote
     from engine.runtime import open_store
+    from engine.study.evidence import study_evidence
 
     store = open_store(cfg)
     try:
-        req = Request(to="paper", study=cfg.study.name, trial=trial, model=None, trader=None,
-                      name="demo", capital=None, force=False, reason=None, source="demo")
+        ev = study_evidence(cfg, store, cfg.study.name)
+        if ev.best is None:
+            return f"study {cfg.study.name}: no completed trial with evidence; nothing promoted"
+        trial = ev.best.trial
+        req = Request(to="paper", study=cfg.study.name, trial=trial, name="demo", source="demo")
         try:
             return promote(cfg, store, req).message
         except PromotionRefused as e:
-            log.info("gate refused the demo trial: %s", e)
-            forced = Request(to="paper", study=cfg.study.name, trial=trial, model=None,
-                             trader=None, name="demo", capital=None, force=True,
-                             reason="demo: the best demo trial is paper-traded even when its "
-                                    "gate refuses, so every pane has data", source="demo")
-            return promote(cfg, store, forced).message
+            why = "; ".join(g.describe().removesuffix(" FAILED") for g in e.gates
+                            if not g.passed)
+            log.info("the paper gate refused trial %d: %s", trial, why)
+            reason = (f"demo: trial {trial} is the study's best by its own evidence and is "
+                      f"paper-traded so every pane has data, although the gate refused it: "
+                      f"{why}")
+            forced = Request(to="paper", study=cfg.study.name, trial=trial, name="demo",
+                             force=True, reason=reason, source="demo")
+            return f"{promote(cfg, store, forced).message} [FORCED: {reason}]"
     finally:
         store.close()
 
@@ -248,15 +265,16 @@ def run_demo(cfg: Config, stop: threading.Event | None = None) -> int:
     server = serve_inbox(cfg)
     log.info("demo inbox on 127.0.0.1:%d", server.server_address[1])
     try:
-        if _best_trial(cfg) is None:
+        attempted, _ = _study_state(cfg)
+        if attempted == 0 and not _has_trader(cfg):
             send_command(cfg, "train", None, {"study": cfg.study.name,
                                               "timeframe": cfg.data.timeframe,
                                               "n_trials": cfg.study.n_trials},
                          source="demo", wait_s=0)
         while not stop.is_set() and not _has_trader(cfg):
-            trial = _best_trial(cfg)
-            if trial is not None:
-                log.info(promote_best(cfg, trial))
+            _, ended = _study_state(cfg)
+            if ended >= cfg.study.n_trials:  # the whole study: its evidence is complete
+                log.info(promote_best(cfg))
                 break
             stop.wait(2.0)
         stop.wait()  # keep serving the notification inbox

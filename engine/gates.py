@@ -1,7 +1,13 @@
 """Promotion gates: pure functions from facts and [gates] thresholds to GateResult lists.
 
-trial -> paper: the trial completed and its CPCV objective > paper_min_objective (for an
-ensemble of the top k: k completed trials, the worst objective above the line).
+trial -> paper: the trial completed with a model, its objective > paper_min_objective, and
+its deflated evidence (engine.study.evidence) holds: deflated Sharpe ratio >= paper_min_dsr
+(Bailey & López de Prado 2014, N = every trial attempted), the study's PBO <=
+paper_max_pbo (CSCV, Bailey et al. 2015), the lower end of the held-out active Sharpe's 95 %
+block-bootstrap interval > paper_min_holdout_lo, and the objective above each trivial
+baseline's (cash, HODL, equal weight, best static tilt; the same objective) by more than
+paper_baseline_margin. No evidence is a refusal, never a pass. (For an ensemble of the top
+k: k completed trials, the worst objective above the line, every member's evidence.)
 paper -> live: >= live_min_hours on paper, paper Sharpe > live_min_sharpe, no CRITICAL or
 EMERGENCY alert during the paper period, trades a day within [min, max].
 capital: live traders start at capital_steps[0]; the next step needs first_step_weeks
@@ -44,6 +50,18 @@ class TrialFacts:
 
 
 @dataclass(frozen=True)
+class EvidenceFacts:
+    """A trial's deflated evidence (engine.study.evidence.TrialEvidence, flattened)."""
+
+    trial: int
+    dsr: float | None
+    pbo: float | None
+    holdout_lo: float | None
+    objective: float | None
+    baselines: dict[str, float | None]
+
+
+@dataclass(frozen=True)
 class PaperFacts:
     trader: str
     mode: str
@@ -67,24 +85,58 @@ def failed(gates: Sequence[GateResult]) -> list[GateResult]:
     return [g for g in gates if not g.passed]
 
 
-def paper_gates(g: GatesSection, trials: Sequence[TrialFacts], want: int = 1) -> list[GateResult]:
+def _r(x: float | None, nd: int = 4) -> float | None:
+    return None if x is None else round(float(x), nd)
+
+
+def evidence_gates(g: GatesSection, e: EvidenceFacts | None,
+                   label: str = "") -> list[GateResult]:
+    """The deflated-evidence gates of one trial; missing evidence fails each of them."""
+    p = f"trial {e.trial} " if label and e is not None else label
+    if e is None:
+        return [GateResult(f"{p}study evidence", "missing", "evidence.npz of the trial", False)]
+    out = [GateResult(f"{p}deflated Sharpe ratio", _r(e.dsr), f">= {g.paper_min_dsr:g}",
+                      e.dsr is not None and e.dsr >= g.paper_min_dsr),
+           GateResult(f"{p}PBO", _r(e.pbo), f"<= {g.paper_max_pbo:g}",
+                      e.pbo is not None and e.pbo <= g.paper_max_pbo),
+           GateResult(f"{p}held-out active Sharpe 95% low", _r(e.holdout_lo, 3),
+                      f"> {g.paper_min_holdout_lo:g}",
+                      e.holdout_lo is not None and e.holdout_lo > g.paper_min_holdout_lo)]
+    for name, b in e.baselines.items():
+        margin = None if b is None or e.objective is None else e.objective - b
+        out.append(GateResult(f"{p}objective over {name.replace('_', ' ')}", _r(margin, 3),
+                              f"> {g.paper_baseline_margin:g}",
+                              margin is not None and margin > g.paper_baseline_margin))
+    return out
+
+
+def paper_gates(g: GatesSection, trials: Sequence[TrialFacts], want: int = 1,
+                evidence: Sequence[EvidenceFacts | None] | None = None) -> list[GateResult]:
+    """trial -> paper. `evidence` (one per trial, same order) adds the deflated-evidence
+    gates; None leaves them out (only for callers that show the basic facts)."""
     th = f"> {g.paper_min_objective:g}"
     if want <= 1:
         t = trials[0] if trials else None
         state = t.state if t else "missing"
         obj = t.objective if t else None
-        return [GateResult("trial completed", state, "COMPLETE", state == "COMPLETE"),
-                GateResult("CPCV objective", obj, th,
-                           obj is not None and obj > g.paper_min_objective),
-                GateResult("model saved", "yes" if t and t.model_path else "missing", "yes",
-                           bool(t and t.model_path))]
+        basic = [GateResult("trial completed", state, "COMPLETE", state == "COMPLETE"),
+                 GateResult("CPCV objective", obj, th,
+                            obj is not None and obj > g.paper_min_objective),
+                 GateResult("model saved", "yes" if t and t.model_path else "missing", "yes",
+                            bool(t and t.model_path))]
+        if evidence is None:
+            return basic
+        return basic + evidence_gates(g, evidence[0] if evidence else None)
     done = [t for t in trials if t.state == "COMPLETE" and t.model_path]
     objs = [t.objective for t in done if t.objective is not None]
     worst = min(objs) if len(objs) == len(done) and objs else None
-    return [GateResult("completed trials with a model", len(done), f">= {want}",
-                       len(done) >= want),
-            GateResult("worst CPCV objective", worst, th,
-                       worst is not None and worst > g.paper_min_objective)]
+    basic = [GateResult("completed trials with a model", len(done), f">= {want}",
+                        len(done) >= want),
+             GateResult("worst CPCV objective", worst, th,
+                        worst is not None and worst > g.paper_min_objective)]
+    if evidence is None:
+        return basic
+    return basic + [x for e in evidence for x in evidence_gates(g, e, label="member")]
 
 
 def live_gates(g: GatesSection, f: PaperFacts) -> list[GateResult]:

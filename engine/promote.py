@@ -24,6 +24,7 @@ import numpy as np
 from engine.config import Config
 from engine.gates import (
     CapitalFacts,
+    EvidenceFacts,
     GateResult,
     PaperFacts,
     TrialFacts,
@@ -108,6 +109,18 @@ def ensemble_facts(store: Store, study: str, k: int) -> list[TrialFacts]:
     rows = store.query("SELECT trial FROM models WHERE study = ? AND objective IS NOT NULL "
                        "GROUP BY trial ORDER BY MAX(objective) DESC LIMIT ?", (study, k))
     return [trial_facts(store, study, int(r["trial"])) for r in rows]
+
+
+def trial_evidence_facts(cfg: Config, store: Store, study: str,
+                         trials: list[int]) -> list[EvidenceFacts | None]:
+    """Each trial's deflated evidence (engine.study.evidence), None where it has none."""
+    from engine.study.evidence import study_evidence
+
+    out: list[EvidenceFacts | None] = []
+    for t in trials:
+        ev = study_evidence(cfg, store, study, t)
+        out.append(None if ev.best is None else ev.best.facts(ev.pbo))
+    return out
 
 
 def _trader(store: Store, name: str) -> dict[str, object]:
@@ -224,7 +237,10 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
         k = int(m.group(1))
         if k < 1:
             raise PromotionError("ensemble:K needs K >= 1")
-        gates = paper_gates(cfg.gates, ensemble_facts(store, study, k), want=k)
+        members = ensemble_facts(store, study, k)
+        gates = paper_gates(cfg.gates, members, want=k,
+                            evidence=trial_evidence_facts(cfg, store, study,
+                                                          [t.trial for t in members]))
         subject, model, trial = f"{study}/ensemble:{k}", f"ensemble:{k}", None
         default_name = f"{study}-ens{k}-paper"
         backtest = None
@@ -232,7 +248,8 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
         if req.trial is None:
             raise PromotionError("promote to paper needs --trial N (or --model ensemble:K)")
         facts = [trial_facts(store, study, req.trial)]
-        gates = paper_gates(cfg.gates, facts)
+        gates = paper_gates(cfg.gates, facts,
+                            evidence=trial_evidence_facts(cfg, store, study, [req.trial]))
         subject, trial = f"{study}/trial {req.trial}", req.trial
         model = req.model or facts[0].model_path or ""
         default_name = f"{study}-t{req.trial}-paper"

@@ -16,7 +16,7 @@ from store.db import Store, now
 from store.rows import to_row, to_rows
 
 ACTIONS = ("start", "stop", "restart", "kill", "promote", "halt_all", "resume", "capital",
-           "train", "trade")
+           "train", "trade", "exit")
 
 
 @dataclass(frozen=True)

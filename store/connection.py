@@ -11,6 +11,10 @@ The registry is keyed by (pid, real path) and checks the file's (device, inode),
 that was deleted and created again, or a forked child, never reuses a stale connection.
 Threads take `lock` around every statement and hold it for a whole write transaction, so no
 thread ever reads another thread's uncommitted rows.
+
+A handle dropped without `close()` is released by the garbage collector, which may run in
+any thread at any allocation, even one holding the registry lock: so the collector only
+queues the release (`release_later`), and the next acquire or release carries it out.
 """
 
 from __future__ import annotations
@@ -18,15 +22,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 _REGISTRY: dict[tuple[int, str], SharedConnection] = {}
-# Re-entrant: a Store dropped without close() releases its handle from a weakref finalizer,
-# which the garbage collector may run inside acquire() on the same thread (a plain Lock
-# deadlocked there for good).
-_REGISTRY_LOCK = threading.RLock()
+_REGISTRY_LOCK = threading.Lock()
+_PENDING: deque[tuple[tuple[int, str], SharedConnection]] = deque()  # from the collector
 
 
 @dataclass(eq=False)
@@ -85,6 +88,7 @@ def acquire(path: str | os.PathLike[str],
     The registry lock is held while opening, so two threads never open the same file twice.
     """
     key = key_of(path)
+    _drain()
     with _REGISTRY_LOCK:
         shared = _REGISTRY.get(key)
         if shared is not None and shared.ident == file_ident(key[1]):
@@ -99,6 +103,25 @@ def acquire(path: str | os.PathLike[str],
 
 def release(path_key: tuple[int, str], shared: SharedConnection) -> None:
     """Drop one reference; the last one closes the connection (in its own process only)."""
+    _drain()
+    _release(path_key, shared)
+
+
+def release_later(path_key: tuple[int, str], shared: SharedConnection) -> None:
+    """For the garbage collector: take no lock here (see the module docstring)."""
+    _PENDING.append((path_key, shared))
+
+
+def _drain() -> None:
+    while True:
+        try:
+            path_key, shared = _PENDING.popleft()
+        except IndexError:
+            return
+        _release(path_key, shared)
+
+
+def _release(path_key: tuple[int, str], shared: SharedConnection) -> None:
     if shared.pid != os.getpid():
         return  # inherited through fork: not ours to close
     with _REGISTRY_LOCK:

@@ -113,7 +113,9 @@ class Store:
         self._check_file(create)
         self._key = connection.key_of(self.path)
         self._shared = connection.acquire(self.path, lambda: self._open(check))
-        self._release = weakref.finalize(self, connection.release, self._key, self._shared)
+        # Dropped without close(): the collector queues the release (store.connection).
+        self._finalizer = weakref.finalize(self, connection.release_later, self._key,
+                                           self._shared)
         if check and not self._shared.checked:
             try:
                 with self._shared.locked():
@@ -370,7 +372,8 @@ class Store:
 
     def close(self) -> None:
         """Drop this handle (idempotent); the process's last handle closes the connection."""
-        self._release()
+        if self._finalizer.detach() is not None:
+            connection.release(self._key, self._shared)
 
     def __enter__(self) -> Store:
         return self

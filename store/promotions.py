@@ -45,6 +45,12 @@ def insert_promotion(store: Store, kind: str, subject: str, gates: list[dict[str
         return int(cur.lastrowid or 0)
 
 
+def has_paper_promotion(store: Store) -> bool:
+    """Whether any trial went to paper (passed or forced)."""
+    return store.one("SELECT 1 FROM promotions WHERE kind = 'paper' AND "
+                     "(passed = 1 OR forced = 1) LIMIT 1") is not None
+
+
 def get_promotion(store: Store, promotion_id: int) -> PromotionRow | None:
     return to_row(PromotionRow, store.one("SELECT * FROM promotions WHERE id = ?",
                                           (promotion_id,)))

@@ -35,6 +35,17 @@ class StudyRow:
     pbo: float | None
     created_at: float
     updated_at: float
+    evidence: str | None = None  # engine.study.evidence's JSON summary (views.study only)
+
+    @property
+    def evidence_dict(self) -> dict[str, Any] | None:
+        if not self.evidence:
+            return None
+        try:
+            value = json.loads(self.evidence)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
 
 
 @dataclass(frozen=True)
@@ -382,3 +393,26 @@ def best_models(store: Store, study: str, k: int = 1) -> list[ModelRow]:
     return to_rows(ModelRow, store.query(
         "SELECT * FROM models WHERE study = ? AND objective IS NOT NULL "
         "ORDER BY objective DESC LIMIT ?", (study, k)))
+
+
+# -- study evidence (engine.study.evidence's JSON summary, written by the study driver) ----
+EVIDENCE_KEY = "study_evidence:"
+
+
+def put_study_evidence(store: Store, study: str, summary_json: str) -> None:
+    with store.write():
+        store.conn.execute(
+            "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
+            "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (EVIDENCE_KEY + study, summary_json, now()))
+
+
+def get_study_evidence(store: Store, study: str) -> dict[str, Any] | None:
+    row = store.one("SELECT value FROM kv WHERE key = ?", (EVIDENCE_KEY + study,))
+    if row is None:
+        return None
+    try:
+        value = json.loads(row["value"])
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

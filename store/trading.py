@@ -182,6 +182,50 @@ def set_halt_requested(store: Store, name: str | None, flag: bool) -> int:
     return cur.rowcount
 
 
+# -- operator exits (force-exit / flatten) ---------------------------------------------------
+EXIT_KEY = "exit_request."  # + trader: JSON {"tickers": [..] or null for all, "at": t}
+
+
+@dataclass(frozen=True)
+class ExitRequest:
+    tickers: tuple[str, ...] | None  # None: every position of the trader
+    at: float
+
+
+def set_exit_request(store: Store, trader: str, tickers: list[str] | None, at: float) -> bool:
+    """Ask the trader to sell to flat (call inside store.write()). False: no such trader.
+    A request for one ticker joins an earlier one; a whole-trader request covers all."""
+    if store.one("SELECT 1 FROM traders WHERE name = ?", (trader,)) is None:
+        return False
+    old = exit_request(store, trader)
+    if old is not None and tickers is not None:
+        tickers = None if old.tickers is None else sorted({*old.tickers, *tickers})
+    value = json.dumps({"tickers": tickers, "at": at})
+    store.conn.execute(
+        "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) "
+        "DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        (EXIT_KEY + trader, value, at))
+    return True
+
+
+def exit_request(store: Store, trader: str) -> ExitRequest | None:
+    row = store.one("SELECT value FROM kv WHERE key = ?", (EXIT_KEY + trader,))
+    if row is None:
+        return None
+    try:
+        doc = json.loads(row["value"])
+        tickers = doc.get("tickers")
+        return ExitRequest(None if tickers is None else tuple(str(t) for t in tickers),
+                           float(doc.get("at") or 0.0))
+    except (ValueError, TypeError, AttributeError):
+        return None  # unreadable (never written by us): selling on a guess is worse
+
+
+def clear_exit_request(store: Store, trader: str) -> None:
+    with store.write():
+        store.conn.execute("DELETE FROM kv WHERE key = ?", (EXIT_KEY + trader,))
+
+
 def kill_switch_on(store: Store) -> bool:
     row = store.one("SELECT value FROM kv WHERE key = ?", (KILL_SWITCH_KEY,))
     return bool(row) and row["value"] == "1"

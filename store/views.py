@@ -14,6 +14,7 @@ from typing import Any
 from store.alerts import AlertRow as AlertView
 from store.commands import CommandRow as CommandView
 from store.db import Store
+from store.registry import EVIDENCE_KEY
 from store.registry import StudyRow as StudyView
 from store.rows import to_row, to_rows
 from store.samples import GpuProcessSample, SystemSample
@@ -51,6 +52,12 @@ def last_fills(store: Store, limit: int = DEFAULT_PAGE, trader: str | None = Non
         rows = store.query(f"SELECT {cols} FROM fills WHERE trader = ? ORDER BY at DESC LIMIT ?",
                            (trader, _page(limit)))
     return to_rows(FillView, rows)
+
+
+def newest_fill_mark(store: Store) -> tuple[int, float] | None:
+    """(rowid, at) of the newest fill (fills_at index): a cheap "did fills change" check."""
+    row = store.one("SELECT rowid, at FROM fills ORDER BY at DESC, rowid DESC LIMIT 1")
+    return None if row is None else (int(row[0]), float(row[1]))
 
 
 def fills_oldest_first(store: Store, trader: str | None = None, since: float | None = None,
@@ -174,9 +181,13 @@ def studies(store: Store, limit: int = 50) -> list[StudyView]:
 
 def study(store: Store, name: str | None = None) -> StudyView | None:
     """A named study, or the most recently updated one."""
+    # with the study driver's evidence summary (registry.put_study_evidence), if any
+    sql = ("SELECT s.*, k.value AS evidence FROM studies s LEFT JOIN kv k "
+           "ON k.key = ? || s.name ")
     if name:
-        return to_row(StudyView, store.one("SELECT * FROM studies WHERE name = ?", (name,)))
-    return to_row(StudyView, store.one("SELECT * FROM studies ORDER BY updated_at DESC LIMIT 1"))
+        return to_row(StudyView, store.one(sql + "WHERE s.name = ?", (EVIDENCE_KEY, name)))
+    return to_row(StudyView, store.one(sql + "ORDER BY s.updated_at DESC LIMIT 1",
+                                       (EVIDENCE_KEY,)))
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ class PositionsPane(Vertical):
         t_rows, details = [], {}
         for t in traders:
             state = t.trading_state + (f" ({t.state_reason})" if t.state_reason else "")
-            cells = (t.name, t.broker, t.mode, clip(state, 24), money(t.equity),
+            cells: tuple[str, ...] = (t.name, t.broker, t.mode, clip(state, 24), money(t.equity),
                      money(t.capital), money(t.cash), num(t.backtest_sharpe))
             if matches(filter_text, *cells, state):
                 t_rows.append((t.name, cells))
@@ -72,6 +72,11 @@ class PositionsPane(Vertical):
         points = self._equity.get(name, [])
         vs = "HODL" + (" vs backtest" if any(p.backtest is not None for p in points) else "")
         chart.set_series(f"{name}: equity vs {vs}", points)
+
+    @property
+    def selected_position(self) -> str | None:
+        """"trader:ticker" of the highlighted position row."""
+        return selected_key(self.query_one("#positions-table", LineTable))
 
     @property
     def selected_trader(self) -> str | None:

@@ -1,5 +1,10 @@
 """Trials pane: study progress counts, best objective and PBO, running trials, attempts table.
 
+When the study has evidence (engine.study.evidence, kept by the study driver) a third header
+line shows the best trial's deflated Sharpe ratio over the trials attempted, its held-out
+active Sharpe with the 95 % interval, the trivial baselines' objectives (cash, HODL, equal
+weight, static tilt) and the paper gate's verdict.
+
 Every attempt that saved a model shows the model's held-out Sharpe next to its equal-weight
 (EW) and HODL benchmarks. When several hosts share the study (other hosts' trials are
 mirrored into this store), a host column says where each trial ran and the header counts the
@@ -41,6 +46,23 @@ def short_host(name: str) -> str:
     """'gpu-b.lab.example' -> 'gpu-b'; an IP address stays whole."""
     head = name.split(".")[0]
     return name if head.isdigit() else head
+
+
+def evidence_line(ev: dict | None) -> str:
+    """The study's deflated evidence in one line (`cappuccino study show` has it all)."""
+    if not ev or not ev.get("best"):
+        return ""
+    b = ev["best"]
+    lo, hi = b.get("holdout_ci") or (None, None)
+    gate = (ev.get("gate") or {}).get("paper") or {}
+    verdict = ("[b]passes[/b]" if gate.get("passed")
+               else f"[b]refused[/b] ({len(gate.get('reasons') or [])})")
+    base = b.get("baselines") or {}
+    bases = "/".join(num(base.get(k), 1) for k in ("cash", "hodl", "equal_weight",
+                                                    "static_tilt"))
+    return (f"#{b['trial']} DSR {num(b.get('dsr'), 2)}/{ev.get('trials_attempted', DASH)}"
+            f"  held-out {num(b.get('holdout_active_sharpe'), 1)} [{num(lo, 1)}, {num(hi, 1)}]"
+            f"  cash/hodl/EW/tilt {bases}  paper gate {verdict}")
 
 
 class RunningTrial(Static):
@@ -126,18 +148,28 @@ class TrialsPane(Vertical):
         else:
             c = counts
             hosts = f"  [b]{c.hosts}[/b] hosts" if c is not None and c.hosts > 1 else ""
+            best, trial = study.best_value, study.best_trial
+            if best is None:  # the driver has not recorded one: the best completed shown
+                done = [a for a in attempts if a.state == "COMPLETE" and a.objective is not None]
+                if done:
+                    top = max(done, key=lambda a: a.objective or 0.0)
+                    best, trial = top.objective, top.trial
             line1 = (f"[b]{study.name}[/b] {study.timeframe}  {c.total if c else 0}/"
-                     f"{study.n_trials} trials{hosts}  best {num(study.best_value, 3)}"
-                     f" (#{study.best_trial if study.best_trial is not None else DASH})"
+                     f"{study.n_trials} trials{hosts}  best {num(best, 3)}"
+                     f" (#{trial if trial is not None else DASH})"
                      f"  PBO {num(study.pbo, 2)}")
             line2 = "" if c is None else (
                 f"running [b]{c.running}[/b]  complete [b]{c.complete}[/b]  "
                 f"failed [b]{c.failed}[/b]  pruned [b]{c.pruned}[/b]  "
                 f"retrying [b]{c.retrying}[/b]  retried [b]{c.retried}[/b]")
-            # The summary's height changes only if a line wraps differently: the same two
+            lines = [line1, line2]
+            ev = evidence_line(getattr(study, "evidence_dict", None))
+            if ev:
+                lines.append(ev)
+            # The summary's height changes only if a line wraps differently: the same
             # short lines (the usual new count) need no layout of the whole screen.
-            fits = len(line1) < summary.size.width and len(line2) < summary.size.width
-            set_text(summary, f"{line1}\n{line2}", layout=not (fits and self._summary_fits))
+            fits = all(len(x) < summary.size.width for x in lines)
+            set_text(summary, "\n".join(lines), layout=not (fits and self._summary_fits))
             self._summary_fits = fits
         self._hosts = counts.hosts if counts is not None else 1
         self._sync_columns()

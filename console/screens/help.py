@@ -32,6 +32,8 @@ KEYS: tuple[tuple[str, str, bool], ...] = (
     ("K", "kill the selected process (SIGKILL, confirm)", True),
     ("r", "restart the selected process (confirm)", True),
     ("x", "kill switch: HALT all traders (confirm)", True),
+    ("f", "exit: sell the selected position to flat (confirm)", True),
+    ("F", "flatten: sell every position of the selected trader (confirm)", True),
     ("escape", "close a dialog, the log or the report (while open, only its keys work)",
      False),
     ("q / ctrl+q", "quit the console (nothing else stops; on other screens ctrl+q)", False),

@@ -25,7 +25,7 @@ class Hyperparams:
     vf_coef: float = 0.5
     max_grad_norm: float = 0.5
     hidden: int = 64
-    init_log_std: float = -0.5
+    init_log_std: float = -2.5
     total_steps: int = 200_000
     episode_len: int = 1024
 
@@ -77,7 +77,7 @@ SEARCH: dict[str, tuple[str, Any, Any, bool]] = {
     "vf_coef": ("float", 0.25, 1.0, False),
     "max_grad_norm": ("float", 0.3, 2.0, False),
     "hidden": ("cat", (32, 64, 128, 256), None, False),
-    "init_log_std": ("float", -2.0, 0.0, False),
+    "init_log_std": ("float", -3.5, -1.5, False),  # inside the no-trade band (env.step)
 }
 
 

@@ -43,7 +43,9 @@ def _setup(n_bars: int):  # type: ignore[no-untyped-def]
 
     candles = synthetic_candles(TICKERS, n_bars, "5m", seed=11)
     spec = feature_spec(FeaturesSection(), candles)
-    return candles, spec, compute_features(candles, spec), EnvSection()
+    # The loop baseline steps FinRL's way (delta mapping, no delay): both measured so.
+    env = EnvSection(action_mapping="delta", execution_delay=False)
+    return candles, spec, compute_features(candles, spec), env
 
 
 def _vec_rate(candles, spec, feats, env_cfg, device: str, steps: int) -> Rates:  # type: ignore[no-untyped-def]

@@ -1,5 +1,9 @@
 """monitor_cycle_ms: one monitor cycle over 20 traders, each with 100k equity rows (5-min bars).
 
+monitor_false_alarm_rate / monitor_detection_rate: engine.bench.monitor_alarm (the share of
+simulated traders put at CRITICAL or worse within 48 h when live truly equals backtest, and
+when live is truly 5 Sharpe worse), each beside the former fixed rule on the same verdicts.
+
 Baseline, side by side: the same verdicts from each trader's *whole* equity history read
 through sqlite3.Row objects (what a monitor that does not read only its window costs).
 The figure is the median of 5 cycles (baseline: of 3); the first cycle also writes the
@@ -16,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bench import Result
+from engine.bench.monitor_alarm import simulate, wilson
 from engine.config import Config
 from engine.config.schema import MonitorSection, StoreSection
 from engine.monitor.cycle import evaluate, load_traders, run_cycle
@@ -77,4 +82,17 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         store.close()
     note = f"{TRADERS} traders x {rows} equity rows; median of 5 cycles"
     return {"monitor_cycle_ms": Result(statistics.median(cycle), "ms",
-                                       statistics.median(base), note)}
+                                       statistics.median(base), note), **alarms(quick, workdir)}
+
+
+def alarms(quick: bool, workdir: Path) -> dict[str, Result]:
+    n = 200 if quick else 1000
+    out = {}
+    for name, drop, what in (("monitor_false_alarm_rate", 0.0, "live = backtest"),
+                             ("monitor_detection_rate", 5.0, "live 5 Sharpe below backtest")):
+        r = simulate(workdir, n, drop)
+        lo, hi = wilson(r.hits, r.n)
+        out[name] = Result(r.rate, "fraction", r.old_rate,
+                           f"CRITICAL+ within 48 h, {what}, {n} simulated traders; 95% CI "
+                           f"[{lo:.3f}, {hi:.3f}]; baseline: the old fixed 1-Sharpe rule")
+    return out

@@ -59,7 +59,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         wall = time.perf_counter() - t_trial
         t1 = time.perf_counter()
         registry.update_study(store, name, best_value=final.objective, best_trial=trial.number,
-                              pbo=study_pbo(store, name))
+                              pbo=study_pbo(store, name, cfg))
         store.close()
         driver += time.perf_counter() - t1
         if final.state != "COMPLETE":

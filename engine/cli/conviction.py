@@ -65,11 +65,10 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
         MismatchError,
         check_model,
         load_data,
-        render_text,
         replay,
-        to_dict,
         window,
     )
+    from engine.reports.replay_text import render_text, to_dict
     from engine.trading.policy import ENSEMBLE_PREFIX, load_policy, resolve_model_dirs
 
     conviction = cfg.conviction
@@ -108,8 +107,11 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
         candles = load_data(args.data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars)
         check_model(policy, candles)
         lo, hi = window(candles, start, end)
+        from engine.env.step import step_params
+
+        # Fees and spread of the target broker (one cost model), the model's own mapping.
         result = replay(policy, candles, conviction, cfg.risk.max_position_pct, lo, hi,
-                        model=args.model, tune=args.tune)
+                        model=args.model, tune=args.tune, cost=step_params(cfg.env).fee)
     except MismatchError as e:
         raise JobError(f"{policy.describe()} does not match --data {args.data}: {e}") from None
     except DataError as e:

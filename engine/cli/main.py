@@ -21,14 +21,14 @@ from engine.files import private_umask
 # Subcommand modules, in help order. Each has register(subparsers).
 MODULES = (
     "status", "procs", "supervise", "train", "worker", "trade", "monitor", "sample", "notify",
-    "data", "promote", "trading_state", "bench", "check", "report", "export", "conviction",
-    "doctor", "demo",
+    "data", "promote", "trading_state", "exits", "bench", "check", "report", "export",
+    "conviction", "doctor", "demo", "study", "soak",
 )
 # Commands that read or steer what runs: with no config named and no default store, they
 # use the demo's store (saying so on stderr) rather than an empty one (engine.demo).
 DEMO_FALLBACK_COMMANDS = frozenset({
     "status", "ps", "logs", "report", "export", "stop", "start", "restart", "kill", "halt",
-    "resume", "promote", "doctor"})
+    "resume", "promote", "doctor", "exit", "study"})
 
 
 class _Parser(argparse.ArgumentParser):

@@ -15,7 +15,14 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
       "study": {"name": "default",
                 "trials": {"RUNNING": 1, "COMPLETE": 12, "FAILED": 1, "PRUNED": 4,
                            "RETRIED": 2},
-                "best_value": 0.42, "best_trial": 7, "pbo": 0.18},
+                "best_value": 0.42, "best_trial": 7, "pbo": 0.18,
+                "trials_attempted": 19, "pbo_blocks": 16,
+                "best": {"trial": 7, "objective": 0.42, "dsr": 0.31,
+                         "holdout_active_sharpe": 1.2, "holdout_ci": [-3.1, 5.4],
+                         "baselines": {"cash": 0.9, "hodl": -0.2, "equal_weight": 0.0,
+                                       "static_tilt": 0.5}, ...},
+                "gate": {"paper": {"passed": false, "reasons": ["deflated Sharpe ratio:
+                         0.31 (needs >= 0.95) FAILED", ...]}}},
       "traders": [
         {"name": "btc", "broker": "sim", "mode": "paper", "equity": "1012.50",
          "positions": [{"ticker": "BTC-USD", "qty": "0.01", "avg_price": "64000.00",
@@ -29,7 +36,9 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
 `study` is the most recently updated study (null when there is none). Its `trials`
 count each trial once, by the state of its latest attempt (an attempt waiting to be
 retried counts as RUNNING); `RETRIED` counts trials that needed more than one attempt.
-`alerts` are the 20 most recent, newest first. A store that does not exist yet (a fresh
+The study's evidence fields (`trials_attempted`, `pbo_blocks`, `best`, `gate`) are what
+the study driver last computed (`cappuccino study show` computes them afresh; null until a
+trial ended). `alerts` are the 20 most recent, newest first. A store that does not exist yet (a fresh
 install, no supervisor ever ran) answers with the same schema: `supervisor.alive` false,
 empty lists, `study` null, exit 0; a store that exists but cannot be read is exit 1.
 Money (equity, capital, cash, unrealized PnL) is rounded to the cent, prices to the cent
@@ -89,9 +98,16 @@ def study_view(store: Any) -> dict[str, Any] | None:
         if state in counts:
             counts[state] += 1
         retried += int(r["n"] > 1)
+    from store.registry import get_study_evidence
+
+    ev = get_study_evidence(store, study["name"]) or {}
     return {"name": study["name"], "trials": {**counts, "RETRIED": retried},
             "best_value": study["best_value"], "best_trial": study["best_trial"],
-            "pbo": study["pbo"]}
+            "pbo": study["pbo"],
+            # the study driver's latest evidence (engine.study.evidence; `study show`)
+            "trials_attempted": ev.get("trials_attempted", len(rows)),
+            "pbo_blocks": ev.get("pbo_blocks"), "best": ev.get("best"),
+            "gate": ev.get("gate")}
 
 
 def traders_view(store: Any) -> list[dict[str, Any]]:
@@ -211,6 +227,12 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
                 else f"{st['best_value']:.4g} (trial #{st['best_trial']})")
         lines += ["", f"study {st['name']}: {counts}; best {best}"
                   + (f"; PBO {st['pbo']:.2f}" if st["pbo"] is not None else "")]
+        b, gate = st.get("best"), (st.get("gate") or {}).get("paper")
+        if b and b.get("dsr") is not None:
+            lines.append(f"  trial #{b['trial']}: DSR {b['dsr']:.2f} over "
+                         f"{st['trials_attempted']} trials; paper gate "
+                         f"{'passes' if gate and gate['passed'] else 'refuses'} "
+                         "(cappuccino study show)")
     for t in doc["traders"]:
         lines.append(f"trader {t['name']}: {t['broker']}/{t['mode']} {t['trading_state']} "
                      f"equity {t['equity'] or '-'} positions {len(t['positions'])}")

@@ -102,9 +102,16 @@ class FeaturesSection(Section):
 
 class EnvSection(Section):
     initial_cash: float = Field(default=10_000.0, gt=0)
-    fee_rate: float = Field(default=0.0025, ge=0, lt=0.1)
+    # Costs: unset, the broker named by costs_from's settings (Config resolves them, so a
+    # model is trained and backtested at the costs it will pay; see broker_costs).
+    costs_from: Literal["paper", "sim", "alpaca"] = "paper"   # paper: [gates] paper_broker
+    fee_rate: float | None = Field(default=None, ge=0, lt=0.1)
+    spread_bps: float | None = Field(default=None, ge=0, le=1000)
+    execution_delay: bool = True   # orders fill at the next bar's price
+    action_mapping: Literal["weights", "delta"] = "weights"   # engine.env.step
+    no_trade_band: float = Field(default=0.5, ge=0, le=2)   # weights: in equal-weight shares
     min_order_value: float = Field(default=1.0, ge=0)
-    max_trade_fraction: float = Field(default=0.1, gt=0, le=1.0)
+    max_trade_fraction: float = Field(default=0.1, gt=0, le=1.0)   # delta mapping only
     reward_scaling: float = Field(default=100.0, gt=0)
 
 
@@ -122,7 +129,8 @@ class PPOSection(Section):
     vf_coef: float = Field(default=0.5, ge=0)
     max_grad_norm: float = Field(default=0.5, gt=0)
     total_steps: int = Field(default=200_000, ge=1000)  # env steps per CPCV split
-    init_log_std: float = Field(default=-0.5, ge=-5, le=2)
+    # Exploration std exp(-2.5) = 0.08: noise stays inside the no-trade band (engine.env.step).
+    init_log_std: float = Field(default=-2.5, ge=-5, le=2)
     episode_len: int = Field(default=1024, ge=16)  # bars per training episode
     search: bool = True  # false: the study trains every trial with these values (no sampling)
 
@@ -137,7 +145,9 @@ class StudySection(Section):
     pruning: bool = True
     seed: int | None = None
     workers: int = Field(default=1, ge=1, le=64)
-    max_splits: int = Field(default=3, ge=1, le=1000)  # CPCV splits used per trial (speed)
+    max_splits: int = Field(default=3, ge=0, le=1000)  # CPCV splits used per trial; 0 = all
+    seeds: int = Field(default=3, ge=1, le=64)  # each configuration is trained with this many seeds
+    pbo_blocks: int = Field(default=16, ge=4, le=24, multiple_of=2)  # CSCV blocks S for the PBO
     purge_bars: int = Field(default=0, ge=0)  # bars dropped before each test block
     holdout_frac: float = Field(default=0.1, ge=0, lt=0.5)  # last window: final backtest only
     # 0: one worker process per trial; N: N trials trained at once as one population in
@@ -268,9 +278,11 @@ class MonitorSection(Section):
     interval_s: float = Field(default=3600.0, gt=0)
     window_hours: float = Field(default=168.0, gt=0)
     min_samples: int = Field(default=288, ge=2)
-    warning_below: float = Field(default=0.5, ge=0)
-    critical_below: float = Field(default=1.0, ge=0)
-    emergency_below: float = Field(default=2.0, ge=0)
+    # z-scores of live minus backtest Sharpe over the SE of the gap (engine.monitor.stats).
+    warning_z: float = Field(default=2.0, gt=0)
+    critical_z: float = Field(default=3.0, gt=0)
+    emergency_z: float = Field(default=3.5, gt=0)
+    backtest_bars: int = Field(default=2016, ge=2)  # when the model does not record its own
     emergency_sustain_h: float = Field(default=24.0, ge=0)
     cooldown_s: float = Field(default=21_600.0, ge=0)
     # Emergency: wait this long for the halted trader to report HALTED before the stop.
@@ -278,8 +290,8 @@ class MonitorSection(Section):
 
     @model_validator(mode="after")
     def _ordered(self) -> MonitorSection:
-        if not (self.warning_below <= self.critical_below <= self.emergency_below):
-            raise ValueError("need warning_below <= critical_below <= emergency_below")
+        if not (self.warning_z <= self.critical_z <= self.emergency_z):
+            raise ValueError("need warning_z <= critical_z <= emergency_z")
         return self
 
 
@@ -319,6 +331,10 @@ class SamplerSection(Section):
 
 class GatesSection(Section):
     paper_min_objective: float = 0.0
+    paper_min_dsr: float = Field(default=0.95, ge=0, le=1)  # deflated Sharpe ratio of the trial
+    paper_max_pbo: float = Field(default=0.2, ge=0, le=1)  # the study's PBO (CSCV)
+    paper_min_holdout_lo: float = 0.0  # lower end of the held-out active Sharpe's 95% interval
+    paper_baseline_margin: float = Field(default=0.1, ge=0)  # objective above every baseline's
     live_min_hours: float = Field(default=48.0, ge=0)
     live_min_sharpe: float = 0.1
     live_min_trades_per_day: float = Field(default=2.0, ge=0)
@@ -359,3 +375,26 @@ class Config(Section):
     console: ConsoleSection = ConsoleSection()
     # Set by the loader, not by the file: where the config came from.
     source: str = Field(default="<defaults>", exclude=True)
+
+    @model_validator(mode="after")
+    def _resolve_costs(self) -> Config:
+        """The env's unset fee and spread become the target broker's: one cost model."""
+        env = self.env
+        if env.fee_rate is None or env.spread_bps is None:
+            fee, spread = broker_costs(self, env.costs_from)
+            resolved = env.model_copy(update={
+                "fee_rate": fee if env.fee_rate is None else env.fee_rate,
+                "spread_bps": spread if env.spread_bps is None else env.spread_bps})
+            object.__setattr__(self, "env", resolved)  # frozen: set once, while validating
+        return self
+
+
+def broker_costs(cfg: Config, broker: str) -> tuple[float, float]:
+    """(fee rate, spread in bps) a market order pays at `broker` ("paper": [gates]
+    paper_broker): the sim's [trader] sim_taker_fee_rate and sim_spread_bps, or Alpaca's
+    [alpaca] taker_fee_rate with the sim's spread standing in for the market's. Taker:
+    maker-first execution falls back to it ([execution] on_exhausted), so it is the bound."""
+    name = cfg.gates.paper_broker if broker == "paper" else broker
+    if name == "alpaca":
+        return cfg.alpaca.taker_fee_rate, cfg.trader.sim_spread_bps
+    return cfg.trader.sim_taker_fee_rate, cfg.trader.sim_spread_bps

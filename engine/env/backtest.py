@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.env.step import OneEnvNumpyOps, StepParams, trade_step
+from engine.env.step import OneEnvNumpyOps, step_params, trade_step
 from engine.features import FeatureSpec, first_valid_index, observation
 
 
@@ -72,9 +72,7 @@ def backtest(act_fn: Callable[[np.ndarray], np.ndarray], prices: Any, features: 
         raise ValueError(f"backtest range [{start}, {stop}) has fewer than 2 bars "
                          f"(features are valid from bar {min_start(spec)})")
     initial = float(env_cfg.initial_cash)
-    prm = StepParams(max_frac=float(env_cfg.max_trade_fraction), fee=float(env_cfg.fee_rate),
-                     min_order=float(env_cfg.min_order_value),
-                     scale=float(env_cfg.reward_scaling) / initial)
+    prm = step_params(env_cfg, float(env_cfg.reward_scaling) / initial)
     n = stop - start
     lookback = spec.lookback
     growth = (close[start + 1:stop] / close[start:stop - 1]).mean(axis=1)

@@ -1,4 +1,5 @@
-"""The baseline for `env_speedup_vs_loop`: the same env semantics, FinRL-style.
+"""The baseline for `env_speedup_vs_loop`: the same env semantics, FinRL-style (the
+original delta action mapping without execution delay, as FinRL steps).
 
 One Python object per env holding numpy state, stepped in a Python loop, with per-asset
 loops for the orders, the way FinRL / FinRL_Crypto environments are written. It exists
@@ -12,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.env.step import step_params
 from engine.features import FeatureSpec, first_valid_index, observation
 
 
@@ -24,9 +26,11 @@ class LoopEnv:
         self.spec = spec
         self.n_bars, self.n_assets = self.prices.shape
         self.initial_cash = float(env_cfg.initial_cash)
-        self.fee = float(env_cfg.fee_rate)
-        self.min_order = float(env_cfg.min_order_value)
-        self.max_frac = float(env_cfg.max_trade_fraction)
+        prm = step_params(env_cfg)
+        if prm.weights or prm.delay:
+            raise ValueError("the loop baseline implements the delta action mapping without "
+                             "execution delay only")
+        self.fee, self.min_order, self.max_frac = prm.fee, prm.min_order, prm.max_frac
         self.scale = float(env_cfg.reward_scaling) / self.initial_cash
         self.episode_len = int(episode_len)
         self.min_start = first_valid_index(spec) + spec.lookback - 1

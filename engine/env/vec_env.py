@@ -4,14 +4,17 @@ State (per env): cash, holdings (shares per asset), the current bar t and the va
 equal-weight benchmark portfolio. Observations come from engine.features.observation_batch
 (the same layout and numbers as the live trader's engine.features.observation).
 
-One step at bar t (prices p = close[t]):
+One step at bar t (prices p = close[t]; with execution_delay the orders fill at
+close[t+1] instead, sized by the equity there):
   1. equity  V_t = cash + Σ holdings·p.
-  2. Orders:  shares_a = action_a · max_trade_fraction · V_t / p_a  (action clipped to
-     [-1, 1], NaN read as 0; positive buys, negative sells).
+  2. Orders from the action (clipped to [-1, 1], NaN read as 0) through the model's action
+     mapping (engine.env.step: target weights with a no-trade band, or the original delta
+     mapping shares_a = action_a · max_trade_fraction · V_t / p_a); positive buys.
   3. Sells first: at most the holdings (no shorting); a sell worth less than
-     min_order_value is skipped; proceeds = value · (1 - fee_rate).
+     min_order_value is skipped; proceeds = value · (1 - cost), cost = the fee rate plus
+     half the spread (engine.env.costs: the target broker's).
   4. Then buys: a buy worth less than min_order_value is skipped; if the cost of all buys,
-     value · (1 + fee_rate), exceeds the cash (after the sells), every buy is scaled down
+     value · (1 + cost), exceeds the cash (after the sells), every buy is scaled down
      by the same factor; buys that fall below min_order_value after scaling are skipped.
   5. Time moves to t+1. V_{t+1} = cash + Σ holdings·close[t+1].
   6. The equal-weight benchmark (rebalanced every bar, no fees) grows by
@@ -37,7 +40,7 @@ from typing import Any
 
 import torch
 
-from engine.env.step import StepParams, TorchOps, trade_step
+from engine.env.step import TorchOps, step_params, trade_step
 from engine.features import (
     FeatureSpec,
     first_valid_index,
@@ -85,11 +88,10 @@ class PortfolioVecEnv:
         self.fixed_start = None if start is None else int(start)
 
         self.initial_cash = float(env_cfg.initial_cash)
-        self.fee = float(env_cfg.fee_rate)
-        self.min_order = float(env_cfg.min_order_value)
-        self.max_frac = float(env_cfg.max_trade_fraction)
         self.scale = float(env_cfg.reward_scaling) / self.initial_cash
-        self.params = StepParams(self.max_frac, self.fee, self.min_order, self.scale)
+        self.params = step_params(env_cfg, self.scale)
+        self.fee, self.min_order, self.max_frac = (self.params.fee, self.params.min_order,
+                                                   self.params.max_frac)
         self.obs_dim = obs_dim(spec, self.n_assets)
         self.act_dim = self.n_assets
 

@@ -130,8 +130,16 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 
 def spec_mismatch(spec: ModelSpec, tickers: tuple[str, ...], timeframe: str,
-                  features: dict[str, Any], env: dict[str, Any]) -> list[str]:
-    """What differs between a model and the data/config it is asked to trade. Empty: match."""
+                  features: dict[str, Any], env: dict[str, Any],
+                  model_owned: bool = False) -> list[str]:
+    """What differs between a model and the data/config it is asked to trade. Empty: match.
+
+    Env keys a model does not record read as what older models were trained with
+    (engine.env.step.LEGACY_ENV). model_owned=False skips the keys the model owns
+    (MODEL_ENV_KEYS: its action mapping and costs) - a trader's config never refuses a
+    model on them; ensemble members compare them too (model_owned=True)."""
+    from engine.env.step import MODEL_ENV_KEYS, env_value
+
     diffs = []
     if tuple(spec.tickers) != tuple(tickers):
         diffs.append(f"tickers: model {list(spec.tickers)} vs trader {list(tickers)}")
@@ -141,6 +149,9 @@ def spec_mismatch(spec: ModelSpec, tickers: tuple[str, ...], timeframe: str,
         if spec.features.get(key) != features.get(key):
             diffs.append(f"features.{key}: model {spec.features.get(key)!r} vs trader {features.get(key)!r}")
     for key in sorted(set(spec.env) | set(env)):
-        if spec.env.get(key) != env.get(key):
-            diffs.append(f"env.{key}: model {spec.env.get(key)!r} vs trader {env.get(key)!r}")
+        if key in MODEL_ENV_KEYS and not model_owned:
+            continue
+        mine, theirs = env_value(spec.env, key), env_value(env, key)
+        if mine != theirs:
+            diffs.append(f"env.{key}: model {mine!r} vs trader {theirs!r}")
     return diffs

@@ -18,7 +18,7 @@ def mlp(inp: int, hidden: int, out: int, std_out: float = 1.0) -> nn.Sequential:
 
 
 class Actor(nn.Module):
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, init_log_std: float = -0.5):
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, init_log_std: float = -2.5):
         super().__init__()
         self.net = mlp(obs_dim, hidden, act_dim, std_out=0.01)
         self.log_std = nn.Parameter(torch.full((act_dim,), init_log_std))

@@ -1,12 +1,16 @@
 """One monitor cycle: verdicts for every paper/live trader, alert history, notifications, auto-stop.
 
-Levels compare the live rolling Sharpe with the trader's backtest Sharpe:
-WARNING below backtest - warning_below, CRITICAL below backtest - critical_below, and
-EMERGENCY below backtest - emergency_below *sustained*: the rolling Sharpe (same window),
-evaluated at checkpoints every max(interval_s, sustain/24) over the last emergency_sustain_h
-hours, was below the emergency line at every checkpoint, each with min_samples returns.
-Sustain is measured on the data, not on the monitor's own uptime, so a monitor restart
-neither resets nor fakes it. Below the emergency line but not yet sustained reads CRITICAL.
+Levels are z-scores of the live rolling Sharpe minus the trader's backtest Sharpe, divided
+by the standard error of that gap (engine.monitor.stats: Lo 2002 with a Newey-West
+correction for the bars' autocorrelation, the backtest's own sample size on its side):
+WARNING when z < -warning_z, CRITICAL when z < -critical_z, and EMERGENCY when
+z < -emergency_z *sustained*: z (same window), evaluated at checkpoints every
+max(interval_s, sustain/24) over the last emergency_sustain_h hours, was below -emergency_z
+at every checkpoint, each with min_samples returns. No level is given before min_samples
+returns. Sustain is measured on the data, not on the monitor's own uptime, so a monitor
+restart neither resets nor fakes it. Below the emergency line but not yet sustained reads
+CRITICAL. The thresholds' false-alarm and detection rates are `cappuccino bench` figures
+(monitor_false_alarm_rate, monitor_detection_rate).
 
 Windows end at the trader's latest equity point (at or before `now`), not at the wall clock:
 a sim trader replaying history writes equity at bar times, and a live trader's latest point
@@ -19,16 +23,19 @@ still there `cooldown_s` after the last alert.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from engine.config import Config
 from engine.config.schema import MonitorSection
-from engine.monitor.sharpe import rolling_sharpe
+from engine.monitor.sharpe import periods_per_year, rolling_sharpe, window_returns
+from engine.monitor.stats import lrv_ratio, sharpe_gap_z
 from engine.notify.events import emit
 from store.alerts import AlertRow, insert_alert, last_alerts
 from store.commands import insert_command
@@ -51,6 +58,7 @@ class TraderInfo:
     backtest_sharpe: float | None
     trading_state: str
     halt_requested: int
+    backtest_bars: int | None = None   # the backtest's sample size (its model's held-out bars)
 
 
 @dataclass(frozen=True)
@@ -64,17 +72,18 @@ class Verdict:
     samples: int
     emergency_hours: float    # how long (on the data) the emergency line has been crossed
     message: str
+    z: float | None = None    # (live - backtest) / SE of the gap; None without a verdict
     alerted: bool = False     # an alert row + notification were written this cycle
     stopped: bool = False     # the auto-stop was issued this cycle
 
 
-def raw_level(live: float, backtest: float, m: MonitorSection) -> str:
-    gap = backtest - live
-    if gap > m.emergency_below:
+def raw_level(z: float, m: MonitorSection) -> str:
+    """The level of a z-score of live minus backtest Sharpe (negative: live is worse)."""
+    if z < -m.emergency_z:
         return EMERGENCY
-    if gap > m.critical_below:
+    if z < -m.critical_z:
         return CRITICAL
-    if gap > m.warning_below:
+    if z < -m.warning_z:
         return WARNING
     return OK
 
@@ -87,7 +96,19 @@ def sustain_step_s(m: MonitorSection) -> float:
 def load_traders(store: Store) -> list[TraderInfo]:
     rows = store.query("SELECT name, mode, model, study, trial, backtest_sharpe, trading_state, "
                        "halt_requested FROM traders WHERE mode IN ('paper', 'live') ORDER BY name")
-    return [TraderInfo(**dict(r)) for r in rows]
+    return [TraderInfo(**dict(r), backtest_bars=backtest_bars(str(r["model"]))) for r in rows]
+
+
+def backtest_bars(model: str) -> int | None:
+    """How many returns the model's backtest Sharpe was measured on (its held-out segment,
+    from metrics.json), or None when the model does not say (an ensemble, an older model)."""
+    try:
+        metrics = json.loads((Path(model) / "metrics.json").read_text())
+        lo, hi = metrics["holdout_bars"]
+        n = int(hi) - int(lo) - 1
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return n if n >= 2 else None
 
 
 def latest_equity_at(store: Store, trader: str, now: float) -> float | None:
@@ -120,6 +141,8 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
     sharpes, ns = rolling_sharpe(at, eq, ends, window_s)
     live, n = float(sharpes[0]), int(ns[0])
     bt = trader.backtest_sharpe
+    ppy = periods_per_year(at)
+    n_bt = trader.backtest_bars or m.backtest_bars
     base = dict(trader=trader.name, mode=trader.mode, backtest_sharpe=bt, samples=n)
     if n < m.min_samples:
         state = f"INSUFFICIENT DATA ({n}/{m.min_samples})"
@@ -129,15 +152,22 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
         return Verdict(**base, level=NO_BACKTEST, state="NO BACKTEST SHARPE", live_sharpe=live,
                        emergency_hours=0.0,
                        message=f"live Sharpe {live:.2f}; no backtest Sharpe to compare with")
-    crossed = (sharpes < bt - m.emergency_below) & (ns >= m.min_samples)
+    # One z per checkpoint (each window's own autocorrelation); none before min_samples.
+    gaps = [sharpe_gap_z(float(s), int(k), bt, n_bt, ppy,
+                         lrv_ratio(window_returns(at, eq, e, window_s)))
+            if k >= m.min_samples else (0.0, math.inf)
+            for s, k, e in zip(sharpes, ns, ends, strict=True)]
+    zs = np.array([g[0] for g in gaps])
+    z, se = gaps[0]
+    crossed = (zs < -m.emergency_z) & (ns >= m.min_samples)
     held = int(np.argmin(crossed)) if not crossed.all() else len(crossed)
     emergency_hours = max(held - 1, 0) * step / 3600.0 if held else 0.0
-    level = raw_level(live, bt, m)
-    text = (f"live Sharpe {live:.2f} vs backtest {bt:.2f} ({live - bt:+.2f}) over {n} returns "
-            f"in {m.window_hours:g} h")
+    level = raw_level(z, m)
+    text = (f"live Sharpe {live:.2f} vs backtest {bt:.2f} ({live - bt:+.2f}, z {z:+.2f}, "
+            f"SE {se:.2f}) over {n} returns in {m.window_hours:g} h")
     if level == EMERGENCY:
         if held == len(crossed):
-            text += f"; below backtest - {m.emergency_below:g}"
+            text += f"; z below -{m.emergency_z:g}"
             if m.emergency_sustain_h:
                 text += f" for {m.emergency_sustain_h:g} h"
         else:
@@ -145,7 +175,7 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
             text += (f"; below the emergency line for {emergency_hours:.1f} of "
                      f"{m.emergency_sustain_h:g} h")
     return Verdict(**base, level=level, state=level, live_sharpe=live,
-                   emergency_hours=emergency_hours, message=text)
+                   emergency_hours=emergency_hours, message=text, z=z)
 
 
 def should_alert(level: str, prev: AlertRow | None, now: float, cooldown_s: float) -> bool:

@@ -52,3 +52,15 @@ def sharpe_of(at: np.ndarray, equity: np.ndarray) -> tuple[float, int]:
         return 0.0, 0
     s, n = rolling_sharpe(at, equity, np.array([at[-1]]), float(at[-1] - at[0]))
     return float(s[0]), int(n[0])
+
+
+def window_returns(at: np.ndarray, equity: np.ndarray, end: float,
+                   window_s: float) -> np.ndarray:
+    """The returns rolling_sharpe uses for the window ending at `end` (both points inside)."""
+    lo = int(np.searchsorted(at, end - window_s, side="left"))
+    hi = int(np.searchsorted(at, end, side="right"))
+    e = equity[lo:hi]
+    if e.size < 2:
+        return np.zeros(0)
+    prev = e[:-1]
+    return np.where(prev > 0, e[1:] / np.where(prev > 0, prev, 1.0) - 1.0, 0.0)

@@ -25,7 +25,10 @@ from engine.agent.hyperparams import Hyperparams
 from engine.config import Config
 from engine.population.env import PopulationVecEnv
 from engine.population.ppo import PopulationPPO
-from engine.study.objective import StudyData, episode_len_for, evaluate, select_splits
+from engine.study.baselines import bar_index, baseline_actives, used_ranges
+from engine.study.metrics import sharpe
+from engine.study.objective import FINAL, StudyData, episode_len_for, evaluate, select_splits
+from engine.study.trace import Trace, objective_of
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,16 @@ class Member:
     hp: Hyperparams
     seed: int           # the trial's seed (TrialRunner's `seed`)
     split_i: int        # index into select_splits(cfg, data)
+    seed_i: int = 0     # which of [study] seeds (TrialRunner trains each split `seeds` times)
+    n_seeds: int = 1    # [study] seeds of the study
+    final_unit: int = 0  # for the final fit (split_i == FINAL): its TrialRunner unit index
+
+    @property
+    def unit_i(self) -> int:
+        """TrialRunner's unit index of this (split, seed), or of the final fit."""
+        if self.split_i == FINAL:
+            return self.final_unit
+        return self.split_i * self.n_seeds + self.seed_i
 
 
 BATCHED_RNG_MIN = 64
@@ -63,11 +76,11 @@ def buckets(members: list[Member], minibatch: int | None = None) -> list[list[Me
 
 
 def agent_seed(m: Member) -> int:
-    return m.seed * 1000 + m.split_i           # TrialRunner._new_agent
+    return m.seed * 1000 + (m.split_i % 1000) + 100_000 * m.seed_i   # TrialRunner._new_agent
 
 
 def env_seed(m: Member, global_updates: int) -> int:
-    return m.seed * 7919 + m.split_i * 131 + global_updates   # TrialRunner._train_split
+    return m.seed * 7919 + m.unit_i * 131 + global_updates   # TrialRunner._train
 
 
 def split_score(act: Callable[[np.ndarray], np.ndarray], cfg: Config, data: StudyData,
@@ -75,9 +88,10 @@ def split_score(act: Callable[[np.ndarray], np.ndarray], cfg: Config, data: Stud
     """TrialRunner's per-split metrics of a deterministic policy."""
     ev = evaluate(act, data, cfg.env, test)
     sh = ev.sharpes(data.bar_seconds)
-    score = sh["sharpe"] - sh["ew_sharpe"]
+    active = ev.agent_returns - ev.ew_returns  # the Sharpe of active returns (objective.py)
+    score = sharpe(active, data.bar_seconds)
     return {**sh, "score": score if math.isfinite(score) else 0.0, "raw_score": score,
-            "trades": ev.trades, "fees": ev.fees}
+            "trades": ev.trades, "fees": ev.fees, "active": active}
 
 
 @dataclass
@@ -101,8 +115,8 @@ class PopulationRunner:
         self.splits = select_splits(self.cfg, self.data)
         self.updates_per_split = updates_per_split(self.members[0].hp)
         self.obs_dim = obs_dim(self.data.spec, self.data.prices.shape[1])
-        self.episode_lens = [episode_len_for(m.hp, self.splits[m.split_i].train,
-                                             self.data.min_start) for m in self.members]
+        self.episode_lens = [episode_len_for(m.hp, self.segments(m), self.data.min_start)
+                             for m in self.members]
         self.agent = PopulationPPO(self.obs_dim, int(self.data.prices.shape[1]),
                                    [m.hp for m in self.members],
                                    [agent_seed(m) for m in self.members], self.device,
@@ -123,8 +137,12 @@ class PopulationRunner:
         return PopulationVecEnv(
             self.data.prices, self.data.features, self.data.spec, self.cfg.env,
             self.members[0].hp.n_envs, self.device, self.episode_lens,
-            [env_seed(m, m.split_i * self.updates_per_split + done) for m in self.members],
-            [self.splits[m.split_i].train for m in self.members])
+            [env_seed(m, m.unit_i * self.updates_per_split + done) for m in self.members],
+            [self.segments(m) for m in self.members])
+
+    def segments(self, m: Member) -> tuple[tuple[int, int], ...]:
+        """A member's training bars: its split's, or every CV bar for the final fit."""
+        return (self.data.cv,) if m.split_i == FINAL else self.splits[m.split_i].train
 
     def train(self) -> None:
         env = self.make_env()
@@ -143,7 +161,7 @@ class PopulationRunner:
         m = self.members[i]
         split = self.splits[m.split_i]
         return {**split_score(numpy_policy(self.actor(i)), self.cfg, self.data, split.test),
-                "test_groups": list(split.test_groups)}
+                "test_groups": list(split.test_groups), "split": m.split_i, "seed": m.seed_i}
 
     def effective_config(self, i: int) -> dict[str, Any]:
         hp = self.members[i].hp
@@ -163,27 +181,58 @@ class PopulationRunner:
         self.agent.load_member_state(i, state)
 
 
+def trial_trace(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]],
+                holdout_active: np.ndarray) -> Trace:
+    """The trial's evidence (engine.study.trace) from its members, as TrialRunner keeps it."""
+    close = data.prices.detach().cpu().numpy()
+    splits = select_splits(cfg, data)
+    t = Trace()
+    for s in split_metrics:
+        i = int(s["split"])
+        if i not in t.splits:
+            sp = splits[i]
+            base, _ = baseline_actives(close, sp.train, sp.test, data.min_start)
+            t.add_split(i, bar_index(used_ranges(sp.test, data.min_start)), base)
+        t.add_active(i, s["active"])
+    base, _ = baseline_actives(close, (data.cv,), (data.holdout,), data.min_start)
+    t.set_holdout(bar_index(used_ranges((data.holdout,), data.min_start)), holdout_active, base)
+    return t
+
+
 def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, Any]],
                   last_actor: Any, env_steps: int, updates: int,
-                  effective: dict[str, Any]) -> dict[str, Any]:
-    """TrialRunner.final_metrics from a trial's members (split order): the objective is
-    the mean split score, and the last split's agent is backtested on the holdout."""
+                  effective: dict[str, Any]) -> tuple[dict[str, Any], Trace]:
+    """TrialRunner.final_metrics from a trial's members (unit order: split, then seed) and the
+    trial's trace: the objective is mean - SE of the units' active Sharpe
+    (trace.objective_of). `last_actor` is the final fit's (every CV bar), the model, which
+    is backtested on the holdout."""
     from engine.agent.policy import numpy_policy
 
     scores = [float(s["score"]) for s in split_metrics]
+    n_seeds = 1 + max((int(s.get("seed", 0)) for s in split_metrics), default=0)
+    seed_means = [float(np.mean([x["score"] for x in split_metrics
+                                 if int(x.get("seed", 0)) == k])) for k in range(n_seeds)]
     ev = evaluate(numpy_policy(last_actor), data, cfg.env, (data.holdout,))
     sh = ev.sharpes(data.bar_seconds)
     eq = np.cumprod(1 + ev.agent_returns)
-    splits = [{k: v for k, v in s.items() if k != "raw_score"} | {"score": s["raw_score"]}
-              for s in split_metrics]
+    active = ev.agent_returns - ev.ew_returns
+    trace = trial_trace(cfg, data, split_metrics, active)
+    splits = [{k: v for k, v in s.items() if k not in ("raw_score", "active")}
+              | {"score": s["raw_score"]} for s in split_metrics]
     return {
-        "objective": float(np.mean(scores)), "split_scores": scores, "splits": splits, **sh,
+        "objective": objective_of(trace, data.bar_seconds), "split_scores": scores,
+        "objective_kind": "mean - SE of active Sharpe over (split, seed) (population)",
+        "seeds": n_seeds, "seed_scores": seed_means,
+        "seed_spread": float(np.std(seed_means, ddof=1)) if n_seeds > 1 else 0.0,
+        "splits": splits, **sh,
+        "holdout_active_sharpe": sharpe(active, data.bar_seconds),
         "holdout_bars": [int(data.holdout[0]), int(data.holdout[1])],
         "cv_bars": [int(data.cv[0]), int(data.cv[1])], "embargo_bars": data.embargo,
         "total_return": float(eq[-1] - 1.0) if eq.size else 0.0,
         "holdout_trades": ev.trades, "holdout_fees": ev.fees,
+        "model_fit": "all CV bars (everything before the held-out segment)",
         "env_steps": env_steps, "updates": updates, "effective_hp": effective,
-    }
+    }, trace
 
 
 def to_cpu(x: torch.Tensor) -> np.ndarray:

@@ -45,7 +45,7 @@ from engine.runtime import open_store, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
-from engine.study.objective import TimeLimitError
+from engine.study.objective import FINAL, TimeLimitError
 from engine.study.runner import StudyRun
 from engine.study.worker import (
     OOM,
@@ -196,7 +196,11 @@ class PopulationStudy(StudyRun):
 
         n_splits = len(select_splits(self.cfg, self.data))
         slots = {t: self._start_attempt(t, hps[t], minibatch) for t in trials}
-        members = [Member(t, hps[t], t, i) for t in trials for i in range(n_splits)]
+        n_seeds = self.cfg.study.seeds
+        members = [m for t in trials for m in [
+            *(Member(t, hps[t], t, i, k, n_seeds) for i in range(n_splits)
+              for k in range(n_seeds)),
+            Member(t, hps[t], t, FINAL, 0, n_seeds, final_unit=n_splits * n_seeds)]]
         for k, m in enumerate(members):
             slots[m.trial].members.append(k)
         runner = PopulationRunner(self.cfg, self.data, members, self.dev, minibatch=minibatch)
@@ -267,7 +271,7 @@ class PopulationStudy(StudyRun):
             slot.notes["resumed_from"] = None
             return
         for k in slot.members:
-            runner.load_member_state(k, state["members"][runner.members[k].split_i])
+            runner.load_member_state(k, state["members"][runner.members[k].unit_i])
         slot.resumed_at = loaded.step
         slot.notes.update(resumed_from=str(loaded.path), resumed_at_update=loaded.step)
 
@@ -308,7 +312,7 @@ class PopulationStudy(StudyRun):
         d = self.ckpt_dir(slot.trial)
         check_space(self.cfg, d, "write a checkpoint", faultmod.Faults())
         state = {"population": True, "updates": runner.agent.updates,
-                 "members": {runner.members[k].split_i: runner.member_state(k)
+                 "members": {runner.members[k].unit_i: runner.member_state(k)
                              for k in slot.members}}
         path = ckpt.save(d, runner.agent.updates, state)
         gone = ckpt.prune(d, self.cfg.trials.keep_checkpoints)
@@ -330,17 +334,19 @@ class PopulationStudy(StudyRun):
             return bool(handle.should_prune())
 
     def _complete(self, slot: TrialSlot, runner: PopulationRunner) -> None:
-        splits = sorted(slot.members, key=lambda k: runner.members[k].split_i)
+        units = sorted(slot.members, key=lambda k: runner.members[k].unit_i)
+        splits = [k for k in units if runner.members[k].split_i != FINAL]
         split_metrics = [runner.score(k) for k in splits]
-        last = runner.actor(splits[-1])
+        last = runner.actor(units[-1])  # the final fit on every CV bar: the model
         hp = slot.hp
-        metrics = trial_metrics(self.cfg, self.data, split_metrics, last,
-                                env_steps=len(splits) * runner.agent.updates * hp.n_envs * hp.n_steps,
-                                updates=len(splits) * runner.agent.updates,
-                                effective=runner.effective_config(splits[-1]))
+        metrics, trace = trial_metrics(self.cfg, self.data, split_metrics, last,
+                                env_steps=len(units) * runner.agent.updates * hp.n_envs * hp.n_steps,
+                                updates=len(units) * runner.agent.updates,
+                                effective=runner.effective_config(units[-1]))
         model = _Model(SimpleNamespace(actor=last), runner.obs_dim)
         path = save_trial_model(self.cfg, self.store, self.study, slot.trial, self.data, hp,
                                 model, metrics, self.overhead)
+        trace.save(Path(path))  # the trial's out-of-sample evidence, next to its model
         metrics.update(slot.notes, minibatch=runner.agent.minibatch, population=runner.k)
         self._end(slot, "COMPLETE", runner, objective=metrics["objective"], metrics=metrics,
                   model_path=str(path), progress=1.0)

@@ -11,7 +11,8 @@ Whose trial is it: the trial's user attrs, written through the study storage:
     store  the id of the store whose driver asked the trial (registry.store_id)
     host   the host of the worker running it (set when the worker starts)
     device, progress (at each checkpoint), error {"class", "message"}, model_path,
-    split_scores (set before the trial's final state is told, so PBO spans every host)
+    split_scores (set before the trial's final state is told; the PBO itself is computed
+        from the trials' evidence files, engine.study.evidence, found on a shared models path)
     model_metrics {"sharpe", "ew_sharpe", "hodl_sharpe", "data_fingerprint",
         "feature_fingerprint"}: the worker's `models` row, set with model_path
 A trial without a store attr (asked by an older driver) is ours when this store has

@@ -1,15 +1,27 @@
-"""The objective of one trial: CPCV over the study window, then a final held-out backtest.
+"""The objective of one trial: CPCV over the study window, several seeds, a final fit.
 
-For each CPCV split used (cfg.study.max_splits of the C(N, k), spread evenly): train a
-fresh PPO agent on the split's training segments, evaluate it deterministically (the mean
-action) on the split's test blocks, and score
+For each CPCV split used (cfg.study.max_splits of the C(N, k), spread evenly; 0 = all)
+and each of cfg.study.seeds seeds: train a fresh PPO agent on the split's training
+segments, evaluate it deterministically (the mean action) on the split's test blocks, and
+score the Sharpe ratio of its *active* returns (agent minus equal weight, per bar, the
+agent net of fees):
 
-    agent Sharpe - equal-weight Sharpe      (both annualised for the bar period)
+    score = Sharpe(r_agent − r_EW)          (annualised for the bar period)
 
-The trial's objective is the mean score over splits; the running mean is reported after
-each split (pruning). The last split's agent is backtested on the held-out window (the
-last holdout_frac of the bars, after an embargo), with the equal-weight and HODL Sharpe
-next to it; that agent is the trial's model.
+which is not the difference of two Sharpe ratios (that scores an all-cash agent highly on
+any falling window and ignores the tracking error). The trial's objective is
+
+    mean(scores) − SE(scores),   SE = std(scores, ddof=1) / sqrt(n)
+
+(with one score, its own standard error sqrt((1 + SR²/2) / T) annualised, Lo 2002). After
+each split (all seeds) the running mean is reported (pruning).
+
+The deployed model is refitted on every CV bar (all data before the held-out segment and
+its embargo) and backtested on the held-out segment. Every unit's per-bar out-of-sample
+active returns, the trivial baselines on the same bars (engine.study.baselines), the
+held-out returns and the final fit's learning curve are kept in a Trace
+(engine.study.trace), which the worker writes next to the model after every unit, so a
+pruned trial leaves its evidence too (engine.study.evidence builds the study's figures).
 
 Training episodes start only where the whole episode fits inside one training segment
 (SegmentEnv), so no training step crosses a test block or an embargo.
@@ -30,8 +42,10 @@ from engine.agent.hyperparams import Hyperparams
 from engine.agent.ppo import PPO
 from engine.config import Config
 from engine.env.vec_env import PortfolioVecEnv
+from engine.study.baselines import bar_index, baseline_actives, used_ranges
 from engine.study.cpcv import Range, Split, cpcv_splits
 from engine.study.metrics import sharpe
+from engine.study.trace import Trace, objective_of
 
 
 class TimeLimitError(RuntimeError):
@@ -94,7 +108,7 @@ def select_splits(cfg: Config, data: StudyData) -> list[Split]:
     a, b = data.cv
     splits = cpcv_splits(b - a, st.cpcv_groups, st.cpcv_test_groups, data.embargo,
                          st.purge_bars, offset=a)
-    m = min(st.max_splits, len(splits))
+    m = len(splits) if st.max_splits == 0 else min(st.max_splits, len(splits))
     idx = sorted({round(i * (len(splits) - 1) / max(m - 1, 1)) for i in range(m)})
     return [splits[i] for i in idx]
 
@@ -170,10 +184,21 @@ class Hooks:
     def report(self, split: int, value: float) -> None:  # may raise optuna.TrialPruned
         pass
 
+    def on_unit(self, runner: TrialRunner) -> None:  # after each (split, seed) or the final fit
+        pass
+
+
+FINAL = -1  # the split index of the final fit (all CV bars -> held-out segment)
+
 
 @dataclass
 class TrialRunner:
-    """Runs one trial's splits; resumable from `state()` at any update boundary."""
+    """Runs one trial's units; resumable from `state()` at any update boundary.
+
+    Units: every (split, seed) pair of the CPCV splits and [study] seeds, then the final
+    fit: one agent trained on every CV bar (all data before the held-out segment), which is
+    the deployed model and is backtested on the held-out segment.
+    """
 
     cfg: Config
     data: StudyData
@@ -186,9 +211,14 @@ class TrialRunner:
 
     def __post_init__(self) -> None:
         self.splits = select_splits(self.cfg, self.data)
-        self.split_i = 0
-        self.scores: list[float] = []
-        self.split_metrics: list[dict[str, float]] = []
+        self.seeds = int(self.cfg.study.seeds)
+        self.units: list[tuple[int, int]] = [(s, k) for s in range(len(self.splits))
+                                             for k in range(self.seeds)] + [(FINAL, 0)]
+        self.unit_i = 0
+        self.scores: list[float] = []       # active Sharpe of each (split, seed) unit
+        self.split_metrics: list[dict[str, Any]] = []
+        self.trace = Trace()
+        self.curve: list[float] = []         # mean training reward per update, this unit
         self.agent: PPO | None = None
         self.global_updates = 0
         self.started = time.monotonic()
@@ -199,22 +229,30 @@ class TrialRunner:
 
     # -- resumable state ----------------------------------------------------------------
     def state(self) -> dict[str, Any]:
-        return {"split_i": self.split_i, "scores": list(self.scores),
+        return {"unit_i": self.unit_i, "scores": list(self.scores),
                 "split_metrics": list(self.split_metrics), "global_updates": self.global_updates,
-                "elapsed": self.elapsed,
+                "elapsed": self.elapsed, "trace": self.trace.to_state(),
+                "curve": list(self.curve),
                 "agent": self.agent.state_dict() if self.agent is not None else None}
 
     def restore(self, state: dict[str, Any]) -> None:
-        self.split_i = int(state["split_i"])
+        self.unit_i = int(state.get("unit_i", state.get("split_i", 0)))
         self.scores = list(state["scores"])
         self.split_metrics = list(state["split_metrics"])
         self.global_updates = int(state["global_updates"])
         self.elapsed_before = float(state.get("elapsed", 0.0))
+        self.trace = Trace.from_state(state.get("trace") or {})
+        self.curve = list(state.get("curve", []))
         if state.get("agent") is not None:
-            self.agent = self._new_agent(self.split_i)
+            self.agent = self._new_agent(min(self.unit_i, len(self.units) - 1))
             self.agent.load_state_dict(state["agent"])
             if self.minibatch:
                 self.agent.minibatch = self.minibatch
+
+    @property
+    def split_i(self) -> int:
+        """Splits fully scored so far (every seed)."""
+        return min(self.unit_i // self.seeds, len(self.splits))
 
     @property
     def elapsed(self) -> float:
@@ -222,15 +260,16 @@ class TrialRunner:
 
     @property
     def total_updates(self) -> int:
-        return self.updates_per_split * len(self.splits)
+        return self.updates_per_split * len(self.units)
 
     @property
     def progress(self) -> float:
         return min(1.0, self.global_updates / max(self.total_updates, 1))
 
-    def _new_agent(self, split_i: int) -> PPO:
-        agent = PPO(self._obs_dim(), self.data.prices.shape[1],
-                    self.hp, self.device, seed=self.seed * 1000 + split_i)
+    def _new_agent(self, unit_i: int) -> PPO:
+        split_i, seed_i = self.units[unit_i]
+        agent = PPO(self._obs_dim(), self.data.prices.shape[1], self.hp, self.device,
+                    seed=self.seed * 1000 + (split_i % 1000) + 100_000 * seed_i)
         if self.minibatch:
             agent.minibatch = max(1, min(self.minibatch, self.hp.batch))
         agent.hooks.extend(self.agent_hooks)
@@ -248,56 +287,94 @@ class TrialRunner:
 
         return obs_dim(self.data.spec, self.data.prices.shape[1])
 
+    def _close(self) -> np.ndarray:
+        return self.data.prices.detach().cpu().numpy()
+
     # -- run ------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
-        while self.split_i < len(self.splits):
-            split = self.splits[self.split_i]
-            self._train_split(split)
+        while self.unit_i < len(self.units):
+            split_i, seed_i = self.units[self.unit_i]
+            if split_i == FINAL:
+                self._train((self.data.cv,))
+                self.trace.curve = list(self.curve)
+                self.unit_i += 1
+                break
+            split = self.splits[split_i]
+            self._train(split.train)
             ev = evaluate(self.policy(), self.data, self.cfg.env, split.test)
-            sh = ev.sharpes(self.data.bar_seconds)
-            score = sh["sharpe"] - sh["ew_sharpe"]
+            active = ev.agent_returns - ev.ew_returns
+            score = sharpe(active, self.data.bar_seconds)
             self.scores.append(score if math.isfinite(score) else 0.0)
-            self.split_metrics.append({**sh, "score": score, "test_groups": list(split.test_groups),
+            if seed_i == 0:
+                base, tilt = baseline_actives(self._close(), split.train, split.test,
+                                              self.data.min_start)
+                self.trace.add_split(split_i, bar_index(used_ranges(split.test,
+                                                                    self.data.min_start)), base)
+            self.trace.add_active(split_i, active)
+            self.split_metrics.append({**ev.sharpes(self.data.bar_seconds), "score": score,
+                                       "split": split_i, "seed": seed_i,
+                                       "test_groups": list(split.test_groups),
                                        "trades": ev.trades, "fees": ev.fees})
-            self.split_i += 1
-            if self.split_i < len(self.splits):
-                self.agent = None  # each split trains a fresh agent
-            self.hooks.report(self.split_i - 1, float(np.mean(self.scores)))
+            self.unit_i += 1
+            self.agent = None  # each unit trains a fresh agent
+            self.curve = []
+            self.hooks.on_unit(self)
+            if seed_i == self.seeds - 1:
+                self.hooks.report(split_i, float(np.mean(self.scores)))
         return self.final_metrics()
 
-    def _train_split(self, split: Split) -> None:
+    def _train(self, segments: tuple[Range, ...]) -> None:
         hp = self.hp
-        ep_len = episode_len_for(hp, split.train, self.data.min_start)
-        done_in_split = self.global_updates - self.split_i * self.updates_per_split
+        ep_len = episode_len_for(hp, segments, self.data.min_start)
+        done_in_unit = self.global_updates - self.unit_i * self.updates_per_split
         if self.agent is None:
-            self.agent = self._new_agent(self.split_i)
-            done_in_split = 0
+            self.agent = self._new_agent(self.unit_i)
+            done_in_unit = 0
         env = SegmentEnv(self.data.prices, self.data.features, self.data.spec, self.cfg.env,
                          hp.n_envs, self.device, ep_len,
-                         seed=self.seed * 7919 + self.split_i * 131 + self.global_updates,
-                         segments=split.train)
+                         seed=self.seed * 7919 + self.unit_i * 131 + self.global_updates,
+                         segments=segments)
         self.effective = self.agent.effective_config(env) | {"episode_len": ep_len}
         obs = env.reset()
-        for _ in range(done_in_split, self.updates_per_split):
+        for _ in range(done_in_unit, self.updates_per_split):
             if self.elapsed > self.cfg.trials.time_limit_s:
                 raise TimeLimitError(f"trial ran past its time limit of "
                                      f"{self.cfg.trials.time_limit_s:g} s")
-            obs, _stats = self.agent.learn(env, obs)
+            ro, obs = self.agent.collect(env, obs)
+            self.agent.update(ro)
+            self.curve.append(float(ro.rewards.mean()))
             self.global_updates += 1
             self.hooks.on_update(self)
+
+    def objective(self) -> float:
+        """Mean − one standard error of the units' active Sharpe (trace.objective_of)."""
+        return objective_of(self.trace, self.data.bar_seconds)
 
     def final_metrics(self) -> dict[str, Any]:
         assert self.agent is not None
         ev = evaluate(self.policy(), self.data, self.cfg.env, (self.data.holdout,))
+        active = ev.agent_returns - ev.ew_returns
+        base, _ = baseline_actives(self._close(), (self.data.cv,), (self.data.holdout,),
+                                   self.data.min_start)
+        self.trace.set_holdout(bar_index(used_ranges((self.data.holdout,), self.data.min_start)),
+                               active, base)
+        self.hooks.on_unit(self)  # the trace now holds the held-out segment too
         sh = ev.sharpes(self.data.bar_seconds)
         eq = np.cumprod(1 + ev.agent_returns)
+        seed_means = [float(np.mean(self.scores[k::self.seeds])) for k in range(self.seeds)
+                      if self.scores[k::self.seeds]]
         return {
-            "objective": float(np.mean(self.scores)), "split_scores": list(self.scores),
+            "objective": self.objective(), "split_scores": list(self.scores),
+            "objective_kind": "mean - SE of active Sharpe over (split, seed)",
+            "seeds": self.seeds, "seed_scores": seed_means,
+            "seed_spread": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0,
             "splits": self.split_metrics, **sh,
+            "holdout_active_sharpe": sharpe(active, self.data.bar_seconds),
             "holdout_bars": [int(self.data.holdout[0]), int(self.data.holdout[1])],
             "cv_bars": [int(self.data.cv[0]), int(self.data.cv[1])], "embargo_bars": self.data.embargo,
             "total_return": float(eq[-1] - 1.0) if eq.size else 0.0,
             "holdout_trades": ev.trades, "holdout_fees": ev.fees,
+            "model_fit": "all CV bars (everything before the held-out segment)",
             "env_steps": int(self.global_updates * self.hp.n_envs * self.hp.n_steps),
             "updates": self.global_updates, "effective_hp": self.effective,
         }

@@ -16,8 +16,11 @@ and resumes from the last checkpoint; under the supervisor the supervisor restar
 by stale heartbeat + dead pid and resumed the same way.
 
 After each trial ends the driver emits a "trial" event, updates best_value/best_trial
-(with a "best_value" event when it improves) and recomputes the PBO of the study from the
-per-split scores of its complete trials.
+(with a "best_value" event when it improves) and recomputes the study's evidence
+(engine.study.evidence: PBO by CSCV on every attempted trial's per-bar out-of-sample active
+returns, the best trial's deflated Sharpe ratio, held-out interval and baselines, and the
+paper gate's verdict); the PBO goes in the study row, the whole summary in the store
+(registry.put_study_evidence) for `status --json` and the console.
 
 Hung workers: the worker checks its time limit between updates, so one stuck inside a step
 (a wedged CUDA kernel, a deadlock) never stops itself, while its heartbeat thread keeps
@@ -40,13 +43,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from engine.agent.hyperparams import Hyperparams, sample
 from engine.config import Config
 from engine.runtime import open_store
 from engine.study import mirror as mirrormod
-from engine.study.pbo import pbo
 from engine.study.storage import open_study, storage_label
 from engine.study.worker import DIED, pid_alive
 from store import registry
@@ -276,8 +276,8 @@ class StudyRun:
             self.best = best.value
             fields.update(best_value=best.value, best_trial=best.trial)
             self.log(f"trial {best.trial} on {best.host} is the best: {best.value:.4f}")
-        if any(r.state == "COMPLETE" for r in changed):
-            value = study_pbo(self.store, self.study)
+        if any(r.state in ("COMPLETE", "PRUNED") for r in changed):
+            value = self._evidence()
             if value is not None:
                 fields["pbo"] = value
         if fields:
@@ -318,7 +318,7 @@ class StudyRun:
         self.finished.append(a.trial)
         if a.state == "COMPLETE":
             emit(self.store, self.cfg, "trial", f"Trial {a.trial} complete",
-                 f"objective {a.objective:.4f} (agent Sharpe - equal-weight Sharpe)", "success",
+                 f"objective {a.objective:.4f} (mean - SE of active Sharpe)", "success",
                  study=self.study, trial=a.trial, model=a.model_path)
         elif a.state == "PRUNED":
             emit(self.store, self.cfg, "trial", f"Trial {a.trial} pruned",
@@ -343,29 +343,38 @@ class StudyRun:
             emit(self.store, self.cfg, "best_value", f"New best in study {self.study}",
                  f"trial {a.trial}: objective {a.objective:.4f}", "success", study=self.study,
                  trial=a.trial, model=a.model_path)
-        value = study_pbo(self.store, self.study)
+        value = self._evidence()
         if value is not None:
             fields["pbo"] = value
         if fields:
             registry.update_study(self.store, self.study, **fields)
 
+    def _evidence(self) -> float | None:
+        """The study's PBO after refreshing its evidence; a bad trace never stops the study."""
+        try:
+            return study_pbo(self.store, self.study, self.cfg)
+        except Exception as e:
+            self.log(f"cannot compute the study's evidence: {type(e).__name__}: {e}")
+            return None
+
     def close(self) -> None:
         self.store.close()
 
 
-def study_pbo(store: Store, study: str) -> float | None:
-    """PBO over the complete trials' per-split scores (trials with the full split set)."""
-    rows = []
-    for a in registry.complete_attempts(store, study):
-        scores = a.metrics_dict.get("split_scores")
-        if scores:
-            rows.append(scores)
-    if len(rows) < 2:
+def study_pbo(store: Store, study: str, cfg: Config | None = None) -> float | None:
+    """Recompute the study's evidence, keep its summary in the store; returns the PBO.
+
+    Needs cfg (where the trials' traces are); None without it or with < 2 traces.
+    """
+    if cfg is None:
         return None
-    width = max(len(r) for r in rows)
-    rows = [r for r in rows if len(r) == width]
-    res = pbo(np.array(rows)) if len(rows) >= 2 else None
-    return None if res is None else res.pbo
+    import json
+
+    from engine.study.evidence import study_evidence
+
+    ev = study_evidence(cfg, store, study)
+    registry.put_study_evidence(store, study, json.dumps(ev.to_json()))
+    return ev.pbo
 
 
 def _describe(code: int | None) -> str:

@@ -167,6 +167,11 @@ class WorkerHooks:
                 mirrormod.set_attrs(self.optuna_trial, **{
                     mirrormod.ATTR_PROGRESS: round(float(runner.progress), 4)})
 
+    def on_unit(self, runner: Any) -> None:
+        """Keep the trial's evidence so far next to its model (a pruned trial's too)."""
+        check_space(self.cfg, self.ckpt_dir.parent, "write the trial's evidence", self.faults)
+        runner.trace.save(self.ckpt_dir.parent)
+
     def report(self, split: int, value: float) -> None:
         if self.optuna_trial is None:
             return
@@ -397,7 +402,7 @@ def _progress(ref: list[Any]) -> float:
 
 def _mean(ref: list[Any]) -> float | None:
     r = ref[0]
-    return float(sum(r.scores) / len(r.scores)) if r is not None and r.scores else None
+    return float(r.objective()) if r is not None and r.scores else None
 
 
 def save_trial_model(cfg: Config, store: Store, study: str, trial: int, data: Any,

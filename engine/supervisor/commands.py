@@ -161,6 +161,13 @@ class TradingSwitch(Typed):
     direct: StrictBool = False  # the CLI already applied it (kill switch without supervisor)
 
 
+class Exit(Typed):
+    """exit: the target trader sells one ticker (or every position) to flat."""
+
+    ticker: Ticker | None = None
+    reason: Note | None = None
+
+
 # action -> (args model, what the target must be)
 Target = Literal["name", "name_or_all", "optional"]
 SCHEMAS: dict[str, tuple[type[Typed] | None, Target]] = {
@@ -174,6 +181,7 @@ SCHEMAS: dict[str, tuple[type[Typed] | None, Target]] = {
     "capital": (CapitalChange, "optional"),
     "halt_all": (TradingSwitch, "optional"),
     "resume": (TradingSwitch, "optional"),
+    "exit": (Exit, "name"),
 }
 
 

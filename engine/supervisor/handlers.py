@@ -20,6 +20,7 @@ HANDLERS: dict[str, str] = {
     "promote": "engine.promote:execute_command",
     "halt_all": "engine.trading.control:halt_all",
     "resume": "engine.trading.control:resume",
+    "exit": "engine.trading.control:exit_command",
     "capital": "engine.promote:change_capital",
 }
 

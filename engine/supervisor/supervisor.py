@@ -15,14 +15,12 @@ supervisor started after another was SIGKILLed adopts every child whose (pid,
 create_time) still matches, and starts no duplicate.
 
 SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing SSH or
-the console never stops a trader); SIGHUP is logged and otherwise ignored.
-`cappuccino stop all` stops the children.
+the console never stops a trader), though stops already under way are finished first;
+SIGHUP is logged and otherwise ignored. `cappuccino stop all` stops the children.
 
-A store that cannot be written (disk full, locked too long) never loses a fact: an exit
-that cannot be recorded is kept and recorded once the store takes writes again (and the
-policy then restarts the child); a stop is settled only once its row says so; a start is
-recorded by the next tick that can; a row that claims a process nobody tracks is settled
-like at adoption. Such trouble is one log line (no traceback), repeated once a minute.
+A store that refuses writes (disk full) never loses a fact: exits, stops, starts and
+command outcomes are kept and written once it can (then the policy restarts the child); a
+row claiming a process nobody tracks is settled as at adoption. One log line a minute.
 
 Known window: a SIGKILL between fork and recording the pid (microseconds) would leave
 that one child unknown to the next supervisor, which would start it again.
@@ -143,10 +141,7 @@ class Supervisor(CommandExecutor):
         return 0
 
     def _tick_failed(self, e: Exception) -> None:
-        if isinstance(e, STORE_TROUBLE):  # what failed is retried next tick
-            self.trouble.failed("store write failed", e)
-            return
-        # The same error every poll is logged once a minute.
+        # Not the store's trouble (tick() handles that): the same error once a minute.
         key, t = f"{type(e).__name__}: {e}", time.monotonic()
         if key != self._tick_error[0] or t - self._tick_error[1] > 60:
             log.exception("tick failed")
@@ -160,6 +155,13 @@ class Supervisor(CommandExecutor):
         self.quit.set()
 
     def shutdown(self) -> None:
+        # Finish stops under way (KILL at their deadline): no row is left STOPPING with
+        # nobody to settle it (issue 10: `demo stop` SIGTERMed us right after `stop all`).
+        deadline = time.monotonic() + self.s.stop_grace_s + 2 * self.s.poll_s + 1
+        while self.stops and time.monotonic() < deadline:
+            self.trouble.attempt(self.reap)
+            self.trouble.attempt(self.advance_stops)
+            time.sleep(min(self.s.poll_s, 0.1))
         for st in self.stops.values():
             for w in st.waiters:
                 self._finish(w.command_id, False, "the supervisor exited before the outcome; "
@@ -171,10 +173,7 @@ class Supervisor(CommandExecutor):
         # A step the store refuses (disk full) must not keep the others from running.
         for step in (self._record_outcomes, self.reap, self.advance_stops, self.run_commands,
                      self.reconcile, self.rotate_logs, self.prune_finished, self.heartbeat):
-            try:
-                step()
-            except STORE_TROUBLE as e:
-                self.trouble.failed(f"{step.__name__.strip('_')}: store write failed", e)
+            self.trouble.attempt(step)
 
     # -- startup --------------------------------------------------------------------------
     def adopt(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 
 from store.db import StoreError
 
@@ -28,6 +29,13 @@ class TroubleLog:
             self.log.error("%s (%s); retrying every %gs", what, " ".join(str(e).split()),
                            self.retry_s)
             self._last[what] = t
+
+    def attempt(self, step: Callable[[], object]) -> None:
+        """Run one step of the loop; a store that refuses it is logged, the loop goes on."""
+        try:
+            step()
+        except STORE_TROUBLE as e:
+            self.failed(f"{getattr(step, '__name__', 'step').strip('_')}: store write failed", e)
 
     def recovered(self, what: str) -> None:
         if self._last.pop(what, None) is not None:

@@ -58,6 +58,25 @@ def resume_trading(store: Store, target: str | None) -> str:
                                           "(resume --all)" if kill else ""))
 
 
+def request_exit(store: Store, trader: str, ticker: str | None) -> str:
+    """Ask a trader to sell to flat (one ticker, or every position). The trader goes
+    REDUCING (no buys), sells through its risk engine and maker-first executor (taker after
+    the re-price deadline) and clears the request once flat. Raises ValueError for an
+    unknown trader."""
+    with store.write():
+        if not st.set_exit_request(store, trader, None if ticker is None else [ticker], now()):
+            raise ValueError(f"no trader named {trader!r}")
+    what = f"its {ticker} position" if ticker else "every position"
+    return f"trader {trader} will sell {what} to flat (REDUCING until done)"
+
+
+def exit_command(cfg: Config, store: Store, command: Any) -> str:
+    """The supervisor's `exit` handler: target = the trader, args.ticker optional."""
+    args = getattr(command, "arguments", None) or {}
+    ticker = args.get("ticker") if isinstance(args, dict) else None
+    return request_exit(store, str(command.target), ticker or None)
+
+
 def halt_all(cfg: Config, store: Store, command: Any) -> str:
     return halt(store, _target(command))
 

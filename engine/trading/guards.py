@@ -97,8 +97,9 @@ class Guards:
 
     def _refresh_state(self: Trader) -> None:
         halt_req, kill = st.halt_flags(self.store, self.name)
+        exiting = st.exit_request(self.store, self.name) is not None  # engine.trading.exits
         changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
-                                   halt_req or kill)
+                                   halt_req or kill, exiting=exiting)
         if changed:
             self._on_state_change(*changed)
 

@@ -102,8 +102,13 @@ def load_policy(dirs: list[Path], *, tickers: tuple[str, ...], timeframe: str,
         m = LoadedModel(d, device=device)  # ModelError: missing or corrupt, phrased already
         want_f = features if features is not None else (members[0].spec.features if members
                                                         else m.spec.features)
-        want_e = env if env is not None else (members[0].spec.env if members else m.spec.env)
+        want_e = env if env is not None else m.spec.env
         diffs = spec_mismatch(m.spec, tickers, timeframe, want_f, want_e)
+        if members:  # members agree with each other on everything, mapping and costs too
+            first = members[0].spec
+            diffs += [x for x in spec_mismatch(m.spec, first.tickers, first.timeframe,
+                                               first.features, first.env, model_owned=True)
+                      if x not in diffs]
         if diffs:
             raise ModelError(f"{d}: model does not match the trader: " + "; ".join(diffs))
         members.append(m)

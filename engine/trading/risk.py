@@ -112,8 +112,9 @@ class RiskEngine:
 
     # -- per bar / per poll --------------------------------------------------------------
     def update(self, now: float, equity: float, last_bar_at: float | None,
-               halt_requested: bool) -> tuple[str, str] | None:
-        """Re-derive the state. Returns (new_state, reason) when it changed, else None."""
+               halt_requested: bool, exiting: bool = False) -> tuple[str, str] | None:
+        """Re-derive the state. Returns (new_state, reason) when it changed, else None.
+        `exiting`: the operator asked to sell to flat (REDUCING until the trader is flat)."""
         s = self.s
         day = int(now // DAY_S)
         if day != s.day and math.isfinite(equity) and equity > 0:
@@ -139,6 +140,8 @@ class RiskEngine:
         elif s.stale:
             new, reason = HALTED, (f"stale data: last bar older than "
                                    f"{self.cfg.stale_periods:g} periods")
+        elif exiting:
+            new, reason = REDUCING, "operator exit: selling to flat"
         elif s.paused_until > now:
             new, reason = REDUCING, (f"{self.cfg.max_consecutive_losses} losing trades in a row;"
                                      f" buys paused {self.cfg.pause_bars} bars")

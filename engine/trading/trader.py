@@ -38,7 +38,7 @@ import numpy as np
 from engine.brokers.base import Broker, BrokerError, FeeTier, Fill
 from engine.config import Config
 from engine.data.candles import Candles, DataError
-from engine.env.step import StepParams
+from engine.env.step import step_params
 from engine.features import (
     FeatureSpec,
     compute_features,
@@ -49,9 +49,10 @@ from engine.notify.events import emit
 from engine.trading import account
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
-from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
-from engine.trading.decision import decision_side, order_shares
+from engine.trading.conviction import ConvictionFilter, bar_factors
+from engine.trading.decision import bar_orders, decision_side, size_unit
 from engine.trading.execution import Executor
+from engine.trading.exits import exit_intents
 from engine.trading.guards import Guards
 from engine.trading.history import CandleHistory, Window
 from engine.trading.loop import Loop
@@ -96,11 +97,9 @@ class Trader(Guards, Loop):
         self.fspec = FeatureSpec.from_dict(policy.spec.features)
         self.history = max(self.fspec.history, cfg.trader.history_bars,
                            cfg.conviction.volatility_window + 1)
-        env = policy.spec.env
-        self.max_frac = float(env.get("max_trade_fraction", cfg.env.max_trade_fraction))
-        self.min_order = float(env.get("min_order_value", cfg.env.min_order_value))
-        self.step_params = StepParams(self.max_frac, float(env.get("fee_rate", cfg.env.fee_rate)),
-                                      self.min_order, 0.0)
+        # The model's own env: its action mapping, band, sizing and costs (train/serve parity).
+        self.step_params = step_params(policy.spec.env)
+        self.min_order = self.step_params.min_order
         self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
@@ -281,7 +280,9 @@ class Trader(Guards, Loop):
         self.equity = self.book.equity(self.last_prices)
         equity_f = float(self.equity)
         halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill)
+        exit_req = st.exit_request(self.store, self.name)
+        changed = self.risk.update(self.clock.now(), equity_f, data_at, halt_req or kill,
+                                   exiting=exit_req is not None)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
         intents: list[tuple[str, str, Decimal, Decimal]] = []
@@ -294,6 +295,7 @@ class Trader(Guards, Loop):
             obs = observation(window, float(self.cash), holdings, closes, float(self.s.capital))
             records, intents = self._decide(bar_at, candles, holdings, prices, equity_f,
                                             self.policy.act(obs))
+            intents = exit_intents(self, exit_req, intents) if exit_req else intents
         elif gap_refusal:
             log.warning("%s: %d bars missing in the history window; no trading this bar",
                         self.name, missing)
@@ -353,25 +355,25 @@ class Trader(Guards, Loop):
     def _decide(self, bar_at: float, candles: Candles, holdings: np.ndarray,
                 prices: np.ndarray, equity_f: float, out: PolicyOutput
                 ) -> tuple[list[st.DecisionRecord], list[tuple[str, str, Decimal, Decimal]]]:
-        series = st.equity_series(self.store, self.name, self.cfg.conviction.momentum_window + 1)
-        eq = np.array([v for _, v in series] + [equity_f])
-        rets = eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0) else np.zeros(0)
-        f_mom = momentum_factor(rets[-self.cfg.conviction.momentum_window:])
         quotes = self.broker.quotes(list(self.s.tickers))
-        cash_frac = float(self.cash) / equity_f
         budget = self.available_cash
-        vol = volatility_factors(candles.close, self.cfg.conviction.volatility_short_window,
-                                 self.cfg.conviction.volatility_window).tolist()
         records, sells, buys = [], [], []
+        # The model's mapping, then the conviction factors: engine.trading.decision and
+        # engine.trading.conviction.bar_factors, the functions the replay runs too.
+        orders, member_orders = bar_orders(self.step_params, out.actions, out.members, prices,
+                                           holdings, equity_f)
+        fac = bar_factors(self.cfg.conviction, candles.close, orders, member_orders, prices,
+                          size_unit(self.step_params, equity_f, len(prices)))
         for j, t in enumerate(self.s.tickers):
             a = float(out.actions[j])
             price = prices[j]
-            shares = order_shares(a, price, equity_f, self.max_frac)
+            shares = float(orders[j])
             held = holdings[j]
-            side = decision_side(a, price, held, equity_f, self.max_frac, self.min_order)
-            f_vol = vol[j]
-            v = self.conviction.evaluate(t, side, a, float(out.agreement[j]), f_mom, f_vol,
-                                         held * price / equity_f, cash_frac, held > 0)
+            side = decision_side(shares, price, held, self.min_order)
+            v = self.conviction.evaluate(t, side, float(fac.size[j]), float(fac.agreement[j]),
+                                         float(fac.momentum[j]), float(fac.volatility[j]),
+                                         held * price / equity_f, float(fac.market[j]),
+                                         held > 0)
             passed, reason = v.passed, v.reason
             if passed:
                 q = quotes[t]
@@ -443,12 +445,8 @@ class Trader(Guards, Loop):
 
     # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
-        """Kill switch / halt flag, then re-pricing. Called every poll_s between bars."""
-        halt_req, kill = st.halt_flags(self.store, self.name)
-        changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
-                                   halt_req or kill)
-        if changed:
-            self._on_state_change(*changed)
+        """Kill switch / halt flag / exit request, then re-pricing. Every poll_s between bars."""
+        self._refresh_state()
         if self.risk.state == HALTED:
             if not self.risk.s.auth_reason:  # with refused keys every call fails anyway
                 self.executor.cancel_open()

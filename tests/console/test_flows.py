@@ -494,3 +494,28 @@ async def test_ctrl_q_quits_from_the_report_screen(env: Any) -> None:
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert app.return_code == 0  # None until the app exits
+
+
+async def test_exit_and_flatten_become_exit_commands(env: Any) -> None:
+    from console.screens.confirm import ConfirmScreen
+
+    app = env.app()
+    async with app.run_test(size=(100, 40)) as pilot:
+        await ready(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        app.query_one("#positions-table").select_key("paper-1:ETH-USD")
+        await pilot.press("f")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        app.query_one("#traders-table").select_key("paper-2")
+        await pilot.press("F")
+        await settle(pilot)
+        await pilot.press("n")  # cancelled: nothing sent
+        await settle(pilot)
+        await pilot.press("F", "y")
+        await settle(pilot)
+    assert [(c["action"], c["target"], c["args"]) for c in env.commands()] == [
+        ("exit", "paper-1", {"ticker": "ETH-USD"}), ("exit", "paper-2", {})]

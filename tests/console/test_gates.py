@@ -25,7 +25,9 @@ def test_paper_gates_pass_and_refuse(env: Any) -> None:
         ens = paper_gates(st, env.cfg, "btc-5m", None, 3, now=T0)
         too_many = paper_gates(st, env.cfg, "btc-5m", None, 50, now=T0)
     assert good.passed and ens.passed
-    assert [g.name for g in bad.refused] == ["CPCV objective"]
+    # a negative objective, and noise on the deflated evidence (tests/console/conftest.py)
+    refused = [g.name for g in bad.refused]
+    assert refused[0] == "CPCV objective" and "deflated Sharpe ratio" in refused
     assert not failed.passed and not missing.passed and not too_many.passed
 
 

@@ -106,7 +106,8 @@ async def test_promote_mirrored_running_trial_is_refused(env: Any) -> None:
 async def test_promote_mirrored_trial_that_published_no_model_is_refused(env: Any) -> None:
     _mirror(env, 20, "COMPLETE", 1.0, objective=0.3)  # gpu-b said nothing of a model
     report, verdict = await _promote(env, "20:1")
-    assert [g.name for g in report.refused] == ["model saved"]
+    # nothing of it is here: no model, and no out-of-sample evidence either
+    assert [g.name for g in report.refused] == ["model saved", "study evidence"]
     assert "model saved" in verdict
     assert env.commands() == []
 
@@ -115,5 +116,5 @@ async def test_promote_mirrored_trial_whose_model_is_not_here_is_refused(env: An
     # gpu-c's trial 17 names its model path, but the model is not readable on this host, so
     # the mirror registered no models row: the trader could not load it.
     report, _ = await _promote(env, "17:1")
-    assert [g.name for g in report.refused] == ["model saved"]
+    assert [g.name for g in report.refused] == ["model saved", "study evidence"]
     assert env.commands() == []

@@ -82,6 +82,12 @@ def test_demo_fills_every_pane_then_stops_cleanly(tmp_path: Path) -> None:
         # The local notification inbox received the promotion, naming trader and trial.
         inbox = [json.loads(x) for x in (demo / "notifications.jsonl").read_text().splitlines()]
         assert any("trial #" in (m["message"] or "") for m in inbox)
+        # ... through the paper gate on the study's deflated evidence (its values shown, and
+        # the reason when the demo forces a refused trial)
+        promo = [m for m in inbox if "promotion to paper" in (m["title"] or "")]
+        assert promo and "deflated Sharpe ratio" in promo[0]["message"]
+        assert "Forced" not in promo[0]["title"] or "FORCED by the operator: demo: trial" in (
+            promo[0]["message"])
         # Store, WAL files, logs, models, the run folder, keys: 0600/0700 under umask 022.
         assert (demo / "cappuccino.db-wal").exists() and (demo / "logs").is_dir()
         assert any((demo / "models").rglob("*.pt")), "no model saved yet"
@@ -98,3 +104,13 @@ def test_demo_fills_every_pane_then_stops_cleanly(tmp_path: Path) -> None:
             p.kill()
     assert stopped.returncode == 0, stopped.stderr
     assert not alive, f"still running after demo stop: {[p.pid for p in alive]}"
+
+
+def test_the_demo_study_is_seeded_and_has_seeds_and_splits(tmp_path: Path) -> None:
+    from engine.config import load_config
+    from engine.demo import write_demo_files
+
+    cfg = load_config(write_demo_files(tmp_path), environ={})
+    # a seeded sampler and per-trial seeds: a rerun of the demo gives the same evidence
+    assert cfg.study.seed == 1 and cfg.study.workers == 1
+    assert cfg.study.seeds >= 2 and cfg.study.max_splits >= 2  # an SE needs two scores

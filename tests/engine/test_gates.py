@@ -88,3 +88,28 @@ def test_capital_steps() -> None:
     assert names(capital_gates(G, cap(1000, 3, mode="paper"), 2000)) == ["live trader"]
     g = capital_gates(G, cap(1000, 0), 2000)
     assert [x.to_json()["threshold"] for x in g] == ["live", "<= 2000", ">= 1"]
+
+
+def test_evidence_gates_name_each_failing_number() -> None:
+    from engine.gates import EvidenceFacts, evidence_gates
+
+    base = {"cash": 0.5, "hodl": -1.0, "equal_weight": 0.0, "static_tilt": 0.9}
+    good = EvidenceFacts(7, dsr=0.97, pbo=0.1, holdout_lo=0.4, objective=1.2, baselines=base)
+    assert names(evidence_gates(G, good)) == []
+    bad = EvidenceFacts(7, dsr=0.5, pbo=0.45, holdout_lo=-2.0, objective=0.95, baselines=base)
+    failed = {g.name: g for g in evidence_gates(G, bad) if not g.passed}
+    assert set(failed) == {"deflated Sharpe ratio", "PBO", "held-out active Sharpe 95% low",
+                           "objective over static tilt"}  # 0.95 - 0.9 is below the 0.1 margin
+    assert failed["PBO"].describe() == "PBO: 0.45 (needs <= 0.2) FAILED"
+    assert failed["objective over static tilt"].value == 0.05
+    # DSR exactly at the line passes (>=); PBO exactly at the line passes (<=)
+    edge = EvidenceFacts(7, dsr=0.95, pbo=0.2, holdout_lo=0.01, objective=2.0, baselines=base)
+    assert names(evidence_gates(G, edge)) == []
+    # missing evidence or a missing figure is a refusal
+    assert names(evidence_gates(G, None)) == ["study evidence"]
+    none = EvidenceFacts(7, dsr=None, pbo=None, holdout_lo=None, objective=None,
+                         baselines={"cash": None})
+    assert len(names(evidence_gates(G, none))) == 4
+    strict = GatesSection(paper_min_dsr=0.99)
+    assert names(evidence_gates(strict, good)) == ["deflated Sharpe ratio"]
+    assert names(paper_gates(G, [trial()], evidence=[None])) == ["study evidence"]

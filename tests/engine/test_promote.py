@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engine.cli.main import main
 from engine.promote import PromotionError, PromotionRefused, Request, execute_command, promote
+from engine.study.synthetic import write_planted
 from store.commands import get_command, insert_command
 from store.db import Store
 
@@ -23,8 +25,17 @@ def env(make_config):
     store.close()
 
 
+EDGE, NOISE = 2e-4, -5e-5  # per-bar mean active return of a real edge / a fee-paying noise
+
+
+def write_evidence(cfg, trial: int, mean: float) -> None:  # type: ignore[no-untyped-def]
+    write_planted(Path(cfg.paths.models), "s1", trial, mean)
+
+
 def add_trial(store: Store, trial: int, state: str, objective: float | None,
-              model: bool = True) -> None:
+              model: bool = True, cfg=None, mean: float = EDGE) -> None:  # type: ignore[no-untyped-def]
+    if cfg is not None:
+        write_evidence(cfg, trial, mean)
     with store.write():
         store.conn.execute(
             "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
@@ -63,7 +74,8 @@ def promotions(store: Store) -> list[dict]:
 
 def test_trial_to_paper_starts_a_sim_trader(env) -> None:
     cfg, store = env
-    add_trial(store, 3, "COMPLETE", 0.25)
+    add_trial(store, 3, "COMPLETE", 0.25, cfg=cfg)
+    add_trial(store, 90, "PRUNED", None, cfg=cfg, mean=NOISE)
     out = promote(cfg, store, Request(to="paper", trial=3), NOW)
     assert out.passed and not out.forced and out.trader == "s1-t3-paper"
     [p] = promotions(store)
@@ -101,7 +113,7 @@ def test_missing_trial_and_ensemble(env) -> None:
     with pytest.raises(PromotionRefused, match="trial completed missing"):
         promote(cfg, store, Request(to="paper", trial=99), NOW)
     for t, obj in ((1, 0.4), (2, 0.3), (3, 0.2)):
-        add_trial(store, t, "COMPLETE", obj)
+        add_trial(store, t, "COMPLETE", obj, cfg=cfg, mean=EDGE if t < 3 else NOISE)
     out = promote(cfg, store, Request(to="paper", model="ensemble:2"), NOW)
     assert out.passed and get_command(store, out.command_id).arguments["model"] == "ensemble:2"
     with pytest.raises(PromotionRefused, match="completed trials with a model 3"):
@@ -159,7 +171,8 @@ def test_capital_steps_follow_profitable_weeks(env) -> None:
 
 def test_supervisor_handler_uses_console_args(env) -> None:
     cfg, store = env
-    add_trial(store, 5, "COMPLETE", 0.3)
+    add_trial(store, 5, "COMPLETE", 0.3, cfg=cfg)
+    add_trial(store, 90, "PRUNED", None, cfg=cfg, mean=NOISE)
     cid = insert_command(store, "promote", "s1", {"to": "paper", "study": "s1", "trial": 5},
                          source="console")
     msg = execute_command(cfg, store, get_command(store, cid))
@@ -178,8 +191,8 @@ def test_check_shows_gates_and_records_nothing(config_path, capsys) -> None:
 
     cfg = load_config(config_path, environ={})
     with Store(cfg.store.path) as store:
-        add_trial(store, 2, "COMPLETE", 0.5)
-        add_trial(store, 3, "COMPLETE", -0.2)
+        add_trial(store, 2, "COMPLETE", 0.5, cfg=cfg)
+        add_trial(store, 3, "COMPLETE", -0.2, cfg=cfg, mean=NOISE)
     base = ["--config", str(config_path), "promote", "--check", "--to", "paper"]
     assert main([*base, "--trial", "2"]) == 0
     assert "CPCV objective: 0.5 (needs > 0) ok" in capsys.readouterr().out
@@ -189,3 +202,25 @@ def test_check_shows_gates_and_records_nothing(config_path, capsys) -> None:
     with Store(cfg.store.path) as store:
         assert store.query("SELECT * FROM promotions") == []
         assert store.query("SELECT * FROM commands") == []
+
+
+def test_noise_is_refused_on_deflated_evidence_and_force_is_recorded(env) -> None:
+    cfg, store = env
+    # a positive objective alone no longer reaches paper: 6 noise trials, the best one asks
+    for t in range(6):
+        add_trial(store, t, "COMPLETE", 0.4 if t == 2 else 0.1, cfg=cfg, mean=0.0)
+    with pytest.raises(PromotionRefused) as e:
+        promote(cfg, store, Request(to="paper", trial=2), NOW)
+    gates = {g.name: g for g in e.value.gates}
+    dsr = gates["deflated Sharpe ratio"]
+    assert not dsr.passed and dsr.value < 0.95
+    assert f"deflated Sharpe ratio {dsr.value} (needs >= 0.95)" in str(e.value)
+    assert gates["CPCV objective"].passed  # the old gate alone would have let it through
+    out = promote(cfg, store, Request(to="paper", trial=2, force=True,
+                                      reason="watch noise on paper"), NOW)
+    assert out.forced and not out.passed
+    p = promotions(store)[-1]
+    assert (p["forced"], p["reason"]) == (1, "watch noise on paper")
+    recorded = {g["name"]: g for g in json.loads(p["gates"])}
+    assert recorded["deflated Sharpe ratio"]["value"] == dsr.value
+    assert "PBO" in recorded and "held-out active Sharpe 95% low" in recorded

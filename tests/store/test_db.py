@@ -255,3 +255,31 @@ def test_free_space_checked_before_large_write(tmp_path: Path) -> None:
         assert s.one("SELECT count(*) FROM kv")[0] == 0
         with s.write(min_free_mb=1):
             s.conn.execute("INSERT INTO kv VALUES ('ok', '1', 0)")
+
+
+def test_collected_handle_never_deadlocks(tmp_path: Path) -> None:
+    """The garbage collector may free a forgotten handle in a thread that holds the
+    registry lock (it runs at any allocation, e.g. while a Store opens): releasing it there
+    must not wait for that lock."""
+    import gc
+
+    path = tmp_path / "s.db"
+    keep = Store(path)
+    lost = Store(path)
+    lost.cycle = lost  # type: ignore[attr-defined]  # only the collector can free it
+    del lost
+    assert connection.open_count(path) == 2
+
+    def collect_under_the_lock() -> None:
+        with connection._REGISTRY_LOCK:
+            gc.collect()
+
+    t = threading.Thread(target=collect_under_the_lock, daemon=True)
+    t.start()
+    t.join(10)
+    assert not t.is_alive(), "deadlock: the collector waited for the registry lock"
+    with Store(path):  # the queued release is carried out by the next acquire
+        assert connection.open_count(path) == 2
+    assert connection.open_count(path) == 1
+    keep.close()
+    assert connection.open_count(path) == 0

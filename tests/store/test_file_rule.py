@@ -55,6 +55,16 @@ def _subject(call: ast.Call, src: str) -> str:
     return module  # a method: Path(...).open(), p.read_bytes(), ...
 
 
+def _pathlike(value: ast.expr) -> bool:
+    """An expression that is a path (not an object built from one, like `Run(store_path)`)."""
+    if isinstance(value, ast.Call):
+        f = value.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        return name in ("Path", "str", "fspath", "join", "realpath", "abspath", "resolve",
+                        "with_name", "with_suffix")
+    return isinstance(value, ast.Attribute | ast.Name | ast.JoinedStr | ast.BinOp)
+
+
 def violations(src: str, rel: str) -> list[str]:
     """Calls that open (or copy) the store's files in one module's source."""
     tree = ast.parse(src)
@@ -63,6 +73,7 @@ def violations(src: str, rel: str) -> list[str]:
                           if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]:
         # Names bound to a store path in this scope (`p = cfg.store.path; open(p)`).
         tainted = {t.id for n in ast.walk(scope) if isinstance(n, ast.Assign)
+                   and _pathlike(n.value)
                    and STORE_EXPR.search(ast.get_source_segment(src, n.value) or "")
                    for t in n.targets if isinstance(t, ast.Name)}
         for call in (n for n in ast.walk(scope) if isinstance(n, ast.Call)):

@@ -302,3 +302,21 @@ def test_trader_clock_is_the_latest_of_its_own_rows(st: Store) -> None:
     assert views.trader_clock(st, "a") == replay
     _fill(st, "b1", "b", T)  # another trader's rows do not move it
     assert views.trader_clock(st, "a") == replay
+
+
+def test_study_view_carries_the_evidence_summary(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from store import registry, views
+    from store.db import Store
+
+    with Store(tmp_path / "c.db") as st:
+        registry.upsert_study(st, "a", "journal", "5m", 3)
+        assert views.study(st, "a").evidence_dict is None  # type: ignore[union-attr]
+        registry.put_study_evidence(st, "a", json.dumps({"pbo": 0.4, "best": {"trial": 2}}))
+        registry.put_study_evidence(st, "b", json.dumps({"pbo": 0.9}))  # another study's
+        got = views.study(st)
+        assert got is not None and got.name == "a"
+        assert got.evidence_dict == {"pbo": 0.4, "best": {"trial": 2}}
+        registry.put_study_evidence(st, "a", "not json")
+        assert views.study(st, "a").evidence_dict is None  # type: ignore[union-attr]

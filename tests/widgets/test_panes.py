@@ -284,6 +284,32 @@ async def test_trials_pane_adds_the_host_column_when_a_second_host_appears() -> 
 
 
 @dataclass(frozen=True)
+class StudyWithEvidence(Study):
+    evidence_dict: dict | None = None
+
+
+async def test_trials_header_shows_the_deflated_evidence() -> None:
+    ev = {"trials_attempted": 19, "pbo": 0.47,
+          "best": {"trial": 7, "dsr": 0.312, "holdout_active_sharpe": 1.23,
+                   "holdout_ci": [-3.1, 5.44],
+                   "baselines": {"cash": 0.9, "hodl": -0.2, "equal_weight": 0.0,
+                                 "static_tilt": 0.5}},
+          "gate": {"paper": {"passed": False, "reasons": ["a", "b", "c"]}}}
+    app = TrialsApp()
+    async with app.run_test(size=(160, 24)) as pilot:
+        await pilot.pause()
+        pane = app.query_one(TrialsPane)
+        pane.update_data(StudyWithEvidence(evidence_dict=ev), Counts(1), SHARED[:2], [])
+        await pilot.pause()
+        text = str(pane.query_one("#trials-summary", Static).render())
+        assert "#7 DSR 0.31/19" in text and "held-out 1.2 [-3.1, 5.4]" in text
+        assert "cash/hodl/EW/tilt 0.9/-0.2/0.0/0.5" in text and "paper gate refused (3)" in text
+        pane.update_data(Study(), Counts(1), SHARED[:2], [])  # no evidence yet: no line
+        await pilot.pause()
+        assert "DSR" not in str(pane.query_one("#trials-summary", Static).render())
+
+
+@dataclass(frozen=True)
 class Alert:
     id: int
     trader: str | None
@@ -320,3 +346,24 @@ async def test_each_alert_says_its_clock_and_opens_in_full() -> None:
         assert long.strip() not in table.get_row("2")[-1]  # cut in the table...
         assert long.strip() in table.detail_text("2")  # ...whole in the detail view
         assert "(wall clock)" in table.detail_text("2")
+
+
+@dataclass(frozen=True)
+class StudyNoBest:
+    name: str = "s"
+    timeframe: str = "5m"
+    n_trials: int = 4
+    best_value: float | None = None
+    best_trial: int | None = None
+    pbo: float | None = None
+
+
+async def test_trials_header_shows_the_best_completed_trial_when_none_is_recorded() -> None:
+    app = TrialsApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        attempts = [Attempt(0, objective=-0.31), Attempt(1, objective=-0.16),
+                    Attempt(2, state="FAILED", objective=None)]
+        app.query_one(TrialsPane).update_data(StudyNoBest(), None, attempts, [])
+        await pilot.pause()
+        text = str(app.query_one("#trials-summary", Static).render())
+        assert "best -0.160 (#1)" in text

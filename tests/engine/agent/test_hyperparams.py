@@ -31,7 +31,7 @@ BASE = Hyperparams(lr=3e-3, gamma=0.9, gae_lambda=0.9, clip=0.15, n_envs=16, n_s
 # A changed value per sampled hyperparameter (inside its search range).
 CHANGED = {"lr": 1e-3, "gamma": 0.99, "gae_lambda": 0.97, "clip": 0.25, "n_steps": 64,
            "epochs": 3, "minibatch": 512, "ent_coef": 1e-2, "vf_coef": 1.0,
-           "max_grad_norm": 0.5, "hidden": 64, "init_log_std": -1.0}
+           "max_grad_norm": 0.5, "hidden": 64, "init_log_std": -2.0}
 
 
 @functools.lru_cache(maxsize=2)

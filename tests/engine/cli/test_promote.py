@@ -13,6 +13,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.config import load_config
+from engine.study.synthetic import EDGE, FEE_NOISE, write_planted
 from engine.supervisor.lock import holder, lock_path
 from store.db import Store
 
@@ -38,6 +39,8 @@ def supervised(tmp_path: Path) -> Iterator[Path]:
 
 def add_trial(cfg, store: Store, trial: int, state: str, objective: float | None) -> None:
     model = Path(cfg.paths.models) / f"s1-t{trial}"
+    if objective is not None:  # its out-of-sample evidence: a real edge if it scored well
+        write_planted(Path(cfg.paths.models), "s1", trial, EDGE if objective > 0 else FEE_NOISE)
     with store.write():
         store.conn.execute(
             "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
@@ -71,6 +74,12 @@ def test_cli_exit_codes_with_the_supervisor_deciding(supervised: Path, capsys) -
     assert doc["trader"] == "demo2" and doc["passed"] and not doc["forced"]
     assert main([*base, "--capital", "10"]) == 2
     with Store(cfg.store.path) as store:
+        import time
+
+        deadline = time.monotonic() + 60  # the last trader starts after `--wait 0` returned
+        while time.monotonic() < deadline and store.query(
+                "SELECT 1 FROM commands WHERE state IN ('pending', 'running')"):
+            time.sleep(0.2)
         rows = store.query("SELECT action, source, state, result FROM commands ORDER BY id")
         promos = store.query("SELECT kind, passed, forced FROM promotions ORDER BY id")
         trades = store.query("SELECT target, state FROM commands WHERE action = 'trade'")

@@ -68,7 +68,10 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
     assert procs["study-old"]["last_error"] == "exited with code 1: boom"
     assert doc["study"] == {"name": "new", "best_value": 0.42, "best_trial": 3, "pbo": 0.18,
                             "trials": {"RUNNING": 2, "COMPLETE": 2, "FAILED": 1, "PRUNED": 1,
-                                       "RETRIED": 2}}
+                                       "RETRIED": 2},
+                            # no evidence computed yet: the fields are there, empty
+                            "trials_attempted": 6, "pbo_blocks": None, "best": None,
+                            "gate": None}
     assert doc["traders"] == [{"name": "btc", "broker": "sim", "mode": "paper",
                                "equity": "1012.50", "trading_state": "ACTIVE",
                                "positions": [{"ticker": "BTC-USD", "qty": "0.01",
@@ -115,6 +118,28 @@ def test_status_on_unreadable_store_is_one_clear_line(config_path: Path, capsys)
     assert main(["--config", str(config_path), "status", "--json"]) == 1
     err = capsys.readouterr().err
     assert "not a SQLite database" in err and len(err.strip().splitlines()) == 1
+
+
+def test_status_json_carries_the_study_evidence(config_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from store import registry
+    from store.db import Store
+
+    cfg = load_config(config_path, environ={})
+    seed(Path(cfg.store.path))
+    summary = {"study": "new", "trials_attempted": 7, "pbo": 0.5, "pbo_blocks": 16,
+               "best": {"trial": 3, "objective": 0.42, "dsr": 0.12,
+                        "holdout_active_sharpe": -0.4, "holdout_ci": [-6.0, 5.1],
+                        "baselines": {"cash": 1.0, "hodl": 0.1, "equal_weight": 0.0,
+                                      "static_tilt": 0.3}},
+               "gate": {"paper": {"passed": False, "reasons": ["PBO: 0.5 (needs <= 0.2)"]}}}
+    with Store(cfg.store.path) as st:
+        registry.put_study_evidence(st, "new", json.dumps(summary))
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    study = json.loads(capsys.readouterr().out)["study"]
+    assert study["trials_attempted"] == 7 and study["pbo_blocks"] == 16
+    assert study["best"] == summary["best"] and study["gate"] == summary["gate"]
+    assert study["pbo"] == 0.18  # the study row's own field is kept as it was
 
 
 def test_status_json_money_is_rounded_decimal_text(config_path: Path, capsys) -> None:

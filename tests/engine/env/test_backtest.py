@@ -9,7 +9,7 @@ import torch
 from engine.config.schema import EnvSection, FeaturesSection
 from engine.data.synthetic import synthetic_candles
 from engine.env.backtest import backtest, min_start
-from engine.env.step import NumpyOps, StepParams, trade_step
+from engine.env.step import NumpyOps, step_params, trade_step
 from engine.env.vec_env import PortfolioVecEnv
 from engine.features import FeatureSpec, compute_features, feature_spec, observation
 
@@ -19,7 +19,7 @@ SPEC = FeatureSpec(indicators=("ret_1",), dropped=(), lookback=1, norm_window=1,
 def test_benchmarks_and_idle_policy_by_hand() -> None:
     prices = np.array([[1.0, 1.0], [100, 100], [200, 100], [200, 50]])
     res = backtest(lambda obs: np.zeros((1, 2)), prices, np.zeros((4, 2, 1), np.float32), SPEC,
-                   EnvSection(initial_cash=1000.0), start=0)
+                   EnvSection(initial_cash=1000.0, action_mapping="delta"), start=0)
     assert (res.start, res.stop) == (1, 4)               # raised to the first valid bar
     np.testing.assert_allclose(res.equity, [1000, 1000, 1000])
     # Equal weight, rebalanced every bar: ×mean(2, 1) then ×mean(1, 0.5).
@@ -77,8 +77,8 @@ def test_fast_one_env_path_equals_observation_and_the_generic_step(min_order: fl
 
     res = backtest(policy, candles.close, feats, spec, env_cfg)
     close, initial = candles.close, env_cfg.initial_cash
-    prm = StepParams(env_cfg.max_trade_fraction, env_cfg.fee_rate, min_order,
-                     env_cfg.reward_scaling / initial)
+    prm = step_params(env_cfg, env_cfg.reward_scaling / initial)
+    assert prm.weights and prm.delay and prm.fee == pytest.approx(0.004 + 0.0001)
     cash, holdings = np.float64(initial), np.zeros(4)
     equity, fees, trades = [initial], 0.0, 0
     for i, t in enumerate(range(res.start, res.stop - 1)):

@@ -16,7 +16,8 @@ def test_loop_env_agrees_with_vec_env() -> None:
     candles = synthetic_candles(("BTC-USD", "ETH-USD", "SOL-USD", "LTC-USD"), 500, "5m", seed=4)
     spec = feature_spec(FeaturesSection(lookback=3, norm_window=40), candles)
     feats = compute_features(candles, spec)
-    env_cfg = EnvSection(max_trade_fraction=0.4, min_order_value=20.0)
+    env_cfg = EnvSection(max_trade_fraction=0.4, min_order_value=20.0, action_mapping="delta",
+                         execution_delay=False)
     start, steps = 150, 120
     loop = LoopEnv(candles.close, feats, spec, env_cfg, episode_len=steps, start=start)
     vec = PortfolioVecEnv(torch.from_numpy(candles.close), torch.from_numpy(feats), spec,
@@ -40,7 +41,8 @@ def test_loop_env_agrees_with_vec_env() -> None:
 def test_loop_vec_env_shapes() -> None:
     candles = synthetic_candles(("BTC-USD", "ETH-USD"), 300, "5m", seed=1)
     spec = feature_spec(FeaturesSection(lookback=2, norm_window=20), candles)
-    env = LoopVecEnv(candles.close, compute_features(candles, spec), spec, EnvSection(), 3, 50)
+    env = LoopVecEnv(candles.close, compute_features(candles, spec), spec,
+                     EnvSection(action_mapping="delta", execution_delay=False), 3, 50)
     obs = env.reset()
     obs2, reward, done = env.step(np.zeros((3, 2)))
     assert obs.shape == obs2.shape == (3, 1 + 2 + 2 * 2 * spec.n_features)

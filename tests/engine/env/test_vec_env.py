@@ -14,15 +14,19 @@ SPEC = FeatureSpec(indicators=("ret_1",), dropped=(), lookback=1, norm_window=1,
 
 
 def make_env(prices: list[list[float]], n_envs: int = 1, start: int | None = 1,
-             episode_len: int | None = None, **env: float):  # type: ignore[no-untyped-def]
+             episode_len: int | None = None, **env: object):  # type: ignore[no-untyped-def]
     from engine.env.vec_env import PortfolioVecEnv
 
     if start is not None:  # room after the steps a test makes, so no auto-reset wipes them
         prices = prices + [prices[-1]] * 4
     p = torch.tensor(prices, dtype=torch.float64)
     feats = torch.zeros(p.shape[0], p.shape[1], 1)
+    # The original delta mapping, no spread, no delay: the by-hand numbers below (the
+    # target-weight mapping and the delay are checked in test_step.py).
     cfg = EnvSection(**{"initial_cash": 1000.0, "fee_rate": 0.01, "min_order_value": 1.0,
-                        "max_trade_fraction": 1.0, "reward_scaling": 100.0, **env})
+                        "max_trade_fraction": 1.0, "reward_scaling": 100.0,
+                        "action_mapping": "delta", "spread_bps": 0.0,
+                        "execution_delay": False, **env})
     e = PortfolioVecEnv(p, feats, SPEC, cfg, n_envs=n_envs, episode_len=episode_len, seed=3,
                         start=start)
     e.reset()

@@ -105,7 +105,9 @@ def test_emergency_auto_stops_a_supervised_sim_trader(tmp_path: Path) -> None:
                            stdout=log, stderr=log, start_new_session=True)
     log.close()
     try:
-        out = promote(cfg, store, Request(to="paper", trial=0), now())
+        # a hand-built model has no study evidence: the paper gate refuses it, so force it
+        out = promote(cfg, store, Request(to="paper", trial=0, force=True,
+                                          reason="hand-built test model"), now())
         name = out.trader
         wait_for(lambda: store.one("SELECT state FROM commands WHERE id = ?",
                                    (out.command_id,))["state"] == "done", what="trade command")

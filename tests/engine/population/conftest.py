@@ -19,6 +19,7 @@ cpcv_groups = 4
 cpcv_test_groups = 1
 embargo_bars = 10
 max_splits = 2
+seeds = 1
 [ppo]
 search = false
 total_steps = 2048

@@ -16,7 +16,7 @@ import torch
 
 from engine.agent.hyperparams import Hyperparams
 from engine.population.members import Member, PopulationRunner, buckets
-from engine.study.objective import Hooks, TrialRunner
+from engine.study.objective import FINAL, Hooks, TrialRunner
 
 
 class KeepAgents(Hooks):
@@ -104,6 +104,26 @@ def test_a_member_with_a_nan_loss_is_frozen_and_the_others_learn(tiny) -> None: 
     torch.testing.assert_close(pop.agent.policy.critic.weights[0][0], before)
     assert not torch.equal(pop.agent.policy.critic.weights[0][1], other)
     assert torch.isfinite(pop.agent.policy.critic.weights[0][1]).all()
+
+
+def test_seed_members_equal_the_per_trial_seeds(tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = tiny
+    cfg = cfg.model_copy(update={"study": cfg.study.model_copy(update={"seeds": 2})})
+    hp = Hyperparams.from_config(cfg.ppo)
+    members = [Member(0, hp, 7, i, k, 2) for i in range(2) for k in range(2)]
+    members.append(Member(0, hp, 7, FINAL, 0, 2, final_unit=4))  # the refit on all CV bars
+    pop = PopulationRunner(cfg, data, members)
+    pop.train()
+    metrics, actors = serial(cfg, data, hp, 7)  # units: (split, seed) in order, then the refit
+    assert len(actors) == 5
+    for k, m in enumerate(members):
+        assert m.unit_i == k
+        for name, want in actors[k].items():
+            torch.testing.assert_close(pop.actor(k).state_dict()[name], want, rtol=1e-4,
+                                       atol=1e-5, msg=f"member {k} {name}")
+        if m.split_i != FINAL:
+            assert pop.score(k)["score"] == pytest.approx(metrics["split_scores"][k],
+                                                          rel=1e-3, abs=1e-3)
 
 
 def test_batched_rng_trains_every_member_and_is_repeatable(tiny) -> None:  # type: ignore[no-untyped-def]

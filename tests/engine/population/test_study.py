@@ -59,17 +59,20 @@ def test_oom_halves_the_population_and_every_trial_resumes_from_its_checkpoint(t
             assert second.state == "COMPLETE"
             m = second.metrics_dict
             assert m["resumed_at_update"] == 2            # the checkpoint before the OOM
-            assert m["population"] == 4                   # half of 4 trials × 2 splits
+            assert m["population"] == 6   # half of 4 trials × (2 splits + the refit on all CV bars)
             assert len(m["split_scores"]) == 2
             assert Path(second.model_path or "", "model.pt").exists() or any(
                 Path(second.model_path or "").iterdir())
             assert registry.list_checkpoints(store, "pop", trial)
+            # its out-of-sample evidence for the paper gate (engine.study.evidence)
+            assert Path(second.model_path or "", "evidence.npz").exists()
             assert told[trial].state == optuna.trial.TrialState.COMPLETE
             assert told[trial].value == pytest.approx(second.objective)
             objectives.add(round(second.objective or 0.0, 6))
         assert len(objectives) == 4                       # each trial its own seed
         row = registry.get_study(store, "pop")
-        assert row is not None and row.best_value == pytest.approx(max(
+        assert row is not None and row.pbo is not None    # CSCV over the four traces
+        assert row.best_value == pytest.approx(max(
             registry.latest_attempt(store, "pop", t).objective for t in range(4)))  # type: ignore[union-attr]
     finally:
         store.close()

@@ -14,6 +14,7 @@ cpcv_groups = 4
 cpcv_test_groups = 1
 embargo_bars = 10
 max_splits = 2
+seeds = 1
 workers = 2
 [ppo]
 total_steps = 2048

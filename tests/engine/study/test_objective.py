@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
 import pytest
 
 from engine.agent.hyperparams import Hyperparams
 from engine.cli.main import main
 from engine.data.synthetic import synthetic_candles
+from engine.study.metrics import sharpe
 from engine.study.objective import (
     Hooks,
     SegmentEnv,
@@ -59,11 +61,30 @@ def test_runner_reports_each_split_and_returns_metrics(setup) -> None:  # type: 
     runner = TrialRunner(cfg, data, Hyperparams.from_config(cfg.ppo), hooks=Rec())
     m = runner.run()
     assert [s for s, _ in reports] == [0, 1]
-    assert reports[-1][1] == pytest.approx(m["objective"])
-    assert m["objective"] == pytest.approx(sum(m["split_scores"]) / 2)
-    for sm in m["splits"]:
-        assert sm["score"] == pytest.approx(sm["sharpe"] - sm["ew_sharpe"])
-    assert runner.progress == 1.0 and m["updates"] == runner.total_updates == 8
+    scores = m["split_scores"]
+    assert reports[-1][1] == pytest.approx(sum(scores) / 2)  # pruning sees the running mean
+    # the objective: mean - one standard error of the active Sharpe over (split, seed)
+    se = float(np.std(scores, ddof=1)) / np.sqrt(2)
+    assert m["objective"] == pytest.approx(float(np.mean(scores)) - se)
+    for i, sm in enumerate(m["splits"]):  # the Sharpe of active returns, not a difference
+        active = runner.trace.splits[i].active[0]
+        assert sm["score"] == pytest.approx(sharpe(active, data.bar_seconds))
+        assert sm["score"] != pytest.approx(sm["sharpe"] - sm["ew_sharpe"])
+    # 2 splits x 1 seed, then the final fit on every CV bar: 4 updates each
+    assert runner.progress == 1.0 and m["updates"] == runner.total_updates == 12
+    assert runner.trace.holdout_active is not None and len(runner.trace.curve) == 4
+
+
+def test_seeds_train_each_split_several_times_and_report_their_spread(setup) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = setup
+    cfg = cfg.model_copy(update={"study": cfg.study.model_copy(update={"seeds": 2,
+                                                                       "max_splits": 1})})
+    runner = TrialRunner(cfg, data, Hyperparams.from_config(cfg.ppo))
+    m = runner.run()
+    a, b = runner.trace.splits[0].active
+    assert len(m["split_scores"]) == 2 and not np.allclose(a, b)  # two seeds, two agents
+    assert m["seed_spread"] == pytest.approx(float(np.std(m["seed_scores"], ddof=1)))
+    assert m["updates"] == 3 * 4
 
 
 def test_time_limit_fails_the_trial(make_config) -> None:  # type: ignore[no-untyped-def]
@@ -104,7 +125,7 @@ def test_resume_mid_split_continues_from_the_saved_update(setup) -> None:  # typ
     r.restore(saved)
     assert r.agent is not None and r.agent.updates == 3
     r.run()
-    assert seen == [4, 5, 6, 7, 8]
+    assert seen == list(range(4, 13))
 
 
 def test_driver_finds_orphaned_attempts_by_stale_heartbeat_and_dead_pid(make_config) -> None:  # type: ignore[no-untyped-def]
@@ -140,3 +161,25 @@ def test_train_with_bad_data_fails_up_front(tmp_path, capsys) -> None:  # type: 
     assert main(["--config", str(path), "train", "--study", "s", "--direct"]) == 1
     err = capsys.readouterr().err
     assert "missing.csv" in err and err.count("\n") == 1
+
+
+def test_a_seeded_trial_is_reproducible(setup) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = setup
+    hp = Hyperparams.from_config(cfg.ppo)
+    a = TrialRunner(cfg, data, hp, seed=3)
+    b = TrialRunner(cfg, data, hp, seed=3)
+    ma, mb = a.run(), b.run()
+    assert ma["split_scores"] == mb["split_scores"] and ma["objective"] == mb["objective"]
+    assert np.array_equal(a.trace.active_returns(), b.trace.active_returns())
+    assert np.array_equal(a.trace.holdout_active, b.trace.holdout_active)  # type: ignore[arg-type]
+    other = TrialRunner(cfg, data, hp, seed=4)
+    other.run()
+    assert not np.array_equal(a.trace.active_returns(), other.trace.active_returns())
+
+
+def test_max_splits_zero_uses_every_cpcv_split(setup) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = setup
+    every = cfg.model_copy(update={"study": cfg.study.model_copy(update={"max_splits": 0})})
+    splits = select_splits(every, data)
+    assert len(splits) == 4  # C(4 groups, 1 test group)
+    assert sorted(g for s in splits for g in s.test_groups) == [0, 1, 2, 3]

@@ -180,3 +180,54 @@ def test_registry_is_complete_after_faults(fault_study) -> None:
     assert row is not None and row.best_trial in models and row.pbo is not None
     assert ckpts and all(Path(c.path).exists() for c in ckpts)
     assert len(ckpts) <= cfg.trials.keep_checkpoints
+
+
+def cli(cfg_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path),
+                           *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_study_show_reports_the_evidence_the_gate_enforces(tiny_study, tmp_path) -> None:
+    cfg, proc = tiny_study
+    assert proc[0] == 0, proc[2][-2000:]
+    cfg_path = Path(cfg.store.path).parents[1] / "cappuccino.toml"
+    for trial in (0, 1):  # every trial keeps its per-bar out-of-sample evidence
+        assert (Path(cfg.paths.models) / "tiny" / f"trial-{trial}" / "evidence.npz").exists()
+    html = tmp_path / "study.html"
+    out = cli(cfg_path, "study", "show", "--study", "tiny", "--json", "--html", str(html))
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert doc["study"] == "tiny" and doc["trials_attempted"] == 2 and doc["pbo_blocks"] == 16
+    assert doc["pbo"] is not None and 0.0 <= doc["pbo"] <= 1.0
+    best = doc["best"]
+    with Store(cfg.store.path) as s:
+        row = registry.get_study(s, "tiny")
+        stored = registry.get_study_evidence(s, "tiny")
+    assert row is not None and best["trial"] == row.best_trial
+    assert best["objective"] == pytest.approx(row.best_value)
+    assert 0.0 <= best["dsr"] <= 1.0 and best["bars"] > 0
+    lo, hi = best["holdout_ci"]  # a percentile interval need not contain the estimate
+    assert lo < hi and best["holdout_active_sharpe"] is not None
+    assert set(best["baselines"]) == {"cash", "hodl", "equal_weight", "static_tilt"}
+    assert best["baselines"]["equal_weight"] == 0.0
+    assert len(best["learning_curve"]) >= 1 and len(best["seed_scores"]) == 1  # seeds = 1
+    gate = doc["gate"]["paper"]
+    assert isinstance(gate["passed"], bool)
+    assert gate["passed"] == (not gate["reasons"])
+    # the driver's summary (status --json, the console) says the same as the fresh figures
+    assert stored is not None and stored["best"] == best and stored["gate"] == doc["gate"]
+    assert "Paper gate" in html.read_text()
+    # the promotion preview enforces these very gates, and names each failing number
+    check = cli(cfg_path, "promote", "--to", "paper", "--trial", str(best["trial"]),
+                "--study", "tiny", "--check", "--json")
+    gates = {g["name"]: g for g in json.loads(check.stdout)["gates"]}
+    assert gates["deflated Sharpe ratio"]["value"] == pytest.approx(best["dsr"], abs=1e-4)
+    assert gates["PBO"]["value"] == pytest.approx(doc["pbo"], abs=1e-4)
+    assert check.returncode == (0 if gate["passed"] else 1)
+    text = cli(cfg_path, "study", "show", "--study", "tiny")
+    assert text.returncode == 0 and "deflated Sharpe ratio" in text.stdout
+    missing = cli(cfg_path, "study", "show", "--study", "nope")
+    assert missing.returncode == 2 and "no study named 'nope'" in missing.stderr
+    assert "Traceback" not in missing.stderr

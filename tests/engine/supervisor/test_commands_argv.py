@@ -54,10 +54,13 @@ def test_train_builds_study_process(sup) -> None:
                                               "--n-trials", "7"])
 
 
-def seed_trial(sup: Supervisor, trial: int, objective: float) -> str:
+def seed_trial(sup: Supervisor, trial: int, objective: float, edge: bool = True) -> str:
     """A completed trial with a saved model inside [paths] models, as a study leaves it."""
+    from engine.study.synthetic import EDGE, FEE_NOISE, write_planted
+
     model = Path(sup.cfg.paths.models) / f"s1-t{trial}"
     model.mkdir(parents=True, exist_ok=True)
+    write_planted(Path(sup.cfg.paths.models), "s1", trial, EDGE if edge else FEE_NOISE)
     with sup.store.write():
         sup.store.conn.execute(
             "INSERT INTO attempts (study, trial, attempt, state, objective, started_at) "
@@ -83,6 +86,7 @@ def test_train_refuses_what_the_cli_refuses(sup) -> None:
 def test_trade_builds_trader_process(sup) -> None:
     from engine.promote import Request, promote
 
+    seed_trial(sup, 2, -0.1, edge=False)  # a second trial, so the study has a PBO
     model = seed_trial(sup, 3, 0.4)
     out = promote(sup.cfg, sup.store, Request(to="paper", study="s1", trial=3, name="btc-paper",
                                               capital=1000.0))

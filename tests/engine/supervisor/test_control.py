@@ -78,3 +78,22 @@ def test_supervisor_killed_during_a_stop(harness) -> None:
     with h.store() as s:
         assert not s.query("SELECT name FROM processes WHERE state = 'STOPPING'")
     assert not same_process(row.pid, row.create_time)
+
+
+def test_sigterm_of_the_supervisor_finishes_stops_under_way(harness) -> None:
+    """`demo stop` SIGTERMs the supervisor right after `stop all`: the stop still ends
+    STOPPED (KILL at its deadline), not STOPPING with nobody left to settle it."""
+    from store.commands import insert_command
+
+    h, row = setup(harness)
+    os.kill(row.pid, signal.SIGSTOP)
+    with h.store() as s:
+        insert_command(s, "stop", "sampler", {}, source="test")
+    h.wait_state("sampler", "STOPPING")
+    sup = lock.holder(lock.lock_path(h.cfg.store.path))
+    assert sup
+    os.kill(sup, signal.SIGTERM)
+    h.wait_for(lambda: lock.holder(lock.lock_path(h.cfg.store.path)) is None, timeout=30,
+               what="the supervisor to exit")
+    assert h.process("sampler").state == "STOPPED"
+    assert not same_process(row.pid, row.create_time)

@@ -46,10 +46,10 @@ def test_mismatch_is_refused_with_what_differs(fast_config: Callable[..., Config
     d = build_model(tmp_path / "m", cfg, TICKERS)
     with pytest.raises(ModelError) as e:
         _load(cfg, [d], tickers=("BTC-USD", "SOL-USD"), timeframe="1h",
-              env=cfg.env.model_dump() | {"fee_rate": 0.001})
+              env=cfg.env.model_dump() | {"max_trade_fraction": 0.5})
     msg = str(e.value)
     assert "tickers" in msg and "SOL-USD" in msg and "timeframe" in msg
-    assert "env.fee_rate" in msg and str(d) in msg
+    assert "env.max_trade_fraction" in msg and str(d) in msg
     other = cfg.model_copy(update={"features": cfg.features.model_copy(update={"lookback": 3})})
     d2 = build_model(tmp_path / "m2", other, TICKERS)
     with pytest.raises(ModelError, match="features.lookback"):
@@ -81,3 +81,29 @@ def test_resolve_ensemble_from_registry(tmp_path: Path) -> None:
     assert resolve_model_dirs("a, b", None)[0] == [Path("a"), Path("b")]
     with pytest.raises(ModelError, match="whole number"):
         resolve_model_dirs("ensemble:x", store)
+
+
+def test_an_older_model_keeps_its_own_mapping(fast_config: Callable[..., Config],
+                                              tmp_path: Path) -> None:
+    """A model dir from before the target-weight mapping (no mapping, band, delay or spread
+    in its env) loads under today's config and trades the delta mapping it was trained on;
+    members with different mappings are refused."""
+    import json
+
+    from engine.env.step import step_params
+
+    cfg = fast_config()
+    old = build_model(tmp_path / "old", cfg, TICKERS)
+    spec = json.loads((old / "spec.json").read_text())
+    for key in ("action_mapping", "no_trade_band", "execution_delay", "spread_bps",
+                "costs_from"):
+        spec["env"].pop(key)
+    spec["env"]["fee_rate"] = 0.0025
+    (old / "spec.json").write_text(json.dumps(spec))
+    p = _load(cfg, [old])   # the trader's env says weights: not a reason to refuse
+    prm = step_params(p.spec.env)
+    assert not prm.weights and not prm.delay and prm.fee == 0.0025
+    new = build_model(tmp_path / "new", cfg, TICKERS, seed=1)
+    assert step_params(_load(cfg, [new]).spec.env).weights
+    with pytest.raises(ModelError, match="env.action_mapping"):
+        _load(cfg, [new, old])

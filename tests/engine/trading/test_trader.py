@@ -359,8 +359,9 @@ def test_backtest_and_equal_weight_curves(make_config: Callable[..., Config],
 
     import numpy as np
 
+    # No band: the model's target weights are traded every bar (many fills to compare).
     cfg = make_config(FAST.replace("[conviction]\n", "[conviction]\nenabled = false\n")
-                      + FILL_ALL)
+                      + FILL_ALL + "[env]\nno_trade_band = 0.0\n")
     t, store = make_trader(cfg, tmp_path)
     bars = 40
     for _ in range(bars):

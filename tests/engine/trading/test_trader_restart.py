@@ -131,7 +131,7 @@ def _assert_backtest_curve_is_uninterrupted(cfg, model: Path,  # noqa: ANN001
     import numpy as np
 
     from engine.brokers.factory import sim_candles
-    from engine.env.step import StepParams
+    from engine.env.step import step_params
     from engine.features import FeatureSpec, compute_features, observation
     from engine.trading.policy import load_policy
     from engine.trading.shadow import ShadowBook
@@ -143,7 +143,7 @@ def _assert_backtest_curve_is_uninterrupted(cfg, model: Path,  # noqa: ANN001
         update={"tickers": list(TICKERS)})}))
     policy = load_policy([model], tickers=TICKERS, timeframe="5m", features=None, env=None)
     fs, env = FeatureSpec.from_dict(policy.spec.features), policy.spec.env
-    prm = StepParams(env["max_trade_fraction"], env["fee_rate"], env["min_order_value"], 0.0)
+    prm = step_params(env)   # the model's own mapping and costs, as the trader
     book = None
     for at, equity, backtest, ew in rows:
         i = int(np.searchsorted(c.times, at - 300))

@@ -39,6 +39,7 @@ SPEED = 150.0                      # a 5-minute bar every 2 s
 ROUNDS = int(os.environ.get("CAPPUCCINO_TEST_SOAK_ROUNDS", "8"))
 CONFIG = FAST.replace("[conviction]\n", "[conviction]\nenabled = false\n") + """
 [env]
+action_mapping = "delta"  # a saturated test model then trades every bar
 max_trade_fraction = 0.3
 [risk]
 max_order_notional = 400

@@ -27,6 +27,9 @@ VENUES = ("coinbase", "alpaca")
 P = 300
 EXTRA = """
 [env]
+# The per-bar trade mapping: a saturated test model keeps trading every bar, which these
+# tests need (the default target-weight mapping would reach its target and hold).
+action_mapping = "delta"
 max_trade_fraction = 0.5
 [risk]
 max_order_notional = 1000

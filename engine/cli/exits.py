@@ -1,0 +1,45 @@
+"""`cappuccino exit --trader NAME [--ticker X]`: sell a position (or all of a trader's) to flat.
+
+Like `halt`, the request is written straight into the store (it must work while the
+supervisor is down) and recorded in the commands table as done, for audit; the trader
+acts on it at its next bar (engine.trading.exits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from engine.cli.errors import UsageError
+from engine.config import Config
+
+TICKER = re.compile(r"^[A-Z0-9]{1,12}-[A-Z0-9]{2,12}$")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("exit", help="sell a trader's position (or every one) to flat")
+    p.add_argument("--trader", required=True, help="trader name")
+    p.add_argument("--ticker", help="only this position, e.g. BTC-USD (default: every one)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.runtime import open_store
+    from engine.trading.control import request_exit
+    from store.commands import finish_command, insert_command
+
+    if args.ticker is not None and not TICKER.match(args.ticker):
+        raise UsageError(f"exit: --ticker must look like BTC-USD, got {args.ticker!r}")
+    store = open_store(cfg, create=False)
+    try:
+        try:
+            msg = request_exit(store, args.trader, args.ticker)
+        except ValueError as e:
+            raise UsageError(f"exit: {e}") from None
+        args_doc = {"ticker": args.ticker} if args.ticker else {}
+        cid = insert_command(store, "exit", args.trader, args_doc, source="cli")
+        finish_command(store, cid, True, msg)
+    finally:
+        store.close()
+    print(msg)
+    return 0
