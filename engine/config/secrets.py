@@ -22,6 +22,8 @@ ENV_NAMES = {
     "alpaca_api_key": "APCA_API_KEY_ID",
     "alpaca_secret_key": "APCA_API_SECRET_KEY",
     "apprise_urls": "CAPPUCCINO_APPRISE_URLS",
+    "telegram_bot_token": "CAPPUCCINO_TELEGRAM_TOKEN",
+    "telegram_chat_ids": "CAPPUCCINO_TELEGRAM_CHAT_IDS",
 }
 
 
@@ -33,6 +35,9 @@ class Secrets:
     alpaca_secret_key: str = field(default="", repr=False)
     # Whitespace- or comma-separated apprise URLs; their tokens are secrets.
     apprise_urls: str = field(default="", repr=False)
+    # Phone control: the bot's token, and the chat ids allowed to command it (comma/space).
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_chat_ids: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         present = [f.name for f in fields(self) if getattr(self, f.name)]
