@@ -394,6 +394,14 @@ class Config(Section):
     source: str = Field(default="<defaults>", exclude=True)
 
     @model_validator(mode="after")
+    def _telegram_service_enabled(self) -> Config:
+        # A service that can only refuse to start would restart to FATAL: say so up front.
+        if "telegram" in self.supervisor.services and not self.telegram.enabled:
+            raise ValueError('[supervisor] services lists "telegram" but [telegram] enabled '
+                             "is false")
+        return self
+
+    @model_validator(mode="after")
     def _resolve_costs(self) -> Config:
         """The env's unset fee and spread become the target broker's: one cost model."""
         env = self.env

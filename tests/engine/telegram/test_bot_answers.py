@@ -106,3 +106,13 @@ def test_api_errors_never_carry_the_token() -> None:
     with pytest.raises(ApiError) as e:
         BotApi(f"http://127.0.0.1:{port}", TOKEN, timeout_s=2).get_updates(0, 0)
     assert TOKEN not in str(e.value)
+
+
+def test_the_service_needs_the_bot_enabled(make_config: Callable[..., Config]) -> None:
+    from engine.config import ConfigError
+
+    with pytest.raises(ConfigError, match="telegram"):
+        make_config('[supervisor]\nservices = ["telegram"]\n')
+    cfg = make_config('[supervisor]\nservices = ["telegram"]\n[telegram]\nenabled = true\n')
+    assert cfg.supervisor.services == ["telegram"]
+    assert make_config().telegram.enabled is False  # off by default
