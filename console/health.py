@@ -71,12 +71,12 @@ def health(*, store_path: str, store_error: str | None, sup_alive: bool,
         if hit:
             parts.append(f"{len(hit)} {state}")
     for level in BAD_LEVELS:
-        hit = [n for n, lv in levels if lv == level]
-        for name in hit:
+        names = [n for n, lv in levels if lv == level]
+        for name in names:
             causes.append(Cause(f"trader {name} alert level {level}", "alerts",
                                 "alerts-levels", name))
-        if hit:
-            parts.append(f"{len(hit)} {level}")
+        if names:
+            parts.append(f"{len(names)} {level}")
     if fatal:
         parts.append(f"{len(fatal)} FATAL")
     ok = not causes

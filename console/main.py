@@ -7,6 +7,10 @@ import os
 import shlex
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.config import Config
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -47,7 +51,7 @@ def _ensure_supervisor(cfg: object) -> str | None:
     return None
 
 
-def _start_demo(cfg: object) -> tuple[object, str | None]:
+def _start_demo(cfg: Config) -> tuple[Config, str | None]:
     """The demo's config, started; when it does not start, still the demo's config: the
     console then shows the demo's store as missing or unreadable, never another store."""
     try:
@@ -64,7 +68,7 @@ def _start_demo(cfg: object) -> tuple[object, str | None]:
         return cfg, f"demo did not start: {e}"
 
 
-def _demo_fallback(cfg: object) -> tuple[object, str | None]:
+def _demo_fallback(cfg: Config) -> tuple[Config, str | None]:
     from engine.demo import demo_fallback
 
     try:

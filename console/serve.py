@@ -133,11 +133,11 @@ def guard_middleware(guard: Guard) -> Callable[..., Awaitable[web.StreamResponse
             # Trade the token in the address bar for a cookie, and drop it from the URL
             # (history, Referer, screen).
             query = {k: v for k, v in request.query.items() if k != "token"}
-            resp = web.HTTPFound(str(request.rel_url.with_query(query)))
-            resp.set_cookie(guard.cookie, guard.token, httponly=True, samesite="Strict",
-                            path="/", secure=request.secure)
-            _harden(resp)
-            raise resp
+            found = web.HTTPFound(str(request.rel_url.with_query(query)))
+            found.set_cookie(guard.cookie, guard.token, httponly=True, samesite="Strict",
+                             path="/", secure=request.secure)
+            _harden(found)
+            raise found
         if not guard.authorised(request):
             raise web.HTTPUnauthorized(text="401: open the address that `cappuccino-console "
                                        "--serve` printed; it carries the token\n")

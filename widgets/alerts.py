@@ -44,7 +44,7 @@ class AlertsPane(Vertical):
         rows = []
         for name in traders:
             a = latest.get(name)
-            cells = (name, a.level if a else "OK", num(a.live_sharpe if a else None),
+            cells: tuple[str, ...] = (name, a.level if a else "OK", num(a.live_sharpe if a else None),
                      num(a.backtest_sharpe if a else None), clip(gate_status(gates.get(name)), 40))
             if matches(filter_text, *cells):
                 rows.append((name, cells))

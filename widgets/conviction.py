@@ -31,7 +31,7 @@ class ConvictionPane(Vertical):
                     filter_text: str = "") -> None:
         rows = []
         for s in stats:
-            cells = (s.trader, str(s.decisions), str(s.passed), pct(s.pass_rate, 1),
+            cells: tuple[str, ...] = (s.trader, str(s.decisions), str(s.passed), pct(s.pass_rate, 1),
                      num(s.avg_score), num(s.trades_per_day, 1), num(s.projected_per_month, 0))
             if matches(filter_text, *cells):
                 rows.append((s.trader, cells))

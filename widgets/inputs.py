@@ -11,182 +11,313 @@ from typing import Any, Protocol
 
 
 class StudyLike(Protocol):
-    name: str
-    timeframe: str
-    n_trials: int
-    best_value: float | None
-    best_trial: int | None
-    pbo: float | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def timeframe(self) -> str: ...
+    @property
+    def n_trials(self) -> int: ...
+    @property
+    def best_value(self) -> float | None: ...
+    @property
+    def best_trial(self) -> int | None: ...
+    @property
+    def pbo(self) -> float | None: ...
 
 
 class CountsLike(Protocol):
-    total: int
-    running: int
-    complete: int
-    failed: int
-    pruned: int
-    retrying: int
-    retried: int
-    hosts: int  # hosts whose trials are in the study (this one and mirrored ones)
+    @property
+    def total(self) -> int: ...
+    @property
+    def running(self) -> int: ...
+    @property
+    def complete(self) -> int: ...
+    @property
+    def failed(self) -> int: ...
+    @property
+    def pruned(self) -> int: ...
+    @property
+    def retrying(self) -> int: ...
+    @property
+    def retried(self) -> int: ...
+    @property  # hosts whose trials are in the study (this one and mirrored ones)
+    def hosts(self) -> int: ...
 
 
 class AttemptLike(Protocol):
-    trial: int
-    attempt: int
-    state: str
-    error_class: str | None
-    objective: float | None
-    device: str | None
-    peak_mem_mb: float | None
-    progress: float
-    started_at: float
-    sharpe: float | None        # the saved model's held-out Sharpe (None: no model)
-    ew_sharpe: float | None     # equal-weight benchmark on the same window
-    hodl_sharpe: float | None   # HODL benchmark on the same window
-    host: str | None            # where it ran (None or '': not recorded)
-    mirrored: int               # 1: another host's trial, copied from the shared study
+    @property
+    def trial(self) -> int: ...
+    @property
+    def attempt(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def error_class(self) -> str | None: ...
+    @property
+    def objective(self) -> float | None: ...
+    @property
+    def device(self) -> str | None: ...
+    @property
+    def peak_mem_mb(self) -> float | None: ...
+    @property
+    def progress(self) -> float: ...
+    @property
+    def started_at(self) -> float: ...
+    @property        # the saved model's held-out Sharpe (None: no model)
+    def sharpe(self) -> float | None: ...
+    @property     # equal-weight benchmark on the same window
+    def ew_sharpe(self) -> float | None: ...
+    @property   # HODL benchmark on the same window
+    def hodl_sharpe(self) -> float | None: ...
+    @property            # where it ran (None or '': not recorded)
+    def host(self) -> str | None: ...
+    @property               # 1: another host's trial, copied from the shared study
+    def mirrored(self) -> int: ...
 
 
 class ProcessLike(Protocol):
-    name: str
-    kind: str
-    state: str
-    pid: int | None
-    restarts: int
-    uptime_s: float | None
-    cpu_pct: float | None
-    rss_mb: float | None
-    last_log: str
-    last_error: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def pid(self) -> int | None: ...
+    @property
+    def restarts(self) -> int: ...
+    @property
+    def uptime_s(self) -> float | None: ...
+    @property
+    def cpu_pct(self) -> float | None: ...
+    @property
+    def rss_mb(self) -> float | None: ...
+    @property
+    def last_log(self) -> str: ...
+    @property
+    def last_error(self) -> str | None: ...
 
 
 class GpuLike(Protocol):
-    gpu: int
-    name: str | None
-    mem_used_mb: float
-    mem_total_mb: float
-    util_pct: float | None
-    temp_c: float | None
+    @property
+    def gpu(self) -> int: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def mem_used_mb(self) -> float: ...
+    @property
+    def mem_total_mb(self) -> float: ...
+    @property
+    def util_pct(self) -> float | None: ...
+    @property
+    def temp_c(self) -> float | None: ...
 
 
 class GpuProcLike(Protocol):
-    gpu: int
-    pid: int
-    process: str | None
-    mem_used_mb: float | None
+    @property
+    def gpu(self) -> int: ...
+    @property
+    def pid(self) -> int: ...
+    @property
+    def process(self) -> str | None: ...
+    @property
+    def mem_used_mb(self) -> float | None: ...
 
 
 class TraderLike(Protocol):
-    name: str
-    broker: str
-    mode: str
-    model: str
-    capital: str
-    trading_state: str
-    state_reason: str | None
-    backtest_sharpe: float | None
-    equity: str | None
-    cash: str | None
+    @property
+    def name(self) -> str: ...
+    @property
+    def broker(self) -> str: ...
+    @property
+    def mode(self) -> str: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def capital(self) -> str: ...
+    @property
+    def trading_state(self) -> str: ...
+    @property
+    def state_reason(self) -> str | None: ...
+    @property
+    def backtest_sharpe(self) -> float | None: ...
+    @property
+    def equity(self) -> str | None: ...
+    @property
+    def cash(self) -> str | None: ...
 
 
 class PositionLike(Protocol):
-    trader: str
-    ticker: str
-    qty: str
-    avg_price: str
-    last_price: str | None
-    unrealized_pnl: str
+    @property
+    def trader(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def qty(self) -> str: ...
+    @property
+    def avg_price(self) -> str: ...
+    @property
+    def last_price(self) -> str | None: ...
+    @property
+    def unrealized_pnl(self) -> str: ...
 
 
 class PointLike(Protocol):
-    at: float
-    equity: float
-    benchmark: float | None   # HODL
-    backtest: float | None    # the model's backtest on the same bars
+    @property
+    def at(self) -> float: ...
+    @property
+    def equity(self) -> float: ...
+    @property   # HODL
+    def benchmark(self) -> float | None: ...
+    @property    # the model's backtest on the same bars
+    def backtest(self) -> float | None: ...
 
 
 class ConvictionLike(Protocol):
-    trader: str
-    decisions: int
-    passed: int
-    pass_rate: float | None
-    avg_score: float | None
-    trades_per_day: float | None
-    projected_per_month: float | None
+    @property
+    def trader(self) -> str: ...
+    @property
+    def decisions(self) -> int: ...
+    @property
+    def passed(self) -> int: ...
+    @property
+    def pass_rate(self) -> float | None: ...
+    @property
+    def avg_score(self) -> float | None: ...
+    @property
+    def trades_per_day(self) -> float | None: ...
+    @property
+    def projected_per_month(self) -> float | None: ...
 
 
 class DecisionLike(Protocol):
-    id: int
-    trader: str
-    at: float
-    ticker: str
-    side: str
-    score: float
-    f_size: float
-    f_momentum: float
-    f_agreement: float
-    f_volatility: float
-    f_context: float
-    reason: str | None
+    @property
+    def id(self) -> int: ...
+    @property
+    def trader(self) -> str: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def f_size(self) -> float: ...
+    @property
+    def f_momentum(self) -> float: ...
+    @property
+    def f_agreement(self) -> float: ...
+    @property
+    def f_volatility(self) -> float: ...
+    @property
+    def f_context(self) -> float: ...
+    @property
+    def reason(self) -> str | None: ...
 
 
 class ExecutionLike(Protocol):
-    trader: str
-    fills: int
-    maker_fills: int
-    maker_ratio: float | None
-    fees_paid: str
-    fee_tier: dict[str, Any] | None
+    @property
+    def trader(self) -> str: ...
+    @property
+    def fills(self) -> int: ...
+    @property
+    def maker_fills(self) -> int: ...
+    @property
+    def maker_ratio(self) -> float | None: ...
+    @property
+    def fees_paid(self) -> str: ...
+    @property
+    def fee_tier(self) -> dict[str, Any] | None: ...
 
 
 class AlertLike(Protocol):
-    id: int
-    trader: str | None
-    level: str
-    live_sharpe: float | None
-    backtest_sharpe: float | None
-    message: str
-    at: float
+    @property
+    def id(self) -> int: ...
+    @property
+    def trader(self) -> str | None: ...
+    @property
+    def level(self) -> str: ...
+    @property
+    def live_sharpe(self) -> float | None: ...
+    @property
+    def backtest_sharpe(self) -> float | None: ...
+    @property
+    def message(self) -> str: ...
+    @property
+    def at(self) -> float: ...
 
 
 class GateLike(Protocol):
-    name: str
-    value: Any
-    threshold: Any
-    passed: bool
+    @property
+    def name(self) -> str: ...
+    @property
+    def value(self) -> Any: ...
+    @property
+    def threshold(self) -> Any: ...
+    @property
+    def passed(self) -> bool: ...
 
 
 class PromotionLike(Protocol):
-    at: float
-    kind: str
-    subject: str
-    trader: str | None
-    gates: Sequence[GateLike]
-    passed: bool
-    forced: bool
+    @property
+    def at(self) -> float: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def subject(self) -> str: ...
+    @property
+    def trader(self) -> str | None: ...
+    @property
+    def gates(self) -> Sequence[GateLike]: ...
+    @property
+    def passed(self) -> bool: ...
+    @property
+    def forced(self) -> bool: ...
 
 
 class FillLike(Protocol):
-    fill_id: str
-    trader: str
-    ticker: str
-    side: str
-    qty: str
-    price: str
-    fee: str
-    liquidity: str
-    at: float
+    @property
+    def fill_id(self) -> str: ...
+    @property
+    def trader(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def qty(self) -> str: ...
+    @property
+    def price(self) -> str: ...
+    @property
+    def fee(self) -> str: ...
+    @property
+    def liquidity(self) -> str: ...
+    @property
+    def at(self) -> float: ...
 
 
 class TripLike(Protocol):
-    trader: str
-    ticker: str
-    entry_at: float
-    exit_at: float
-    qty: Any
-    entry_price: Any
-    exit_price: Any
-    fees: Any
-    pnl: Any
-    entry_liquidity: str
-    exit_liquidity: str
+    @property
+    def trader(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def entry_at(self) -> float: ...
+    @property
+    def exit_at(self) -> float: ...
+    @property
+    def qty(self) -> Any: ...
+    @property
+    def entry_price(self) -> Any: ...
+    @property
+    def exit_price(self) -> Any: ...
+    @property
+    def fees(self) -> Any: ...
+    @property
+    def pnl(self) -> Any: ...
+    @property
+    def entry_liquidity(self) -> str: ...
+    @property
+    def exit_liquidity(self) -> str: ...

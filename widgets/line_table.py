@@ -129,8 +129,8 @@ class LineTable(ScrollView, can_focus=True):
         self._set_virtual_size(Size(sum(widths) + GAP * len(widths), len(keys) + 1))
         if len(self._cache) > CACHE_MAX:
             self._cache.clear()
-        row = self._index.get(selected, self._cursor) if selected is not None else self._cursor
-        self._set_cursor(min(row, max(len(keys) - 1, 0)), notify=selected not in self._index)
+        at = self._index.get(selected, self._cursor) if selected is not None else self._cursor
+        self._set_cursor(min(at, max(len(keys) - 1, 0)), notify=selected not in self._index)
         self.refresh()
 
     def _set_virtual_size(self, size: Size) -> None:

@@ -46,7 +46,7 @@ class PositionsPane(Vertical):
         t_rows, details = [], {}
         for t in traders:
             state = t.trading_state + (f" ({t.state_reason})" if t.state_reason else "")
-            cells = (t.name, t.broker, t.mode, clip(state, 24), money(t.equity),
+            cells: tuple[str, ...] = (t.name, t.broker, t.mode, clip(state, 24), money(t.equity),
                      money(t.capital), money(t.cash), num(t.backtest_sharpe))
             if matches(filter_text, *cells, state):
                 t_rows.append((t.name, cells))

@@ -23,7 +23,7 @@ def _short(at: float) -> str:
     return stamp(at)[5:]  # MM-DD HH:MM (the year is in the detail view)
 
 
-def qty(value: object) -> str:
+def qty(value: str | float | Decimal | None) -> str:
     """A quantity without trailing zeros: 0.002 rather than 0.002000."""
     text = money(value, 8).replace(",", "")
     return text.rstrip("0").rstrip(".") if "." in text else text
@@ -54,7 +54,7 @@ class TradesPane(Vertical):
         net, fees, wins, shown = Decimal(0), Decimal(0), 0, 0
         for i, t in enumerate(trips):
             liq = _liq(t.entry_liquidity) + _liq(t.exit_liquidity)
-            cells = (_short(t.exit_at), t.trader, t.ticker, qty(t.qty),
+            cells: tuple[str, ...] = (_short(t.exit_at), t.trader, t.ticker, qty(t.qty),
                      money(t.entry_price), money(t.exit_price), money(t.pnl), liq,
                      duration(t.exit_at - t.entry_at), money(t.fees), _short(t.entry_at))
             if not matches(filter_text, *cells):

@@ -149,27 +149,27 @@ def _calls_per_bar(cfg, workdir: Path, dirs: list[Path], name: str, bars: int,  
 
 
 def _conviction_us(bars: int) -> tuple[float, int]:
+    """The trader's per-bar path: bar_factors over all tickers, then one verdict each."""
     from engine.config.schema import ConvictionSection
-    from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
+    from engine.trading.conviction import ConvictionFilter, bar_factors
 
     sec = ConvictionSection()
     f = ConvictionFilter(sec, 35.0)
     rng = np.random.default_rng(0)
     closes = 100 * np.exp(np.cumsum(rng.normal(0, 0.002, (bars + sec.volatility_window + 1,
                                                           len(TICKERS))), axis=0))
-    rets = rng.normal(0, 0.001, bars + sec.momentum_window)
-    acts = rng.uniform(-1, 1, (bars, len(TICKERS)))
+    orders = rng.uniform(-1, 1, (bars, len(TICKERS)))
+    members = rng.uniform(-1, 1, (bars, 3, len(TICKERS)))
     passed = 0
     t0 = time.perf_counter()
     for b in range(bars):
-        f_mom = momentum_factor(rets[b:b + sec.momentum_window])
-        f_vol = volatility_factors(closes[b:b + sec.volatility_window + 1],
-                                   sec.volatility_short_window, sec.volatility_window).tolist()
-        row = acts[b].tolist()
+        window = closes[b:b + sec.volatility_window + 1]
+        fac = bar_factors(sec, window, orders[b], members[b], window[-1], 100.0)
+        row = orders[b].tolist()
         for j, t in enumerate(TICKERS):
-            a = row[j]
-            v = f.evaluate(t, "BUY" if a > 0 else "SELL", a, 0.8, f_mom, f_vol[j], 0.1, 0.5,
-                           True)
+            v = f.evaluate(t, "BUY" if row[j] > 0 else "SELL", float(fac.size[j]),
+                           float(fac.agreement[j]), float(fac.momentum[j]),
+                           float(fac.volatility[j]), 0.1, float(fac.market[j]), True)
             passed += v.passed
     dt = time.perf_counter() - t0
     return dt / (bars * len(TICKERS)) * 1e6, passed

@@ -65,11 +65,10 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
         MismatchError,
         check_model,
         load_data,
-        render_text,
         replay,
-        to_dict,
         window,
     )
+    from engine.reports.replay_text import render_text, to_dict
     from engine.trading.policy import ENSEMBLE_PREFIX, load_policy, resolve_model_dirs
 
     conviction = cfg.conviction

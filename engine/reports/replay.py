@@ -20,11 +20,13 @@ through, pass rate = passed / raw. Trades per day = count / days of the window; 
 
 Per-bar inputs, as the trader computes them: features by engine.features.compute_features
 on the whole history (bit-identical to the trader's trailing window, see engine.features),
-the observation by engine.features.observation; momentum from the portfolio's own equity
-over the last `momentum_window` bars; volatility by volatility_factors on the closes;
-context from the ticker's weight and the cash share. Not replayed: the risk engine (daily
-loss, loss streaks, per-order notional and product increments) and maker-first execution:
-orders fill at the bar's close.
+the observation by engine.features.observation; orders by the model's own mapping
+(engine.trading.decision.bar_orders) and the five factors by
+engine.trading.conviction.bar_factors on the closes up to the bar, the trader's own
+functions. Not replayed: the risk engine (daily loss, loss streaks, per-order notional and
+product increments) and maker-first execution: orders fill at the bar's close (the next
+bar's with the model's execution delay). Per factor, the PnL of what it blocked against
+what it passed: engine.reports.replay_pnl.
 
 Blocked-by attribution: for each blocked decision, every factor's cost is the score it
 gave up, weight x (1 - factor value) (its full weight minus what it contributed); the
@@ -43,7 +45,7 @@ The per-ticker side rule is engine.trading.decision.decision_side, the trader's 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,8 +55,9 @@ from engine.config.schema import ConvictionSection
 from engine.data.candles import TIMEFRAME_SECONDS, Candles, DataError, bar_seconds
 from engine.model.artifact import ModelError
 from engine.reports.metrics import max_drawdown, returns, sharpe
-from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
-from engine.trading.decision import decision_side, order_shares
+from engine.reports.replay_pnl import FactorPnl, factor_pnl
+from engine.trading.conviction import ConvictionFilter, bar_factors
+from engine.trading.decision import bar_orders, decision_side, size_unit
 from engine.trading.policy import Policy, data_mismatch
 
 FACTORS = ("size", "momentum", "agreement", "volatility", "context")
@@ -171,6 +174,8 @@ class ReplayResult:
     filtered: PortfolioResult
     hint: tuple[HintRow, ...]
     tuned: tuple[HintRow, ...] = ()   # replayed probes (--tune), in the order run
+    factor_pnl: dict[str, FactorPnl] = field(default_factory=dict)   # engine.reports.replay_pnl
+    horizon: int = 0                  # bars of the decisions' forward PnL
 
     @property
     def blocked(self) -> int:
@@ -201,19 +206,20 @@ class _Book:
     fees: float = 0.0
     orders: int = 0
 
+    def value(self, prices: np.ndarray) -> float:
+        return float(self.cash + np.add.reduce(self.holdings * prices))
+
 
 @dataclass(frozen=True)
 class _Rec:
     ticker: str
     side: str
-    action: float
-    agreement: float
-    f_momentum: float
-    f_volatility: float
-    weight: float
-    cash_frac: float
+    bar: int            # the bar the decision was made at
+    column: int         # the ticker's column
+    value: float        # the order's value at the bar's close
     holds: bool
     score: float
+    threshold: float    # the score it needed (exits: x exit_threshold_factor)
     factors: tuple[float, float, float, float, float]
     passed: bool
     reason: str
@@ -225,7 +231,6 @@ class _Bars:
     policy: Policy
     candles: Candles
     feats: np.ndarray        # (T, A, F) features of the whole history
-    vol: np.ndarray          # (hi - 1 - first, A) volatility factor at each acting bar
     first: int               # first acting bar
     hi: int                  # one past the last bar
     lookback: int
@@ -257,11 +262,7 @@ def _prepare(policy: Policy, candles: Candles, conviction: ConvictionSection,
                         f"covers {_iso(candles.times[0])} .. {_iso(candles.times[-1])} "
                         f"({candles.n_bars} bars) and the model needs {need} bars of "
                         "history before its first decision")
-    close = candles.close
-    vol = np.array([volatility_factors(close[:t + 1], conviction.volatility_short_window,
-                                       conviction.volatility_window)
-                    for t in range(first, hi - 1)])
-    return _Bars(policy, candles, compute_features(candles, fspec), vol, first, hi,
+    return _Bars(policy, candles, compute_features(candles, fspec), first, hi,
                  fspec.lookback, prm, float(env.get("initial_cash", 10_000.0)),
                  max_position_pct)
 
@@ -275,39 +276,41 @@ def _simulate(b: _Bars, section: ConvictionSection | None) -> tuple[_Book, list[
     close, tickers = b.candles.close, b.candles.tickers
     n_assets = b.candles.n_assets
     filt = None if section is None else ConvictionFilter(section, b.max_position_pct)
-    mw = 0 if section is None else section.momentum_window
+    span = 0 if section is None else max(section.volatility_window,
+                                         section.momentum_window) + 1
     book = _Book(np.float64(b.initial), np.zeros(n_assets), [b.initial])
     recs: list[_Rec] = []
     zero = np.float64(0.0)
     min_order = b.prm.min_order
-    for i, t in enumerate(range(b.first, b.hi - 1)):
+    for t in range(b.first, b.hi - 1):
         p = close[t]
         obs = observation(b.feats[t - b.lookback + 1:t + 1], float(book.cash), book.holdings,
                           p, b.initial)
         out = b.policy.act(obs)
         act = out.actions
         keep = None
-        if filt is not None:  # the trader's per-bar decision, ticker by ticker
+        if filt is not None and section is not None:  # the trader's per-bar decision
             keep = np.ones(n_assets)
-            equity = float(book.equity[-1])
-            orders = order_shares(b.prm, act, p, book.holdings, equity)
-            eq = np.asarray(book.equity[-(mw + 1):])
-            f_mom = momentum_factor(eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0)
-                                    else [])
-            cash_frac = float(book.cash) / equity if equity > 0 else 0.0
+            equity = float(book.value(p))
+            orders, members = bar_orders(b.prm, act, out.members, p, book.holdings, equity)
+            fac = bar_factors(section, close[max(t + 1 - span, 0):t + 1], orders, members, p,
+                              size_unit(b.prm, equity, n_assets))
             for j in range(n_assets):
-                a, price, held = float(act[j]), float(p[j]), float(book.holdings[j])
+                price, held = float(p[j]), float(book.holdings[j])
                 side = decision_side(float(orders[j]), price, held, min_order)
                 if side == "HOLD":
                     continue
                 weight = held * price / equity if equity > 0 else 0.0
-                agree, f_vol = float(out.agreement[j]), float(b.vol[i, j])
-                v = filt.evaluate(tickers[j], side, a, agree, f_mom, f_vol, weight, cash_frac,
-                                  held > 0)
-                recs.append(_Rec(tickers[j], side, a, agree, f_mom, f_vol, weight, cash_frac,
-                                 held > 0, v.score, (v.f_size, v.f_momentum, v.f_agreement,
-                                                     v.f_volatility, v.f_context),
-                                 v.passed, v.reason))
+                v = filt.evaluate(tickers[j], side, float(fac.size[j]), float(fac.agreement[j]),
+                                  float(fac.momentum[j]), float(fac.volatility[j]), weight,
+                                  float(fac.market[j]), held > 0)
+                exit_ = side == "SELL" and held > 0
+                recs.append(_Rec(tickers[j], side, t, j, abs(float(orders[j])) * price,
+                                 held > 0, v.score,
+                                 section.min_score * (section.exit_threshold_factor
+                                                      if exit_ else 1.0),
+                                 (v.f_size, v.f_momentum, v.f_agreement, v.f_volatility,
+                                  v.f_context), v.passed, v.reason))
                 if not v.passed:
                     keep[j] = 0.0
         _step(book, trade_step(NumpyOps, b.prm, p, close[t + 1], book.cash, book.holdings,
@@ -351,7 +354,9 @@ def replay(policy: Policy, candles: Candles, conviction: ConvictionSection,
         avg_score=float(np.mean([r.score for r in recs])) if recs else 0.0,
         blocked_by=blocked_by(recs, weights),
         raw=_summary(raw, secs, days), filtered=_summary(flt, secs, days), hint=hint,
-        tuned=tuned)
+        tuned=tuned, horizon=section.momentum_window,
+        factor_pnl=factor_pnl(recs, candles.close, FACTORS, weights, section.momentum_window,
+                              b.prm.fee, b.hi - 1))
 
 
 def tune_min_score(b: _Bars, section: ConvictionSection, known: tuple[float, int],
@@ -444,116 +449,5 @@ def rescore(recs: list[_Rec], section: ConvictionSection, days: float,
                  for t, n in zip(thr, est, strict=True))
 
 
-# ----------------------------------------------------------------------------- output
-
 def _iso(ts: float) -> str:
     return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M")
-
-
-def tuned_text(r: ReplayResult) -> str:
-    """The --tune outcome: the replayed probe closest to the target range."""
-    lo, hi = TARGET_PER_MONTH
-    best = min(r.tuned, key=lambda h: 0.0 if lo <= h.trades_per_month <= hi
-               else min(abs(h.trades_per_month - lo), abs(h.trades_per_month - hi)))
-    verdict = "in the target" if lo <= best.trades_per_month <= hi else "closest to the target"
-    return (f"min_score {best.min_score:g} gives {best.trades_per_month:.0f} trades/month "
-            f"(replayed, {verdict} {lo:.0f}-{hi:.0f}; {len(r.tuned) - 1} extra runs)")
-
-
-def hint_text(r: ReplayResult) -> str:
-    lo, hi = TARGET_PER_MONTH
-    rng = r.hint_range()
-    now = r.per_month(r.passed)
-    head = f"target {lo:.0f}-{hi:.0f} trades/month (now {now:.0f} at min_score {r.min_score:g})"
-    if rng is not None:
-        a, b = rng
-        where = f"min_score {a:.2f}" if a == b else f"min_score {a:.2f}-{b:.2f}"
-        return f"{head}: {where} lands there (estimate from this run's scores; re-run to confirm)"
-    mid = (lo + hi) / 2
-    rows = sorted(r.hint, key=lambda h: h.min_score)
-    for a, b in zip(rows, rows[1:], strict=False):
-        if (a.trades_per_month - mid) * (b.trades_per_month - mid) < 0:
-            return (f"{head}: between min_score {a.min_score:.2f} (~{a.trades_per_month:.0f}) "
-                    f"and {b.min_score:.2f} (~{b.trades_per_month:.0f}) (estimate from this "
-                    "run's scores; re-run to confirm)")
-    best = min(rows, key=lambda h: abs(h.trades_per_month - mid))
-    return (f"{head}: no min_score reaches it on this run's scores; closest {best.min_score:.2f}"
-            f" gives ~{best.trades_per_month:.0f}/month (estimate)")
-
-
-def to_dict(r: ReplayResult) -> dict[str, Any]:
-    rng = r.hint_range()
-    shown = _hint_rows(r)
-    return {
-        "model": r.model, "members": r.members, "tickers": list(r.tickers),
-        "timeframe": r.timeframe,
-        "window": {"start": _iso(r.start), "end": _iso(r.end), "bars": r.bars,
-                   "days": round(r.days, 4)},
-        "min_score": r.min_score,
-        "decisions": {"raw": r.decisions, "passed": r.passed, "blocked": r.blocked,
-                      "pass_rate": r.pass_rate, "exits_released": r.exits_released,
-                      "avg_score": r.avg_score},
-        "trades": {"raw": {"per_day": r.per_day(r.decisions),
-                           "per_month": r.per_month(r.decisions)},
-                   "filtered": {"per_day": r.per_day(r.passed),
-                                "per_month": r.per_month(r.passed)}},
-        "blocked_by": dict(r.blocked_by),
-        "pnl": {"fee_rate": r.fee_rate, "initial_cash": r.initial_cash,
-                "raw": asdict(r.raw), "filtered": asdict(r.filtered)},
-        "hint": {"target_per_month": list(TARGET_PER_MONTH), "estimate": True,
-                 "min_score_range": list(rng) if rng else None, "text": hint_text(r),
-                 "grid": [asdict(h) for h in shown]},
-        "tune": None if not r.tuned else {
-            "probes": [asdict(h) for h in r.tuned], "text": tuned_text(r)},
-    }
-
-
-def _hint_rows(r: ReplayResult) -> list[HintRow]:
-    """A few thresholds worth showing: every 0.1, the run's own, and the target range's ends."""
-    rng = r.hint_range() or ()
-    keep = {round(0.1 * i, 2) for i in range(11)} | {r.min_score, *rng}
-    return [h for h in r.hint if h.min_score in keep]
-
-
-def render_text(r: ReplayResult) -> str:
-    def pct(x: float) -> str:
-        return f"{100 * x:+.2f}%"
-
-    lines = [
-        f"conviction replay  {r.model}  ({r.members} model{'s' if r.members > 1 else ''})",
-        f"  {','.join(r.tickers)} {r.timeframe}",
-        f"  {_iso(r.start)} .. {_iso(r.end)}  ({r.bars} bars, {r.days:.1f} days)  "
-        f"min_score {r.min_score:g}",
-        "",
-        "  decisions (the filtered run, as the live trader records them)",
-        f"  {'':<22}{'non-HOLD':>12}{'passed':>12}",
-        f"  {'count':<22}{r.decisions:>12}{r.passed:>12}",
-        f"  {'per day':<22}{r.per_day(r.decisions):>12.1f}{r.per_day(r.passed):>12.1f}",
-        f"  {'per month (30d)':<22}{r.per_month(r.decisions):>12.0f}"
-        f"{r.per_month(r.passed):>12.0f}",
-        f"  pass rate {100 * r.pass_rate:.1f}%, avg score {r.avg_score:.2f}, exits released "
-        f"{r.exits_released}",
-        f"  blocked {r.blocked}, by the factor that cost most: "
-        + ", ".join(f"{k} {v}" for k, v in r.blocked_by.items()),
-        "",
-        "  portfolios (raw executes every decision, filtered only the passed ones)",
-        f"  {'':<22}{'raw':>12}{'filtered':>12}",
-        f"  {'orders executed':<22}{r.raw.orders:>12}{r.filtered.orders:>12}",
-        f"  {'orders / month':<22}{r.raw.orders_per_day * DAYS_PER_MONTH:>12.0f}"
-        f"{r.filtered.orders_per_day * DAYS_PER_MONTH:>12.0f}",
-        f"  {'return':<22}{pct(r.raw.total_return):>12}{pct(r.filtered.total_return):>12}",
-        f"  {'fees paid':<22}{r.raw.fees:>12.2f}{r.filtered.fees:>12.2f}",
-        f"  {'sharpe':<22}{r.raw.sharpe:>12.2f}{r.filtered.sharpe:>12.2f}",
-        f"  {'max drawdown':<22}{100 * r.raw.max_drawdown:>11.2f}%"
-        f"{100 * r.filtered.max_drawdown:>11.2f}%",
-        f"  fees at {100 * r.fee_rate:g}% on {r.initial_cash:g} starting cash; fills at the "
-        "bar close, no risk engine",
-        "  min_score -> trades/month (estimate):",
-        "    " + "  ".join(f"{h.min_score:.2f}:{h.trades_per_month:.0f}" for h in _hint_rows(r)),
-        f"  hint: {hint_text(r)}",
-    ]
-    if r.tuned:
-        lines += ["  tune: " + "  ".join(f"{h.min_score:g}:{h.trades_per_month:.0f}"
-                                         for h in r.tuned),
-                  f"  tuned: {tuned_text(r)}"]
-    return "\n".join(lines) + "\n"

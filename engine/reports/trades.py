@@ -17,14 +17,22 @@ from typing import Protocol
 
 
 class FillLike(Protocol):
-    trader: str
-    ticker: str
-    side: str
-    qty: str
-    price: str
-    fee: str
-    liquidity: str
-    at: float
+    @property
+    def trader(self) -> str: ...
+    @property
+    def ticker(self) -> str: ...
+    @property
+    def side(self) -> str: ...
+    @property
+    def qty(self) -> str: ...
+    @property
+    def price(self) -> str: ...
+    @property
+    def fee(self) -> str: ...
+    @property
+    def liquidity(self) -> str: ...
+    @property
+    def at(self) -> float: ...
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,26 @@
 """The conviction filter: five factors in [0, 1], a weighted score, a pass/fail verdict.
 
-Factors (weights from [conviction.weights]; defaults .30/.20/.20/.15/.15):
+Factors (weights from [conviction.weights]; defaults .30/.20/.20/.15/.15). A decision's
+sign is +1 for a buy, -1 for a sell; "agreeing" factors use t = mean / std * sqrt(n) of log
+returns and f = (1 + sign * tanh(t / 2)) / 2 (0.5 without data or with zero spread):
 
-- size        f = |a|, the mean ensemble action's strength (a in [-1, 1]).
-- momentum    the recent strategy returns r (trader equity, last `momentum_window` bars):
-              t = mean(r) / std(r) * sqrt(n); f = (1 + tanh(t / 2)) / 2. Neutral 0.5 with
-              fewer than 2 returns or zero spread. Computed once per bar for all tickers.
-- agreement   f = share of ensemble members whose action has the sign of the mean (1.0 for
-              a single model).
+- size        the trade's value against one unit of the model's mapping (engine.env.step):
+              one equal-weight share (equity / A) for target weights, max_trade_fraction x
+              equity for the delta mapping; f = min(1, value / unit).
+- momentum    the ticker's own price momentum over `momentum_window` bars agreeing with the
+              decision's sign (a buy into a falling price scores low, a sell of it high).
+- agreement   the share of ensemble members whose own order (each member's action through
+              the same mapping) points the decision's way; with one model there is no second
+              opinion: 0.5, neutral (never a free 1).
 - volatility  the regime of the ticker: ratio = std of the last `volatility_short_window`
               log returns / std over `volatility_window`; f = clip(1.5 - ratio / 2, 0, 1):
               calm or normal (ratio <= 1) scores 1, a 3x vol spike scores 0.
-- context     w = the ticker's position value / equity, c = cash / equity,
-              wmax = [risk] max_position_pct / 100.
-              buy:  f = (min(1, 2c) + 1 - min(1, w / wmax)) / 2   (cash to spend, room left)
-              sell: f = (1 + min(1, w / wmax)) / 2                (selling reduces risk)
+- context     the market and the book: m = the equal-weight market's trend over
+              `volatility_window` bars agreeing with the decision's sign; w = the ticker's
+              position value / equity, wmax = [risk] max_position_pct / 100;
+              buy:  f = (m + 1 - min(1, w / wmax)) / 2   (room left; no bonus for cash, so
+                                                          a buy from cash is still judged)
+              sell: f = (m + (1 + min(1, w / wmax)) / 2) / 2   (selling reduces risk)
 
 score = sum(weight_i * f_i); a buy passes when score >= min_score.
 
@@ -23,7 +29,8 @@ min_score, and once `exit_max_blocked` sells of that ticker in a row were blocke
 one passes whatever its score (reason "exit released"). The risk engine's REDUCING state
 lets exits through as well.
 
-Speed: plain floats per decision; numpy only for the two per-bar window statistics.
+Speed: the per-bar factors are numpy over all tickers at once (bar_factors); the verdict is
+plain floats per decision.
 """
 
 from __future__ import annotations
@@ -87,11 +94,66 @@ def volatility_factor(closes: np.ndarray, short_window: int, long_window: int) -
     return float(volatility_factors(closes, short_window, long_window)[0])
 
 
-def context_factor(side: str, weight: float, cash_frac: float, max_weight: float) -> float:
+def context_factor(side: str, weight: float, f_market: float, max_weight: float) -> float:
     w = _clip01(weight / max_weight) if max_weight > 0 else 1.0
     if side == "BUY":
-        return (_clip01(2.0 * cash_frac) + 1.0 - w) / 2.0
-    return (1.0 + w) / 2.0
+        return (f_market + 1.0 - w) / 2.0
+    return (f_market + (1.0 + w) / 2.0) / 2.0
+
+
+def trend_tstats(closes: np.ndarray, window: int) -> np.ndarray:
+    """Per column: mean / std * sqrt(n) of the last `window` log returns (0 if flat or short)."""
+    c = np.asarray(closes, dtype=float)[-(window + 1):]
+    if c.ndim == 1:
+        c = c[:, None]
+    out = np.zeros(c.shape[1])
+    if c.shape[0] < 3:
+        return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.diff(np.log(c), axis=0)
+        sd = r.std(axis=0, ddof=1)
+        t = r.mean(axis=0) / sd * np.sqrt(r.shape[0])
+    ok = np.isfinite(t) & (sd > 0)
+    out[ok] = t[ok]
+    return out
+
+
+def agreeing(t: np.ndarray | float, sign: np.ndarray | float) -> np.ndarray:
+    """(1 + sign * tanh(t / 2)) / 2: 1 when the trend backs the decision, 0 against it."""
+    return 0.5 * (1.0 + np.asarray(sign, dtype=float) * np.tanh(np.asarray(t, dtype=float) / 2))
+
+
+@dataclass(frozen=True, eq=False)
+class BarFactors:
+    """The per-ticker factor inputs of one bar (A,), for the sign each ticker's order has."""
+    size: np.ndarray
+    momentum: np.ndarray
+    agreement: np.ndarray
+    volatility: np.ndarray
+    market: np.ndarray
+
+
+def bar_factors(section: ConvictionSection, closes: np.ndarray, orders: np.ndarray,
+                member_orders: np.ndarray, prices: np.ndarray, unit: float) -> BarFactors:
+    """The factors of every ticker at one bar (see the module docstring).
+
+    closes: (T, A) history up to this bar; orders: (A,) signed shares the policy asks for;
+    member_orders: (M, A) each ensemble member's own orders; unit: the size of a full trade.
+    The trader and the conviction replay both call this (one copy)."""
+    sign = np.sign(orders)
+    close = np.asarray(closes, dtype=float)
+    trend = trend_tstats(close, section.momentum_window)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        index = np.mean(np.log(close[-(section.volatility_window + 1):]), axis=1)
+    market_t = float(trend_tstats(np.exp(index - index[-1]), section.volatility_window)[0])
+    size = np.clip(np.abs(orders * prices) / unit, 0.0, 1.0) if unit > 0 else np.ones(len(sign))
+    members = np.atleast_2d(member_orders)
+    agreement = ((np.sign(members) == sign[None, :]).mean(axis=0) if members.shape[0] > 1
+                 else np.full(len(sign), 0.5))
+    return BarFactors(size, agreeing(trend, sign), agreement,
+                      volatility_factors(close, section.volatility_short_window,
+                                         section.volatility_window),
+                      agreeing(market_t, sign))
 
 
 class ConvictionFilter:
@@ -112,12 +174,14 @@ class ConvictionFilter:
         """Blocked-exit streaks from the decisions table, so a restart does not reset them."""
         self._blocked_exits.update(counts)
 
-    def evaluate(self, ticker: str, side: str, action: float, agreement: float,
-                 f_momentum: float, f_volatility: float, weight: float, cash_frac: float,
+    def evaluate(self, ticker: str, side: str, size: float, agreement: float,
+                 f_momentum: float, f_volatility: float, weight: float, f_market: float,
                  holds_position: bool) -> Verdict:
-        f_size = _clip01(abs(action))
+        """size, agreement, f_momentum, f_volatility, f_market: BarFactors' values for this
+        ticker (size: the trade against one unit; the delta mapping's |action|)."""
+        f_size = _clip01(abs(size))
         f_agree = _clip01(agreement)
-        f_ctx = context_factor(side, weight, cash_frac, self.max_weight)
+        f_ctx = context_factor(side, weight, _clip01(f_market), self.max_weight)
         ws, wm, wa, wv, wc = self._w
         score = ws * f_size + wm * f_momentum + wa * f_agree + wv * f_volatility + wc * f_ctx
         if side == "HOLD":

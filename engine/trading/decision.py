@@ -36,3 +36,17 @@ def decision_side(shares: float, price: float, held: float, min_order: float) ->
     if shares < 0 and held > 0 and min(-shares, held) * price >= min_order:
         return "SELL"
     return "HOLD"
+
+
+def bar_orders(prm: StepParams, actions: np.ndarray, members: np.ndarray, prices: np.ndarray,
+               holdings: np.ndarray, equity: float) -> tuple[np.ndarray, np.ndarray]:
+    """(orders (A,), each ensemble member's own orders (M, A)) through the model's mapping."""
+    orders = order_shares(prm, actions, prices, holdings, equity)
+    own = np.stack([order_shares(prm, np.clip(m, -1.0, 1.0), prices, holdings, equity)
+                    for m in np.atleast_2d(members)])
+    return orders, own
+
+
+def size_unit(prm: StepParams, equity: float, n_assets: int) -> float:
+    """A full-size trade: one equal-weight share (target weights) or max_frac x equity."""
+    return equity / n_assets if prm.weights else prm.max_frac * equity

@@ -49,8 +49,8 @@ from engine.notify.events import emit
 from engine.trading import account
 from engine.trading.book import Book
 from engine.trading.clock import Clock
-from engine.trading.conviction import ConvictionFilter, momentum_factor, volatility_factors
-from engine.trading.decision import decision_side, order_shares
+from engine.trading.conviction import ConvictionFilter, bar_factors
+from engine.trading.decision import bar_orders, decision_side, size_unit
 from engine.trading.execution import Executor
 from engine.trading.exits import exit_intents
 from engine.trading.guards import Guards
@@ -353,26 +353,25 @@ class Trader(Guards, Loop):
     def _decide(self, bar_at: float, candles: Candles, holdings: np.ndarray,
                 prices: np.ndarray, equity_f: float, out: PolicyOutput
                 ) -> tuple[list[st.DecisionRecord], list[tuple[str, str, Decimal, Decimal]]]:
-        series = st.equity_series(self.store, self.name, self.cfg.conviction.momentum_window + 1)
-        eq = np.array([v for _, v in series] + [equity_f])
-        rets = eq[1:] / eq[:-1] - 1.0 if eq.size > 1 and np.all(eq > 0) else np.zeros(0)
-        f_mom = momentum_factor(rets[-self.cfg.conviction.momentum_window:])
         quotes = self.broker.quotes(list(self.s.tickers))
-        cash_frac = float(self.cash) / equity_f
         budget = self.available_cash
-        vol = volatility_factors(candles.close, self.cfg.conviction.volatility_short_window,
-                                 self.cfg.conviction.volatility_window).tolist()
         records, sells, buys = [], [], []
-        orders = order_shares(self.step_params, out.actions, prices, holdings, equity_f)
+        # The model's mapping, then the conviction factors: engine.trading.decision and
+        # engine.trading.conviction.bar_factors, the functions the replay runs too.
+        orders, member_orders = bar_orders(self.step_params, out.actions, out.members, prices,
+                                           holdings, equity_f)
+        fac = bar_factors(self.cfg.conviction, candles.close, orders, member_orders, prices,
+                          size_unit(self.step_params, equity_f, len(prices)))
         for j, t in enumerate(self.s.tickers):
             a = float(out.actions[j])
             price = prices[j]
             shares = float(orders[j])
             held = holdings[j]
             side = decision_side(shares, price, held, self.min_order)
-            f_vol = vol[j]
-            v = self.conviction.evaluate(t, side, a, float(out.agreement[j]), f_mom, f_vol,
-                                         held * price / equity_f, cash_frac, held > 0)
+            v = self.conviction.evaluate(t, side, float(fac.size[j]), float(fac.agreement[j]),
+                                         float(fac.momentum[j]), float(fac.volatility[j]),
+                                         held * price / equity_f, float(fac.market[j]),
+                                         held > 0)
             passed, reason = v.passed, v.reason
             if passed:
                 q = quotes[t]

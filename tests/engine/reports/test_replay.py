@@ -109,6 +109,12 @@ def test_counts_thresholds_and_pnl(setup) -> None:
     assert zero.filtered == zero.raw  # same path, same PnL, same fees
 
     r = runs[0.6]
+    # Per factor, what it blocked against what it passed (engine.reports.replay_pnl).
+    assert set(r.factor_pnl) == {*FACTORS, "filter"} and r.horizon == 12
+    assert (r.factor_pnl["filter"].blocked, r.factor_pnl["filter"].passed) == (
+        r.blocked, r.passed)
+    assert all(f.blocked <= r.blocked and f.passed <= r.passed for f in r.factor_pnl.values())
+    assert any(r.factor_pnl[k].blocked for k in FACTORS)
     assert r.raw.fees > 0 and r.raw.orders > 0
     assert r.filtered.orders < r.raw.orders and r.filtered.fees < r.raw.fees
 
@@ -214,6 +220,9 @@ def test_cli_subprocess_json_and_missing_file(setup, tmp_path: Path) -> None:
     assert doc["pnl"]["filtered"]["fees"] <= doc["pnl"]["raw"]["fees"]
     assert doc["hint"]["estimate"] is True and doc["hint"]["text"]
     assert set(doc["blocked_by"]) == set(FACTORS)
+    fp = doc["factor_pnl"]
+    assert fp["horizon_bars"] == 12 and fp["filter"]["blocked"] == d["raw"] - d["passed"]
+    assert all({"blocked_pnl", "passed_pnl"} <= set(fp[k]) for k in FACTORS)
     p = cli("--data", str(tmp_path / "missing.parquet"))
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr.strip().splitlines() == [
@@ -232,7 +241,8 @@ def test_demo_data_mismatch(setup, tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_tune_replays_probes_exactly(setup) -> None:
-    from engine.reports.replay import TARGET_PER_MONTH, tuned_text
+    from engine.reports.replay import TARGET_PER_MONTH
+    from engine.reports.replay_text import tuned_text
 
     cfg, _, data, policy = setup
     r = replay(policy, load_data(str(data), TICKERS, "5m", 12),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from engine.env.step import CASH_MARGIN, StepParams
-from engine.trading.decision import decision_side, order_shares
+from engine.trading.decision import bar_orders, decision_side, order_shares
 
 DELTA = StepParams(max_frac=0.1, fee=0.0, min_order=1.0, scale=0.0)
 WEIGHTS = StepParams(max_frac=0.1, fee=0.0, min_order=1.0, scale=0.0, weights=True, band=0.5)
@@ -47,4 +47,4 @@ def test_shares_and_one_copy() -> None:
     assert order_shares(DELTA, np.array([-0.5]), np.array([100.0]), np.zeros(1),
                         1000.0)[0] == pytest.approx(-0.5)
     assert replay.decision_side is decision_side and trader.decision_side is decision_side
-    assert replay.order_shares is order_shares and trader.order_shares is order_shares
+    assert replay.bar_orders is bar_orders and trader.bar_orders is bar_orders

@@ -81,3 +81,29 @@ def test_resolve_ensemble_from_registry(tmp_path: Path) -> None:
     assert resolve_model_dirs("a, b", None)[0] == [Path("a"), Path("b")]
     with pytest.raises(ModelError, match="whole number"):
         resolve_model_dirs("ensemble:x", store)
+
+
+def test_an_older_model_keeps_its_own_mapping(fast_config: Callable[..., Config],
+                                              tmp_path: Path) -> None:
+    """A model dir from before the target-weight mapping (no mapping, band, delay or spread
+    in its env) loads under today's config and trades the delta mapping it was trained on;
+    members with different mappings are refused."""
+    import json
+
+    from engine.env.step import step_params
+
+    cfg = fast_config()
+    old = build_model(tmp_path / "old", cfg, TICKERS)
+    spec = json.loads((old / "spec.json").read_text())
+    for key in ("action_mapping", "no_trade_band", "execution_delay", "spread_bps",
+                "costs_from"):
+        spec["env"].pop(key)
+    spec["env"]["fee_rate"] = 0.0025
+    (old / "spec.json").write_text(json.dumps(spec))
+    p = _load(cfg, [old])   # the trader's env says weights: not a reason to refuse
+    prm = step_params(p.spec.env)
+    assert not prm.weights and not prm.delay and prm.fee == 0.0025
+    new = build_model(tmp_path / "new", cfg, TICKERS, seed=1)
+    assert step_params(_load(cfg, [new]).spec.env).weights
+    with pytest.raises(ModelError, match="env.action_mapping"):
+        _load(cfg, [new, old])
