@@ -255,3 +255,15 @@ def test_refuses_to_start_unless_configured(tmp_path: Path, extra: str, keys: st
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1 and says in lines[0], out.stderr
     assert TOKEN not in out.stderr + out.stdout
+
+
+def test_sigterm_ends_a_long_poll_at_once(tmp_path: Path, fake: FakeTelegram) -> None:
+    path, _ = setup(tmp_path, fake)
+    path.write_text(path.read_text().replace("poll_timeout_s = 1", "poll_timeout_s = 30"))
+    with running(cli(path, "telegram")) as proc:
+        wait_for(lambda: len(fake.offsets) >= 1, "the first long poll")
+        time.sleep(0.5)  # inside the poll (the fake holds it up to MAX_POLL_S)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert time.monotonic() - t0 < 3.0  # the fake would hold the poll 4.5 s more
