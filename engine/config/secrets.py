@@ -27,6 +27,9 @@ ENV_NAMES = {
 }
 
 
+NOT_REDACTED = frozenset({"telegram_chat_ids"})
+
+
 @dataclass(frozen=True)
 class Secrets:
     coinbase_api_key: str = field(default="", repr=False)
@@ -48,8 +51,11 @@ class Secrets:
         return [u for u in self.apprise_urls.replace(",", " ").split() if u]
 
     def values(self) -> list[str]:
-        """Every non-empty secret value, plus each apprise URL on its own (for redaction)."""
-        vals = [getattr(self, f.name) for f in fields(self) if getattr(self, f.name)]
+        """Every non-empty secret value, plus each apprise URL on its own (for redaction).
+        The Telegram chat ids are an allow-list, not a credential: redacting them would
+        garble any figure that happens to contain the same digits."""
+        vals = [getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) and f.name not in NOT_REDACTED]
         return vals + self.apprise_list
 
 

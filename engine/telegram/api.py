@@ -34,7 +34,8 @@ def _update(raw: Any) -> Update | None:
     """The fields we use from one update, or None when it is not an update at all."""
     if not isinstance(raw, dict) or not isinstance(raw.get("update_id"), int):
         return None
-    msg = raw.get("message") or raw.get("edited_message") or {}
+    # Only new messages: an edited "/halt" must not act a second time.
+    msg = raw.get("message") or {}
     chat = msg.get("chat") if isinstance(msg, dict) else None
     chat_id = chat.get("id") if isinstance(chat, dict) else None
     text = msg.get("text") if isinstance(msg, dict) else None

@@ -28,6 +28,7 @@ from store.db import Store, StoreError
 log = logging.getLogger("cappuccino.telegram")
 KV_OFFSET = "telegram.offset"
 PENDING_POLL_S = 1  # long-poll timeout while an outcome is awaited: report it promptly
+REFUSAL_EVERY_S = 60.0  # a stranger gets the refusal at most this often (no amplifier)
 
 
 class NotConfigured(Exception):
@@ -62,6 +63,7 @@ class TelegramBot:
         self.pending: list[Pending] = []
         self.failures = 0
         self.polling = False
+        self.refused_at: dict[int, float] = {}
 
     def offset(self) -> int:
         raw = kv.get(self.store, KV_OFFSET)
@@ -79,7 +81,12 @@ class TelegramBot:
         if chat_id not in self.chats:
             # The text is never logged: it may be anything a stranger typed.
             log.warning("refused a message from chat %s (not in telegram_chat_ids)", chat_id)
-            self.send(chat_id, REFUSAL)
+            last = self.refused_at.get(chat_id)
+            if last is None or time.monotonic() - last >= REFUSAL_EVERY_S:
+                if len(self.refused_at) > 10_000:  # a flood of strangers: forget the oldest
+                    self.refused_at.clear()
+                self.refused_at[chat_id] = time.monotonic()
+                self.send(chat_id, REFUSAL)
             return
         try:
             ans = answer(self.cfg, self.store, text)

@@ -176,7 +176,10 @@ def _drive(cfg: Config, fake: FakeTelegram) -> None:
 
         # A stranger: the fixed refusal, nothing written, the text never logged.
         fake.say(STRANGER, "/halt all please-do-not-log-me")
+        fake.say(STRANGER, "/halt all please-do-not-log-me")  # a second try: no second reply
+        fake.say(ALLOWED, "/help")
         assert fake.wait_sent(lambda c, t: c == STRANGER) == REFUSAL
+        fake.wait_sent(lambda c, t: c == ALLOWED and t.startswith("commands:"))
         assert fake.replies(STRANGER) == [REFUSAL]
         assert telegram_rows(cfg) == []
 
