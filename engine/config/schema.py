@@ -48,8 +48,9 @@ class SupervisorSection(Section):
     log_max_bytes: int = Field(default=10_000_000, ge=10_000)
     log_backups: int = Field(default=3, ge=1, le=100)
     # Built-in services the supervisor declares at start (desired running); [] for none.
-    services: list[Literal["monitor", "sampler", "notifier"]] = Field(
-        default_factory=lambda: ["monitor", "sampler", "notifier"], max_length=3)
+    # "telegram" (phone control) is never a default: add it with [telegram] enabled = true.
+    services: list[Literal["monitor", "sampler", "notifier", "telegram"]] = Field(
+        default_factory=lambda: ["monitor", "sampler", "notifier"], max_length=4)
     # How long `start`/`ensure_supervisor` waits for a new supervisor's first heartbeat.
     start_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # `status` calls a supervisor dead when its heartbeat is older than this many heartbeats.
@@ -62,9 +63,10 @@ class SupervisorSection(Section):
     # The kinds the watchdog watches: those whose processes beat (engine.runtime.Heartbeat).
     # Trials are the study driver's; exec kinds only when their program calls
     # store.processes.heartbeat itself.
-    watchdog_kinds: list[Literal["trader", "monitor", "sampler", "notifier", "exec",
-                                 "exec-job"]] = Field(
-        default_factory=lambda: ["trader", "monitor", "sampler", "notifier"], max_length=6)
+    watchdog_kinds: list[Literal["trader", "monitor", "sampler", "notifier", "telegram",
+                                 "exec", "exec-job"]] = Field(
+        default_factory=lambda: ["trader", "monitor", "sampler", "notifier", "telegram"],
+        max_length=7)
 
     @model_validator(mode="after")
     def _watchdog_above_heartbeat(self) -> SupervisorSection:
@@ -320,6 +322,20 @@ class NotifySection(Section):
     events: NotifyEvents = NotifyEvents()
 
 
+class TelegramSection(Section):
+    """Phone control through a Telegram bot (`cappuccino telegram`). The token and the
+    allowed chat ids are secrets: key file or environment only, never here."""
+
+    enabled: bool = False
+    # The Bot API's address; tests point it at a local fake.
+    base_url: str = Field(default="https://api.telegram.org", pattern=r"^https?://[^\s]+$")
+    poll_timeout_s: int = Field(default=25, ge=0, le=50)  # getUpdates long-poll timeout
+    backoff_initial_s: float = Field(default=1.0, gt=0, le=600)
+    backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
+    # How long the bot follows a queued /halt /resume /exit to report the outcome.
+    outcome_wait_s: float = Field(default=120.0, gt=0, le=3600)
+
+
 class SamplerSection(Section):
     interval_s: float = Field(default=5.0, gt=0)
     raw_hours: float = Field(default=24.0, gt=0)
@@ -371,10 +387,19 @@ class Config(Section):
     monitor: MonitorSection = MonitorSection()
     notify: NotifySection = NotifySection()
     sampler: SamplerSection = SamplerSection()
+    telegram: TelegramSection = TelegramSection()
     gates: GatesSection = GatesSection()
     console: ConsoleSection = ConsoleSection()
     # Set by the loader, not by the file: where the config came from.
     source: str = Field(default="<defaults>", exclude=True)
+
+    @model_validator(mode="after")
+    def _telegram_service_enabled(self) -> Config:
+        # A service that can only refuse to start would restart to FATAL: say so up front.
+        if "telegram" in self.supervisor.services and not self.telegram.enabled:
+            raise ValueError('[supervisor] services lists "telegram" but [telegram] enabled '
+                             "is false")
+        return self
 
     @model_validator(mode="after")
     def _resolve_costs(self) -> Config:

@@ -22,7 +22,12 @@ ENV_NAMES = {
     "alpaca_api_key": "APCA_API_KEY_ID",
     "alpaca_secret_key": "APCA_API_SECRET_KEY",
     "apprise_urls": "CAPPUCCINO_APPRISE_URLS",
+    "telegram_bot_token": "CAPPUCCINO_TELEGRAM_TOKEN",
+    "telegram_chat_ids": "CAPPUCCINO_TELEGRAM_CHAT_IDS",
 }
+
+
+NOT_REDACTED = frozenset({"telegram_chat_ids"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,9 @@ class Secrets:
     alpaca_secret_key: str = field(default="", repr=False)
     # Whitespace- or comma-separated apprise URLs; their tokens are secrets.
     apprise_urls: str = field(default="", repr=False)
+    # Phone control: the bot's token, and the chat ids allowed to command it (comma/space).
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_chat_ids: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         present = [f.name for f in fields(self) if getattr(self, f.name)]
@@ -43,8 +51,11 @@ class Secrets:
         return [u for u in self.apprise_urls.replace(",", " ").split() if u]
 
     def values(self) -> list[str]:
-        """Every non-empty secret value, plus each apprise URL on its own (for redaction)."""
-        vals = [getattr(self, f.name) for f in fields(self) if getattr(self, f.name)]
+        """Every non-empty secret value, plus each apprise URL on its own (for redaction).
+        The Telegram chat ids are an allow-list, not a credential: redacting them would
+        garble any figure that happens to contain the same digits."""
+        vals = [getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) and f.name not in NOT_REDACTED]
         return vals + self.apprise_list
 
 

@@ -2,7 +2,7 @@
 pm2's exponential backoff restart delay).
 
 Decisions:
-- Daemons (trader, monitor, sampler, notifier, and any kind we do not know) restart
+- Daemons (trader, monitor, sampler, notifier, telegram, and any kind we do not know) restart
   on ANY exit: they are meant to run forever, so even exit 0 is unexpected
   (supervisord `autorestart=true`).
 - Jobs (study, trial, worker, demo) restart only on a non-zero exit or a
@@ -26,7 +26,7 @@ from typing import Literal
 
 from engine.config.schema import SupervisorSection
 
-DAEMON_KINDS = frozenset({"trader", "monitor", "sampler", "notifier"})
+DAEMON_KINDS = frozenset({"trader", "monitor", "sampler", "notifier", "telegram"})
 JOB_KINDS = frozenset({"study", "trial", "worker", "demo"})
 
 

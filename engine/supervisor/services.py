@@ -21,6 +21,8 @@ SERVICES: dict[str, Service] = {
     "monitor": Service("monitor", "monitor", ("monitor",)),
     "sampler": Service("sampler", "sampler", ("sample",)),
     "notifier": Service("notifier", "notifier", ("notify",)),
+    # Phone control: only when listed in [supervisor] services ([telegram] enabled too).
+    "telegram": Service("telegram", "telegram", ("telegram",)),
 }
 
 

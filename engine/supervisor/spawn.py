@@ -34,7 +34,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 # kind -> the cappuccino subcommand its argv must start with.
 KINDS: dict[str, str] = {"trader": "trade", "study": "train", "trial": "worker",
                          "demo": "demo", "monitor": "monitor", "sampler": "sample",
-                         "notifier": "notify"}
+                         "notifier": "notify", "telegram": "telegram"}
 # A test's own supervisor may register kinds that build their own command line.
 CUSTOM_KINDS: dict[str, Callable[[list[str]], list[str]]] = {}
 # psutil derives create_time from boot time + start ticks: stable, but compare loosely.

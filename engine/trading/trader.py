@@ -48,7 +48,7 @@ from engine.model.artifact import ModelError
 from engine.notify.events import emit
 from engine.trading import account
 from engine.trading.book import Book
-from engine.trading.clock import Clock
+from engine.trading.clock import Clock, RealClock
 from engine.trading.conviction import ConvictionFilter, bar_factors
 from engine.trading.decision import bar_orders, decision_side, size_unit
 from engine.trading.execution import Executor
@@ -255,7 +255,9 @@ class Trader(Guards, Loop):
         """The window, once the bar's newest candle has arrived for every ticker or
         [trader] bar_wait_s has passed (then `newest_missing` stays non-empty)."""
         w = self.history_cache.window(bar_at)
-        deadline = time.monotonic() + self.cfg.trader.bar_wait_s
+        # Only a live exchange publishes late; a replay's missing candle never comes.
+        wait = self.cfg.trader.bar_wait_s if isinstance(self.clock, RealClock) else 0.0
+        deadline = time.monotonic() + wait
         while w.newest_missing and time.monotonic() < deadline and not self._stop.is_set():
             self._tick()
             self._stop.wait(min(2.0, max(0.0, deadline - time.monotonic())))

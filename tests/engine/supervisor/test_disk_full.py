@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from engine.soak.workdir import cli, make_workdir, stop, wait_for
@@ -95,8 +96,18 @@ def test_disk_full_then_space_back(tmp_path: Path) -> None:
         store.one("PRAGMA wal_checkpoint(TRUNCATE)")
         fill(disk / "filler")
         os.killpg(killed, signal.SIGKILL)
-        assert wait_for(lambda: "cannot record that sampler killed by SIGKILL"
-                        in sup_log.read_text(), 60), _logs(tmp_path)
+        # The supervisor meets the full disk recording an exit: the sampler's, or the
+        # trader's when the trader hit the full store first. A reset WAL may still have had
+        # room for that record (SQLite reuses its pages): kill the sampler again until a
+        # record cannot be written.
+        for _ in range(6):
+            if wait_for(lambda: "ERROR cannot record that " in sup_log.read_text(), 10):
+                break
+            for child in psutil.Process(sup.pid).children():
+                if "sample" in child.cmdline():
+                    with contextlib.suppress(OSError):
+                        os.killpg(child.pid, signal.SIGKILL)
+        assert "ERROR cannot record that " in sup_log.read_text(), _logs(tmp_path)
         time.sleep(2)  # several more ticks on the full disk: still one line
         # Keep the disk full until the trader has met it too, however slow a loaded machine
         # makes its bars: on its sim exchange file (a broker error it retries) or on the
@@ -112,7 +123,9 @@ def test_disk_full_then_space_back(tmp_path: Path) -> None:
         row = get_process(store, "sampler")
         assert row is not None and row.restarts >= 1
         text = sup_log.read_text()
-        assert text.count("ERROR cannot record that sampler killed by SIGKILL") == 1, text[-3000:]
+        lost = [ln.split(" ERROR ", 1)[1].split(" (")[0] for ln in text.splitlines()
+                if " ERROR cannot record that " in ln]
+        assert lost and all(lost.count(x) <= 2 for x in lost), text[-3000:]  # once a minute
         assert "done now (the store takes writes again)" in text
         # The trader met the full disk in its sim exchange file: a broker error, retried.
         assert running(store, "trader-t") is not None  # it survived the full disk

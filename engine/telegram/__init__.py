@@ -1,0 +1,1 @@
+"""Phone control through a Telegram bot (`cappuccino telegram`)."""

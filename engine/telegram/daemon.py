@@ -1,0 +1,181 @@
+"""`cappuccino telegram`: long-poll the Bot API, answer allowed chats, report outcomes.
+
+Each update's id is stored (kv "telegram.offset") before the update is acted on, and
+getUpdates is always asked from that offset, so a restart never acts on an old update
+again (at most once: a command from a crash's very moment is lost, never doubled).
+Failed Bot API calls back off exponentially ([telegram] backoff_*). A heartbeat vouches
+for the loop like every other daemon's.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from dataclasses import dataclass
+
+from engine.config import Config
+from engine.config.secrets import Secrets
+from engine.notify.redact import Redactor
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
+from engine.telegram.api import ApiError, BotApi
+from engine.telegram.bot import REFUSAL, allowed_chats, answer
+from store import kv
+from store.commands import get_command
+from store.db import Store, StoreError
+
+log = logging.getLogger("cappuccino.telegram")
+KV_OFFSET = "telegram.offset"
+PENDING_POLL_S = 1  # long-poll timeout while an outcome is awaited: report it promptly
+REFUSAL_EVERY_S = 60.0  # a stranger gets the refusal at most this often (no amplifier)
+
+
+class NotConfigured(Exception):
+    """The bot is off or lacks a token or a chat id; the message says which."""
+
+
+def check_configured(cfg: Config, secrets: Secrets) -> frozenset[int]:
+    if not cfg.telegram.enabled:
+        raise NotConfigured(f"telegram: off ([telegram] enabled = false in {cfg.source})")
+    if not secrets.telegram_bot_token:
+        raise NotConfigured("telegram: no bot token (telegram_bot_token in the key file, or "
+                            "CAPPUCCINO_TELEGRAM_TOKEN)")
+    chats = allowed_chats(secrets.telegram_chat_ids)
+    if not chats:
+        raise NotConfigured("telegram: no allowed chat id (telegram_chat_ids in the key file, "
+                            "or CAPPUCCINO_TELEGRAM_CHAT_IDS)")
+    return chats
+
+
+@dataclass
+class Pending:
+    command_id: int
+    chat_id: int
+    deadline: float
+
+
+class TelegramBot:
+    def __init__(self, cfg: Config, store: Store, api: BotApi, chats: frozenset[int],
+                 redactor: Redactor) -> None:
+        self.cfg, self.store, self.api, self.chats = cfg, store, api, chats
+        self.redact = redactor
+        self.pending: list[Pending] = []
+        self.failures = 0
+        self.polling = False
+        self.refused_at: dict[int, float] = {}
+
+    def offset(self) -> int:
+        raw = kv.get(self.store, KV_OFFSET)
+        return int(raw) if raw and raw.lstrip("-").isdigit() else 0
+
+    def send(self, chat_id: int, text: str) -> None:
+        try:
+            self.api.send_message(chat_id, self.redact(text))
+        except ApiError as e:
+            log.warning("reply to chat %s not sent: %s", chat_id, self.redact(str(e)))
+
+    def handle(self, chat_id: int | None, text: str) -> None:
+        if chat_id is None:
+            return
+        if chat_id not in self.chats:
+            # The text is never logged: it may be anything a stranger typed.
+            log.warning("refused a message from chat %s (not in telegram_chat_ids)", chat_id)
+            last = self.refused_at.get(chat_id)
+            if last is None or time.monotonic() - last >= REFUSAL_EVERY_S:
+                if len(self.refused_at) > 10_000:  # a flood of strangers: forget the oldest
+                    self.refused_at.clear()
+                self.refused_at[chat_id] = time.monotonic()
+                self.send(chat_id, REFUSAL)
+            return
+        try:
+            ans = answer(self.cfg, self.store, text)
+        except StoreError as e:
+            self.send(chat_id, f"store error: {e}")
+            return
+        if ans.command_id is not None:
+            log.info("chat %s queued command #%d", chat_id, ans.command_id)
+            self.pending.append(Pending(ans.command_id, chat_id,
+                                        time.monotonic() + self.cfg.telegram.outcome_wait_s))
+        self.send(chat_id, ans.text)
+
+    def report_outcomes(self) -> None:
+        keep = []
+        for p in self.pending:
+            row = get_command(self.store, p.command_id)
+            if row is not None and row.state in ("done", "failed"):
+                word = "done" if row.state == "done" else "failed"
+                self.send(p.chat_id, f"command #{p.command_id} {word}: {row.result or ''}")
+            elif row is None or time.monotonic() > p.deadline:
+                self.send(p.chat_id, f"command #{p.command_id} still "
+                                     f"{row.state if row else 'missing'}: is the supervisor "
+                                     "running? (/status)")
+            else:
+                keep.append(p)
+        self.pending = keep
+
+    def step(self) -> float:
+        """One poll; returns how long to wait before the next (0, or a backoff)."""
+        self.report_outcomes()
+        timeout = PENDING_POLL_S if self.pending else self.cfg.telegram.poll_timeout_s
+        offset = self.offset()
+        self.polling = True  # a stop signal may end a long poll at once (nothing to lose)
+        try:
+            updates = self.api.get_updates(offset, timeout)
+        except ApiError as e:
+            self.polling = False
+            self.failures += 1
+            t = self.cfg.telegram
+            wait = min(t.backoff_max_s, t.backoff_initial_s * 2 ** min(self.failures - 1, 30))
+            log.warning("Bot API: %s; retrying in %.1fs", self.redact(str(e)), wait)
+            return wait
+        self.polling = False
+        self.failures = 0
+        for u in updates:
+            # Recorded before acting: a restart from here on never sees this update again.
+            kv.put(self.store, KV_OFFSET, str(u.update_id + 1))
+            self.handle(u.chat_id, u.text)
+        return 0.0
+
+
+class _Stop(Exception):
+    pass
+
+
+def _stop_event(bot: TelegramBot) -> threading.Event:
+    ev = threading.Event()
+
+    def handler(*_: object) -> None:
+        ev.set()
+        if bot.polling:  # blocked in a long poll: end it now rather than after the timeout
+            raise _Stop
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return ev
+
+
+def run(cfg: Config, secrets: Secrets) -> None:
+    chats = check_configured(cfg, secrets)
+    api = BotApi(cfg.telegram.base_url, secrets.telegram_bot_token)
+    store = open_store(cfg)
+    t = cfg.telegram
+    stall = t.poll_timeout_s + api.timeout_s + t.backoff_max_s + STALL_MARGIN_S
+    log.info("telegram bot polling %s for %d allowed chat(s)", t.base_url, len(chats))
+    try:
+        bot = TelegramBot(cfg, store, api, chats, Redactor(secrets))
+        stop = _stop_event(bot)
+        with Heartbeat(cfg, stall_s=stall) as hb:
+            while not stop.is_set():
+                hb.tick()
+                try:
+                    wait = bot.step()
+                except StoreError as e:
+                    log.error("telegram: %s", e)
+                    wait = t.backoff_initial_s
+                if wait and stop.wait(wait):
+                    break
+    except _Stop:
+        pass
+    finally:
+        store.close()
