@@ -17,7 +17,7 @@ from engine import metrics
 from engine.reports.trades import RoundTrip, round_trips
 from engine.supervisor import lock
 from engine.supervisor.client import KV_HEARTBEAT
-from store import kv, samples, views
+from store import kv, period, samples, views
 from store.db import Store, StoreError
 
 DAY = 86400.0
@@ -283,8 +283,8 @@ class Loader:
         """Maker ratio and fees over the last EXECUTION_WINDOW_S days and today (to `end`)."""
         first = int(end // DAY) - int(EXECUTION_WINDOW_S // DAY)
         buckets = self._days("fills", trader.name, first, end, wall,
-                             lambda a, b: views.fill_buckets(st, trader.name, a, b),
-                             lambda d: views.FillBucket(d, 0, 0, "0"))
+                             lambda a, b: period.fill_buckets(st, trader.name, a, b),
+                             lambda d: period.FillBucket(d, 0, 0, "0"))
         return metrics.execution_from_buckets(trader.name, buckets, trader.fee_tier, first * DAY)
 
     def _conviction(self, st: Store, trader: str, end: float,
@@ -292,8 +292,8 @@ class Loader:
         """Pass rate, score and trades per day over the last CONVICTION_WINDOW_S days."""
         first = int(end // DAY) - int(CONVICTION_WINDOW_S // DAY)
         buckets = self._days("decisions", trader, first, end, wall,
-                             lambda a, b: views.decision_buckets(st, trader, a, b),
-                             lambda d: views.DecisionBucket(d, 0, 0, 0.0, d * DAY))
+                             lambda a, b: period.decision_buckets(st, trader, a, b),
+                             lambda d: period.DecisionBucket(d, 0, 0, 0.0, d * DAY))
         return metrics.conviction_from_buckets(trader, buckets, first * DAY, end)
 
 

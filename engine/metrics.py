@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from store.views import DecisionBucket, FillBucket
+from store.period import DecisionBucket, FillBucket
 
 if TYPE_CHECKING:
     import numpy as np

@@ -90,3 +90,59 @@ def attempts_ended(store: Store, start: float, end: float) -> list[tuple[str, in
     return [(r[0], int(r[1])) for r in store.query(
         "SELECT state, COUNT(*) FROM attempts WHERE ended_at >= ? AND ended_at < ? "
         "GROUP BY state ORDER BY state", (start, end))]
+
+
+# -- per-day buckets (the console keeps settled days and re-reads only today) --------------
+@dataclass(frozen=True)
+class DecisionBucket:
+    """One UTC day of a trader's decisions to trade: counts, score sum, first decision time."""
+    day: int
+    decisions: int
+    passed: int
+    score_sum: float
+    first_at: float
+
+
+def decision_buckets(store: Store, trader: str, since: float,
+                     until: float) -> list[DecisionBucket]:
+    """Per-day decision counts in [since, until) (decisions_trader_at index)."""
+    rows = store.query(
+        "SELECT CAST(at / 86400 AS INTEGER) AS day, count(*) AS n, sum(passed) AS p, "
+        "total(score) AS s, min(at) AS t0 FROM decisions WHERE trader = ? AND at >= ? "
+        "AND at < ? AND side != 'HOLD' GROUP BY day ORDER BY day", (trader, since, until))
+    return [DecisionBucket(int(r["day"]), int(r["n"]), int(r["p"] or 0), float(r["s"]),
+                           float(r["t0"])) for r in rows]
+
+
+@dataclass(frozen=True)
+class FillBucket:
+    """One UTC day of a trader's fills: counts and fees (Decimal text)."""
+    day: int                     # unix seconds // 86400
+    fills: int
+    maker_fills: int
+    fees: str
+
+
+def fill_buckets(store: Store, trader: str, since: float, until: float) -> list[FillBucket]:
+    """Per-day fill counts and fees in [since, until) (fills_trader_at index).
+
+    Past days never change, so a caller can keep them and re-read only the current day.
+    """
+    from decimal import Decimal, InvalidOperation
+
+    rows = store.query(
+        "SELECT CAST(at / 86400 AS INTEGER) AS day, count(*) AS n, "
+        "sum(liquidity = 'MAKER') AS maker, group_concat(fee, ' ') AS fees FROM fills "
+        "WHERE trader = ? AND at >= ? AND at < ? GROUP BY day ORDER BY day",
+        (trader, since, until))
+    out = []
+    for r in rows:
+        total = Decimal(0)
+        for f in (r["fees"] or "").split():
+            try:
+                total += Decimal(f)
+            except InvalidOperation:
+                continue
+        out.append(FillBucket(day=int(r["day"]), fills=int(r["n"]),
+                              maker_fills=int(r["maker"] or 0), fees=str(total)))
+    return out

@@ -24,7 +24,7 @@ from engine.metrics import (
     trades_per_day,
 )
 from engine.monitor.sharpe import sharpe_of
-from store.views import DecisionBucket, FillBucket
+from store.period import DecisionBucket, FillBucket
 
 
 def test_series_sharpe_agrees_with_the_monitors_whole_series_sharpe() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from store import commands, samples, views
+from store import commands, period, samples, views
 from store.db import Store
 
 T = 1_767_225_600.0
@@ -227,10 +227,10 @@ def test_decision_buckets_and_blocked(st: Store) -> None:
             "f_momentum, f_agreement, f_volatility, f_context, passed, reason, at) VALUES "
             "(?, ?, 'BTC-USD', 0.5, ?, ?, 0.1, 0.2, 0.3, 0.4, 0.5, ?, 'low', ?)",
             [(t, at, side, score, passed, at) for t, at, side, score, passed in rows])
-    days = views.decision_buckets(st, "a", T - 7 * 86400, T + 1e-9)
+    days = period.decision_buckets(st, "a", T - 7 * 86400, T + 1e-9)
     assert sum(b.decisions for b in days) == 48 and sum(b.passed for b in days) == 12
     assert min(b.first_at for b in days) == T - 48 * 3600
-    assert views.decision_buckets(st, "b", T - 86400, T) == []
+    assert period.decision_buckets(st, "b", T - 86400, T) == []
     blocked = views.blocked_decisions(st, "a", limit=3)
     assert len(blocked) == 3 and all(not b.passed and b.side == "BUY" for b in blocked)
     assert blocked[0].at > blocked[1].at and blocked[0].f_context == 0.5
@@ -242,7 +242,7 @@ def test_fill_buckets_count_makers_and_fees(st: Store) -> None:
     for i in range(10):
         _fill(st, f"f{i}", "a", T - i * 3600, "MAKER" if i < 7 else "TAKER", "0.10")
     _fill(st, "old", "a", T - 40 * 86400, "TAKER", "5")
-    buckets = views.fill_buckets(st, "a", T - 30 * 86400, T + 1)
+    buckets = period.fill_buckets(st, "a", T - 30 * 86400, T + 1)
     assert (sum(b.fills for b in buckets), sum(b.maker_fills for b in buckets)) == (10, 7)
     assert sum(Decimal(b.fees) for b in buckets) == Decimal("1.00")
 
