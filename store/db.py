@@ -244,11 +244,13 @@ class Store:
     # -- schema -----------------------------------------------------------------------
     @property
     def version(self) -> int:
-        return int(self.one("PRAGMA user_version")[0])
+        # a PRAGMA query always returns exactly one row
+        return int(cast(sqlite3.Row, self.one("PRAGMA user_version"))[0])
 
     def integrity(self) -> str:
         """SQLite's full integrity_check: "ok", or the first problem it found."""
-        return str(self.one("PRAGMA integrity_check")[0])
+        # integrity_check always returns at least one row ("ok" or the first problem)
+        return str(cast(sqlite3.Row, self.one("PRAGMA integrity_check"))[0])
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
         target = latest_version()

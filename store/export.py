@@ -16,7 +16,8 @@ def table_rows(store: Store, table: str, order: str, *, trader_column: str | Non
     """(column names, rows) of `table`, optionally one trader's and since a time."""
     if table not in EXPORTABLE:
         raise ValueError(f"not an exportable table: {table!r}")
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if trader is not None and trader_column is not None:
         where.append(f"{trader_column} = ?")
         params.append(trader)

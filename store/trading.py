@@ -226,7 +226,7 @@ def clear_exit_request(store: Store, trader: str) -> None:
 
 def kill_switch_on(store: Store) -> bool:
     row = store.one("SELECT value FROM kv WHERE key = ?", (KILL_SWITCH_KEY,))
-    return bool(row) and row["value"] == "1"
+    return row is not None and row["value"] == "1"
 
 
 def halt_flags(store: Store, name: str) -> tuple[bool, bool]:

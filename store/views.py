@@ -7,8 +7,9 @@ refresh stays cheap however large the store grows. Nothing here writes.
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 # One row type per table: where a view is a whole row, it is that table's row type.
 from store.alerts import AlertRow as AlertView
@@ -65,7 +66,8 @@ def fills_oldest_first(store: Store, trader: str | None = None, since: float | N
     """Fills in the order they happened (for pairing into round trips); with `newest`, only
     the newest that many (fills_at / fills_trader_at index)."""
     cols = "fill_id, trader, ticker, side, qty, price, fee, liquidity, realized_pnl, at"
-    where, params = [], []
+    where: list[str] = []
+    params: list[Any] = []
     if trader is not None:
         where.append("trader = ?")
         params.append(trader)
@@ -102,14 +104,17 @@ def equity_curve(store: Store, trader: str, max_points: int = 240,
     if first is None:
         return []
     t0 = float(first["at"])
-    few = store.one("SELECT count(*) AS c FROM (SELECT 1 FROM equity WHERE trader = ? AND "
-                    "at >= ? LIMIT ?)", (trader, t0, n + 1))["c"] <= n
+    # an aggregate query always returns exactly one row
+    few = cast(sqlite3.Row, store.one("SELECT count(*) AS c FROM (SELECT 1 FROM equity WHERE "
+                                      "trader = ? AND at >= ? LIMIT ?)", (trader, t0, n + 1)))["c"] <= n
     if few:
         return to_rows(EquityPoint, store.query(
             "SELECT at, equity_f AS equity, benchmark_f AS benchmark, backtest_f AS backtest "
             "FROM equity "
             "WHERE trader = ? AND at >= ? ORDER BY at", (trader, t0)))
-    t1 = float(store.one("SELECT max(at) AS t FROM equity WHERE trader = ?", (trader,))["t"])
+    # an aggregate query always returns exactly one row
+    t1 = float(cast(sqlite3.Row, store.one("SELECT max(at) AS t FROM equity WHERE trader = ?",
+                                           (trader,)))["t"])
     step = (t1 - t0) / (n - 1)
     # Materialise the picked times first: one index seek per tick, then one primary-key
     # lookup per distinct time (a correlated subquery in the join's ON ran far more often).

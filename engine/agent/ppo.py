@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch import nn
@@ -183,7 +183,7 @@ class PPO:
 
     # -- what was actually used (recorded with every attempt) ---------------------------
     def effective_config(self, env: VecEnv | None = None) -> dict[str, Any]:
-        first = self.actor.net[0]
+        first = cast(nn.Linear, self.actor.net[0])  # mlp() starts with a Linear layer
         return {
             "lr": self.optimizer.param_groups[0]["lr"], "gamma": self.hp.gamma,
             "gae_lambda": self.hp.gae_lambda, "clip": self.hp.clip,

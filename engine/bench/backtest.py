@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import cast
 
 from engine.bench import Result
 
@@ -42,7 +43,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         torch.manual_seed(0)
         actor = Actor(obs_dim(spec, len(TICKERS)), len(TICKERS), 64)
         with torch.no_grad():
-            actor.net[-1].weight.mul_(100.0)  # a model that trades, not a near-zero init
+            # a model that trades, not a near-zero init (mlp() ends in a Linear layer)
+            cast(torch.nn.Linear, actor.net[-1]).weight.mul_(100.0)
 
         def torch_act(obs: np.ndarray) -> np.ndarray:
             with torch.inference_mode():

@@ -17,7 +17,7 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from engine.bench import Result
 from store.db import Store, StoreError
@@ -135,7 +135,7 @@ def bench_write(path: Path, rows_total: int) -> dict[str, Result]:
     locked = sum(r[3] for r in results)
     lat_ms = [x * 1000 for r in results for x in r[2]]
     with Store(path) as s:
-        stored = s.one("SELECT count(*) FROM fills")[0]
+        stored = cast(sqlite3.Row, s.one("SELECT count(*) FROM fills"))[0]  # aggregate: one row
     if stored != rows:
         raise RuntimeError(f"lost rows: wrote {rows}, store holds {stored}")
     p50, p99, worst = percentile(lat_ms, 50), percentile(lat_ms, 99), max(lat_ms)

@@ -19,6 +19,7 @@ import statistics
 import time
 from decimal import Decimal
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -60,7 +61,8 @@ def _models(cfg, workdir: Path, n: int) -> list[Path]:  # noqa: ANN001
         torch.manual_seed(i)
         actor = Actor(dim, len(TICKERS), cfg.ppo.hidden)
         with torch.no_grad():
-            actor.net[-1].weight.mul_(100)  # decisive actions: orders get placed
+            # decisive actions: orders get placed (mlp() ends in a Linear layer)
+            cast(torch.nn.Linear, actor.net[-1]).weight.mul_(100)
         spec = ModelSpec(tickers=TICKERS, timeframe="5m", obs_dim=dim, act_dim=len(TICKERS),
                          hidden=cfg.ppo.hidden, features=fs.to_dict(), env=cfg.env.model_dump(),
                          data_fingerprint=candles.fingerprint(), study="bench", trial=i)

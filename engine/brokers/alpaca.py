@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from engine.brokers.base import (
@@ -303,7 +303,7 @@ class AlpacaPaperBroker:
         filled = dec(o.get("filled_qty"))
         avg = o.get("filled_avg_price")
         limit = o.get("limit_price")
-        side = "BUY" if str(o["side"]).lower() == "buy" else "SELL"
+        side: Literal["BUY", "SELL"] = "BUY" if str(o["side"]).lower() == "buy" else "SELL"
         fee_rate = self.maker_rate if str(o.get("type")) == "limit" else self.taker_rate
         fees = (filled * dec(avg) * fee_rate) if filled > 0 and avg else Decimal(0)
         return OrderState(client_order_id=str(o.get("client_order_id") or ""),
@@ -397,9 +397,10 @@ class AlpacaPaperBroker:
             if st is None or not st.is_open:
                 continue
             try:
-                self._call(f"cancel {cid}",
-                           lambda oid=st.broker_order_id: self.trading.cancel_order_by_id(oid),
-                           lambda r: r)
+                def cancel_call(oid: str = st.broker_order_id) -> Any:
+                    return self.trading.cancel_order_by_id(oid)
+
+                self._call(f"cancel {cid}", cancel_call, lambda r: r)
             except BrokerCallError as e:
                 if e.status not in (404, 422):
                     raise
@@ -415,8 +416,10 @@ class AlpacaPaperBroker:
                                       "page_size": 100}
             if token:
                 params["page_token"] = token
-            page = self._call("fill activities", lambda p=params: self.trading.get(
-                "/account/activities/FILL", p), lambda r: list(r or []))
+            def get_page(p: dict[str, Any] = params) -> Any:
+                return self.trading.get("/account/activities/FILL", p)
+
+            page = self._call("fill activities", get_page, lambda r: list(r or []))
             rows.extend(page)
             if len(page) < 100:
                 break
@@ -429,8 +432,10 @@ class AlpacaPaperBroker:
             oid = str(a["order_id"])
             o = self._orders.get(oid)
             if o is None:
-                o = self._call(f"order {oid}", lambda x=oid: self.trading.get_order_by_id(x),
-                               lambda r: dict(r))
+                def fetch_order(x: str = oid) -> Any:
+                    return self.trading.get_order_by_id(x)
+
+                o = self._call(f"order {oid}", fetch_order, lambda r: dict(r))
                 self._orders[oid] = o
             maker = str(o.get("type")) == "limit"
             qty, px = dec(a["qty"]), dec(a["price"])

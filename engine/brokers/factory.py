@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,12 +17,14 @@ def sim_candles(cfg: Config) -> Candles:
     data = cfg.data.model_copy(update={"timeframe": cfg.trader.timeframe,
                                        "tickers": list(cfg.trader.tickers)})
     c2 = cfg.model_copy(update={"data": data})
+    loader: Callable[[Config], Candles] | None
     try:
         from engine.data.load import load_candles
+        loader = load_candles
     except ModuleNotFoundError:  # the loader is optional here: synthetic data always works
-        load_candles = None
-    if load_candles is not None:
-        candles = load_candles(c2)
+        loader = None
+    if loader is not None:
+        candles = loader(c2)
     else:
         from engine.data.synthetic import synthetic_candles
 

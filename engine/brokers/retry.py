@@ -6,7 +6,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from engine.brokers.base import BrokerError
 
@@ -81,7 +81,8 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *,
             attempt += 1
             limited = isinstance(e, BrokerCallError) and e.kind == "rate_limited"
             if limited and pacer is not None:
-                pacer.rate_limited(e.retry_after, policy)
+                # limited: e is a BrokerCallError
+                pacer.rate_limited(cast(BrokerCallError, e).retry_after, policy)
             if not e.retryable or attempt >= policy.attempts:
                 raise
             if not (limited and pacer is not None):  # the pacer waits before the next try

@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
@@ -105,7 +106,7 @@ def run_info(args: argparse.Namespace, cfg: Config) -> int:
     from engine.data.load import BUNDLED_TIMEFRAME, bundled_path, read_bundled
 
     df = read_bundled()
-    bundled = {"path": str(bundled_path()), "timeframe": BUNDLED_TIMEFRAME, "bars": len(df),
+    bundled: dict[str, Any] = {"path": str(bundled_path()), "timeframe": BUNDLED_TIMEFRAME, "bars": len(df),
                "first": str(df["timestamp"].iloc[0]), "last": str(df["timestamp"].iloc[-1]),
                "tickers": [c for c in df.columns if c != "timestamp"],
                "fields": ["close"], "note": "Binance <COIN>-USDT shown as <COIN>-USD"}

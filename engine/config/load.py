@@ -14,11 +14,14 @@ import tomllib
 import typing
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel, ValidationError
 
 from engine.config.schema import Config
+
+if typing.TYPE_CHECKING:
+    from pydantic_core import InitErrorDetails
 
 ENV_PREFIX = "CAPPUCCINO_"
 ENV_CONFIG = "CAPPUCCINO_CONFIG"
@@ -135,7 +138,7 @@ def _where(loc: list[str]) -> str:
     return f"{head} {key}" if key else head
 
 
-def _expected(err: dict[str, Any]) -> str:
+def _expected(err: Mapping[str, Any]) -> str:
     kind, ctx, msg = err["type"], err.get("ctx") or {}, str(err["msg"])
     bounds = {"greater_than": ("gt", "> "), "greater_than_equal": ("ge", ">= "),
               "less_than": ("lt", "< "), "less_than_equal": ("le", "<= ")}
@@ -165,7 +168,7 @@ def _expected(err: dict[str, Any]) -> str:
     return msg
 
 
-def _describe(err: dict[str, Any], env: Mapping[tuple[str, ...], str]) -> str:
+def _describe(err: Mapping[str, Any], env: Mapping[tuple[str, ...], str]) -> str:
     loc = [str(x) for x in err["loc"] if not str(x).startswith("function-after")]
     where = _where(loc) if loc else "(top level)"
     kind = err["type"]
@@ -246,7 +249,9 @@ def load_config(path: str | os.PathLike[str] | None = None,
         except ValidationError as e:
             strict = [err for err in e.errors() if err["type"] in STRICT_TYPES]
             if strict:
-                raise ValidationError.from_exception_data(e.title, strict) from None
+                # errors() entries carry every InitErrorDetails key (type, loc, input, ctx)
+                raise ValidationError.from_exception_data(
+                    e.title, cast("list[InitErrorDetails]", strict)) from None
     except ValidationError as e:
         errors = e.errors()
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""

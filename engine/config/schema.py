@@ -10,6 +10,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+# Literal element types of list fields, named so their default factories can be typed.
+Service = Literal["monitor", "sampler", "notifier", "telegram"]
+WatchdogKind = Literal["trader", "monitor", "sampler", "notifier", "telegram", "exec",
+                       "exec-job"]
+Indicator = Literal["ret_1", "ret_6", "ret_24", "vol_24", "rsi_14", "macd", "macd_hist",
+                    "atr_14", "hl_range", "volume_z"]
+
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
@@ -49,8 +56,8 @@ class SupervisorSection(Section):
     log_backups: int = Field(default=3, ge=1, le=100)
     # Built-in services the supervisor declares at start (desired running); [] for none.
     # "telegram" (phone control) is never a default: add it with [telegram] enabled = true.
-    services: list[Literal["monitor", "sampler", "notifier", "telegram"]] = Field(
-        default_factory=lambda: ["monitor", "sampler", "notifier"], max_length=4)
+    services: list[Service] = Field(
+        default_factory=lambda: list[Service](["monitor", "sampler", "notifier"]), max_length=4)
     # How long `start`/`ensure_supervisor` waits for a new supervisor's first heartbeat.
     start_timeout_s: float = Field(default=10.0, gt=0, le=300)
     # `status` calls a supervisor dead when its heartbeat is older than this many heartbeats.
@@ -63,9 +70,9 @@ class SupervisorSection(Section):
     # The kinds the watchdog watches: those whose processes beat (engine.runtime.Heartbeat).
     # Trials are the study driver's; exec kinds only when their program calls
     # store.processes.heartbeat itself.
-    watchdog_kinds: list[Literal["trader", "monitor", "sampler", "notifier", "telegram",
-                                 "exec", "exec-job"]] = Field(
-        default_factory=lambda: ["trader", "monitor", "sampler", "notifier", "telegram"],
+    watchdog_kinds: list[WatchdogKind] = Field(
+        default_factory=lambda: list[WatchdogKind](
+            ["trader", "monitor", "sampler", "notifier", "telegram"]),
         max_length=7)
 
     @model_validator(mode="after")
@@ -96,10 +103,10 @@ class FeaturesSection(Section):
     norm_window: int = Field(default=288, ge=10, le=100_000)
     clip: float = Field(default=5.0, gt=0, le=100)
     # engine.features.INDICATORS; those needing high/low/volume are dropped on close-only data.
-    indicators: list[Literal["ret_1", "ret_6", "ret_24", "vol_24", "rsi_14", "macd",
-                             "macd_hist", "atr_14", "hl_range", "volume_z"]] = Field(
-        default_factory=lambda: ["ret_1", "ret_6", "ret_24", "vol_24", "rsi_14", "macd",
-                                 "macd_hist", "atr_14", "hl_range", "volume_z"], min_length=1)
+    indicators: list[Indicator] = Field(
+        default_factory=lambda: list[Indicator](["ret_1", "ret_6", "ret_24", "vol_24", "rsi_14",
+                                                 "macd", "macd_hist", "atr_14", "hl_range",
+                                                 "volume_z"]), min_length=1)
 
 
 class EnvSection(Section):

@@ -91,9 +91,11 @@ def fetch_candles(source: str, tickers: list[str], timeframe: str, days: float, 
             if wait > 0:
                 time.sleep(wait)
             last_request = time.monotonic()
+            def call(t: str = ticker, s: int = s) -> Any:
+                return fetch_chunk(t, s, s + chunk_seconds)
+
             try:
-                frame = _with_retries(lambda t=ticker, s=s: fetch_chunk(t, s, s + chunk_seconds),
-                                      retries, retry_wait_s)
+                frame = _with_retries(call, retries, retry_wait_s)
             except DataError:
                 raise
             except Exception as e:  # HTTP, connection, SDK errors: cached chunks are kept
@@ -188,7 +190,7 @@ def cache_summary(root: Path) -> list[dict[str, Any]]:
     """What `data fetch` has cached: one row per (source, timeframe, ticker)."""
     import pyarrow.parquet as pq
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for path in sorted(root.glob("*/*/*.parquet")):
         source, timeframe, ticker = path.parent.parent.name, path.parent.name, path.stem
         try:

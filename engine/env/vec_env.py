@@ -174,7 +174,7 @@ class PortfolioVecEnv:
         ew0 = self.ew
         ew1 = ew0 * self.ew_growth.index_select(0, self.t)
         self.t = self.t + 1
-        p1 = self.prices.index_select(0, self.t)
+        p1: torch.Tensor | None = self.prices.index_select(0, self.t)
         out = trade_step(TorchOps, self.params, p, p1, self.cash, self.holdings, act, ew0, ew1)
         self.cash, self.holdings, self.ew = out.cash, out.holdings, ew1
         self.steps = self.steps + 1

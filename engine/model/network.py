@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -13,7 +15,8 @@ def mlp(inp: int, hidden: int, out: int, std_out: float = 1.0) -> nn.Sequential:
         if isinstance(layer, nn.Linear):
             nn.init.orthogonal_(layer.weight, 2**0.5)
             nn.init.zeros_(layer.bias)
-    nn.init.orthogonal_(layers[-1].weight, std_out)  # small last layer: near-zero first actions
+    head = cast(nn.Linear, layers[-1])  # the Linear(hidden, out) built above
+    nn.init.orthogonal_(head.weight, std_out)  # small last layer: near-zero first actions
     return nn.Sequential(*layers)
 
 

@@ -9,6 +9,7 @@ on CPU or CUDA. `unstack` gives back a plain Actor for evaluation and model file
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 
@@ -64,7 +65,7 @@ class StackedPolicy:
         self.actor = StackedMLP.stack([a.net for a in actors], device)
         self.critic = StackedMLP.stack([c.net for c in critics], device)
         self.log_std = torch.stack([a.log_std.detach() for a in actors]).to(device).requires_grad_()
-        self.hidden = int(actors[0].net[0].out_features)
+        self.hidden = int(cast(torch.nn.Linear, actors[0].net[0]).out_features)  # mlp(): Linear 1st
 
     @classmethod
     def init(cls, seeds: list[int], obs_dim: int, act_dim: int, hidden: int,

@@ -182,7 +182,8 @@ class PopulationStudy(StudyRun):
         hps = {t: self._hp(t) for t in trials}
         resume = {t: ckpt.load_latest(self.ckpt_dir(t)) for t in trials}
         for t in trials:   # one population per shape, and per update to resume from
-            step = resume[t].step if resume[t] is not None and resume[t].state else 0
+            r = resume[t]
+            step = r.step if r is not None and r.state else 0
             by_key.setdefault((*bucket_key(hps[t], minibatch), step), []).append(t)
         for group in by_key.values():
             self._train_group(group, hps, resume, minibatch)

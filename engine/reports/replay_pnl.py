@@ -26,15 +26,33 @@ import numpy as np
 
 
 class Decision(Protocol):
-    side: str
-    bar: int
-    column: int
-    value: float
-    score: float
-    threshold: float
-    factors: tuple[float, float, float, float, float]
-    passed: bool
-    reason: str
+    # read-only members, so frozen dataclasses (replay's _Rec) satisfy it
+    @property
+    def side(self) -> str: ...
+
+    @property
+    def bar(self) -> int: ...
+
+    @property
+    def column(self) -> int: ...
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def score(self) -> float: ...
+
+    @property
+    def threshold(self) -> float: ...
+
+    @property
+    def factors(self) -> tuple[float, float, float, float, float]: ...
+
+    @property
+    def passed(self) -> bool: ...
+
+    @property
+    def reason(self) -> str: ...
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import cast
 
 import numpy as np
 
@@ -146,7 +147,7 @@ def build_report(store: Store, trader: dict[str, object], start: float, end: flo
         alerts[level] = alerts.get(level, 0) + n
     tier_json = trader.get("fee_tier")
     tier_name = json.loads(str(tier_json)).get("pricing_tier", "?") if tier_json else "unknown"
-    bt = trader.get("backtest_sharpe")
+    bt = cast(float | None, trader.get("backtest_sharpe"))  # traders.backtest_sharpe: REAL or NULL
     return TraderReport(
         trader=name, mode=str(trader["mode"]), broker=str(trader["broker"]), start=start, end=end,
         total_return=float(series.equity[-1] / series.equity[0] - 1) if series.equity.size else 0.0,

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import random
 import sqlite3
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from engine.soak.workdir import make_workdir, stop, tail, trader, wait_for
 from store.db import Store
@@ -18,7 +20,9 @@ STEADY, KILLED = "steady", "killed"
 
 
 def _decisions(store: Store, name: str) -> int:
-    return int(store.one("SELECT COUNT(*) FROM decisions WHERE trader = ?", (name,))[0])
+    # an aggregate query always returns exactly one row
+    row = cast(sqlite3.Row, store.one("SELECT COUNT(*) FROM decisions WHERE trader = ?", (name,)))
+    return int(row[0])
 
 
 def exchange_fills(run_dir: Path, name: str) -> set[tuple[object, ...]]:
@@ -63,8 +67,10 @@ def run_fill_kills(root: Path, rounds: int, seed: int = 1,
         for r in range(rounds + 1):
             before = _decisions(store, KILLED)
             p = trader(cfg_path, KILLED, log)
-            wait_for(lambda b=before, p=p: _decisions(store, KILLED) > b + 2 or p.poll() is not None,
-                     120)
+            def progressed(b: int = before, p: subprocess.Popen[bytes] = p) -> bool:
+                return _decisions(store, KILLED) > b + 2 or p.poll() is not None
+
+            wait_for(progressed, 120)
             if p.poll() is not None or _decisions(store, KILLED) <= before:
                 findings.append(f"round {r}: the killed trader made no progress "
                                 f"(exit {p.poll()}): {tail(log, 600)}")
@@ -90,7 +96,8 @@ def run_fill_kills(root: Path, rounds: int, seed: int = 1,
                             f"{tail(root / f'{STEADY}.log', 600)}")
         found, total = compare_fills(store, run_dir, (STEADY, KILLED))
         findings += found
-        check = store.one("PRAGMA integrity_check")[0]
+        # integrity_check always returns at least one row ("ok" or the first problem)
+        check = cast(sqlite3.Row, store.one("PRAGMA integrity_check"))[0]
         if check != "ok":
             findings.append(f"integrity_check: {check}")
     finally:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from engine.soak.fills import compare_fills
 from engine.soak.probe import WalProbe
@@ -251,7 +253,8 @@ def _finish(run: _Run, writers: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def _check(run: _Run, store: Store, cfg: object) -> None:
-    check = store.one("PRAGMA integrity_check")[0]
+    # integrity_check always returns at least one row ("ok" or the first problem)
+    check = cast(sqlite3.Row, store.one("PRAGMA integrity_check"))[0]
     if check != "ok":
         run.find(f"integrity_check: {check}")
     have = {r[0] for r in store.query("SELECT key FROM kv WHERE key LIKE ?", (f"{PREFIX}.%",))}
@@ -261,8 +264,10 @@ def _check(run: _Run, store: Store, cfg: object) -> None:
     if lost:
         run.find(f"{len(lost)} of {len(acked)} committed writer rows missing, e.g. "
                  f"{sorted(lost)[:3]}")
-    cmds = store.one("SELECT COUNT(*) FROM commands WHERE source = 'cli' AND target = ? "
-                     "AND action IN ('halt_all', 'resume')", (TRADER,))[0]
+    # an aggregate query always returns exactly one row
+    cmds = cast(sqlite3.Row, store.one("SELECT COUNT(*) FROM commands WHERE source = 'cli' AND "
+                                       "target = ? AND action IN ('halt_all', 'resume')",
+                                       (TRADER,)))[0]
     done = run.counts.get("cmd_halt_ok", 0) + run.counts.get("cmd_resume_ok", 0)
     if cmds < done:
         run.find(f"{done} halt/resume commands succeeded, {cmds} rows in the audit log")

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 from engine.config import Config, load_config
 
@@ -62,7 +63,7 @@ def tiny_model(directory: Path, cfg: Config, seed: int = 0, scale: float = 100.0
     torch.manual_seed(seed)
     actor = Actor(obs_dim(fs, len(TICKERS)), len(TICKERS), 16)
     with torch.no_grad():
-        actor.net[-1].weight.mul_(scale)
+        cast(torch.nn.Linear, actor.net[-1]).weight.mul_(scale)  # mlp() ends in a Linear layer
     spec = ModelSpec(tickers=TICKERS, timeframe="5m", obs_dim=obs_dim(fs, len(TICKERS)),
                      act_dim=len(TICKERS), hidden=16, features=fs.to_dict(),
                      env=cfg.env.model_dump(), data_fingerprint=candles.fingerprint(),

@@ -15,7 +15,7 @@ import os
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -111,12 +111,14 @@ class Trace:
             arrays[f"s{i}_active"] = (np.stack(st.active) if st.active
                                       else np.zeros((0, st.bars.size)))
         if self.holdout_active is not None:
-            arrays.update(h_bars=self.holdout_bars, h_active=self.holdout_active,
-                          h_base=self.holdout_base)  # type: ignore[dict-item]
+            # set_holdout() sets all three together: bars and base are arrays here too
+            arrays.update(h_bars=cast(np.ndarray, self.holdout_bars), h_active=self.holdout_active,
+                          h_base=cast(np.ndarray, self.holdout_base))
         path = directory / FILE
         tmp = directory / f".{FILE}.{os.getpid()}.tmp"
         with tmp.open("wb") as f:
-            np.savez(f, **arrays)
+            # Any: mypy reads **arrays as possibly filling savez's allow_pickle; no key is named so
+            np.savez(f, **cast(dict[str, Any], arrays))
         os.replace(tmp, path)
         return path
 

@@ -57,6 +57,7 @@ def heartbeat_age(cfg: Config, store: Store | None = None) -> float | None:
             store = _open(cfg, create=False)
         except StoreError:  # being created by a starting supervisor right now: no beat yet
             return None
+    assert store is not None  # passed in, or opened just above
     try:
         raw = kv.get(store, KV_HEARTBEAT)
     except sqlite3.Error:

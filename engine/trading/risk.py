@@ -180,12 +180,13 @@ class RiskEngine:
             return refuse(f"{order.ticker} is not tradable now (disabled or cancel-only)")
         qty = order.qty
         price = order.price
-        notes = []
+        notes: list[str] = []
         if order.side == "SELL":
             if position_qty <= 0:
                 return refuse("nothing held to sell")
             if qty > position_qty:
-                qty, _ = position_qty, notes.append("capped at holding")
+                qty = position_qty
+                notes.append("capped at holding")
         else:
             if self.s.state == REDUCING:
                 return refuse(f"reducing: {self.s.reason}")
@@ -194,13 +195,16 @@ class RiskEngine:
             if room <= 0:
                 return refuse(f"position limit {self.cfg.max_position_pct:g}% of equity reached")
             if qty * price > room:
-                qty, _ = room / price, notes.append("position limit")
+                qty = room / price
+                notes.append("position limit")
             affordable = cash_available / (price * (1 + self.fee_rate))
             if qty > affordable:
-                qty, _ = affordable, notes.append("cash")
+                qty = affordable
+                notes.append("cash")
         max_notional = Decimal(str(self.cfg.max_order_notional))
         if qty * price > max_notional:
-            qty, _ = max_notional / price, notes.append("max order notional")
+            qty = max_notional / price
+            notes.append("max order notional")
         qty = round_down(qty, product.base_increment)
         if qty <= 0 or qty < product.base_min_size:
             return refuse(f"below the minimum size {product.base_min_size} {order.ticker}")
