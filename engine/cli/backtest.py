@@ -79,7 +79,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         from engine.env.step import step_params
 
         result = backtest(policy, candles, cfg.conviction, cfg.risk.max_position_pct, lo, hi,
-                          model=args.model, cost=step_params(cfg.env).fee)
+                          model=args.model, cost=step_params(cfg.env).fee,
+                          risk=cfg.risk)
     except MismatchError as e:
         raise UsageError(f"{policy.describe()} does not match --data {args.data}: "
                          f"{e}") from None

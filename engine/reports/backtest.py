@@ -4,8 +4,13 @@ The path is the conviction replay's filtered portfolio (engine.reports.replay): 
 observation as the trader computes them, the model's own action mapping and execution delay
 (engine.trading.decision.bar_orders), the five conviction factors
 (engine.trading.conviction.bar_factors) through a ConvictionFilter, and the env step's fees
-and half spread per side. Not replayed (as in the replay): the risk engine and maker-first
-execution; orders fill at the bar's close (the next bar's with the model's delay).
+and half spread per side. With a [risk] section (the CLI passes the config's) the trader's
+RiskEngine then sees every order that passed the filter: update() each bar (daily loss halt,
+loss-streak pause from record_trade on each sell's realized PnL), check() each order (max
+position, cash, max order notional; no product increments: the history has none); a refused
+order is dropped and a clamped one scaled down (the step's keep mask). Not replayed:
+maker-first execution; orders fill at the bar's close (the next bar's with the model's
+delay).
 
 Per ticker, from the executed holdings changes of each step:
   fees     = sum of |shares traded| x fill price x fee;
@@ -26,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.config.schema import ConvictionSection
+from engine.config.schema import ConvictionSection, RiskSection
 from engine.data.candles import Candles
 from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
 from engine.reports.replay import _iso, _prepare, _section
@@ -89,10 +94,15 @@ class BacktestResult:
 
 def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
              max_position_pct: float, lo: int = 0, hi: int | None = None, model: str = "",
-             cost: float | None = None) -> BacktestResult:
-    """The trader's path over bars [lo, hi) (raised to the first bar with full history)."""
+             cost: float | None = None, risk: RiskSection | None = None) -> BacktestResult:
+    """The trader's path over bars [lo, hi) (raised to the first bar with full history);
+    risk: the trader's risk engine too (see the module docstring)."""
+    from decimal import Decimal
+
+    from engine.brokers.base import Product
     from engine.env.step import NumpyOps, trade_step
     from engine.features import observation
+    from engine.trading.risk import ProposedOrder, RiskEngine
 
     b = _prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
     section = _section(conviction)
@@ -107,11 +117,17 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
     wins, sells, buys = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int)
     fills: list[list[Fill]] = [[] for _ in range(n)]
     zero = np.float64(0.0)
+    period = float(candles.bar_seconds)
+    engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(fee)))
+    nil = Decimal(0)
     for t in range(b.first, b.hi - 1):
         p = close[t]
         obs = observation(b.feats[t - b.lookback + 1:t + 1], float(cash), hold, p, b.initial)
         out = policy.act(obs)
         eq_now = float(cash + np.add.reduce(hold * p))
+        if engine is not None:   # the bar closed at times[t] + period; never stale here
+            engine.update(float(candles.times[t]) + period, eq_now,
+                          float(candles.times[t]), False)
         orders, members = bar_orders(b.prm, out.actions, out.members, p, hold, eq_now)
         fac = bar_factors(section, close[max(t + 1 - span, 0):t + 1], orders, members, p,
                           size_unit(b.prm, eq_now, n))
@@ -127,6 +143,15 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
                               float(fac.market[j]), held > 0)
             if not v.passed:
                 keep[j] = 0.0
+            elif engine is not None:
+                price = float(p[j])
+                want = min(abs(float(orders[j])), held) if side == "SELL" else float(orders[j])
+                dec = engine.check(
+                    ProposedOrder(tickers[j], side, Decimal(repr(want)), Decimal(repr(price))),
+                    equity=Decimal(repr(eq_now)), position_qty=Decimal(repr(held)),
+                    pending_buy_qty=nil, cash_available=Decimal(repr(float(cash))),
+                    product=Product(tickers[j], nil, nil, nil, nil))
+                keep[j] = float(dec.qty) / abs(float(orders[j])) if dec.approved else 0.0
         st = trade_step(NumpyOps, b.prm, p, close[t + 1], cash, hold, out.actions, zero,
                         zero, keep)
         px = close[t + 1] if b.prm.delay else p
@@ -147,6 +172,9 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
                 avg = cost_basis[j] / hold[j] if hold[j] > 0 else 0.0
                 proceeds = val * (1.0 - fee)
                 wins[j] += proceeds > avg * -d
+                if engine is not None:
+                    engine.record_trade(proceeds - avg * -d,
+                                        float(candles.times[t]) + period)
                 cost_basis[j] -= avg * -d
                 flow[j] += proceeds
                 fills[j].append(Fill(at, "SELL", -d, price))

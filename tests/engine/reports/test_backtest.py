@@ -88,3 +88,23 @@ def test_overlap_warning(hand) -> None:
     spec2 = replace(spec, data_fingerprint="x", extra={"train_start": t0, "train_end": t0 + 1})
     assert "overlaps" in (overlap_warning(spec2, c, t0, t1) or "")
     assert overlap_warning(spec2, c, t0 + 10, t1) is None
+
+
+def test_risk_engine_clamps_and_pauses(hand) -> None:
+    from engine.config.schema import RiskSection
+
+    _, spec, c, conv, k = hand
+    # Orders capped at 100 notional; one losing trade pauses buys (REDUCING) for 12 bars.
+    risk = RiskSection(max_position_pct=100.0, max_order_notional=100.0, daily_loss_pct=100.0,
+                       max_consecutive_losses=1, pause_bars=12)
+    pol = Scripted(spec, [[1.0, 0.0], [-1.0, 1.0], [0.0, 1.0]])
+    r = backtest(cast(Policy, pol), c, conv, 100.0, lo=k, hi=k + 4, cost=0.01, risk=risk)
+    a, b = r.per_ticker
+    # A: buy 100 at 100 (1 share, fee 1); at 90 sell it for 90, fee 0.9: a loss -> pause.
+    assert (a.buys, a.sells, a.wins) == (1, 1, 0)
+    assert a.fees == pytest.approx(1.9) and a.pnl == pytest.approx(89.1 - 101.0)
+    # B: the same bar's buy (checked before the sell filled) clamped to 100 at 50 = 2
+    # shares, fee 1; bar 102's buy refused (reducing), so 2 shares marked at 60.
+    assert (b.buys, b.sells) == (1, 0)
+    assert b.fees == pytest.approx(1.0) and b.pnl == pytest.approx(120.0 - 101.0)
+    assert r.equity[-1] == pytest.approx(1000.0 + a.pnl + b.pnl)
