@@ -99,3 +99,16 @@ def test_missing_model_exits_2(model: Path, tmp_path: Path,
                  str(tmp_path / "nomodel"), "--data", "bundled"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "model directory not found" in err
+
+
+def test_data_without_the_models_tickers_exits_2(model: Path, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    from engine.data.synthetic import synthetic_candles
+    from tests.engine.reports.test_replay import write_long_csv
+
+    other = write_long_csv(tmp_path / "other.csv",
+                           synthetic_candles(("DOGE-USD",), 100, "5m", seed=2))
+    assert main(["--config", str(tmp_path / "cappuccino.toml"), "backtest", "--model",
+                 str(model), "--data", str(other)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "does not match --data" in err and "BTC-USD" in err
