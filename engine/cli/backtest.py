@@ -95,6 +95,10 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         print(json.dumps(to_dict(result)))
     else:
         sys.stdout.write(render_text(result))
+        if sys.stdout.isatty():
+            from engine.reports.backtest import terminal_chart
+
+            sys.stdout.write(terminal_chart(result))
         if args.html:
             print(f"wrote {args.html}")
     return 0

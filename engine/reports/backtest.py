@@ -293,3 +293,20 @@ def write_html(r: BacktestResult, path: Any) -> Any:
     out = Path(path)
     write_atomic(out, "\n".join(parts).encode())
     return out
+
+
+def terminal_chart(r: BacktestResult, width: int = 100, height: int = 20) -> str:
+    """Equity against HODL and equal weight as a plotext chart (text; the CLI prints it
+    when stdout is a terminal)."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    x = list(range(r.equity.size))
+    plt.plot(x, r.equity.tolist(), label="strategy")
+    plt.plot(x, r.hodl.tolist(), label="HODL")
+    plt.plot(x, r.equal_weight.tolist(), label="equal weight")
+    plt.title("equity (bars since the start)")
+    out = str(plt.build())
+    plt.clear_figure()
+    return out + "\n"

@@ -108,3 +108,13 @@ def test_risk_engine_clamps_and_pauses(hand) -> None:
     assert (b.buys, b.sells) == (1, 0)
     assert b.fees == pytest.approx(1.0) and b.pnl == pytest.approx(120.0 - 101.0)
     assert r.equity[-1] == pytest.approx(1000.0 + a.pnl + b.pnl)
+
+
+def test_terminal_chart(hand) -> None:
+    from engine.reports.backtest import terminal_chart
+
+    _, spec, c, conv, k = hand
+    pol = Scripted(spec, [[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]])
+    r = backtest(cast(Policy, pol), c, conv, 1.0, lo=k, hi=k + 4, cost=0.01)
+    text = terminal_chart(r, 60, 12)
+    assert "HODL" in text and len(text.splitlines()) >= 10
