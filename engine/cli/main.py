@@ -22,7 +22,7 @@ from engine.files import private_umask
 MODULES = (
     "status", "procs", "supervise", "train", "worker", "trade", "monitor", "sample", "notify",
     "data", "promote", "trading_state", "exits", "bench", "check", "report", "export",
-    "conviction", "doctor", "demo", "study", "soak", "telegram",
+    "conviction", "doctor", "demo", "study", "soak", "telegram", "backtest",
 )
 # Commands that read or steer what runs: with no config named and no default store, they
 # use the demo's store (saying so on stderr) rather than an empty one (engine.demo).

@@ -1,0 +1,312 @@
+"""`cappuccino backtest`: the trader's own decision path over history, per ticker.
+
+The path is the conviction replay's filtered portfolio (engine.reports.replay): features and
+observation as the trader computes them, the model's own action mapping and execution delay
+(engine.trading.decision.bar_orders), the five conviction factors
+(engine.trading.conviction.bar_factors) through a ConvictionFilter, and the env step's fees
+and half spread per side. With a [risk] section (the CLI passes the config's) the trader's
+RiskEngine then sees every order that passed the filter: update() each bar (daily loss halt,
+loss-streak pause from record_trade on each sell's realized PnL), check() each order (max
+position, cash, max order notional; no product increments: the history has none); a refused
+order is dropped and a clamped one scaled down (the step's keep mask). Not replayed:
+maker-first execution; orders fill at the bar's close (the next bar's with the model's
+delay).
+
+Per ticker, from the executed holdings changes of each step:
+  fees     = sum of |shares traded| x fill price x fee;
+  pnl      = sells x (1 - fee) - buys x (1 + fee) + the shares held at the end x the last
+             close (net of fees, marked to market);
+  trades   = executed orders (buys and sells);
+  win rate = sells whose proceeds net of fees beat the average cost (fees included) of the
+             shares sold, over all sells.
+The per-ticker PnL sums to final equity - initial cash. Benchmarks over the same bars:
+HODL (equal split at the first bar, held) and equal weight (rebalanced every bar), both
+without fees (engine.env.backtest's definitions).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.config.schema import ConvictionSection, RiskSection
+from engine.data.candles import Candles
+from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
+from engine.reports.replay import _iso, _prepare, _section
+from engine.trading.conviction import ConvictionFilter, bar_factors
+from engine.trading.decision import bar_orders, decision_side, size_unit
+from engine.trading.policy import Policy
+
+
+@dataclass(frozen=True)
+class Fill:
+    bar: int          # index into the result's times (the bar the fill is marked at)
+    side: str         # BUY or SELL
+    shares: float
+    price: float
+
+
+@dataclass(frozen=True)
+class TickerResult:
+    ticker: str
+    trades: int
+    buys: int
+    sells: int
+    wins: int
+    pnl: float
+    fees: float
+    fills: tuple[Fill, ...]
+
+    @property
+    def win_rate(self) -> float | None:
+        return self.wins / self.sells if self.sells else None
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    model: str
+    tickers: tuple[str, ...]
+    timeframe: str
+    bar_seconds: int
+    initial_cash: float
+    fee_rate: float
+    min_score: float
+    times: np.ndarray         # (n+1,) the first acting bar .. the last bar
+    closes: np.ndarray        # (n+1, A)
+    equity: np.ndarray        # (n+1,)
+    hodl: np.ndarray
+    equal_weight: np.ndarray
+    per_ticker: tuple[TickerResult, ...]
+
+    @property
+    def days(self) -> float:
+        return (float(self.times[-1]) - float(self.times[0])) / 86400.0
+
+    def stats(self, curve: np.ndarray) -> dict[str, float]:
+        r = returns(curve)
+        return {"final": float(curve[-1]), "return": float(curve[-1] / curve[0] - 1.0),
+                "sharpe": sharpe(r, self.bar_seconds),
+                "sharpe_se": sharpe_se(r, self.bar_seconds),
+                "max_drawdown": max_drawdown(curve)}
+
+
+def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
+             max_position_pct: float, lo: int = 0, hi: int | None = None, model: str = "",
+             cost: float | None = None, risk: RiskSection | None = None) -> BacktestResult:
+    """The trader's path over bars [lo, hi) (raised to the first bar with full history);
+    risk: the trader's risk engine too (see the module docstring)."""
+    from decimal import Decimal
+
+    from engine.brokers.base import Product
+    from engine.env.step import NumpyOps, trade_step
+    from engine.features import observation
+    from engine.trading.risk import ProposedOrder, RiskEngine
+
+    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
+    section = _section(conviction)
+    close, tickers = candles.close, candles.tickers
+    n = candles.n_assets
+    filt = ConvictionFilter(section, max_position_pct)
+    span = max(section.volatility_window, section.momentum_window) + 1
+    fee, min_order = b.prm.fee, b.prm.min_order
+    cash, hold = np.float64(b.initial), np.zeros(n)
+    equity = [b.initial]
+    flow, fees, cost_basis = np.zeros(n), np.zeros(n), np.zeros(n)
+    wins, sells, buys = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int)
+    fills: list[list[Fill]] = [[] for _ in range(n)]
+    zero = np.float64(0.0)
+    period = float(candles.bar_seconds)
+    engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(fee)))
+    nil = Decimal(0)
+    for t in range(b.first, b.hi - 1):
+        p = close[t]
+        obs = observation(b.feats[t - b.lookback + 1:t + 1], float(cash), hold, p, b.initial)
+        out = policy.act(obs)
+        eq_now = float(cash + np.add.reduce(hold * p))
+        if engine is not None:   # the bar closed at times[t] + period; never stale here
+            engine.update(float(candles.times[t]) + period, eq_now,
+                          float(candles.times[t]), False)
+        orders, members = bar_orders(b.prm, out.actions, out.members, p, hold, eq_now)
+        fac = bar_factors(section, close[max(t + 1 - span, 0):t + 1], orders, members, p,
+                          size_unit(b.prm, eq_now, n))
+        keep = np.ones(n)
+        for j in range(n):
+            held = float(hold[j])
+            side = decision_side(float(orders[j]), float(p[j]), held, min_order)
+            if side == "HOLD":
+                continue
+            weight = held * float(p[j]) / eq_now if eq_now > 0 else 0.0
+            v = filt.evaluate(tickers[j], side, float(fac.size[j]), float(fac.agreement[j]),
+                              float(fac.momentum[j]), float(fac.volatility[j]), weight,
+                              float(fac.market[j]), held > 0)
+            if not v.passed:
+                keep[j] = 0.0
+            elif engine is not None:
+                price = float(p[j])
+                want = min(abs(float(orders[j])), held) if side == "SELL" else float(orders[j])
+                dec = engine.check(
+                    ProposedOrder(tickers[j], side, Decimal(repr(want)), Decimal(repr(price))),
+                    equity=Decimal(repr(eq_now)), position_qty=Decimal(repr(held)),
+                    pending_buy_qty=nil, cash_available=Decimal(repr(float(cash))),
+                    product=Product(tickers[j], nil, nil, nil, nil))
+                keep[j] = float(dec.qty) / abs(float(orders[j])) if dec.approved else 0.0
+        st = trade_step(NumpyOps, b.prm, p, close[t + 1], cash, hold, out.actions, zero,
+                        zero, keep)
+        px = close[t + 1] if b.prm.delay else p
+        at = t + 1 - b.first if b.prm.delay else t - b.first
+        delta = np.asarray(st.holdings) - hold
+        for jj in np.flatnonzero(np.abs(delta) > 0):
+            j = int(jj)
+            d, price = float(delta[j]), float(px[j])
+            val = abs(d) * price
+            fees[j] += val * fee
+            if d > 0:
+                buys[j] += 1
+                flow[j] -= val * (1.0 + fee)
+                cost_basis[j] += val * (1.0 + fee)
+                fills[j].append(Fill(at, "BUY", d, price))
+            else:
+                sells[j] += 1
+                avg = cost_basis[j] / hold[j] if hold[j] > 0 else 0.0
+                proceeds = val * (1.0 - fee)
+                wins[j] += proceeds > avg * -d
+                if engine is not None:
+                    engine.record_trade(proceeds - avg * -d,
+                                        float(candles.times[t]) + period)
+                cost_basis[j] -= avg * -d
+                flow[j] += proceeds
+                fills[j].append(Fill(at, "SELL", -d, price))
+        cash, hold = st.cash, np.asarray(st.holdings, dtype=float)
+        equity.append(float(st.value1))
+    last = close[b.hi - 1]
+    per = tuple(TickerResult(tickers[j], int(buys[j] + sells[j]), int(buys[j]), int(sells[j]),
+                             int(wins[j]), float(flow[j] + hold[j] * last[j]), float(fees[j]),
+                             tuple(fills[j])) for j in range(n))
+    c = close[b.first:b.hi]
+    hodl = (b.initial / n / c[0] * c).sum(axis=1)
+    ew = b.initial * np.concatenate([[1.0], np.cumprod((c[1:] / c[:-1]).mean(axis=1))])
+    return BacktestResult(
+        model=model or policy.describe(), tickers=tickers, timeframe=candles.timeframe,
+        bar_seconds=candles.bar_seconds, initial_cash=b.initial, fee_rate=fee,
+        min_score=section.min_score, times=candles.times[b.first:b.hi].astype(float),
+        closes=c, equity=np.asarray(equity), hodl=hodl, equal_weight=ew, per_ticker=per)
+
+
+def overlap_warning(spec: Any, candles: Candles, start: float, end: float) -> str | None:
+    """One line when [start, end] overlaps the data the model was trained on: its spec's
+    data fingerprint is this data's (any window of it may be training bars), or its extra
+    records a train range (train_start/train_end, UTC seconds) that overlaps."""
+    extra = getattr(spec, "extra", {}) or {}
+    a, z = extra.get("train_start"), extra.get("train_end")
+    if a is not None and z is not None and float(a) <= end and start <= float(z):
+        return (f"warning: the period overlaps the model's training data ({_iso(float(a))} .. "
+                f"{_iso(float(z))}); the result is in-sample")
+    if spec.data_fingerprint and spec.data_fingerprint == candles.fingerprint():
+        return ("warning: this is the data the model was trained on (same fingerprint); "
+                "the period may be in-sample")
+    return None
+
+
+def to_dict(r: BacktestResult) -> dict[str, Any]:
+    def nan_none(x: float) -> float | None:
+        return None if not np.isfinite(x) else x
+
+    def stats(curve: np.ndarray) -> dict[str, Any]:
+        return {k: nan_none(v) for k, v in r.stats(curve).items()}
+
+    return {
+        "model": r.model, "tickers": list(r.tickers), "timeframe": r.timeframe,
+        "start": _iso(r.times[0]), "end": _iso(r.times[-1]), "bars": int(r.times.size - 1),
+        "days": r.days, "initial_cash": r.initial_cash, "fee_rate": r.fee_rate,
+        "min_score": r.min_score,
+        "equity": stats(r.equity), "hodl": stats(r.hodl), "equal_weight": stats(r.equal_weight),
+        "trades": sum(t.trades for t in r.per_ticker),
+        "trades_per_day": sum(t.trades for t in r.per_ticker) / r.days if r.days > 0 else 0.0,
+        "fees": sum(t.fees for t in r.per_ticker),
+        "per_ticker": [{"ticker": t.ticker, "trades": t.trades, "buys": t.buys,
+                        "sells": t.sells, "win_rate": t.win_rate, "pnl": t.pnl,
+                        "fees": t.fees} for t in r.per_ticker],
+    }
+
+
+def render_text(r: BacktestResult) -> str:
+    d = to_dict(r)
+    out = [f"backtest {r.model}: {d['start']} .. {d['end']} UTC, {d['bars']} bars "
+           f"({r.days:.1f} days), fee+spread {r.fee_rate * 100:.3f}%/side, "
+           f"min_score {r.min_score:g}", "",
+           f"{'ticker':<12}{'trades':>8}{'win rate':>10}{'PnL':>14}{'fees':>12}"]
+    for t in d["per_ticker"]:
+        wr = "-" if t["win_rate"] is None else f"{t['win_rate'] * 100:.0f}%"
+        out.append(f"{t['ticker']:<12}{t['trades']:>8}{wr:>10}{t['pnl']:>14.2f}"
+                   f"{t['fees']:>12.2f}")
+    out += ["", f"{'':<14}{'final':>12}{'return':>10}{'Sharpe':>16}{'max DD':>9}"]
+    for name, key in (("strategy", "equity"), ("HODL", "hodl"),
+                      ("equal weight", "equal_weight")):
+        s = d[key]
+        se = "" if s["sharpe_se"] is None else f" ± {s['sharpe_se']:.2f}"
+        out.append(f"{name:<14}{s['final']:>12.2f}{s['return'] * 100:>9.2f}%"
+                   f"{s['sharpe']:>8.2f}{se:<8}{s['max_drawdown'] * 100:>8.2f}%")
+    out.append(f"\ntrades {d['trades']} ({d['trades_per_day']:.1f}/day), fees "
+               f"{d['fees']:.2f}")
+    return "\n".join(out) + "\n"
+
+
+def write_html(r: BacktestResult, path: Any) -> Any:
+    """One self-contained file: the equity chart and a price chart per ticker with the
+    entry (BUY) and exit (SELL) markers; plotly.js inlined once."""
+    import html
+    from pathlib import Path
+
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from engine.files import write_atomic
+
+    when = pd.to_datetime(r.times, unit="s", utc=True)
+    figs = []
+    eq = go.Figure(layout={"title": f"Equity vs HODL and equal weight — {r.model}"})
+    eq.add_scatter(x=when, y=r.equity, name="strategy")
+    eq.add_scatter(x=when, y=r.hodl, name="HODL")
+    eq.add_scatter(x=when, y=r.equal_weight, name="equal weight")
+    figs.append(eq)
+    for j, t in enumerate(r.per_ticker):
+        f = go.Figure(layout={"title": f"{t.ticker}: price, entries and exits"})
+        f.add_scatter(x=when, y=r.closes[:, j], name="close")
+        for side, sym, color in (("BUY", "triangle-up", "green"),
+                                 ("SELL", "triangle-down", "red")):
+            fl = [x for x in t.fills if x.side == side]
+            if fl:
+                f.add_scatter(x=when[[x.bar for x in fl]], y=[x.price for x in fl],
+                              mode="markers", name=side.lower(),
+                              marker={"symbol": sym, "color": color, "size": 9})
+        figs.append(f)
+    parts = ["<!doctype html><html><head><meta charset='utf-8'>",
+             f"<title>Cappuccino backtest {html.escape(r.model)}</title>",
+             "<style>body{font-family:sans-serif;margin:2em}</style></head><body>",
+             f"<h1>Backtest {html.escape(r.model)}</h1>",
+             f"<pre>{html.escape(render_text(r))}</pre>"]
+    for i, fig in enumerate(figs):
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))  # type: ignore[attr-defined]
+    parts.append("</body></html>")
+    out = Path(path)
+    write_atomic(out, "\n".join(parts).encode())
+    return out
+
+
+def terminal_chart(r: BacktestResult, width: int = 100, height: int = 20) -> str:
+    """Equity against HODL and equal weight as a plotext chart (text; the CLI prints it
+    when stdout is a terminal)."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    x = list(range(r.equity.size))
+    plt.plot(x, r.equity.tolist(), label="strategy")
+    plt.plot(x, r.hodl.tolist(), label="HODL")
+    plt.plot(x, r.equal_weight.tolist(), label="equal weight")
+    plt.title("equity (bars since the start)")
+    out = str(plt.build())
+    plt.clear_figure()
+    return out + "\n"

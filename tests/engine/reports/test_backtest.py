@@ -1,0 +1,120 @@
+"""The backtest's per-ticker accounting against a hand computation (a scripted policy)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import pytest
+
+from engine.config import Config
+from engine.data.synthetic import synthetic_candles
+from engine.model.artifact import read_spec
+from engine.reports.backtest import backtest, overlap_warning, to_dict, write_html
+from engine.trading.policy import Policy, PolicyOutput
+from tests.engine.reports.test_replay import CONFIG, build_model
+
+TICKERS = ("AAA-USD", "BBB-USD")
+ENV = {"action_mapping": "delta", "max_trade_fraction": 0.5, "min_order_value": 1.0,
+       "execution_delay": False, "no_trade_band": 0.0, "fee_rate": 0.01, "spread_bps": 0.0,
+       "initial_cash": 1000.0}
+
+
+class Scripted:
+    """A policy that plays a fixed list of actions, one row per bar."""
+
+    def __init__(self, spec: Any, script: list[list[float]]) -> None:
+        self.spec, self.script, self.members = spec, script, [None]
+
+    def describe(self) -> str:
+        return "scripted"
+
+    def act(self, obs: np.ndarray) -> PolicyOutput:
+        a = np.asarray(self.script.pop(0), dtype=float)
+        return PolicyOutput(a, np.ones_like(a), a[None, :])
+
+
+@pytest.fixture
+def hand(make_config: Callable[..., Config], tmp_path: Path):
+    cfg = make_config(CONFIG)
+    model = build_model(tmp_path / "m", cfg, TICKERS, seed=1)
+    spec = replace(read_spec(model), env=ENV)
+    c = synthetic_candles(TICKERS, 120, "5m", seed=4)
+    close = c.close.copy()
+    k = 100   # acting bars 100, 101, 102; bar 103 is the last (marked to)
+    close[k:k + 4] = [[100.0, 40.0], [90.0, 50.0], [95.0, 55.0], [95.0, 60.0]]
+    c = replace(c, close=close)   # features ignore the script; only closes matter
+    conv = cfg.conviction.model_copy(update={"min_score": 0.0})
+    return cfg, spec, c, conv, k
+
+
+def test_hand_computed_pnl_and_fees(hand, tmp_path: Path) -> None:
+    cfg, spec, c, conv, k = hand
+    # bar 100: buy A; bar 101: sell A, buy B; bar 102: nothing.
+    pol = Scripted(spec, [[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]])
+    r = backtest(cast(Policy, pol), c, conv, 1.0, lo=k, hi=k + 4, cost=0.01)
+    a, b = r.per_ticker
+    # A: buy 500 at 100 (5 shares, fee 5, cash 495); at 90 equity 945, the sell asks
+    # 0.5*945/90 = 5.25 >= 5 shares: all 5 sold for 450, fee 4.5, net 445.5.
+    assert (a.trades, a.buys, a.sells, a.wins) == (2, 1, 1, 0)
+    assert a.fees == pytest.approx(9.5)
+    assert a.pnl == pytest.approx(445.5 - 505.0)
+    assert a.win_rate == 0.0
+    # B: buy 0.5*945 = 472.5 at 50 (9.45 shares, fee 4.725), marked at 60 = 567.
+    assert (b.trades, b.buys, b.sells) == (1, 1, 0) and b.win_rate is None
+    assert b.fees == pytest.approx(4.725)
+    assert b.pnl == pytest.approx(567.0 - 477.225)
+    assert r.equity[-1] == pytest.approx(1000.0 + a.pnl + b.pnl)
+    assert r.equity[-1] == pytest.approx(463.275 + 567.0)
+    # HODL: 500 in each at bar 100, held to bar 103.
+    assert r.hodl[-1] == pytest.approx(500 * 95 / 100 + 500 * 60 / 40)
+    d = to_dict(r)
+    assert d["trades"] == 3 and d["fees"] == pytest.approx(14.225)
+    assert {"sharpe", "sharpe_se", "max_drawdown", "return"} <= set(d["equity"])
+    out = write_html(r, tmp_path / "r.html")
+    text = out.read_text()
+    assert text.count("AAA-USD: price, entries and exits") == 1 and "triangle-up" in text
+
+
+def test_overlap_warning(hand) -> None:
+    _, spec, c, _, _ = hand
+    t0, t1 = float(c.times[0]), float(c.times[-1])
+    assert overlap_warning(replace(spec, data_fingerprint="x"), c, t0, t1) is None
+    assert "trained on" in (overlap_warning(replace(spec, data_fingerprint=c.fingerprint()),
+                                            c, t0, t1) or "")
+    spec2 = replace(spec, data_fingerprint="x", extra={"train_start": t0, "train_end": t0 + 1})
+    assert "overlaps" in (overlap_warning(spec2, c, t0, t1) or "")
+    assert overlap_warning(spec2, c, t0 + 10, t1) is None
+
+
+def test_risk_engine_clamps_and_pauses(hand) -> None:
+    from engine.config.schema import RiskSection
+
+    _, spec, c, conv, k = hand
+    # Orders capped at 100 notional; one losing trade pauses buys (REDUCING) for 12 bars.
+    risk = RiskSection(max_position_pct=100.0, max_order_notional=100.0, daily_loss_pct=100.0,
+                       max_consecutive_losses=1, pause_bars=12)
+    pol = Scripted(spec, [[1.0, 0.0], [-1.0, 1.0], [0.0, 1.0]])
+    r = backtest(cast(Policy, pol), c, conv, 100.0, lo=k, hi=k + 4, cost=0.01, risk=risk)
+    a, b = r.per_ticker
+    # A: buy 100 at 100 (1 share, fee 1); at 90 sell it for 90, fee 0.9: a loss -> pause.
+    assert (a.buys, a.sells, a.wins) == (1, 1, 0)
+    assert a.fees == pytest.approx(1.9) and a.pnl == pytest.approx(89.1 - 101.0)
+    # B: the same bar's buy (checked before the sell filled) clamped to 100 at 50 = 2
+    # shares, fee 1; bar 102's buy refused (reducing), so 2 shares marked at 60.
+    assert (b.buys, b.sells) == (1, 0)
+    assert b.fees == pytest.approx(1.0) and b.pnl == pytest.approx(120.0 - 101.0)
+    assert r.equity[-1] == pytest.approx(1000.0 + a.pnl + b.pnl)
+
+
+def test_terminal_chart(hand) -> None:
+    from engine.reports.backtest import terminal_chart
+
+    _, spec, c, conv, k = hand
+    pol = Scripted(spec, [[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]])
+    r = backtest(cast(Policy, pol), c, conv, 1.0, lo=k, hi=k + 4, cost=0.01)
+    text = terminal_chart(r, 60, 12)
+    assert "HODL" in text and len(text.splitlines()) >= 10
