@@ -47,8 +47,12 @@ class Rollout:
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
-        last_value: torch.Tensor, gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Generalised advantage estimation; returns (advantages, returns), each (S, N)."""
+        last_value: torch.Tensor, gamma: float | torch.Tensor,
+        lam: float | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation; returns (advantages, returns), each (S, N).
+
+    `gamma`/`lam` may be tensors that broadcast against a step (a population's per-member
+    (K, 1) values: engine.population.ppo)."""
     steps = rewards.shape[0]
     adv = torch.zeros_like(rewards)
     last = torch.zeros_like(last_value)

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from engine.agent.hyperparams import Hyperparams
+from engine.agent.ppo import gae as agent_gae
 from engine.population.stacked import StackedPolicy
 
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-5   # engine.agent.ppo's Adam
@@ -55,16 +56,7 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor,
         last_value: torch.Tensor, gamma: torch.Tensor, lam: torch.Tensor
         ) -> tuple[torch.Tensor, torch.Tensor]:
     """engine.agent.ppo.gae with per-member gamma and lam of shape (K, 1)."""
-    steps = rewards.shape[0]
-    adv = torch.zeros_like(rewards)
-    last = torch.zeros_like(last_value)
-    for t in reversed(range(steps)):
-        next_value = last_value if t == steps - 1 else values[t + 1]
-        nonterminal = 1.0 - dones[t]
-        delta = rewards[t] + gamma * next_value * nonterminal - values[t]
-        last = delta + gamma * lam * nonterminal * last
-        adv[t] = last
-    return adv, adv + values
+    return agent_gae(rewards, values, dones, last_value, gamma, lam)
 
 
 def _col(values: list[float], device: torch.device) -> torch.Tensor:
