@@ -81,6 +81,11 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
              f"{doc['trials_with_evidence']} with out-of-sample evidence",
              f"PBO {_n(doc['pbo'])} (CSCV, {doc['pbo_blocks']} blocks over "
              f"{doc['pbo_bars']} bars)"]
+    empty = [t for t in doc.get("trials", []) if not t["splits"]]
+    if empty:
+        lines.append("without out-of-sample returns (counted in N): " + ", ".join(
+            f"#{t['trial']} {t['state']}"
+            + (" before any split" if t["evidence"] else ", no evidence file") for t in empty))
     b = doc["best"]
     if b is None:
         lines.append("no completed trial with evidence yet")

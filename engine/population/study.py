@@ -47,6 +47,7 @@ from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
 from engine.study.objective import FINAL, TimeLimitError
 from engine.study.runner import StudyRun
+from engine.study.trace import Trace, load_trace
 from engine.study.worker import (
     OOM,
     Overhead,
@@ -352,10 +353,23 @@ class PopulationStudy(StudyRun):
         self._end(slot, "COMPLETE", runner, objective=metrics["objective"], metrics=metrics,
                   model_path=str(path), progress=1.0)
 
+    def _mark_evidence(self, trial: int, state: str) -> None:
+        """A population trial ends before any split is scored (members train together, so
+        pruning and failures come before evaluation): leave an empty trace marked with how it
+        ended, so `study show` lists it like a per-trial worker's pruned trial (it counts in
+        N either way). Best effort: a full disk must not stop the study."""
+        folder = trial_dir(self.cfg, self.study, trial)
+        if load_trace(folder) is not None:
+            return
+        with contextlib.suppress(OSError):
+            Trace(status=state).save(folder)
+
     def _end(self, slot: TrialSlot, state: str, runner: PopulationRunner | None,
              **fields: Any) -> None:
         metrics = fields.pop("metrics", None) or dict(slot.notes)
         progress = fields.pop("progress", runner.progress if runner is not None else 0.0)
+        if state != "COMPLETE":
+            self._mark_evidence(slot.trial, state)
         registry.end_attempt(self.store, slot.attempt.id, state, metrics=metrics,
                              progress=progress, peak_mem_mb=peak_mem_mb(self.dev), **fields)
         self.beat.set(slot.attempt.id, None)
@@ -367,7 +381,7 @@ class PopulationStudy(StudyRun):
         from engine.study.storage import trial_handle
 
         finish(self.optuna, trial_handle(self.optuna, slot.trial), slot.trial, final,
-               self.overhead, self.store)
+               self.overhead, self.store, folder=trial_dir(self.cfg, self.study, slot.trial))
         self._trial_ended(final)
 
     def _on_oom(self, trials: list[int], slots: dict[int, TrialSlot], runner: PopulationRunner,

@@ -78,6 +78,32 @@ class TrialEvidence:
 
 
 @dataclass(frozen=True)
+class TrialSummary:
+    """One attempted trial as `study show` lists it: what its evidence file holds."""
+    trial: int
+    state: str
+    objective: float | None
+    evidence: bool            # an evidence file was found (possibly empty)
+    splits: int               # CPCV splits with out-of-sample returns in it
+    bars: int                 # distinct out-of-sample bars
+    ended: str                # the file's mark: "PRUNED"/"FAILED" before finishing, else ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"trial": self.trial, "state": self.state, "objective": _f(self.objective),
+                "evidence": self.evidence, "splits": self.splits, "bars": self.bars,
+                "ended": self.ended or None}
+
+
+def summarize(t: TrialInput) -> TrialSummary:
+    tr = t.trace
+    if tr is None:
+        return TrialSummary(t.trial, t.state, t.objective, False, 0, 0, "")
+    return TrialSummary(t.trial, t.state, t.objective, True,
+                        sum(1 for st in tr.splits.values() if st.active),
+                        int(tr.per_bar()[0].size), tr.status)
+
+
+@dataclass(frozen=True)
 class StudyEvidence:
     study: str
     trials_attempted: int
@@ -87,6 +113,7 @@ class StudyEvidence:
     pbo_bars: int
     best: TrialEvidence | None
     gates: tuple[GateResult, ...] = field(default_factory=tuple)
+    trials: tuple[TrialSummary, ...] = field(default_factory=tuple)
 
     @property
     def passed(self) -> bool:
@@ -110,7 +137,8 @@ class StudyEvidence:
                 "trials_with_evidence": self.trials_with_evidence, "pbo": _f(self.pbo),
                 "pbo_blocks": self.pbo_blocks, "pbo_bars": self.pbo_bars, "best": best,
                 "gate": {"paper": {"passed": self.passed, "reasons": self.reasons(),
-                                   "gates": [g.to_json() for g in self.gates]}}}
+                                   "gates": [g.to_json() for g in self.gates]}},
+                "trials": [t.to_json() for t in self.trials]}
 
 
 def _f(x: float | None) -> float | None:
@@ -191,7 +219,7 @@ def compute(study: str, trials: list[TrialInput], bar_seconds: float, g: Any,
     elif selected is not None or trials:
         gates = evidence_gates(g, None)
     return StudyEvidence(study, n_attempted, len(numbers), pbo, pbo_blocks, int(bars.size),
-                         best, tuple(gates))
+                         best, tuple(gates), tuple(summarize(t) for t in trials))
 
 
 def _select(trials: list[TrialInput], selected: int | None) -> TrialInput | None:

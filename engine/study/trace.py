@@ -36,6 +36,9 @@ class Trace:
     holdout_active: np.ndarray | None = None
     holdout_base: np.ndarray | None = None
     curve: list[float] = field(default_factory=list)
+    # "" while the trial runs or once it completed; "PRUNED"/"FAILED" when it ended before
+    # finishing (a population trial pruned before any split leaves an empty, marked trace)
+    status: str = ""
 
     # -- building ---------------------------------------------------------------------------
     def add_split(self, i: int, bars: np.ndarray, base: np.ndarray) -> None:
@@ -105,6 +108,8 @@ class Trace:
     def save(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         arrays: dict[str, np.ndarray] = {"curve": np.asarray(self.curve, dtype=np.float64)}
+        if self.status:
+            arrays["status"] = np.asarray(self.status)
         for i, st in self.splits.items():
             arrays[f"s{i}_bars"] = st.bars
             arrays[f"s{i}_base"] = st.base
@@ -142,9 +147,10 @@ def load_trace(path: Path) -> Trace | None:
             d = {k: z[k] for k in z.files}
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
-    t = Trace(curve=d.get("curve", np.zeros(0)).tolist())
+    t = Trace(curve=d.get("curve", np.zeros(0)).tolist(),
+              status=str(d["status"]) if "status" in d else "")
     for k in d:
-        if k.startswith("s") and k.endswith("_bars"):
+        if k.startswith("s") and k.endswith("_bars") and k[1:-5].isdigit():
             i = int(k[1:-5])
             t.add_split(i, d[k], d[f"s{i}_base"])
             for row in d[f"s{i}_active"]:

@@ -7,6 +7,7 @@ raised inside a training step), not from a mock of our code.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -19,6 +20,7 @@ import pytest
 from engine.config import load_config
 from engine.population.study import SHAPE_PARAMS, PopulationStudy
 from engine.study.storage import open_study
+from engine.study.trace import load_trace
 from store import registry
 from store.db import Store
 
@@ -123,6 +125,26 @@ def test_median_pruner_masks_out_members_of_weak_trials(tmp_path) -> None:  # ty
         assert "pruned at update" in (a.error_message or "")
         assert a.progress < 1.0 and a.model_path is None
     assert all(states[t] == optuna.trial.TrialState.COMPLETE for t in range(4))  # startup
+    # Pruned before any split was scored, each still leaves its (empty, marked) evidence
+    # file, and `study show` lists it; it counts in N.
+    for a in pruned:
+        trace = load_trace(Path(cfg.paths.models) / "pop" / f"trial-{a.trial}")
+        assert trace is not None and trace.status == "PRUNED" and not trace.splits
+    r = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(path), "study",
+                        "show", "--study", "pop", "--json"], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    listed = {t["trial"]: t for t in doc["trials"]}
+    assert doc["trials_attempted"] == 8 == len(listed)
+    for a in pruned:
+        assert listed[a.trial] == {"trial": a.trial, "state": "PRUNED", "objective": None,
+                                   "evidence": True, "splits": 0, "bars": 0,
+                                   "ended": "PRUNED"}
+    text = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(path),
+                           "study", "show", "--study", "pop"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120).stdout
+    assert f"#{pruned[0].trial} PRUNED before any split" in text
 
 
 def test_bad_population_is_a_usage_error(tmp_path) -> None:  # type: ignore[no-untyped-def]
