@@ -11,8 +11,10 @@ Whose trial is it: the trial's user attrs, written through the study storage:
     store  the id of the store whose driver asked the trial (registry.store_id)
     host   the host of the worker running it (set when the worker starts)
     device, progress (at each checkpoint), error {"class", "message"}, model_path,
-    split_scores (set before the trial's final state is told; the PBO itself is computed
-        from the trials' evidence files, engine.study.evidence, found on a shared models path)
+    split_scores (set before the trial's final state is told)
+    evidence (set before the final state is told): the trial's evidence file, which the
+        mirror writes under this host's [paths] models (engine.study.evidence_share), so
+        the PBO and DSR span every host's trials with or without a shared models path
     model_metrics {"sharpe", "ew_sharpe", "hodl_sharpe", "data_fingerprint",
         "feature_fingerprint"}: the worker's `models` row, set with model_path
 A trial without a store attr (asked by an older driver) is ours when this store has
@@ -33,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.study import evidence_share as share
 from store import registry
 from store.db import Store, now
 
@@ -76,6 +79,9 @@ class Mirror:
     done: set[int] = field(default_factory=set)  # finished and handled: they never change
     # COMPLETE trials whose model is not (yet) at its path here: retried on every poll
     waiting: dict[int, registry.RemoteModel] = field(default_factory=dict)
+    # [paths] models: where other hosts' evidence files are written (None: not written)
+    models: Path | None = None
+    notes: list[str] = field(default_factory=list)  # what the driver should log, then clear
 
     def poll(self) -> tuple[list[registry.RemoteTrial], Best | None]:
         """Upsert other hosts' new or changed trials; returns them and the best among them."""
@@ -95,7 +101,8 @@ class Mirror:
             owner = attrs.get(ATTR_STORE)
             if owner == self.own_id:
                 continue
-            sig = (t.state, t.value, len(t.intermediate_values), repr(sorted(attrs.items())))
+            sig = (t.state, t.value, len(t.intermediate_values),
+                   repr(sorted((k, v) for k, v in attrs.items() if k != share.ATTR_EVIDENCE)))
             if self.seen.get(t.number) == sig:
                 continue
             if owner is None:
@@ -105,6 +112,8 @@ class Mirror:
                     self.seen[t.number] = sig
                     continue
             self.seen[t.number] = sig
+            if t.state.is_finished():
+                self._evidence(t.number, attrs.get(share.ATTR_EVIDENCE))
             row = remote_trial(self.study, t, TS)
             changed.append(row)
             model = remote_model(self.study, t, TS)
@@ -116,6 +125,15 @@ class Mirror:
         registry.upsert_remote_trials(self.store, changed)
         self._add_models()
         return changed, best
+
+    def _evidence(self, trial: int, attr: Any) -> None:
+        """Write another host's evidence file where this host's study evidence reads it."""
+        if self.models is None or attr is None:
+            return
+        try:
+            share.write(self.models / self.study / f"trial-{trial}", attr)
+        except (share.BadEvidence, OSError) as e:
+            self.notes.append(f"trial {trial}: evidence from the study storage skipped: {e}")
 
     def _add_models(self) -> None:
         ready = [n for n, m in self.waiting.items() if model_ready(m.path)]

@@ -41,14 +41,16 @@ import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from engine.agent.hyperparams import Hyperparams, sample
 from engine.config import Config
 from engine.runtime import open_store
+from engine.study import evidence_share as share
 from engine.study import mirror as mirrormod
 from engine.study.storage import open_study, storage_label
-from engine.study.worker import DIED, pid_alive
+from engine.study.worker import DIED, pid_alive, trial_dir
 from store import registry
 from store.db import Store
 
@@ -141,7 +143,8 @@ class StudyRun:
         self.base = Hyperparams.from_config(self.cfg.ppo)
         self.store_id = registry.store_id(self.store)
         # Only an RDB storage is shared by other hosts; a journal file is this store's alone.
-        self.mirror = (mirrormod.Mirror(self.store, self.study, self.optuna, self.store_id)
+        self.mirror = (mirrormod.Mirror(self.store, self.study, self.optuna, self.store_id,
+                                        models=Path(self.cfg.paths.models))
                        if self.cfg.study.storage else None)
         self._mirror_error = ""
 
@@ -250,7 +253,8 @@ class StudyRun:
 
         with contextlib.suppress(Exception):  # the reason, for other hosts' mirrors
             mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
-                mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]}})
+                mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]},
+                share.ATTR_EVIDENCE: share.pack(trial_dir(self.cfg, self.study, trial))})
         with contextlib.suppress(Exception):  # already finished by the worker
             self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
 
@@ -271,12 +275,15 @@ class StudyRun:
         finally:
             self.overhead_s += time.perf_counter() - t0
         self._mirror_error = ""
+        for note in self.mirror.notes:
+            self.log(note)
+        self.mirror.notes.clear()
         fields: dict[str, Any] = {}
         if best is not None and (self.best is None or best.value > self.best):
             self.best = best.value
             fields.update(best_value=best.value, best_trial=best.trial)
             self.log(f"trial {best.trial} on {best.host} is the best: {best.value:.4f}")
-        if any(r.state in ("COMPLETE", "PRUNED") for r in changed):
+        if any(r.state in ("COMPLETE", "PRUNED", "FAILED") for r in changed):
             value = self._evidence()
             if value is not None:
                 fields["pbo"] = value

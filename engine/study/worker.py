@@ -37,6 +37,7 @@ from engine.config import Config
 from engine.device import setup_torch
 from engine.runtime import Heartbeat, open_store, process_name
 from engine.study import checkpoint as ckpt
+from engine.study import evidence_share as share
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
 from store import registry
@@ -239,11 +240,15 @@ def tell(study_obj: Any, trial: int, state: str, value: float | None,
 
 
 def finish(study_obj: Any, otrial: Any, trial: int, final: registry.AttemptRow,
-           overhead: Overhead, store: Store | None = None) -> registry.AttemptRow:
-    """Publish the outcome for other hosts' mirrors, then tell Optuna the final state."""
+           overhead: Overhead, store: Store | None = None,
+           folder: Path | None = None) -> registry.AttemptRow:
+    """Publish the outcome for other hosts' mirrors (with the evidence file in `folder`,
+    engine.study.evidence_share), then tell Optuna the final state."""
     if otrial is not None:
         with overhead.timed():
             attrs: dict[str, Any] = {mirrormod.ATTR_PROGRESS: round(float(final.progress), 4)}
+            if folder is not None:
+                attrs[share.ATTR_EVIDENCE] = share.pack(folder)
             if final.state == "FAILED":
                 attrs[mirrormod.ATTR_ERROR] = {"class": final.error_class,
                                                "message": (final.error_message or "")[:500]}
@@ -297,7 +302,8 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 registry.end_attempt(store, att.id, "FAILED", error=e)
                 failed = registry.get_attempt(store, att.id)
                 assert failed is not None
-                return finish(study_obj, otrial, trial, failed, overhead)
+                return finish(study_obj, otrial, trial, failed, overhead,
+                              folder=trial_dir(cfg, study, trial))
         ckpt_dir = trial_dir(cfg, study, trial) / "checkpoints"
         while True:
             n_oom = registry.count_attempts(store, study, trial, OOM)
@@ -314,7 +320,8 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                                      f"{cfg.trials.max_crash_retries})")
                 failed = registry.get_attempt(store, att.id)
                 assert failed is not None
-                return finish(study_obj, otrial, trial, failed, overhead)
+                return finish(study_obj, otrial, trial, failed, overhead,
+                              folder=trial_dir(cfg, study, trial))
             faults = faultmod.from_env(trial, att.attempt)
             outcome = _attempt(cfg, store, study, trial, att, hp, minibatch, dev, data,
                                ckpt_dir, otrial, faults, overhead, TrialRunner)
@@ -323,7 +330,8 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 continue
             final = registry.get_attempt(store, att.id)
             assert final is not None
-            return finish(study_obj, otrial, trial, final, overhead, store)
+            return finish(study_obj, otrial, trial, final, overhead, store,
+                          folder=trial_dir(cfg, study, trial))
     finally:
         store.close()
 
