@@ -35,6 +35,33 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.add_argument("--html", metavar="FILE", help="also write a self-contained HTML page")
     show.set_defaults(func=run)
+    sync = verbs.add_parser("sync", help="copy other hosts' trials and evidence from the "
+                            "shared study storage into this store, then recompute the evidence")
+    sync.add_argument("--study", help="study name (default: [study] name)")
+    sync.add_argument("--json", action="store_true", help="print one JSON object")
+    sync.set_defaults(func=run_sync)
+
+
+def run_sync(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.study.sync import NotShared, sync
+
+    name = args.study or cfg.study.name
+    try:
+        res = sync(cfg, name)
+    except NotShared as e:
+        raise UsageError(str(e)) from None
+    except KeyError:   # optuna.load_study: no such study in the storage
+        raise UsageError(f"no study named {name!r} in the shared study storage") from None
+    doc = {"study": res.study, "mirrored": res.mirrored, "best_value": res.best_value,
+           "best_trial": res.best_trial, "pbo": res.pbo, "skipped": list(res.notes)}
+    if args.json:
+        print(json.dumps(doc, indent=2))
+    else:
+        for note in res.notes:
+            print(note)
+        print(f"study {name}: {res.mirrored} trials from other hosts updated; best "
+              f"{_n(res.best_value)} (trial {res.best_trial}), PBO {_n(res.pbo)}")
+    return 0
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
