@@ -2,8 +2,10 @@
 population driver (`cappuccino train --population 2`); one driver is SIGKILLed mid-study.
 
 Checks: the shared study ends with no trial RUNNING (the killed host's next driver resumes
-its trials from their checkpoints), and the last driver's store shows every host's trials,
-the overall best and a PBO (through `cappuccino status --json`). Skips, saying why, where
+its trials from their checkpoints), and, after `cappuccino study sync` on each host, BOTH
+stores show every host's trials, the same overall best and the same PBO and best-trial
+evidence (`status --json`, `study show --json`), with separate `[paths] models`: the
+evidence files travel through the shared storage (engine.study.evidence_share). Skips, saying why, where
 no PostgreSQL server or psycopg2 driver can be had (`pip install cappuccino[postgres]`;
 Debian: `apt-get install postgresql`).
 """
@@ -49,7 +51,7 @@ def host(tmp_path: Path, name: str, url: str) -> Path:
     (d / "cappuccino.toml").write_text(
         TINY.replace("[study]", f'[study]\nstorage = "{url}"\npruning = false')
         .replace("[trials]", "[trials]\nheartbeat_timeout_s = 1")
-        + f'[paths]\nmodels = "{tmp_path / "models"}"\n')
+        + f'[paths]\nmodels = "{d / "models"}"\n')   # each host its own models path
     return d / "cappuccino.toml"
 
 
@@ -106,8 +108,29 @@ def test_two_hosts_one_postgres_study_and_a_killed_driver(pg, tmp_path) -> None:
     status = cli(b, "status", "--json")
     out, err = status.communicate(timeout=60)
     assert status.returncode == 0, err
-    doc = json.loads(out)["study"]
-    assert doc["name"] == "shared"
-    assert doc["trials"].get("COMPLETE") == 6
-    assert doc["best_value"] == pytest.approx(max(t.value for t in trials))
-    assert doc["pbo"] is not None
+    # Both hosts see every trial, the same overall best and the same PBO and DSR over all
+    # six, though neither can read the other's models folder: each trial's evidence came
+    # through the shared storage. A's driver ended before B's last trials: `study sync`.
+    for cfg in (a, b):
+        code, out, err = finish(cli(cfg, "study", "sync", "--study", "shared"))
+        assert code == 0, err
+    docs, shows = [], []
+    for cfg in (a, b):
+        status = cli(cfg, "status", "--json")
+        out, err = status.communicate(timeout=60)
+        assert status.returncode == 0, err
+        docs.append(json.loads(out)["study"])
+        code, out, err = finish(cli(cfg, "study", "show", "--study", "shared", "--json"))
+        assert code == 0, err
+        shows.append(json.loads(out))
+    for doc, show in zip(docs, shows, strict=True):
+        assert doc["name"] == "shared"
+        assert doc["trials"].get("COMPLETE") == 6
+        assert doc["best_value"] == pytest.approx(max(t.value for t in trials))
+        assert doc["pbo"] is not None
+        assert show["trials_attempted"] == show["trials_with_evidence"] == 6
+    assert docs[0]["pbo"] == docs[1]["pbo"] and shows[0]["pbo"] == shows[1]["pbo"]
+    assert docs[0]["pbo"] == pytest.approx(shows[0]["pbo"], abs=1e-6)   # show rounds to 6
+    assert docs[0]["best_trial"] == docs[1]["best_trial"] == shows[0]["best"]["trial"]
+    assert shows[0]["best"] == shows[1]["best"]
+    assert {t["trial"] for t in shows[0]["trials"]} == {t.number for t in trials}
