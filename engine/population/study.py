@@ -55,6 +55,7 @@ from engine.study.worker import (
     mark_dead_attempts,
     peak_mem_mb,
     save_trial_model,
+    shared_evidence,
     trial_dir,
 )
 from store import registry
@@ -381,7 +382,8 @@ class PopulationStudy(StudyRun):
         from engine.study.storage import trial_handle
 
         finish(self.optuna, trial_handle(self.optuna, slot.trial), slot.trial, final,
-               self.overhead, self.store, folder=trial_dir(self.cfg, self.study, slot.trial))
+               self.overhead, self.store,
+               folder=shared_evidence(self.cfg, self.study, slot.trial))
         self._trial_ended(final)
 
     def _on_oom(self, trials: list[int], slots: dict[int, TrialSlot], runner: PopulationRunner,

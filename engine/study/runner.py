@@ -254,7 +254,8 @@ class StudyRun:
         with contextlib.suppress(Exception):  # the reason, for other hosts' mirrors
             mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
                 mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]},
-                share.ATTR_EVIDENCE: share.pack(trial_dir(self.cfg, self.study, trial))})
+                share.ATTR_EVIDENCE: share.pack(trial_dir(self.cfg, self.study, trial))
+                if self.mirror is not None else None})
         with contextlib.suppress(Exception):  # already finished by the worker
             self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
 

@@ -51,6 +51,12 @@ def trial_dir(cfg: Config, study: str, trial: int) -> Path:
     return Path(cfg.paths.models) / study / f"trial-{trial}"
 
 
+def shared_evidence(cfg: Config, study: str, trial: int) -> Path | None:
+    """The folder whose evidence file `finish` publishes: only a shared (RDB) storage has
+    other hosts to read it; a journal file is this host's alone."""
+    return trial_dir(cfg, study, trial) if cfg.study.storage else None
+
+
 def pid_alive(pid: int | None) -> bool:
     if not pid:
         return False
@@ -303,7 +309,7 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 failed = registry.get_attempt(store, att.id)
                 assert failed is not None
                 return finish(study_obj, otrial, trial, failed, overhead,
-                              folder=trial_dir(cfg, study, trial))
+                              folder=shared_evidence(cfg, study, trial))
         ckpt_dir = trial_dir(cfg, study, trial) / "checkpoints"
         while True:
             n_oom = registry.count_attempts(store, study, trial, OOM)
@@ -321,7 +327,7 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
                 failed = registry.get_attempt(store, att.id)
                 assert failed is not None
                 return finish(study_obj, otrial, trial, failed, overhead,
-                              folder=trial_dir(cfg, study, trial))
+                              folder=shared_evidence(cfg, study, trial))
             faults = faultmod.from_env(trial, att.attempt)
             outcome = _attempt(cfg, store, study, trial, att, hp, minibatch, dev, data,
                                ckpt_dir, otrial, faults, overhead, TrialRunner)
@@ -331,7 +337,7 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
             final = registry.get_attempt(store, att.id)
             assert final is not None
             return finish(study_obj, otrial, trial, final, overhead, store,
-                          folder=trial_dir(cfg, study, trial))
+                          folder=shared_evidence(cfg, study, trial))
     finally:
         store.close()
 
