@@ -80,3 +80,17 @@ def test_bad_input_is_one_clear_line(config_path: Path, capsys, tmp_path: Path) 
     code, _, err = show(config_path, capsys, "--html", str(tmp_path / "no" / "such" / "x.html"))
     assert code == 2 and "does not exist" in err
     assert not (tmp_path / "no").exists()
+
+
+@pytest.mark.parametrize("storage, why", [
+    ("", "[study] storage is not set"),
+    ("sqlite:///{dir}/optuna.db", "no study named 'nope' in the shared study storage"),
+])
+def test_study_sync_refuses_with_one_line(config_path: Path, capsys: pytest.CaptureFixture[str],
+                                          storage: str, why: str) -> None:
+    url = storage.format(dir=config_path.parent)
+    config_path.write_text(f'[study]\nstorage = "{url}"\n' if url else "")
+    code = main(["--config", str(config_path), "study", "sync", "--study", "nope"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and why in err, err
+    assert "Traceback" not in err

@@ -145,3 +145,26 @@ def test_a_forged_attr_in_the_storage_is_skipped_with_a_note(make_config, tmp_pa
     finally:
         a.close()
         b.close()
+
+
+def test_study_sync_brings_a_finished_hosts_trials_and_evidence(make_config, tmp_path,
+                                                               capsys) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from engine.cli.main import main
+
+    a, b = host(make_config, tmp_path, "a"), host(make_config, tmp_path, "b")
+    try:
+        mine = [run_trial(a, EDGE), run_trial(a, FEE_NOISE)]
+        run_trial(b, FEE_NOISE)   # B's driver has ended: it never polled A's trials
+        capsys.readouterr()
+        assert main(["--config", str(tmp_path / "b.toml"), "study", "sync", "--study", "shared",
+                     "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["mirrored"] == 2 and doc["best_trial"] == mine[0] and doc["skipped"] == []
+        ev = study_evidence(b.cfg, b.store, "shared")
+        assert ev.trials_attempted == ev.trials_with_evidence == 3
+        assert doc["pbo"] == ev.pbo and ev.best is not None and ev.best.trial == mine[0]
+    finally:
+        a.close()
+        b.close()
