@@ -97,6 +97,7 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
     from engine.trading.account import AllotmentError
     from engine.trading.clock import RealClock, ReplayClock
+    from engine.trading.increments import record_products
     from engine.trading.policy import load_policy, resolve_model_dirs
     from engine.trading.trader import Trader, TraderSettings
 
@@ -145,6 +146,8 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             raise UsageError(str(e)) from None
         except BrokerError as e:
             raise JobError(f"broker {broker_name}: cannot read the account: {e}") from None
+        # How this trader's quantities are shown (display only; sizing asks the broker).
+        record_products(store, name, broker_name, broker, t.tickers)
         try:
             trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
         except ModelError as e:
