@@ -93,6 +93,7 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     from engine.brokers.factory import make_broker
     from engine.data.candles import DataError
     from engine.device import setup_torch
+    from engine.log_once import OnceFilter
     from engine.model.artifact import ModelError, read_spec
     from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
     from engine.trading.account import AllotmentError
@@ -103,6 +104,11 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The loop and the executor retry a failing broker (a full sim exchange file, an outage)
+    # every poll: log the first of each distinct error, then at powers of ten, not each retry.
+    once = OnceFilter()
+    for logger in ("cappuccino.trading.trader", "cappuccino.trading.execution"):
+        logging.getLogger(logger).addFilter(once)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
