@@ -25,10 +25,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import build_model  # noqa: E402
-from test_trader_restart_venues import CONFIG, SPEED, Market  # noqa: E402
 from venues import TICKERS  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
+from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
 from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
 
@@ -97,7 +97,7 @@ def test_trader_start_records_increments_and_status_shows_them(tmp_path: Path,
         if fake is not None:  # bars every 2 s; a market thread fills resting orders
             first = math.floor(time.time() / 300) * 300 - 400 * 300
             fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
-            market = Market(fake, seed=3)
+            market = Market(fake, seed=3, coinbase=venue == "coinbase")
             market.start()
             stack.callback(market.halt.set)
         log = tmp_path / "trader.log"
