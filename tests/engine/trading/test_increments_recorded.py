@@ -120,6 +120,13 @@ def test_trader_start_records_increments_and_status_shows_them(tmp_path: Path,
             t: ("sim", "0.00000001") for t in TICKERS}
     else:
         assert recorded == {t: (venue, b, q) for t, (b, q) in STEPS[venue].items()}
+    # Order sizing used the exchange's steps already (the broker's product, not this record):
+    # every order the trader sent is on its increment, and none was refused for its size.
+    orders = _rows(db, "SELECT ticker, qty, status, reason FROM orders WHERE trader = 't'")
+    assert orders
+    for ticker, qty, status, reason in orders:
+        assert Decimal(qty) % Decimal(recorded[ticker][1]) == 0, (ticker, qty)
+        assert not (status == "REJECTED" and "size" in (reason or "")), (ticker, qty, reason)
     out = _cli(cfg_path, env, "status", "--json")
     assert out.returncode == 0, out.stderr
     (trader,) = json.loads(out.stdout)["traders"]
