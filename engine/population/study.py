@@ -360,8 +360,9 @@ class PopulationStudy(StudyRun):
         ended, so `study show` lists it like a per-trial worker's pruned trial (it counts in
         N either way). Best effort: a full disk must not stop the study."""
         folder = trial_dir(self.cfg, self.study, trial)
-        if load_trace(folder) is not None:
-            return
+        old = load_trace(folder)
+        if old is not None and old.splits:
+            return   # never replace returns already kept
         with contextlib.suppress(OSError):
             Trace(status=state).save(folder)
 
@@ -369,7 +370,7 @@ class PopulationStudy(StudyRun):
              **fields: Any) -> None:
         metrics = fields.pop("metrics", None) or dict(slot.notes)
         progress = fields.pop("progress", runner.progress if runner is not None else 0.0)
-        if state != "COMPLETE":
+        if state in ("PRUNED", "FAILED"):
             self._mark_evidence(slot.trial, state)
         registry.end_attempt(self.store, slot.attempt.id, state, metrics=metrics,
                              progress=progress, peak_mem_mb=peak_mem_mb(self.dev), **fields)
