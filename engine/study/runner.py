@@ -381,7 +381,9 @@ def study_pbo(store: Store, study: str, cfg: Config | None = None) -> float | No
     from engine.study.evidence import study_evidence
 
     ev = study_evidence(cfg, store, study)
-    registry.put_study_evidence(store, study, json.dumps(ev.to_json()))
+    doc = ev.to_json()
+    doc.pop("trials")   # one row per trial: `study show` lists them; the console reads less
+    registry.put_study_evidence(store, study, json.dumps(doc))
     return ev.pbo
 
 
