@@ -224,6 +224,11 @@ def clear_exit_request(store: Store, trader: str) -> None:
         store.conn.execute("DELETE FROM kv WHERE key = ?", (EXIT_KEY + trader,))
 
 
+def set_kill_switch(store: Store, on: bool, at: float | None = None) -> None:
+    """Turn the global kill switch on or off (call inside store.write())."""
+    kv.upsert(store.conn, KILL_SWITCH_KEY, "1" if on else "0", at)
+
+
 def kill_switch_on(store: Store) -> bool:
     row = store.one("SELECT value FROM kv WHERE key = ?", (KILL_SWITCH_KEY,))
     return row is not None and row["value"] == "1"

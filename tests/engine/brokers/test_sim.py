@@ -3,6 +3,7 @@ submit, persistent state (a second instance on the same file sees the same excha
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -144,8 +145,11 @@ def test_two_exchange_files_never_share_an_id(tmp_path: Path) -> None:
 
 def test_a_file_made_before_prefixes_keeps_its_ids(tmp_path: Path) -> None:
     old = broker(tmp_path)
-    old.conn.execute("DELETE FROM meta WHERE key = 'id_prefix'")  # as an older version made it
     old.close()
+    conn = sqlite3.connect(tmp_path / "sim.db")  # as an older version made it: no prefix
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key = 'id_prefix'")
+    conn.close()
     b = broker(tmp_path)
     b.submit(req("c1", "BUY", "1", None, post_only=False))
     assert [f.fill_id for f in b.fills(0.0)] == ["simfill-1"]
