@@ -17,23 +17,23 @@ from engine.metrics import (
     maker_ratio,
     max_drawdown,
     monthly,
+    rolling_sharpe,
     series_sharpe,
     sharpe,
     sharpe_se,
     sortino,
     trades_per_day,
 )
-from engine.monitor.sharpe import sharpe_of
 from store.period import DecisionBucket, FillBucket
 
 
-def test_series_sharpe_agrees_with_the_monitors_whole_series_sharpe() -> None:
+def test_series_sharpe_agrees_with_the_monitors_rolling_sharpe_over_the_whole_series() -> None:
     rng = np.random.default_rng(3)
     at = np.arange(500, dtype=float) * 300.0
     equity = 1000.0 * np.cumprod(1.0 + rng.normal(2e-4, 3e-3, 500))
     mine, n = series_sharpe(at, equity)
-    theirs, m = sharpe_of(at, equity)
-    assert n == m == 499 and mine == pytest.approx(theirs, rel=1e-9)
+    theirs, m = rolling_sharpe(at, equity, np.array([at[-1]]), float(at[-1] - at[0]))
+    assert n == m[0] == 499 and mine == pytest.approx(float(theirs[0]), rel=1e-9)
     assert series_sharpe(at[:1], equity[:1]) == (0.0, 0)
 
 
