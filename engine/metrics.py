@@ -21,6 +21,8 @@ from store.period import DecisionBucket, FillBucket
 if TYPE_CHECKING:
     import numpy as np
 
+    from store.trading import DecisionSpan, LiquidityCounts
+
 SECONDS_PER_YEAR = 365 * 24 * 3600
 DAY_S = 86_400.0
 MAKER_TARGET = 0.70      # the share of fills we want resting on the book (maker fees)
@@ -262,6 +264,40 @@ def monthly(per_day: float) -> float:
 def maker_ratio(maker_fills: int, fills: int) -> float | None:
     """The share of fills that rested on the book; None without fills."""
     return maker_fills / fills if fills else None
+
+
+def maker_ratio_of(counts: LiquidityCounts) -> float | None:
+    """`maker_ratio` of the store's fill counts (store.trading.liquidity_counts)."""
+    return maker_ratio(counts.maker_fills, counts.fills)
+
+
+def bars_running_s(first_bar_at: float, last_bar_at: float, bars: int) -> float:
+    """The time b bars from first to last stand for: each bar is one period, so
+    (last - first) × b / (b - 1); 0 under 2 bars."""
+    return (last_bar_at - first_bar_at) * bars / (bars - 1) if bars > 1 else 0.0
+
+
+@dataclass(frozen=True)
+class DecisionStats:
+    decisions: int            # BUY/SELL decisions (HOLDs excluded)
+    passed: int
+    pass_rate: float
+    trades_per_day: float     # passed decisions over the bar time the decisions span
+    projected_trades_per_month: float
+    avg_score: float
+
+
+def decision_stats(span: DecisionSpan) -> DecisionStats:
+    """Pass rate, trades per day (passed decisions over the bar-time span, `bars_running_s`)
+    and the average score of a trader's decisions (store.trading.decision_span)."""
+    running = (bars_running_s(span.first_bar_at, span.last_bar_at, span.bars)
+               if span.first_bar_at is not None and span.last_bar_at is not None else 0.0)
+    per_day = trades_per_day(span.passed, running)
+    return DecisionStats(
+        decisions=span.decisions, passed=span.passed,
+        pass_rate=span.passed / span.decisions if span.decisions else 0.0,
+        trades_per_day=per_day, projected_trades_per_month=monthly(per_day),
+        avg_score=0.0 if span.avg_score is None else span.avg_score)
 
 
 def fee_total(fees: Iterable[object]) -> Decimal:

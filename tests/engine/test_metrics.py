@@ -11,10 +11,13 @@ import pytest
 
 from engine.metrics import (
     MAKER_TARGET,
+    bars_running_s,
     conviction_from_buckets,
+    decision_stats,
     execution_from_buckets,
     fee_total,
     maker_ratio,
+    maker_ratio_of,
     max_drawdown,
     monthly,
     rolling_sharpe,
@@ -25,6 +28,7 @@ from engine.metrics import (
     trades_per_day,
 )
 from store.period import DecisionBucket, FillBucket
+from store.trading import DecisionSpan, LiquidityCounts
 
 
 def test_series_sharpe_agrees_with_the_monitors_rolling_sharpe_over_the_whole_series() -> None:
@@ -89,6 +93,28 @@ def test_execution_from_the_stores_day_buckets() -> None:
     assert s.fees_paid == "1.00"
     assert s.fee_tier == {"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"}
     assert execution_from_buckets("a", [], "not json", 0.0).fee_tier is None
+
+
+def test_decision_stats_count_trades_over_the_bars_the_decisions_span() -> None:
+    # One day of 5-minute bars seen as 289 bar times: they stand for 289 periods.
+    span = DecisionSpan(decisions=289, passed=73, avg_score=0.55, first_bar_at=0.0,
+                        last_bar_at=288 * 300.0, bars=289)
+    assert bars_running_s(0.0, 288 * 300.0, 289) == pytest.approx(289 * 300.0)
+    s = decision_stats(span)
+    assert (s.decisions, s.passed) == (289, 73)
+    assert s.pass_rate == pytest.approx(73 / 289)
+    assert s.trades_per_day == pytest.approx(73 / (289 / 288))
+    assert s.projected_trades_per_month == pytest.approx(s.trades_per_day * 30)
+    assert s.avg_score == 0.55
+    empty = decision_stats(DecisionSpan(0, 0, None, None, None, 0))
+    assert (empty.pass_rate, empty.trades_per_day, empty.avg_score) == (0.0, 0.0, 0.0)
+    one_bar = decision_stats(DecisionSpan(2, 2, 0.9, 600.0, 600.0, 1))
+    assert one_bar.trades_per_day == 0.0  # one bar measures no time
+
+
+def test_maker_ratio_of_the_stores_counts() -> None:
+    assert maker_ratio_of(LiquidityCounts(maker_fills=3, fills=4)) == 0.75
+    assert maker_ratio_of(LiquidityCounts(0, 0)) is None
 
 
 def test_importing_the_metrics_leaves_numpy_unloaded() -> None:
