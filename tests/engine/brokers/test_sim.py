@@ -105,11 +105,14 @@ def test_sim_start_frac_starts_the_replay_late_but_never_before_warmup(
     from engine.brokers.factory import make_broker, sim_start_index
     from engine.config import ConfigError
     from engine.config.secrets import Secrets
+    from engine.features import longest_history
 
     base = ('[data]\nsource = "synthetic"\nsynthetic_bars = 1000\n[features]\nlookback = 2\n'
             'norm_window = 20\n[conviction]\nvolatility_window = 20\n[trader]\n')
     warm = sim_start_index(make_config(base), 1000)
-    assert warm == 20 + 40 + 2  # norm_window + the longest indicator window + lookback
+    # The longest indicator window (macd_hist, 33) + norm_window - 1 + lookback: every
+    # feature spec's history fits (tests/engine/test_features.py).
+    assert warm == longest_history(2, 20) == 33 + 20 - 1 + 2
     cfg = make_config(base + "sim_start_frac = 0.85\n", name="a.toml")
     b = make_broker(cfg, Secrets(), "sim", tmp_path / "a")
     assert b.index == 850 and b.now() == b.candles.times[850] + 300  # type: ignore[attr-defined]
