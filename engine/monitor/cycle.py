@@ -151,15 +151,13 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
     bt = trader.backtest_sharpe
     ppy = periods_per_year(bar_seconds_of(at))
     n_bt = trader.backtest_bars or m.backtest_bars
-    base = dict(trader=trader.name, mode=trader.mode, backtest_sharpe=bt, samples=n)
     if n < m.min_samples:
         state = f"INSUFFICIENT DATA ({n}/{m.min_samples})"
-        return Verdict(**base, level=INSUFFICIENT, state=state, live_sharpe=None,
-                       emergency_hours=0.0, message=f"{state}: no verdict yet")
+        return Verdict(trader.name, trader.mode, INSUFFICIENT, state, None, bt, n, 0.0,
+                       f"{state}: no verdict yet")
     if bt is None:
-        return Verdict(**base, level=NO_BACKTEST, state="NO BACKTEST SHARPE", live_sharpe=live,
-                       emergency_hours=0.0,
-                       message=f"live Sharpe {live:.2f}; no backtest Sharpe to compare with")
+        return Verdict(trader.name, trader.mode, NO_BACKTEST, "NO BACKTEST SHARPE", live, bt, n,
+                       0.0, f"live Sharpe {live:.2f}; no backtest Sharpe to compare with")
     # One z per checkpoint (each window's own autocorrelation); none before min_samples.
     gaps = [sharpe_gap_z(float(s), int(k), bt, n_bt, ppy,
                          lrv_ratio(window_returns(at, eq, e, window_s)))
@@ -182,8 +180,8 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
             level = CRITICAL
             text += (f"; below the emergency line for {emergency_hours:.1f} of "
                      f"{m.emergency_sustain_h:g} h")
-    return Verdict(**base, level=level, state=level, live_sharpe=live,
-                   emergency_hours=emergency_hours, message=text, z=z)
+    return Verdict(trader.name, trader.mode, level, level, live, bt, n, emergency_hours, text,
+                   z=z)
 
 
 def should_alert(level: str, prev: AlertRow | None, now: float, cooldown_s: float) -> bool:
