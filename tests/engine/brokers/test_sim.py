@@ -130,6 +130,25 @@ def test_sim_start_frac_starts_the_replay_late_but_never_before_warmup(
         make_config(base + "sim_start_frac = 1.0\n", name="d.toml")
 
 
+def test_the_replay_waits_for_history_bars_and_the_volatility_window(
+        make_config) -> None:  # type: ignore[no-untyped-def]
+    """[trader] history_bars: never fewer than the features' history and the volatility
+    window; more when asked (cappuccino.toml says so)."""
+    from engine.brokers.factory import sim_start_index
+    from engine.features import longest_history
+
+    base = ('[data]\nsource = "synthetic"\nsynthetic_bars = 1000\n[features]\nlookback = 2\n'
+            'norm_window = 20\n')
+    feats = longest_history(2, 20)
+    assert sim_start_index(make_config(base + "[conviction]\nvolatility_window = 20\n"),
+                           1000) == feats
+    assert sim_start_index(make_config(base + "[conviction]\nvolatility_window = 100\n",
+                                       name="v.toml"), 1000) == 101
+    assert sim_start_index(make_config(base + "[conviction]\nvolatility_window = 20\n"
+                                       "[trader]\nhistory_bars = 300\n", name="h.toml"),
+                           1000) == 300
+
+
 def test_two_exchange_files_never_share_an_id(tmp_path: Path) -> None:
     """Fill and order ids are unique per exchange file (issue 10: two sims both said
     simfill-1), and stay the same when the file is reopened."""
