@@ -176,3 +176,15 @@ def test_a_file_made_before_prefixes_keeps_its_ids(tmp_path: Path) -> None:
     b.submit(req("c1", "BUY", "1", None, post_only=False))
     assert [f.fill_id for f in b.fills(0.0)] == ["simfill-1"]
     assert b.get_order("c1").broker_order_id == "sim-1"  # type: ignore[union-attr]
+
+
+def test_an_exchange_file_that_is_not_a_database_is_a_broker_error(tmp_path: Path) -> None:
+    """A damaged exchange file is one BrokerError line (the trader reports and retries), not
+    a sqlite3 traceback, and the file is left as it was."""
+    from engine.brokers.base import BrokerError
+
+    (tmp_path / "sim.db").write_bytes(b"garbage " * 200)
+    with pytest.raises(BrokerError, match=r"^sim: exchange file .*sim\.db: file is not a "
+                                          r"database$"):
+        broker(tmp_path)
+    assert (tmp_path / "sim.db").read_bytes() == b"garbage " * 200
