@@ -1,16 +1,16 @@
 """`cappuccino backtest`: the trader's own decision path over history, per ticker.
 
-The path is the conviction replay's filtered portfolio (engine.reports.replay): features and
-observation as the trader computes them, the model's own action mapping and execution delay
-(engine.trading.decision.bar_orders), the five conviction factors
-(engine.trading.conviction.bar_factors) through a ConvictionFilter, and the env step's fees
-and half spread per side. With a [risk] section (the CLI passes the config's) the trader's
-RiskEngine then sees every order that passed the filter: update() each bar (daily loss halt,
-loss-streak pause from record_trade on each sell's realized PnL), check() each order (max
-position, cash, max order notional; no product increments: the history has none); a refused
-order is dropped and a clamped one scaled down (the step's keep mask). Not replayed:
-maker-first execution; orders fill at the bar's close (the next bar's with the model's
-delay).
+The path is the conviction replay's filtered portfolio (engine.reports.walk): features and
+observation as the trader computes them, then the trader's own decision function
+(engine.trading.decide.decide_bar: the model's action mapping, the five conviction factors
+through a ConvictionFilter, and with a [risk] section (the CLI passes the config's) the
+trader's RiskEngine), and the env step's execution delay, fees and half spread per side.
+The risk engine's update() runs each bar (daily loss halt, loss-streak pause from
+record_trade on each sell's realized PnL) and check() sees every order that passed the
+filter (max position, cash left by the bar's earlier buys, max order notional; no product
+increments: the history has none); a refused order is dropped and a clamped one scaled
+down (decide_bar's keep mask). Not replayed: maker-first execution; orders fill at the
+bar's close (the next bar's with the model's delay).
 
 Per ticker, from the executed holdings changes of each step:
   fees     = sum of |shares traded| x fill price x fee;
@@ -27,6 +27,7 @@ without fees (engine.env.backtest's definitions).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -34,10 +35,11 @@ import numpy as np
 from engine.config.schema import ConvictionSection, RiskSection
 from engine.data.candles import Candles
 from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
-from engine.reports.replay import _iso, _prepare, _section
-from engine.trading.conviction import ConvictionFilter, bar_factors
-from engine.trading.decision import bar_orders, decision_side, size_unit
+from engine.reports.replay import _section
+from engine.reports.walk import iso as _iso
+from engine.reports.walk import prepare, walk
 from engine.trading.policy import Policy
+from engine.trading.risk import RiskEngine
 
 
 @dataclass(frozen=True)
@@ -97,64 +99,22 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
              cost: float | None = None, risk: RiskSection | None = None) -> BacktestResult:
     """The trader's path over bars [lo, hi) (raised to the first bar with full history);
     risk: the trader's risk engine too (see the module docstring)."""
-    from decimal import Decimal
-
-    from engine.brokers.base import Product
-    from engine.env.step import NumpyOps, trade_step
-    from engine.features import observation
-    from engine.trading.risk import ProposedOrder, RiskEngine
-
-    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
+    b = prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
     section = _section(conviction)
     close, tickers = candles.close, candles.tickers
     n = candles.n_assets
-    filt = ConvictionFilter(section, max_position_pct)
-    span = max(section.volatility_window, section.momentum_window) + 1
-    fee, min_order = b.prm.fee, b.prm.min_order
-    cash, hold = np.float64(b.initial), np.zeros(n)
+    fee = b.prm.fee
+    hold = np.zeros(n)
     equity = [b.initial]
     flow, fees, cost_basis = np.zeros(n), np.zeros(n), np.zeros(n)
     wins, sells, buys = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int)
     fills: list[list[Fill]] = [[] for _ in range(n)]
-    zero = np.float64(0.0)
     period = float(candles.bar_seconds)
     engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(fee)))
-    nil = Decimal(0)
-    for t in range(b.first, b.hi - 1):
-        p = close[t]
-        obs = observation(b.feats[t - b.lookback + 1:t + 1], float(cash), hold, p, b.initial)
-        out = policy.act(obs)
-        eq_now = float(cash + np.add.reduce(hold * p))
-        if engine is not None:   # the bar closed at times[t] + period; never stale here
-            engine.update(float(candles.times[t]) + period, eq_now,
-                          float(candles.times[t]), False)
-        orders, members = bar_orders(b.prm, out.actions, out.members, p, hold, eq_now)
-        fac = bar_factors(section, close[max(t + 1 - span, 0):t + 1], orders, members, p,
-                          size_unit(b.prm, eq_now, n))
-        keep = np.ones(n)
-        for j in range(n):
-            held = float(hold[j])
-            side = decision_side(float(orders[j]), float(p[j]), held, min_order)
-            if side == "HOLD":
-                continue
-            weight = held * float(p[j]) / eq_now if eq_now > 0 else 0.0
-            v = filt.evaluate(tickers[j], side, float(fac.size[j]), float(fac.agreement[j]),
-                              float(fac.momentum[j]), float(fac.volatility[j]), weight,
-                              float(fac.market[j]), held > 0)
-            if not v.passed:
-                keep[j] = 0.0
-            elif engine is not None:
-                price = float(p[j])
-                want = min(abs(float(orders[j])), held) if side == "SELL" else float(orders[j])
-                dec = engine.check(
-                    ProposedOrder(tickers[j], side, Decimal(repr(want)), Decimal(repr(price))),
-                    equity=Decimal(repr(eq_now)), position_qty=Decimal(repr(held)),
-                    pending_buy_qty=nil, cash_available=Decimal(repr(float(cash))),
-                    product=Product(tickers[j], nil, nil, nil, nil))
-                keep[j] = float(dec.qty) / abs(float(orders[j])) if dec.approved else 0.0
-        st = trade_step(NumpyOps, b.prm, p, close[t + 1], cash, hold, out.actions, zero,
-                        zero, keep)
-        px = close[t + 1] if b.prm.delay else p
+    for s in walk(b, section, engine):
+        t, hold = s.t, s.holdings0
+        st = s.result
+        px = close[t + 1] if b.prm.delay else close[t]
         at = t + 1 - b.first if b.prm.delay else t - b.first
         delta = np.asarray(st.holdings) - hold
         for jj in np.flatnonzero(np.abs(delta) > 0):
@@ -178,7 +138,7 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
                 cost_basis[j] -= avg * -d
                 flow[j] += proceeds
                 fills[j].append(Fill(at, "SELL", -d, price))
-        cash, hold = st.cash, np.asarray(st.holdings, dtype=float)
+        hold = np.asarray(st.holdings, dtype=float)
         equity.append(float(st.value1))
     last = close[b.hi - 1]
     per = tuple(TickerResult(tickers[j], int(buys[j] + sells[j]), int(buys[j]), int(sells[j]),

@@ -10,9 +10,9 @@ from engine.reports.replay import (
     TARGET_PER_MONTH,
     HintRow,
     ReplayResult,
-    _iso,
 )
 from engine.reports.replay_pnl import render as render_factor_pnl
+from engine.reports.walk import iso as _iso
 
 
 def tuned_text(r: ReplayResult) -> str:

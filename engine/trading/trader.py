@@ -49,15 +49,15 @@ from engine.notify.events import emit
 from engine.trading import account
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
-from engine.trading.conviction import ConvictionFilter, bar_factors
-from engine.trading.decision import bar_orders, decision_side, size_unit
+from engine.trading.conviction import ConvictionFilter
+from engine.trading.decide import BarInput, decide_bar
 from engine.trading.execution import Executor
-from engine.trading.exits import exit_intents
+from engine.trading.exits import Intent, exit_intents
 from engine.trading.guards import Guards
 from engine.trading.history import CandleHistory, Window
 from engine.trading.loop import Loop
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
-from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
+from engine.trading.risk import HALTED, RiskEngine, RiskState
 from engine.trading.shadow import ShadowBook
 from store import kv
 from store import trading as st
@@ -285,7 +285,7 @@ class Trader(Guards, Loop):
                                    exiting=exit_req is not None)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
-        intents: list[tuple[str, str, Decimal, Decimal]] = []
+        intents: list[Intent] = []
         window = self._feature_window(candles)
         if win.newest_missing:
             log.warning("%s: bar %s: the newest candle of %s did not arrive within %.0fs; "
@@ -354,49 +354,25 @@ class Trader(Guards, Loop):
 
     def _decide(self, bar_at: float, candles: Candles, holdings: np.ndarray,
                 prices: np.ndarray, equity_f: float, out: PolicyOutput
-                ) -> tuple[list[st.DecisionRecord], list[tuple[str, str, Decimal, Decimal]]]:
-        quotes = self.broker.quotes(list(self.s.tickers))
-        budget = self.available_cash
-        records, sells, buys = [], [], []
-        # The model's mapping, then the conviction factors: engine.trading.decision and
-        # engine.trading.conviction.bar_factors, the functions the replay runs too.
-        orders, member_orders = bar_orders(self.step_params, out.actions, out.members, prices,
-                                           holdings, equity_f)
-        fac = bar_factors(self.cfg.conviction, candles.close, orders, member_orders, prices,
-                          size_unit(self.step_params, equity_f, len(prices)))
-        for j, t in enumerate(self.s.tickers):
-            a = float(out.actions[j])
-            price = prices[j]
-            shares = float(orders[j])
-            held = holdings[j]
-            side = decision_side(shares, price, held, self.min_order)
-            v = self.conviction.evaluate(t, side, float(fac.size[j]), float(fac.agreement[j]),
-                                         float(fac.momentum[j]), float(fac.volatility[j]),
-                                         held * price / equity_f, float(fac.market[j]),
-                                         held > 0)
-            passed, reason = v.passed, v.reason
-            if passed:
-                q = quotes[t]
-                limit = q.bid if side == "BUY" else q.ask
-                lot = self.ledger.lot(t)
-                d = self.risk.check(
-                    ProposedOrder(t, side, Decimal(repr(float(abs(shares)))), limit),
-                    equity=self.equity,
-                    position_qty=min(lot.qty, self.account_qty.get(t, lot.qty)),
-                    pending_buy_qty=Decimal(0), cash_available=budget,
-                    product=self.broker.product(t))
-                if d.approved:
-                    (buys if side == "BUY" else sells).append((t, side, d.qty, limit))
-                    if side == "BUY":
-                        budget -= d.qty * limit * (1 + self.risk.fee_rate)
-                    if d.reason != "ok":
-                        reason = f"{reason}; risk {d.reason}"
-                else:
-                    passed, reason = False, f"risk: {d.reason}"
-            records.append(st.DecisionRecord(bar_at, t, a, side, v.score, v.f_size, v.f_momentum,
-                                             v.f_agreement, v.f_volatility, v.f_context, passed,
-                                             reason))
-        return records, sells + buys  # sells first: they free cash and reduce risk
+                ) -> tuple[list[st.DecisionRecord], list[Intent]]:
+        """The bar's decisions and intents: engine.trading.decide.decide_bar, the function
+        the replay, the backtest and the shadow backtest run too."""
+        tickers = list(self.s.tickers)
+        lots = [self.ledger.lot(t) for t in tickers]
+        bar = BarInput(self.s.tickers, out.actions, out.members, prices, holdings,
+                       candles.close, self.equity, self.available_cash,
+                       sellable=tuple(min(lot.qty, self.account_qty.get(t, lot.qty))
+                                      for t, lot in zip(tickers, lots, strict=True)),
+                       quotes=self.broker.quotes(tickers),
+                       products={t: self.broker.product(t) for t in tickers},
+                       exit_streaks=self.conviction.blocked_exits)
+        d = decide_bar(self.step_params, bar, self.conviction, self.risk)
+        self.conviction.restore_blocked_exits(dict(d.exit_streaks))
+        records = [st.DecisionRecord(bar_at, x.ticker, x.action, x.side, v.score, v.f_size,
+                                     v.f_momentum, v.f_agreement, v.f_volatility, v.f_context,
+                                     x.passed, x.reason)
+                   for x in d.decisions if (v := x.verdict) is not None]
+        return records, [(i.ticker, i.side, i.qty, i.price) for i in d.intents]
 
     def _write_bar_state(self, bar_at: float, equity_f: float,
                          shadow: tuple[ShadowBook, float, float] | None) -> None:
