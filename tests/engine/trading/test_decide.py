@@ -6,9 +6,10 @@ To compare the paths, every order is filled at its bar's close as the backtest a
 the sim has no spread and charges the model's fee as maker and taker, and each bar's
 resting orders cross as taker before the next bar (as in test_trader's shadow test). The
 model has no execution delay and no band, so it trades every bar. What still differs, and
-why quantities are compared to 2e-4 rather than exactly (they differ by up to 5e-5): the sim quantizes its quotes to the
-cent (a taker fill is up to a cent from the close) and the trader rounds quantities down to
-the product's 1e-8 increment; the backtest has no book, so fills exactly at the close.
+why quantities are compared to 2e-4 rather than exactly (they differ by up to 5e-5 here):
+the sim quantizes its quotes to the cent (a taker fill is up to a cent from the close) and
+the trader rounds quantities down to the product's 1e-8 increment; the backtest has no
+book, so it fills exactly at the close.
 """
 
 from __future__ import annotations
