@@ -36,7 +36,6 @@ REMAINING = {
     "engine/monitor/cycle.py",
     "engine/trading/control.py",
     "engine/trading/policy.py",
-    "engine/trading/trader.py",
 }
 
 

@@ -53,7 +53,6 @@ from engine.trading.conviction import ConvictionFilter
 from engine.trading.decide import BarInput, decide_bar
 from engine.trading.execution import Executor
 from engine.trading.exits import Intent, exit_intents
-from engine.trading.guards import Guards
 from engine.trading.history import CandleHistory, Window
 from engine.trading.loop import Loop
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
@@ -86,7 +85,7 @@ def _base(ticker: str) -> str:
     return ticker.split("-")[0]
 
 
-class Trader(Guards, Loop):
+class Trader(Loop):
     def __init__(self, cfg: Config, store: Store, broker: Broker, clock: Clock, policy: Policy,
                  settings: TraderSettings) -> None:
         self.cfg, self.store, self.broker, self.clock = cfg, store, broker, clock
@@ -188,11 +187,9 @@ class Trader(Guards, Loop):
         hand-placed orders' fills are not its own)."""
         since = st.last_fill_at(self.store, self.name)
         if since is None:  # no fill yet: from our first order on (not the account's history)
-            row = self.store.one("SELECT MIN(bar_at) AS m FROM orders WHERE trader = ?",
-                                 (self.name,))
-            if not row or row["m"] is None:
+            since = st.first_order_bar(self.store, self.name)
+            if since is None:
                 return  # no order ever: nothing of ours can have filled
-            since = row["m"]
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
             if st.has_fill(self.store, self.name, f.fill_id):
@@ -226,7 +223,7 @@ class Trader(Guards, Loop):
             self._write_position(f.ticker)
             if pnl is not None:
                 self.risk.record_trade(float(pnl), self.clock.now())
-                kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+                kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
         if self.cfg.trader.notify_fills:
             emit(self.store, self.cfg, "fill", f"{self.name}: {f.side} {f.qty} {f.ticker}",
                  f"{f.side} {f.qty} {f.ticker} at {f.price} ({f.liquidity.lower()}, fee "
@@ -381,9 +378,8 @@ class Trader(Guards, Loop):
         prices = [float(self.last_prices.get(t, 0)) for t in self.s.tickers]
         bench = None
         if hodl is None and all(p > 0 for p in prices):
-            self.store.conn.execute(
-                "INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                (self.hodl_key, json.dumps({"prices": prices, "capital": equity_f}), at))
+            kv.insert_if_absent(self.store.conn, self.hodl_key,
+                                json.dumps({"prices": prices, "capital": equity_f}), at)
             bench = equity_f
         elif hodl:
             h = json.loads(hodl)
@@ -393,7 +389,7 @@ class Trader(Guards, Loop):
         ew = backtest = None
         if shadow is not None:
             book, ew, backtest = shadow
-            kv_put(self.store, self.shadow_key, book.to_json(), self.clock.now())
+            kv.upsert(self.store.conn, self.shadow_key, book.to_json(), self.clock.now())
         st.insert_equity(self.store, self.name, at, self.equity, self.cash, bench, ew, backtest)
         for t in self.s.tickers:
             if self.ledger.lot(t).qty > 0 or t in self.last_prices:
@@ -401,14 +397,14 @@ class Trader(Guards, Loop):
         st.set_trader_fields(self.store, self.name, equity=str(self.equity), cash=str(self.cash),
                              last_bar_at=bar_at, trading_state=self.risk.state,
                              state_reason=self.risk.s.reason or None, at=self.clock.now())
-        kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+        kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
 
     def _on_state_change(self, state: str, reason: str) -> None:
         log.warning("%s: trading state %s %s", self.name, state, reason)
         with self.store.write():
             st.set_trader_fields(self.store, self.name, trading_state=state,
                                  state_reason=reason or None, at=self.clock.now())
-            kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+            kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
         level = "warning" if state != "ACTIVE" else "success"
         emit(self.store, self.cfg, "trading_state", f"{self.name}: {state}",
              f"trading state {state}" + (f": {reason}" if reason else ""), level,
@@ -439,7 +435,7 @@ class Trader(Guards, Loop):
         except BrokerError as e:
             log.warning("%s: shutdown could not reach the broker: %s", self.name, e)
         with self.store.write():
-            kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+            kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
             st.set_trader_fields(self.store, self.name, equity=str(self.equity),
                                  cash=str(self.cash), at=self.clock.now())
 
@@ -447,25 +443,13 @@ class Trader(Guards, Loop):
 def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
     """Sells blocked in a row per ticker, from the decisions table (survives restarts)."""
     out: dict[str, int] = {}
-    rows = store.query("SELECT ticker, passed FROM decisions WHERE trader = ? AND side = 'SELL' "
-                       "ORDER BY id DESC LIMIT 500", (trader,))
     done: set[str] = set()
-    for r in rows:
-        if r["ticker"] in done:
+    for ticker, passed in st.recent_sell_verdicts(store, trader):
+        if ticker in done:
             continue
-        if r["passed"]:
-            done.add(r["ticker"])
+        if passed:
+            done.add(ticker)
         else:
-            out[r["ticker"]] = out.get(r["ticker"], 0) + 1
+            out[ticker] = out.get(ticker, 0) + 1
     return out
 
-
-def kv_put(store: Store, key: str, value: str, at: float | None = None) -> None:
-    """kv upsert inside the caller's transaction (store.kv.put opens its own); `at`: the
-    trader's clock (default wall time)."""
-    from store.db import now
-
-    store.conn.execute(
-        "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-        "SET value=excluded.value, updated_at=excluded.updated_at",
-        (key, value, now() if at is None else at))
