@@ -17,8 +17,10 @@ Per ticker, from the executed holdings changes of each step:
   pnl      = sells x (1 - fee) - buys x (1 + fee) + the shares held at the end x the last
              close (net of fees, marked to market);
   trades   = executed orders (buys and sells);
-  win rate = sells whose proceeds net of fees beat the average cost (fees included) of the
-             shares sold, over all sells.
+  win rate = winning round trips over all round trips: the fills paired first-in first-out
+             into round trips by engine.reports.trades.round_trips (the Trades pane's and
+             `export trades`' pairing), each winning when its PnL net of both fills' fees
+             is above zero; a position still open at the end is no round trip.
 The per-ticker PnL sums to final equity - initial cash. Benchmarks over the same bars:
 HODL (equal split at the first bar, held) and equal weight (rebalanced every bar), both
 without fees (engine.env.backtest's definitions).
@@ -36,6 +38,7 @@ from engine.config.schema import ConvictionSection, RiskSection
 from engine.data.candles import Candles
 from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
 from engine.reports.replay import _section
+from engine.reports.trades import round_trips
 from engine.reports.walk import iso as _iso
 from engine.reports.walk import prepare, walk
 from engine.trading.policy import Policy
@@ -48,6 +51,28 @@ class Fill:
     side: str         # BUY or SELL
     shares: float
     price: float
+    fee: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Paired:
+    """A backtest fill as engine.reports.trades.round_trips reads one (its FillLike)."""
+    trader: str
+    ticker: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    liquidity: str
+    at: float
+
+
+def round_trip_wins(ticker: str, fills: tuple[Fill, ...]) -> tuple[int, int]:
+    """(round trips, winning ones) of one ticker's fills, paired FIFO as the Trades pane
+    pairs a trader's fills."""
+    m = round_trips(_Paired("backtest", ticker, f.side, repr(f.shares), repr(f.price),
+                            repr(f.fee), "TAKER", float(f.bar)) for f in fills)
+    return len(m.trips), sum(1 for t in m.trips if t.pnl > 0)
 
 
 @dataclass(frozen=True)
@@ -56,14 +81,15 @@ class TickerResult:
     trades: int
     buys: int
     sells: int
-    wins: int
+    round_trips: int  # fills paired first-in first-out (engine.reports.trades)
+    wins: int         # round trips with a PnL net of fees above zero
     pnl: float
     fees: float
     fills: tuple[Fill, ...]
 
     @property
     def win_rate(self) -> float | None:
-        return self.wins / self.sells if self.sells else None
+        return self.wins / self.round_trips if self.round_trips else None
 
 
 @dataclass(frozen=True)
@@ -107,7 +133,7 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
     hold = np.zeros(n)
     equity = [b.initial]
     flow, fees, cost_basis = np.zeros(n), np.zeros(n), np.zeros(n)
-    wins, sells, buys = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int)
+    sells, buys = np.zeros(n, int), np.zeros(n, int)
     fills: list[list[Fill]] = [[] for _ in range(n)]
     period = float(candles.bar_seconds)
     engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(fee)))
@@ -126,23 +152,23 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
                 buys[j] += 1
                 flow[j] -= val * (1.0 + fee)
                 cost_basis[j] += val * (1.0 + fee)
-                fills[j].append(Fill(at, "BUY", d, price))
+                fills[j].append(Fill(at, "BUY", d, price, val * fee))
             else:
                 sells[j] += 1
                 avg = cost_basis[j] / hold[j] if hold[j] > 0 else 0.0
                 proceeds = val * (1.0 - fee)
-                wins[j] += proceeds > avg * -d
                 if engine is not None:
                     engine.record_trade(proceeds - avg * -d,
                                         float(candles.times[t]) + period)
                 cost_basis[j] -= avg * -d
                 flow[j] += proceeds
-                fills[j].append(Fill(at, "SELL", -d, price))
+                fills[j].append(Fill(at, "SELL", -d, price, val * fee))
         hold = np.asarray(st.holdings, dtype=float)
         equity.append(float(st.value1))
     last = close[b.hi - 1]
     per = tuple(TickerResult(tickers[j], int(buys[j] + sells[j]), int(buys[j]), int(sells[j]),
-                             int(wins[j]), float(flow[j] + hold[j] * last[j]), float(fees[j]),
+                             *round_trip_wins(tickers[j], tuple(fills[j])),
+                             float(flow[j] + hold[j] * last[j]), float(fees[j]),
                              tuple(fills[j])) for j in range(n))
     c = close[b.first:b.hi]
     hodl = (b.initial / n / c[0] * c).sum(axis=1)
@@ -186,7 +212,8 @@ def to_dict(r: BacktestResult) -> dict[str, Any]:
         "trades_per_day": sum(t.trades for t in r.per_ticker) / r.days if r.days > 0 else 0.0,
         "fees": sum(t.fees for t in r.per_ticker),
         "per_ticker": [{"ticker": t.ticker, "trades": t.trades, "buys": t.buys,
-                        "sells": t.sells, "win_rate": t.win_rate, "pnl": t.pnl,
+                        "sells": t.sells, "round_trips": t.round_trips,
+                        "win_rate": t.win_rate, "pnl": t.pnl,
                         "fees": t.fees} for t in r.per_ticker],
     }
 
@@ -196,11 +223,12 @@ def render_text(r: BacktestResult) -> str:
     out = [f"backtest {r.model}: {d['start']} .. {d['end']} UTC, {d['bars']} bars "
            f"({r.days:.1f} days), fee+spread {r.fee_rate * 100:.3f}%/side, "
            f"min_score {r.min_score:g}", "",
-           f"{'ticker':<12}{'trades':>8}{'win rate':>10}{'PnL':>14}{'fees':>12}"]
+           f"{'ticker':<12}{'trades':>8}{'round trips':>13}{'win rate':>10}{'PnL':>14}"
+           f"{'fees':>12}"]
     for t in d["per_ticker"]:
         wr = "-" if t["win_rate"] is None else f"{t['win_rate'] * 100:.0f}%"
-        out.append(f"{t['ticker']:<12}{t['trades']:>8}{wr:>10}{t['pnl']:>14.2f}"
-                   f"{t['fees']:>12.2f}")
+        out.append(f"{t['ticker']:<12}{t['trades']:>8}{t['round_trips']:>13}{wr:>10}"
+                   f"{t['pnl']:>14.2f}{t['fees']:>12.2f}")
     out += ["", f"{'':<14}{'final':>12}{'return':>10}{'Sharpe':>16}{'max DD':>9}"]
     for name, key in (("strategy", "equity"), ("HODL", "hodl"),
                       ("equal weight", "equal_weight")):
