@@ -37,6 +37,7 @@ import numpy as np
 from engine.config.schema import ConvictionSection, RiskSection
 from engine.data.candles import Candles
 from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
+from engine.reports.fills import MakerFirst
 from engine.reports.replay import _section
 from engine.reports.trades import round_trips
 from engine.reports.walk import iso as _iso
@@ -107,6 +108,21 @@ class BacktestResult:
     hodl: np.ndarray
     equal_weight: np.ndarray
     per_ticker: tuple[TickerResult, ...]
+    execution: MakerFirst | None = None   # None: every order filled at the close
+
+    @property
+    def fills_note(self) -> str:
+        """How the orders were filled (every report says it: it is a model)."""
+        if self.execution is None:
+            return (f"fills: every order at the bar's close, fee + half spread "
+                    f"{self.fee_rate * 100:.3f}%/side (no book: not the trader's maker-first "
+                    "execution; --fills maker models it)")
+        x = self.execution
+        return (f"fills: {x.name}: a limit at the bar's close -/+ half the spread "
+                f"({x.half_spread * 1e4:.1f} bps), filled on the next bar when its range "
+                f"crosses the limit (maker {x.maker_fee * 100:.3f}%)"
+                + (f", else at its close as taker ({x.taker_fee * 100:.3f}%)"
+                   if x.taker_at_deadline else ", else not filled"))
 
     @property
     def days(self) -> float:
@@ -122,9 +138,11 @@ class BacktestResult:
 
 def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
              max_position_pct: float, lo: int = 0, hi: int | None = None, model: str = "",
-             cost: float | None = None, risk: RiskSection | None = None) -> BacktestResult:
+             cost: float | None = None, risk: RiskSection | None = None,
+             execution: MakerFirst | None = None) -> BacktestResult:
     """The trader's path over bars [lo, hi) (raised to the first bar with full history);
-    risk: the trader's risk engine too (see the module docstring)."""
+    risk: the trader's risk engine too (see the module docstring); execution: fills at the
+    close (None) or maker first (engine.reports.fills)."""
     b = prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
     section = _section(conviction)
     close, tickers = candles.close, candles.tickers
@@ -136,35 +154,31 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
     sells, buys = np.zeros(n, int), np.zeros(n, int)
     fills: list[list[Fill]] = [[] for _ in range(n)]
     period = float(candles.bar_seconds)
-    engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(fee)))
-    for s in walk(b, section, engine):
+    taker = fee if execution is None else execution.taker_fee   # the risk's cash check
+    engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(taker)))
+    for s in walk(b, section, engine, execution):
         t, hold = s.t, s.holdings0
-        st = s.result
-        px = close[t + 1] if b.prm.delay else close[t]
-        at = t + 1 - b.first if b.prm.delay else t - b.first
-        delta = np.asarray(st.holdings) - hold
-        for jj in np.flatnonzero(np.abs(delta) > 0):
-            j = int(jj)
-            d, price = float(delta[j]), float(px[j])
-            val = abs(d) * price
-            fees[j] += val * fee
-            if d > 0:
+        at = s.filled_at - b.first
+        cost_before = cost_basis.copy()
+        for f in s.fills:
+            j, val = f.column, f.shares * f.price
+            fees[j] += f.fee
+            if f.side == "BUY":
                 buys[j] += 1
-                flow[j] -= val * (1.0 + fee)
-                cost_basis[j] += val * (1.0 + fee)
-                fills[j].append(Fill(at, "BUY", d, price, val * fee))
+                flow[j] -= val + f.fee
+                cost_basis[j] += val + f.fee
             else:
                 sells[j] += 1
-                avg = cost_basis[j] / hold[j] if hold[j] > 0 else 0.0
-                proceeds = val * (1.0 - fee)
+                avg = cost_before[j] / hold[j] if hold[j] > 0 else 0.0
+                proceeds = val - f.fee
                 if engine is not None:
-                    engine.record_trade(proceeds - avg * -d,
+                    engine.record_trade(proceeds - avg * f.shares,
                                         float(candles.times[t]) + period)
-                cost_basis[j] -= avg * -d
+                cost_basis[j] -= avg * f.shares
                 flow[j] += proceeds
-                fills[j].append(Fill(at, "SELL", -d, price, val * fee))
-        hold = np.asarray(st.holdings, dtype=float)
-        equity.append(float(st.value1))
+            fills[j].append(Fill(at, f.side, f.shares, f.price, f.fee))
+        hold = np.asarray(s.result.holdings, dtype=float)
+        equity.append(float(s.result.value1))
     last = close[b.hi - 1]
     per = tuple(TickerResult(tickers[j], int(buys[j] + sells[j]), int(buys[j]), int(sells[j]),
                              *round_trip_wins(tickers[j], tuple(fills[j])),
@@ -177,7 +191,8 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
         model=model or policy.describe(), tickers=tickers, timeframe=candles.timeframe,
         bar_seconds=candles.bar_seconds, initial_cash=b.initial, fee_rate=fee,
         min_score=section.min_score, times=candles.times[b.first:b.hi].astype(float),
-        closes=c, equity=np.asarray(equity), hodl=hodl, equal_weight=ew, per_ticker=per)
+        closes=c, equity=np.asarray(equity), hodl=hodl, equal_weight=ew, per_ticker=per,
+        execution=execution)
 
 
 def overlap_warning(spec: Any, candles: Candles, start: float, end: float) -> str | None:
@@ -206,7 +221,8 @@ def to_dict(r: BacktestResult) -> dict[str, Any]:
         "model": r.model, "tickers": list(r.tickers), "timeframe": r.timeframe,
         "start": _iso(r.times[0]), "end": _iso(r.times[-1]), "bars": int(r.times.size - 1),
         "days": r.days, "initial_cash": r.initial_cash, "fee_rate": r.fee_rate,
-        "min_score": r.min_score,
+        "min_score": r.min_score, "fills": "close" if r.execution is None else "maker",
+        "fills_note": r.fills_note,
         "equity": stats(r.equity), "hodl": stats(r.hodl), "equal_weight": stats(r.equal_weight),
         "trades": sum(t.trades for t in r.per_ticker),
         "trades_per_day": sum(t.trades for t in r.per_ticker) / r.days if r.days > 0 else 0.0,
@@ -221,8 +237,7 @@ def to_dict(r: BacktestResult) -> dict[str, Any]:
 def render_text(r: BacktestResult) -> str:
     d = to_dict(r)
     out = [f"backtest {r.model}: {d['start']} .. {d['end']} UTC, {d['bars']} bars "
-           f"({r.days:.1f} days), fee+spread {r.fee_rate * 100:.3f}%/side, "
-           f"min_score {r.min_score:g}", "",
+           f"({r.days:.1f} days), min_score {r.min_score:g}", r.fills_note, "",
            f"{'ticker':<12}{'trades':>8}{'round trips':>13}{'win rate':>10}{'PnL':>14}"
            f"{'fees':>12}"]
     for t in d["per_ticker"]:

@@ -110,6 +110,53 @@ def test_win_rate_counts_round_trips_paired_first_in_first_out(
     assert (d["round_trips"], d["win_rate"]) == (2, 0.5)
 
 
+@pytest.mark.parametrize("taker", [True, False])
+def test_maker_first_fills(make_config: Callable[..., Config], tmp_path: Path,
+                           taker: bool) -> None:
+    """--fills maker: a limit at the quote fills at its limit with the maker fee when the
+    next bar's range crosses it, else as taker at that bar's close (or not at all)."""
+    from engine.reports.fills import MakerFirst
+
+    cfg = make_config(CONFIG)
+    spec = replace(read_spec(build_model(tmp_path / "m", cfg, TICKERS, seed=1)), env=ENV)
+    c = synthetic_candles(TICKERS, 120, "5m", seed=4)
+    close, low, high = c.close.copy(), c.low.copy(), c.high.copy()  # type: ignore[union-attr]
+    k = 100
+    close[k:k + 4] = [[100.0, 40.0], [90.0, 50.0], [88.0, 55.0], [88.0, 60.0]]
+    low[k + 1:k + 4] = [[89.0, 39.5], [87.5, 49.0], [87.0, 54.0]]
+    high[k + 1:k + 4] = [[100.5, 50.5], [90.0, 55.5], [89.0, 60.5]]
+    c = replace(c, close=close, low=low, high=high)
+    conv = cfg.conviction.model_copy(update={"min_score": 0.0})
+    x = MakerFirst(maker_fee=0.004, taker_fee=0.006, half_spread=0.001,
+                   taker_at_deadline=taker)
+    # bar 100: buy 0.5 x 1000 / 100 = 5 A at the bid 99.9; bar 101's low 89 < 99.9: a
+    # maker fill (499.5, fee 1.998), cash 498.502. Bar 101 (equity 948.502): sell 5 A at
+    # the ask 90.09 and buy 0.5 x 948.502 / 50 = 9.48502 B at the bid 49.95. Bar 102's A
+    # high 90 < 90.09: A is not filled as maker; B's low 49 < 49.95: B fills as maker.
+    pol = Scripted(spec, [[1.0, 0.0], [-1.0, 1.0], [0.0, 0.0]])
+    r = backtest(cast(Policy, pol), c, conv, 1.0, lo=k, hi=k + 4, execution=x)
+    a, b = r.per_ticker
+    b_cost = 9.48502 * 49.95 * 1.004
+    assert [(f.side, f.bar) for f in b.fills] == [("BUY", 2)]
+    assert b.fills[0].price == pytest.approx(49.95) and b.fees == pytest.approx(
+        9.48502 * 49.95 * 0.004)
+    assert b.pnl == pytest.approx(9.48502 * 60.0 - b_cost)
+    if taker:   # A crosses at bar 102's bid 88 x 0.999 = 87.912, taker fee 0.006
+        assert [(f.side, f.bar) for f in a.fills] == [("BUY", 1), ("SELL", 2)]
+        assert [f.price for f in a.fills] == pytest.approx([99.9, 87.912])
+        assert a.fees == pytest.approx(1.998 + 439.56 * 0.006)
+        assert a.pnl == pytest.approx(439.56 * 0.994 - 501.498)
+        assert (a.round_trips, a.wins) == (1, 0)
+        assert r.equity[-1] == pytest.approx(1000 + a.pnl + b.pnl)
+        assert r.equity[-1] == pytest.approx(1028.853984)
+    else:       # unfilled: the 5 A stay, marked at 88
+        assert [f.side for f in a.fills] == ["BUY"] and a.win_rate is None
+        assert a.pnl == pytest.approx(5 * 88.0 - 501.498)
+        assert r.equity[-1] == pytest.approx(498.502 - b_cost + 5 * 88.0 + 9.48502 * 60.0)
+    assert "maker-first" in to_dict(r)["fills_note"]
+    assert to_dict(r)["fills"] == "maker"
+
+
 def test_overlap_warning(hand) -> None:
     _, spec, c, _, _ = hand
     t0, t1 = float(c.times[0]), float(c.times[-1])
