@@ -156,6 +156,18 @@ def decide_bar(prm: StepParams, bar: BarInput, conviction: ConvictionFilter | No
     return BarDecision(tuple(decisions), tuple(sells + buys), streaks)
 
 
+def tradable(prm: StepParams, bar: BarInput) -> tuple[str, ...]:
+    """The tickers whose order is a BUY or a SELL (the only ones the risk engine may see, so
+    the only products a caller must fetch)."""
+    prices = np.asarray(bar.prices, dtype=np.float64)
+    holdings = np.asarray(bar.holdings, dtype=np.float64)
+    orders, _ = bar_orders(prm, bar.actions, bar.members[:1], prices, holdings,
+                           float(bar.equity))
+    return tuple(t for j, t in enumerate(bar.tickers)
+                 if decision_side(float(orders[j]), float(prices[j]), float(holdings[j]),
+                                  prm.min_order) != "HOLD")
+
+
 def _limit(bar: BarInput, ticker: str, side: str, close: float) -> Decimal:
     if bar.quotes is None:
         return Decimal(repr(close))

@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import numpy as np
@@ -50,7 +50,7 @@ from engine.trading import account
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
 from engine.trading.conviction import ConvictionFilter
-from engine.trading.decide import BarInput, decide_bar
+from engine.trading.decide import BarInput, decide_bar, tradable
 from engine.trading.execution import Executor
 from engine.trading.exits import Intent, exit_intents
 from engine.trading.history import CandleHistory, Window
@@ -361,8 +361,10 @@ class Trader(Loop):
                        sellable=tuple(min(lot.qty, self.account_qty.get(t, lot.qty))
                                       for t, lot in zip(tickers, lots, strict=True)),
                        quotes=self.broker.quotes(tickers),
-                       products={t: self.broker.product(t) for t in tickers},
                        exit_streaks=self.conviction.blocked_exits)
+        # Products only where an order may reach the risk engine (each can be a request).
+        bar = replace(bar, products={t: self.broker.product(t)
+                                     for t in tradable(self.step_params, bar)})
         d = decide_bar(self.step_params, bar, self.conviction, self.risk)
         self.conviction.restore_blocked_exits(dict(d.exit_streaks))
         records = [st.DecisionRecord(bar_at, x.ticker, x.action, x.side, v.score, v.f_size,
