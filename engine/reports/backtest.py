@@ -36,7 +36,7 @@ import numpy as np
 
 from engine.config.schema import ConvictionSection, RiskSection
 from engine.data.candles import Candles
-from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
+from engine.metrics import maker_ratio, max_drawdown, returns, sharpe, sharpe_se
 from engine.reports.fills import MakerFirst
 from engine.reports.replay import _section
 from engine.reports.trades import round_trips
@@ -53,6 +53,7 @@ class Fill:
     shares: float
     price: float
     fee: float = 0.0
+    maker: bool = False   # filled as maker (--fills maker only)
 
 
 @dataclass(frozen=True)
@@ -72,7 +73,8 @@ def round_trip_wins(ticker: str, fills: tuple[Fill, ...]) -> tuple[int, int]:
     """(round trips, winning ones) of one ticker's fills, paired FIFO as the Trades pane
     pairs a trader's fills."""
     m = round_trips(_Paired("backtest", ticker, f.side, repr(f.shares), repr(f.price),
-                            repr(f.fee), "TAKER", float(f.bar)) for f in fills)
+                            repr(f.fee), "MAKER" if f.maker else "TAKER", float(f.bar))
+                    for f in fills)
     return len(m.trips), sum(1 for t in m.trips if t.pnl > 0)
 
 
@@ -176,7 +178,7 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
                                         float(candles.times[t]) + period)
                 cost_basis[j] -= avg * f.shares
                 flow[j] += proceeds
-            fills[j].append(Fill(at, f.side, f.shares, f.price, f.fee))
+            fills[j].append(Fill(at, f.side, f.shares, f.price, f.fee, f.maker))
         hold = np.asarray(s.result.holdings, dtype=float)
         equity.append(float(s.result.value1))
     last = close[b.hi - 1]
@@ -227,6 +229,8 @@ def to_dict(r: BacktestResult) -> dict[str, Any]:
         "trades": sum(t.trades for t in r.per_ticker),
         "trades_per_day": sum(t.trades for t in r.per_ticker) / r.days if r.days > 0 else 0.0,
         "fees": sum(t.fees for t in r.per_ticker),
+        "maker_ratio": maker_ratio(sum(f.maker for t in r.per_ticker for f in t.fills),
+                                   sum(len(t.fills) for t in r.per_ticker)),
         "per_ticker": [{"ticker": t.ticker, "trades": t.trades, "buys": t.buys,
                         "sells": t.sells, "round_trips": t.round_trips,
                         "win_rate": t.win_rate, "pnl": t.pnl,
@@ -251,8 +255,10 @@ def render_text(r: BacktestResult) -> str:
         se = "" if s["sharpe_se"] is None else f" ± {s['sharpe_se']:.2f}"
         out.append(f"{name:<14}{s['final']:>12.2f}{s['return'] * 100:>9.2f}%"
                    f"{s['sharpe']:>8.2f}{se:<8}{s['max_drawdown'] * 100:>8.2f}%")
+    maker = "" if d["maker_ratio"] is None or r.execution is None else (
+        f", maker ratio {d['maker_ratio'] * 100:.0f}%")
     out.append(f"\ntrades {d['trades']} ({d['trades_per_day']:.1f}/day), fees "
-               f"{d['fees']:.2f}")
+               f"{d['fees']:.2f}{maker}")
     return "\n".join(out) + "\n"
 
 

@@ -153,8 +153,9 @@ def test_maker_first_fills(make_config: Callable[..., Config], tmp_path: Path,
         assert [f.side for f in a.fills] == ["BUY"] and a.win_rate is None
         assert a.pnl == pytest.approx(5 * 88.0 - 501.498)
         assert r.equity[-1] == pytest.approx(498.502 - b_cost + 5 * 88.0 + 9.48502 * 60.0)
-    assert "maker-first" in to_dict(r)["fills_note"]
-    assert to_dict(r)["fills"] == "maker"
+    d = to_dict(r)
+    assert "maker-first" in d["fills_note"] and d["fills"] == "maker"
+    assert d["maker_ratio"] == (2 / 3 if taker else 1.0)   # A's buy and B's buy as maker
 
 
 def test_overlap_warning(hand) -> None:
