@@ -30,7 +30,8 @@ engine.reports.replay_pnl.
 
 Blocked-by attribution: for each blocked decision, every factor's cost is the score it
 gave up, weight x (1 - factor value) (its full weight minus what it contributed); the
-factor with the largest cost is counted (ties: the first in the order size, momentum,
+factor with the largest cost is counted (engine.trading.conviction.blamed_factor, which
+decide_bar names on each blocked decision; ties: the first in the order size, momentum,
 agreement, volatility, context; factors with weight 0 are never blamed).
 
 The min_score hint re-applies the filter's pass rule (exit threshold and exit release
@@ -54,9 +55,9 @@ from engine.model.artifact import ModelError
 from engine.reports.metrics import max_drawdown, returns, sharpe
 from engine.reports.replay_pnl import FactorPnl, factor_pnl
 from engine.reports.walk import Bars, prepare, walk
+from engine.trading.conviction import FACTORS, blamed_factor
 from engine.trading.policy import Policy, data_mismatch
 
-FACTORS = ("size", "momentum", "agreement", "volatility", "context")
 TARGET_PER_MONTH = (75.0, 100.0)   # the seed's target trade count
 DAYS_PER_MONTH = 30.0
 HINT_GRID = tuple(round(0.01 * i, 2) for i in range(101))
@@ -328,11 +329,8 @@ def blocked_by(recs: list[_Rec], weights: tuple[float, ...]) -> dict[str, int]:
     """Per factor, how many blocked decisions it cost most (see the module docstring)."""
     counts = dict.fromkeys(FACTORS, 0)
     for r in recs:
-        if r.passed:
-            continue
-        costs = [w * (1.0 - f) if w > 0 else -1.0 for w, f in zip(weights, r.factors,
-                                                                  strict=True)]
-        counts[FACTORS[int(np.argmax(costs))]] += 1
+        if not r.passed:
+            counts[blamed_factor(weights, r.factors)] += 1
     return counts
 
 

@@ -42,6 +42,15 @@ import numpy as np
 
 from engine.config.schema import ConvictionSection
 
+FACTORS = ("size", "momentum", "agreement", "volatility", "context")
+
+
+def blamed_factor(weights: tuple[float, ...], factors: tuple[float, ...]) -> str:
+    """The factor that cost a decision the most score: weight x (1 - value), the score it
+    gave up (ties: the first in FACTORS' order; a factor of weight 0 is never blamed)."""
+    costs = [w * (1.0 - f) if w > 0 else -1.0 for w, f in zip(weights, factors, strict=True)]
+    return FACTORS[int(np.argmax(costs))]
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -53,6 +62,12 @@ class Verdict:
     f_context: float
     passed: bool
     reason: str
+
+    @property
+    def factors(self) -> tuple[float, float, float, float, float]:
+        """The factor values in FACTORS' order."""
+        return (self.f_size, self.f_momentum, self.f_agreement, self.f_volatility,
+                self.f_context)
 
 
 def _clip01(x: float) -> float:
@@ -168,6 +183,7 @@ class ConvictionFilter:
         self.momentum_window = section.momentum_window
         w = section.weights
         self._w = (w.size, w.momentum, w.agreement, w.volatility, w.context)
+        self.weights = self._w   # in FACTORS' order
         self.max_weight = max_position_pct / 100.0
         self._blocked_exits: dict[str, int] = {}
 

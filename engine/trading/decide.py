@@ -10,7 +10,8 @@ Per ticker, in the order of the tickers:
   order    the model's own mapping (engine.trading.decision.bar_orders) at the bar's close;
   side     engine.trading.decision.decision_side (BUY / SELL / HOLD);
   filter   the five conviction factors (engine.trading.conviction.bar_factors) through the
-           filter's rule (ConvictionFilter.judge) with the ticker's blocked-exit streak;
+           filter's rule (ConvictionFilter.judge) with the ticker's blocked-exit streak; a
+           blocked decision names the factor that cost it most (conviction.blamed_factor);
            without a filter (the shadow backtest) every BUY and SELL passes ("no filter");
   risk     RiskEngine.check (read only) at the limit price: the bid for a buy and the ask
            for a sell (maker first), or the close without quotes; with the ticker's sellable
@@ -36,7 +37,13 @@ import numpy as np
 
 from engine.brokers.base import Product, Quote
 from engine.env.step import StepParams
-from engine.trading.conviction import ConvictionFilter, Verdict, bar_factors, streak_after
+from engine.trading.conviction import (
+    ConvictionFilter,
+    Verdict,
+    bar_factors,
+    blamed_factor,
+    streak_after,
+)
 from engine.trading.decision import bar_orders, decision_side, size_unit
 from engine.trading.risk import ProposedOrder, RiskEngine
 
@@ -73,6 +80,7 @@ class Decision:
     reason: str
     qty: Decimal              # the intent's quantity (0 when not passed)
     fraction: float           # qty / |shares|: the share of the model's order kept
+    blocked_by: str | None    # the conviction factor that cost a blocked decision most
 
 
 @dataclass(frozen=True)
@@ -118,7 +126,7 @@ def decide_bar(prm: StepParams, bar: BarInput, conviction: ConvictionFilter | No
     for j, t in enumerate(bar.tickers):
         price, held, shares = float(prices[j]), float(holdings[j]), float(orders[j])
         side = decision_side(shares, price, held, prm.min_order)
-        verdict, threshold = None, 0.0
+        verdict, threshold, blamed = None, 0.0, None
         passed, reason = side != "HOLD", ("no filter" if side != "HOLD" else "hold")
         if fac is not None and conviction is not None:
             weight = held * price / equity_f if equity_f > 0 else 0.0
@@ -130,6 +138,8 @@ def decide_bar(prm: StepParams, bar: BarInput, conviction: ConvictionFilter | No
             if side == "SELL" and held > 0 and conviction.enabled:
                 streaks[t] = streak_after(verdict, streaks.get(t, 0))
             passed, reason = verdict.passed, verdict.reason
+            if side != "HOLD" and not passed:
+                blamed = blamed_factor(conviction.weights, verdict.factors)
         qty, fraction = ZERO, 0.0
         if passed:
             limit = _limit(bar, t, side, price)
@@ -152,7 +162,7 @@ def decide_bar(prm: StepParams, bar: BarInput, conviction: ConvictionFilter | No
             if passed:
                 (buys if side == "BUY" else sells).append(Intent(t, side, qty, limit))
         decisions.append(Decision(t, float(bar.actions[j]), side, shares, held > 0, verdict,
-                                  threshold, passed, reason, qty, fraction))
+                                  threshold, passed, reason, qty, fraction, blamed))
     return BarDecision(tuple(decisions), tuple(sells + buys), streaks)
 
 

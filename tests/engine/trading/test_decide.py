@@ -1,6 +1,6 @@
-"""One decision function: the same bars through the trader (in-process on the sim broker,
-a real store), `cappuccino backtest`'s path and the conviction replay give the same
-decisions and the same orders.
+"""One decision function (engine.trading.decide.decide_bar): a hand-checked bar, and the
+same bars through the trader (in-process on the sim broker, a real store), `cappuccino
+backtest`'s path and the conviction replay give the same decisions and the same orders.
 
 To compare the paths, every order is filled at its bar's close as the backtest assumes:
 the sim has no spread and charges the model's fee as maker and taker, and each bar's
@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from dataclasses import replace
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,48 @@ from engine.reports.replay import replay  # noqa: E402
 from engine.trading.trader import Trader  # noqa: E402
 from store import trading as st  # noqa: E402
 from store.db import Store  # noqa: E402
+
+
+def test_one_bar_by_hand() -> None:
+    """Three tickers, delta mapping (half the equity per full action), equity 1000 with 600
+    cash to spend: A asks 500 (fits), B asks 500 (only the 100 A left: clamped to 2 at 50),
+    C sells 50 of the 2 held (capped). Sells come first. Then a filter that blocks
+    everything but an exit it must release."""
+    from engine.config.schema import ConvictionSection, RiskSection
+    from engine.env.step import StepParams
+    from engine.trading.conviction import FACTORS, ConvictionFilter
+    from engine.trading.decide import BarInput, decide_bar
+    from engine.trading.risk import RiskEngine
+
+    prm = StepParams(max_frac=0.5, fee=0.0, min_order=1.0, scale=0.0)
+    risk = RiskEngine(RiskSection(max_position_pct=100.0, max_order_notional=1e6), 300.0,
+                      fee_rate=Decimal(0))
+    acts = np.array([1.0, 1.0, -1.0])
+    closes = np.tile([100.0, 50.0, 10.0], (30, 1))
+    bar = BarInput(("A", "B", "C"), acts, acts[None, :], closes[-1], np.array([0, 0, 2.0]),
+                   closes, Decimal(1000), Decimal(600))
+    d = decide_bar(prm, bar, None, risk)
+    assert [(i.ticker, i.side, i.qty, i.price) for i in d.intents] == [
+        ("C", "SELL", Decimal(2), Decimal("10.0")), ("A", "BUY", Decimal(5), Decimal("100.0")),
+        ("B", "BUY", Decimal(2), Decimal("50.0"))]
+    a, b, c = d.decisions
+    assert (a.reason, a.fraction) == ("no filter", 1.0)
+    assert (b.reason, b.fraction) == ("no filter; risk clamped: cash", 0.2)
+    assert (c.reason, c.fraction) == ("no filter; risk clamped: capped at holding", 0.04)
+    assert list(d.keep()) == [1.0, 0.2, 0.04]
+
+    filt = ConvictionFilter(ConvictionSection(min_score=1.0, exit_threshold_factor=1.0,
+                                              exit_max_blocked=2), 100.0)
+    first = decide_bar(prm, bar, filt, risk)
+    assert not first.intents and all(not x.passed for x in first.decisions)
+    assert {x.blocked_by for x in first.decisions} <= set(FACTORS)
+    assert first.decisions[0].blocked_by is not None
+    assert dict(first.exit_streaks) == {"C": 1} and filt.blocked_exits == {}  # pure
+    released = decide_bar(prm, replace(bar, exit_streaks={"C": 2}), filt, risk)
+    assert [(i.ticker, i.qty) for i in released.intents] == [("C", Decimal(2))]
+    assert released.decisions[2].reason.startswith("exit released")
+    assert dict(released.exit_streaks) == {"C": 0}
+
 
 CLOSE_FILLS = """
 [env]
