@@ -264,8 +264,10 @@ class Trader(Loop):
     # -- one bar ---------------------------------------------------------------------------
     def step(self, bar_at: float) -> None:
         self.current_bar = bar_at
+        # A new bar supersedes older orders: cancelled first, so the cash they held is this
+        # bar's to spend (reconcile then books what filled before the cancel).
+        self.executor.cancel_open(before_bar=bar_at)
         self.reconcile()
-        self.executor.cancel_open(before_bar=bar_at)  # a new bar supersedes older orders
         win = self._wait_newest(bar_at)
         candles, missing, data_at = win.candles, win.missing, win.last_present
         closes = candles.close[-1]
