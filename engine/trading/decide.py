@@ -32,6 +32,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from types import MappingProxyType
 
 import numpy as np
 
@@ -163,7 +164,7 @@ def decide_bar(prm: StepParams, bar: BarInput, conviction: ConvictionFilter | No
                 (buys if side == "BUY" else sells).append(Intent(t, side, qty, limit))
         decisions.append(Decision(t, float(bar.actions[j]), side, shares, held > 0, verdict,
                                   threshold, passed, reason, qty, fraction, blamed))
-    return BarDecision(tuple(decisions), tuple(sells + buys), streaks)
+    return BarDecision(tuple(decisions), tuple(sells + buys), MappingProxyType(streaks))
 
 
 def tradable(prm: StepParams, bar: BarInput) -> tuple[str, ...]:

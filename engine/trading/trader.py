@@ -1,10 +1,12 @@
 """The trader: one process turns each closed bar into orders.
 
 Per bar (aligned to bar close + settle delay by the clock):
-  reconcile (broker orders, fills, balances are the truth) -> cancel superseded orders ->
+  cancel superseded orders -> reconcile (broker orders, fills, balances are the truth) ->
   fetch history -> features (engine.features.live_observation, the training pipeline) ->
-  policy -> conviction filter -> risk engine -> one transaction with the decisions, the
-  order intents, equity (+ HODL benchmark) and last_bar_at -> submit the intents.
+  policy -> engine.trading.decide.decide_bar (the model's mapping, conviction filter, risk
+  engine: the function the replay, the backtest and the shadow backtest share) -> one
+  transaction with the decisions, the order intents, equity (+ HODL benchmark) and
+  last_bar_at -> submit the intents.
 Between bars (every [trader] poll_s): the kill switch / halt flag and re-pricing.
 
 One clock: every row the trader writes (decisions, orders, positions, equity, its traders row,
