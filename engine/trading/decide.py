@@ -101,7 +101,9 @@ class BarDecision:
     def keep(self) -> np.ndarray:
         """Per ticker, the share of the model's order the env step executes (engine.env.step
         trade_step's keep mask): 0 when blocked, the risk's clamp, 1 for HOLD (the step's
-        own minimum-order rule leaves it out)."""
+        own minimum-order rule leaves it out). With the model's execution delay the step
+        sizes the order again at the next close, where a HOLD may have grown into an order:
+        the training env's rule, kept for the replay and backtest (the trader places none)."""
         return np.array([d.fraction if d.side != "HOLD" else 1.0 for d in self.decisions])
 
 
