@@ -34,11 +34,17 @@ def put_many(store: Store, items: dict[str, str], at: float | None = None) -> No
             upsert(store.conn, key, value, at)
 
 
+def insert_if_absent(conn: sqlite3.Connection | sqlite3.Cursor, key: str, value: str,
+                     at: float | None = None) -> None:
+    """Set a key unless it is set, inside the caller's write transaction."""
+    conn.execute("INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
+                 (key, value, now() if at is None else at))
+
+
 def put_if_absent(store: Store, key: str, value: str, at: float | None = None) -> str:
     """Set a key unless it is set; returns the value it holds afterwards."""
     with store.write():
-        store.conn.execute("INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                           (key, value, now() if at is None else at))
+        insert_if_absent(store.conn, key, value, at)
     held = get(store, key)
     assert held is not None
     return held

@@ -331,6 +331,12 @@ def last_fill_at(store: Store, trader: str) -> float | None:
     return row["m"] if row else None
 
 
+def first_order_bar(store: Store, trader: str) -> float | None:
+    """The bar time of the trader's first order (None before any)."""
+    row = store.one("SELECT MIN(bar_at) AS m FROM orders WHERE trader = ?", (trader,))
+    return row["m"] if row else None
+
+
 def liquidity_counts(store: Store, trader: str, since: float = 0.0) -> LiquidityCounts:
     """The trader's fills since `since`, and how many rested on the book (maker)."""
     row = store.one(
@@ -386,6 +392,13 @@ def insert_decisions(store: Store, trader: str, records: Iterable[DecisionRecord
         [(trader, r.bar_at, r.ticker, r.action, r.side, r.score, r.f_size, r.f_momentum,
           r.f_agreement, r.f_volatility, r.f_context, int(r.passed), r.reason, t)
          for r in records])
+
+
+def recent_sell_verdicts(store: Store, trader: str, limit: int = 500) -> list[tuple[str, bool]]:
+    """(ticker, passed) of the trader's newest SELL decisions, newest first."""
+    rows = store.query("SELECT ticker, passed FROM decisions WHERE trader = ? AND side = 'SELL' "
+                       "ORDER BY id DESC LIMIT ?", (trader, limit))
+    return [(r["ticker"], bool(r["passed"])) for r in rows]
 
 
 def decision_span(store: Store, trader: str, since: float = 0.0) -> DecisionSpan:

@@ -1,9 +1,9 @@
 """`cappuccino backtest`: the trader's own decision path over history.
 
     cappuccino backtest --model DIR|ensemble:K --data FILE|bundled|demo [--from DATE]
-        [--to DATE] [--html FILE] [--json] [--study NAME]
+        [--to DATE] [--fills close|maker] [--html FILE] [--json] [--study NAME]
 
-Per-ticker trades, win rate, PnL and fees; equity against HODL and equal weight, max
+Per-ticker trades, round trips and their win rate, PnL and fees; equity against HODL and equal weight, max
 drawdown, Sharpe ± its standard error (engine.reports.backtest). A period that overlaps the
 model's training data is flagged in one line on stderr. Exit 2: bad arguments, a missing
 file or model, data that does not fit the model or the window.
@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "5m closes")
     p.add_argument("--from", dest="start", help="first bar, UTC date (e.g. 2022-03-01)")
     p.add_argument("--to", dest="end", help="bars before this UTC date")
+    p.add_argument("--fills", choices=("close", "maker"), default="close",
+                   help="close: every order at the bar's close (the env's step, the default);"
+                   " maker: the maker-first executor's rule (a limit at the quote, filled on "
+                   "the next bar if its range crosses it, else taker at its close)")
     p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML report")
     p.add_argument("--study", default=None, help="study for --model ensemble:K")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -43,6 +47,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     from engine.data.candles import DataError
     from engine.model.artifact import ModelError
     from engine.reports.backtest import backtest, overlap_warning, render_text, to_dict, write_html
+    from engine.reports.fills import maker_first
     from engine.reports.replay import MismatchError, check_model, load_data, window
     from engine.trading.policy import ENSEMBLE_PREFIX, load_policy, resolve_model_dirs
 
@@ -80,7 +85,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
         result = backtest(policy, candles, cfg.conviction, cfg.risk.max_position_pct, lo, hi,
                           model=args.model, cost=step_params(cfg.env).fee,
-                          risk=cfg.risk)
+                          risk=cfg.risk,
+                          execution=maker_first(cfg) if args.fills == "maker" else None)
     except MismatchError as e:
         raise UsageError(f"{policy.describe()} does not match --data {args.data}: "
                          f"{e}") from None

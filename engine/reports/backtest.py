@@ -1,24 +1,26 @@
 """`cappuccino backtest`: the trader's own decision path over history, per ticker.
 
-The path is the conviction replay's filtered portfolio (engine.reports.replay): features and
-observation as the trader computes them, the model's own action mapping and execution delay
-(engine.trading.decision.bar_orders), the five conviction factors
-(engine.trading.conviction.bar_factors) through a ConvictionFilter, and the env step's fees
-and half spread per side. With a [risk] section (the CLI passes the config's) the trader's
-RiskEngine then sees every order that passed the filter: update() each bar (daily loss halt,
-loss-streak pause from record_trade on each sell's realized PnL), check() each order (max
-position, cash, max order notional; no product increments: the history has none); a refused
-order is dropped and a clamped one scaled down (the step's keep mask). Not replayed:
-maker-first execution; orders fill at the bar's close (the next bar's with the model's
-delay).
+The path is the conviction replay's filtered portfolio (engine.reports.walk): features and
+observation as the trader computes them, then the trader's own decision function
+(engine.trading.decide.decide_bar: the model's action mapping, the five conviction factors
+through a ConvictionFilter, and with a [risk] section (the CLI passes the config's) the
+trader's RiskEngine), and the env step's execution delay, fees and half spread per side.
+The risk engine's update() runs each bar (daily loss halt, loss-streak pause from
+record_trade on each sell's realized PnL) and check() sees every order that passed the
+filter (max position, cash left by the bar's earlier buys, max order notional; no product
+increments: the history has none); a refused order is dropped and a clamped one scaled
+down (decide_bar's keep mask). Not replayed: maker-first execution; orders fill at the
+bar's close (the next bar's with the model's delay).
 
 Per ticker, from the executed holdings changes of each step:
   fees     = sum of |shares traded| x fill price x fee;
   pnl      = sells x (1 - fee) - buys x (1 + fee) + the shares held at the end x the last
              close (net of fees, marked to market);
   trades   = executed orders (buys and sells);
-  win rate = sells whose proceeds net of fees beat the average cost (fees included) of the
-             shares sold, over all sells.
+  win rate = winning round trips over all round trips: the fills paired first-in first-out
+             into round trips by engine.reports.trades.round_trips (the Trades pane's and
+             `export trades`' pairing), each winning when its PnL net of both fills' fees
+             is above zero; a position still open at the end is no round trip.
 The per-ticker PnL sums to final equity - initial cash. Benchmarks over the same bars:
 HODL (equal split at the first bar, held) and equal weight (rebalanced every bar), both
 without fees (engine.env.backtest's definitions).
@@ -27,17 +29,21 @@ without fees (engine.env.backtest's definitions).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from engine.config.schema import ConvictionSection, RiskSection
 from engine.data.candles import Candles
-from engine.metrics import max_drawdown, returns, sharpe, sharpe_se
-from engine.reports.replay import _iso, _prepare, _section
-from engine.trading.conviction import ConvictionFilter, bar_factors
-from engine.trading.decision import bar_orders, decision_side, size_unit
+from engine.metrics import maker_ratio, max_drawdown, returns, sharpe, sharpe_se
+from engine.reports.fills import MakerFirst
+from engine.reports.replay import _section
+from engine.reports.trades import round_trips
+from engine.reports.walk import iso as _iso
+from engine.reports.walk import prepare, walk
 from engine.trading.policy import Policy
+from engine.trading.risk import RiskEngine
 
 
 @dataclass(frozen=True)
@@ -46,6 +52,30 @@ class Fill:
     side: str         # BUY or SELL
     shares: float
     price: float
+    fee: float = 0.0
+    maker: bool = False   # filled as maker (--fills maker only)
+
+
+@dataclass(frozen=True)
+class _Paired:
+    """A backtest fill as engine.reports.trades.round_trips reads one (its FillLike)."""
+    trader: str
+    ticker: str
+    side: str
+    qty: str
+    price: str
+    fee: str
+    liquidity: str
+    at: float
+
+
+def round_trip_wins(ticker: str, fills: tuple[Fill, ...]) -> tuple[int, int]:
+    """(round trips, winning ones) of one ticker's fills, paired FIFO as the Trades pane
+    pairs a trader's fills."""
+    m = round_trips(_Paired("backtest", ticker, f.side, repr(f.shares), repr(f.price),
+                            repr(f.fee), "MAKER" if f.maker else "TAKER", float(f.bar))
+                    for f in fills)
+    return len(m.trips), sum(1 for t in m.trips if t.pnl > 0)
 
 
 @dataclass(frozen=True)
@@ -54,14 +84,15 @@ class TickerResult:
     trades: int
     buys: int
     sells: int
-    wins: int
+    round_trips: int  # fills paired first-in first-out (engine.reports.trades)
+    wins: int         # round trips with a PnL net of fees above zero
     pnl: float
     fees: float
     fills: tuple[Fill, ...]
 
     @property
     def win_rate(self) -> float | None:
-        return self.wins / self.sells if self.sells else None
+        return self.wins / self.round_trips if self.round_trips else None
 
 
 @dataclass(frozen=True)
@@ -79,6 +110,21 @@ class BacktestResult:
     hodl: np.ndarray
     equal_weight: np.ndarray
     per_ticker: tuple[TickerResult, ...]
+    execution: MakerFirst | None = None   # None: every order filled at the close
+
+    @property
+    def fills_note(self) -> str:
+        """How the orders were filled (every report says it: it is a model)."""
+        if self.execution is None:
+            return (f"fills: every order at the bar's close, fee + half spread "
+                    f"{self.fee_rate * 100:.3f}%/side (no book: not the trader's maker-first "
+                    "execution; --fills maker models it)")
+        x = self.execution
+        return (f"fills: {x.name}: a limit at the bar's close -/+ half the spread "
+                f"({x.half_spread * 1e4:.1f} bps), filled on the next bar when its range "
+                f"crosses the limit (maker {x.maker_fee * 100:.3f}%)"
+                + (f", else at its close as taker ({x.taker_fee * 100:.3f}%)"
+                   if x.taker_at_deadline else ", else not filled"))
 
     @property
     def days(self) -> float:
@@ -94,95 +140,51 @@ class BacktestResult:
 
 def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
              max_position_pct: float, lo: int = 0, hi: int | None = None, model: str = "",
-             cost: float | None = None, risk: RiskSection | None = None) -> BacktestResult:
+             cost: float | None = None, risk: RiskSection | None = None,
+             execution: MakerFirst | None = None) -> BacktestResult:
     """The trader's path over bars [lo, hi) (raised to the first bar with full history);
-    risk: the trader's risk engine too (see the module docstring)."""
-    from decimal import Decimal
-
-    from engine.brokers.base import Product
-    from engine.env.step import NumpyOps, trade_step
-    from engine.features import observation
-    from engine.trading.risk import ProposedOrder, RiskEngine
-
-    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
+    risk: the trader's risk engine too (see the module docstring); execution: fills at the
+    close (None) or maker first (engine.reports.fills)."""
+    b = prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
     section = _section(conviction)
     close, tickers = candles.close, candles.tickers
     n = candles.n_assets
-    filt = ConvictionFilter(section, max_position_pct)
-    span = max(section.volatility_window, section.momentum_window) + 1
-    fee, min_order = b.prm.fee, b.prm.min_order
-    cash, hold = np.float64(b.initial), np.zeros(n)
+    fee = b.prm.fee
+    hold = np.zeros(n)
     equity = [b.initial]
     flow, fees, cost_basis = np.zeros(n), np.zeros(n), np.zeros(n)
-    wins, sells, buys = np.zeros(n, int), np.zeros(n, int), np.zeros(n, int)
+    sells, buys = np.zeros(n, int), np.zeros(n, int)
     fills: list[list[Fill]] = [[] for _ in range(n)]
-    zero = np.float64(0.0)
     period = float(candles.bar_seconds)
-    engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(fee)))
-    nil = Decimal(0)
-    for t in range(b.first, b.hi - 1):
-        p = close[t]
-        obs = observation(b.feats[t - b.lookback + 1:t + 1], float(cash), hold, p, b.initial)
-        out = policy.act(obs)
-        eq_now = float(cash + np.add.reduce(hold * p))
-        if engine is not None:   # the bar closed at times[t] + period; never stale here
-            engine.update(float(candles.times[t]) + period, eq_now,
-                          float(candles.times[t]), False)
-        orders, members = bar_orders(b.prm, out.actions, out.members, p, hold, eq_now)
-        fac = bar_factors(section, close[max(t + 1 - span, 0):t + 1], orders, members, p,
-                          size_unit(b.prm, eq_now, n))
-        keep = np.ones(n)
-        for j in range(n):
-            held = float(hold[j])
-            side = decision_side(float(orders[j]), float(p[j]), held, min_order)
-            if side == "HOLD":
-                continue
-            weight = held * float(p[j]) / eq_now if eq_now > 0 else 0.0
-            v = filt.evaluate(tickers[j], side, float(fac.size[j]), float(fac.agreement[j]),
-                              float(fac.momentum[j]), float(fac.volatility[j]), weight,
-                              float(fac.market[j]), held > 0)
-            if not v.passed:
-                keep[j] = 0.0
-            elif engine is not None:
-                price = float(p[j])
-                want = min(abs(float(orders[j])), held) if side == "SELL" else float(orders[j])
-                dec = engine.check(
-                    ProposedOrder(tickers[j], side, Decimal(repr(want)), Decimal(repr(price))),
-                    equity=Decimal(repr(eq_now)), position_qty=Decimal(repr(held)),
-                    pending_buy_qty=nil, cash_available=Decimal(repr(float(cash))),
-                    product=Product(tickers[j], nil, nil, nil, nil))
-                keep[j] = float(dec.qty) / abs(float(orders[j])) if dec.approved else 0.0
-        st = trade_step(NumpyOps, b.prm, p, close[t + 1], cash, hold, out.actions, zero,
-                        zero, keep)
-        px = close[t + 1] if b.prm.delay else p
-        at = t + 1 - b.first if b.prm.delay else t - b.first
-        delta = np.asarray(st.holdings) - hold
-        for jj in np.flatnonzero(np.abs(delta) > 0):
-            j = int(jj)
-            d, price = float(delta[j]), float(px[j])
-            val = abs(d) * price
-            fees[j] += val * fee
-            if d > 0:
+    taker = fee if execution is None else execution.taker_fee   # the risk's cash check
+    engine = None if risk is None else RiskEngine(risk, period, fee_rate=Decimal(str(taker)))
+    for s in walk(b, section, engine, execution):
+        t, hold = s.t, s.holdings0
+        at = s.filled_at - b.first
+        cost_before = cost_basis.copy()
+        for f in s.fills:
+            j, val = f.column, f.shares * f.price
+            fees[j] += f.fee
+            if f.side == "BUY":
                 buys[j] += 1
-                flow[j] -= val * (1.0 + fee)
-                cost_basis[j] += val * (1.0 + fee)
-                fills[j].append(Fill(at, "BUY", d, price))
+                flow[j] -= val + f.fee
+                cost_basis[j] += val + f.fee
             else:
                 sells[j] += 1
-                avg = cost_basis[j] / hold[j] if hold[j] > 0 else 0.0
-                proceeds = val * (1.0 - fee)
-                wins[j] += proceeds > avg * -d
+                avg = cost_before[j] / hold[j] if hold[j] > 0 else 0.0
+                proceeds = val - f.fee
                 if engine is not None:
-                    engine.record_trade(proceeds - avg * -d,
+                    engine.record_trade(proceeds - avg * f.shares,
                                         float(candles.times[t]) + period)
-                cost_basis[j] -= avg * -d
+                cost_basis[j] -= avg * f.shares
                 flow[j] += proceeds
-                fills[j].append(Fill(at, "SELL", -d, price))
-        cash, hold = st.cash, np.asarray(st.holdings, dtype=float)
-        equity.append(float(st.value1))
+            fills[j].append(Fill(at, f.side, f.shares, f.price, f.fee, f.maker))
+        hold = np.asarray(s.result.holdings, dtype=float)
+        equity.append(float(s.result.value1))
     last = close[b.hi - 1]
     per = tuple(TickerResult(tickers[j], int(buys[j] + sells[j]), int(buys[j]), int(sells[j]),
-                             int(wins[j]), float(flow[j] + hold[j] * last[j]), float(fees[j]),
+                             *round_trip_wins(tickers[j], tuple(fills[j])),
+                             float(flow[j] + hold[j] * last[j]), float(fees[j]),
                              tuple(fills[j])) for j in range(n))
     c = close[b.first:b.hi]
     hodl = (b.initial / n / c[0] * c).sum(axis=1)
@@ -191,7 +193,8 @@ def backtest(policy: Policy, candles: Candles, conviction: ConvictionSection,
         model=model or policy.describe(), tickers=tickers, timeframe=candles.timeframe,
         bar_seconds=candles.bar_seconds, initial_cash=b.initial, fee_rate=fee,
         min_score=section.min_score, times=candles.times[b.first:b.hi].astype(float),
-        closes=c, equity=np.asarray(equity), hodl=hodl, equal_weight=ew, per_ticker=per)
+        closes=c, equity=np.asarray(equity), hodl=hodl, equal_weight=ew, per_ticker=per,
+        execution=execution)
 
 
 def overlap_warning(spec: Any, candles: Candles, start: float, end: float) -> str | None:
@@ -220,13 +223,17 @@ def to_dict(r: BacktestResult) -> dict[str, Any]:
         "model": r.model, "tickers": list(r.tickers), "timeframe": r.timeframe,
         "start": _iso(r.times[0]), "end": _iso(r.times[-1]), "bars": int(r.times.size - 1),
         "days": r.days, "initial_cash": r.initial_cash, "fee_rate": r.fee_rate,
-        "min_score": r.min_score,
+        "min_score": r.min_score, "fills": "close" if r.execution is None else "maker",
+        "fills_note": r.fills_note,
         "equity": stats(r.equity), "hodl": stats(r.hodl), "equal_weight": stats(r.equal_weight),
         "trades": sum(t.trades for t in r.per_ticker),
         "trades_per_day": sum(t.trades for t in r.per_ticker) / r.days if r.days > 0 else 0.0,
         "fees": sum(t.fees for t in r.per_ticker),
+        "maker_ratio": maker_ratio(sum(f.maker for t in r.per_ticker for f in t.fills),
+                                   sum(len(t.fills) for t in r.per_ticker)),
         "per_ticker": [{"ticker": t.ticker, "trades": t.trades, "buys": t.buys,
-                        "sells": t.sells, "win_rate": t.win_rate, "pnl": t.pnl,
+                        "sells": t.sells, "round_trips": t.round_trips,
+                        "win_rate": t.win_rate, "pnl": t.pnl,
                         "fees": t.fees} for t in r.per_ticker],
     }
 
@@ -234,13 +241,13 @@ def to_dict(r: BacktestResult) -> dict[str, Any]:
 def render_text(r: BacktestResult) -> str:
     d = to_dict(r)
     out = [f"backtest {r.model}: {d['start']} .. {d['end']} UTC, {d['bars']} bars "
-           f"({r.days:.1f} days), fee+spread {r.fee_rate * 100:.3f}%/side, "
-           f"min_score {r.min_score:g}", "",
-           f"{'ticker':<12}{'trades':>8}{'win rate':>10}{'PnL':>14}{'fees':>12}"]
+           f"({r.days:.1f} days), min_score {r.min_score:g}", r.fills_note, "",
+           f"{'ticker':<12}{'trades':>8}{'round trips':>13}{'win rate':>10}{'PnL':>14}"
+           f"{'fees':>12}"]
     for t in d["per_ticker"]:
         wr = "-" if t["win_rate"] is None else f"{t['win_rate'] * 100:.0f}%"
-        out.append(f"{t['ticker']:<12}{t['trades']:>8}{wr:>10}{t['pnl']:>14.2f}"
-                   f"{t['fees']:>12.2f}")
+        out.append(f"{t['ticker']:<12}{t['trades']:>8}{t['round_trips']:>13}{wr:>10}"
+                   f"{t['pnl']:>14.2f}{t['fees']:>12.2f}")
     out += ["", f"{'':<14}{'final':>12}{'return':>10}{'Sharpe':>16}{'max DD':>9}"]
     for name, key in (("strategy", "equity"), ("HODL", "hodl"),
                       ("equal weight", "equal_weight")):
@@ -248,8 +255,10 @@ def render_text(r: BacktestResult) -> str:
         se = "" if s["sharpe_se"] is None else f" ± {s['sharpe_se']:.2f}"
         out.append(f"{name:<14}{s['final']:>12.2f}{s['return'] * 100:>9.2f}%"
                    f"{s['sharpe']:>8.2f}{se:<8}{s['max_drawdown'] * 100:>8.2f}%")
+    maker = "" if d["maker_ratio"] is None or r.execution is None else (
+        f", maker ratio {d['maker_ratio'] * 100:.0f}%")
     out.append(f"\ntrades {d['trades']} ({d['trades_per_day']:.1f}/day), fees "
-               f"{d['fees']:.2f}")
+               f"{d['fees']:.2f}{maker}")
     return "\n".join(out) + "\n"
 
 

@@ -18,19 +18,20 @@ What the live trader records is the filtered path's decisions, so the counts com
 through, pass rate = passed / raw. Trades per day = count / days of the window; per month
 = per day x 30. `pnl.*.orders` are the orders the env step executed for each portfolio.
 
-Per-bar inputs, as the trader computes them: features by engine.features.compute_features
-on the whole history (bit-identical to the trader's trailing window, see engine.features),
-the observation by engine.features.observation; orders by the model's own mapping
-(engine.trading.decision.bar_orders) and the five factors by
-engine.trading.conviction.bar_factors on the closes up to the bar, the trader's own
-functions. Not replayed: the risk engine (daily loss, loss streaks, per-order notional and
-product increments) and maker-first execution: orders fill at the bar's close (the next
-bar's with the model's execution delay). Per factor, the PnL of what it blocked against
-what it passed: engine.reports.replay_pnl.
+Per-bar inputs, as the trader computes them (engine.reports.walk): features by
+engine.features.compute_features on the whole history (bit-identical to the trader's
+trailing window, see engine.features), the observation by engine.features.observation, and
+the trader's own decision function, engine.trading.decide.decide_bar (the model's mapping,
+the five conviction factors, the filter's rule). Not replayed: the risk engine (daily loss,
+loss streaks, per-order notional and product increments; `cappuccino backtest` replays it)
+and maker-first execution: orders fill at the bar's close (the next bar's with the model's
+execution delay). Per factor, the PnL of what it blocked against what it passed:
+engine.reports.replay_pnl.
 
 Blocked-by attribution: for each blocked decision, every factor's cost is the score it
 gave up, weight x (1 - factor value) (its full weight minus what it contributed); the
-factor with the largest cost is counted (ties: the first in the order size, momentum,
+factor with the largest cost is counted (engine.trading.conviction.blamed_factor, which
+decide_bar names on each blocked decision; ties: the first in the order size, momentum,
 agreement, volatility, context; factors with weight 0 are never blamed).
 
 The min_score hint re-applies the filter's pass rule (exit threshold and exit release
@@ -39,14 +40,11 @@ is exact at the min_score of the run and an estimate elsewhere: a different thre
 changes the positions, and so the later decisions. Below the run's min_score it runs low,
 so re-run with the suggested value to confirm. `tune=True` (CLI --tune) instead bisects
 min_score toward the target by replaying the filtered path at each probe (exact counts).
-
-The per-ticker side rule is engine.trading.decision.decision_side, the trader's own.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -56,11 +54,10 @@ from engine.data.candles import TIMEFRAME_SECONDS, Candles, DataError, bar_secon
 from engine.model.artifact import ModelError
 from engine.reports.metrics import max_drawdown, returns, sharpe
 from engine.reports.replay_pnl import FactorPnl, factor_pnl
-from engine.trading.conviction import ConvictionFilter, bar_factors
-from engine.trading.decision import bar_orders, decision_side, size_unit
+from engine.reports.walk import Bars, prepare, walk
+from engine.trading.conviction import FACTORS, blamed_factor
 from engine.trading.policy import Policy, data_mismatch
 
-FACTORS = ("size", "momentum", "agreement", "volatility", "context")
 TARGET_PER_MONTH = (75.0, 100.0)   # the seed's target trade count
 DAYS_PER_MONTH = 30.0
 HINT_GRID = tuple(round(0.01 * i, 2) for i in range(101))
@@ -225,96 +222,24 @@ class _Rec:
     reason: str
 
 
-@dataclass(frozen=True, eq=False)
-class _Bars:
-    """What every run over the window shares: features, prices, volatility, env params."""
-    policy: Policy
-    candles: Candles
-    feats: np.ndarray        # (T, A, F) features of the whole history
-    first: int               # first acting bar
-    hi: int                  # one past the last bar
-    lookback: int
-    prm: Any                 # engine.env.step.StepParams
-    initial: float
-    max_position_pct: float
-
-    @property
-    def days(self) -> float:
-        return (self.hi - 1 - self.first) * self.candles.bar_seconds / 86400.0
-
-
-def _prepare(policy: Policy, candles: Candles, conviction: ConvictionSection,
-             max_position_pct: float, lo: int, hi: int | None,
-             cost: float | None = None) -> _Bars:
-    from engine.env.step import step_params
-    from engine.features import FeatureSpec, compute_features
-
-    fspec = FeatureSpec.from_dict(policy.spec.features)
-    env = policy.spec.env
-    prm = step_params(env)   # the model's own mapping, band, sizing and delay
-    if cost is not None:     # the target broker's fee + half spread (engine.env.step)
-        prm = replace(prm, fee=cost)
-    hi = candles.n_bars if hi is None else min(hi, candles.n_bars)
-    need = max(fspec.warmup + fspec.lookback - 1, conviction.volatility_window)
-    first = max(need, lo)
-    if hi - first < 2:
-        raise DataError(f"nothing to replay: {max(hi - lo, 0)} bars in the window, the data "
-                        f"covers {_iso(candles.times[0])} .. {_iso(candles.times[-1])} "
-                        f"({candles.n_bars} bars) and the model needs {need} bars of "
-                        "history before its first decision")
-    return _Bars(policy, candles, compute_features(candles, fspec), first, hi,
-                 fspec.lookback, prm, float(env.get("initial_cash", 10_000.0)),
-                 max_position_pct)
-
-
-def _simulate(b: _Bars, section: ConvictionSection | None) -> tuple[_Book, list[_Rec]]:
-    """One portfolio over the window. section None: raw (every action to the env step);
-    else the live trader's path through a ConvictionFilter with that section."""
-    from engine.env.step import NumpyOps, trade_step
-    from engine.features import observation
-
-    close, tickers = b.candles.close, b.candles.tickers
-    n_assets = b.candles.n_assets
-    filt = None if section is None else ConvictionFilter(section, b.max_position_pct)
-    span = 0 if section is None else max(section.volatility_window,
-                                         section.momentum_window) + 1
-    book = _Book(np.float64(b.initial), np.zeros(n_assets), [b.initial])
+def _simulate(b: Bars, section: ConvictionSection | None) -> tuple[_Book, list[_Rec]]:
+    """One portfolio over the window (engine.reports.walk). section None: raw (every action
+    to the env step); else the live trader's path through a ConvictionFilter with that
+    section."""
+    book = _Book(np.float64(b.initial), np.zeros(b.candles.n_assets), [b.initial])
     recs: list[_Rec] = []
-    zero = np.float64(0.0)
-    min_order = b.prm.min_order
-    for t in range(b.first, b.hi - 1):
-        p = close[t]
-        obs = observation(b.feats[t - b.lookback + 1:t + 1], float(book.cash), book.holdings,
-                          p, b.initial)
-        out = b.policy.act(obs)
-        act = out.actions
-        keep = None
-        if filt is not None and section is not None:  # the trader's per-bar decision
-            keep = np.ones(n_assets)
-            equity = float(book.value(p))
-            orders, members = bar_orders(b.prm, act, out.members, p, book.holdings, equity)
-            fac = bar_factors(section, close[max(t + 1 - span, 0):t + 1], orders, members, p,
-                              size_unit(b.prm, equity, n_assets))
-            for j in range(n_assets):
-                price, held = float(p[j]), float(book.holdings[j])
-                side = decision_side(float(orders[j]), price, held, min_order)
-                if side == "HOLD":
+    for s in walk(b, section):
+        p = b.candles.close[s.t]
+        if section is not None:
+            for j, d in enumerate(s.decision.decisions):
+                if d.side == "HOLD" or d.verdict is None:
                     continue
-                weight = held * price / equity if equity > 0 else 0.0
-                v = filt.evaluate(tickers[j], side, float(fac.size[j]), float(fac.agreement[j]),
-                                  float(fac.momentum[j]), float(fac.volatility[j]), weight,
-                                  float(fac.market[j]), held > 0)
-                exit_ = side == "SELL" and held > 0
-                recs.append(_Rec(tickers[j], side, t, j, abs(float(orders[j])) * price,
-                                 held > 0, v.score,
-                                 section.min_score * (section.exit_threshold_factor
-                                                      if exit_ else 1.0),
+                v = d.verdict
+                recs.append(_Rec(d.ticker, d.side, s.t, j, abs(d.shares) * float(p[j]),
+                                 d.holds, v.score, d.threshold,
                                  (v.f_size, v.f_momentum, v.f_agreement, v.f_volatility,
-                                  v.f_context), v.passed, v.reason))
-                if not v.passed:
-                    keep[j] = 0.0
-        _step(book, trade_step(NumpyOps, b.prm, p, close[t + 1], book.cash, book.holdings,
-                               act, zero, zero, keep))
+                                  v.f_context), d.passed, d.reason))
+        _step(book, s.result)
     return book, recs
 
 
@@ -333,7 +258,7 @@ def replay(policy: Policy, candles: Candles, conviction: ConvictionSection,
     """Run both portfolios over bars [lo, hi) (raised to the first bar with a full feature
     and volatility window); `conviction.min_score` is the threshold. tune: also search for
     a min_score in the target range by replaying the filtered path (see tune_min_score)."""
-    b = _prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
+    b = prepare(policy, candles, conviction, max_position_pct, lo, hi, cost)
     section = _section(conviction)
     raw, _ = _simulate(b, None)
     flt, recs = _simulate(b, section)
@@ -359,7 +284,7 @@ def replay(policy: Policy, candles: Candles, conviction: ConvictionSection,
                               b.prm.fee, b.hi - 1))
 
 
-def tune_min_score(b: _Bars, section: ConvictionSection, known: tuple[float, int],
+def tune_min_score(b: Bars, section: ConvictionSection, known: tuple[float, int],
                    max_runs: int = 8) -> tuple[HintRow, ...]:
     """Bisect min_score toward the middle of the target range, replaying the filtered path
     at each probe (exact counts, max_runs replays). Assumes fewer passes at a higher
@@ -404,11 +329,8 @@ def blocked_by(recs: list[_Rec], weights: tuple[float, ...]) -> dict[str, int]:
     """Per factor, how many blocked decisions it cost most (see the module docstring)."""
     counts = dict.fromkeys(FACTORS, 0)
     for r in recs:
-        if r.passed:
-            continue
-        costs = [w * (1.0 - f) if w > 0 else -1.0 for w, f in zip(weights, r.factors,
-                                                                  strict=True)]
-        counts[FACTORS[int(np.argmax(costs))]] += 1
+        if not r.passed:
+            counts[blamed_factor(weights, r.factors)] += 1
     return counts
 
 
@@ -447,7 +369,3 @@ def rescore(recs: list[_Rec], section: ConvictionSection, days: float,
     per_month = DAYS_PER_MONTH / days if days > 0 else 0.0
     return tuple(HintRow(float(t), int(n), float(n) * per_month)
                  for t, n in zip(thr, est, strict=True))
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(float(ts), UTC).strftime("%Y-%m-%d %H:%M")

@@ -10,9 +10,9 @@ from engine.reports.replay import (
     TARGET_PER_MONTH,
     HintRow,
     ReplayResult,
-    _iso,
 )
 from engine.reports.replay_pnl import render as render_factor_pnl
+from engine.reports.walk import iso as _iso
 
 
 def tuned_text(r: ReplayResult) -> str:
@@ -36,11 +36,12 @@ def hint_text(r: ReplayResult) -> str:
         return f"{head}: {where} lands there (estimate from this run's scores; re-run to confirm)"
     mid = (lo + hi) / 2
     rows = sorted(r.hint, key=lambda h: h.min_score)
-    for a, b in zip(rows, rows[1:], strict=False):
-        if (a.trades_per_month - mid) * (b.trades_per_month - mid) < 0:
-            return (f"{head}: between min_score {a.min_score:.2f} (~{a.trades_per_month:.0f}) "
-                    f"and {b.min_score:.2f} (~{b.trades_per_month:.0f}) (estimate from this "
-                    "run's scores; re-run to confirm)")
+    for h0, h1 in zip(rows, rows[1:], strict=False):
+        if (h0.trades_per_month - mid) * (h1.trades_per_month - mid) < 0:
+            return (f"{head}: between min_score {h0.min_score:.2f} "
+                    f"(~{h0.trades_per_month:.0f}) and {h1.min_score:.2f} "
+                    f"(~{h1.trades_per_month:.0f}) (estimate from this run's scores; re-run "
+                    "to confirm)")
     best = min(rows, key=lambda h: abs(h.trades_per_month - mid))
     return (f"{head}: no min_score reaches it on this run's scores; closest {best.min_score:.2f}"
             f" gives ~{best.trades_per_month:.0f}/month (estimate)")

@@ -42,6 +42,15 @@ import numpy as np
 
 from engine.config.schema import ConvictionSection
 
+FACTORS = ("size", "momentum", "agreement", "volatility", "context")
+
+
+def blamed_factor(weights: tuple[float, ...], factors: tuple[float, ...]) -> str:
+    """The factor that cost a decision the most score: weight x (1 - value), the score it
+    gave up (ties: the first in FACTORS' order; a factor of weight 0 is never blamed)."""
+    costs = [w * (1.0 - f) if w > 0 else -1.0 for w, f in zip(weights, factors, strict=True)]
+    return FACTORS[int(np.argmax(costs))]
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -53,6 +62,12 @@ class Verdict:
     f_context: float
     passed: bool
     reason: str
+
+    @property
+    def factors(self) -> tuple[float, float, float, float, float]:
+        """The factor values in FACTORS' order."""
+        return (self.f_size, self.f_momentum, self.f_agreement, self.f_volatility,
+                self.f_context)
 
 
 def _clip01(x: float) -> float:
@@ -158,6 +173,7 @@ def bar_factors(section: ConvictionSection, closes: np.ndarray, orders: np.ndarr
 
 class ConvictionFilter:
     def __init__(self, section: ConvictionSection, max_position_pct: float) -> None:
+        self.section = section
         self.enabled = section.enabled
         self.min_score = section.min_score
         self.exit_factor = section.exit_threshold_factor
@@ -167,6 +183,7 @@ class ConvictionFilter:
         self.momentum_window = section.momentum_window
         w = section.weights
         self._w = (w.size, w.momentum, w.agreement, w.volatility, w.context)
+        self.weights = self._w   # in FACTORS' order
         self.max_weight = max_position_pct / 100.0
         self._blocked_exits: dict[str, int] = {}
 
@@ -174,11 +191,32 @@ class ConvictionFilter:
         """Blocked-exit streaks from the decisions table, so a restart does not reset them."""
         self._blocked_exits.update(counts)
 
+    @property
+    def blocked_exits(self) -> dict[str, int]:
+        """Sells blocked in a row per ticker (a copy)."""
+        return dict(self._blocked_exits)
+
+    def threshold(self, side: str, holds_position: bool) -> float:
+        """The score a decision needs: min_score, x exit_threshold_factor for an exit."""
+        exit_ = side == "SELL" and holds_position
+        return self.min_score * (self.exit_factor if exit_ else 1.0)
+
     def evaluate(self, ticker: str, side: str, size: float, agreement: float,
                  f_momentum: float, f_volatility: float, weight: float, f_market: float,
                  holds_position: bool) -> Verdict:
         """size, agreement, f_momentum, f_volatility, f_market: BarFactors' values for this
-        ticker (size: the trade against one unit; the delta mapping's |action|)."""
+        ticker (size: the trade against one unit; the delta mapping's |action|). Updates
+        the ticker's blocked-exit streak (see judge for the pure rule)."""
+        v = self.judge(side, size, agreement, f_momentum, f_volatility, weight, f_market,
+                       holds_position, self._blocked_exits.get(ticker, 0))
+        if side == "SELL" and holds_position and self.enabled:
+            self._blocked_exits[ticker] = streak_after(v, self._blocked_exits.get(ticker, 0))
+        return v
+
+    def judge(self, side: str, size: float, agreement: float, f_momentum: float,
+              f_volatility: float, weight: float, f_market: float, holds_position: bool,
+              blocked_in_row: int) -> Verdict:
+        """The verdict (pure): evaluate's rule with the ticker's blocked-exit streak given."""
         f_size = _clip01(abs(size))
         f_agree = _clip01(agreement)
         f_ctx = context_factor(side, weight, _clip01(f_market), self.max_weight)
@@ -190,14 +228,17 @@ class ConvictionFilter:
             return Verdict(score, f_size, f_momentum, f_agree, f_volatility, f_ctx, True,
                            "filter disabled")
         exit_ = side == "SELL" and holds_position
-        threshold = self.min_score * (self.exit_factor if exit_ else 1.0)
+        threshold = self.threshold(side, holds_position)
         if score >= threshold:
             passed, reason = True, ("exit" if exit_ else "passed")
-        elif exit_ and self._blocked_exits.get(ticker, 0) >= self.exit_max_blocked:
+        elif exit_ and blocked_in_row >= self.exit_max_blocked:
             passed, reason = True, "exit released"
         else:
             passed, reason = False, f"score {score:.2f} < {threshold:.2f}"
-        if exit_:
-            self._blocked_exits[ticker] = 0 if passed else self._blocked_exits.get(ticker, 0) + 1
         return Verdict(score, f_size, f_momentum, f_agree, f_volatility, f_ctx, passed, reason)
+
+
+def streak_after(v: Verdict, blocked_in_row: int) -> int:
+    """An exit's blocked-in-a-row count after its verdict (0 once one passes)."""
+    return 0 if v.passed else blocked_in_row + 1
 

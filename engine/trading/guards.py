@@ -16,31 +16,28 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from engine.brokers.base import BrokerError
 from engine.brokers.retry import BrokerCallError
 from engine.notify.events import emit
 from engine.trading import account
 from engine.trading.clock import RealClock
+from engine.trading.parts import TraderParts
 from store import trading as st
-
-if TYPE_CHECKING:
-    from engine.trading.trader import Trader
 
 log = logging.getLogger("cappuccino.trading.trader")
 AUTH_KINDS = ("unauthorised", "forbidden")
 
 
-class Guards:
-    def check_clock(self: Trader) -> float | None:
+class Guards(TraderParts):
+    def check_clock(self) -> float | None:
         """Measure the exchange's clock (live brokers): adopt its time, alert above
         [trader] clock_warn_s, halt above clock_halt_s until it is back. Returns the skew."""
         if not isinstance(self.clock, RealClock):
             return None
         skew = self.clock.measure_offset(self.broker.now)
         if hasattr(self.broker, "clock_offset_s"):
-            self.broker.clock_offset_s = skew  # type: ignore[attr-defined]
+            self.broker.clock_offset_s = skew
         t = self.cfg.trader
         level = "halt" if abs(skew) > t.clock_halt_s else "warn" if abs(skew) > t.clock_warn_s \
             else "ok"
@@ -61,7 +58,7 @@ class Guards:
             self._refresh_state()
         return skew
 
-    def audit_account(self: Trader) -> list[str]:
+    def audit_account(self) -> list[str]:
         """What the account holds or has open that no trader placed: recorded on the trader's
         row (status) and alerted when it changes (once the same is seen in two audits in a
         row); never adopted, never closed."""
@@ -87,7 +84,7 @@ class Guards:
                             + "; ".join(lines))
         return lines
 
-    def _alert(self: Trader, level: str, message: str) -> None:
+    def _alert(self, level: str, message: str) -> None:
         from store.alerts import insert_alert
 
         log.warning("%s: %s", self.name, message)
@@ -95,7 +92,7 @@ class Guards:
         emit(self.store, self.cfg, "alert", f"{self.name}: {message[:80]}", message, "warning",
              trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
 
-    def _refresh_state(self: Trader) -> None:
+    def _refresh_state(self) -> None:
         halt_req, kill = st.halt_flags(self.store, self.name)
         exiting = st.exit_request(self.store, self.name) is not None  # engine.trading.exits
         changed = self.risk.update(self.clock.now(), float(self.equity), self.last_bar_at,
@@ -103,7 +100,7 @@ class Guards:
         if changed:
             self._on_state_change(*changed)
 
-    def _housekeeping(self: Trader) -> None:
+    def _housekeeping(self) -> None:
         """Every [trader] clock_check_s: the exchange's clock and the account audit."""
         if time.monotonic() < self._next_clock_check:
             return
@@ -111,7 +108,7 @@ class Guards:
         self.check_clock()
         self.audit_account()
 
-    def _on_broker_error(self: Trader, e: BrokerError) -> bool:
+    def _on_broker_error(self, e: BrokerError) -> bool:
         """Credentials refused (401/403): HALTED with one alert until they work again.
         Returns True when it was that."""
         if not (isinstance(e, BrokerCallError) and e.kind in AUTH_KINDS):
@@ -125,7 +122,7 @@ class Guards:
         self._next_auth_probe = time.monotonic() + wait
         return True
 
-    def _probe_auth(self: Trader) -> None:
+    def _probe_auth(self) -> None:
         """While the keys are refused: try one private call now and then; resume on success."""
         if not self.risk.s.auth_reason or time.monotonic() < self._next_auth_probe:
             return

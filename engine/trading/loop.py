@@ -8,20 +8,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from engine.brokers.base import BrokerError
 from engine.brokers.retry import BrokerCallError
 from engine.data.candles import DataError
-
-if TYPE_CHECKING:
-    from engine.trading.trader import Trader
+from engine.trading.guards import Guards
 
 log = logging.getLogger("cappuccino.trading.trader")
 
 
-class Loop:
-    def run(self: Trader, stop: threading.Event, tick: Callable[[], None] = lambda: None) -> None:
+class Loop(Guards):
+    def run(self, stop: threading.Event, tick: Callable[[], None] = lambda: None) -> None:
         """Trade bar by bar until `stop`. `tick` tells the heartbeat the loop is alive."""
         self._tick, self._stop = tick, stop
         self.register()
@@ -76,7 +73,7 @@ class Loop:
                     self._safe_poll()
                     stop.wait(self.cfg.trader.poll_s)
 
-    def _safe_poll(self: Trader) -> None:
+    def _safe_poll(self) -> None:
         self._tick()  # polls run between bars: the loop is waiting, not hung
         try:
             self._probe_auth()

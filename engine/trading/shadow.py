@@ -3,7 +3,8 @@ every bar, no fees) and the model's own backtest.
 
 The backtest is the training env's semantics on the bars the trader actually traded: each
 bar the policy's mean action (from an observation of the BACKTEST's own cash and holdings)
-goes through engine.env.step.trade_step with the model's fee rate, max trade fraction and
+is decided by the trader's decide_bar (without filter or risk engine) and goes through
+engine.env.step.trade_step with the model's fee rate, max trade fraction and
 minimum order (sells before buys, buys scaled to the cash), at the bar's close. No conviction
 filter, no risk engine, no maker execution. It starts at the trader's equity at its first
 bar and its state lives in kv, so it survives restarts. Both values a bar records are marked
@@ -26,10 +27,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 
 from engine.env.step import NumpyOps, StepParams, trade_step
+from engine.trading.decide import BarInput, decide_bar
 
 
 @dataclass
@@ -68,9 +71,14 @@ class ShadowBook:
         return self.ew, self.value(p)
 
     def trade(self, prm: StepParams, prices: np.ndarray, action: np.ndarray) -> None:
-        """The env step at these prices (executed and marked at the same close)."""
+        """The env step at these prices (executed and marked at the same close), with the
+        decision of engine.trading.decide.decide_bar, the trader's own function; here with
+        no filter and no risk engine, so its keep mask is all ones: the model's orders."""
         p = np.asarray(prices, dtype=np.float64)
+        a = np.asarray(action, dtype=np.float64)
         zero = np.float64(0.0)
-        out = trade_step(NumpyOps, prm, p, p, np.float64(self.cash), self.holdings,
-                         np.asarray(action, dtype=np.float64), zero, zero)
+        d = decide_bar(prm, BarInput(tuple(str(j) for j in range(p.size)), a, a[None, :], p,
+                                     self.holdings, p[None, :], Decimal(repr(self.value(p)))))
+        out = trade_step(NumpyOps, prm, p, p, np.float64(self.cash), self.holdings, a, zero,
+                         zero, d.keep())
         self.cash, self.holdings = float(out.cash), np.asarray(out.holdings, dtype=np.float64)

@@ -1,10 +1,12 @@
 """The trader: one process turns each closed bar into orders.
 
 Per bar (aligned to bar close + settle delay by the clock):
-  reconcile (broker orders, fills, balances are the truth) -> cancel superseded orders ->
+  cancel superseded orders -> reconcile (broker orders, fills, balances are the truth) ->
   fetch history -> features (engine.features.live_observation, the training pipeline) ->
-  policy -> conviction filter -> risk engine -> one transaction with the decisions, the
-  order intents, equity (+ HODL benchmark) and last_bar_at -> submit the intents.
+  policy -> engine.trading.decide.decide_bar (the model's mapping, conviction filter, risk
+  engine: the function the replay, the backtest and the shadow backtest share) -> one
+  transaction with the decisions, the order intents, equity (+ HODL benchmark) and
+  last_bar_at -> submit the intents.
 Between bars (every [trader] poll_s): the kill switch / halt flag and re-pricing.
 
 One clock: every row the trader writes (decisions, orders, positions, equity, its traders row,
@@ -30,7 +32,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 
 import numpy as np
@@ -49,15 +51,14 @@ from engine.notify.events import emit
 from engine.trading import account
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
-from engine.trading.conviction import ConvictionFilter, bar_factors
-from engine.trading.decision import bar_orders, decision_side, size_unit
+from engine.trading.conviction import ConvictionFilter
+from engine.trading.decide import BarInput, decide_bar, tradable
 from engine.trading.execution import Executor
-from engine.trading.exits import exit_intents
-from engine.trading.guards import Guards
+from engine.trading.exits import Intent, exit_intents
 from engine.trading.history import CandleHistory, Window
 from engine.trading.loop import Loop
 from engine.trading.policy import Policy, PolicyOutput, data_mismatch
-from engine.trading.risk import HALTED, ProposedOrder, RiskEngine, RiskState
+from engine.trading.risk import HALTED, RiskEngine, RiskState
 from engine.trading.shadow import ShadowBook
 from store import kv
 from store import trading as st
@@ -86,7 +87,7 @@ def _base(ticker: str) -> str:
     return ticker.split("-")[0]
 
 
-class Trader(Guards, Loop):
+class Trader(Loop):
     def __init__(self, cfg: Config, store: Store, broker: Broker, clock: Clock, policy: Policy,
                  settings: TraderSettings) -> None:
         self.cfg, self.store, self.broker, self.clock = cfg, store, broker, clock
@@ -188,11 +189,9 @@ class Trader(Guards, Loop):
         hand-placed orders' fills are not its own)."""
         since = st.last_fill_at(self.store, self.name)
         if since is None:  # no fill yet: from our first order on (not the account's history)
-            row = self.store.one("SELECT MIN(bar_at) AS m FROM orders WHERE trader = ?",
-                                 (self.name,))
-            if not row or row["m"] is None:
+            since = st.first_order_bar(self.store, self.name)
+            if since is None:
                 return  # no order ever: nothing of ours can have filled
-            since = row["m"]
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
             if st.has_fill(self.store, self.name, f.fill_id):
@@ -226,7 +225,7 @@ class Trader(Guards, Loop):
             self._write_position(f.ticker)
             if pnl is not None:
                 self.risk.record_trade(float(pnl), self.clock.now())
-                kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+                kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
         if self.cfg.trader.notify_fills:
             emit(self.store, self.cfg, "fill", f"{self.name}: {f.side} {f.qty} {f.ticker}",
                  f"{f.side} {f.qty} {f.ticker} at {f.price} ({f.liquidity.lower()}, fee "
@@ -267,8 +266,10 @@ class Trader(Guards, Loop):
     # -- one bar ---------------------------------------------------------------------------
     def step(self, bar_at: float) -> None:
         self.current_bar = bar_at
+        # A new bar supersedes older orders: cancelled first, so the cash they held is this
+        # bar's to spend (reconcile then books what filled before the cancel).
+        self.executor.cancel_open(before_bar=bar_at)
         self.reconcile()
-        self.executor.cancel_open(before_bar=bar_at)  # a new bar supersedes older orders
         win = self._wait_newest(bar_at)
         candles, missing, data_at = win.candles, win.missing, win.last_present
         closes = candles.close[-1]
@@ -285,7 +286,7 @@ class Trader(Guards, Loop):
                                    exiting=exit_req is not None)
         gap_refusal = missing > MAX_GAP_FRAC * candles.close.size
         records: list[st.DecisionRecord] = []
-        intents: list[tuple[str, str, Decimal, Decimal]] = []
+        intents: list[Intent] = []
         window = self._feature_window(candles)
         if win.newest_missing:
             log.warning("%s: bar %s: the newest candle of %s did not arrive within %.0fs; "
@@ -354,49 +355,27 @@ class Trader(Guards, Loop):
 
     def _decide(self, bar_at: float, candles: Candles, holdings: np.ndarray,
                 prices: np.ndarray, equity_f: float, out: PolicyOutput
-                ) -> tuple[list[st.DecisionRecord], list[tuple[str, str, Decimal, Decimal]]]:
-        quotes = self.broker.quotes(list(self.s.tickers))
-        budget = self.available_cash
-        records, sells, buys = [], [], []
-        # The model's mapping, then the conviction factors: engine.trading.decision and
-        # engine.trading.conviction.bar_factors, the functions the replay runs too.
-        orders, member_orders = bar_orders(self.step_params, out.actions, out.members, prices,
-                                           holdings, equity_f)
-        fac = bar_factors(self.cfg.conviction, candles.close, orders, member_orders, prices,
-                          size_unit(self.step_params, equity_f, len(prices)))
-        for j, t in enumerate(self.s.tickers):
-            a = float(out.actions[j])
-            price = prices[j]
-            shares = float(orders[j])
-            held = holdings[j]
-            side = decision_side(shares, price, held, self.min_order)
-            v = self.conviction.evaluate(t, side, float(fac.size[j]), float(fac.agreement[j]),
-                                         float(fac.momentum[j]), float(fac.volatility[j]),
-                                         held * price / equity_f, float(fac.market[j]),
-                                         held > 0)
-            passed, reason = v.passed, v.reason
-            if passed:
-                q = quotes[t]
-                limit = q.bid if side == "BUY" else q.ask
-                lot = self.ledger.lot(t)
-                d = self.risk.check(
-                    ProposedOrder(t, side, Decimal(repr(float(abs(shares)))), limit),
-                    equity=self.equity,
-                    position_qty=min(lot.qty, self.account_qty.get(t, lot.qty)),
-                    pending_buy_qty=Decimal(0), cash_available=budget,
-                    product=self.broker.product(t))
-                if d.approved:
-                    (buys if side == "BUY" else sells).append((t, side, d.qty, limit))
-                    if side == "BUY":
-                        budget -= d.qty * limit * (1 + self.risk.fee_rate)
-                    if d.reason != "ok":
-                        reason = f"{reason}; risk {d.reason}"
-                else:
-                    passed, reason = False, f"risk: {d.reason}"
-            records.append(st.DecisionRecord(bar_at, t, a, side, v.score, v.f_size, v.f_momentum,
-                                             v.f_agreement, v.f_volatility, v.f_context, passed,
-                                             reason))
-        return records, sells + buys  # sells first: they free cash and reduce risk
+                ) -> tuple[list[st.DecisionRecord], list[Intent]]:
+        """The bar's decisions and intents: engine.trading.decide.decide_bar, the function
+        the replay, the backtest and the shadow backtest run too."""
+        tickers = list(self.s.tickers)
+        lots = [self.ledger.lot(t) for t in tickers]
+        bar = BarInput(self.s.tickers, out.actions, out.members, prices, holdings,
+                       candles.close, self.equity, self.available_cash,
+                       sellable=tuple(min(lot.qty, self.account_qty.get(t, lot.qty))
+                                      for t, lot in zip(tickers, lots, strict=True)),
+                       quotes=self.broker.quotes(tickers),
+                       exit_streaks=self.conviction.blocked_exits)
+        # Products only where an order may reach the risk engine (each can be a request).
+        bar = replace(bar, products={t: self.broker.product(t)
+                                     for t in tradable(self.step_params, bar)})
+        d = decide_bar(self.step_params, bar, self.conviction, self.risk)
+        self.conviction.restore_blocked_exits(dict(d.exit_streaks))
+        records = [st.DecisionRecord(bar_at, x.ticker, x.action, x.side, v.score, v.f_size,
+                                     v.f_momentum, v.f_agreement, v.f_volatility, v.f_context,
+                                     x.passed, x.reason)
+                   for x in d.decisions if (v := x.verdict) is not None]
+        return records, [(i.ticker, i.side, i.qty, i.price) for i in d.intents]
 
     def _write_bar_state(self, bar_at: float, equity_f: float,
                          shadow: tuple[ShadowBook, float, float] | None) -> None:
@@ -405,9 +384,8 @@ class Trader(Guards, Loop):
         prices = [float(self.last_prices.get(t, 0)) for t in self.s.tickers]
         bench = None
         if hodl is None and all(p > 0 for p in prices):
-            self.store.conn.execute(
-                "INSERT OR IGNORE INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                (self.hodl_key, json.dumps({"prices": prices, "capital": equity_f}), at))
+            kv.insert_if_absent(self.store.conn, self.hodl_key,
+                                json.dumps({"prices": prices, "capital": equity_f}), at)
             bench = equity_f
         elif hodl:
             h = json.loads(hodl)
@@ -417,7 +395,7 @@ class Trader(Guards, Loop):
         ew = backtest = None
         if shadow is not None:
             book, ew, backtest = shadow
-            kv_put(self.store, self.shadow_key, book.to_json(), self.clock.now())
+            kv.upsert(self.store.conn, self.shadow_key, book.to_json(), self.clock.now())
         st.insert_equity(self.store, self.name, at, self.equity, self.cash, bench, ew, backtest)
         for t in self.s.tickers:
             if self.ledger.lot(t).qty > 0 or t in self.last_prices:
@@ -425,14 +403,14 @@ class Trader(Guards, Loop):
         st.set_trader_fields(self.store, self.name, equity=str(self.equity), cash=str(self.cash),
                              last_bar_at=bar_at, trading_state=self.risk.state,
                              state_reason=self.risk.s.reason or None, at=self.clock.now())
-        kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+        kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
 
     def _on_state_change(self, state: str, reason: str) -> None:
         log.warning("%s: trading state %s %s", self.name, state, reason)
         with self.store.write():
             st.set_trader_fields(self.store, self.name, trading_state=state,
                                  state_reason=reason or None, at=self.clock.now())
-            kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+            kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
         level = "warning" if state != "ACTIVE" else "success"
         emit(self.store, self.cfg, "trading_state", f"{self.name}: {state}",
              f"trading state {state}" + (f": {reason}" if reason else ""), level,
@@ -463,7 +441,7 @@ class Trader(Guards, Loop):
         except BrokerError as e:
             log.warning("%s: shutdown could not reach the broker: %s", self.name, e)
         with self.store.write():
-            kv_put(self.store, self.risk_key, self.risk.s.to_json(), self.clock.now())
+            kv.upsert(self.store.conn, self.risk_key, self.risk.s.to_json(), self.clock.now())
             st.set_trader_fields(self.store, self.name, equity=str(self.equity),
                                  cash=str(self.cash), at=self.clock.now())
 
@@ -471,25 +449,13 @@ class Trader(Guards, Loop):
 def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
     """Sells blocked in a row per ticker, from the decisions table (survives restarts)."""
     out: dict[str, int] = {}
-    rows = store.query("SELECT ticker, passed FROM decisions WHERE trader = ? AND side = 'SELL' "
-                       "ORDER BY id DESC LIMIT 500", (trader,))
     done: set[str] = set()
-    for r in rows:
-        if r["ticker"] in done:
+    for ticker, passed in st.recent_sell_verdicts(store, trader):
+        if ticker in done:
             continue
-        if r["passed"]:
-            done.add(r["ticker"])
+        if passed:
+            done.add(ticker)
         else:
-            out[r["ticker"]] = out.get(r["ticker"], 0) + 1
+            out[ticker] = out.get(ticker, 0) + 1
     return out
 
-
-def kv_put(store: Store, key: str, value: str, at: float | None = None) -> None:
-    """kv upsert inside the caller's transaction (store.kv.put opens its own); `at`: the
-    trader's clock (default wall time)."""
-    from store.db import now
-
-    store.conn.execute(
-        "INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE "
-        "SET value=excluded.value, updated_at=excluded.updated_at",
-        (key, value, now() if at is None else at))

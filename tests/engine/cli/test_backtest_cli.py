@@ -76,6 +76,24 @@ def test_bundled_window_json_and_html(model: Path, tmp_path: Path,
                  "2022-03-01T06:00"]) == 0
     out = capsys.readouterr().out
     assert "win rate" in out and "HODL" in out and "equal weight" in out and "±" in out
+    assert "round trips" in out and "fills: every order at the bar's close" in out
+
+
+def test_maker_fills_on_the_bundled_data(model: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    base = ["--config", str(tmp_path / "cappuccino.toml"), "backtest", "--model", str(model),
+            "--data", "bundled", "--from", "2022-03-01", "--to", "2022-03-02", "--json"]
+    assert main(base) == 0
+    close = json.loads(capsys.readouterr().out)
+    assert main([*base, "--fills", "maker"]) == 0
+    maker = json.loads(capsys.readouterr().out)
+    assert (close["fills"], maker["fills"]) == ("close", "maker")
+    assert "maker-first" in maker["fills_note"] and "taker" in maker["fills_note"]
+    assert maker["trades"] > 0 and maker["equity"]["final"] != close["equity"]["final"]
+    pnl = sum(t["pnl"] for t in maker["per_ticker"])
+    assert maker["equity"]["final"] == pytest.approx(maker["initial_cash"] + pnl, rel=1e-9)
+    for t in maker["per_ticker"]:
+        assert t["round_trips"] >= 0 and t["trades"] == t["buys"] + t["sells"]
 
 
 @pytest.mark.parametrize(("extra", "needle"), [
@@ -91,6 +109,15 @@ def test_bad_input_exits_2(model: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert main([*base, "--model", str(model), *extra]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and needle in err
+
+
+def test_unknown_fill_model_exits_2(model: Path, tmp_path: Path,
+                                    capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as e:   # argparse's one line, as for every command
+        main(["--config", str(tmp_path / "cappuccino.toml"), "backtest", "--model",
+              str(model), "--data", "bundled", "--fills", "taker"])
+    err = capsys.readouterr().err.strip()
+    assert e.value.code == 2 and len(err.splitlines()) == 1 and "argument --fills" in err
 
 
 def test_missing_model_exits_2(model: Path, tmp_path: Path,

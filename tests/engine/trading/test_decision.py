@@ -1,4 +1,4 @@
-"""The shared BUY/SELL/HOLD rule: hand-computed cases, and the replay uses the trader's copy."""
+"""The shared BUY/SELL/HOLD rule: hand-computed cases, and one decision function."""
 
 from __future__ import annotations
 
@@ -41,10 +41,12 @@ def test_sides_target_weights() -> None:
 
 
 def test_shares_and_one_copy() -> None:
-    from engine.reports import replay
-    from engine.trading import trader
+    """The trader, the replay and backtest's walk, and the shadow backtest decide with one
+    function (tests/engine/trading/test_decide.py checks they produce the same intents)."""
+    from engine.reports import walk
+    from engine.trading import decide, shadow, trader
 
     assert order_shares(DELTA, np.array([-0.5]), np.array([100.0]), np.zeros(1),
                         1000.0)[0] == pytest.approx(-0.5)
-    assert replay.decision_side is decision_side and trader.decision_side is decision_side
-    assert replay.bar_orders is bar_orders and trader.bar_orders is bar_orders
+    assert decide.decision_side is decision_side and decide.bar_orders is bar_orders
+    assert walk.decide_bar is decide.decide_bar is trader.decide_bar is shadow.decide_bar

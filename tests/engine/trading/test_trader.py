@@ -147,6 +147,24 @@ def test_reprice_then_cross_as_taker(fast_config: Callable[..., Config], tmp_pat
     assert st.list_fills(store, "t")[0].liquidity == "TAKER"
 
 
+def test_a_superseded_buy_reserves_no_cash_for_the_next_bar(
+        fast_config: Callable[..., Config], tmp_path: Path) -> None:
+    """A buy left unfilled by its bar is cancelled by the next one; the cash it held is the
+    next bar's to spend (as the backtest's maker model assumes), not still reserved."""
+    t, store = make_trader(fast_config(EXTRA), tmp_path)
+    bar = t.clock.last_closed_bar()
+    q = t.broker.quotes(["BTC-USD"])["BTC-USD"]
+    with store.write():   # far below the market: it rests and never fills
+        t.executor.record_intent(bar, "BTC-USD", "BUY", Decimal("0.001"), q.bid / 2)
+    t.executor.send_new(bar)
+    assert st.open_orders(store, "t")
+    t.broker.advance()  # type: ignore[attr-defined]
+    t.step(t.clock.last_closed_bar())
+    (old,) = st.orders_for(store, "t", bar, "BTC-USD")
+    assert old.status == "CANCELLED"
+    assert t.available_cash == t.book.cash == Decimal(1000)
+
+
 def test_stale_data_halts_and_alerts(fast_config: Callable[..., Config], tmp_path: Path) -> None:
     t, store = make_trader(fast_config(EXTRA), tmp_path)
     t.step(t.clock.last_closed_bar())
