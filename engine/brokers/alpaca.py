@@ -27,6 +27,7 @@ from engine.brokers.base import (
     BrokerError,
     FeeTier,
     Fill,
+    Json,
     OrderRejected,
     OrderRequest,
     OrderState,
@@ -169,7 +170,7 @@ class AlpacaPaperBroker:
         self.maker_rate = Decimal(str(a.maker_fee_rate))
         self.taker_rate = Decimal(str(a.taker_fee_rate))
         self._sleep = sleep
-        self._orders: dict[str, dict] = {}   # broker order id -> last raw order seen
+        self._orders: dict[str, Json] = {}   # broker order id -> last raw order seen
         self._products: dict[str, tuple[float, Product]] = {}
         self.pacer = Pacer()
         self.clock_offset_s = 0.0            # exchange - machine, set by the trader
@@ -225,7 +226,7 @@ class AlpacaPaperBroker:
     def _fetch_product(self, ticker: str) -> Product:
         sym = alpaca_position_symbol(ticker)
 
-        def parse(r: dict) -> Product:
+        def parse(r: Json) -> Product:
             return Product(ticker=ticker, base_increment=dec(r.get("min_trade_increment")),
                            quote_increment=dec(r.get("price_increment")),
                            base_min_size=dec(r.get("min_order_size")),
@@ -239,7 +240,7 @@ class AlpacaPaperBroker:
 
         syms = [alpaca_symbol(t) for t in tickers]
 
-        def parse(r: dict) -> dict[str, Quote]:
+        def parse(r: Json) -> dict[str, Quote]:
             out = {}
             for sym, q in r.items():
                 t = from_alpaca(sym)
@@ -263,7 +264,7 @@ class AlpacaPaperBroker:
                                 start=datetime.fromtimestamp(start, UTC),
                                 end=datetime.fromtimestamp(end, UTC))
 
-        def parse(r: dict) -> list[Bar]:
+        def parse(r: Json) -> list[Bar]:
             found: dict[float, Bar] = {}
             for b in r.get(sym) or []:
                 t0 = parse_time(b["t"])
@@ -298,7 +299,7 @@ class AlpacaPaperBroker:
                        taker_rate=self.taker_rate, volume_30d=Decimal(0))
 
     # ---- orders ------------------------------------------------------------------------
-    def _state(self, o: dict) -> OrderState:
+    def _state(self, o: Json) -> OrderState:
         self._orders[str(o["id"])] = o
         filled = dec(o.get("filled_qty"))
         avg = o.get("filled_avg_price")
@@ -409,7 +410,7 @@ class AlpacaPaperBroker:
                     raise
 
     def fills(self, since: float) -> list[Fill]:
-        rows: list[dict] = []
+        rows: list[Json] = []
         token: str | None = None
         for _ in range(50):
             params: dict[str, Any] = {"after": iso(since - 1), "direction": "asc",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 Side = Literal["BUY", "SELL"]
 Liquidity = Literal["MAKER", "TAKER"]
@@ -17,6 +17,8 @@ Liquidity = Literal["MAKER", "TAKER"]
 # REJECTED, EXPIRED.
 OrderStatus = Literal["NEW", "OPEN", "PARTIAL", "FILLED", "CANCELLED", "REJECTED", "EXPIRED"]
 TERMINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+# A decoded JSON object from an exchange: its values are checked where they are read.
+Json: TypeAlias = dict[str, Any]
 
 
 class BrokerError(Exception):

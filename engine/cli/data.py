@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("data", help="fetch, list and validate market data")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 

@@ -10,13 +10,14 @@ import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("trade", help="run a trader: model or ensemble -> orders, bar by bar")
     p.add_argument("--name", default="", help="trader name (default: the supervisor's "
                    "process name)")

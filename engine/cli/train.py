@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 from engine.study.request import TIMEFRAMES, TrainArgsError, train_request
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("train", help="run an Optuna study of PPO trials",
                        description=__doc__.splitlines()[0])
     p.add_argument("--study", help="study name (default: [study] name)")

@@ -57,7 +57,7 @@ def pid_alive(pid: int | None) -> bool:
         import psutil
 
         p = psutil.Process(pid)
-        return p.status() != psutil.STATUS_ZOMBIE
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
     except Exception:
         return False
 
