@@ -84,7 +84,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     try:  # bad data fails the study up front, not each of its trials
         prepare_data(cfg)
-    except Exception as e:
+    except Exception as e:  # pandas/torch raise many kinds: one line for the operator
         raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
     try:
         row = run_study(cfg, study, timeframe, n_trials, device,

@@ -48,6 +48,7 @@ from engine.config import Config
 from engine.runtime import open_store
 from engine.study import mirror as mirrormod
 from engine.study.storage import open_study, storage_label
+from engine.study.tell import retell_finished, tell
 from engine.study.worker import DIED, pid_alive
 from store import registry
 from store.db import Store
@@ -175,6 +176,7 @@ class StudyRun:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> registry.StudyRow:
+        self.retell()
         pending = self.orphans()
         created = 0
         while pending or created < self.n_trials or self.running:
@@ -244,15 +246,19 @@ class StudyRun:
         self._trial_ended(registry.get_attempt(self.store, last.id))  # type: ignore[arg-type]
 
     def _tell_failed(self, trial: int, error_class: str, message: str) -> None:
-        import optuna
-
         from engine.study.storage import trial_handle
 
-        with contextlib.suppress(Exception):  # the reason, for other hosts' mirrors
-            mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
-                mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]}})
-        with contextlib.suppress(Exception):  # already finished by the worker
-            self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+        # the reason, for other hosts' mirrors (best effort: set_attrs logs a failure)
+        mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
+            mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]}})
+        tell(self.optuna, trial, "FAILED", None)  # skipped if the worker told it already
+
+    def retell(self, only: list[int] | None = None) -> None:
+        """Trials Optuna still has RUNNING whose attempt here is final (a tell failed): tell
+        them again, so the sampler and other hosts see every outcome. At start: all of them
+        (no worker of this driver runs yet); later, only a trial whose worker has exited."""
+        for trial in retell_finished(self.optuna, self.store, self.study, only):
+            self.log(f"trial {trial}: told Optuna its outcome again")
 
     # -- other hosts ------------------------------------------------------------------------
     def mirror_remote(self) -> None:
@@ -316,6 +322,7 @@ class StudyRun:
         from engine.notify.events import emit
 
         self.finished.append(a.trial)
+        self.retell([a.trial])  # its worker has exited: if its own tell failed, tell it now
         if a.state == "COMPLETE":
             emit(self.store, self.cfg, "trial", f"Trial {a.trial} complete",
                  f"objective {a.objective:.4f} (mean - SE of active Sharpe)", "success",
@@ -353,7 +360,7 @@ class StudyRun:
         """The study's PBO after refreshing its evidence; a bad trace never stops the study."""
         try:
             return study_pbo(self.store, self.study, self.cfg)
-        except Exception as e:
+        except Exception as e:  # evidence informs; a bad trace must not stop the study
             self.log(f"cannot compute the study's evidence: {type(e).__name__}: {e}")
             return None
 
