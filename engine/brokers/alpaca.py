@@ -21,6 +21,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from engine.brokers.alpaca_client import make_clients
 from engine.brokers.base import (
     Balance,
     Bar,
@@ -103,20 +104,6 @@ def check_override(url: str, what: str) -> str | None:
     return url
 
 
-def _with_timeout(session: Any, timeout: float) -> None:
-    """alpaca-py sends requests without a timeout; give every request one."""
-    from requests.adapters import HTTPAdapter
-
-    class TimeoutAdapter(HTTPAdapter):
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = timeout
-            return super().send(request, *args, **kwargs)
-
-    session.mount("https://", TimeoutAdapter())
-    session.mount("http://", TimeoutAdapter())
-
-
 def _api_message(detail: str) -> str:
     """Alpaca error bodies are {"code": ..., "message": ...}; fall back to the raw text."""
     import json
@@ -144,9 +131,6 @@ class AlpacaPaperBroker:
 
     def __init__(self, cfg: Config, secrets: Secrets, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        from alpaca.data.historical.crypto import CryptoHistoricalDataClient
-        from alpaca.trading.client import TradingClient
-
         a = cfg.alpaca
         if not secrets.alpaca_api_key or not secrets.alpaca_secret_key:
             raise BrokerCallError("alpaca: credentials missing (set alpaca_api_key and "
@@ -157,14 +141,9 @@ class AlpacaPaperBroker:
             data_url = check_override(a.data_url_override, "data_url_override")
         except ValueError as e:
             raise BrokerCallError(str(e), kind="config") from None
-        self.trading = TradingClient(secrets.alpaca_api_key, secrets.alpaca_secret_key,
-                                     paper=True, raw_data=True, url_override=trade_url)
-        self.data = CryptoHistoricalDataClient(secrets.alpaca_api_key,
-                                               secrets.alpaca_secret_key, raw_data=True,
-                                               url_override=data_url)
-        for client in (self.trading, self.data):
-            client._retry = 0          # our RetryPolicy retries, not the SDK's 3 x 3 s
-            _with_timeout(client._session, a.timeout_s)
+        self.trading, self.data = make_clients(
+            secrets.alpaca_api_key, secrets.alpaca_secret_key, trade_url=trade_url,
+            data_url=data_url, timeout_s=a.timeout_s)
         self.retry = retry or RetryPolicy(attempts=a.retry_attempts, initial_s=a.retry_initial_s,
                                           max_s=a.retry_max_s)
         self.maker_rate = Decimal(str(a.maker_fee_rate))
