@@ -32,6 +32,7 @@ from engine.brokers.base import (
     OrderRejected,
     OrderRequest,
     OrderState,
+    OrderStatus,
     Product,
     Quote,
 )
@@ -54,7 +55,7 @@ VENUE = "alpaca"
 TIMEFRAMES = {"1m": (1, "Minute", 60), "5m": (5, "Minute", 300), "15m": (15, "Minute", 900),
               "30m": (30, "Minute", 1800), "1h": (1, "Hour", 3600), "2h": (2, "Hour", 7200),
               "6h": (6, "Hour", 21600), "1d": (1, "Day", 86400)}
-STATUS = {"new": "NEW", "accepted": "NEW", "pending_new": "NEW", "accepted_for_bidding": "NEW",
+STATUS: dict[str, OrderStatus] = {"new": "NEW", "accepted": "NEW", "pending_new": "NEW", "accepted_for_bidding": "NEW",
           "partially_filled": "PARTIAL", "filled": "FILLED", "done_for_day": "OPEN",
           "canceled": "CANCELLED", "expired": "EXPIRED", "replaced": "CANCELLED",
           "pending_cancel": "OPEN", "pending_replace": "OPEN", "stopped": "OPEN",
@@ -290,7 +291,7 @@ class AlpacaPaperBroker:
                           broker_order_id=str(o["id"]), ticker=from_alpaca(str(o["symbol"])),
                           side=side, qty=dec(o.get("qty")),
                           limit_price=dec(limit) if limit else None,
-                          status=STATUS.get(str(o.get("status")), "OPEN"),  # type: ignore[arg-type]
+                          status=STATUS.get(str(o.get("status")), "OPEN"),
                           filled_qty=filled, avg_price=dec(avg) if avg else None, fees=fees,
                           created_at=parse_time(o.get("submitted_at") or o.get("created_at")))
 

@@ -30,6 +30,7 @@ from engine.brokers.base import (
     Product,
     Quote,
     Side,
+    as_side,
 )
 from engine.brokers.coinbase_client import key_problem, make_rest_client
 from engine.brokers.retry import (
@@ -73,12 +74,10 @@ def plain(obj: Any) -> Any:
 
 def side_of(x: Any) -> Side:
     """An order's or fill's side as the exchange wrote it; anything else is malformed."""
-    side = str(x).upper()
-    if side == "BUY":
-        return "BUY"
-    if side == "SELL":
-        return "SELL"
-    raise BrokerCallError(f"coinbase: unknown order side {x!r}", kind="malformed")
+    try:
+        return as_side(x)
+    except ValueError:
+        raise BrokerCallError(f"coinbase: unknown order side {x!r}", kind="malformed") from None
 
 
 def dec(x: Any) -> Decimal:

@@ -243,7 +243,7 @@ class StudyRun:
         registry.end_attempt(self.store, last.id, "FAILED", error_class=TIME_LIMIT,
                              error_message=msg)
         self._tell_failed(w.trial, TIME_LIMIT, msg)
-        self._trial_ended(registry.get_attempt(self.store, last.id))  # type: ignore[arg-type]
+        self._trial_ended(_recorded(registry.get_attempt(self.store, last.id)))
 
     def _tell_failed(self, trial: int, error_class: str, message: str) -> None:
         from engine.study.storage import trial_handle
@@ -316,7 +316,7 @@ class StudyRun:
         msg = f"worker {how}; {died} deaths, not resumed"
         registry.end_attempt(self.store, att.id, "FAILED", error_class=DIED, error_message=msg)
         self._tell_failed(w.trial, DIED, msg)
-        self._trial_ended(registry.get_attempt(self.store, att.id))  # type: ignore[arg-type]
+        self._trial_ended(_recorded(registry.get_attempt(self.store, att.id)))
 
     def _trial_ended(self, a: registry.AttemptRow) -> None:
         from engine.notify.events import emit
@@ -382,6 +382,12 @@ def study_pbo(store: Store, study: str, cfg: Config | None = None) -> float | No
     ev = study_evidence(cfg, store, study)
     registry.put_study_evidence(store, study, json.dumps(ev.to_json()))
     return ev.pbo
+
+
+def _recorded(a: registry.AttemptRow | None) -> registry.AttemptRow:
+    """An attempt this driver has just written (so it is there)."""
+    assert a is not None
+    return a
 
 
 def _describe(code: int | None) -> str:
