@@ -68,15 +68,16 @@ def _has_comment(h: ast.ExceptHandler, lines: list[str]) -> bool:
 
 
 def _broad_handlers() -> list[tuple[str, str, ast.ExceptHandler, list[str]]]:
-    found = []
+    found: dict[tuple[str, int], tuple[str, str, ast.ExceptHandler, list[str]]] = {}
     for path, tree, lines in _sources():
-        for fn in ast.walk(tree):
-            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
-                continue
+        scopes = [tree, *(n for n in ast.walk(tree)
+                          if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef))]
+        for fn in scopes:  # the module, then outer functions first: the innermost names it
             for node in ast.walk(fn):
                 if isinstance(node, ast.ExceptHandler) and _names(node.type) & BROAD:
-                    found.append((path, fn.name, node, lines))
-    return found
+                    name = fn.name if not isinstance(fn, ast.Module) else "<module>"
+                    found[(path, node.lineno)] = (path, name, node, lines)
+    return list(found.values())
 
 
 def test_no_suppress_of_every_exception() -> None:
