@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
 
+from engine.config import Config
 from engine.study.tell import retell_finished, tell
 from store import registry
 from store.db import Store
@@ -87,3 +89,27 @@ def test_a_tell_that_recovers_within_its_tries_is_told(tmp_path: Path) -> None:
     assert tell(study, n, "FAILED", None, tries=2, wait_s=0.0, sleep=release) is True
     lock.close()
     assert _study(db).trials[n].state == optuna.trial.TrialState.FAIL
+
+
+def test_the_study_driver_tells_what_an_earlier_run_left_running(
+        make_config: Callable[..., Config]) -> None:
+    """An earlier driver recorded the trial's end here but its tell never reached Optuna:
+    the next `train` on the study (here with nothing new to run) tells it first."""
+    from engine.runtime import open_store
+    from engine.study.runner import run_study
+    from engine.study.storage import open_study
+
+    cfg = make_config()
+    n = open_study(cfg, STUDY).ask().number
+    store = open_store(cfg)
+    registry.upsert_study(store, STUDY, "journal", "5m", 1)
+    att = registry.start_attempt(store, STUDY, n, {})
+    registry.end_attempt(store, att.id, "COMPLETE", objective=0.25)
+    store.close()
+
+    said: list[str] = []
+    run_study(cfg, STUDY, "5m", 0, launcher="direct", log=said.append)
+
+    trial = open_study(cfg, STUDY, create=False).trials[n]
+    assert trial.state == optuna.trial.TrialState.COMPLETE and trial.value == 0.25
+    assert f"trial {n}: told Optuna its outcome again" in said
