@@ -13,8 +13,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.bench import Result
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.config.schema import EnvSection
+    from engine.data.candles import Candles
+    from engine.features import FeatureSpec
+
+    Setup = tuple[Candles, FeatureSpec, np.ndarray, EnvSection]
 
 N_ENVS = 1024
 REPEATS = 3
@@ -36,7 +46,7 @@ class Rates:
         return Rates(max(self.wall, other.wall), max(self.cpu, other.cpu))
 
 
-def _setup(n_bars: int):  # type: ignore[no-untyped-def]
+def _setup(n_bars: int) -> Setup:
     from engine.config.schema import EnvSection, FeaturesSection
     from engine.data.synthetic import synthetic_candles
     from engine.features import compute_features, feature_spec
@@ -48,7 +58,8 @@ def _setup(n_bars: int):  # type: ignore[no-untyped-def]
     return candles, spec, compute_features(candles, spec), env
 
 
-def _vec_rate(candles, spec, feats, env_cfg, device: str, steps: int) -> Rates:  # type: ignore[no-untyped-def]
+def _vec_rate(candles: Candles, spec: FeatureSpec, feats: np.ndarray, env_cfg: EnvSection,
+              device: str, steps: int) -> Rates:
     import torch
 
     from engine.env.vec_env import PortfolioVecEnv
@@ -74,7 +85,8 @@ def _vec_rate(candles, spec, feats, env_cfg, device: str, steps: int) -> Rates: 
     return best
 
 
-def _loop_rate(candles, spec, feats, env_cfg, steps: int) -> Rates:  # type: ignore[no-untyped-def]
+def _loop_rate(candles: Candles, spec: FeatureSpec, feats: np.ndarray, env_cfg: EnvSection,
+               steps: int) -> Rates:
     import numpy as np
 
     from engine.env.loop_baseline import LoopVecEnv

@@ -52,7 +52,7 @@ def _part(doc: dict[str, Any], name: str, fn: Any) -> None:
     t0 = time.perf_counter()
     try:
         doc[name] = fn()
-    except Exception as e:
+    except Exception as e:  # one failing part is reported in the JSON; the others still run
         traceback.print_exc()
         doc[name] = {"error": f"{type(e).__name__}: {e}"}
     doc.setdefault("seconds", {})[name] = round(time.perf_counter() - t0, 1)
@@ -80,8 +80,10 @@ def bench_part(smoke: bool) -> dict[str, Any]:
 def watch_gpu_process(db: Path, proc: subprocess.Popen[str], deadline: float) -> float | None:
     """Until proc ends: the most GPU memory the sampler saw for proc's pid (what the GPU pane
     shows for the population's process); None when it never showed up."""
+    import sqlite3
+
     from store import samples
-    from store.db import Store
+    from store.db import Store, StoreError
 
     seen: float | None = None
     while proc.poll() is None:
@@ -97,7 +99,7 @@ def watch_gpu_process(db: Path, proc: subprocess.Popen[str], deadline: float) ->
                 rows = samples.latest_gpu_processes(store)
             finally:
                 store.close()
-        except Exception:   # the store may be mid-creation; the next look will do
+        except (StoreError, sqlite3.Error):  # mid-creation or busy; the next look will do
             continue
         for r in rows:
             if r.pid == proc.pid and r.mem_used_mb is not None:

@@ -222,7 +222,7 @@ class PopulationPPO:
             shape = (-1,) + (1,) * (g.ndim - 1)
             grads.append(torch.where(learn.view(shape), g, torch.zeros_like(g)))
         norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads])   # (P, K)
-        total = norms.norm(dim=0)                                         # (K,)
+        total: torch.Tensor = norms.norm(dim=0)                           # (K,)
         coef = (self.max_grad_norm / (total + 1e-6)).clamp(max=1.0)
         self.adam_steps += 1
         bc1 = 1 - BETA1 ** self.adam_steps
