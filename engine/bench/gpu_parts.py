@@ -1,0 +1,116 @@
+"""The measuring parts of engine.bench.gpu_check: env modes, population rates, bench figures.
+
+Each part takes a deadline (time.perf_counter()) and skips, saying so, any measure that
+would start past it; CUDA-only figures are None on a CPU with the reason beside them.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+NO_CUDA = "needs a CUDA device"
+
+
+class Budget:
+    """Runs measures into a dict until a deadline; each fails or is skipped alone."""
+
+    def __init__(self, out: dict[str, Any], deadline: float) -> None:
+        self.out, self.deadline = out, deadline
+
+    def measure(self, key: str, fn: Callable[[], Any]) -> None:
+        if time.perf_counter() >= self.deadline:
+            self.out[key] = {"skipped": "the part's share of --budget-s was spent"}
+            return
+        t0 = time.perf_counter()
+        try:
+            self.out[key] = fn()
+        except Exception as e:   # one measure failing must not lose the others
+            traceback.print_exc()
+            self.out[key] = {"error": f"{type(e).__name__}: {e}"}
+        self.out.setdefault("seconds", {})[key] = round(time.perf_counter() - t0, 1)
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda:0" if torch.cuda.is_available() else "cpu"
+
+
+def env_part(smoke: bool, deadline: float) -> dict[str, Any]:
+    """Kernels/launches/syncs per vec step, vec steps/s by N and mode, modes against eager."""
+    import torch
+
+    from engine.bench import env_gpu
+    from engine.env.accel import triton_usable
+
+    dev = _device()
+    cuda = dev.startswith("cuda")
+    modes: tuple[str, ...] = ("eager",)
+    out: dict[str, Any] = {"device": dev}
+    if cuda:
+        modes = ("eager", "graph") + (("compile",) if triton_usable(torch.device(dev)) else ())
+        if "compile" not in modes:
+            out["why_no_compile"] = "triton is not importable"
+    else:
+        out["why_cpu_only"] = f"compile and graph modes: {NO_CUDA} (CPU runs eager)"
+    n_count = 64 if smoke else 65_536
+    sizes = (64, 256) if smoke else ((1_024, 65_536, 1_048_576) if cuda else (1_024, 65_536))
+    b = Budget(out, deadline)
+    for mode in modes:
+        b.measure(f"counts_{mode}", partial(env_gpu.step_counts, dev, n_count, mode))
+        b.measure(f"population_counts_{mode}", partial(
+            env_gpu.step_counts, dev, n_count, mode, population=4 if smoke else 256))
+    for n in sizes:
+        for mode in modes:
+            b.measure(f"rate_{mode}_{n}", partial(env_gpu.step_rate, dev, n, mode,
+                                                  seconds=0.5 if smoke else 2.0))
+    others = tuple(m for m in modes if m != "eager")
+    if others:
+        b.measure("agreement", lambda: env_gpu.modes_agree(dev, 4_096, others))
+    else:
+        out["agreement"] = None
+        out["why_no_agreement"] = f"only eager runs here ({NO_CUDA} for compile and graph)"
+    return out
+
+
+def population_part(smoke: bool, deadline: float) -> dict[str, Any]:
+    """Aggregate samples/s at two sizes; speedup against a few serial members."""
+    from engine.bench.population import population_rate, side_by_side
+
+    dev = _device()
+    cuda = dev.startswith("cuda") and not smoke
+    sizes = ((256, 256, 2), (256, 1_024, 1)) if cuda else ((2, 16, 1),)
+    out: dict[str, Any] = {"device": dev}
+    b = Budget(out, deadline)
+    for k, n, updates in sizes:
+        b.measure(f"samples_per_s_k{k}_n{n}", partial(population_rate, dev, k, n, updates))
+    k, n, serial = (256, 256, 4) if cuda else (2, 16, 2)
+
+    def speedup() -> dict[str, Any]:
+        r = side_by_side(dev, k, n, 1, serial_k=serial)
+        return {"k": k, "n": n, "serial_members": serial, "population": round(r.population),
+                "serial": round(r.serial), "speedup": round(r.population / r.serial, 2),
+                "note": "the serial members' rate stands for all k (same device, one run)"}
+    b.measure("speedup_vs_serial", speedup)
+    return out
+
+
+def bench_part(smoke: bool, deadline: float) -> dict[str, Any]:
+    """aten ops per vec step (CPU) and PPO samples/s on cuda:0."""
+    from engine.bench import population, ppo
+
+    dev = _device()
+    out: dict[str, Any] = {}
+    b = Budget(out, deadline)
+    b.measure("env_ops_per_step", lambda: population.env_ops_per_step(
+        n=32 if smoke else 512, steps=3 if smoke else 20))
+    if dev.startswith("cuda"):
+        b.measure("ppo_samples_per_s_cuda", lambda: round(ppo._rate(dev, 1024, 64)[0]))
+    else:
+        out["ppo_samples_per_s_cuda"] = None
+        out["why_null"] = f"ppo_samples_per_s_cuda: {NO_CUDA}"
+    return out
