@@ -141,3 +141,32 @@ def modes_agree(device: str, n: int, modes: tuple[str, ...], steps: int = 40
         res[m] = {"ran_as": envs[m].stepper.mode, "max_abs_obs": d_obs,
                   "max_abs_reward": d_rew}
     return res
+
+
+def compiled_kernels(device: str, n: int = 512) -> dict[str, Any]:
+    """What torch.compile (inductor) makes of one vec step on device: its fused kernels and
+    the calls it leaves to library kernels, read from the generated code; and the largest
+    difference of its outputs from the eager step's."""
+    import re
+
+    from torch._inductor.utils import run_and_get_code
+
+    from engine.env.fused import fused_step
+
+    env = make_env(device, n, "eager")
+    env.reset()
+    act = _actions(env, device, 1)[0]
+    args = (env.params, env.bars, env.cash, env.holdings, env.ew, env.t, act)
+    fn = torch.compile(fused_step, fullgraph=True, dynamic=False)
+    t0 = time.perf_counter()
+    out, codes = run_and_get_code(fn, *args)
+    compile_s = time.perf_counter() - t0
+    code = "\n".join(codes)
+    fused = re.findall(r"^\s*(\w+) = async_compile\.", code, re.M)
+    extern = re.findall(r"(extern_kernels\.\w+|aten\.\w+\.\w+)\(", code)
+    ref = fused_step(*args)
+    diff = max(float((a.double() - b.double()).abs().max()) for a, b in zip(out, ref, strict=True))
+    return {"device": device, "n_envs": n, "fused_kernels": len(fused),
+            "library_calls": len(extern), "kernels": len(fused) + len(extern),
+            "compile_s": round(compile_s, 1), "max_abs_diff_from_eager": diff,
+            "names": fused + extern}

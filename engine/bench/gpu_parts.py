@@ -68,6 +68,12 @@ def env_part(smoke: bool, deadline: float) -> dict[str, Any]:
         for mode in modes:
             b.measure(f"rate_{mode}_{n}", partial(env_gpu.step_rate, dev, n, mode,
                                                   seconds=0.5 if smoke else 2.0))
+    if "compile" in modes or not (cuda or smoke):   # inductor's own count (CPU: C++ kernels)
+        b.measure("compiled_kernels", partial(env_gpu.compiled_kernels, dev, n_count))
+    else:
+        out["compiled_kernels"] = None
+        out["why_no_compiled_kernels"] = ("--smoke skips a compile (a minute on a CPU)" if smoke
+                                          else "triton is not importable")
     others = tuple(m for m in modes if m != "eager")
     if others:
         b.measure("agreement", lambda: env_gpu.modes_agree(dev, 4_096, others))
