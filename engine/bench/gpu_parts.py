@@ -60,26 +60,26 @@ def env_part(smoke: bool, deadline: float) -> dict[str, Any]:
     n_count = 64 if smoke else 65_536
     sizes = (64, 256) if smoke else ((1_024, 65_536, 1_048_576) if cuda else (1_024, 65_536))
     b = Budget(out, deadline)
+    others = tuple(m for m in modes if m != "eager")
+    if others:   # first: a fast mode that differs from eager is no figure at all
+        b.measure("agreement", partial(env_gpu.modes_agree, dev, 4_096, others))
+    else:
+        out["agreement"] = None
+        out["why_no_agreement"] = f"only eager runs here ({NO_CUDA} for compile and graph)"
     for mode in modes:
         b.measure(f"counts_{mode}", partial(env_gpu.step_counts, dev, n_count, mode))
         b.measure(f"population_counts_{mode}", partial(
             env_gpu.step_counts, dev, n_count, mode, population=4 if smoke else 256))
-    for n in sizes:
-        for mode in modes:
-            b.measure(f"rate_{mode}_{n}", partial(env_gpu.step_rate, dev, n, mode,
-                                                  seconds=0.5 if smoke else 2.0))
     if "compile" in modes or not (cuda or smoke):   # inductor's own count (CPU: C++ kernels)
         b.measure("compiled_kernels", partial(env_gpu.compiled_kernels, dev, n_count))
     else:
         out["compiled_kernels"] = None
         out["why_no_compiled_kernels"] = ("--smoke skips a compile (a minute on a CPU)" if smoke
                                           else "triton is not importable")
-    others = tuple(m for m in modes if m != "eager")
-    if others:
-        b.measure("agreement", lambda: env_gpu.modes_agree(dev, 4_096, others))
-    else:
-        out["agreement"] = None
-        out["why_no_agreement"] = f"only eager runs here ({NO_CUDA} for compile and graph)"
+    for n in sizes:
+        for mode in modes:
+            b.measure(f"rate_{mode}_{n}", partial(env_gpu.step_rate, dev, n, mode,
+                                                  seconds=0.5 if smoke else 2.0))
     return out
 
 

@@ -56,7 +56,9 @@ def resolve_mode(mode: str, device: torch.device) -> str:
 def compiled_step(backend: str = "inductor") -> StepFn:
     """fused_step compiled once per process and backend (every env shares its cache)."""
     if backend not in _compiled:
-        fn: Any = torch.compile(fused_step, fullgraph=True, dynamic=False, backend=backend)
+        # dynamic=None: the first env size compiles static, a second one recompiles with a
+        # symbolic size that serves every later size (population buckets differ in size).
+        fn: Any = torch.compile(fused_step, fullgraph=True, dynamic=None, backend=backend)
         _compiled[backend] = fn
     return _compiled[backend]
 

@@ -121,11 +121,12 @@ def test_a_partial_population_reset_reads_nothing_back(market) -> None:  # type:
     assert not any(any(d) for i, d in enumerate(dones) if i not in (2, 5))
 
 
-def test_the_whole_step_compiles_as_one_graph_with_the_same_numbers(market) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("n", [16, 24])   # the second size recompiles with a symbolic size
+def test_the_whole_step_compiles_as_one_graph_with_the_same_numbers(market, n) -> None:  # type: ignore[no-untyped-def]
     """torch.compile(fullgraph=True) traces the step with no graph break and no data-dependent
     shape; aot_eager runs that graph on CPU (inductor's kernels need a GPU or a compiler)."""
     prices, feats, spec = market
-    envs = [PortfolioVecEnv(prices, feats, spec, EnvSection(), 16, episode_len=7, seed=3,
+    envs = [PortfolioVecEnv(prices, feats, spec, EnvSection(), n, episode_len=7, seed=3,
                             step_mode="eager") for _ in range(2)]
     envs[1].stepper = Stepper("compile", torch.device("cpu"), backend="aot_eager")
     obs = [e.reset() for e in envs]
@@ -133,7 +134,7 @@ def test_the_whole_step_compiles_as_one_graph_with_the_same_numbers(market) -> N
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)   # a fallback to eager fails the test
         for _ in range(10):   # crosses an episode end
-            act = torch.rand(16, 3, generator=gen) * 2 - 1
+            act = torch.rand(n, 3, generator=gen) * 2 - 1
             outs = [e.step(act) for e in envs]
             torch.testing.assert_close(outs[1][0], outs[0][0], rtol=1e-6, atol=1e-7)
             torch.testing.assert_close(outs[1][1], outs[0][1], rtol=1e-5, atol=1e-7)
