@@ -54,10 +54,12 @@ def bar_table(prices: torch.Tensor) -> torch.Tensor:
 
 
 def observe(bars: Bars, t: torch.Tensor, cash: torch.Tensor, holdings: torch.Tensor,
-            prices: torch.Tensor) -> torch.Tensor:
-    """Observations at bars t (engine.features.observation_batch's numbers, exactly)."""
+            prices: torch.Tensor, values: torch.Tensor | None = None) -> torch.Tensor:
+    """Observations at bars t (engine.features.observation_batch's numbers, exactly);
+    values = holdings * prices when the caller has it."""
     n, a = holdings.shape
-    values = holdings * prices
+    if values is None:
+        values = holdings * prices
     # The equity summed in asset order, cash first (the live path's order): a cumulative sum
     # over [cash, values] is that sequential sum in one op.
     eq = torch.cat([cash.unsqueeze(1), values], dim=1).cumsum(dim=1)[:, a]
@@ -78,7 +80,8 @@ def fused_step(prm: StepParams, bars: Bars, cash: torch.Tensor, holdings: torch.
     a = holdings.shape[1]
     row = bars.table.index_select(0, t)
     p, p1, growth = row[:, :a], row[:, a:2 * a], row[:, 2 * a]
-    act = torch.nan_to_num(act.to(torch.float64), nan=0.0).clamp_(-1.0, 1.0)  # NaN: no order
+    # A copy always (the caller's actions stay as they were); NaN places no order.
+    act = act.to(torch.float64, copy=True).nan_to_num_(nan=0.0).clamp_(-1.0, 1.0)
 
     held0 = holdings * p
     held_sum0 = held0.sum(-1)
@@ -124,7 +127,7 @@ def fused_step(prm: StepParams, bars: Bars, cash: torch.Tensor, holdings: torch.
     fees = (sell_total + buy_total).mul_(prm.fee)
     trades = (sell_ok | buy_ok).sum(-1)   # disjoint: a leg sells or buys, never both
     t1 = t + 1
-    obs = observe(bars, t1, cash, holdings, p1)
+    obs = observe(bars, t1, cash, holdings, p1, values1)
     return FusedOut(cash, holdings, ew1, t1, obs, reward, value1, fees, trades)
 
 
