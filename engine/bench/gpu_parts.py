@@ -102,6 +102,11 @@ def population_part(smoke: bool, deadline: float) -> dict[str, Any]:
                 "serial": round(r.serial), "speedup": round(r.population / r.serial, 2),
                 "note": "the serial members' rate stands for all k (same device, one run)"}
     b.measure("speedup_vs_serial", speedup)
+    if cuda:
+        b.measure("rollout_graph", partial(rollout_graph_check, 256, 256, 6))
+    else:
+        out["rollout_graph"] = None
+        out["why_no_rollout_graph"] = ("--smoke" if smoke else NO_CUDA)
     return out
 
 
@@ -120,3 +125,35 @@ def bench_part(smoke: bool, deadline: float) -> dict[str, Any]:
         out["ppo_samples_per_s_cuda"] = None
         out["why_null"] = f"ppo_samples_per_s_cuda: {NO_CUDA}"
     return out
+
+
+def rollout_graph_check(k: int, n: int, updates: int) -> dict[str, Any]:
+    """The population trained with its rollouts replayed as CUDA graphs against the same
+    population trained eagerly (same seeds, same device, interleaved): speed and agreement."""
+    import torch
+
+    from engine.bench.population import _population
+    from engine.population.rollout_graph import enable
+
+    dev = _device()
+    if not dev.startswith("cuda"):
+        return {"value": None, "why_null": f"rollout graphs: {NO_CUDA}"}
+    pairs = [_population(dev, k, n), _population(dev, k, n)]
+    graph = enable(pairs[1][1])
+    obs = [env.reset() for env, _ in pairs]
+    wall = [0.0, 0.0]
+    for rnd in range(updates + 2):   # rounds 0-1: warm-up, then the capture
+        for j, (env, agent) in enumerate(pairs):
+            torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            obs[j], _ = agent.learn(env, obs[j])
+            torch.cuda.synchronize()
+            if rnd >= 2:
+                wall[j] += time.perf_counter() - t0
+    samples = k * n * pairs[0][1].n_steps * updates
+    diff = max(float((a - b).abs().max()) for a, b in zip(pairs[0][1].params,
+                                                          pairs[1][1].params, strict=True))
+    return {"k": k, "n": n, "updates": updates, "eager_samples_per_s": round(samples / wall[0]),
+            "graph_samples_per_s": round(samples / wall[1]),
+            "speedup": round(wall[0] / wall[1], 3), "replays": graph.replays,
+            "eager_rollouts": graph.eager_rollouts, "max_abs_param_diff": diff}

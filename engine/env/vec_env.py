@@ -164,6 +164,24 @@ class PortfolioVecEnv:
     def equity(self) -> torch.Tensor:
         return self.cash + (self.holdings * self.prices[self.t]).sum(dim=1)
 
+    # ------------------------------------------------------------------ host clock
+    def steps_to_episode_end(self) -> int:
+        """Steps until the next episode end (known on the host)."""
+        return self.episode_len - self.host_steps
+
+    def host_clock(self) -> Any:
+        return self.host_steps
+
+    def set_host_clock(self, clock: Any) -> None:
+        """Set the host's step count (a replayed CUDA graph stepped the device alone)."""
+        self.host_steps = int(clock)
+
+    def advance_host_clock(self, steps: int) -> None:
+        """Count `steps` steps that ended no episode (engine.population.rollout_graph)."""
+        if steps >= self.steps_to_episode_end():
+            raise ValueError(f"{steps} steps would cross an episode end")
+        self.host_steps += steps
+
     # ------------------------------------------------------------------ step
     def _end_episodes(self) -> tuple[torch.Tensor, bool]:
         """Count a step on the host; reset the envs whose episode ended. (done, any reset)"""

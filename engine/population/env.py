@@ -66,6 +66,21 @@ class PopulationVecEnv(PortfolioVecEnv):
         self.member_steps = [0] * self.k
         return super().reset()
 
+    def steps_to_episode_end(self) -> int:
+        return min(e - s for s, e in zip(self.member_steps, self.member_episode_len,
+                                         strict=True))
+
+    def host_clock(self) -> Any:
+        return list(self.member_steps)
+
+    def set_host_clock(self, clock: Any) -> None:
+        self.member_steps = [int(s) for s in clock]
+
+    def advance_host_clock(self, steps: int) -> None:
+        if steps >= self.steps_to_episode_end():
+            raise ValueError(f"{steps} steps would cross an episode end")
+        self.member_steps = [s + steps for s in self.member_steps]
+
     def _end_episodes(self) -> tuple[torch.Tensor, bool]:
         self.member_steps = [s + 1 for s in self.member_steps]
         ending = [s >= e for s, e in zip(self.member_steps, self.member_episode_len,
