@@ -8,17 +8,20 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from console.procinfo import ProcStats, last_line, psutil_stats
 from engine import metrics
+from engine.money import increment_of, quantity
 from engine.reports.trades import RoundTrip, round_trips
 from engine.supervisor import lock
 from engine.supervisor.client import KV_HEARTBEAT
 from store import kv, period, samples, views
 from store.db import Store, StoreError
+from store.increments import base_increments
 
 DAY = 86400.0
 CONVICTION_WINDOW_S = 7 * DAY
@@ -223,12 +226,15 @@ class Loader:
         finished = views.finished_commands(st, list(pending))
         lap("alerts")
         fills, trips, unmatched = self._trade_rows(st, now)
+        incs = base_increments(st)  # quantities on each trader's product increment
+        shown_positions, fills, trips = (on_increments(rows, incs)
+                                         for rows in (positions, fills, trips))
         lap("trades")
         return Snapshot(
             at=now, study=study, studies=names, counts=counts, attempts=tuple(attempts or ()),
             running=tuple(running or ()), processes=tuple(procs), gpus=tuple(gpus),
             gpu_history=hist, gpu_procs=tuple(gprocs), system=system, traders=tuple(traders),
-            positions=tuple(positions), equity=equity, conviction=conviction,
+            positions=shown_positions, equity=equity, conviction=conviction,
             blocked=tuple(blocked), execution=execution, alerts=tuple(alerts),
             levels=tuple(levels), gates=tuple(gates),
             clocks=tuple((k, v) for k, v in ends.items() if v != now),
@@ -296,6 +302,18 @@ class Loader:
                              lambda d: period.DecisionBucket(d, 0, 0, 0.0, d * DAY))
         return metrics.conviction_from_buckets(trader, buckets, first * DAY, end)
 
+
+
+def on_increments(rows: Any, incs: dict[tuple[str, str], str]) -> tuple[Any, ...]:
+    """Rows (positions, fills, round trips) with `qty` down to their trader's recorded product
+    increment (8 decimals where none is recorded), the type of each `qty` kept."""
+    out = []
+    for r in rows:
+        text = quantity(r.qty, increment_of(incs, r.trader, r.ticker))
+        if text is not None:
+            r = replace(r, qty=Decimal(text) if isinstance(r.qty, Decimal) else text)
+        out.append(r)
+    return tuple(out)
 
 def window_end(wall: float, mode: str, clock: float | None) -> float:
     """Where a trader's windows end: the wall clock, or the trader's own clock for a replay.

@@ -7,11 +7,13 @@ Values stay Decimal text (strings), never floats.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from collections.abc import Mapping
+from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 CENT = Decimal("0.01")
-# The finest product increment Cappuccino trades (Coinbase's and the simulator's base
-# increment); the store does not keep each product's, so quantities round to this.
+# Quantities go on each product's base increment, recorded per trader at its start
+# (store.increments); where none is recorded, on this fallback: 8 decimals, the finest base
+# increment Cappuccino trades (Coinbase's and the simulator's).
 QTY_INCREMENT = Decimal("0.00000001")
 SMALL_PRICE_DIGITS = 6  # significant digits for prices below 1 (cents would erase them)
 
@@ -48,11 +50,22 @@ def price(value: object) -> str | None:
 
 
 def quantity(value: object, increment: object = None) -> str | None:
-    """A quantity on the product's increment (QTY_INCREMENT when unknown), no trailing 0s."""
+    """A quantity on the product's increment (QTY_INCREMENT when unknown), no trailing 0s.
+
+    Rounded toward zero: a holding shown is never more than can be sold (0.123456789 on
+    0.0001 shows 0.1234). Increments need not be powers of ten (0.0005 works)."""
     d = _dec(value)
     if d is None:
         return None
-    inc = _dec(increment) or QTY_INCREMENT
-    q = (d / inc).to_integral_value(rounding=ROUND_HALF_EVEN) * inc
+    inc = _dec(increment)
+    inc = inc if inc is not None and inc > 0 else QTY_INCREMENT
+    q = (d / inc).to_integral_value(rounding=ROUND_DOWN) * inc
     text = format(q.normalize(), "f")
     return "0" if text in ("-0", "") else text
+
+
+def increment_of(increments: Mapping[tuple[str, str], str], trader: str,
+                 ticker: str) -> str | None:
+    """The recorded base increment of (trader, ticker), or None when unknown."""
+    inc = _dec(increments.get((trader, ticker)))
+    return format(inc, "f") if inc is not None and inc > 0 else None

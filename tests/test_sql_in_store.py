@@ -27,6 +27,7 @@ FIXTURES = {
     "engine/bench/store.py",
     "engine/soak/fills.py",
     "engine/soak/mixed.py",
+    "engine/soak/venues.py",
     "engine/soak/writer.py",
 }
 

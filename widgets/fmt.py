@@ -25,6 +25,20 @@ def money(value: str | float | Decimal | None, digits: int = 2) -> str:
     return f"{d:,.{digits}f}"
 
 
+def qty(value: str | float | Decimal | None) -> str:
+    """A quantity as handed over (the console puts it on the product's increment), without
+    trailing zeros or thousands separators: 0.002 rather than 0.002000; never re-rounded."""
+    if value is None or value == "":
+        return DASH
+    try:
+        d = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    text = format(d, "f")
+    text = text.rstrip("0").rstrip(".") if "." in text else text
+    return "0" if text in ("", "-0") else text
+
+
 def mb(value: float | None) -> str:
     if value is None:
         return DASH

@@ -9,7 +9,7 @@ from textual.containers import Vertical
 from textual.message import Message
 
 from widgets.equity_chart import EquityChart
-from widgets.fmt import DASH, clip, money, num
+from widgets.fmt import DASH, clip, money, num, qty
 from widgets.inputs import PointLike, PositionLike, TraderLike
 from widgets.line_table import LineTable
 from widgets.table import selected_key, sync_table
@@ -56,7 +56,7 @@ class PositionsPane(Vertical):
         sync_table(self.query_one("#traders-table", LineTable), t_rows, details)
         p_rows = []
         for p in positions:
-            cells = (p.trader, p.ticker, money(p.qty, 6), money(p.avg_price),
+            cells = (p.trader, p.ticker, qty(p.qty), money(p.avg_price),
                      money(p.last_price), money(p.unrealized_pnl))
             if matches(filter_text, *cells):
                 p_rows.append((f"{p.trader}:{p.ticker}", cells))

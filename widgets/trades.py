@@ -10,7 +10,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from widgets.fmt import duration, matches, money, stamp
+from widgets.fmt import duration, matches, money, qty, stamp
 from widgets.inputs import FillLike, TripLike
 from widgets.line_table import LineTable
 from widgets.static_text import set_text
@@ -21,12 +21,6 @@ EXPORT_HINT = "export: cappuccino export trades|fills --format csv [--trader T]"
 
 def _short(at: float) -> str:
     return stamp(at)[5:]  # MM-DD HH:MM (the year is in the detail view)
-
-
-def qty(value: str | float | Decimal | None) -> str:
-    """A quantity without trailing zeros: 0.002 rather than 0.002000."""
-    text = money(value, 8).replace(",", "")
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _liq(text: str) -> str:
@@ -62,7 +56,7 @@ class TradesPane(Vertical):
             key = f"{t.trader}:{t.ticker}:{t.exit_at}:{i}"
             rows.append((key, cells))
             details[key] = (
-                f"{t.trader} {t.ticker}: {t.qty} bought {stamp(t.entry_at)} at "
+                f"{t.trader} {t.ticker}: {qty(t.qty)} bought {stamp(t.entry_at)} at "
                 f"{t.entry_price} ({t.entry_liquidity}), sold {stamp(t.exit_at)} at "
                 f"{t.exit_price} ({t.exit_liquidity}); held {duration(t.exit_at - t.entry_at)}"
                 f"\nPnL net of fees {t.pnl} (fees {t.fees})")

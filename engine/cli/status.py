@@ -25,8 +25,8 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
                          0.31 (needs >= 0.95) FAILED", ...]}}},
       "traders": [
         {"name": "btc", "broker": "sim", "mode": "paper", "equity": "1012.50",
-         "positions": [{"ticker": "BTC-USD", "qty": "0.01", "avg_price": "64000.00",
-                        "unrealized_pnl": "12.50"}],
+         "positions": [{"ticker": "BTC-USD", "qty": "0.01", "qty_increment": "0.00000001",
+                        "avg_price": "64000.00", "unrealized_pnl": "12.50"}],
          "trading_state": "ACTIVE"}
       ],
       "alerts": [{"level": "WARNING", "trader": "btc",
@@ -42,7 +42,9 @@ trial ended). `alerts` are the 20 most recent, newest first. A store that does n
 install, no supervisor ever ran) answers with the same schema: `supervisor.alive` false,
 empty lists, `study` null, exit 0; a store that exists but cannot be read is exit 1.
 Money (equity, capital, cash, unrealized PnL) is rounded to the cent, prices to the cent
-(6 significant digits below 1), quantities to 8 decimals (engine.money): still Decimal text.
+(6 significant digits below 1), quantities down to the product's base increment as the
+trader's broker reported it at the trader's start (`qty_increment`; null when unknown, and
+then 8 decimals) (engine.money): still Decimal text.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
-from engine.money import money, price, quantity
+from engine.money import increment_of, money, price, quantity
 from store import trading, views
+from store.increments import base_increments
 
 TRIAL_STATES = ("RUNNING", "COMPLETE", "FAILED", "PRUNED")
 ALERTS_SHOWN = 20
@@ -102,12 +105,16 @@ def study_view(store: Any) -> dict[str, Any] | None:
             "gate": ev.get("gate")}
 
 
+def _position(p: Any, inc: str | None) -> dict[str, Any]:
+    return {"ticker": p.ticker, "qty": quantity(p.qty, inc), "qty_increment": inc,
+            "avg_price": price(p.avg_price), "unrealized_pnl": money(p.unrealized_pnl)}
+
+
 def traders_view(store: Any) -> list[dict[str, Any]]:
+    incs = base_increments(store)
     return [{"name": t.name, "broker": t.broker, "mode": t.mode,
              "equity": money(t.equity),
-             "positions": [{"ticker": p.ticker, "qty": quantity(p.qty),
-                            "avg_price": price(p.avg_price),
-                            "unrealized_pnl": money(p.unrealized_pnl)}
+             "positions": [_position(p, increment_of(incs, t.name, p.ticker))
                            for p in trading.positions(store, t.name)],
              "trading_state": t.trading_state,
              "capital": money(t.capital), "cash": money(t.cash),

@@ -93,15 +93,22 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
     from engine.brokers.factory import make_broker
     from engine.data.candles import DataError
     from engine.device import setup_torch
+    from engine.log_once import OnceFilter
     from engine.model.artifact import ModelError, read_spec
     from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
     from engine.trading.account import AllotmentError
     from engine.trading.clock import RealClock, ReplayClock
+    from engine.trading.increments import record_products
     from engine.trading.policy import load_policy, resolve_model_dirs
     from engine.trading.trader import Trader, TraderSettings
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # The loop and the executor retry a failing broker (a full sim exchange file, an outage)
+    # every poll: log the first of each distinct error, then at powers of ten, not each retry.
+    once = OnceFilter()
+    for logger in ("cappuccino.trading.trader", "cappuccino.trading.execution"):
+        logging.getLogger(logger).addFilter(once)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -145,6 +152,8 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             raise UsageError(str(e)) from None
         except BrokerError as e:
             raise JobError(f"broker {broker_name}: cannot read the account: {e}") from None
+        # How this trader's quantities are shown (display only; sizing asks the broker).
+        record_products(store, name, broker_name, broker, t.tickers)
         try:
             trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
         except ModelError as e:

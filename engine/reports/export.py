@@ -1,8 +1,9 @@
 """Export store tables as CSV or Parquet, in the shape pandas and spreadsheets expect.
 
 Times become ISO-8601 UTC timestamps. Decimal text stays exact in CSV (it parses as a
-number); Parquet gets float64 columns for the same fields, since Parquet readers expect
-typed numbers.
+number), except quantities, which go down to the product increment the trader recorded at its
+start (8 decimals where none is recorded; on-increment fills are unchanged); Parquet gets
+float64 columns for the same fields, since Parquet readers expect typed numbers.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.files import write_atomic
+from engine.money import increment_of, quantity
 from store.db import Store
 from store.export import table_rows
+from store.increments import base_increments
 from store.trading import get_trader
 
 if TYPE_CHECKING:
@@ -54,6 +57,7 @@ TABLES: dict[str, Table] = {
                     ("qty", "entry_price", "exit_price", "fees", "pnl"),
                     ("entry_at", "exit_at"), "exit_at"),
 }
+QTY_COLUMNS = ("qty", "filled_qty")
 TRADE_COLUMNS = ("trader", "ticker", "entry_at", "exit_at", "duration_s", "qty", "entry_price",
                  "exit_price", "fees", "pnl", "entry_liquidity", "exit_liquidity")
 
@@ -99,7 +103,20 @@ def load_frame(store: Store, what: str, since: float | None = None,
     for col in t.time_columns:
         if col in frame:
             frame[col] = pd.to_datetime(frame[col], unit="s", utc=True)
+    _on_increments(frame, base_increments(store, trader))
     return frame
+
+
+def _on_increments(frame: pd.DataFrame, incs: dict[tuple[str, str], str]) -> None:
+    """Quantity columns down to each row's (trader, ticker) increment, in place."""
+    if not {"trader", "ticker"} <= set(frame.columns):
+        return
+    for col in QTY_COLUMNS:
+        if col in frame:
+            frame[col] = [
+                v if v is None or v != v  # NULL (NaN in pandas) stays empty
+                else quantity(v, increment_of(incs, tr, tk))
+                for v, tr, tk in zip(frame[col], frame["trader"], frame["ticker"], strict=True)]
 
 
 def _trades(store: Store, trader: str | None, since: float | None) -> pd.DataFrame:

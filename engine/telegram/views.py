@@ -102,13 +102,16 @@ def balance_text(store: Store) -> str:
     rows = _traders(store)
     if not rows:
         return "no traders"
+    from engine.money import increment_of
+    from store.increments import base_increments
     from store.trading import positions
 
+    incs = base_increments(store)
     lines = []
     for t in rows:
         lines.append(f"{t.name} [{t.mode}]: equity {money(t.equity) or '-'}, "
                      f"cash {money(t.cash) or '-'}")
         for p in positions(store, t.name):
-            lines.append(f"  {p.ticker}: {quantity(p.qty)} at {price(p.avg_price)}, "
+            lines.append(f"  {p.ticker}: {quantity(p.qty, increment_of(incs, t.name, p.ticker))} at {price(p.avg_price)}, "
                          f"unrealized {money(p.unrealized_pnl)}")
     return "\n".join(lines)

@@ -149,3 +149,29 @@ async def test_execution_pane_says_which_traders_run_on_their_own_clock(env: Any
         await pilot.pause()
         note = str(app.query_one("#execution-note", Static).render())
         assert "replay-1 2022-04-15" in note and "paper-1" not in note
+
+
+def test_quantities_reach_the_panes_on_each_traders_increment(env: Any) -> None:
+    """paper-1 recorded 0.001 ETH and 0.0001 BTC steps; paper-2 recorded none (8 decimals)."""
+    from decimal import Decimal
+
+    from store.increments import ProductIncrement, record_increments
+
+    with Store(env.db) as st:
+        with st.write():
+            st.conn.execute("UPDATE positions SET qty = '0.0123456789999'")
+            st.conn.execute("UPDATE fills SET qty = '0.0123456789999'")
+        record_increments(st, [
+            ProductIncrement("paper-1", "BTC-USD", "sim", "0.0001", "0.01", None, None, T0),
+            ProductIncrement("paper-1", "ETH-USD", "sim", "0.001", "0.01", None, None, T0)])
+    loader = Loader(env.db, clock=lambda: T0, proc_stats=lambda pid, ct: _stats(pid))
+    snap = loader.load()
+    loader.close()
+    want = {("paper-1", "BTC-USD"): "0.0123", ("paper-1", "ETH-USD"): "0.012"}
+    assert snap.positions and snap.fills and snap.trips
+    for p in snap.positions:
+        assert p.qty == want.get((p.trader, p.ticker), "0.01234567"), p
+    for f in snap.fills:
+        assert f.qty == want.get((f.trader, f.ticker), "0.01234567"), f
+    for t in snap.trips:
+        assert t.qty == Decimal(want.get((t.trader, t.ticker), "0.01234567")), t

@@ -39,4 +39,4 @@ async def test_round_trips_filter_and_detail(env: Any) -> None:
         await pilot.press("enter")
         await settle(pilot)
         text = str(app.screen.query_one("#detail-text", Static).render())
-        assert "paper-2 BTC-USD: 0.0020 bought" in text and "PnL net of fees -2.28" in text
+        assert "paper-2 BTC-USD: 0.002 bought" in text and "PnL net of fees -2.28" in text

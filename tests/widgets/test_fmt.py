@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from widgets.fmt import bar, clip, duration, matches, mb, money, num, pct, stamp
+from widgets.fmt import bar, clip, duration, matches, mb, money, num, pct, qty, stamp
 
 
 def test_numbers_and_money() -> None:
@@ -24,3 +24,10 @@ def test_bar_clip_and_filter() -> None:
     assert clip("a\nlong line", 6) == "a lon…" and clip(None, 5) == ""
     assert matches("", "x") and matches("fail oom", "FAILED", "CudaOOM")
     assert not matches("fail gpu", "FAILED", "cpu")
+
+
+def test_qty_shows_what_it_is_given_without_trailing_zeros() -> None:
+    # the console already put it on the product's increment: never rounded again here
+    assert qty("0.005100") == "0.0051" and qty("1520.000") == "1520" and qty("0.012345678") == \
+        "0.012345678"
+    assert qty(None) == "-" and qty("") == "-" and qty("-0.000") == "0" and qty("x") == "x"

@@ -20,8 +20,11 @@ def soak(config: Path, *args: str, timeout: float = 300) -> subprocess.Completed
 
 
 @pytest.mark.parametrize("args, says", [
-    (("--minutes", "0"), "--minutes must be > 0 and at most 1440"),
+    (("--minutes", "-1"), "--minutes must be between 0 and 1440"),
     (("--kill-rounds", "-1"), "--kill-rounds must be between 0 and 10000"),
+    (("--trading-kill-rounds", "-2"), "--trading-kill-rounds must be between 0 and 10000"),
+    (("--minutes", "0", "--kill-rounds", "0"),
+     "nothing to run: --minutes, --kill-rounds and --trading-kill-rounds are all 0"),
 ])
 def test_bad_usage(config_path: Path, args: tuple[str, ...], says: str) -> None:
     out = soak(config_path, *args)
@@ -42,3 +45,33 @@ def test_short_soak_is_clean(config_path: Path, tmp_path: Path) -> None:
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.strip().splitlines()
     assert lines[-1].startswith("soak: clean") and "writer_rows_acked" in lines[0]
+
+
+def test_trading_rounds_without_the_fakes_is_one_line(config_path: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """An installed wheel has no tests/fakes: exit 2 saying what it needs, nothing run."""
+    from engine.cli.main import main
+
+    monkeypatch.setitem(sys.modules, "tests.fakes", None)  # as if not importable
+    code = main(["--config", str(config_path), "soak", "--trading-kill-rounds", "20",
+                 "--dir", str(tmp_path / "soak")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert err.startswith("cappuccino: --trading-kill-rounds: the exchange fakes cannot be "
+                          "loaded") and "source checkout" in err
+    assert not (tmp_path / "soak").exists()
+
+
+@pytest.mark.slow
+def test_trading_kill_rounds_on_both_venues(config_path: Path, tmp_path: Path) -> None:
+    """The issue-13 loop as an operator runs it (CI: 2 rounds; the issue's check is 20)."""
+    out = soak(config_path, "--minutes", "0", "--kill-rounds", "0", "--trading-kill-rounds",
+               "2", "--dir", str(tmp_path / "soak"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == "soak: clean (no order twice, books equal the exchanges)"
+    counts = dict(kv.rsplit(" ", 1) for kv in lines[0].removeprefix("soak: ").split(", "))
+    assert counts["coinbase_kill_rounds"] == counts["alpaca_kill_rounds"] == "2"
+    assert int(counts["coinbase_orders"]) >= 3 and int(counts["alpaca_orders"]) >= 3
+    assert "soak: alpaca SIGKILL 2/2" in out.stderr

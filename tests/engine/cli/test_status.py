@@ -75,6 +75,7 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
     assert doc["traders"] == [{"name": "btc", "broker": "sim", "mode": "paper",
                                "equity": "1012.50", "trading_state": "ACTIVE",
                                "positions": [{"ticker": "BTC-USD", "qty": "0.01",
+                                              "qty_increment": None,  # none recorded
                                               "avg_price": "64000.00",
                                               "unrealized_pnl": "12.50"}],
                                # the trader's book (issue 13): its capital, cash, why it is
@@ -156,7 +157,38 @@ def test_status_json_money_is_rounded_decimal_text(config_path: Path, capsys) ->
     assert main(["--config", str(config_path), "status", "--json"]) == 0
     (trader,) = json.loads(capsys.readouterr().out)["traders"]
     assert trader["equity"] == "983.16"
-    assert trader["positions"] == [{"ticker": "DOGE-USD", "qty": "1520", "avg_price": "0.123457",
-                                    "unrealized_pnl": "0.00"}]
+    assert trader["positions"] == [{"ticker": "DOGE-USD", "qty": "1520", "qty_increment": None,
+                                    "avg_price": "0.123457", "unrealized_pnl": "0.00"}]
     assert main(["--config", str(config_path), "status"]) == 0
     assert "equity 983.16 " in capsys.readouterr().out
+
+
+def test_status_json_quantities_sit_on_the_recorded_increment(config_path: Path, capsys) -> None:
+    """Each trader's own recorded increment, rounded down (never more than is held); a ticker
+    without a record falls back to 8 decimals and says so with a null `qty_increment`."""
+    from store.increments import ProductIncrement, record_increments
+
+    cfg = load_config(config_path, environ={})
+    t = now()
+    with Store(cfg.store.path) as s:
+        with s.write() as db:
+            for name in ("a", "b"):
+                db["traders"].insert({"name": name, "broker": "alpaca", "mode": "paper",
+                                      "model": "m", "tickers": '["ETH-USD","SOL-USD"]',
+                                      "timeframe": "5m", "capital": "1000",
+                                      "trading_state": "ACTIVE", "started_at": t,
+                                      "updated_at": t})
+                for ticker in ("ETH-USD", "SOL-USD"):
+                    db["positions"].insert({"trader": name, "ticker": ticker,
+                                            "qty": "0.123456789999", "avg_price": "3000",
+                                            "unrealized_pnl": "0", "updated_at": t})
+        record_increments(s, [
+            ProductIncrement("a", "ETH-USD", "alpaca", "0.0001", "0.01", "0.001", "1", t),
+            ProductIncrement("a", "SOL-USD", "alpaca", "0.05", "0.01", None, None, t),
+            # another trader's record does not leak to trader b
+            ProductIncrement("x", "ETH-USD", "coinbase", "0.1", "0.01", None, None, t)])
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    doc = {tr["name"]: tr["positions"] for tr in json.loads(capsys.readouterr().out)["traders"]}
+    assert [(p["qty"], p["qty_increment"]) for p in doc["a"]] == [("0.1234", "0.0001"),
+                                                                   ("0.1", "0.05")]
+    assert [(p["qty"], p["qty_increment"]) for p in doc["b"]] == [("0.12345678", None)] * 2

@@ -66,3 +66,38 @@ def test_bad_requests_get_one_clear_line(config_path: Path, args: list[str], mes
     assert out.returncode == 1
     err = out.stderr.decode().strip()
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_quantities_go_down_to_each_traders_recorded_increment(config_path: Path) -> None:
+    """t1 recorded a 0.0001 BTC step at its start; t2 recorded nothing (8 decimals). Prices
+    and fees stay exact."""
+    from store.increments import ProductIncrement, record_increments
+
+    db = config_path.parent / "var" / "cappuccino.db"
+    store = Store(db)
+    with store.write():
+        for name in ("t1", "t2"):
+            store.conn.execute(
+                "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
+                "started_at, updated_at) VALUES (?,'sim','paper','m','[\"BTC-USD\"]','5m',"
+                "'1000',0,0)", (name,))
+            store.conn.executemany(
+                "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, "
+                "fee, liquidity, at) VALUES (?, ?, ?, 'BTC-USD', ?, ?, '40000.123456', "
+                "'0.1234567', 'MAKER', ?)",
+                [(f"{name}-b", name, f"{name}-cb", "BUY", "0.012345678912", 1_764_000_000),
+                 (f"{name}-s", name, f"{name}-cs", "SELL", "0.012345678912", 1_764_000_300)])
+    record_increments(store, [ProductIncrement("t1", "BTC-USD", "sim", "0.0001", "0.01",
+                                               "0.0001", "1", 1_764_000_000)])
+    store.close()
+    out = _cli(config_path, "fills", "--format", "csv", "-o", "-")
+    assert out.returncode == 0, out.stderr
+    fills = pd.read_csv(io.BytesIO(out.stdout), dtype=str)
+    assert dict(zip(fills["fill_id"], fills["qty"], strict=True)) == {
+        "t1-b": "0.0123", "t1-s": "0.0123", "t2-b": "0.01234567", "t2-s": "0.01234567"}
+    assert set(fills["price"]) == {"40000.123456"} and set(fills["fee"]) == {"0.1234567"}
+    out = _cli(config_path, "trades", "--format", "csv", "-o", "-")
+    assert out.returncode == 0, out.stderr
+    trips = pd.read_csv(io.BytesIO(out.stdout), dtype=str)
+    assert dict(zip(trips["trader"], trips["qty"], strict=True)) == {"t1": "0.0123",
+                                                                     "t2": "0.01234567"}
