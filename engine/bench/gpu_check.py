@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(1)   # CPU figures on one thread, as `cappuccino bench` measures
     start = time.perf_counter()
-    share = {"env": 0.35, "population": 0.55, "bench": 0.62}   # of the budget, cumulative
+    share = {"env": 0.42, "population": 0.62, "bench": 0.68}   # of the budget, cumulative
 
     def until(part: str) -> float:
         return start + share[part] * float(args.budget_s)

@@ -71,7 +71,8 @@ def env_part(smoke: bool, deadline: float) -> dict[str, Any]:
         b.measure(f"population_counts_{mode}", partial(
             env_gpu.step_counts, dev, n_count, mode, population=4 if smoke else 256))
     if "compile" in modes or not (cuda or smoke):   # inductor's own count (CPU: C++ kernels)
-        b.measure("compiled_kernels", partial(env_gpu.compiled_kernels, dev, n_count))
+        b.measure("compiled_kernels",   # the agreement's size: its compile is cached
+                  partial(env_gpu.compiled_kernels, dev, 4_096 if cuda else 512))
     else:
         out["compiled_kernels"] = None
         out["why_no_compiled_kernels"] = ("--smoke skips a compile (a minute on a CPU)" if smoke

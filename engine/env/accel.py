@@ -80,18 +80,17 @@ class Stepper:
     def __call__(self, prm: StepParams, bars: Bars, cash: torch.Tensor,
                  holdings: torch.Tensor, ew: torch.Tensor, t: torch.Tensor,
                  act: torch.Tensor) -> FusedOut:
-        if self.mode == "compile":
-            try:
+        try:
+            if self.mode == "compile":
                 return compiled_step(self.backend)(prm, bars, cash, holdings, ew, t, act)
-            except Exception as e:   # a broken toolchain must not stop training
-                self._fallback(e)
-        elif self.mode == "graph":
-            try:
+            if self.mode == "graph":
                 if self._graph is None or not self._graph.fits(cash, holdings, ew, t, act):
                     self._graph = _Graph(prm, bars, cash, holdings, ew, t, act)
                 return self._graph.replay(act)
-            except Exception as e:
-                self._fallback(e)
+        except torch.cuda.OutOfMemoryError:
+            raise   # the population's OOM handling halves it; not a build failure
+        except Exception as e:   # a broken toolchain or capture must not stop training
+            self._fallback(e)
         return fused_step(prm, bars, cash, holdings, ew, t, act)
 
 

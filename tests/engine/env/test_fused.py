@@ -161,3 +161,19 @@ def test_step_modes_resolve_per_device(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_mode("auto", cpu)
     with pytest.raises(ValueError, match="step_mode must be one of"):
         resolve_mode("turbo", cpu)
+
+
+def test_a_mode_that_cannot_build_falls_back_to_eager_with_a_warning(market) -> None:  # type: ignore[no-untyped-def]
+    prices, feats, spec = market
+    envs = [PortfolioVecEnv(prices, feats, spec, EnvSection(), 8, episode_len=7, seed=3,
+                            step_mode="eager") for _ in range(2)]
+    envs[1].stepper = Stepper("compile", torch.device("cpu"), backend="no-such-backend")
+    for e in envs:
+        e.reset()
+    act = torch.rand(8, 3) * 2 - 1
+    with pytest.warns(RuntimeWarning, match="env step: compile failed .* running eager"):
+        got = envs[1].step(act)
+    want = envs[0].step(act)
+    assert envs[1].stepper.mode == "eager"
+    torch.testing.assert_close(got[0], want[0], rtol=0, atol=0)
+    torch.testing.assert_close(got[1], want[1], rtol=0, atol=0)
