@@ -47,6 +47,9 @@ def test_gpu_check_stops_itself_at_its_budget(tmp_path: Path) -> None:
     t0 = time.monotonic()
     rc, doc = run_check(tmp_path, "--budget-s", "3")
     assert rc in (0, 3) and time.monotonic() - t0 < 90
+    if rc == 3:   # the watchdog wrote what was done (a very loaded machine)
+        assert doc["stopped_by_watchdog"] is True
+        return
     skipped = [k for part in ("env", "population", "bench") for k, v in doc[part].items()
                if isinstance(v, dict) and "skipped" in v]
     assert skipped, "a 3 s budget leaves measures undone, and says which"
