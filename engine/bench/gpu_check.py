@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="gpu_check.json")
     p.add_argument("--trials", type=int, default=128, help="trials of the study (× 3 members)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script)")
-    p.add_argument("--budget-s", type=float, default=460.0,
+    p.add_argument("--budget-s", type=float, default=450.0,
                    help="wall-clock budget; the watchdog stops everything 20 s after it")
     args = p.parse_args(argv)
     import torch
