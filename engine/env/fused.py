@@ -3,7 +3,7 @@
 The same rules and, operation for operation, the same arithmetic as engine.env.step's
 trade_step on TorchOps (the reference the backtester runs on numpy), restructured for a
 device: one gather of a precomputed per-bar table gives both bars' prices and the
-equal-weight growth, masks are multiplications or torch.where, and nothing reads a value
+equal-weight growth, masks are multiplications, and nothing reads a value
 back to the host or makes a shape depend on data. So on CUDA it runs without a
 synchronisation, torch.compile fuses it into a few kernels, and a CUDA graph can replay it.
 
@@ -31,7 +31,6 @@ class Bars(NamedTuple):
     features_flat: torch.Tensor  # (T, A*F) float32 (the gather path when obs_rows is None)
     window_offsets: torch.Tensor  # (lookback,) long
     initial_cash: float
-    zero: torch.Tensor           # 0-dim float64 0.0 on the device (torch.where's other)
 
 
 class FusedOut(NamedTuple):
@@ -92,8 +91,7 @@ def fused_step(prm: StepParams, bars: Bars, cash: torch.Tensor, holdings: torch.
         value_x = cash + held_sum_x
     else:
         px, held_x, held_sum_x, value_x = p, held0, held_sum0, value0
-    zero = bars.zero
-    shares = _desired_shares(prm, px, value_x, held_x, held_sum_x, act, zero)
+    shares = _desired_shares(prm, px, value_x, held_x, held_sum_x, act)
 
     # Sells first (no shorting); a sell below the minimum order value is skipped.
     sell = torch.minimum((-shares).clamp_min_(0.0), holdings)
@@ -101,21 +99,22 @@ def fused_step(prm: StepParams, bars: Bars, cash: torch.Tensor, holdings: torch.
     sell_ok = sell_val >= prm.min_order
     if prm.min_order <= 0:
         sell_ok &= sell > 0
-    sell_val = torch.where(sell_ok, sell_val, zero)   # where, not a 0/1 product: no casts
-    holdings = holdings - torch.where(sell_ok, sell, zero)
+    # Masks multiply (x·0 or x·1): on a CPU several times faster than torch.where at large N.
+    sell_val = sell_val.mul_(sell_ok)
+    holdings = holdings - sell.mul_(sell_ok)
     sell_total = sell_val.sum(-1)
     cash = cash + sell_total * (1.0 - prm.fee)
 
     # Then buys: skip small ones, scale all down by one factor if the cash is short.
     buy_val = shares.clamp_min_(0.0).mul_(px)
-    buy_val = torch.where(buy_val >= prm.min_order, buy_val, zero)
+    buy_val = buy_val.mul_(buy_val >= prm.min_order)
     need = buy_val.sum(-1) * (1.0 + prm.fee)
     factor = (cash / need.clamp_min_(1e-300)).clamp_max_(1.0)
     buy_val = buy_val.mul_(factor.unsqueeze(1))
     buy_ok = buy_val >= prm.min_order
     if prm.min_order <= 0:
         buy_ok &= buy_val > 0
-    buy_val = torch.where(buy_ok, buy_val, zero)
+    buy_val = buy_val.mul_(buy_ok)
     holdings = holdings + buy_val / px
     buy_total = buy_val.sum(-1)
     cash = (cash - buy_total * (1.0 + prm.fee)).clamp_min_(0.0)  # rounding never below 0
@@ -132,8 +131,8 @@ def fused_step(prm: StepParams, bars: Bars, cash: torch.Tensor, holdings: torch.
 
 
 def _desired_shares(prm: StepParams, px: torch.Tensor, value: torch.Tensor,
-                    held: torch.Tensor, held_sum: torch.Tensor, act: torch.Tensor,
-                    zero: torch.Tensor) -> torch.Tensor:
+                    held: torch.Tensor, held_sum: torch.Tensor, act: torch.Tensor
+                    ) -> torch.Tensor:
     """Signed shares the actions ask for (engine.env.step.desired_shares, same numbers;
     held_sum = held.sum(-1), already summed for the equity)."""
     if not prm.weights:
@@ -143,7 +142,7 @@ def _desired_shares(prm: StepParams, px: torch.Tensor, value: torch.Tensor,
     target = target.div_(target.sum(-1).clamp_min_(1.0).unsqueeze(1))   # at most fully in
     value_c = value.unsqueeze(1)
     trade_val = (target * value_c).sub_(held)
-    trade_val = torch.where(trade_val.abs() > value_c * (prm.band / n), trade_val, zero)
+    trade_val = trade_val.mul_(trade_val.abs() > value_c * (prm.band / n))
     # Buys spend only the cash held before this bar's sells, all scaled by one factor.
     buys = trade_val.clamp_min(0.0)
     cash = (value - held_sum).clamp_min_(0.0).mul_(1.0 - CASH_MARGIN)

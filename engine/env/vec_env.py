@@ -99,8 +99,7 @@ class PortfolioVecEnv:
         # Row t: close[t], close[t+1] and the equal-weight growth t -> t+1 (rebalanced every
         # bar, no fees): one gather per step reads all three.
         self.bars = Bars(bar_table(self.prices), self.obs_rows, self.features_flat,
-                         self.window_offsets, self.initial_cash,
-                         torch.zeros((), dtype=torch.float64, device=self.device))
+                         self.window_offsets, self.initial_cash)
         self.ew_growth = self.bars.table[:, 2 * self.n_assets]
         self.stepper = Stepper(step_mode, self.device)
 
