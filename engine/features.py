@@ -103,6 +103,14 @@ class FeatureSpec:
                    clip=float(d["clip"]))
 
 
+def longest_history(lookback: int, norm_window: int) -> int:
+    """The most bars one observation can need with this lookback and normalisation window:
+    the history of a spec with every indicator, so the longest raw window in INDICATORS
+    (tests/engine/test_features.py checks each indicator reads no further back than it
+    declares). The sim starts its replay after it, whatever indicators the model uses."""
+    return FeatureSpec(ALL_INDICATORS, (), lookback, norm_window, 1.0).history
+
+
 def required_fields(indicators: tuple[str, ...] | list[str]) -> set[str]:
     return {f for n in indicators for f in INDICATORS[n][1]}
 

@@ -31,9 +31,26 @@ def equity_in(store: Store, trader: str, start: float,
         "AND at >= ? AND at < ? ORDER BY at", (trader, start, end))]
 
 
-def last_equity_at(store: Store, trader: str) -> float | None:
-    row = store.one("SELECT MAX(at) FROM equity WHERE trader = ?", (trader,))
+def last_equity_at(store: Store, trader: str, until: float | None = None) -> float | None:
+    """The time of the trader's newest equity point (at or before `until` when given)."""
+    if until is None:
+        row = store.one("SELECT MAX(at) FROM equity WHERE trader = ?", (trader,))
+    else:
+        row = store.one("SELECT MAX(at) FROM equity WHERE trader = ? AND at <= ?",
+                        (trader, until))
     return None if row is None or row[0] is None else float(row[0])
+
+
+def equity_window(store: Store, trader: str, since: float,
+                  until: float) -> list[tuple[float, float]]:
+    """(at, equity) in [since, until], both ends included, oldest first (a range scan of
+    the primary key; plain tuples, as the monitor reads long windows every cycle)."""
+    cur = store.conn.cursor()
+    cur.row_factory = None
+    rows: list[tuple[float, float]] = cur.execute(
+        "SELECT at, equity_f FROM equity WHERE trader = ? AND at >= ? AND at <= ? ORDER BY at",
+        (trader, since, until)).fetchall()
+    return rows
 
 
 def fills_in(store: Store, trader: str, start: float, end: float) -> list[PeriodFill]:

@@ -385,6 +385,12 @@ def list_models(store: Store, study: str | None = None) -> list[ModelRow]:
                                          (study,)))
 
 
+def newest_model_study(store: Store) -> str | None:
+    """The study of the most recently registered model (None: no model yet)."""
+    row = store.one("SELECT study FROM models ORDER BY created_at DESC LIMIT 1")
+    return None if row is None else str(row["study"])
+
+
 def best_models(store: Store, study: str, k: int = 1) -> list[ModelRow]:
     return to_rows(ModelRow, store.query(
         "SELECT * FROM models WHERE study = ? AND objective IS NOT NULL "

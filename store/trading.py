@@ -123,13 +123,21 @@ class DecisionRecord:
 
 
 @dataclass(frozen=True)
-class DecisionStats:
+class DecisionSpan:
+    """A trader's decisions since a bar time, as counts (engine.metrics.decision_stats turns
+    them into rates)."""
     decisions: int            # BUY/SELL decisions (HOLDs excluded)
     passed: int
-    pass_rate: float
-    trades_per_day: float
-    projected_trades_per_month: float
-    avg_score: float
+    avg_score: float | None   # of those decisions; None without any
+    first_bar_at: float | None  # bar times of every decision, HOLDs included
+    last_bar_at: float | None
+    bars: int                 # distinct bar times
+
+
+@dataclass(frozen=True)
+class LiquidityCounts:
+    maker_fills: int
+    fills: int
 
 
 # -- traders --------------------------------------------------------------------------------
@@ -222,6 +230,11 @@ def exit_request(store: Store, trader: str) -> ExitRequest | None:
 def clear_exit_request(store: Store, trader: str) -> None:
     with store.write():
         store.conn.execute("DELETE FROM kv WHERE key = ?", (EXIT_KEY + trader,))
+
+
+def set_kill_switch(store: Store, on: bool, at: float | None = None) -> None:
+    """Turn the global kill switch on or off (call inside store.write())."""
+    kv.upsert(store.conn, KILL_SWITCH_KEY, "1" if on else "0", at)
 
 
 def kill_switch_on(store: Store) -> bool:
@@ -318,11 +331,12 @@ def last_fill_at(store: Store, trader: str) -> float | None:
     return row["m"] if row else None
 
 
-def maker_ratio(store: Store, trader: str, since: float = 0.0) -> float | None:
+def liquidity_counts(store: Store, trader: str, since: float = 0.0) -> LiquidityCounts:
+    """The trader's fills since `since`, and how many rested on the book (maker)."""
     row = store.one(
-        "SELECT SUM(liquidity = 'MAKER') AS m, COUNT(*) AS n FROM fills "
+        "SELECT COALESCE(SUM(liquidity = 'MAKER'), 0) AS m, COUNT(*) AS n FROM fills "
         "WHERE trader = ? AND at >= ?", (trader, since))
-    return (row["m"] or 0) / row["n"] if row and row["n"] else None
+    return LiquidityCounts(int(row["m"]), int(row["n"])) if row else LiquidityCounts(0, 0)
 
 
 def upsert_position(store: Store, trader: str, ticker: str, *, qty: Decimal, avg_price: Decimal,
@@ -374,23 +388,19 @@ def insert_decisions(store: Store, trader: str, records: Iterable[DecisionRecord
          for r in records])
 
 
-def decision_stats(store: Store, trader: str, since: float = 0.0) -> DecisionStats:
-    """Pass rate, trades per day (passed decisions over the bar-time span), avg score."""
+def decision_span(store: Store, trader: str, since: float = 0.0) -> DecisionSpan:
+    """Decisions at bar times >= `since`: counts of those to trade, and the bars covered."""
     row = store.one(
-        "SELECT COUNT(*) AS n, COALESCE(SUM(passed), 0) AS p, AVG(score) AS s, "
-        "MIN(bar_at) AS t0, MAX(bar_at) AS t1 FROM decisions "
+        "SELECT COUNT(*) AS n, COALESCE(SUM(passed), 0) AS p, AVG(score) AS s FROM decisions "
         "WHERE trader = ? AND side != 'HOLD' AND bar_at >= ?", (trader, since))
-    n, p = (row["n"], row["p"]) if row else (0, 0)
-    span_days = 0.0
     span = store.one("SELECT MIN(bar_at) AS t0, MAX(bar_at) AS t1, COUNT(DISTINCT bar_at) AS b "
                      "FROM decisions WHERE trader = ? AND bar_at >= ?", (trader, since))
-    if span and span["b"] and span["b"] > 1:
-        # Bars seen, each standing for one period: (t1 - t0) * b / (b - 1).
-        span_days = (span["t1"] - span["t0"]) * span["b"] / (span["b"] - 1) / 86400
-    per_day = p / span_days if span_days > 0 else 0.0
-    return DecisionStats(decisions=n, passed=p, pass_rate=(p / n if n else 0.0),
-                         trades_per_day=per_day, projected_trades_per_month=per_day * 30,
-                         avg_score=float(row["s"]) if row and row["s"] is not None else 0.0)
+    return DecisionSpan(
+        decisions=int(row["n"]) if row else 0, passed=int(row["p"]) if row else 0,
+        avg_score=None if row is None or row["s"] is None else float(row["s"]),
+        first_bar_at=None if span is None or span["t0"] is None else float(span["t0"]),
+        last_bar_at=None if span is None or span["t1"] is None else float(span["t1"]),
+        bars=int(span["b"]) if span else 0)
 
 
 # -- books: what each trader owns on a shared account ----------------------------------------

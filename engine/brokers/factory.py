@@ -35,10 +35,12 @@ def sim_candles(cfg: Config) -> Candles:
 
 def sim_start_index(cfg: Config, n_bars: int) -> int:
     """Where a new sim replay starts: [trader] sim_start_frac of the data, but never before
-    the features' warmup (history_bars, the indicators' longest window + norm_window +
-    lookback, the volatility window). A replay that already runs keeps its own position."""
+    the trader has its history (history_bars, the longest feature history, the volatility
+    window). A replay that already runs keeps its own position."""
+    from engine.features import longest_history
+
     warmup = max(cfg.trader.history_bars,
-                 cfg.features.norm_window + 40 + cfg.features.lookback,
+                 longest_history(cfg.features.lookback, cfg.features.norm_window),
                  cfg.conviction.volatility_window + 1)
     start = max(warmup, int(cfg.trader.sim_start_frac * n_bars))
     if start >= n_bars - 1:

@@ -23,13 +23,13 @@ Rules:
 
 from __future__ import annotations
 
-import sqlite3
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from math import nan
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -39,28 +39,24 @@ from engine.brokers.base import (
     BrokerError,
     FeeTier,
     Fill,
+    Liquidity,
     OrderRejected,
     OrderRequest,
     OrderState,
+    OrderStatus,
     Product,
     Quote,
+    Side,
 )
 from engine.data.candles import Candles
 from engine.files import private_dir
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS balances (currency TEXT PRIMARY KEY, available TEXT NOT NULL,
-    hold TEXT NOT NULL DEFAULT '0');
-CREATE TABLE IF NOT EXISTS orders (seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    client_order_id TEXT NOT NULL UNIQUE, ticker TEXT NOT NULL, side TEXT NOT NULL,
-    qty TEXT NOT NULL, limit_price TEXT, post_only INTEGER NOT NULL, status TEXT NOT NULL,
-    filled_qty TEXT NOT NULL DEFAULT '0', avg_price TEXT, fees TEXT NOT NULL DEFAULT '0',
-    held TEXT NOT NULL DEFAULT '0', created_at REAL NOT NULL, reason TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS fills (fill_id TEXT PRIMARY KEY, client_order_id TEXT NOT NULL,
-    broker_order_id TEXT NOT NULL, ticker TEXT NOT NULL, side TEXT NOT NULL, qty TEXT NOT NULL,
-    price TEXT NOT NULL, fee TEXT NOT NULL, liquidity TEXT NOT NULL, at REAL NOT NULL);
-"""
+from store.simexchange import (
+    ExchangeFileError,
+    SimExchangeFile,
+    SimFillRow,
+    SimGenesis,
+    SimOrderRow,
+)
 
 QUOTE_CCY = "USD"
 
@@ -89,29 +85,19 @@ class SimBroker:
         self._high = candles.high if candles.high is not None else np.maximum(prev, close)
         self.path = Path(state_path)
         private_dir(self.path.parent)
-        self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                    check_same_thread=False)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = FULL")
+        try:
+            self.file = SimExchangeFile(self.path)
+        except ExchangeFileError as e:
+            raise self._file_error(e) from None
         with self._tx():
-            for stmt in _SCHEMA.strip().split(";"):
-                if stmt.strip():
-                    self.conn.execute(stmt)
-            row = self.conn.execute("SELECT value FROM meta WHERE key='index'").fetchone()
-            if row is None:
-                start = max(0, min(start_index, candles.n_bars - 1))
-                self.conn.execute("INSERT INTO meta VALUES ('index', ?)", (str(start),))
-                self.conn.execute("INSERT INTO meta VALUES ('fingerprint', ?)",
-                                  (candles.fingerprint(),))
-                self.conn.execute("INSERT INTO meta VALUES ('id_prefix', ?)",
-                                  (uuid.uuid4().hex[:10],))
-                self.conn.execute("INSERT INTO balances (currency, available) VALUES (?, ?)",
-                                  (QUOTE_CCY, str(Decimal(initial_cash))))
-        self._index = int(self.conn.execute(
-            "SELECT value FROM meta WHERE key='index'").fetchone()[0])
-        row = self.conn.execute("SELECT value FROM meta WHERE key='id_prefix'").fetchone()
-        self._ids = f"{row[0]}-" if row else ""
+            self.file.ensure(SimGenesis(
+                index=max(0, min(start_index, candles.n_bars - 1)),
+                fingerprint=candles.fingerprint(), id_prefix=uuid.uuid4().hex[:10],
+                currency=QUOTE_CCY, cash=Decimal(initial_cash)))
+            index, prefix = self.file.meta("index"), self.file.meta("id_prefix")
+        assert index is not None  # ensure() wrote it
+        self._index = int(index)
+        self._ids = f"{prefix}-" if prefix else ""  # a file made before prefixes: plain ids
 
     # -- plumbing -----------------------------------------------------------------------
     @contextmanager
@@ -120,43 +106,27 @@ class SimBroker:
         BrokerError, as an unreachable exchange would be: the trader retries, it never dies
         with a traceback."""
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
+            with self.file.transaction():
+                yield
+        except ExchangeFileError as e:
             raise self._file_error(e) from None
-        try:
-            yield
-            self.conn.execute("COMMIT")
-        except sqlite3.OperationalError as e:
-            self._rollback()
-            raise self._file_error(e) from None
-        except BaseException:
-            self._rollback()
-            raise
 
-    def _rollback(self) -> None:
-        # After SQLITE_FULL SQLite may have rolled back already.
-        if self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
-
-    def _file_error(self, e: sqlite3.Error) -> BrokerError:
-        return BrokerError(f"sim: exchange file {self.path}: {' '.join(str(e).split())}")
+    @staticmethod
+    def _file_error(e: ExchangeFileError) -> BrokerError:
+        return BrokerError(f"sim: {e}")
 
     def close(self) -> None:
-        self.conn.close()
+        self.file.close()
 
     def _order_id(self, seq: int) -> str:
         return f"sim-{self._ids}{seq}"
 
     def _bal(self, ccy: str) -> tuple[Decimal, Decimal]:
-        row = self.conn.execute("SELECT available, hold FROM balances WHERE currency=?",
-                                (ccy,)).fetchone()
-        return (Decimal(row[0]), Decimal(row[1])) if row else (Decimal(0), Decimal(0))
+        row = self.file.balance(ccy)
+        return (Decimal(row.available), Decimal(row.hold)) if row else (Decimal(0), Decimal(0))
 
     def _set_bal(self, ccy: str, available: Decimal, hold: Decimal) -> None:
-        self.conn.execute(
-            "INSERT INTO balances (currency, available, hold) VALUES (?, ?, ?) "
-            "ON CONFLICT(currency) DO UPDATE SET available=excluded.available, hold=excluded.hold",
-            (ccy, str(available), str(hold)))
+        self.file.set_balance(ccy, available, hold)
 
     def _col_of(self, ticker: str) -> int:
         try:
@@ -178,14 +148,14 @@ class SimBroker:
             return False
         with self._tx():
             idx = self._index + 1
-            self.conn.execute("UPDATE meta SET value=? WHERE key='index'", (str(idx),))
+            self.file.set_index(idx)
             at = float(self.candles.times[idx]) + self.period
-            for row in self.conn.execute(
-                    "SELECT * FROM orders WHERE status='OPEN' ORDER BY seq").fetchall():
-                col = self._col[row["ticker"]]
-                price = Decimal(row["limit_price"])
-                if row["side"] == "BUY" and self._low[idx, col] < float(price) or (
-                        row["side"] == "SELL" and self._high[idx, col] > float(price)):
+            for row in self.file.resting_orders():
+                col = self._col[row.ticker]
+                assert row.limit_price is not None  # only limit orders rest
+                price = Decimal(row.limit_price)
+                if row.side == "BUY" and self._low[idx, col] < float(price) or (
+                        row.side == "SELL" and self._high[idx, col] > float(price)):
                     self._fill(row, price, "MAKER", at)
         self._index = idx
         return True
@@ -234,36 +204,32 @@ class SimBroker:
 
     # -- account ------------------------------------------------------------------------
     def balances(self) -> dict[str, Balance]:
-        return {r["currency"]: Balance(r["currency"], Decimal(r["available"]), Decimal(r["hold"]))
-                for r in self.conn.execute("SELECT * FROM balances")}
+        return {r.currency: Balance(r.currency, Decimal(r.available), Decimal(r.hold))
+                for r in self.file.balances()}
 
     def fee_tier(self) -> FeeTier:
         return FeeTier("sim", self.maker_rate, self.taker_rate)
 
     # -- orders -------------------------------------------------------------------------
-    def _state(self, row: sqlite3.Row) -> OrderState:
+    def _state(self, row: SimOrderRow) -> OrderState:
         return OrderState(
-            client_order_id=row["client_order_id"], broker_order_id=self._order_id(row["seq"]),
-            ticker=row["ticker"], side=row["side"], qty=Decimal(row["qty"]),
-            limit_price=Decimal(row["limit_price"]) if row["limit_price"] else None,
-            status=row["status"], filled_qty=Decimal(row["filled_qty"]),
-            avg_price=Decimal(row["avg_price"]) if row["avg_price"] else None,
-            fees=Decimal(row["fees"]), created_at=row["created_at"], reason=row["reason"])
+            client_order_id=row.client_order_id, broker_order_id=self._order_id(row.seq),
+            ticker=row.ticker, side=cast(Side, row.side), qty=Decimal(row.qty),
+            limit_price=Decimal(row.limit_price) if row.limit_price else None,
+            status=cast(OrderStatus, row.status), filled_qty=Decimal(row.filled_qty),
+            avg_price=Decimal(row.avg_price) if row.avg_price else None,
+            fees=Decimal(row.fees), created_at=row.created_at, reason=row.reason)
 
-    def _row(self, client_order_id: str) -> sqlite3.Row | None:
-        return self.conn.execute("SELECT * FROM orders WHERE client_order_id=?",
-                                 (client_order_id,)).fetchone()
-
-    def _fill(self, row: sqlite3.Row, price: Decimal, liquidity: str, at: float) -> None:
-        qty = Decimal(row["qty"])
+    def _fill(self, row: SimOrderRow, price: Decimal, liquidity: str, at: float) -> None:
+        qty = Decimal(row.qty)
         notional = qty * price
         fee = (notional * (self.maker_rate if liquidity == "MAKER" else self.taker_rate)
                ).quantize(Decimal("0.00000001"), rounding=ROUND_UP)
-        base = _base(row["ticker"])
+        base = _base(row.ticker)
         cash, cash_hold = self._bal(QUOTE_CCY)
         units, units_hold = self._bal(base)
-        held = Decimal(row["held"])
-        if row["side"] == "BUY":
+        held = Decimal(row.held)
+        if row.side == "BUY":
             cash, cash_hold = cash + held - notional - fee, cash_hold - held
             units += qty
         else:
@@ -272,18 +238,15 @@ class SimBroker:
             cash += notional - fee
         self._set_bal(QUOTE_CCY, cash, cash_hold)
         self._set_bal(base, units, units_hold)
-        self.conn.execute(
-            "UPDATE orders SET status='FILLED', filled_qty=qty, avg_price=?, fees=?, held='0' "
-            "WHERE seq=?", (str(price), str(fee), row["seq"]))
-        self.conn.execute("INSERT INTO fills VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                          (f"simfill-{self._ids}{row['seq']}", row["client_order_id"],
-                           self._order_id(row["seq"]),
-                           row["ticker"], row["side"], str(qty), str(price), str(fee), liquidity,
-                           at))
+        self.file.mark_filled(row.seq, price, fee)
+        self.file.insert_sim_fill(SimFillRow(
+            fill_id=f"simfill-{self._ids}{row.seq}", client_order_id=row.client_order_id,
+            broker_order_id=self._order_id(row.seq), ticker=row.ticker, side=row.side,
+            qty=str(qty), price=str(price), fee=str(fee), liquidity=liquidity, at=at))
 
     def submit(self, req: OrderRequest) -> OrderState:
         with self._tx():
-            existing = self._row(req.client_order_id)
+            existing = self.file.order(req.client_order_id)
             if existing is not None:
                 return self._state(existing)
             state, reject = self._place(req)
@@ -327,49 +290,47 @@ class SimBroker:
             else:
                 held = qty
                 self._set_bal(base, units - held, units_hold + held)
-        cur = self.conn.execute(
-            "INSERT INTO orders (client_order_id, ticker, side, qty, limit_price, post_only, "
-            "status, held, created_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (req.client_order_id, req.ticker, req.side, str(qty),
-             str(limit) if limit is not None else None, int(req.post_only), status, str(held),
-             self.now(), reject[0] if reject else ""))
-        row = self.conn.execute("SELECT * FROM orders WHERE seq=?", (cur.lastrowid,)).fetchone()
+        seq = self.file.insert_order(
+            client_order_id=req.client_order_id, ticker=req.ticker, side=req.side, qty=qty,
+            limit_price=limit, post_only=req.post_only, status=status, held=held,
+            created_at=self.now(), reason=reject[0] if reject else "")
+        row = self.file.order_at(seq)
+        assert row is not None  # written just above, in this transaction
         if not reject and crosses:
             self._fill(row, exec_price, "TAKER", self.now())
-            row = self.conn.execute("SELECT * FROM orders WHERE seq=?", (cur.lastrowid,)).fetchone()
+            row = self.file.order_at(seq)
+            assert row is not None
         return self._state(row), reject
 
     def cancel(self, client_order_ids: list[str]) -> None:
         with self._tx():
             for cid in client_order_ids:
-                row = self._row(cid)
-                if row is None or row["status"] != "OPEN":
+                row = self.file.order(cid)
+                if row is None or row.status != "OPEN":
                     continue
-                held = Decimal(row["held"])
-                if row["side"] == "BUY":
+                held = Decimal(row.held)
+                if row.side == "BUY":
                     cash, hold = self._bal(QUOTE_CCY)
                     self._set_bal(QUOTE_CCY, cash + held, hold - held)
                 else:
-                    base = _base(row["ticker"])
+                    base = _base(row.ticker)
                     units, hold = self._bal(base)
                     self._set_bal(base, units + held, hold - held)
-                self.conn.execute("UPDATE orders SET status='CANCELLED', held='0' WHERE seq=?",
-                                  (row["seq"],))
+                self.file.mark_cancelled(row.seq)
 
     def get_order(self, client_order_id: str) -> OrderState | None:
-        row = self._row(client_order_id)
+        row = self.file.order(client_order_id)
         return self._state(row) if row else None
 
     def open_orders(self) -> list[OrderState]:
-        return [self._state(r) for r in self.conn.execute(
-            "SELECT * FROM orders WHERE status='OPEN' ORDER BY seq")]
+        return [self._state(r) for r in self.file.resting_orders()]
 
     def all_orders(self) -> list[OrderState]:
-        return [self._state(r) for r in self.conn.execute("SELECT * FROM orders ORDER BY seq")]
+        return [self._state(r) for r in self.file.every_order()]
 
     def fills(self, since: float) -> list[Fill]:
-        return [Fill(r["fill_id"], r["client_order_id"], r["broker_order_id"], r["ticker"],
-                     r["side"], Decimal(r["qty"]), Decimal(r["price"]), Decimal(r["fee"]),
-                     r["liquidity"], r["at"])
-                for r in self.conn.execute("SELECT * FROM fills WHERE at >= ? ORDER BY at, rowid",
-                                           (since,))]
+        # The file holds only what this class wrote: sides, statuses and liquidity it named.
+        return [Fill(r.fill_id, r.client_order_id, r.broker_order_id, r.ticker,
+                     cast(Side, r.side), Decimal(r.qty), Decimal(r.price), Decimal(r.fee),
+                     cast(Liquidity, r.liquidity), r.at)
+                for r in self.file.fills_since(since)]

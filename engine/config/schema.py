@@ -287,7 +287,7 @@ class MonitorSection(Section):
     interval_s: float = Field(default=3600.0, gt=0)
     window_hours: float = Field(default=168.0, gt=0)
     min_samples: int = Field(default=288, ge=2)
-    # z-scores of live minus backtest Sharpe over the SE of the gap (engine.monitor.stats).
+    # z-scores of live minus backtest Sharpe over the SE of the gap (engine.metrics).
     warning_z: float = Field(default=2.0, gt=0)
     critical_z: float = Field(default=3.0, gt=0)
     emergency_z: float = Field(default=3.5, gt=0)

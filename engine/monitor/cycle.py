@@ -1,7 +1,7 @@
 """One monitor cycle: verdicts for every paper/live trader, alert history, notifications, auto-stop.
 
 Levels are z-scores of the live rolling Sharpe minus the trader's backtest Sharpe, divided
-by the standard error of that gap (engine.monitor.stats: Lo 2002 with a Newey-West
+by the standard error of that gap (engine.metrics: Lo 2002 with a Newey-West
 correction for the bars' autocorrelation, the backtest's own sample size on its side):
 WARNING when z < -warning_z, CRITICAL when z < -critical_z, and EMERGENCY when
 z < -emergency_z *sustained*: z (same window), evaluated at checkpoints every
@@ -34,17 +34,27 @@ import numpy as np
 
 from engine.config import Config
 from engine.config.schema import MonitorSection
-from engine.monitor.sharpe import periods_per_year, rolling_sharpe, window_returns
-from engine.monitor.stats import lrv_ratio, sharpe_gap_z
+from engine.metrics import (
+    bar_seconds_of,
+    lrv_ratio,
+    periods_per_year,
+    rolling_sharpe,
+    sharpe_gap_z,
+    window_returns,
+)
 from engine.notify.events import emit
+from store import period
+from store import trading as st
 from store.alerts import AlertRow, insert_alert, last_alerts
 from store.commands import insert_command
 from store.db import Store
+from store.processes import get_process
 
 log = logging.getLogger("cappuccino.monitor")
 
 OK, WARNING, CRITICAL, EMERGENCY = "OK", "WARNING", "CRITICAL", "EMERGENCY"
 INSUFFICIENT, NO_BACKTEST = "INSUFFICIENT", "NO_BACKTEST"
+JUDGED_MODES = ("paper", "live")
 NOTIFY_LEVEL = {OK: "success", WARNING: "warning", CRITICAL: "failure", EMERGENCY: "failure"}
 
 
@@ -94,9 +104,11 @@ def sustain_step_s(m: MonitorSection) -> float:
 
 
 def load_traders(store: Store) -> list[TraderInfo]:
-    rows = store.query("SELECT name, mode, model, study, trial, backtest_sharpe, trading_state, "
-                       "halt_requested FROM traders WHERE mode IN ('paper', 'live') ORDER BY name")
-    return [TraderInfo(**dict(r), backtest_bars=backtest_bars(str(r["model"]))) for r in rows]
+    """The traders the monitor judges: paper and live ones (a backtest has no live record)."""
+    return [TraderInfo(name=r.name, mode=r.mode, model=r.model, study=r.study, trial=r.trial,
+                       backtest_sharpe=r.backtest_sharpe, trading_state=r.trading_state,
+                       halt_requested=r.halt_requested, backtest_bars=backtest_bars(r.model))
+            for r in st.list_traders(store) if r.mode in JUDGED_MODES]
 
 
 def backtest_bars(model: str) -> int | None:
@@ -113,17 +125,13 @@ def backtest_bars(model: str) -> int | None:
 
 def latest_equity_at(store: Store, trader: str, now: float) -> float | None:
     """The trader's own clock: its latest equity point (wall time live, bar time in a replay)."""
-    row = store.one("SELECT MAX(at) AS at FROM equity WHERE trader = ? AND at <= ?", (trader, now))
-    return None if row is None or row["at"] is None else float(row["at"])
+    return period.last_equity_at(store, trader, until=now)
 
 
-def read_equity(store: Store, trader: str, since: float, until: float) -> tuple[np.ndarray,
-                                                                                np.ndarray]:
-    """Only the rows the window needs, as float arrays (primary key range scan)."""
-    cur = store.conn.cursor()
-    cur.row_factory = None
-    rows = cur.execute("SELECT at, equity_f FROM equity WHERE trader = ? AND at >= ? AND at <= ? "
-                       "ORDER BY at", (trader, since, until)).fetchall()
+def read_equity(store: Store, trader: str, since: float,
+                until: float) -> tuple[np.ndarray, np.ndarray]:
+    """Only the rows the window needs, as float arrays."""
+    rows = period.equity_window(store, trader, since, until)
     if not rows:
         return np.empty(0), np.empty(0)
     arr = np.asarray(rows, dtype=float)
@@ -141,17 +149,15 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
     sharpes, ns = rolling_sharpe(at, eq, ends, window_s)
     live, n = float(sharpes[0]), int(ns[0])
     bt = trader.backtest_sharpe
-    ppy = periods_per_year(at)
+    ppy = periods_per_year(bar_seconds_of(at))
     n_bt = trader.backtest_bars or m.backtest_bars
-    base = dict(trader=trader.name, mode=trader.mode, backtest_sharpe=bt, samples=n)
     if n < m.min_samples:
         state = f"INSUFFICIENT DATA ({n}/{m.min_samples})"
-        return Verdict(**base, level=INSUFFICIENT, state=state, live_sharpe=None,
-                       emergency_hours=0.0, message=f"{state}: no verdict yet")
+        return Verdict(trader.name, trader.mode, INSUFFICIENT, state, None, bt, n, 0.0,
+                       f"{state}: no verdict yet")
     if bt is None:
-        return Verdict(**base, level=NO_BACKTEST, state="NO BACKTEST SHARPE", live_sharpe=live,
-                       emergency_hours=0.0,
-                       message=f"live Sharpe {live:.2f}; no backtest Sharpe to compare with")
+        return Verdict(trader.name, trader.mode, NO_BACKTEST, "NO BACKTEST SHARPE", live, bt, n,
+                       0.0, f"live Sharpe {live:.2f}; no backtest Sharpe to compare with")
     # One z per checkpoint (each window's own autocorrelation); none before min_samples.
     gaps = [sharpe_gap_z(float(s), int(k), bt, n_bt, ppy,
                          lrv_ratio(window_returns(at, eq, e, window_s)))
@@ -174,8 +180,8 @@ def evaluate(cfg: Config, trader: TraderInfo, at: np.ndarray, eq: np.ndarray,
             level = CRITICAL
             text += (f"; below the emergency line for {emergency_hours:.1f} of "
                      f"{m.emergency_sustain_h:g} h")
-    return Verdict(**base, level=level, state=level, live_sharpe=live,
-                   emergency_hours=emergency_hours, message=text, z=z)
+    return Verdict(trader.name, trader.mode, level, level, live, bt, n, emergency_hours, text,
+                   z=z)
 
 
 def should_alert(level: str, prev: AlertRow | None, now: float, cooldown_s: float) -> bool:
@@ -192,14 +198,14 @@ def auto_stop(store: Store, trader: TraderInfo, reason: str, halt_wait_s: float)
     """Halt flag first; once the trader reports HALTED (it cancelled its orders) or after
     halt_wait_s (it may not be running), the stop command for the supervisor."""
     with store.write():
-        store.conn.execute("UPDATE traders SET halt_requested = 1 WHERE name = ?", (trader.name,))
-    proc = store.one("SELECT state FROM processes WHERE name = ?", (f"trader-{trader.name}",))
-    if proc is None or proc["state"] != "RUNNING":
+        st.set_halt_requested(store, trader.name, True)
+    proc = get_process(store, f"trader-{trader.name}")
+    if proc is None or proc.state != "RUNNING":
         halt_wait_s = 0.0  # nobody there to halt: stop at once
     deadline = time.monotonic() + halt_wait_s
     while time.monotonic() < deadline:
-        row = store.one("SELECT trading_state FROM traders WHERE name = ?", (trader.name,))
-        if row is None or row["trading_state"] == "HALTED":
+        row = st.get_trader(store, trader.name)
+        if row is None or row.trading_state == "HALTED":
             break
         time.sleep(0.1)
     return insert_command(store, "stop", f"trader-{trader.name}",

@@ -94,14 +94,15 @@ def check_nvml() -> Check:
 
 
 def check_store(cfg: Config) -> Check:
-    from store.db import Store
+    from engine.runtime import open_store
     from store.migrations import latest_version
 
     path = Path(cfg.store.path)
     if not path.exists():
         return Check("store", "warn", f"{path} does not exist yet (created on first start)")
     try:
-        store = Store(path, create=False)
+        # [store] busy_timeout_s like every other process: opening may migrate (a write).
+        store = open_store(cfg, create=False)
     except StoreError as e:
         return Check("store", "fail", str(e))
     try:

@@ -29,10 +29,7 @@ def _target(command: Any) -> str | None:
 def halt(store: Store, target: str | None) -> str:
     with store.write():
         if target is None:
-            store.conn.execute(
-                "INSERT INTO kv (key, value, updated_at) VALUES (?, '1', ?) ON CONFLICT(key) "
-                "DO UPDATE SET value='1', updated_at=excluded.updated_at",
-                (st.KILL_SWITCH_KEY, now()))
+            st.set_kill_switch(store, True)
             n = st.set_halt_requested(store, None, True)
             return f"kill switch on: {n} trader(s) will halt and cancel their open orders"
         n = st.set_halt_requested(store, target, True)
@@ -44,10 +41,7 @@ def halt(store: Store, target: str | None) -> str:
 def resume_trading(store: Store, target: str | None) -> str:
     with store.write():
         if target is None:
-            store.conn.execute(
-                "INSERT INTO kv (key, value, updated_at) VALUES (?, '0', ?) ON CONFLICT(key) "
-                "DO UPDATE SET value='0', updated_at=excluded.updated_at",
-                (st.KILL_SWITCH_KEY, now()))
+            st.set_kill_switch(store, False)
             n = st.set_halt_requested(store, None, False)
             return f"kill switch off: {n} trader(s) may trade again (risk limits still apply)"
         n = st.set_halt_requested(store, target, False)

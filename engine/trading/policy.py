@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.model.artifact import LoadedModel, ModelError, ModelSpec, spec_mismatch
+from store import registry
 from store.db import Store
 
 ENSEMBLE_PREFIX = "ensemble:"
@@ -39,16 +40,14 @@ def resolve_model_dirs(model_arg: str, store: Store | None = None,
         if store is None:
             raise ModelError("--model ensemble:K needs the store's model registry")
         if not study:
-            row = store.one("SELECT study FROM models ORDER BY created_at DESC LIMIT 1")
-            if row is None:
+            study = registry.newest_model_study(store)
+            if study is None:
                 raise ModelError("--model ensemble:K: the registry holds no models yet "
                                  "(run a study first)")
-            study = row["study"]
-        rows = store.query("SELECT path FROM models WHERE study = ? AND objective IS NOT NULL "
-                           "ORDER BY objective DESC LIMIT ?", (study, k))
+        rows = registry.best_models(store, study, k)
         if not rows:
             raise ModelError(f"--model {arg}: study {study!r} has no scored models")
-        return [Path(r["path"]) for r in rows], study
+        return [Path(r.path) for r in rows], study
     dirs = [Path(p.strip()) for p in arg.split(",") if p.strip()]
     if not dirs:
         raise ModelError("--model is empty")

@@ -13,12 +13,15 @@ from engine.data.synthetic import synthetic_candles
 from engine.env.vec_env import PortfolioVecEnv
 from engine.features import (
     ALL_INDICATORS,
+    INDICATORS,
     FeatureSpec,
+    _raw_indicator,
     _rolling_sum,
     compute_features,
     feature_spec,
     first_valid_index,
     live_observation,
+    longest_history,
     obs_dim,
     observation,
 )
@@ -97,6 +100,46 @@ def test_features_are_causal_and_bounded_by_warmup(ohlcv: Candles) -> None:
     changed = Candles(ohlcv.times, ohlcv.tickers, recent, ohlcv.open, ohlcv.high, ohlcv.low,
                       ohlcv.volume, ohlcv.timeframe)
     assert not np.array_equal(compute_features(changed, spec)[t], base[t])
+
+
+def _scaled(c: Candles, rows: slice, by: float, ranges: bool = True) -> Candles:
+    """The candles with the fields of `rows` scaled (volume the other way; open, high and
+    low only with `ranges`)."""
+    def f(x: np.ndarray | None, k: float) -> np.ndarray | None:
+        if x is None:
+            return None
+        y = x.copy()
+        y[rows] *= k
+        return y
+
+    close = f(c.close, by)
+    assert close is not None
+    k = by if ranges else 1.0
+    return Candles(c.times, c.tickers, close, f(c.open, k), f(c.high, k), f(c.low, k),
+                   f(c.volume, 1 / by), c.timeframe)
+
+
+@pytest.mark.parametrize("name", ALL_INDICATORS)
+def test_each_indicator_reads_exactly_its_declared_window(ohlcv: Candles, name: str) -> None:
+    """INDICATORS says how far back each raw value reads; the sim's replay start, the live
+    history and the warmup all follow from it (longest_history). An indicator that grew its
+    window without saying so fails here."""
+    need, t = INDICATORS[name][0], 900
+    base = _raw_indicator(name, ohlcv)[t]
+    assert np.isfinite(base).all()
+    older = _raw_indicator(name, _scaled(ohlcv, slice(0, t - need), 0.5))[t]
+    np.testing.assert_array_equal(older, base)          # nothing before the window counts
+    edge = _raw_indicator(name, _scaled(ohlcv, slice(t - need, t - need + 1), 0.5,
+                                        ranges=False))[t]
+    assert not np.array_equal(edge, base)               # ...and its oldest bar does
+    assert need + 64 - 1 + 3 <= longest_history(3, 64)
+
+
+def test_longest_history_covers_every_spec() -> None:
+    longest = max(need for need, _ in INDICATORS.values())
+    assert longest_history(4, 288) == longest + 288 - 1 + 4
+    for name in ALL_INDICATORS:
+        assert FeatureSpec((name,), (), 4, 288, 1.0).history <= longest_history(4, 288)
 
 
 def test_rows_before_warmup_are_zero_and_values_clipped(ohlcv: Candles) -> None:

@@ -11,29 +11,33 @@ import pytest
 
 from engine.metrics import (
     MAKER_TARGET,
+    bars_running_s,
     conviction_from_buckets,
+    decision_stats,
     execution_from_buckets,
     fee_total,
     maker_ratio,
+    maker_ratio_of,
     max_drawdown,
     monthly,
+    rolling_sharpe,
     series_sharpe,
     sharpe,
     sharpe_se,
     sortino,
     trades_per_day,
 )
-from engine.monitor.sharpe import sharpe_of
 from store.period import DecisionBucket, FillBucket
+from store.trading import DecisionSpan, LiquidityCounts
 
 
-def test_series_sharpe_agrees_with_the_monitors_whole_series_sharpe() -> None:
+def test_series_sharpe_agrees_with_the_monitors_rolling_sharpe_over_the_whole_series() -> None:
     rng = np.random.default_rng(3)
     at = np.arange(500, dtype=float) * 300.0
     equity = 1000.0 * np.cumprod(1.0 + rng.normal(2e-4, 3e-3, 500))
     mine, n = series_sharpe(at, equity)
-    theirs, m = sharpe_of(at, equity)
-    assert n == m == 499 and mine == pytest.approx(theirs, rel=1e-9)
+    theirs, m = rolling_sharpe(at, equity, np.array([at[-1]]), float(at[-1] - at[0]))
+    assert n == m[0] == 499 and mine == pytest.approx(float(theirs[0]), rel=1e-9)
     assert series_sharpe(at[:1], equity[:1]) == (0.0, 0)
 
 
@@ -89,6 +93,28 @@ def test_execution_from_the_stores_day_buckets() -> None:
     assert s.fees_paid == "1.00"
     assert s.fee_tier == {"pricing_tier": "Intro 2", "maker_fee_rate": "0.004"}
     assert execution_from_buckets("a", [], "not json", 0.0).fee_tier is None
+
+
+def test_decision_stats_count_trades_over_the_bars_the_decisions_span() -> None:
+    # One day of 5-minute bars seen as 289 bar times: they stand for 289 periods.
+    span = DecisionSpan(decisions=289, passed=73, avg_score=0.55, first_bar_at=0.0,
+                        last_bar_at=288 * 300.0, bars=289)
+    assert bars_running_s(0.0, 288 * 300.0, 289) == pytest.approx(289 * 300.0)
+    s = decision_stats(span)
+    assert (s.decisions, s.passed) == (289, 73)
+    assert s.pass_rate == pytest.approx(73 / 289)
+    assert s.trades_per_day == pytest.approx(73 / (289 / 288))
+    assert s.projected_trades_per_month == pytest.approx(s.trades_per_day * 30)
+    assert s.avg_score == 0.55
+    empty = decision_stats(DecisionSpan(0, 0, None, None, None, 0))
+    assert (empty.pass_rate, empty.trades_per_day, empty.avg_score) == (0.0, 0.0, 0.0)
+    one_bar = decision_stats(DecisionSpan(2, 2, 0.9, 600.0, 600.0, 1))
+    assert one_bar.trades_per_day == 0.0  # one bar measures no time
+
+
+def test_maker_ratio_of_the_stores_counts() -> None:
+    assert maker_ratio_of(LiquidityCounts(maker_fills=3, fills=4)) == 0.75
+    assert maker_ratio_of(LiquidityCounts(0, 0)) is None
 
 
 def test_importing_the_metrics_leaves_numpy_unloaded() -> None:

@@ -50,7 +50,9 @@ def test_orders_and_fills_are_idempotent(tmp_path: Path) -> None:
                 realized_pnl=None, at=20.0)
     assert st.insert_fill(s, **fill) and not st.insert_fill(s, **fill)  # type: ignore[arg-type]
     st.insert_fill(s, **(fill | {"fill_id": "f2", "liquidity": "TAKER"}))  # type: ignore[arg-type]
-    assert st.maker_ratio(s, "a") == 0.5 and st.last_fill_at(s, "a") == 20.0
+    assert st.liquidity_counts(s, "a") == st.LiquidityCounts(maker_fills=1, fills=2)
+    assert st.liquidity_counts(s, "a", since=21.0) == st.LiquidityCounts(0, 0)
+    assert st.last_fill_at(s, "a") == 20.0
     # A broker's fill id is unique only within the trader's account: another trader's "f1"
     # is another fill.
     assert st.has_fill(s, "a", "f1") and not st.has_fill(s, "b", "f1")
@@ -59,7 +61,7 @@ def test_orders_and_fills_are_idempotent(tmp_path: Path) -> None:
     assert [(f.trader, f.fill_id) for f in st.list_fills(s, "b")] == [("b", "f1")]
 
 
-def test_positions_equity_and_decision_stats(tmp_path: Path) -> None:
+def test_positions_equity_and_decision_span(tmp_path: Path) -> None:
     s = _store(tmp_path)
     st.upsert_position(s, "a", "BTC-USD", qty=Decimal("1"), avg_price=Decimal("100"),
                        last_price=Decimal("110"), realized_pnl=Decimal(0),
@@ -75,12 +77,12 @@ def test_positions_equity_and_decision_stats(tmp_path: Path) -> None:
                                       0.5, 0.5, 1, 1, 0.5, passed, ""))
     recs.append(st.DecisionRecord(0.0, "ETH-USD", 0.0, "HOLD", 0.1, 0, 0, 0, 0, 0, False, "hold"))
     st.insert_decisions(s, "a", recs)
-    stats = st.decision_stats(s, "a")
-    assert stats.decisions == 289 and stats.passed == 73
-    assert abs(stats.pass_rate - 73 / 289) < 1e-12
-    assert abs(stats.trades_per_day - 73 / (289 / 288)) < 1e-9
-    assert abs(stats.projected_trades_per_month - stats.trades_per_day * 30) < 1e-9
-    assert abs(stats.avg_score - (73 * 0.7 + 216 * 0.5) / 289) < 1e-9
+    span = st.decision_span(s, "a")
+    assert span.decisions == 289 and span.passed == 73 and span.bars == 289
+    assert (span.first_bar_at, span.last_bar_at) == (0.0, 288 * 300.0)
+    assert span.avg_score is not None
+    assert abs(span.avg_score - (73 * 0.7 + 216 * 0.5) / 289) < 1e-9
+    assert st.decision_span(s, "b") == st.DecisionSpan(0, 0, None, None, None, 0)
 
 
 def test_writes_take_the_traders_clock(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ submit, persistent state (a second instance on the same file sees the same excha
 
 from __future__ import annotations
 
+import sqlite3
 from decimal import Decimal
 from pathlib import Path
 
@@ -104,11 +105,14 @@ def test_sim_start_frac_starts_the_replay_late_but_never_before_warmup(
     from engine.brokers.factory import make_broker, sim_start_index
     from engine.config import ConfigError
     from engine.config.secrets import Secrets
+    from engine.features import longest_history
 
     base = ('[data]\nsource = "synthetic"\nsynthetic_bars = 1000\n[features]\nlookback = 2\n'
             'norm_window = 20\n[conviction]\nvolatility_window = 20\n[trader]\n')
     warm = sim_start_index(make_config(base), 1000)
-    assert warm == 20 + 40 + 2  # norm_window + the longest indicator window + lookback
+    # The longest indicator window (macd_hist, 33) + norm_window - 1 + lookback: every
+    # feature spec's history fits (tests/engine/test_features.py).
+    assert warm == longest_history(2, 20) == 33 + 20 - 1 + 2
     cfg = make_config(base + "sim_start_frac = 0.85\n", name="a.toml")
     b = make_broker(cfg, Secrets(), "sim", tmp_path / "a")
     assert b.index == 850 and b.now() == b.candles.times[850] + 300  # type: ignore[attr-defined]
@@ -124,6 +128,25 @@ def test_sim_start_frac_starts_the_replay_late_but_never_before_warmup(
                     "sim", tmp_path / "c")
     with pytest.raises(ConfigError, match="sim_start_frac"):
         make_config(base + "sim_start_frac = 1.0\n", name="d.toml")
+
+
+def test_the_replay_waits_for_history_bars_and_the_volatility_window(
+        make_config) -> None:  # type: ignore[no-untyped-def]
+    """[trader] history_bars: never fewer than the features' history and the volatility
+    window; more when asked (cappuccino.toml says so)."""
+    from engine.brokers.factory import sim_start_index
+    from engine.features import longest_history
+
+    base = ('[data]\nsource = "synthetic"\nsynthetic_bars = 1000\n[features]\nlookback = 2\n'
+            'norm_window = 20\n')
+    feats = longest_history(2, 20)
+    assert sim_start_index(make_config(base + "[conviction]\nvolatility_window = 20\n"),
+                           1000) == feats
+    assert sim_start_index(make_config(base + "[conviction]\nvolatility_window = 100\n",
+                                       name="v.toml"), 1000) == 101
+    assert sim_start_index(make_config(base + "[conviction]\nvolatility_window = 20\n"
+                                       "[trader]\nhistory_bars = 300\n", name="h.toml"),
+                           1000) == 300
 
 
 def test_two_exchange_files_never_share_an_id(tmp_path: Path) -> None:
@@ -144,9 +167,24 @@ def test_two_exchange_files_never_share_an_id(tmp_path: Path) -> None:
 
 def test_a_file_made_before_prefixes_keeps_its_ids(tmp_path: Path) -> None:
     old = broker(tmp_path)
-    old.conn.execute("DELETE FROM meta WHERE key = 'id_prefix'")  # as an older version made it
     old.close()
+    conn = sqlite3.connect(tmp_path / "sim.db")  # as an older version made it: no prefix
+    with conn:
+        conn.execute("DELETE FROM meta WHERE key = 'id_prefix'")
+    conn.close()
     b = broker(tmp_path)
     b.submit(req("c1", "BUY", "1", None, post_only=False))
     assert [f.fill_id for f in b.fills(0.0)] == ["simfill-1"]
     assert b.get_order("c1").broker_order_id == "sim-1"  # type: ignore[union-attr]
+
+
+def test_an_exchange_file_that_is_not_a_database_is_a_broker_error(tmp_path: Path) -> None:
+    """A damaged exchange file is one BrokerError line (the trader reports and retries), not
+    a sqlite3 traceback, and the file is left as it was."""
+    from engine.brokers.base import BrokerError
+
+    (tmp_path / "sim.db").write_bytes(b"garbage " * 200)
+    with pytest.raises(BrokerError, match=r"^sim: exchange file .*sim\.db: file is not a "
+                                          r"database$"):
+        broker(tmp_path)
+    assert (tmp_path / "sim.db").read_bytes() == b"garbage " * 200

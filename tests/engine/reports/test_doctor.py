@@ -109,3 +109,38 @@ def test_doctor_detects_a_split_store(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+HOLD_LOCK = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+
+def test_doctor_waits_for_a_locked_store_as_long_as_busy_timeout_s(tmp_path: Path) -> None:
+    """[store] busy_timeout_s is how long a write waits for another process's lock; the
+    doctor's open migrates an old store (a write), so it waits that long too, not 10 s."""
+    import shutil
+    import time
+
+    old = Path(__file__).resolve().parents[2] / "store" / "data" / "v0001.db"
+    db = tmp_path / "cappuccino.db"
+    shutil.copy(old, db)  # schema 1: opening it migrates
+    cfg = tmp_path / "cappuccino.toml"
+    cfg.write_text('[store]\npath = "cappuccino.db"\nbusy_timeout_s = 90.0\n')
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db), "12"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        t0 = time.monotonic()
+        out = _doctor(cfg)
+        waited = time.monotonic() - t0
+    finally:
+        holder.wait(timeout=120)
+    line = next(x for x in out.stdout.splitlines() if x.split()[1:2] == ["store"])
+    assert line.startswith("OK") and "integrity ok" in line, out.stdout
+    assert waited > 10.5  # it outlasted the old fixed 10 s and then migrated

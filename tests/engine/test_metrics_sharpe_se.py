@@ -1,4 +1,5 @@
-"""The Sharpe standard errors behind the monitor's z-scores, checked by simulation."""
+"""The Sharpe standard errors (engine.metrics) behind the monitor's z-scores, checked by
+simulation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.monitor.stats import lrv_ratio, newey_west_lags, sharpe_gap_z, sharpe_se
+from engine.metrics import lrv_ratio, newey_west_lags, sharpe, sharpe_gap_z, sharpe_se, sharpe_se_of
 
 PPY = 365 * 86_400 / 300.0
 
@@ -40,8 +41,8 @@ def test_iid_se_matches_lo_2002() -> None:
     # Lo (2002) eq. 8: Var = (1 + SR^2/2) / n per bar; annualised by sqrt(ppy).
     sr = 0.05
     want = math.sqrt((1 + sr * sr / 2) / 1000) * math.sqrt(PPY)
-    assert sharpe_se(sr * math.sqrt(PPY), 1000, PPY) == pytest.approx(want, rel=1e-12)
-    assert sharpe_se(1.0, 1, PPY) == math.inf
+    assert sharpe_se_of(sr * math.sqrt(PPY), 1000, PPY) == pytest.approx(want, rel=1e-12)
+    assert sharpe_se_of(1.0, 1, PPY) == math.inf
 
 
 @pytest.mark.parametrize("rho", [0.0, 0.2])
@@ -53,10 +54,17 @@ def test_se_is_calibrated_on_autocorrelated_fat_tailed_bars(rho: float) -> None:
     mu = 3.0 / math.sqrt(PPY) * sigma
     r = mu + sigma * ar1(rng, (k, n), rho)
     s = r.mean(1) / r.std(1, ddof=1) * math.sqrt(PPY)
-    se = np.array([sharpe_se(si, n, PPY, lrv_ratio(ri)) for si, ri in zip(s, r, strict=True)])
+    se = np.array([sharpe_se_of(si, n, PPY, lrv_ratio(ri)) for si, ri in zip(s, r, strict=True)])
     assert float(np.median(se)) == pytest.approx(float(s.std(ddof=1)), rel=0.1)
     half = k // 2
     z = np.array([sharpe_gap_z(s[i], n, s[half + i], n, PPY, lrv_ratio(r[i]))[0]
                   for i in range(half)])
     assert abs(z.std() - 1.0) < 0.1
     assert np.mean(z < -3.0) < 0.01
+
+
+def test_the_iid_standard_error_of_returns_is_the_same_formula() -> None:
+    """sharpe_se of raw returns (reports, gates) is sharpe_se_of at lrv 1 (the monitor)."""
+    r = np.random.default_rng(2).normal(1e-4, 2e-3, 700)
+    assert sharpe_se(r, 300.0) == pytest.approx(sharpe_se_of(sharpe(r, 300.0), 700, PPY),
+                                                rel=1e-12)
