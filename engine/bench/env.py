@@ -6,10 +6,15 @@ env_speedup_vs_loop   the same semantics stepped as 1024 per-env numpy objects i
                       loop (engine.env.loop_baseline), measured in this run: value = vec
                       env-steps/s, baseline = loop env-steps/s.
 env_steps_per_s_cuda  (only when CUDA is available) the same vec env on cuda:0.
+env_compiled_kernels_per_step  (not with --quick) the kernels torch.compile (inductor) makes
+                      of one vec step, 512 envs, counted in its generated code: on CPU the
+                      C++ twin of what triton builds on CUDA (the goal there is <= 12);
+                      skipped, saying why, where no compiler is found.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,6 +129,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
                 note=f"baseline: FinRL-style per-env numpy loop; CPU-time ratio "
                      f"{vec.cpu / loop.cpu:.3g}"),
         }
+        if not quick:
+            out.update(_compiled_kernels())
         if torch.cuda.is_available():
             cuda = _vec_rate(candles, spec, feats, env_cfg, "cuda:0", 100 if quick else 600)
             out["env_steps_per_s_cuda"] = Result(cuda.wall, "env-steps/s",
@@ -131,3 +138,19 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         return out
     finally:
         torch.set_num_threads(threads)
+
+
+def _compiled_kernels() -> dict[str, Result]:
+    from engine.bench.env_gpu import compiled_kernels
+
+    try:
+        k = compiled_kernels("cpu")
+    except Exception as e:   # no C++ compiler, or inductor cannot build here: say so
+        print(f"bench env: env_compiled_kernels_per_step skipped ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return {}
+    return {"env_compiled_kernels_per_step": Result(
+        k["kernels"], "kernels",
+        note=f"torch.compile (inductor, CPU) of one vec step of 512 envs: {k['fused_kernels']} "
+             f"fused + {k['library_calls']} library kernel(s), compiled in {k['compile_s']} s, "
+             f"largest difference from eager {k['max_abs_diff_from_eager']:.2g}")}

@@ -105,6 +105,8 @@ class PopulationPPO:
         self.last_stats = torch.zeros(self.k, len(STATS), device=dev)
         # Called as hook(stage, update) inside training steps (fault injection in tests).
         self.hooks: list[Callable[[str, int], None]] = []
+        # engine.population.rollout_graph.RolloutGraph: replays collect as one CUDA graph.
+        self.rollout_graph: Any = None
 
     # -- masking ----------------------------------------------------------------------------
     def deactivate(self, members: list[int]) -> None:
@@ -115,17 +117,27 @@ class PopulationPPO:
     # -- rollout ----------------------------------------------------------------------------
     @torch.no_grad()
     def collect(self, env: Any, obs: torch.Tensor) -> tuple[PopRollout, torch.Tensor]:
+        noise = self._noise()
+        if self.rollout_graph is not None:   # engine.population.rollout_graph (CUDA only)
+            ro, out = self.rollout_graph.collect(env, obs, noise)
+            return ro, out
+        return self._rollout(env, obs, noise)
+
+    def _noise(self) -> torch.Tensor:
+        """(S, K, n, A) action noise of one rollout. Each member's from its own generator:
+        on CPU the same numbers as one draw per step when n·A is a multiple of 16."""
         k, n, steps = self.k, self.n_envs, self.n_steps
         act_dim = self.policy.log_std.shape[1]
-        # Each member's noise for the whole rollout from its own generator: on CPU the same
-        # numbers as one draw per step when n·A is a multiple of 16 (torch fills 16 at once).
         if self.batched_rng:
-            noise = torch.randn((steps, k, n, act_dim), generator=self.batch_gen,
-                                device=self.device)
-        else:
-            noise = torch.stack([torch.randn((steps, n, act_dim), generator=g,
-                                             device=self.device) for g in self.sample_gens],
-                                dim=1)
+            return torch.randn((steps, k, n, act_dim), generator=self.batch_gen,
+                               device=self.device)
+        return torch.stack([torch.randn((steps, n, act_dim), generator=g, device=self.device)
+                            for g in self.sample_gens], dim=1)
+
+    def _rollout(self, env: Any, obs: torch.Tensor, noise: torch.Tensor
+                 ) -> tuple[PopRollout, torch.Tensor]:
+        k, n, steps = self.k, self.n_envs, self.n_steps
+        act_dim = self.policy.log_std.shape[1]
         b_obs = torch.empty((steps, k, n, obs.shape[-1]), device=self.device)
         b_act = torch.empty((steps, k, n, act_dim), device=self.device)
         b_logp = torch.empty((steps, k, n), device=self.device)
