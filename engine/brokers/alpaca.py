@@ -14,6 +14,7 @@ with GET /v2/orders:by_client_order_id before posting and before any re-post).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,7 +26,6 @@ from engine.brokers.alpaca_client import make_clients
 from engine.brokers.base import (
     Balance,
     Bar,
-    BrokerError,
     FeeTier,
     Fill,
     Json,
@@ -44,6 +44,7 @@ from engine.brokers.retry import (
     call_with_retry,
     http_error,
     retry_after_s,
+    sdk_call,
     transport_error,
 )
 from engine.brokers.symbols import alpaca_position_symbol, alpaca_symbol, from_alpaca
@@ -127,6 +128,20 @@ def reject_reason(status: int, text: str) -> str:
     return "other"
 
 
+def _translate(what: str, e: Exception) -> BrokerCallError | None:
+    import requests
+    from alpaca.common.exceptions import APIError
+
+    if isinstance(e, APIError):
+        err = http_error(VENUE, what, e.status_code or 0, str(e))
+        resp = e.response
+        err.retry_after = retry_after_s(resp.headers if resp is not None else None)
+        return err
+    if isinstance(e, requests.RequestException):
+        return transport_error(VENUE, what, e)
+    return None
+
+
 class AlpacaPaperBroker:
     name = "alpaca"
 
@@ -157,31 +172,7 @@ class AlpacaPaperBroker:
 
     # ---- plumbing ----------------------------------------------------------------------
     def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
-        import requests
-        from alpaca.common.exceptions import APIError
-
-        try:
-            raw = fn()
-        except APIError as e:
-            status = e.status_code or 0
-            err = http_error(VENUE, what, status, str(e))
-            resp = e.response
-            err.retry_after = retry_after_s(resp.headers if resp is not None else None)
-            raise err from None
-        except requests.RequestException as e:
-            raise transport_error(VENUE, what, e) from None
-        except BrokerError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            raise BrokerCallError(f"alpaca {what}: malformed response ({type(e).__name__})",
-                                  kind="malformed") from None
-        try:
-            return parse(raw)
-        except BrokerError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError, InvalidOperation) as e:
-            raise BrokerCallError(f"alpaca {what}: unexpected response shape "
-                                  f"({type(e).__name__}: {e})", kind="malformed") from None
+        return sdk_call(VENUE, what, fn, parse, functools.partial(_translate, what))
 
     def _call(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
         return call_with_retry(lambda: self._once(what, fn, parse), self.retry,

@@ -40,6 +40,7 @@ from engine.brokers.retry import (
     call_with_retry,
     http_error,
     retry_after_s,
+    sdk_call,
     transport_error,
 )
 from engine.brokers.symbols import coinbase_product_id, from_coinbase
@@ -117,30 +118,21 @@ def reject_reason(text: str) -> str:
 
 def call_once(what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
     """One SDK call; failures become BrokerCallError (retryable where it makes sense)."""
+    return sdk_call(VENUE, what, lambda: plain(fn()), parse, functools.partial(_translate, what))
+
+
+def _translate(what: str, e: Exception) -> BrokerCallError | None:
     import requests
 
-    try:
-        raw = plain(fn())
-    except requests.HTTPError as e:
+    if isinstance(e, requests.HTTPError):
         resp = e.response
         status = resp.status_code if resp is not None else 0
         err = http_error(VENUE, what, status, resp.text if resp is not None else "")
         err.retry_after = retry_after_s(resp.headers if resp is not None else None)
-        raise err from None
-    except requests.RequestException as e:
-        raise transport_error(VENUE, what, e) from None
-    except BrokerError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError) as e:
-        raise BrokerCallError(f"coinbase {what}: malformed response ({type(e).__name__})",
-                              kind="malformed") from None
-    try:
-        return parse(raw)
-    except BrokerError:
-        raise
-    except (ValueError, TypeError, KeyError, AttributeError, InvalidOperation) as e:
-        raise BrokerCallError(f"coinbase {what}: unexpected response shape "
-                              f"({type(e).__name__}: {e})", kind="malformed") from None
+        return err
+    if isinstance(e, requests.RequestException):
+        return transport_error(VENUE, what, e)
+    return None
 
 
 def parse_server_time(r: Json) -> float:

@@ -6,7 +6,8 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar, cast
+from decimal import InvalidOperation
+from typing import Any, TypeVar, cast
 
 from engine.brokers.base import BrokerError
 
@@ -165,3 +166,33 @@ def transport_error(venue: str, what: str, exc: BaseException) -> BrokerCallErro
                                kind="network", detail=why)
     return BrokerCallError(f"{venue} {what}: malformed or partial response ({type(exc).__name__})",
                            kind="malformed")
+
+
+# What a reply the SDK could not decode, or that parse could not read, raises.
+_MALFORMED = (ValueError, TypeError, KeyError, AttributeError)
+
+
+def sdk_call(venue: str, what: str, fn: Callable[[], Any], parse: Callable[[Any], T],
+             translate: Callable[[Exception], BrokerCallError | None]) -> T:
+    """One SDK call, no retry: `translate` maps the venue's own HTTP and transport
+    exceptions (None: not one of them); a reply the SDK or `parse` cannot read becomes
+    kind="malformed"; a BrokerError passes through as it is."""
+    try:
+        raw = fn()
+    except BrokerError:
+        raise
+    except Exception as e:
+        err = translate(e)       # first: requests' JSONDecodeError is also a ValueError
+        if err is not None:
+            raise err from None
+        if isinstance(e, _MALFORMED):
+            raise BrokerCallError(f"{venue} {what}: malformed response ({type(e).__name__})",
+                                  kind="malformed") from None
+        raise
+    try:
+        return parse(raw)
+    except BrokerError:
+        raise
+    except (*_MALFORMED, InvalidOperation) as e:
+        raise BrokerCallError(f"{venue} {what}: unexpected response shape "
+                              f"({type(e).__name__}: {e})", kind="malformed") from None
