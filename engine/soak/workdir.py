@@ -9,9 +9,10 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 from engine.config import Config, load_config
+from engine.model.untrained import untrained_model
 
 TICKERS = ("BTC-USD", "ETH-USD")
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,24 +52,8 @@ def make_workdir(root: Path, extra: str = "") -> Config:
 
 def tiny_model(directory: Path, cfg: Config, seed: int = 0, scale: float = 100.0) -> Path:
     """An untrained actor with strong actions (a stress input, not a strategy)."""
-    import torch
-
-    from engine.data.synthetic import synthetic_candles
-    from engine.features import feature_spec, obs_dim
-    from engine.model.artifact import ModelSpec, save_model
-    from engine.model.network import Actor
-
-    candles = synthetic_candles(TICKERS, 200, "5m", seed=cfg.data.seed)
-    fs = feature_spec(cfg.features, candles)
-    torch.manual_seed(seed)
-    actor = Actor(obs_dim(fs, len(TICKERS)), len(TICKERS), 16)
-    with torch.no_grad():
-        cast(torch.nn.Linear, actor.net[-1]).weight.mul_(scale)  # mlp() ends in a Linear layer
-    spec = ModelSpec(tickers=TICKERS, timeframe="5m", obs_dim=obs_dim(fs, len(TICKERS)),
-                     act_dim=len(TICKERS), hidden=16, features=fs.to_dict(),
-                     env=cfg.env.model_dump(), data_fingerprint=candles.fingerprint(),
-                     study="soak", trial=0)
-    return save_model(directory, actor.state_dict(), spec, {}, {"sharpe": 0.0})
+    return untrained_model(directory, cfg, TICKERS, seed=seed, scale=scale, study="soak",
+                           sharpe=0.0)
 
 
 def child_env() -> dict[str, str]:

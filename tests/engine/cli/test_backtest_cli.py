@@ -11,6 +11,7 @@ import pytest
 
 from engine.cli.main import main
 from engine.config import Config
+from engine.model.untrained import untrained_model
 
 TICKERS = ("BTC-USD", "ETH-USD")
 CONFIG = """
@@ -25,25 +26,11 @@ momentum_window = 12
 
 def close_only_model(directory: Path, cfg: Config) -> Path:
     """A small untrained actor on close-only features (the bundled data has only closes)."""
-    import torch
-
     from engine.data.synthetic import synthetic_candles
-    from engine.features import feature_spec, obs_dim
-    from engine.model.artifact import ModelSpec, save_model
-    from engine.model.network import Actor
 
     c = synthetic_candles(TICKERS, 200, "5m", seed=1)
     c = replace(c, open=None, high=None, low=None, volume=None)
-    fs = feature_spec(cfg.features, c)
-    torch.manual_seed(0)
-    n = obs_dim(fs, len(TICKERS))
-    actor = Actor(n, len(TICKERS), 16)
-    with torch.no_grad():
-        actor.net[-1].weight.mul_(3.0)
-    spec = ModelSpec(tickers=TICKERS, timeframe="5m", obs_dim=n, act_dim=len(TICKERS),
-                     hidden=16, features=fs.to_dict(), env=cfg.env.model_dump(),
-                     data_fingerprint=c.fingerprint(), study="s", trial=0)
-    return save_model(directory, actor.state_dict(), spec, {}, {"sharpe": 0.5})
+    return untrained_model(directory, cfg, TICKERS, candles=c, scale=3.0)
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import Config, load_config
+from engine.config import load_config
+from engine.model.untrained import untrained_model
 from engine.monitor.cycle import run_cycle
 from engine.promote import Request, promote
 from store.db import Store, now
@@ -48,26 +49,6 @@ halt_wait_s = 20
 """
 
 
-def build_model(directory: Path, cfg: Config) -> Path:
-    import torch
-
-    from engine.data.synthetic import synthetic_candles
-    from engine.features import feature_spec, obs_dim
-    from engine.model.artifact import ModelSpec, save_model
-    from engine.model.network import Actor
-
-    tickers = tuple(cfg.trader.tickers)
-    candles = synthetic_candles(tickers, 200, "5m", seed=cfg.data.seed)
-    fs = feature_spec(cfg.features, candles)
-    torch.manual_seed(0)
-    actor = Actor(obs_dim(fs, len(tickers)), len(tickers), 16)
-    spec = ModelSpec(tickers=tickers, timeframe="5m", obs_dim=obs_dim(fs, len(tickers)),
-                     act_dim=len(tickers), hidden=16, features=fs.to_dict(),
-                     env=cfg.env.model_dump(), data_fingerprint=candles.fingerprint(),
-                     study="s", trial=0)
-    return save_model(directory, actor.state_dict(), spec, {}, {"sharpe": 0.5})
-
-
 def wait_for(pred, timeout: float = 60.0, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -92,7 +73,8 @@ def test_emergency_auto_stops_a_supervised_sim_trader(tmp_path: Path) -> None:
     config = tmp_path / "cappuccino.toml"
     config.write_text(CONFIG)
     cfg = load_config(config, environ={})
-    model = build_model(Path(cfg.paths.models) / "model", cfg)  # the supervisor trades only models there
+    model = untrained_model(Path(cfg.paths.models) / "model", cfg,
+                            tuple(cfg.trader.tickers))  # the supervisor trades only models there
     store = Store(cfg.store.path)
     with store.write():
         store.conn.execute("INSERT INTO attempts (study, trial, attempt, state, objective, "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -17,6 +16,7 @@ from engine.cli.main import main
 from engine.config import Config
 from engine.data.candles import Candles
 from engine.data.synthetic import synthetic_candles
+from engine.model.untrained import untrained_model
 from engine.reports.replay import (
     FACTORS,
     MismatchError,
@@ -41,17 +41,7 @@ volatility_window = 20
 momentum_window = 12
 """
 
-
-def _trading_helpers():  # tests/engine/trading/conftest.py's build_model, by path
-    path = ROOT / "tests" / "engine" / "trading" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_trading_conftest_for_replay", path)
-    assert spec and spec.loader
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-build_model = _trading_helpers().build_model
+build_model = untrained_model  # test_backtest.py imports it from here
 
 
 def write_long_csv(path: Path, c: Candles, tickers: tuple[str, ...] | None = None,

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from engine.config import Config
+from engine.model.untrained import untrained_model
 from tests.fakes.fixtures import coinbase_key  # noqa: F401
 
 FAST = """
@@ -26,24 +27,9 @@ momentum_window = 12
 
 def build_model(directory: Path, cfg: Config, tickers: tuple[str, ...], timeframe: str = "5m",
                 seed: int = 0, study: str = "s", trial: int = 0, scale: float = 1.0) -> Path:
-    import torch
-
-    from engine.data.synthetic import synthetic_candles
-    from engine.features import feature_spec, obs_dim
-    from engine.model.artifact import ModelSpec, save_model
-    from engine.model.network import Actor
-
-    candles = synthetic_candles(tickers, 200, timeframe, seed=cfg.data.seed)
-    fs = feature_spec(cfg.features, candles)
-    torch.manual_seed(seed)
-    actor = Actor(obs_dim(fs, len(tickers)), len(tickers), 16)
-    with torch.no_grad():  # strong actions, so the conviction filter and risk engine get work
-        actor.net[-1].weight.mul_(scale)
-    spec = ModelSpec(tickers=tickers, timeframe=timeframe, obs_dim=obs_dim(fs, len(tickers)),
-                     act_dim=len(tickers), hidden=16, features=fs.to_dict(),
-                     env=cfg.env.model_dump(), data_fingerprint=candles.fingerprint(),
-                     study=study, trial=trial)
-    return save_model(directory, actor.state_dict(), spec, {}, {"sharpe": 0.5})
+    # scale > 1: strong actions, so the conviction filter and risk engine get work
+    return untrained_model(directory, cfg, tickers, timeframe=timeframe, seed=seed,
+                           scale=scale, study=study, trial=trial)
 
 
 @pytest.fixture
