@@ -50,7 +50,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     from engine.reports.backtest import backtest, overlap_warning, render_text, to_dict, write_html
     from engine.reports.fills import maker_first
     from engine.reports.replay import MismatchError, check_model, load_data, window
-    from engine.trading.policy import ENSEMBLE_PREFIX, load_policy, resolve_model_dirs
+    from engine.trading.policy import load_offline_policy
 
     start, end = _when("--from", args.start), _when("--to", args.end)
     if start is not None and end is not None and end <= start:
@@ -59,25 +59,11 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if data != "demo" and not Path(data).is_file():
         raise UsageError(f"--data {args.data}: file not found (give a CSV/Parquet file or "
                          "`bundled`)")
-    store = None
     try:
-        if args.model.strip().startswith(ENSEMBLE_PREFIX):
-            from engine.runtime import open_store
-
-            store = open_store(cfg, create=False)
-        dirs, _ = resolve_model_dirs(args.model, store, args.study)
-        from engine.device import setup_torch
-        from engine.model.artifact import read_spec
-
-        setup_torch(cfg)
-        spec = read_spec(dirs[0])
-        policy = load_policy(dirs, tickers=spec.tickers, timeframe=spec.timeframe,
-                             features=None, env=None, device="cpu")
+        policy = load_offline_policy(cfg, args.model, args.study)
     except ModelError as e:
         raise UsageError(f"--model {args.model}: {e}") from None
-    finally:
-        if store is not None:
-            store.close()
+    spec = policy.spec
     try:
         candles = load_data(data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars)
         check_model(policy, candles)

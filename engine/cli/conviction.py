@@ -60,7 +60,6 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
     from pathlib import Path
 
     from engine.data.candles import DataError
-    from engine.device import setup_torch
     from engine.model.artifact import ModelError
     from engine.reports.replay import (
         MismatchError,
@@ -70,7 +69,7 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
         window,
     )
     from engine.reports.replay_text import render_text, to_dict
-    from engine.trading.policy import ENSEMBLE_PREFIX, load_policy, resolve_model_dirs
+    from engine.trading.policy import load_offline_policy
 
     conviction = cfg.conviction
     if args.min_score is not None:
@@ -85,24 +84,11 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError(f"--data {args.data}: file not found (give a CSV/Parquet file or "
                          "`demo`)")
 
-    store = None
     try:
-        if args.model.strip().startswith(ENSEMBLE_PREFIX):
-            from engine.runtime import open_store
-
-            store = open_store(cfg, create=False)
-        dirs, _ = resolve_model_dirs(args.model, store, args.study)
-        setup_torch(cfg)  # threads; one observation a bar runs fastest on the CPU
-        from engine.model.artifact import read_spec
-
-        spec = read_spec(dirs[0])
-        policy = load_policy(dirs, tickers=spec.tickers, timeframe=spec.timeframe,
-                             features=None, env=None, device="cpu")
+        policy = load_offline_policy(cfg, args.model, args.study)
     except ModelError as e:
         raise UsageError(f"model refused: {e}") from None
-    finally:
-        if store is not None:
-            store.close()
+    spec = policy.spec
 
     try:
         candles = load_data(args.data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.config import Config
 from engine.model.artifact import LoadedModel, ModelError, ModelSpec, spec_mismatch
 from store import registry
 from store.db import Store
@@ -113,6 +114,29 @@ def load_policy(dirs: list[Path], *, tickers: tuple[str, ...], timeframe: str,
         members.append(m)
     return Policy(members)
 
+
+
+def load_offline_policy(cfg: Config, model_arg: str, study: str | None = None) -> Policy:
+    """The policy a --model value names (directories, or ensemble:K from the store's
+    registry), as the first member's spec describes it, on the CPU: what the offline
+    commands (`backtest`, `conviction replay`) run. Raises ModelError."""
+    from engine.device import setup_torch
+    from engine.model.artifact import read_spec
+
+    store = None
+    try:
+        if model_arg.strip().startswith(ENSEMBLE_PREFIX):
+            from engine.runtime import open_store
+
+            store = open_store(cfg, create=False)
+        dirs, _ = resolve_model_dirs(model_arg, store, study)
+        setup_torch(cfg)  # threads; one observation a bar runs fastest on the CPU
+        spec = read_spec(dirs[0])
+        return load_policy(dirs, tickers=spec.tickers, timeframe=spec.timeframe,
+                           features=None, env=None, device="cpu")
+    finally:
+        if store is not None:
+            store.close()
 
 def data_mismatch(spec: ModelSpec, tickers: tuple[str, ...], timeframe: str,
                   candles: Any) -> list[str]:
