@@ -12,26 +12,14 @@ progress shows); `place_by_hand()` rests an order as the operator would.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from tests.fakes.server import FakeServer, Request
+from tests.fakes.server import FakeServer, Request, iso, parse_iso
+from tests.fakes.server import dec as _d
 
 TIMEFRAME_S = {"1Min": 60, "5Min": 300, "15Min": 900, "30Min": 1800, "1Hour": 3600,
                "2Hour": 7200, "6Hour": 21600, "1Day": 86400}
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso(s: str) -> float:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-
-
-def _d(x: Any) -> Decimal:
-    return Decimal(str(x))
 
 
 def default_asset(symbol: str) -> dict[str, Any]:

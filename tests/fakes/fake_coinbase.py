@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +22,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.fakes.server import FakeServer, Request
+from tests.fakes.server import FakeServer, Request, iso, parse_iso
+from tests.fakes.server import dec as _d
 
 PREFIX = "/api/v3/brokerage"
 GRANULARITY_S = {"ONE_MINUTE": 60, "FIVE_MINUTE": 300, "FIFTEEN_MINUTE": 900,
@@ -41,18 +41,6 @@ def make_ec_key() -> tuple[str, str]:
     pub = key.public_key().public_bytes(serialization.Encoding.PEM,
                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     return priv, pub
-
-
-def iso(t: float) -> str:
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_iso(s: str) -> float:
-    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
-
-
-def _d(x: Any) -> Decimal:
-    return Decimal(str(x))
 
 
 def default_product(pid: str, price: str) -> dict[str, Any]:

@@ -22,9 +22,24 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+
+# The wire formats both exchange fakes speak: ISO-8601 times in UTC, decimals as strings.
+def iso(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_iso(s: str) -> float:
+    return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
+
+
+def dec(x: Any) -> Decimal:
+    return Decimal(str(x))
 
 
 @dataclass
