@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from engine.cli.main import main
@@ -23,22 +19,10 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
-def fast_config(tmp_path: Path) -> Iterator[Path]:
-    path = tmp_path / "cappuccino.toml"
-    path.write_text("[supervisor]\npoll_s = 0.05\nheartbeat_s = 0.2\nstop_grace_s = 1\n"
-                    "stale_heartbeats = 25\nservices = []\n")
-    yield path
-    # The CLI starts a detached supervisor: kill it (its children were never started).
-    cfg = load_config(path, environ={})
-    groups = {holder(lock_path(cfg.store.path))}
-    if Path(cfg.store.path).exists():
-        with Store(cfg.store.path, check=False) as s:
-            groups |= {r["pid"] for r in s.query("SELECT pid FROM processes")}
-    groups |= {p.pid for p in psutil.process_iter(["cmdline"])
-               if str(path) in (p.info["cmdline"] or [])}
-    for pgid in groups - {None, 0}:
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, signal.SIGKILL)
+def fast_config(supervised_config: Callable[[str], Path]) -> Path:
+    # The CLI starts a detached supervisor: supervised_config kills it afterwards.
+    return supervised_config("[supervisor]\npoll_s = 0.05\nheartbeat_s = 0.2\nstop_grace_s = 1\n"
+                             "stale_heartbeats = 25\nservices = []\n")
 
 
 def cli(config: Path, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import signal
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
-import psutil
 import pytest
 
 from engine.cli.main import main
@@ -19,22 +15,11 @@ from store.db import Store
 
 
 @pytest.fixture
-def supervised(tmp_path: Path) -> Iterator[Path]:
-    """A fast config; the CLI starts its detached supervisor, killed here afterwards."""
-    path = tmp_path / "cappuccino.toml"
-    path.write_text('[study]\nname = "s1"\n[supervisor]\npoll_s = 0.05\nheartbeat_s = 0.2\n'
-                    "stop_grace_s = 1\nstale_heartbeats = 25\nservices = []\n")
-    yield path
-    cfg = load_config(path, environ={})
-    groups = {holder(lock_path(cfg.store.path))}
-    if Path(cfg.store.path).exists():
-        with Store(cfg.store.path, check=False) as s:
-            groups |= {r["pid"] for r in s.query("SELECT pid FROM processes")}
-    groups |= {p.pid for p in psutil.process_iter(["cmdline"])
-               if str(path) in (p.info["cmdline"] or [])}
-    for pgid in groups - {None, 0}:
-        with contextlib.suppress(OSError):
-            os.killpg(pgid, signal.SIGKILL)
+def supervised(supervised_config: Callable[[str], Path]) -> Path:
+    """A fast config; the CLI starts its detached supervisor, killed afterwards."""
+    return supervised_config('[study]\nname = "s1"\n[supervisor]\npoll_s = 0.05\n'
+                             "heartbeat_s = 0.2\nstop_grace_s = 1\nstale_heartbeats = 25\n"
+                             "services = []\n")
 
 
 def add_trial(cfg, store: Store, trial: int, state: str, objective: float | None) -> None:
