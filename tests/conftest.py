@@ -37,3 +37,17 @@ def config_path(tmp_path: Path) -> Path:
     path = tmp_path / "cappuccino.toml"
     path.write_text("")
     return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run `async def` tests (the console's and the widgets') in a fresh event loop: no
+    async plugin is installed."""
+    import asyncio
+    import inspect
+
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
+    return True

@@ -76,16 +76,3 @@ def env(tmp_path: Path) -> Env:
 @pytest.fixture
 def make_env(env: Env) -> Callable[[], Env]:
     return lambda: env
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run `async def` tests in a fresh event loop (no async plugin is installed)."""
-    import asyncio
-    import inspect
-
-    if not inspect.iscoroutinefunction(pyfuncitem.obj):
-        return None
-    names = pyfuncitem._fixtureinfo.argnames
-    asyncio.run(pyfuncitem.obj(**{n: pyfuncitem.funcargs[n] for n in names}))
-    return True
