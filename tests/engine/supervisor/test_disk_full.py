@@ -6,7 +6,6 @@ space is back records it and restarts the sampler; the trader trades on. No trac
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from engine.soak.workdir import cli, make_workdir, stop, wait_for
 from engine.supervisor.spawn import same_process
 from store.db import Store
 from store.processes import get_process, upsert_process
+from tests.fakes.disk import fill, mount_tmpfs
 
 EXTRA = """
 [store]
@@ -36,26 +36,6 @@ services = ["sampler"]
 interval_s = 0.3
 flush_s = 0.3
 """
-
-
-def mount_tmpfs(path: Path, size: str) -> None:
-    path.mkdir()
-    run = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs",
-                          str(path)], capture_output=True, text=True)
-    if run.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({run.stderr.strip() or run.returncode}); "
-                    "the disk-full test needs root or CAP_SYS_ADMIN")
-
-
-def fill(path: Path) -> None:
-    """Take every free byte of the file system that holds `path`."""
-    with path.open("wb", buffering=0) as f:
-        for size in (1 << 20, 65536, 4096, 512):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
 
 
 def decisions(store: Store) -> int:

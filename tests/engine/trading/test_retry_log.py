@@ -5,7 +5,6 @@ byte, then space back: it trades on. Needs root (mount); skips, saying why, else
 
 from __future__ import annotations
 
-import errno
 import re
 import signal
 import sqlite3
@@ -15,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from engine.soak.workdir import make_workdir, trader, wait_for
+from tests.fakes.disk import fill, mount_tmpfs
 
 FULL = "database or disk is full"
 
@@ -27,25 +27,10 @@ def _decisions(db: Path) -> int:
         return 0
 
 
-def _fill(path: Path) -> None:
-    with path.open("wb", buffering=0) as f:
-        for size in (1 << 20, 65536, 4096, 512):
-            try:
-                while True:
-                    f.write(b"\0" * size)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
-
-
 @pytest.mark.slow
 def test_a_full_sim_exchange_file_is_logged_once_then_at_powers_of_ten(tmp_path: Path) -> None:
     disk = tmp_path / "disk"
-    disk.mkdir()
-    run = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m,mode=0700", "tmpfs",
-                          str(disk)], capture_output=True, text=True)
-    if run.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({run.stderr.strip() or run.returncode}); "
-                    "this test needs root or CAP_SYS_ADMIN")
+    mount_tmpfs(disk, "8m")
     p = None
     try:
         # the store on the ordinary disk; only the sim exchange file ([paths] run) fills up
@@ -54,7 +39,7 @@ def test_a_full_sim_exchange_file_is_logged_once_then_at_powers_of_ten(tmp_path:
         p = trader(tmp_path / "cappuccino.toml", "t", log)
         assert wait_for(lambda: _decisions(db) > 3 or p.poll() is not None, 90), \
             log.read_text()[-3000:]
-        _fill(disk / "filler")
+        fill(disk / "filler")
         # poll_s = 0.05: the old loop logged some 20 lines a second from here
         assert wait_for(lambda: "[10 times so far]" in log.read_text(), 60), \
             log.read_text()[-3000:]
