@@ -39,7 +39,7 @@ from engine.data.candles import Candles
 from engine.metrics import maker_ratio, max_drawdown, returns, sharpe, sharpe_se
 from engine.reports.fills import MakerFirst
 from engine.reports.replay import _section
-from engine.reports.trades import round_trips
+from engine.reports.trades import PlainFill, round_trips
 from engine.reports.walk import iso as _iso
 from engine.reports.walk import prepare, walk
 from engine.trading.policy import Policy
@@ -56,24 +56,11 @@ class Fill:
     maker: bool = False   # filled as maker (--fills maker only)
 
 
-@dataclass(frozen=True)
-class _Paired:
-    """A backtest fill as engine.reports.trades.round_trips reads one (its FillLike)."""
-    trader: str
-    ticker: str
-    side: str
-    qty: str
-    price: str
-    fee: str
-    liquidity: str
-    at: float
-
-
 def round_trip_wins(ticker: str, fills: tuple[Fill, ...]) -> tuple[int, int]:
     """(round trips, winning ones) of one ticker's fills, paired FIFO as the Trades pane
     pairs a trader's fills."""
-    m = round_trips(_Paired("backtest", ticker, f.side, repr(f.shares), repr(f.price),
-                            repr(f.fee), "MAKER" if f.maker else "TAKER", float(f.bar))
+    m = round_trips(PlainFill("backtest", ticker, f.side, repr(f.shares), repr(f.price),
+                              repr(f.fee), "MAKER" if f.maker else "TAKER", float(f.bar))
                     for f in fills)
     return len(m.trips), sum(1 for t in m.trips if t.pnl > 0)
 

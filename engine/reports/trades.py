@@ -35,6 +35,20 @@ class FillLike(Protocol):
     def at(self) -> float: ...
 
 
+
+@dataclass(frozen=True)
+class PlainFill:
+    """A fill as round_trips reads one (a FillLike), for fills that are not store rows:
+    the backtest's, a test's."""
+    trader: str
+    ticker: str
+    side: str       # BUY | SELL
+    qty: str
+    price: str
+    fee: str
+    liquidity: str  # MAKER | TAKER
+    at: float
+
 @dataclass(frozen=True)
 class RoundTrip:
     trader: str

@@ -6,26 +6,14 @@ import csv
 import io
 import subprocess
 import sys
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from engine.reports.trades import round_trips
+from engine.reports.trades import PlainFill, round_trips
 from store.db import Store
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-@dataclass(frozen=True)
-class F:
-    trader: str
-    ticker: str
-    side: str
-    qty: str
-    price: str
-    fee: str
-    liquidity: str
-    at: float
+F = PlainFill
 
 
 def test_fifo_pairs_with_fees_pro_rata() -> None:
