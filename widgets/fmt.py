@@ -15,25 +15,27 @@ def pct(value: float | None, digits: int = 0) -> str:
     return DASH if value is None else f"{value * 100:.{digits}f}%"
 
 
-def money(value: str | float | Decimal | None, digits: int = 2) -> str:
+def _decimal(value: str | float | Decimal | None) -> Decimal | str:
+    """The value as a Decimal; DASH when absent, the text itself when not a number."""
     if value is None or value == "":
         return DASH
     try:
-        d = Decimal(str(value))
+        return Decimal(str(value))
     except InvalidOperation:
         return str(value)
-    return f"{d:,.{digits}f}"
+
+
+def money(value: str | float | Decimal | None, digits: int = 2) -> str:
+    d = _decimal(value)
+    return d if isinstance(d, str) else f"{d:,.{digits}f}"
 
 
 def qty(value: str | float | Decimal | None) -> str:
     """A quantity as handed over (the console puts it on the product's increment), without
     trailing zeros or thousands separators: 0.002 rather than 0.002000; never re-rounded."""
-    if value is None or value == "":
-        return DASH
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        return str(value)
+    d = _decimal(value)
+    if isinstance(d, str):
+        return d
     text = format(d, "f")
     text = text.rstrip("0").rstrip(".") if "." in text else text
     return "0" if text in ("", "-0") else text
