@@ -42,7 +42,9 @@ from engine.brokers.retry import (
     Pacer,
     RetryPolicy,
     call_with_retry,
+    check_order,
     http_error,
+    place_once,
     retry_after_s,
     sdk_call,
     transport_error,
@@ -305,10 +307,7 @@ class AlpacaPaperBroker:
         return [s for s in (self._state(o) for o in rows) if s.is_open]
 
     def submit(self, req: OrderRequest) -> OrderState:
-        if req.post_only and req.limit_price is None:
-            raise OrderRejected(f"{req.client_order_id}: post-only needs a limit price", "other")
-        if req.qty <= 0:
-            raise OrderRejected(f"{req.client_order_id}: quantity must be positive", "size")
+        check_order(req)
         existing = self.get_order(req.client_order_id)
         if existing is not None:
             return existing
@@ -320,32 +319,24 @@ class AlpacaPaperBroker:
                                     f"{req.limit_price} would cross (bid {q.bid}, ask {q.ask})",
                                     "post_only")
         order = self._order_request(req)
-        attempt = 0
-        while True:
-            attempt += 1
-            self.pacer.wait(self._sleep)
-            try:
-                return self._once(f"submit {req.client_order_id}",
-                                  lambda: self.trading.submit_order(order), self._state)
-            except BrokerCallError as e:
-                if e.kind in ("bad_request", "forbidden") and e.status in (400, 403, 422):
-                    text = _api_message(e.detail) or str(e)
-                    if "unique" in text.lower():   # an earlier try of ours got through
-                        found = self.get_order(req.client_order_id)
-                        if found is not None:
-                            return found
-                    raise OrderRejected(f"alpaca rejected {req.client_order_id}: {text}",
-                                        reject_reason(e.status or 0, text)) from None
-                if e.kind == "rate_limited":
-                    self.pacer.rate_limited(e.retry_after, self.retry)
-                if not e.retryable or attempt >= self.retry.attempts:
-                    raise
-                if e.kind != "rate_limited":
-                    self._sleep(self.retry.wait(attempt - 1))
-                if e.kind != "rate_limited":  # Alpaca may have taken the order
+
+        def refused(e: BrokerCallError) -> OrderState | None:
+            if e.kind in ("bad_request", "forbidden") and e.status in (400, 403, 422):
+                text = _api_message(e.detail) or str(e)
+                if "unique" in text.lower():   # an earlier try of ours got through
                     found = self.get_order(req.client_order_id)
                     if found is not None:
                         return found
+                raise OrderRejected(f"alpaca rejected {req.client_order_id}: {text}",
+                                    reject_reason(e.status or 0, text)) from None
+            return None
+
+        # Alpaca may have taken the order when a try failed: place_once looks it up.
+        return place_once(lambda: self._once(f"submit {req.client_order_id}",
+                                             lambda: self.trading.submit_order(order),
+                                             self._state),
+                          lambda: self.get_order(req.client_order_id), self.retry,
+                          self.pacer, self._sleep, refused)
 
     @staticmethod
     def _order_request(req: OrderRequest) -> Any:

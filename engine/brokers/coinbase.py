@@ -38,7 +38,9 @@ from engine.brokers.retry import (
     Pacer,
     RetryPolicy,
     call_with_retry,
+    check_order,
     http_error,
+    place_once,
     retry_after_s,
     sdk_call,
     transport_error,
@@ -354,32 +356,19 @@ class CoinbaseBroker:
 
     def submit(self, req: OrderRequest) -> OrderState:
         pid = coinbase_product_id(req.ticker)
-        if req.post_only and req.limit_price is None:
-            raise OrderRejected(f"{req.client_order_id}: post-only needs a limit price", "other")
-        if req.qty <= 0:
-            raise OrderRejected(f"{req.client_order_id}: quantity must be positive", "size")
+        check_order(req)
         existing = self._find(req.client_order_id, pid)
         if existing is not None:
             return existing
-        attempt = 0
-        while True:
-            attempt += 1
-            self.pacer.wait(self._sleep)
-            try:
-                oid = self._once(f"submit {req.client_order_id}", lambda: self._post(req, pid),
-                                 lambda r: self._created(req, r))
-                break
-            except BrokerCallError as e:
-                if e.kind == "rate_limited":
-                    self.pacer.rate_limited(e.retry_after, self.retry)
-                if not e.retryable or attempt >= self.retry.attempts:
-                    raise
-                if e.kind != "rate_limited":
-                    self._sleep(self.retry.wait(attempt - 1))
-                if e.kind != "rate_limited":  # the exchange may have taken the order
-                    existing = self._find(req.client_order_id, pid)
-                    if existing is not None:
-                        return existing
+        # The exchange may have taken the order when a try failed: place_once looks it up.
+        placed = place_once(lambda: self._once(f"submit {req.client_order_id}",
+                                               lambda: self._post(req, pid),
+                                               lambda r: self._created(req, r)),
+                            lambda: self._find(req.client_order_id, pid), self.retry,
+                            self.pacer, self._sleep)
+        if isinstance(placed, OrderState):
+            return placed
+        oid = placed
         self._order_ids[req.client_order_id] = oid
         self._client_ids[oid] = req.client_order_id
         try:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import InvalidOperation
 from typing import Any, TypeVar, cast
 
-from engine.brokers.base import BrokerError
+from engine.brokers.base import BrokerError, OrderRejected, OrderRequest, OrderState
 
 T = TypeVar("T")
 
@@ -91,6 +91,44 @@ def call_with_retry(fn: Callable[[], T], policy: RetryPolicy, *,
             if before_retry is not None:
                 before_retry(attempt, e)
 
+
+
+def check_order(req: OrderRequest) -> None:
+    """Refuse, before any call, an order no exchange would take (OrderRejected)."""
+    if req.post_only and req.limit_price is None:
+        raise OrderRejected(f"{req.client_order_id}: post-only needs a limit price", "other")
+    if req.qty <= 0:
+        raise OrderRejected(f"{req.client_order_id}: quantity must be positive", "size")
+
+
+def place_once(post: Callable[[], T], lookup: Callable[[], OrderState | None],
+               policy: RetryPolicy, pacer: Pacer, sleep: Callable[[float], None],
+               refused: Callable[[BrokerCallError], OrderState | None] | None = None,
+               ) -> T | OrderState:
+    """Post an order so that the exchange holds it at most once: a retryable failure is
+    tried again (a 429 waits on the pacer, others back off), and after every ambiguous
+    one the client order id is looked up first, since the exchange may have taken it.
+    `refused(e)` sees each failure first: it may raise (OrderRejected) or return the order
+    already there; None carries on. Returns post()'s answer or the order found."""
+    attempt = 0
+    while True:
+        attempt += 1
+        pacer.wait(sleep)
+        try:
+            return post()
+        except BrokerCallError as e:
+            found = refused(e) if refused is not None else None
+            if found is not None:
+                return found
+            if e.kind == "rate_limited":
+                pacer.rate_limited(e.retry_after, policy)
+            if not e.retryable or attempt >= policy.attempts:
+                raise
+            if e.kind != "rate_limited":
+                sleep(policy.wait(attempt - 1))
+                found = lookup()
+                if found is not None:
+                    return found
 
 # ---- classifying failures -----------------------------------------------------------------
 # kind: what went wrong, for one-line diagnoses (`cappuccino check`) and retry decisions.
