@@ -34,7 +34,9 @@ from engine.brokers.base import (
     OrderState,
     OrderStatus,
     Product,
+    ProductCache,
     Quote,
+    dec,
 )
 from engine.brokers.coinbase_client import is_loopback
 from engine.brokers.retry import (
@@ -70,12 +72,6 @@ OPEN_STATUSES = {"new", "accepted", "pending_new", "partially_filled", "pending_
 # per-coin min_order_size).
 MIN_NOTIONAL = Decimal(1)
 PRODUCT_TTL_S = 300.0   # asset details (increments, tradable) are cached this long
-
-
-def dec(x: Any) -> Decimal:
-    if x is None or x == "":
-        return Decimal(0)
-    return Decimal(str(x))
 
 
 def parse_time(s: Any) -> float:
@@ -168,7 +164,7 @@ class AlpacaPaperBroker:
         self.taker_rate = Decimal(str(a.taker_fee_rate))
         self._sleep = sleep
         self._orders: dict[str, Json] = {}   # broker order id -> last raw order seen
-        self._products: dict[str, tuple[float, Product]] = {}
+        self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         self.clock_offset_s = 0.0            # exchange - machine, set by the trader
 
@@ -189,12 +185,7 @@ class AlpacaPaperBroker:
         return self._call("account", self.trading.get_account, lambda r: dict(r))
 
     def product(self, ticker: str) -> Product:
-        hit = self._products.get(ticker)
-        if hit is not None and time.monotonic() - hit[0] < PRODUCT_TTL_S:
-            return hit[1]
-        prod = self._fetch_product(ticker)
-        self._products[ticker] = (time.monotonic(), prod)
-        return prod
+        return self._products.get(ticker)
 
     def _fetch_product(self, ticker: str) -> Product:
         sym = alpaca_position_symbol(ticker)

@@ -7,6 +7,8 @@ branches inside a broker: paper trading is a paper broker, simulation is SimBrok
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
@@ -61,6 +63,30 @@ class Product:
     post_only: bool = False      # the venue accepts only post-only orders right now
     cancel_only: bool = False
 
+
+
+class ProductCache:
+    """A venue's product details (increments, status), fetched again after `ttl_s`."""
+
+    def __init__(self, fetch: Callable[[str], Product], ttl_s: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._fetch, self._ttl_s, self._clock = fetch, ttl_s, clock
+        self._hits: dict[str, tuple[float, Product]] = {}
+
+    def get(self, ticker: str) -> Product:
+        hit = self._hits.get(ticker)
+        if hit is not None and self._clock() - hit[0] < self._ttl_s:
+            return hit[1]
+        prod = self._fetch(ticker)
+        self._hits[ticker] = (self._clock(), prod)
+        return prod
+
+
+def dec(x: Any) -> Decimal:
+    """A venue's number as Decimal; absent (None or "") is 0."""
+    if x is None or x == "":
+        return Decimal(0)
+    return Decimal(str(x))
 
 @dataclass(frozen=True)
 class Quote:

@@ -28,9 +28,11 @@ from engine.brokers.base import (
     OrderState,
     OrderStatus,
     Product,
+    ProductCache,
     Quote,
     Side,
     as_side,
+    dec,
 )
 from engine.brokers.coinbase_client import key_problem, make_rest_client
 from engine.brokers.retry import (
@@ -81,12 +83,6 @@ def side_of(x: Any) -> Side:
         return as_side(x)
     except ValueError:
         raise BrokerCallError(f"coinbase: unknown order side {x!r}", kind="malformed") from None
-
-
-def dec(x: Any) -> Decimal:
-    if x is None or x == "":
-        return Decimal(0)
-    return Decimal(str(x))
 
 
 def num(x: Decimal) -> str:
@@ -166,7 +162,7 @@ class CoinbaseBroker:
         self._order_ids: dict[str, str] = {}      # client_order_id -> exchange order_id
         self._client_ids: dict[str, str] = {}     # exchange order_id -> client_order_id
         self._intent_at: dict[str, float] = {}    # client_order_id -> when it was intended
-        self._products: dict[str, tuple[float, Product]] = {}
+        self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         self.clock_offset_s = 0.0                 # exchange - machine, set by the trader
 
@@ -208,12 +204,7 @@ class CoinbaseBroker:
         return self._call("server time", self.client.get_unix_time, parse_server_time)
 
     def product(self, ticker: str) -> Product:
-        hit = self._products.get(ticker)
-        if hit is not None and time.monotonic() - hit[0] < PRODUCT_TTL_S:
-            return hit[1]
-        prod = self._fetch_product(ticker)
-        self._products[ticker] = (time.monotonic(), prod)
-        return prod
+        return self._products.get(ticker)
 
     def _fetch_product(self, ticker: str) -> Product:
         pid = coinbase_product_id(ticker)
