@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from engine.cli.main import main
@@ -13,6 +12,7 @@ from engine.promote import PromotionError, PromotionRefused, Request, execute_co
 from engine.study.synthetic import write_planted
 from store.commands import get_command, insert_command
 from store.db import Store
+from tests.engine import paper_record
 
 NOW = 1_800_000_000.0
 
@@ -48,24 +48,8 @@ def add_trial(store: Store, trial: int, state: str, objective: float | None,
 
 def add_paper_trader(store: Store, name: str = "p1", hours: float = 50.0, drift: float = 2e-4,
                      trades: int = 7, mode: str = "paper") -> None:
-    n = int(hours * 12) + 1
-    at = NOW - 300.0 * np.arange(n)[::-1]
-    rng = np.random.default_rng(0)
-    eq = 1000 * np.cumprod(1 + rng.normal(drift, 1e-3, n))
-    with store.write():
-        store.conn.execute(
-            "INSERT INTO traders (name, broker, mode, model, study, trial, tickers, timeframe, "
-            "capital, backtest_sharpe, started_at, updated_at) VALUES (?, 'sim', ?, "
-            "'/models/s1-t3', 's1', 3, '[\"BTC-USD\"]', '5m', '1000', 1.2, ?, ?)",
-            (name, mode, at[0], NOW))
-        store.conn.executemany(
-            "INSERT INTO equity (trader, at, equity, cash, equity_f) VALUES (?, ?, ?, '0', ?)",
-            [(name, float(a), f"{e:.2f}", float(e)) for a, e in zip(at, eq, strict=True)])
-        store.conn.executemany(
-            "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee, "
-            "liquidity, at) VALUES (?, ?, ?, 'BTC-USD', 'BUY', '0.01', '100', '0.1', 'MAKER', ?)",
-            [(f"{name}-f{i}", name, f"{name}-o{i}", float(at[0] + 3600 + i * 600))
-             for i in range(trades)])
+    paper_record.add_paper_trader(store, name, end=NOW, mode=mode, hours=hours, drift=drift,
+                                  trades=trades)
 
 
 def promotions(store: Store) -> list[dict]:

@@ -5,36 +5,20 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from engine.promote import Request, promote
 from engine.supervisor.authority import check_trade
 from engine.supervisor.commands import Refused, Trade
 from store.db import Store, now
+from tests.engine.paper_record import add_paper_trader
 
 KEY = {"COINBASE_API_KEY": "organizations/x/apiKeys/y", "COINBASE_API_SECRET": "pem"}
 
 
 def paper_trader(store: Store, model: str, name: str = "good-paper", drift: float = 2e-4,
                  hours: float = 50.0) -> None:
-    """A paper trader with an equity record and fills, as a running sim trader leaves it."""
-    t0 = now()
-    n = int(hours * 12) + 1
-    at = t0 - 300.0 * np.arange(n)[::-1]
-    eq = 1000 * np.cumprod(1 + np.random.default_rng(0).normal(drift, 1e-3, n))
-    with store.write():
-        store.conn.execute(
-            "INSERT INTO traders (name, broker, mode, model, study, trial, tickers, timeframe, "
-            "capital, backtest_sharpe, started_at, updated_at) VALUES (?, 'sim', 'paper', ?, "
-            "'s1', 3, '[\"BTC-USD\"]', '5m', '1000', 1.2, ?, ?)", (name, model, at[0], t0))
-        store.conn.executemany(
-            "INSERT INTO equity (trader, at, equity, cash, equity_f) VALUES (?, ?, ?, '0', ?)",
-            [(name, float(a), f"{e:.2f}", float(e)) for a, e in zip(at, eq, strict=True)])
-        store.conn.executemany(
-            "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee, "
-            "liquidity, at) VALUES (?, ?, ?, 'BTC-USD', 'BUY', '0.01', '100', '0.1', 'MAKER', ?)",
-            [(f"f{i}", name, f"o{i}", float(at[0] + 3600 + i * 600)) for i in range(7)])
+    add_paper_trader(store, name, end=now(), model=model, drift=drift, hours=hours)
 
 
 @pytest.fixture
