@@ -17,18 +17,24 @@ from engine.model.untrained import untrained_model
 TICKERS = ("BTC-USD", "ETH-USD")
 ROOT = Path(__file__).resolve().parents[2]
 
-# Fast replay, strong actions and loose risk limits: many orders and fills per second.
-CONFIG = """
-[data]
-source = "synthetic"
-synthetic_bars = 3000
+# Short feature and conviction windows: a tiny model's observations and scores are ready
+# after a few bars. The tests' installations use them too.
+SMALL_WINDOWS = """
 [features]
 lookback = 2
 norm_window = 20
 [conviction]
 volatility_window = 20
 momentum_window = 12
-min_score = 0.3
+"""
+# ... on a synthetic market (ends inside [conviction]: a fragment may add its keys).
+FAST = """
+[data]
+source = "synthetic"
+synthetic_bars = 3000""" + SMALL_WINDOWS
+
+# Fast replay, strong actions and loose risk limits: many orders and fills per second.
+CONFIG = FAST + """min_score = 0.3
 [risk]
 max_order_notional = 150
 max_position_pct = 60

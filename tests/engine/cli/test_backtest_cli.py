@@ -12,16 +12,10 @@ import pytest
 from engine.cli.main import main
 from engine.config import Config
 from engine.model.untrained import untrained_model
+from engine.soak.workdir import SMALL_WINDOWS
 
 TICKERS = ("BTC-USD", "ETH-USD")
-CONFIG = """
-[features]
-lookback = 2
-norm_window = 20
-[conviction]
-volatility_window = 20
-momentum_window = 12
-"""
+CONFIG = SMALL_WINDOWS
 
 
 def close_only_model(directory: Path, cfg: Config) -> Path:

@@ -17,6 +17,7 @@ from engine.config import load_config
 from engine.model.untrained import untrained_model
 from engine.monitor.cycle import run_cycle
 from engine.promote import Request, promote
+from engine.soak.workdir import FAST
 from store.db import Store, now
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -28,16 +29,7 @@ stop_grace_s = 5
 services = []
 [study]
 name = "s"
-[data]
-source = "synthetic"
-synthetic_bars = 3000
-[features]
-lookback = 2
-norm_window = 20
-[conviction]
-volatility_window = 20
-momentum_window = 12
-[trader]
+""" + FAST + """[trader]
 tickers = ["BTC-USD"]
 replay_speed = 50
 poll_s = 0.01

@@ -26,20 +26,14 @@ from engine.reports.replay import (
     replay,
     window,
 )
+from engine.soak.workdir import SMALL_WINDOWS
 from engine.trading.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[3]
 TICKERS = ("BTC-USD", "ETH-USD")
 CONFIG = """
 [env]
-no_trade_band = 0.0
-[features]
-lookback = 2
-norm_window = 20
-[conviction]
-volatility_window = 20
-momentum_window = 12
-"""
+no_trade_band = 0.0""" + SMALL_WINDOWS
 
 build_model = untrained_model  # test_backtest.py imports it from here
 

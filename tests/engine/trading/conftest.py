@@ -10,19 +10,10 @@ import pytest
 
 from engine.config import Config
 from engine.model.untrained import untrained_model
+from engine.soak import workdir
 from tests.fakes.fixtures import coinbase_key  # noqa: F401
 
-FAST = """
-[data]
-source = "synthetic"
-synthetic_bars = 3000
-[features]
-lookback = 2
-norm_window = 20
-[conviction]
-volatility_window = 20
-momentum_window = 12
-"""
+FAST = workdir.FAST  # the test modules import it from here
 
 
 def build_model(directory: Path, cfg: Config, tickers: tuple[str, ...], timeframe: str = "5m",
