@@ -5,6 +5,7 @@ No torch here: the console imports this module (torch set-up is engine.device)."
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -19,6 +20,13 @@ ENV_PROCESS_NAME = "CAPPUCCINO_PROCESS_NAME"
 # A daemon's loop that makes no progress for its own period plus this long counts as hung.
 STALL_MARGIN_S = 300.0
 
+
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM/SIGINT, so a daemon finishes its cycle and exits cleanly."""
+    ev = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: ev.set())
+    return ev
 
 def open_store(cfg: Config, *, create: bool = True) -> Store:
     return Store(cfg.store.path, create=create, busy_timeout_s=cfg.store.busy_timeout_s,

@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 from engine.config import Config
 from engine.monitor.cycle import Verdict, run_cycle
-from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store, stop_event
 from store.db import StoreError, now
 
 log = logging.getLogger("cappuccino.monitor")
-
-
-def stop_event() -> threading.Event:
-    """An event set by SIGTERM/SIGINT, so the loop finishes its cycle and exits cleanly."""
-    ev = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: ev.set())
-    return ev
 
 
 def describe(v: Verdict) -> str:

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 
 from engine.config import Config
 from engine.config.secrets import load_secrets
 from engine.notify.redact import Redactor
 from engine.notify.sender import AppriseTransport, SendResult, send_due
 from engine.notify.summary import maybe_emit_summary
-from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store, stop_event
 from store.db import StoreError, now
 from store.outbox import next_due_at
 
 log = logging.getLogger("cappuccino.notify")
-
-
-def _stop_event() -> threading.Event:
-    ev = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: ev.set())
-    return ev
 
 
 def run(cfg: Config, once: bool = False) -> SendResult:
@@ -38,7 +29,7 @@ def run(cfg: Config, once: bool = False) -> SendResult:
         log.warning("no usable apprise URLs (CAPPUCCINO_APPRISE_URLS or apprise_urls in the "
                     "key file): notifications wait in the outbox")
     store = open_store(cfg)
-    stop = None if once else _stop_event()
+    stop = None if once else stop_event()
     total = SendResult(0, 0)
     try:
         with Heartbeat(cfg, stall_s=cfg.notify.poll_s + STALL_MARGIN_S) as hb:

@@ -8,12 +8,10 @@ older than keep_days are deleted.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from pathlib import Path
 
 from engine.config import Config
-from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
+from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store, stop_event
 from engine.sampler.gpu import Nvml
 from engine.sampler.procmap import supervised_pids
 from engine.sampler.system import read_system
@@ -71,18 +69,11 @@ class Sampler:
         return merged, deleted
 
 
-def _stop_event() -> threading.Event:
-    ev = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: ev.set())
-    return ev
-
-
 def run(cfg: Config, once: bool = False) -> Sampler:
     store = open_store(cfg)
     sampler = Sampler(cfg, store)
     c = cfg.sampler
-    stop = None if once else _stop_event()
+    stop = None if once else stop_event()
     last_flush = last_retention = 0.0
     try:
         with Heartbeat(cfg, stall_s=c.interval_s + STALL_MARGIN_S) as hb:

@@ -1,12 +1,15 @@
-"""The heartbeat vouches for the main loop: it stops when the loop stops ticking."""
+"""The heartbeat vouches for the main loop: it stops when the loop stops ticking; the
+daemons' stop event is set by a real SIGTERM or SIGINT."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 
 from engine.config import Config
-from engine.runtime import Heartbeat, open_store
+from engine.runtime import Heartbeat, open_store, stop_event
 from store.processes import get_process, upsert_process
 
 
@@ -67,3 +70,16 @@ def test_store_min_free_mb_reaches_the_stores_large_writes(
     else:
         raise AssertionError("the sample batch was not refused")
     store.close()
+
+
+def test_stop_event_is_set_by_sigterm_and_by_sigint() -> None:
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        for sig in saved:
+            ev = stop_event()
+            assert not ev.is_set()
+            os.kill(os.getpid(), sig)
+            assert ev.wait(10), signal.Signals(sig).name
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
