@@ -14,6 +14,27 @@ from engine.soak import workdir
 from tests.fakes.fixtures import coinbase_key  # noqa: F401
 
 FAST = workdir.FAST  # the test modules import it from here
+# Risk limits that never bind.
+NO_LIMITS = """
+[risk]
+max_order_notional = 1000000
+max_position_pct = 100
+daily_loss_pct = 100
+max_consecutive_losses = 1000
+"""
+# Every order fills within its bar (taker when the reprice is due), 0.25 % fees both ways
+# and no spread: fills a test can follow by hand.
+FILLS_AT_ONCE = """
+[execution]
+max_reprices = 0
+reprice_after_s = 1
+on_exhausted = "taker"
+[trader]
+notify_fills = false
+sim_spread_bps = 0
+sim_maker_fee_rate = 0.0025
+sim_taker_fee_rate = 0.0025
+"""
 
 
 def build_model(directory: Path, cfg: Config, tickers: tuple[str, ...], timeframe: str = "5m",

@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import FAST  # noqa: E402
+from conftest import FAST, FILLS_AT_ONCE, NO_LIMITS  # noqa: E402
 from test_trader import make_trader  # noqa: E402
 
 from engine.brokers.factory import sim_candles  # noqa: E402
@@ -81,24 +81,8 @@ CLOSE_FILLS = """
 [env]
 initial_cash = 1000.0
 execution_delay = false
-no_trade_band = 0.0
-[execution]
-max_reprices = 0
-reprice_after_s = 1
-on_exhausted = "taker"
-[trader]
-notify_fills = false
-sim_spread_bps = 0
-sim_maker_fee_rate = 0.0025
-sim_taker_fee_rate = 0.0025
-"""
-WIDE = """
-[risk]
-max_order_notional = 1000000
-max_position_pct = 100
-daily_loss_pct = 100
-max_consecutive_losses = 1000
-"""
+no_trade_band = 0.0""" + FILLS_AT_ONCE
+WIDE = NO_LIMITS
 # The risk engine clamps most buys (the replay does not run it, so only the trader and
 # the backtest are compared).
 TIGHT = """

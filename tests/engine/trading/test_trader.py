@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from conftest import FAST, build_model  # noqa: E402
+from conftest import FAST, FILLS_AT_ONCE, NO_LIMITS, build_model  # noqa: E402
 
 from engine.brokers.factory import make_broker  # noqa: E402
 from engine.cli.main import main  # noqa: E402
@@ -356,22 +356,7 @@ def test_everything_the_trader_records_is_on_its_clock(fast_config: Callable[...
     assert all(r["at"] == r["bar_at"] + 300 for r in rows)
 
 
-FILL_ALL = """
-[risk]
-max_order_notional = 1000000
-max_position_pct = 100
-daily_loss_pct = 100
-max_consecutive_losses = 1000
-[execution]
-max_reprices = 0
-reprice_after_s = 1
-on_exhausted = "taker"
-[trader]
-notify_fills = false
-sim_spread_bps = 0
-sim_maker_fee_rate = 0.0025
-sim_taker_fee_rate = 0.0025
-"""
+FILL_ALL = NO_LIMITS + FILLS_AT_ONCE
 
 
 def test_backtest_and_equal_weight_curves(make_config: Callable[..., Config],
