@@ -9,6 +9,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import Self
 
 from engine.config import Config
 from engine.files import private_dir
@@ -92,3 +93,33 @@ class Heartbeat:
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
+
+
+class StoreBeat:
+    """A daemon thread that calls `beat(store)` every [supervisor] heartbeat_s on its own
+    store connection, from entering the `with` block to leaving it. `beat` must not raise
+    (a busy or full store must not stop the work it vouches for)."""
+
+    def __init__(self, cfg: Config, name: str) -> None:
+        self.cfg = cfg
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=name)
+
+    def beat(self, store: Store) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        store = open_store(self.cfg)
+        try:
+            while not self._stop.wait(self.cfg.supervisor.heartbeat_s):
+                self.beat(store)
+        finally:
+            store.close()
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)

@@ -41,7 +41,7 @@ from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
 from engine.log_once import OnceLog
 from engine.population.members import Member, PopulationRunner, bucket_key, trial_metrics
-from engine.runtime import open_store, process_name
+from engine.runtime import StoreBeat, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
@@ -59,6 +59,7 @@ from engine.study.worker import (
     trial_dir,
 )
 from store import registry
+from store.db import Store
 
 # Sampled hyperparameters that change tensor shapes or loop counts (one bucket each).
 SHAPE_PARAMS = ("hidden", "n_steps", "minibatch", "epochs")
@@ -79,16 +80,14 @@ class TrialSlot:
     notes: dict[str, Any] = field(default_factory=dict)
 
 
-class PopulationBeat:
+class PopulationBeat(StoreBeat):
     """One thread writes the heartbeat and progress of every running attempt."""
 
     def __init__(self, cfg: Config) -> None:
-        self.cfg = cfg
+        super().__init__(cfg, "population-beat")
         self.progress: dict[int, float] = {}   # attempt id -> progress
         self.failures = OnceLog("cappuccino.study", "population heartbeat")
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="population-beat")
 
     def set(self, attempt_id: int, progress: float | None) -> None:
         with self._lock:
@@ -97,26 +96,13 @@ class PopulationBeat:
             else:
                 self.progress[attempt_id] = progress
 
-    def _run(self) -> None:
-        store = open_store(self.cfg)
-        try:
-            while not self._stop.wait(self.cfg.supervisor.heartbeat_s):
-                with self._lock:
-                    items = list(self.progress.items())
-                for attempt_id, progress in items:
-                    # a busy store must not stop the population; a failing beat is still said
-                    with self.failures.logged(f"attempt {attempt_id}"):
-                        registry.heartbeat_attempt(store, attempt_id, progress)
-        finally:
-            store.close()
-
-    def __enter__(self) -> PopulationBeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def beat(self, store: Store) -> None:
+        with self._lock:
+            items = list(self.progress.items())
+        for attempt_id, progress in items:
+            # a busy store must not stop the population; a failing beat is still said
+            with self.failures.logged(f"attempt {attempt_id}"):
+                registry.heartbeat_attempt(store, attempt_id, progress)
 
 
 @dataclass

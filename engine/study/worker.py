@@ -37,7 +37,7 @@ from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
 from engine.device import setup_torch
 from engine.log_once import OnceLog
-from engine.runtime import Heartbeat, open_store, process_name
+from engine.runtime import Heartbeat, StoreBeat, open_store, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import evidence_share as share
 from engine.study import faults as faultmod
@@ -99,33 +99,19 @@ class Overhead:
                 self.seconds += time.perf_counter() - t0
 
 
-class AttemptBeat:
+class AttemptBeat(StoreBeat):
     """Writes the attempt's heartbeat and progress from a thread (own store connection)."""
 
     def __init__(self, cfg: Config, attempt_id: int, overhead: Overhead) -> None:
-        self.cfg, self.attempt_id, self.overhead = cfg, attempt_id, overhead
+        super().__init__(cfg, "attempt-beat")
+        self.attempt_id, self.overhead = attempt_id, overhead
         self.progress = 0.0
         self.failures = OnceLog(log, f"heartbeat of attempt {attempt_id}")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True, name="attempt-beat")
 
-    def _run(self) -> None:
-        store = open_store(self.cfg)
-        try:
-            while not self._stop.wait(self.cfg.supervisor.heartbeat_s):
-                # a busy or full store must not stop training; a failing beat is still said
-                with self.failures.logged(), self.overhead.timed():
-                    registry.heartbeat_attempt(store, self.attempt_id, self.progress)
-        finally:
-            store.close()
-
-    def __enter__(self) -> AttemptBeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
+    def beat(self, store: Store) -> None:
+        # a busy or full store must not stop training; a failing beat is still said
+        with self.failures.logged(), self.overhead.timed():
+            registry.heartbeat_attempt(store, self.attempt_id, self.progress)
 
 
 def check_space(cfg: Config, path: Path, what: str, faults: faultmod.Faults) -> None:

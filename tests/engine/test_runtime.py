@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 
 from engine.config import Config
-from engine.runtime import Heartbeat, open_store, stop_event
+from engine.runtime import Heartbeat, StoreBeat, open_store, stop_event
+from store.db import Store
 from store.processes import get_process, upsert_process
 
 
@@ -83,3 +84,27 @@ def test_stop_event_is_set_by_sigterm_and_by_sigint() -> None:
     finally:
         for sig, handler in saved.items():
             signal.signal(sig, handler)
+
+
+class _Counting(StoreBeat):
+    def __init__(self, cfg: Config) -> None:
+        super().__init__(cfg, "counting-beat")
+        self.stores: list[str] = []
+
+    def beat(self, store: Store) -> None:
+        self.stores.append(str(store.path))
+
+
+def test_a_store_beat_beats_on_its_own_connection_until_the_block_ends(
+        make_config: Callable[..., Config]) -> None:
+    cfg = make_config("[supervisor]\nheartbeat_s = 0.05\n")
+    with _Counting(cfg) as b:
+        deadline = time.monotonic() + 30
+        while len(b.stores) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert len(b.stores) >= 3
+    assert not b._thread.is_alive()
+    assert set(b.stores) == {str(cfg.store.path)}
+    done = len(b.stores)
+    time.sleep(0.2)  # four intervals: a stopped beat stays stopped
+    assert len(b.stores) == done
