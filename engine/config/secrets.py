@@ -93,6 +93,16 @@ def load_secrets(key_file: str = "", environ: Mapping[str, str] | None = None) -
     return Secrets(**values)
 
 
+
+def secrets_or_none(key_file: str = "") -> Secrets:
+    """load_secrets, or no secrets when the key file is unreadable or refused: for what
+    must not fail on it (a notification, redacting an outcome); what needs a secret then
+    finds it missing and says so."""
+    try:
+        return load_secrets(key_file)
+    except ConfigError:
+        return Secrets()
+
 def redact(text: str, secrets: Secrets) -> str:
     for value in sorted(secrets.values(), key=len, reverse=True):
         if len(value) >= 4:

@@ -6,8 +6,8 @@ outbox rows with retry, so an outage of Discord/Telegram never blocks the caller
 
 from __future__ import annotations
 
-from engine.config import Config, ConfigError
-from engine.config.secrets import Secrets, load_secrets
+from engine.config import Config
+from engine.config.secrets import Secrets, secrets_or_none
 from engine.notify.redact import Redactor
 from store import outbox
 from store.db import Store, now
@@ -15,14 +15,6 @@ from store.db import Store, now
 EVENTS = ("fill", "risk", "trading_state", "process", "trial", "best_value", "alert",
           "promotion", "capital", "summary")
 LEVELS = ("info", "success", "warning", "failure")
-
-
-def _secrets(cfg: Config) -> Secrets:
-    """The configured secrets, or none when the key file is unreadable (emit must not fail)."""
-    try:
-        return load_secrets(cfg.secrets.key_file)
-    except ConfigError:
-        return Secrets()
 
 
 def context_line(trader: str | None = None, model: str | None = None,
@@ -55,7 +47,7 @@ def emit(store: Store, cfg: Config, event: str, title: str, body: str, level: st
     ctx = context_line(trader, model, trial, study)
     text = f"{body}\n{ctx}" if ctx else body
     # Belt and braces: callers never put secrets in text, but nothing secret reaches the store.
-    secrets = secrets if secrets is not None else _secrets(cfg)
+    secrets = secrets if secrets is not None else secrets_or_none(cfg.secrets.key_file)
     redact = Redactor(secrets)
     title, text = redact(title), redact(text)
     t = now()

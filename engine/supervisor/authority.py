@@ -19,8 +19,8 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
-from engine.config import Config, ConfigError
-from engine.config.secrets import Secrets, load_secrets
+from engine.config import Config
+from engine.config.secrets import secrets_or_none
 from engine.log_once import OnceLog
 from engine.notify.redact import Redactor
 from engine.supervisor.commands import ENSEMBLE_RE, CapitalChange, Promote, Refused, Trade
@@ -33,16 +33,9 @@ log = logging.getLogger("cappuccino.supervisor")
 REFUSAL_NOTICES = OnceLog(log, "alerting a refused command")
 
 
-def _secrets(cfg: Config) -> Secrets:
-    try:
-        return load_secrets(cfg.secrets.key_file)
-    except ConfigError:
-        return Secrets()
-
-
 def redact(cfg: Config, text: str) -> str:
     """Every known secret out of an outcome text (the row's values may hold one)."""
-    return Redactor(_secrets(cfg))(text)
+    return Redactor(secrets_or_none(cfg.secrets.key_file))(text)
 
 
 def _promotion(store: Store, trader: str, kind: str) -> PromotionRow | None:
@@ -66,7 +59,7 @@ def check_armed(cfg: Config, what: str) -> None:
 def check_live(cfg: Config, what: str) -> None:
     """Armed in the config, and the credentials where the trader will find them."""
     check_armed(cfg, what)
-    s = _secrets(cfg)
+    s = secrets_or_none(cfg.secrets.key_file)
     if not (s.coinbase_api_key and s.coinbase_api_secret):
         raise Refused(f"{what}: Coinbase credentials are missing (COINBASE_API_KEY, "
                       "COINBASE_API_SECRET or the key file)")

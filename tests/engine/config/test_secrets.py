@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from engine.config import ConfigError, load_config
-from engine.config.secrets import Secrets, load_secrets, read_key_file, redact
+from engine.config.secrets import (
+    Secrets,
+    load_secrets,
+    read_key_file,
+    redact,
+    secrets_or_none,
+)
 
 KEY_FILE = (
     'coinbase_api_key = "organizations/o1/apiKeys/k1"\n'
@@ -102,3 +108,10 @@ def test_key_file_path_from_config_is_relative_to_it(tmp_path: Path) -> None:
     cfg = load_config(cfg_path, environ={})
     assert cfg.secrets.key_file == str(tmp_path / "keys.toml")
     assert load_secrets(cfg.secrets.key_file, environ={}).alpaca_api_key == "PKFILEKEY123"
+
+
+def test_secrets_or_none_is_empty_for_a_refused_key_file_and_loads_a_private_one(
+        tmp_path: Path) -> None:
+    refused = secrets_or_none(str(key_file(tmp_path, 0o644)))
+    assert refused == Secrets() and not any(refused.values())
+    assert secrets_or_none(str(key_file(tmp_path, 0o600))).alpaca_api_key == "PKFILEKEY123"
