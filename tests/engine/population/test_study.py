@@ -17,12 +17,13 @@ from pathlib import Path
 import optuna
 import pytest
 
-from engine.config import load_config
+from engine.config import Config, load_config
 from engine.population.study import SHAPE_PARAMS, PopulationStudy
 from engine.study.storage import open_study
 from engine.study.trace import load_trace
 from store import registry
 from store.db import Store
+from store.registry import AttemptRow
 
 from .conftest import TINY  # type: ignore[import-not-found]
 
@@ -43,6 +44,23 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 @pytest.mark.slow
+def run_population(tmp_path: Path, text: str, trials: int,
+                   size: int) -> tuple[Config, list[AttemptRow | None]]:
+    """A whole population study run in this process: its config and each trial's latest
+    attempt."""
+    cfg = load_config(write(tmp_path, text), environ={})
+    run = PopulationStudy(cfg, "pop", "5m", trials, size, "cpu", log=lambda m: None)
+    try:
+        run.run()
+    finally:
+        run.close()
+    store = Store(cfg.store.path)
+    try:
+        return cfg, [registry.latest_attempt(store, "pop", t) for t in range(trials)]
+    finally:
+        store.close()
+
+
 def test_oom_halves_the_population_and_every_trial_resumes_from_its_checkpoint(tmp_path) -> None:  # type: ignore[no-untyped-def]
     path = write(tmp_path, TINY.replace("[study]", "[study]\nseed = 1\npruning = false"))
     proc = train(path, "--n-trials", "4", "--population", "4", fault="trial=1,oom_at_update=3")
@@ -81,20 +99,9 @@ def test_oom_halves_the_population_and_every_trial_resumes_from_its_checkpoint(t
 
 
 def test_population_trials_share_shapes_and_sample_the_rest(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write(tmp_path, TINY.replace("search = false", "search = true")
-                 .replace("[study]", "[study]\nseed = 3\npruning = false")
-                 .replace("total_steps = 2048", "total_steps = 1024"))
-    cfg = load_config(path, environ={})
-    run = PopulationStudy(cfg, "pop", "5m", 6, 3, "cpu", log=lambda m: None)
-    try:
-        run.run()
-    finally:
-        run.close()
-    store = Store(cfg.store.path)
-    try:
-        rows = [registry.latest_attempt(store, "pop", t) for t in range(6)]
-    finally:
-        store.close()
+    _, rows = run_population(tmp_path, TINY.replace("search = false", "search = true")
+                             .replace("[study]", "[study]\nseed = 3\npruning = false")
+                             .replace("total_steps = 2048", "total_steps = 1024"), 6, 3)
     assert all(r is not None and r.state == "COMPLETE" for r in rows)
     for pop in (rows[:3], rows[3:]):
         shapes = {tuple(r.params_dict[n] for n in SHAPE_PARAMS) for r in pop}  # type: ignore[union-attr]
@@ -103,22 +110,12 @@ def test_population_trials_share_shapes_and_sample_the_rest(tmp_path) -> None:  
 
 
 def test_median_pruner_masks_out_members_of_weak_trials(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write(tmp_path, TINY.replace("[study]", "[study]\nseed = 2")
-                 .replace("checkpoint_every = 2", "checkpoint_every = 1"))
-    cfg = load_config(path, environ={})
-    run = PopulationStudy(cfg, "pop", "5m", 8, 4, "cpu", log=lambda m: None)
-    try:
-        run.run()
-    finally:
-        run.close()
-    store = Store(cfg.store.path)
+    cfg, rows = run_population(tmp_path, TINY.replace("[study]", "[study]\nseed = 2")
+                               .replace("checkpoint_every = 2", "checkpoint_every = 1"), 8, 4)
+    path = tmp_path / "cappuccino.toml"  # what run_population wrote
     study = open_study(cfg, "pop", create=False)
-    try:
-        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        pruned = [a for a in (registry.latest_attempt(store, "pop", t) for t in range(8))
-                  if a is not None and a.state == "PRUNED"]
-    finally:
-        store.close()
+    states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
+    pruned = [a for a in rows if a is not None and a.state == "PRUNED"]
     assert pruned, "no trial of the second population was pruned"
     for a in pruned:
         assert states[a.trial] == optuna.trial.TrialState.PRUNED
@@ -183,18 +180,8 @@ def test_a_killed_population_resumes_all_its_trials(tmp_path) -> None:  # type: 
 
 
 def test_a_population_past_the_time_limit_fails_its_trials(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    path = write(tmp_path, TINY.replace("[trials]", "[trials]\ntime_limit_s = 0.001"))
-    cfg = load_config(path, environ={})
-    run = PopulationStudy(cfg, "pop", "5m", 2, 2, "cpu", log=lambda m: None)
-    try:
-        run.run()
-    finally:
-        run.close()
-    store = Store(cfg.store.path)
-    try:
-        rows = [registry.latest_attempt(store, "pop", t) for t in range(2)]
-    finally:
-        store.close()
+    _, rows = run_population(tmp_path, TINY.replace("[trials]", "[trials]\ntime_limit_s = 0.001"),
+                             2, 2)
     for r in rows:
         assert r is not None and (r.state, r.error_class) == ("FAILED", "TimeLimitError")
         assert "time limit" in (r.error_message or "") and r.progress < 1.0
