@@ -6,9 +6,6 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-import pytest
-
-import store.db as store_db
 from store.db import Store
 from store.increments import (
     ProductIncrement,
@@ -16,12 +13,8 @@ from store.increments import (
     product_increments,
     record_increments,
 )
-from store.migrations import latest_version, migrations
-
-
-def _increments_version() -> int:
-    (version,) = [v for v, name, _ in migrations() if name.endswith("_increments.sql")]
-    return version
+from store.migrations import latest_version
+from tests.store.older import store_before, version_of
 
 
 def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
@@ -32,32 +25,27 @@ def _rows(path: Path) -> dict[str, list[tuple[object, ...]]]:
     return out
 
 
-def test_migration_moves_a_populated_store_forward(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_migration_moves_a_populated_store_forward(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    before_inc = _increments_version() - 1
-    older = [m for m in migrations() if m[0] <= before_inc]
-    with monkeypatch.context() as m:
-        m.setattr(store_db, "migrations", lambda: older)
-        m.setattr(store_db, "latest_version", lambda: before_inc)
-        with Store(path) as s, s.write():
-            s.conn.execute(
-                "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
-                "started_at, updated_at) VALUES ('t','sim','paper','m','[\"BTC-USD\"]','5m',"
-                "'1000',0,0)")
-            s.conn.execute("INSERT INTO positions (trader, ticker, qty, avg_price, realized_pnl,"
-                           " unrealized_pnl, updated_at) VALUES ('t','BTC-USD','0.0123456789',"
-                           "'40000','0','1.5',0)")
-            s.conn.executemany(
-                "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, "
-                "fee, liquidity, at) VALUES (?, 't', ?, 'BTC-USD', 'BUY', '0.01', '40000', "
-                "'0.1', 'MAKER', ?)", [(f"f{i}", f"c{i}", i) for i in range(5)])
-            s.conn.execute("INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 0)")
-        conn = sqlite3.connect(path)
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == before_inc
-        assert not conn.execute("SELECT name FROM sqlite_master "
-                                "WHERE name = 'product_increments'").fetchall()
-        conn.close()
+    before_inc = version_of("_increments.sql") - 1
+    with store_before(path, "_increments.sql") as s:
+        s.conn.execute(
+            "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
+            "started_at, updated_at) VALUES ('t','sim','paper','m','[\"BTC-USD\"]','5m',"
+            "'1000',0,0)")
+        s.conn.execute("INSERT INTO positions (trader, ticker, qty, avg_price, realized_pnl,"
+                       " unrealized_pnl, updated_at) VALUES ('t','BTC-USD','0.0123456789',"
+                       "'40000','0','1.5',0)")
+        s.conn.executemany(
+            "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, "
+            "fee, liquidity, at) VALUES (?, 't', ?, 'BTC-USD', 'BUY', '0.01', '40000', "
+            "'0.1', 'MAKER', ?)", [(f"f{i}", f"c{i}", i) for i in range(5)])
+        s.conn.execute("INSERT INTO kv (key, value, updated_at) VALUES ('k', 'v', 0)")
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == before_inc
+    assert not conn.execute("SELECT name FROM sqlite_master "
+                            "WHERE name = 'product_increments'").fetchall()
+    conn.close()
     before = _rows(path)
     assert len(before["fills"]) == 5 and len(before["positions"]) == 1
     with Store(path) as s:

@@ -12,6 +12,7 @@ import pytest
 import store.db as store_db
 from store.db import Store, StoreError
 from store.migrations import latest_version, migrations
+from tests.store.older import store_before
 
 OLD_DB = Path(__file__).with_name("data") / "v0001.db"
 TABLES = ("processes", "commands", "studies", "attempts", "models", "traders", "orders",
@@ -119,15 +120,10 @@ def test_split_sql_keeps_statements_and_drops_comments() -> None:
         "CREATE INDEX a_x ON a(x);"]
 
 
-def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path) -> None:
     """A store at the version before the (trader, fill_id) key moves forward whole."""
-    (rekey,) = [v for v, name, _ in migrations() if name.endswith("_store.sql")]
-    earlier = [m for m in migrations() if m[0] < rekey]
     path = tmp_path / "prev.db"
-    monkeypatch.setattr(store_db, "migrations", lambda: earlier)
-    monkeypatch.setattr(store_db, "latest_version", lambda: len(earlier))
-    with Store(path) as s, s.write():
+    with store_before(path, "_store.sql") as s:
         s.conn.executemany(
             "INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee,"
             " liquidity, realized_pnl, at) VALUES (?, ?, ?, 'BTC-USD', ?, ?, '100.5', '0.01', ?,"
@@ -135,8 +131,6 @@ def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path,
             [(f"fill-{i}", f"t{i % 3}", f"c{i}", "BUY" if i % 2 else "SELL", f"0.{i + 1}",
               "MAKER" if i % 5 else "TAKER", None if i % 4 else str(i), 1000.0 - i)
              for i in range(500)])
-        assert s.version == rekey - 1
-    monkeypatch.undo()
     conn = sqlite3.connect(path)
     before = conn.execute("SELECT * FROM fills ORDER BY rowid").fetchall()
     conn.close()
@@ -155,22 +149,15 @@ def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path,
         assert s.one("SELECT count(*) FROM fills")[0] == 501
 
 
-def test_book_migration_keeps_every_trader_row(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_book_migration_keeps_every_trader_row(tmp_path: Path) -> None:
     """A store at the version before traders.unattributed moves forward whole."""
-    (book,) = [v for v, name, _ in migrations() if name.endswith("_book.sql")]
-    earlier = [m for m in migrations() if m[0] < book]
     path = tmp_path / "prev.db"
-    monkeypatch.setattr(store_db, "migrations", lambda: earlier)
-    monkeypatch.setattr(store_db, "latest_version", lambda: len(earlier))
-    with Store(path) as s, s.write():
+    with store_before(path, "_book.sql") as s:
         s.conn.executemany(
             "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
             "equity, cash, started_at, updated_at) VALUES (?, 'coinbase', 'live', 'm', "
             "'[\"BTC-USD\"]', '5m', ?, ?, ?, 1.0, 2.0)",
             [(f"t{i}", str(1000 + i), str(990 + i), str(500 + i)) for i in range(50)])
-        assert s.version == book - 1
-    monkeypatch.undo()
     conn = sqlite3.connect(path)
     before = conn.execute("SELECT * FROM traders ORDER BY name").fetchall()
     conn.close()
