@@ -28,6 +28,7 @@ class Hyperparams:
     init_log_std: float = -2.5
     total_steps: int = 200_000
     episode_len: int = 1024
+    noise_hold: int = 64   # exploration noise drawn every this many steps (PPO.collect)
 
     @classmethod
     def from_config(cls, ppo: Any) -> Hyperparams:

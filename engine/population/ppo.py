@@ -126,6 +126,11 @@ class PopulationPPO:
             noise = torch.stack([torch.randn((steps, n, act_dim), generator=g,
                                              device=self.device) for g in self.sample_gens],
                                 dim=1)
+        # Each member's noise held for its noise_hold steps (as engine.agent.ppo.PPO.collect).
+        if any(h.noise_hold > 1 for h in self.hps):
+            at = torch.arange(steps, device=self.device)
+            held = torch.stack([at - at % h.noise_hold for h in self.hps], dim=1)   # (steps, k)
+            noise = noise[held, torch.arange(k, device=self.device)]
         b_obs = torch.empty((steps, k, n, obs.shape[-1]), device=self.device)
         b_act = torch.empty((steps, k, n, act_dim), device=self.device)
         b_logp = torch.empty((steps, k, n), device=self.device)
