@@ -78,7 +78,7 @@ SEARCH: dict[str, tuple[str, Any, Any, bool]] = {
     "vf_coef": ("float", 0.25, 1.0, False),
     "max_grad_norm": ("float", 0.3, 2.0, False),
     "hidden": ("cat", (32, 64, 128, 256), None, False),
-    "init_log_std": ("float", -3.5, -1.5, False),  # inside the no-trade band (env.step)
+    "init_log_std": ("float", -3.5, -1.5, False),  # with noise_hold (engine.bench.band)
 }
 
 
