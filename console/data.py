@@ -420,6 +420,8 @@ class ProcessLoader:
         return self._local.store()
 
     def _stop(self) -> None:
+        import subprocess
+
         proc, self._proc = self._proc, None
         if proc is not None:
             for stream in (proc.stdin, proc.stdout):
@@ -427,7 +429,7 @@ class ProcessLoader:
                     stream.close()
             try:
                 proc.wait(timeout=2)
-            except Exception:
+            except subprocess.TimeoutExpired:  # a child that ignores its closed stdin
                 proc.kill()
                 proc.wait()
 

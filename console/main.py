@@ -63,7 +63,7 @@ def _start_demo(cfg: Config) -> tuple[Config, str | None]:
     except Exception as e:
         try:
             cfg = demo_config(cfg)  # type: ignore[arg-type]
-        except Exception as e2:
+        except Exception as e2:  # both reasons go to the console's notice
             return cfg, f"demo did not start: {e}; its config: {e2}"
         return cfg, f"demo did not start: {e}"
 

@@ -164,7 +164,7 @@ def check_coinbase(cfg: Config, secrets: Secrets, tickers: list[str] | None = No
 
     tickers = tickers or list(cfg.trader.tickers)
     limit = max_skew_s if max_skew_s is not None else cfg.coinbase.max_clock_skew_s
-    state: dict[str, Any] = {}
+    state: dict[str, CoinbaseBroker] = {}
 
     def key() -> CheckResult:
         problem = key_problem(secrets.coinbase_api_key, secrets.coinbase_api_secret)
@@ -225,7 +225,7 @@ def check_alpaca(cfg: Config, secrets: Secrets, tickers: list[str] | None = None
 
     tickers = tickers or list(cfg.trader.tickers)
     limit = max_skew_s if max_skew_s is not None else cfg.alpaca.max_clock_skew_s
-    state: dict[str, Any] = {}
+    state: dict[str, AlpacaPaperBroker] = {}
 
     def broker() -> AlpacaPaperBroker:
         if "broker" not in state:

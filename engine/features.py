@@ -192,7 +192,8 @@ def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
 def _rolling_std(x: np.ndarray, w: int) -> np.ndarray:
     mean = _rolling_mean(x, w)
     var = _rolling_mean(x * x, w) - mean * mean
-    return np.sqrt(np.maximum(var, 0.0))
+    std: np.ndarray = np.sqrt(np.maximum(var, 0.0))
+    return std
 
 
 # ---------------------------------------------------------------- indicators
@@ -201,7 +202,8 @@ def _raw_indicator(name: str, c: Candles) -> np.ndarray:
     close = np.asarray(c.close, dtype=np.float64)   # no copy when already float64
     if name.startswith("ret_"):
         h = int(name[4:])
-        return close / _shift(close, h) - 1.0
+        ret: np.ndarray = close / _shift(close, h) - 1.0
+        return ret
     if name == "vol_24":
         return _rolling_std(close / _shift(close, 1) - 1.0, 24)
     if name == "rsi_14":
@@ -213,7 +215,7 @@ def _raw_indicator(name: str, c: Candles) -> np.ndarray:
             rsi = np.where(total > 0, gain / total, 0.5)
         return np.where(np.isnan(total), np.nan, 2.0 * rsi - 1.0)
     if name in ("macd", "macd_hist"):
-        macd = _rolling_mean(close, 12) / _rolling_mean(close, 26) - 1.0
+        macd: np.ndarray = _rolling_mean(close, 12) / _rolling_mean(close, 26) - 1.0
         return macd if name == "macd" else macd - _rolling_mean(macd, 9)
     if name == "atr_14":
         assert c.high is not None and c.low is not None

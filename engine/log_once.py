@@ -10,12 +10,17 @@ a record that carries an exception among its arguments is such a failure.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 MAX_KEYS = 1000  # distinct errors remembered; past that the counts start again
 
 
 def _text(e: BaseException) -> str:
-    return " ".join(str(e).split())[:200]
+    text = str(e)
+    if e.__cause__ is not None:  # wrappers (Optuna's StorageInternalError) hide the why
+        text += f" (from {type(e.__cause__).__name__}: {e.__cause__})"
+    return " ".join(text.split())[:300]
 
 
 class OnceLog:
@@ -32,12 +37,31 @@ class OnceLog:
         self.seen[key] = n
         return n if n == 1 or (n >= 10 and str(n).strip("0") == "1") else None
 
-    def error(self, e: BaseException) -> None:
+    def error(self, e: BaseException, about: str = "") -> bool:
+        """Count e; log it if it is the first of its kind (or the 10th, 100th, ...).
+
+        `about` (which trial, which row) is logged with it but does not make it distinct.
+        Returns whether this occurrence was logged.
+        """
         key = (type(e).__name__, _text(e))
         n = self.count(key)
-        if n is not None:
-            self.log.warning("%s failed (%s: %s)%s", self.what, key[0], key[1],
-                             "" if n == 1 else f" [{n} times so far]")
+        if n is None:
+            return False
+        self.log.warning("%s%s failed (%s: %s)%s", self.what, f" ({about})" if about else "",
+                         key[0], key[1], "" if n == 1 else f" [{n} times so far]")
+        return True
+
+    @contextmanager
+    def logged(self, about: str = "") -> Iterator[None]:
+        """Run the block; an Exception from it is counted and logged here, not raised.
+
+        For best-effort work whose failure must not stop the caller, in place of a silent
+        `contextlib.suppress(Exception)`.
+        """
+        try:
+            yield
+        except Exception as e:  # the caller chose to carry on; the error is still said
+            self.error(e, about)
 
 
 class OnceFilter(logging.Filter):

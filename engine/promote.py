@@ -186,6 +186,7 @@ def _record(cfg: Config, store: Store, kind: str, subject: str, gates: list[Gate
         lines.append(f"FORCED by the operator: {req.reason}")
     event = "capital" if kind == "capital" else "promotion"
     level = "success" if passed else ("warning" if forced else "failure")
+    # context holds emit's own keywords (study, trial, model), built by plan()
     emit(store, cfg, event, title, "\n".join(lines), level, trader=trader,
          **context)  # type: ignore[arg-type]
     if not go:

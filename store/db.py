@@ -379,7 +379,8 @@ class Store:
 
     def one(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Row | None:
         with self._shared.locked():
-            return self.conn.execute(sql, params).fetchone()
+            row: sqlite3.Row | None = self.conn.execute(sql, params).fetchone()
+            return row
 
     def close(self) -> None:
         """Drop this handle (idempotent); the process's last handle closes the connection."""

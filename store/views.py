@@ -11,16 +11,23 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any, cast
 
-# One row type per table: where a view is a whole row, it is that table's row type.
-from store.alerts import AlertRow as AlertView
-from store.commands import CommandRow as CommandView
+from store.alerts import AlertRow
+from store.commands import CommandRow
 from store.db import Store
-from store.registry import EVIDENCE_KEY
-from store.registry import StudyRow as StudyView
+from store.registry import EVIDENCE_KEY, StudyRow
 from store.rows import to_row, to_rows
-from store.samples import GpuProcessSample, GpuSample, SystemSample
-from store.trading import PositionRow as PositionView
-from store.trading import TraderRow as TraderView
+from store.samples import GpuProcessSample as GpuProcessSample
+from store.samples import GpuSample as GpuSample
+from store.samples import SystemSample as SystemSample
+from store.trading import PositionRow, TraderRow
+
+# One row type per table: where a view is a whole row, it is that table's row type. The
+# aliases (and the `X as X` imports above) are explicit re-exports for the console.
+AlertView = AlertRow
+CommandView = CommandRow
+StudyView = StudyRow
+PositionView = PositionRow
+TraderView = TraderRow
 
 DEFAULT_PAGE = 500
 

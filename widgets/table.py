@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
+from textual.widgets.data_table import CellDoesNotExist, RowKey
 
 from widgets.line_table import LineTable
 
@@ -47,6 +47,6 @@ def selected_key(table: DataTable | LineTable) -> str | None:
         return None
     try:
         key: RowKey = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
-    except Exception:  # cursor outside a table that just shrank
+    except CellDoesNotExist:  # cursor outside a table that just shrank
         return None
     return key.value

@@ -90,7 +90,8 @@ def random_week_cost(band: float, log_std: float, seeds: int = 3, hold: int = 1)
             def act(obs: np.ndarray) -> np.ndarray:
                 fresh = len(held) % hold == 0  # noqa: B023
                 held.append(rng.normal(0.0, std, (1, n)) if fresh else held[-1])  # noqa: B023
-                return mean(obs) + held[-1]  # noqa: B023
+                out: np.ndarray = mean(obs) + held[-1]  # noqa: B023
+                return out
 
             res = backtest(act, part.close, feats, spec, env, start=part.n_bars - WEEK - 1)
             out.append(float(res.fees / env.initial_cash))

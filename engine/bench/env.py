@@ -6,15 +6,30 @@ env_speedup_vs_loop   the same semantics stepped as 1024 per-env numpy objects i
                       loop (engine.env.loop_baseline), measured in this run: value = vec
                       env-steps/s, baseline = loop env-steps/s.
 env_steps_per_s_cuda  (only when CUDA is available) the same vec env on cuda:0.
+env_compiled_kernels_per_step  (not with --quick) the kernels torch.compile (inductor) makes
+                      of one vec step, 512 envs, counted in its generated code: on CPU the
+                      C++ twin of what triton builds on CUDA (the goal there is <= 12);
+                      skipped, saying why, where no compiler is found.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.bench import Result
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from engine.config.schema import EnvSection
+    from engine.data.candles import Candles
+    from engine.features import FeatureSpec
+
+    Setup = tuple[Candles, FeatureSpec, np.ndarray, EnvSection]
 
 N_ENVS = 1024
 REPEATS = 3
@@ -36,7 +51,7 @@ class Rates:
         return Rates(max(self.wall, other.wall), max(self.cpu, other.cpu))
 
 
-def _setup(n_bars: int):  # type: ignore[no-untyped-def]
+def _setup(n_bars: int) -> Setup:
     from engine.config.schema import EnvSection, FeaturesSection
     from engine.data.synthetic import synthetic_candles
     from engine.features import compute_features, feature_spec
@@ -48,7 +63,8 @@ def _setup(n_bars: int):  # type: ignore[no-untyped-def]
     return candles, spec, compute_features(candles, spec), env
 
 
-def _vec_rate(candles, spec, feats, env_cfg, device: str, steps: int) -> Rates:  # type: ignore[no-untyped-def]
+def _vec_rate(candles: Candles, spec: FeatureSpec, feats: np.ndarray, env_cfg: EnvSection,
+              device: str, steps: int) -> Rates:
     import torch
 
     from engine.env.vec_env import PortfolioVecEnv
@@ -74,7 +90,8 @@ def _vec_rate(candles, spec, feats, env_cfg, device: str, steps: int) -> Rates: 
     return best
 
 
-def _loop_rate(candles, spec, feats, env_cfg, steps: int) -> Rates:  # type: ignore[no-untyped-def]
+def _loop_rate(candles: Candles, spec: FeatureSpec, feats: np.ndarray, env_cfg: EnvSection,
+               steps: int) -> Rates:
     import numpy as np
 
     from engine.env.loop_baseline import LoopVecEnv
@@ -112,6 +129,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
                 note=f"baseline: FinRL-style per-env numpy loop; CPU-time ratio "
                      f"{vec.cpu / loop.cpu:.3g}"),
         }
+        if not quick:
+            out.update(_compiled_kernels())
         if torch.cuda.is_available():
             cuda = _vec_rate(candles, spec, feats, env_cfg, "cuda:0", 100 if quick else 600)
             out["env_steps_per_s_cuda"] = Result(cuda.wall, "env-steps/s",
@@ -119,3 +138,19 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         return out
     finally:
         torch.set_num_threads(threads)
+
+
+def _compiled_kernels() -> dict[str, Result]:
+    from engine.bench.env_gpu import compiled_kernels
+
+    try:
+        k = compiled_kernels("cpu")
+    except Exception as e:   # no C++ compiler, or inductor cannot build here: say so
+        print(f"bench env: env_compiled_kernels_per_step skipped ({type(e).__name__}: {e})",
+              file=sys.stderr)
+        return {}
+    return {"env_compiled_kernels_per_step": Result(
+        k["kernels"], "kernels",
+        note=f"torch.compile (inductor, CPU) of one vec step of 512 envs: {k['fused_kernels']} "
+             f"fused + {k['library_calls']} library kernel(s), compiled in {k['compile_s']} s, "
+             f"largest difference from eager {k['max_abs_diff_from_eager']:.2g}")}

@@ -128,7 +128,7 @@ def population_rate(device: str, k: int, n: int, updates: int) -> float:
     for _ in range(updates):
         obs, _ = agent.learn(env, obs)
     _sync(device)
-    return k * n * agent.n_steps * updates / (time.perf_counter() - t0)
+    return float(k * n * agent.n_steps * updates / (time.perf_counter() - t0))
 
 
 def _env(device: str, n: int) -> Any:
@@ -161,7 +161,7 @@ def env_cuda_counts(n: int = 65_536, steps: int = 20, population: int = 0
     """(CUDA kernels, host synchronisations) per vec step; population > 0: a
     PopulationVecEnv of that many members sharing the n envs."""
     import torch
-    from torch.profiler import ProfilerActivity, profile
+    from torch.profiler import DeviceType, ProfilerActivity, profile
 
     if population:
         from engine.config.schema import EnvSection
@@ -181,7 +181,7 @@ def env_cuda_counts(n: int = 65_536, steps: int = 20, population: int = 0
         for _ in range(steps):
             env.step(act)
         torch.cuda.synchronize()
-    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
+    kernels = [e for e in prof.events() if e.device_type == DeviceType.CUDA]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         torch.cuda.set_sync_debug_mode("warn")

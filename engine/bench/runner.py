@@ -45,7 +45,7 @@ def run_module(name: str, quick: bool) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"cappuccino-bench-{name}-") as tmp:
         try:
             out: dict[str, Result] = module.run(quick=quick, workdir=Path(tmp))
-        except Exception as e:
+        except Exception as e:  # a failing module is reported; the other benches still run
             traceback.print_exc()
             return {"error": f"{type(e).__name__}: {e}"}
     return {"results": {key: res.to_json() for key, res in out.items()}}

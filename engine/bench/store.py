@@ -30,7 +30,13 @@ FILL_SQL = ("INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, 
 T0 = 1_767_225_600.0  # 2026-01-01 UTC: populated history starts here
 
 
-def fill_rows(tag: str, start: int, n: int, at0: float, step_s: float) -> Iterator[tuple]:
+# fill_id, trader, client_order_id, ticker, side, qty, price, fee, liquidity, pnl, at
+FillRow = tuple[str, str, str, str, str, str, str, str, str, str, float]
+# A writer's result: id, rows written, commit latencies, locked errors, start, end.
+WriterResult = tuple[int, int, list[float], int, float, float]
+
+
+def fill_rows(tag: str, start: int, n: int, at0: float, step_s: float) -> Iterator[FillRow]:
     """Fills-like rows: Decimal text for money, unique ids, time-ordered `at`."""
     for i in range(start, start + n):
         yield (f"{tag}-{i:010d}", tag, f"{tag}-o{i // 3}", TICKERS[i % len(TICKERS)],
@@ -111,7 +117,7 @@ class Writers:
         self._collect(self.ready, "start", 120)
         self.start.set()
 
-    def finish(self, timeout: float = 600) -> list[tuple]:
+    def finish(self, timeout: float = 600) -> list[WriterResult]:
         self.stop.set()
         results = self._collect(self.out, "finish", timeout)
         for p in self.procs:

@@ -34,7 +34,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    overrides: dict = {"store": {"path": str(workdir / "var" / "c.db")},
+    overrides: dict[str, dict[str, object]] = {"store": {"path": str(workdir / "var" / "c.db")},
                        "paths": {"models": str(workdir / "models"), "logs": str(workdir / "logs")},
                        "trials": {"min_free_mb": 10}, "study": {"seed": 1}}
     if quick:

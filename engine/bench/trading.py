@@ -19,16 +19,20 @@ import statistics
 import time
 from decimal import Decimal
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from engine.bench import Result
 
+if TYPE_CHECKING:
+    from engine.brokers.sim import SimBroker
+    from engine.config import Config
+
 TICKERS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "LTC-USD", "AVAX-USD", "UNI-USD")
 
 
-def _config(workdir: Path, bars: int):  # -> Config
+def _config(workdir: Path, bars: int) -> Config:
     from engine.config import load_config
 
     path = workdir / "cappuccino.toml"
@@ -45,7 +49,7 @@ tickers = {list(TICKERS)!r}
     return load_config(path, environ={})
 
 
-def _models(cfg, workdir: Path, n: int) -> list[Path]:  # noqa: ANN001
+def _models(cfg: Config, workdir: Path, n: int) -> list[Path]:
     import torch
 
     from engine.data.synthetic import synthetic_candles
@@ -70,9 +74,18 @@ def _models(cfg, workdir: Path, n: int) -> list[Path]:  # noqa: ANN001
     return out
 
 
-def _latency(cfg, workdir: Path, dirs: list[Path], name: str, bars: int) -> list[float]:  # noqa: ANN001
+def _sim(cfg: Config, workdir: Path, name: str) -> SimBroker:
     from engine.brokers.factory import make_broker
+    from engine.brokers.sim import SimBroker
     from engine.config.secrets import Secrets
+
+    broker = make_broker(cfg, Secrets(), "sim", workdir / name)
+    assert isinstance(broker, SimBroker)
+    return broker
+
+
+def _latency(cfg: Config, workdir: Path, dirs: list[Path], name: str, bars: int
+             ) -> list[float]:
     from engine.trading.clock import ReplayClock
     from engine.trading.policy import load_policy
     from engine.trading.trader import Trader, TraderSettings
@@ -80,9 +93,9 @@ def _latency(cfg, workdir: Path, dirs: list[Path], name: str, bars: int) -> list
 
     policy = load_policy(dirs, tickers=TICKERS, timeframe="5m", features=None,
                          env=cfg.env.model_dump())
-    broker = make_broker(cfg, Secrets(), "sim", workdir / name)
+    broker = _sim(cfg, workdir, name)
     store = Store(cfg.store.path)
-    clock = ReplayClock(broker, "5m", 1000)  # type: ignore[arg-type]
+    clock = ReplayClock(broker, "5m", 1000)
     trader = Trader(cfg, store, broker, clock, policy, TraderSettings(
         name, "sim", "paper", name, None, None, TICKERS, "5m", Decimal(10_000)))
     trader.register()
@@ -92,7 +105,7 @@ def _latency(cfg, workdir: Path, dirs: list[Path], name: str, bars: int) -> list
         trader.step(clock.last_closed_bar())
         if i:  # the first bar warms caches
             times.append((time.perf_counter() - t0) * 1000)
-        broker.advance()  # type: ignore[attr-defined]
+        broker.advance()
     store.close()
     return times
 
@@ -100,15 +113,16 @@ def _latency(cfg, workdir: Path, dirs: list[Path], name: str, bars: int) -> list
 class _Counting:
     """A broker whose calls are counted (the replay clock's own calls are not)."""
 
-    def __init__(self, broker) -> None:  # noqa: ANN001
+    def __init__(self, broker: SimBroker) -> None:
         self._b, self.calls, self.candles = broker, 0, 0
 
-    def __getattr__(self, name: str):  # noqa: ANN204
+    # A transparent proxy: each attribute has the wrapped broker's own type.
+    def __getattr__(self, name: str) -> Any:  # noqa: ANN401
         attr = getattr(self._b, name)
         if not callable(attr) or name in ("now", "advance"):
             return attr
 
-        def counted(*a, **k):  # noqa: ANN002, ANN003, ANN202
+        def counted(*a: Any, **k: Any) -> Any:  # noqa: ANN401
             self.calls += 1
             out = attr(*a, **k)
             if name == "bars":
@@ -117,10 +131,8 @@ class _Counting:
         return counted
 
 
-def _calls_per_bar(cfg, workdir: Path, dirs: list[Path], name: str, bars: int,  # noqa: ANN001
+def _calls_per_bar(cfg: Config, workdir: Path, dirs: list[Path], name: str, bars: int,
                    refetch: bool) -> tuple[float, float]:
-    from engine.brokers.factory import make_broker
-    from engine.config.secrets import Secrets
     from engine.trading.clock import ReplayClock
     from engine.trading.policy import load_policy
     from engine.trading.trader import Trader, TraderSettings
@@ -128,11 +140,11 @@ def _calls_per_bar(cfg, workdir: Path, dirs: list[Path], name: str, bars: int,  
 
     policy = load_policy(dirs, tickers=TICKERS, timeframe="5m", features=None,
                          env=cfg.env.model_dump())
-    sim = make_broker(cfg, Secrets(), "sim", workdir / name)
+    sim = _sim(cfg, workdir, name)
     broker = _Counting(sim)
     store = Store(cfg.store.path)
-    clock = ReplayClock(sim, "5m", 1000)  # type: ignore[arg-type]
-    trader = Trader(cfg, store, broker, clock, policy, TraderSettings(  # type: ignore[arg-type]
+    clock = ReplayClock(sim, "5m", 1000)
+    trader = Trader(cfg, store, broker, clock, policy, TraderSettings(
         name, "sim", "paper", name, None, None, TICKERS, "5m", Decimal(10_000)))
     trader.register()
     calls, candles = [], []
@@ -145,7 +157,7 @@ def _calls_per_bar(cfg, workdir: Path, dirs: list[Path], name: str, bars: int,  
         if i:
             calls.append(broker.calls - before[0])
             candles.append(broker.candles - before[1])
-        sim.advance()  # type: ignore[attr-defined]
+        sim.advance()
     store.close()
     return statistics.mean(calls), statistics.mean(candles)
 
@@ -178,11 +190,10 @@ def _conviction_us(bars: int) -> tuple[float, int]:
 
 
 def run(quick: bool, workdir: Path) -> dict[str, Result]:
-    from engine.config import Config
     from engine.device import setup_torch
 
     bars = 8 if quick else 40
-    cfg: Config = _config(workdir, 700 if quick else 1200)
+    cfg = _config(workdir, 700 if quick else 1200)
     setup_torch(cfg)
     dirs = _models(cfg, workdir, 10)
     single = _latency(cfg, workdir, dirs[:1], "single", bars)

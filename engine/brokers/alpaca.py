@@ -21,15 +21,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
+from engine.brokers.alpaca_client import make_clients
 from engine.brokers.base import (
     Balance,
     Bar,
     BrokerError,
     FeeTier,
     Fill,
+    Json,
     OrderRejected,
     OrderRequest,
     OrderState,
+    OrderStatus,
     Product,
     Quote,
 )
@@ -52,7 +55,7 @@ VENUE = "alpaca"
 TIMEFRAMES = {"1m": (1, "Minute", 60), "5m": (5, "Minute", 300), "15m": (15, "Minute", 900),
               "30m": (30, "Minute", 1800), "1h": (1, "Hour", 3600), "2h": (2, "Hour", 7200),
               "6h": (6, "Hour", 21600), "1d": (1, "Day", 86400)}
-STATUS = {"new": "NEW", "accepted": "NEW", "pending_new": "NEW", "accepted_for_bidding": "NEW",
+STATUS: dict[str, OrderStatus] = {"new": "NEW", "accepted": "NEW", "pending_new": "NEW", "accepted_for_bidding": "NEW",
           "partially_filled": "PARTIAL", "filled": "FILLED", "done_for_day": "OPEN",
           "canceled": "CANCELLED", "expired": "EXPIRED", "replaced": "CANCELLED",
           "pending_cancel": "OPEN", "pending_replace": "OPEN", "stopped": "OPEN",
@@ -102,20 +105,6 @@ def check_override(url: str, what: str) -> str | None:
     return url
 
 
-def _with_timeout(session: Any, timeout: float) -> None:
-    """alpaca-py sends requests without a timeout; give every request one."""
-    from requests.adapters import HTTPAdapter
-
-    class TimeoutAdapter(HTTPAdapter):
-        def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("timeout") is None:
-                kwargs["timeout"] = timeout
-            return super().send(request, *args, **kwargs)
-
-    session.mount("https://", TimeoutAdapter())
-    session.mount("http://", TimeoutAdapter())
-
-
 def _api_message(detail: str) -> str:
     """Alpaca error bodies are {"code": ..., "message": ...}; fall back to the raw text."""
     import json
@@ -143,9 +132,6 @@ class AlpacaPaperBroker:
 
     def __init__(self, cfg: Config, secrets: Secrets, *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
-        from alpaca.data.historical.crypto import CryptoHistoricalDataClient
-        from alpaca.trading.client import TradingClient
-
         a = cfg.alpaca
         if not secrets.alpaca_api_key or not secrets.alpaca_secret_key:
             raise BrokerCallError("alpaca: credentials missing (set alpaca_api_key and "
@@ -156,20 +142,15 @@ class AlpacaPaperBroker:
             data_url = check_override(a.data_url_override, "data_url_override")
         except ValueError as e:
             raise BrokerCallError(str(e), kind="config") from None
-        self.trading = TradingClient(secrets.alpaca_api_key, secrets.alpaca_secret_key,
-                                     paper=True, raw_data=True, url_override=trade_url)
-        self.data = CryptoHistoricalDataClient(secrets.alpaca_api_key,
-                                               secrets.alpaca_secret_key, raw_data=True,
-                                               url_override=data_url)
-        for client in (self.trading, self.data):
-            client._retry = 0          # our RetryPolicy retries, not the SDK's 3 x 3 s
-            _with_timeout(client._session, a.timeout_s)
+        self.trading, self.data = make_clients(
+            secrets.alpaca_api_key, secrets.alpaca_secret_key, trade_url=trade_url,
+            data_url=data_url, timeout_s=a.timeout_s)
         self.retry = retry or RetryPolicy(attempts=a.retry_attempts, initial_s=a.retry_initial_s,
                                           max_s=a.retry_max_s)
         self.maker_rate = Decimal(str(a.maker_fee_rate))
         self.taker_rate = Decimal(str(a.taker_fee_rate))
         self._sleep = sleep
-        self._orders: dict[str, dict] = {}   # broker order id -> last raw order seen
+        self._orders: dict[str, Json] = {}   # broker order id -> last raw order seen
         self._products: dict[str, tuple[float, Product]] = {}
         self.pacer = Pacer()
         self.clock_offset_s = 0.0            # exchange - machine, set by the trader
@@ -225,7 +206,7 @@ class AlpacaPaperBroker:
     def _fetch_product(self, ticker: str) -> Product:
         sym = alpaca_position_symbol(ticker)
 
-        def parse(r: dict) -> Product:
+        def parse(r: Json) -> Product:
             return Product(ticker=ticker, base_increment=dec(r.get("min_trade_increment")),
                            quote_increment=dec(r.get("price_increment")),
                            base_min_size=dec(r.get("min_order_size")),
@@ -239,7 +220,7 @@ class AlpacaPaperBroker:
 
         syms = [alpaca_symbol(t) for t in tickers]
 
-        def parse(r: dict) -> dict[str, Quote]:
+        def parse(r: Json) -> dict[str, Quote]:
             out = {}
             for sym, q in r.items():
                 t = from_alpaca(sym)
@@ -263,7 +244,7 @@ class AlpacaPaperBroker:
                                 start=datetime.fromtimestamp(start, UTC),
                                 end=datetime.fromtimestamp(end, UTC))
 
-        def parse(r: dict) -> list[Bar]:
+        def parse(r: Json) -> list[Bar]:
             found: dict[float, Bar] = {}
             for b in r.get(sym) or []:
                 t0 = parse_time(b["t"])
@@ -298,7 +279,7 @@ class AlpacaPaperBroker:
                        taker_rate=self.taker_rate, volume_30d=Decimal(0))
 
     # ---- orders ------------------------------------------------------------------------
-    def _state(self, o: dict) -> OrderState:
+    def _state(self, o: Json) -> OrderState:
         self._orders[str(o["id"])] = o
         filled = dec(o.get("filled_qty"))
         avg = o.get("filled_avg_price")
@@ -310,7 +291,7 @@ class AlpacaPaperBroker:
                           broker_order_id=str(o["id"]), ticker=from_alpaca(str(o["symbol"])),
                           side=side, qty=dec(o.get("qty")),
                           limit_price=dec(limit) if limit else None,
-                          status=STATUS.get(str(o.get("status")), "OPEN"),  # type: ignore[arg-type]
+                          status=STATUS.get(str(o.get("status")), "OPEN"),
                           filled_qty=filled, avg_price=dec(avg) if avg else None, fees=fees,
                           created_at=parse_time(o.get("submitted_at") or o.get("created_at")))
 
@@ -409,7 +390,7 @@ class AlpacaPaperBroker:
                     raise
 
     def fills(self, since: float) -> list[Fill]:
-        rows: list[dict] = []
+        rows: list[Json] = []
         token: str | None = None
         for _ in range(50):
             params: dict[str, Any] = {"after": iso(since - 1), "direction": "asc",

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 Side = Literal["BUY", "SELL"]
 Liquidity = Literal["MAKER", "TAKER"]
@@ -17,6 +17,20 @@ Liquidity = Literal["MAKER", "TAKER"]
 # REJECTED, EXPIRED.
 OrderStatus = Literal["NEW", "OPEN", "PARTIAL", "FILLED", "CANCELLED", "REJECTED", "EXPIRED"]
 TERMINAL = ("FILLED", "CANCELLED", "REJECTED", "EXPIRED")
+
+
+def as_side(value: object) -> Side:
+    """'BUY' or 'SELL' (any case) as a Side; ValueError for anything else."""
+    side = str(value).upper()
+    if side == "BUY":
+        return "BUY"
+    if side == "SELL":
+        return "SELL"
+    raise ValueError(f"not an order side: {value!r}")
+
+
+# A decoded JSON object from an exchange: its values are checked where they are read.
+Json: TypeAlias = dict[str, Any]
 
 
 class BrokerError(Exception):

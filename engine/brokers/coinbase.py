@@ -9,6 +9,7 @@ reset after the exchange accepted the order never creates a second one.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -21,11 +22,15 @@ from engine.brokers.base import (
     BrokerError,
     FeeTier,
     Fill,
+    Json,
     OrderRejected,
     OrderRequest,
     OrderState,
+    OrderStatus,
     Product,
     Quote,
+    Side,
+    as_side,
 )
 from engine.brokers.coinbase_client import key_problem, make_rest_client
 from engine.brokers.retry import (
@@ -48,7 +53,7 @@ GRANULARITY = {"1m": ("ONE_MINUTE", 60), "5m": ("FIVE_MINUTE", 300),
                "1h": ("ONE_HOUR", 3600), "2h": ("TWO_HOUR", 7200),
                "6h": ("SIX_HOUR", 21600), "1d": ("ONE_DAY", 86400)}
 CANDLES_PER_REQUEST = 300       # the exchange allows 350
-STATUS = {"PENDING": "NEW", "QUEUED": "NEW", "OPEN": "OPEN", "CANCEL_QUEUED": "OPEN",
+STATUS: dict[str, OrderStatus] = {"PENDING": "NEW", "QUEUED": "NEW", "OPEN": "OPEN", "CANCEL_QUEUED": "OPEN",
           "EDIT_QUEUED": "OPEN", "FILLED": "FILLED", "CANCELLED": "CANCELLED",
           "EXPIRED": "EXPIRED", "FAILED": "REJECTED"}
 MAX_PAGES = 50
@@ -65,6 +70,14 @@ def plain(obj: Any) -> Any:
     if hasattr(obj, "__dict__") and not isinstance(obj, type):
         return {k: plain(v) for k, v in vars(obj).items()}
     return obj
+
+
+def side_of(x: Any) -> Side:
+    """An order's or fill's side as the exchange wrote it; anything else is malformed."""
+    try:
+        return as_side(x)
+    except ValueError:
+        raise BrokerCallError(f"coinbase: unknown order side {x!r}", kind="malformed") from None
 
 
 def dec(x: Any) -> Decimal:
@@ -130,7 +143,7 @@ def call_once(what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
                               f"({type(e).__name__}: {e})", kind="malformed") from None
 
 
-def parse_server_time(r: dict) -> float:
+def parse_server_time(r: Json) -> float:
     # The SDK renames epochMillis/epochSeconds to snake case; accept both.
     millis = r.get("epoch_millis") or r.get("epochMillis")
     if millis:
@@ -182,11 +195,11 @@ class CoinbaseBroker:
         return call_with_retry(lambda: self._once(what, fn, parse), self.retry,
                                sleep=self._sleep, pacer=self.pacer)
 
-    def _pages(self, what: str, fetch: Callable[[str | None], Any], key: str) -> list[dict]:
-        rows: list[dict] = []
+    def _pages(self, what: str, fetch: Callable[[str | None], Any], key: str) -> list[Json]:
+        rows: list[Json] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            page = self._call(what, lambda c=cursor: fetch(c), lambda r: r)
+            page = self._call(what, functools.partial(fetch, cursor), lambda r: r)
             items = page.get(key) or []
             if not isinstance(items, list):
                 raise BrokerCallError(f"coinbase {what}: malformed response", kind="malformed")
@@ -211,7 +224,7 @@ class CoinbaseBroker:
     def _fetch_product(self, ticker: str) -> Product:
         pid = coinbase_product_id(ticker)
 
-        def parse(r: dict) -> Product:
+        def parse(r: Json) -> Product:
             return Product(ticker=ticker, base_increment=dec(r["base_increment"]),
                            quote_increment=dec(r["quote_increment"]),
                            base_min_size=dec(r.get("base_min_size")),
@@ -226,7 +239,7 @@ class CoinbaseBroker:
     def quotes(self, tickers: list[str]) -> dict[str, Quote]:
         pids = [coinbase_product_id(t) for t in tickers]
 
-        def parse(r: dict) -> dict[str, Quote]:
+        def parse(r: Json) -> dict[str, Quote]:
             out = {}
             for book in r.get("pricebooks") or []:
                 if not book.get("bids") or not book.get("asks"):
@@ -255,7 +268,7 @@ class CoinbaseBroker:
             def fetch(a: int = lo, b: int = chunk_end) -> Any:
                 return self.client.get_candles(pid, str(a), str(b), gran)
 
-            def parse(r: dict) -> list[Bar]:
+            def parse(r: Json) -> list[Bar]:
                 return [Bar(ticker=ticker, start=float(c["start"]), open=float(c["open"]),
                             high=float(c["high"]), low=float(c["low"]),
                             close=float(c["close"]), volume=float(c["volume"]))
@@ -286,7 +299,7 @@ class CoinbaseBroker:
         return out
 
     def fee_tier(self) -> FeeTier:
-        def parse(r: dict) -> FeeTier:
+        def parse(r: Json) -> FeeTier:
             tier = r["fee_tier"]
             return FeeTier(name=str(tier.get("pricing_tier") or ""),
                            maker_rate=dec(tier["maker_fee_rate"]),
@@ -300,10 +313,10 @@ class CoinbaseBroker:
                           lambda r: dict(r))
 
     # ---- orders ------------------------------------------------------------------------
-    def _state(self, o: dict) -> OrderState:
-        conf = next(iter((o.get("order_configuration") or {}).values()), {}) or {}
+    def _state(self, o: Json) -> OrderState:
+        conf: Json = next(iter((o.get("order_configuration") or {}).values()), {}) or {}
         filled = dec(o.get("filled_size"))
-        status = STATUS.get(str(o.get("status")), "OPEN")
+        status: OrderStatus = STATUS.get(str(o.get("status")), "OPEN")
         if status == "OPEN" and filled > 0:
             status = "PARTIAL"
         cid, oid = str(o.get("client_order_id") or ""), str(o["order_id"])
@@ -313,7 +326,7 @@ class CoinbaseBroker:
         avg = dec(o.get("average_filled_price"))
         limit = conf.get("limit_price")
         return OrderState(client_order_id=cid, broker_order_id=oid,
-                          ticker=from_coinbase(str(o["product_id"])), side=str(o["side"]),
+                          ticker=from_coinbase(str(o["product_id"])), side=side_of(o["side"]),
                           qty=dec(conf.get("base_size")), limit_price=dec(limit) if limit
                           else None, status=status, filled_qty=filled,
                           avg_price=avg if filled > 0 and avg > 0 else None,
@@ -397,7 +410,7 @@ class CoinbaseBroker:
                   limit_price=num(req.limit_price), post_only=req.post_only)
 
     @staticmethod
-    def _created(req: OrderRequest, r: dict) -> str:
+    def _created(req: OrderRequest, r: Json) -> str:
         if r.get("success") is True:
             oid = (r.get("success_response") or {}).get("order_id") or r.get("order_id")
             if not oid:
@@ -444,7 +457,7 @@ class CoinbaseBroker:
             liq = str(f.get("liquidity_indicator") or "").upper()
             fid = str(f.get("entry_id") or f.get("trade_id"))
             out[fid] = Fill(fill_id=fid, client_order_id=cid, broker_order_id=oid,
-                            ticker=from_coinbase(str(f["product_id"])), side=str(f["side"]),
+                            ticker=from_coinbase(str(f["product_id"])), side=side_of(f["side"]),
                             qty=dec(f["size"]), price=dec(f["price"]),
                             fee=dec(f.get("commission")),
                             liquidity="MAKER" if liq == "MAKER" else "TAKER", at=at)

@@ -74,7 +74,7 @@ def make_rest_client(base_url: str, api_key: str | None = None,
     # The SDK logs every HTTP error body to stderr itself; callers map errors to one line.
     logging.getLogger("coinbase.RESTClient").setLevel(logging.CRITICAL)
     client = RESTClient(api_key=api_key or None, api_secret=api_secret or None,
-                        base_url=netloc, timeout=timeout)  # type: ignore[arg-type]
+                        base_url=netloc, timeout=timeout)
     if scheme == "http":
         client.session.mount(f"https://{netloc}/", _HttpsToHttpAdapter())
     return client

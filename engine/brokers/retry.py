@@ -113,7 +113,8 @@ def retry_after_s(headers: object) -> float | None:
     """The Retry-After header in seconds (a number of seconds; dates are not used by these
     exchanges), or None."""
     try:
-        value = headers.get("Retry-After") if headers is not None else None  # type: ignore[attr-defined]
+        get = getattr(headers, "get", None)  # a dict or requests' CaseInsensitiveDict
+        value = get("Retry-After") if get is not None else None
         return max(0.0, float(value)) if value not in (None, "") else None
     except (TypeError, ValueError, AttributeError):
         return None

@@ -15,12 +15,13 @@ import argparse
 import json
 import sys
 
+from engine.cli import Subparsers
 from engine.cli.conviction import _when
 from engine.cli.errors import UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("backtest", help="run a model over history the way the trader does "
                        "(conviction and fees): per-ticker PnL, equity vs HODL, Sharpe")
     p.add_argument("--model", required=True,

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.cli import Subparsers
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("bench", help="measure every benchmark figure the issues name")
     p.add_argument("--quick", action="store_true", help="smaller sizes, for CI smoke runs")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import Subparsers
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("check", help="verify exchange credentials and connectivity "
                        "(no orders are placed)")
     p.add_argument("venue", choices=["coinbase", "alpaca"], help="which exchange to check")

@@ -16,11 +16,12 @@ import json
 import sys
 from datetime import UTC, datetime
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("conviction", help="conviction filter tools (replay a model over "
                        "history to pick min_score)")
     csub = p.add_subparsers(dest="conviction_command", metavar="ACTION", required=True)

@@ -6,13 +6,17 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("data", help="fetch, list and validate market data")
     dsub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
@@ -74,14 +78,14 @@ def run_fetch(args: argparse.Namespace, cfg: Config) -> int:
             if tf not in coinbase.GRANULARITY:
                 raise UsageError(f"Coinbase has no {tf} candles")
 
-            def fetcher(t: str, s: int, e: int):  # type: ignore[no-untyped-def]
+            def fetcher(t: str, s: int, e: int) -> pd.DataFrame:
                 return coinbase.fetch_chunk(client, t, tf, s, e)
 
             chunk_bars, interval = coinbase.CHUNK_BARS, 0.11  # public limit: 10 requests/s
         else:
             client = alpaca.make_client(args.base_url or cfg.alpaca.data_url_override)
 
-            def fetcher(t: str, s: int, e: int):  # type: ignore[no-untyped-def]
+            def fetcher(t: str, s: int, e: int) -> pd.DataFrame:
                 return alpaca.fetch_chunk(client, t, tf, s, e)
 
             chunk_bars, interval = alpaca.CHUNK_BARS, 0.35  # 200 requests/min

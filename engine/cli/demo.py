@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 
+from engine.cli import Subparsers
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("demo", help="the offline demo: bundled data, CPU study, sim paper trader")
     p.add_argument("action", choices=["start", "run", "stop", "status"],
                    help="start: launch it under its own supervisor; run: the orchestrator "

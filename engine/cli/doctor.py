@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import Subparsers
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("doctor", help="check packages, CUDA, NVML, store, disk, keys, supervisor")
     p.add_argument("--notify", action="store_true", help="also send a test notification")
     p.add_argument("--fix-modes", action="store_true",

@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import re
 
+from engine.cli import Subparsers
 from engine.cli.errors import UsageError
 from engine.config import Config
 
 TICKER = re.compile(r"^[A-Z0-9]{1,12}-[A-Z0-9]{2,12}$")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("exit", help="sell a trader's position (or every one) to flat")
     p.add_argument("--trader", required=True, help="trader name")
     p.add_argument("--ticker", help="only this position, e.g. BTC-USD (default: every one)")

@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     from engine.reports.export import TABLES
 
     p = sub.add_parser("export", help="export a store table as CSV or Parquet")

@@ -7,10 +7,11 @@ import json
 import logging
 import sys
 
+from engine.cli import Subparsers
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("monitor", help="performance monitor daemon (alert levels, auto-stop)")
     p.add_argument("--once", action="store_true", help="run one cycle, print verdicts, exit")
     p.add_argument("--json", action="store_true", help="with --once: print the verdicts as JSON")

@@ -6,11 +6,12 @@ import argparse
 import logging
 import sys
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("notify", help="notifier daemon: send the outbox through apprise")
     p.add_argument("--once", action="store_true", help="send what is due once, then exit")
     p.add_argument("--test", action="store_true",

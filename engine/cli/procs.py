@@ -18,11 +18,12 @@ import sys
 import time
 from pathlib import Path
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("ps", help="list supervised processes")
     p.set_defaults(func=run_ps)
     for action, text in (("start", "start a supervised process (or a built-in service)"),

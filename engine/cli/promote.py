@@ -17,12 +17,17 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
+if TYPE_CHECKING:
+    from engine.promote import Request
 
-def register(sub: argparse._SubParsersAction) -> None:
+
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("promote", help="promote a trial to paper, a paper trader to live, or "
                        "change a live trader's capital (gates enforced and recorded)")
     p.add_argument("--to", choices=("paper", "live"), help="promotion target")
@@ -42,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _request(args: argparse.Namespace):  # -> engine.promote.Request
+def _request(args: argparse.Namespace) -> Request:
     from engine.promote import Request
 
     if args.force and not (args.reason or "").strip():
@@ -67,9 +72,10 @@ def _request(args: argparse.Namespace):  # -> engine.promote.Request
 ANSWER_S = 60.0  # how long the CLI waits for the supervisor's verdict on the promotion
 
 
-def _command(req) -> tuple[str, str | None, dict[str, object]]:
+def _command(req: Request) -> tuple[str, str | None, dict[str, object]]:
     """The request as the supervisor's typed command: (action, target, args)."""
     capital = None if req.capital is None else str(req.capital)
+    fields: dict[str, object]
     if req.to == "capital":
         fields = {"trader": req.trader, "capital": capital, "force": req.force,
                   "reason": req.reason}
@@ -151,7 +157,7 @@ def _report(cfg: Config, args: argparse.Namespace, command_id: int, trader: str,
     return 0
 
 
-def _check(cfg: Config, req, as_json: bool) -> int:
+def _check(cfg: Config, req: Request, as_json: bool) -> int:
     """Exit 0 when every gate passes, 1 when one fails; nothing is recorded."""
     from engine.promote import PromotionError, plan
     from engine.runtime import open_store

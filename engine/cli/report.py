@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("report", help="per-trader performance report (terminal or HTML)")
     p.add_argument("--period", default="day", choices=["day", "week", "month"])
     p.add_argument("--trader", help="only this trader")

@@ -6,10 +6,11 @@ import argparse
 import logging
 import sys
 
+from engine.cli import Subparsers
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("sample", help="GPU and system sampler daemon (NVML, psutil)")
     p.add_argument("--once", action="store_true", help="take one sample, write it, print it")
     p.set_defaults(func=run)

@@ -18,11 +18,12 @@ import sys
 import tempfile
 from pathlib import Path
 
+from engine.cli import Subparsers
 from engine.cli.errors import UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("soak", help="stress the store with real processes and check it is whole")
     p.add_argument("--minutes", type=float, default=2.0,
                    help="how long everything runs at once (default 2; 0 skips)")

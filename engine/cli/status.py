@@ -55,6 +55,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine.cli import Subparsers
 from engine.config import Config
 from engine.money import increment_of, money, price, quantity
 from store import trading, views
@@ -65,7 +66,7 @@ ALERTS_SHOWN = 20
 LIVE_STATES = ("STARTING", "RUNNING", "STOPPING")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("status", help="supervisor, processes, study, traders and alerts")
     p.add_argument("--json", action="store_true", help="print one JSON object (see README)")
     p.set_defaults(func=run)

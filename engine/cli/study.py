@@ -22,11 +22,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("study", help="a study's evidence: PBO, deflated Sharpe, held-out "
                        "interval, baselines and the paper gate")
     verbs = p.add_subparsers(dest="verb", metavar="VERB", required=True)

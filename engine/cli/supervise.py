@@ -13,11 +13,12 @@ import os
 import sys
 import time
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("supervise", help="run the process supervisor (one per store)",
                        description=__doc__.splitlines()[0])
     p.set_defaults(func=run)

@@ -6,11 +6,12 @@ import argparse
 import logging
 import sys
 
+from engine.cli import Subparsers
 from engine.cli.errors import UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("telegram", help="phone control: a Telegram bot for /status /halt ...")
     p.set_defaults(func=run)
 

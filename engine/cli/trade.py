@@ -9,14 +9,19 @@ import sys
 import threading
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
+
+if TYPE_CHECKING:
+    from engine.config.secrets import Secrets
 
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("trade", help="run a trader: model or ensemble -> orders, bar by bar")
     p.add_argument("--name", default="", help="trader name (default: the supervisor's "
                    "process name)")
@@ -88,9 +93,10 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str | None,
-           secrets: object, model_market: tuple[bool, bool] = (False, False)) -> int:
+           secrets: Secrets, model_market: tuple[bool, bool] = (False, False)) -> int:
     from engine.brokers.base import BrokerError
     from engine.brokers.factory import make_broker
+    from engine.brokers.sim import SimBroker
     from engine.data.candles import DataError
     from engine.device import setup_torch
     from engine.log_once import OnceFilter
@@ -131,11 +137,11 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             raise UsageError(f"model refused: {e}") from None
         state_dir = Path(cfg.paths.run) / "traders" / name
         try:
-            broker = make_broker(cfg, secrets, broker_name, state_dir)  # type: ignore[arg-type]
+            broker = make_broker(cfg, secrets, broker_name, state_dir)
         except BrokerError as e:
             raise JobError(f"broker {broker_name}: {e}") from None
-        clock = (ReplayClock(broker, t.timeframe, t.replay_speed)  # type: ignore[arg-type]
-                 if broker_name == "sim" else RealClock(t.timeframe, t.settle_delay_s))
+        clock = (ReplayClock(broker, t.timeframe, t.replay_speed)
+                 if isinstance(broker, SimBroker) else RealClock(t.timeframe, t.settle_delay_s))
         single = policy.members[0].spec if len(policy.members) == 1 else None
         settings = TraderSettings(
             name=name, broker=broker_name, mode="live" if broker_name == "coinbase" else "paper",
@@ -146,6 +152,8 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
         try:
             if isinstance(clock, RealClock):  # bars on the exchange's clock from the start
                 offset = clock.measure_offset(broker.now)
+                # every exchange broker has this; the Broker protocol does not (the sim has
+                # no exchange clock)
                 broker.clock_offset_s = offset  # type: ignore[attr-defined]
             trader.check_allotment()
         except AllotmentError as e:

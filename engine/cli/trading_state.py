@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import Subparsers
 from engine.cli.errors import UsageError
 from engine.config import Config
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     for name, helptext in (("halt", "halt a trader, or every trader (the kill switch)"),
                            ("resume", "let a halted trader, or every trader, trade again")):
         p = sub.add_parser(name, help=helptext)

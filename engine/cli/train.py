@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 from engine.study.request import TIMEFRAMES, TrainArgsError, train_request
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("train", help="run an Optuna study of PPO trials",
                        description=__doc__.splitlines()[0])
     p.add_argument("--study", help="study name (default: [study] name)")
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     try:  # bad data fails the study up front, not each of its trials
         prepare_data(cfg)
-    except Exception as e:
+    except Exception as e:  # pandas/torch raise many kinds: one line for the operator
         raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
     try:
         row = run_study(cfg, study, timeframe, n_trials, device,

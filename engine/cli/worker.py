@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import argparse
 
+from engine.cli import Subparsers
 from engine.cli.errors import JobError
-from engine.cli.train import TIMEFRAMES, apply_overrides
+from engine.cli.train import apply_overrides
 from engine.config import Config
+from engine.study.request import TIMEFRAMES
 
 
-def register(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subparsers) -> None:
     p = sub.add_parser("worker", help="run one study trial (started by `train`)",
                        description=__doc__.splitlines()[0])
     p.add_argument("--study", required=True)

@@ -93,7 +93,8 @@ class Candles:
         def pick(a: np.ndarray | None) -> np.ndarray | None:
             return None if a is None else np.ascontiguousarray(a[:, idx])
 
-        return Candles(times=self.times, tickers=tuple(tickers), close=pick(self.close),  # type: ignore[arg-type]
+        return Candles(times=self.times, tickers=tuple(tickers),
+                       close=np.ascontiguousarray(self.close[:, idx]),
                        open=pick(self.open), high=pick(self.high), low=pick(self.low),
                        volume=pick(self.volume), timeframe=self.timeframe)
 

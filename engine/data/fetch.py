@@ -154,7 +154,7 @@ def _with_retries(call: Callable[[], Any], retries: int, wait_s: float) -> Any:
             return call()
         except DataError:
             raise
-        except Exception as e:
+        except Exception as e:  # SDK/HTTP errors of any kind: retried, the last one raised
             status = getattr(getattr(e, "response", None), "status_code", None)
             permanent = status is not None and 400 <= int(status) < 500 and int(status) != 429
             if permanent or attempt >= retries:
@@ -196,7 +196,7 @@ def cache_summary(root: Path) -> list[dict[str, Any]]:
         try:
             table = pq.read_table(path, columns=["timestamp"])
             ts = table.column("timestamp").to_pylist()
-        except Exception as e:
+        except Exception as e:  # pyarrow raises many kinds; the file's row says what failed
             rows.append({"source": source, "timeframe": timeframe, "ticker": ticker,
                          "error": f"{type(e).__name__}: {e}"})
             continue

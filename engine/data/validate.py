@@ -72,13 +72,14 @@ def to_unix_seconds(values: Any) -> np.ndarray:
         if as_num.notna().all():
             s = as_num
     if pd.api.types.is_numeric_dtype(s):
-        out = s.to_numpy(dtype=np.float64, na_value=np.nan)
+        out: np.ndarray = s.to_numpy(dtype=np.float64, na_value=np.nan)
         if np.nanmax(np.abs(out), initial=0) > 1e11:  # milliseconds
             out = out / 1000.0
         return out
     dt = pd.to_datetime(s, utc=True, errors="coerce", format="mixed")
     secs = (dt - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
-    return secs.to_numpy(dtype=np.float64, na_value=np.nan)
+    seconds: np.ndarray = secs.to_numpy(dtype=np.float64, na_value=np.nan)
+    return seconds
 
 
 def _frames(data: Any) -> dict[str, Any]:

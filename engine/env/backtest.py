@@ -36,11 +36,13 @@ class BacktestResult:
 
     @property
     def equal_weight_returns(self) -> np.ndarray:
-        return self.equal_weight[1:] / self.equal_weight[:-1] - 1.0
+        out: np.ndarray = self.equal_weight[1:] / self.equal_weight[:-1] - 1.0
+        return out
 
     @property
     def hodl_returns(self) -> np.ndarray:
-        return self.hodl[1:] / self.hodl[:-1] - 1.0
+        out: np.ndarray = self.hodl[1:] / self.hodl[:-1] - 1.0
+        return out
 
 
 def min_start(spec: FeatureSpec) -> int:

@@ -26,7 +26,7 @@ Execution delay (`execution_delay`): the orders decided at bar t fill at bar t+1
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -131,15 +131,20 @@ def _col(x: Any) -> Any:
     return x[..., None]
 
 
+# The ops are the bare ufuncs (no wrapper call per op); typed loosely so a subclass may
+# swap one for a scalar twin.
+_Op = Callable[..., Any]
+
+
 class NumpyOps:
-    floor = staticmethod(np.maximum)
-    ceil = staticmethod(np.minimum)
-    sfloor = staticmethod(np.maximum)   # on per-env values (cash (...,))
-    sceil = staticmethod(np.minimum)
-    minimum = staticmethod(np.minimum)
-    col = staticmethod(_col)            # per-env (...,) -> (..., 1) to broadcast over assets
-    rowsum = staticmethod(_np_rowsum)
-    count = staticmethod(_np_rowsum)   # add-reducing booleans counts them
+    floor: _Op = staticmethod(np.maximum)
+    ceil: _Op = staticmethod(np.minimum)
+    sfloor: _Op = staticmethod(np.maximum)   # on per-env values (cash (...,))
+    sceil: _Op = staticmethod(np.minimum)
+    minimum: _Op = staticmethod(np.minimum)
+    col: _Op = staticmethod(_col)            # per-env (...,) -> (..., 1) to broadcast over assets
+    rowsum: _Op = staticmethod(_np_rowsum)
+    count: _Op = staticmethod(_np_rowsum)   # add-reducing booleans counts them
 
 
 def _scalar_floor(x: Any, v: float) -> Any:

@@ -30,8 +30,11 @@ the first bar with a full valid feature window) and runs episode_len steps; fini
 reset automatically and `done` is True on their last step (a time limit, not a terminal
 state). `start=` fixes the start bar (deterministic evaluation).
 
-Steps 1-5 are engine.env.step.trade_step, the function engine.env.backtest also runs (on
-numpy, one env), so training and backtests share one implementation of the rules.
+Steps 1-6 are engine.env.fused.fused_step: engine.env.step.trade_step's arithmetic (the
+function engine.env.backtest runs on numpy, one env; tests/engine/env/test_fused.py holds
+them equal) fused for a device, with no host read: all envs start together and run
+episode_len steps, so the host counts steps and resets without asking the device.
+engine.env.accel runs it eager, compiled or as a CUDA graph (`step_mode`).
 """
 
 from __future__ import annotations
@@ -40,14 +43,10 @@ from typing import Any
 
 import torch
 
-from engine.env.step import TorchOps, step_params, trade_step
-from engine.features import (
-    FeatureSpec,
-    first_valid_index,
-    obs_dim,
-    observation_batch,
-    state_batch,
-)
+from engine.env.accel import Stepper
+from engine.env.fused import Bars, bar_table, observe
+from engine.env.step import step_params
+from engine.features import FeatureSpec, first_valid_index, obs_dim
 
 # Precompute every bar's observation row up to this many float32 values (256 MB).
 MAX_PRECOMPUTED_OBS = 64_000_000
@@ -57,7 +56,7 @@ class PortfolioVecEnv:
     def __init__(self, prices: torch.Tensor, features: torch.Tensor, spec: FeatureSpec,
                  env_cfg: Any, n_envs: int, device: str | torch.device = "cpu",
                  episode_len: int | None = None, seed: int = 0, *,
-                 start: int | None = None) -> None:
+                 start: int | None = None, step_mode: str = "auto") -> None:
         self.device = torch.device(device)
         self.prices = torch.as_tensor(prices, dtype=torch.float64).to(self.device).contiguous()
         feats = torch.as_tensor(features, dtype=torch.float32).to(self.device)
@@ -95,11 +94,14 @@ class PortfolioVecEnv:
         self.obs_dim = obs_dim(spec, self.n_assets)
         self.act_dim = self.n_assets
 
-        # Equal-weight growth factor from bar t to t+1 (rebalanced every bar, no fees).
-        ratio = self.prices[1:] / self.prices[:-1]
-        self.ew_growth = ratio.mean(dim=1)
         self.window_offsets = torch.arange(-(self.lookback - 1), 1, device=self.device)
         self.obs_rows = self._obs_rows()
+        # Row t: close[t], close[t+1] and the equal-weight growth t -> t+1 (rebalanced every
+        # bar, no fees): one gather per step reads all three.
+        self.bars = Bars(bar_table(self.prices), self.obs_rows, self.features_flat,
+                         self.window_offsets, self.initial_cash)
+        self.ew_growth = self.bars.table[:, 2 * self.n_assets]
+        self.stepper = Stepper(step_mode, self.device)
 
         self.gen = torch.Generator(device=self.device)
         self.gen.manual_seed(int(seed))
@@ -108,7 +110,16 @@ class PortfolioVecEnv:
         self.holdings = torch.zeros((n, self.n_assets), dtype=torch.float64, device=self.device)
         self.ew = self.cash.clone()
         self.t = torch.zeros(n, dtype=torch.long, device=self.device)
-        self.steps = torch.zeros(n, dtype=torch.long, device=self.device)
+        # Every env starts with reset() and runs episode_len steps: all end together, so the
+        # host counts the steps and knows when they end without reading the device.
+        self.host_steps = 0
+        self._all_done = torch.ones(n, dtype=torch.bool, device=self.device)
+        self._none_done = torch.zeros(n, dtype=torch.bool, device=self.device)
+
+    @property
+    def steps(self) -> torch.Tensor:
+        """Steps of each env's episode so far (N,) long."""
+        return torch.full((self.n_envs,), self.host_steps, dtype=torch.long, device=self.device)
 
     # ------------------------------------------------------------------ episodes
     def _starts(self, n: int) -> torch.Tensor:
@@ -117,17 +128,16 @@ class PortfolioVecEnv:
         return torch.randint(self.min_start, self.max_start + 1, (n,), generator=self.gen,
                              device=self.device)
 
-    def _reset_where(self, mask: torch.Tensor) -> None:
-        idx = mask.nonzero(as_tuple=True)[0]
-        k = idx.numel()
-        self.t[idx] = self._starts(k)
-        self.steps[idx] = 0
-        self.cash[idx] = self.initial_cash
-        self.holdings[idx] = 0.0
-        self.ew[idx] = self.initial_cash
+    def _reset_envs(self, lo: int, hi: int, starts: torch.Tensor) -> None:
+        """New episodes for envs [lo, hi) from start bars `starts`, in place (no host read)."""
+        self.t[lo:hi] = starts
+        self.cash[lo:hi] = self.initial_cash
+        self.holdings[lo:hi] = 0.0
+        self.ew[lo:hi] = self.initial_cash
 
     def reset(self) -> torch.Tensor:
-        self._reset_where(torch.ones(self.n_envs, dtype=torch.bool, device=self.device))
+        self.host_steps = 0
+        self._reset_envs(0, self.n_envs, self._starts(self.n_envs))
         return self._obs()
 
     def _obs_rows(self) -> torch.Tensor | None:
@@ -146,41 +156,51 @@ class PortfolioVecEnv:
         out[:, self.n_state:] = windows
         return out
 
-    def _obs(self, prices: torch.Tensor | None = None) -> torch.Tensor:
-        if prices is None:
-            prices = self.prices.index_select(0, self.t)
-        if self.obs_rows is None:
-            rows = (self.t.unsqueeze(1) + self.window_offsets).reshape(-1)   # (N*L,)
-            window = self.features_flat.index_select(0, rows).reshape(self.n_envs, -1)
-            return observation_batch(window, self.cash, self.holdings, prices,
-                                     self.initial_cash)
-        obs = self.obs_rows.index_select(0, self.t)
-        obs[:, :self.n_state] = state_batch(self.cash, self.holdings, prices, self.initial_cash)
-        return obs
+    def _obs(self) -> torch.Tensor:
+        return observe(self.bars, self.t, self.cash, self.holdings,
+                       self.prices.index_select(0, self.t))
 
     def equity(self) -> torch.Tensor:
         return self.cash + (self.holdings * self.prices[self.t]).sum(dim=1)
 
+    # ------------------------------------------------------------------ host clock
+    def steps_to_episode_end(self) -> int:
+        """Steps until the next episode end (known on the host)."""
+        return self.episode_len - self.host_steps
+
+    def host_clock(self) -> Any:
+        return self.host_steps
+
+    def set_host_clock(self, clock: Any) -> None:
+        """Set the host's step count (a replayed CUDA graph stepped the device alone)."""
+        self.host_steps = int(clock)
+
+    def advance_host_clock(self, steps: int) -> None:
+        """Count `steps` steps that ended no episode (engine.population.rollout_graph)."""
+        if steps >= self.steps_to_episode_end():
+            raise ValueError(f"{steps} steps would cross an episode end")
+        self.host_steps += steps
+
     # ------------------------------------------------------------------ step
-    def _any_done(self, done: torch.Tensor) -> bool:
-        """Whether an episode ended (a host sync on CUDA; subclasses that know it skip it)."""
-        return bool(done.any())
+    def _end_episodes(self) -> tuple[torch.Tensor, bool]:
+        """Count a step on the host; reset the envs whose episode ended. (done, any reset)"""
+        self.host_steps += 1
+        if self.host_steps < self.episode_len:
+            return self._none_done, False
+        self.host_steps = 0
+        self._reset_envs(0, self.n_envs, self._starts(self.n_envs))
+        return self._all_done, True
 
     def step(self, actions: torch.Tensor
              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        act = torch.as_tensor(actions, device=self.device).to(torch.float64).clamp(-1.0, 1.0)
-        act = torch.nan_to_num(act, nan=0.0)   # a NaN action places no order
-        p = self.prices.index_select(0, self.t)                    # (N, A)
-        ew0 = self.ew
-        ew1 = ew0 * self.ew_growth.index_select(0, self.t)
-        self.t = self.t + 1
-        p1: torch.Tensor | None = self.prices.index_select(0, self.t)
-        out = trade_step(TorchOps, self.params, p, p1, self.cash, self.holdings, act, ew0, ew1)
-        self.cash, self.holdings, self.ew = out.cash, out.holdings, ew1
-        self.steps = self.steps + 1
-        done = self.steps >= self.episode_len
-        info = {"equity": out.value1, "fees": out.fees, "trades": out.trades}
-        if self._any_done(done):
-            self._reset_where(done)
-            p1 = None  # some envs moved to a new start bar
-        return self._obs(p1), out.reward.to(torch.float32), done, info
+        """One vec step (engine.env.fused); `done` is a shared read-only tensor."""
+        act = actions
+        if not isinstance(act, torch.Tensor) or act.device != self.device:
+            act = torch.as_tensor(actions, device=self.device)
+        out = self.stepper(self.params, self.bars, self.cash, self.holdings, self.ew, self.t,
+                           act)
+        self.cash, self.holdings, self.ew, self.t = out.cash, out.holdings, out.ew, out.t
+        info = {"equity": out.equity, "fees": out.fees, "trades": out.trades}
+        done, reset = self._end_episodes()
+        obs = self._obs() if reset else out.obs   # some envs moved to a new start bar
+        return obs, out.reward, done, info

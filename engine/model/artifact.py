@@ -105,7 +105,7 @@ class LoadedModel:
             self.actor.load_state_dict(state)
         except FileNotFoundError:
             raise ModelError(f"{self.path}: model.pt is missing") from None
-        except Exception as e:
+        except Exception as e:  # torch raises many kinds for a damaged file: one line
             raise ModelError(f"{self.path / 'model.pt'}: corrupt weights ({type(e).__name__})") from None
         self.actor.to(device).eval()
 

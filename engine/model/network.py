@@ -39,4 +39,5 @@ class Critic(nn.Module):
         self.net = mlp(obs_dim, hidden, 1, std_out=1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs).squeeze(-1)
+        value: torch.Tensor = self.net(obs).squeeze(-1)
+        return value

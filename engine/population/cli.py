@@ -18,7 +18,7 @@ def run_population(cfg: Config, study: str, timeframe: str, n_trials: int,
     device = setup_torch(cfg)
     try:  # bad data fails the study up front, not each of its trials
         data = prepare_data(cfg)
-    except Exception as e:
+    except Exception as e:  # pandas/torch raise many kinds: one line for the operator
         raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
     if population == "auto":
         hp = Hyperparams.from_config(cfg.ppo)

@@ -7,7 +7,7 @@ k's envs see the same start bars as a SegmentEnv of n envs seeded with seeds[k].
 
 All of a member's envs start together and run the same episode length, so they also end
 together: the host knows which members reset on each step from plain counters, without
-reading anything back from the device.
+reading anything back from the device (resets are slices of the state, not masks).
 """
 
 from __future__ import annotations
@@ -32,43 +32,81 @@ def allowed_starts(segments: tuple[Range, ...], min_start: int, episode_len: int
 class PopulationVecEnv(PortfolioVecEnv):
     def __init__(self, prices: torch.Tensor, features: torch.Tensor, spec: Any, env_cfg: Any,
                  n_per_member: int, device: str | torch.device, episode_lens: list[int],
-                 seeds: list[int], segments: list[tuple[Range, ...]]) -> None:
+                 seeds: list[int], segments: list[tuple[Range, ...]], *,
+                 step_mode: str = "auto") -> None:
         k = len(seeds)
         if not (len(episode_lens) == len(segments) == k >= 1):
             raise ValueError("episode_lens, seeds and segments need one entry per member")
         super().__init__(prices, features, spec, env_cfg, k * n_per_member, device,
-                         max(episode_lens), seed=0)
+                         max(episode_lens), seed=0, step_mode=step_mode)
         self.k, self.n = k, int(n_per_member)
         self.member_episode_len = [int(e) for e in episode_lens]
-        self.episode_len = torch.tensor(self.member_episode_len, device=self.device
-                                        ).repeat_interleave(self.n)   # per env: (K·n,)
         self.allowed = [allowed_starts(seg, self.min_start, e).to(self.device)
                         for seg, e in zip(segments, self.member_episode_len, strict=True)]
         self.gens = [torch.Generator(device=self.device).manual_seed(int(s)) for s in seeds]
         self.member_steps = [0] * k
-        self._resetting: list[int] = list(range(k))
+
+    @property
+    def steps(self) -> torch.Tensor:
+        """Steps of each env's episode so far (K·n,) long."""
+        return torch.tensor(self.member_steps, dtype=torch.long, device=self.device
+                            ).repeat_interleave(self.n)
+
+    def _draw(self, m: int) -> torch.Tensor:
+        """Member m's next n start bars, from its own generator."""
+        pick = torch.randint(0, self.allowed[m].numel(), (self.n,), generator=self.gens[m],
+                             device=self.device)
+        return self.allowed[m][pick]
 
     def _starts(self, n: int) -> torch.Tensor:
-        """Start bars of the envs of the members that reset now, in env order."""
-        draws = [self.allowed[m][torch.randint(0, self.allowed[m].numel(), (self.n,),
-                                               generator=self.gens[m], device=self.device)]
-                 for m in self._resetting]
-        return torch.cat(draws) if draws else torch.empty(0, dtype=torch.long,
-                                                          device=self.device)
-
-    def _any_done(self, done: torch.Tensor) -> bool:
-        return bool(self._resetting)   # known on the host: no read-back from the device
+        """Start bars of every member's envs, in env order."""
+        return torch.cat([self._draw(m) for m in range(self.k)])
 
     def reset(self) -> torch.Tensor:
-        self._resetting = list(range(self.k))
         self.member_steps = [0] * self.k
         return super().reset()
 
-    def step(self, actions: torch.Tensor
-             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    def steps_to_episode_end(self) -> int:
+        return min(e - s for s, e in zip(self.member_steps, self.member_episode_len,
+                                         strict=True))
+
+    def host_clock(self) -> Any:
+        return list(self.member_steps)
+
+    def set_host_clock(self, clock: Any) -> None:
+        self.member_steps = [int(s) for s in clock]
+
+    def advance_host_clock(self, steps: int) -> None:
+        if steps >= self.steps_to_episode_end():
+            raise ValueError(f"{steps} steps would cross an episode end")
+        self.member_steps = [s + steps for s in self.member_steps]
+
+    def _end_episodes(self) -> tuple[torch.Tensor, bool]:
         self.member_steps = [s + 1 for s in self.member_steps]
-        self._resetting = [m for m in range(self.k)
-                           if self.member_steps[m] >= self.member_episode_len[m]]
-        for m in self._resetting:
-            self.member_steps[m] = 0
-        return super().step(actions)
+        ending = [s >= e for s, e in zip(self.member_steps, self.member_episode_len,
+                                          strict=True)]
+        if not any(ending):
+            return self._none_done, False
+        if all(ending):
+            self.member_steps = [0] * self.k
+            self._reset_envs(0, self.n_envs, self._starts(self.n_envs))
+            return self._all_done, True
+        done = torch.zeros(self.n_envs, dtype=torch.bool, device=self.device)
+        for lo, hi in _runs(ending):   # members side by side reset as one slice
+            for m in range(lo, hi):
+                self.member_steps[m] = 0
+            a, b = lo * self.n, hi * self.n
+            self._reset_envs(a, b, torch.cat([self._draw(m) for m in range(lo, hi)]))
+            done[a:b] = True
+        return done, True
+
+
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """[lo, hi) index ranges where flags are True."""
+    out: list[tuple[int, int]] = []
+    for i, f in enumerate(flags):
+        if f and out and out[-1][1] == i:
+            out[-1] = (out[-1][0], i + 1)
+        elif f:
+            out.append((i, i + 1))
+    return out

@@ -105,6 +105,8 @@ class PopulationPPO:
         self.last_stats = torch.zeros(self.k, len(STATS), device=dev)
         # Called as hook(stage, update) inside training steps (fault injection in tests).
         self.hooks: list[Callable[[str, int], None]] = []
+        # engine.population.rollout_graph.RolloutGraph: replays collect as one CUDA graph.
+        self.rollout_graph: Any = None
 
     # -- masking ----------------------------------------------------------------------------
     def deactivate(self, members: list[int]) -> None:
@@ -115,10 +117,17 @@ class PopulationPPO:
     # -- rollout ----------------------------------------------------------------------------
     @torch.no_grad()
     def collect(self, env: Any, obs: torch.Tensor) -> tuple[PopRollout, torch.Tensor]:
+        noise = self._noise()
+        if self.rollout_graph is not None:   # engine.population.rollout_graph (CUDA only)
+            ro, out = self.rollout_graph.collect(env, obs, noise)
+            return ro, out
+        return self._rollout(env, obs, noise)
+
+    def _noise(self) -> torch.Tensor:
+        """(S, K, n, A) action noise of one rollout. Each member's from its own generator:
+        on CPU the same numbers as one draw per step when n·A is a multiple of 16."""
         k, n, steps = self.k, self.n_envs, self.n_steps
         act_dim = self.policy.log_std.shape[1]
-        # Each member's noise for the whole rollout from its own generator: on CPU the same
-        # numbers as one draw per step when n·A is a multiple of 16 (torch fills 16 at once).
         if self.batched_rng:
             noise = torch.randn((steps, k, n, act_dim), generator=self.batch_gen,
                                 device=self.device)
@@ -131,6 +140,12 @@ class PopulationPPO:
             at = torch.arange(steps, device=self.device)
             held = torch.stack([at - at % h.noise_hold for h in self.hps], dim=1)   # (steps, k)
             noise = noise[held, torch.arange(k, device=self.device)]
+        return noise
+
+    def _rollout(self, env: Any, obs: torch.Tensor, noise: torch.Tensor
+                 ) -> tuple[PopRollout, torch.Tensor]:
+        k, n, steps = self.k, self.n_envs, self.n_steps
+        act_dim = self.policy.log_std.shape[1]
         b_obs = torch.empty((steps, k, n, obs.shape[-1]), device=self.device)
         b_act = torch.empty((steps, k, n, act_dim), device=self.device)
         b_logp = torch.empty((steps, k, n), device=self.device)
@@ -227,7 +242,7 @@ class PopulationPPO:
             shape = (-1,) + (1,) * (g.ndim - 1)
             grads.append(torch.where(learn.view(shape), g, torch.zeros_like(g)))
         norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads])   # (P, K)
-        total = norms.norm(dim=0)                                         # (K,)
+        total: torch.Tensor = norms.norm(dim=0)                           # (K,)
         coef = (self.max_grad_norm / (total + 1e-6)).clamp(max=1.0)
         self.adam_steps += 1
         bc1 = 1 - BETA1 ** self.adam_steps

@@ -27,7 +27,6 @@ no difference.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -40,6 +39,7 @@ from typing import Any
 
 from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
+from engine.log_once import OnceLog
 from engine.population.members import Member, PopulationRunner, bucket_key, trial_metrics
 from engine.runtime import open_store, process_name
 from engine.study import checkpoint as ckpt
@@ -63,6 +63,9 @@ from store import registry
 # Sampled hyperparameters that change tensor shapes or loop counts (one bucket each).
 SHAPE_PARAMS = ("hidden", "n_steps", "minibatch", "epochs")
 
+# A full disk while marking a pruned trial's evidence: said once per distinct error.
+EVIDENCE_WRITES = OnceLog("cappuccino.study", "writing a pruned trial's evidence file")
+
 
 @dataclass
 class TrialSlot:
@@ -82,6 +85,7 @@ class PopulationBeat:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.progress: dict[int, float] = {}   # attempt id -> progress
+        self.failures = OnceLog("cappuccino.study", "population heartbeat")
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="population-beat")
@@ -100,7 +104,8 @@ class PopulationBeat:
                 with self._lock:
                     items = list(self.progress.items())
                 for attempt_id, progress in items:
-                    with contextlib.suppress(Exception):
+                    # a busy store must not stop the population; a failing beat is still said
+                    with self.failures.logged(f"attempt {attempt_id}"):
                         registry.heartbeat_attempt(store, attempt_id, progress)
         finally:
             store.close()
@@ -146,6 +151,7 @@ class PopulationStudy(StudyRun):
         created = 0
         with PopulationBeat(self.cfg) as beat:
             self.beat = beat
+            self.retell()
             orphans = self.orphans()   # an earlier driver's trials (killed): resume them
             for t in orphans:
                 mark_dead_attempts(self.cfg, self.store, self.study, t)
@@ -363,8 +369,10 @@ class PopulationStudy(StudyRun):
         old = load_trace(folder)
         if old is not None and old.splits:
             return   # never replace returns already kept
-        with contextlib.suppress(OSError):
+        try:
             Trace(status=state).save(folder)
+        except OSError as e:  # said, and the study goes on: the trial still counts in N
+            EVIDENCE_WRITES.error(e, about=f"trial {trial}")
 
     def _end(self, slot: TrialSlot, state: str, runner: PopulationRunner | None,
              **fields: Any) -> None:

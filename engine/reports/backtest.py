@@ -297,7 +297,7 @@ def write_html(r: BacktestResult, path: Any) -> Any:
              f"<h1>Backtest {html.escape(r.model)}</h1>",
              f"<pre>{html.escape(render_text(r))}</pre>"]
     for i, fig in enumerate(figs):
-        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))  # type: ignore[attr-defined]
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
     parts.append("</body></html>")
     out = Path(path)
     write_atomic(out, "\n".join(parts).encode())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,10 +12,13 @@ from engine.files import write_atomic
 from engine.metrics import drawdown
 from engine.reports.report import TraderReport, rows_of
 
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
 CHARTS = ("Equity vs HODL and equal weight", "Drawdown", "Daily PnL", "Conviction pass rate")
 
 
-def _figures(rep: TraderReport) -> list[object]:
+def _figures(rep: TraderReport) -> list[go.Figure]:
     import pandas as pd
     import plotly.graph_objects as go
 
@@ -52,7 +56,7 @@ def write_html(reports: list[TraderReport], path: str | Path, period: str) -> Pa
         parts.append("</table>")
         for fig in _figures(rep):
             # Inline plotly.js once, so the file opens offline.
-            parts.append(fig.to_html(full_html=False, include_plotlyjs=first))  # type: ignore[attr-defined]
+            parts.append(fig.to_html(full_html=False, include_plotlyjs=first))
             first = False
     parts.append("</body></html>")
     out = Path(path)

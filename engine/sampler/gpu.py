@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 MB = 1024.0 * 1024.0
@@ -66,9 +67,8 @@ class Nvml:
                 h = pynvml.nvmlDeviceGetHandleByIndex(i)
                 mem = pynvml.nvmlDeviceGetMemoryInfo(h)
                 name = pynvml.nvmlDeviceGetName(h)
-                util = _opt(lambda h=h: pynvml.nvmlDeviceGetUtilizationRates(h).gpu)
-                temp = _opt(lambda h=h: pynvml.nvmlDeviceGetTemperature(
-                    h, pynvml.NVML_TEMPERATURE_GPU))
+                util = _opt(lambda handle: pynvml.nvmlDeviceGetUtilizationRates(handle).gpu, h)
+                temp = _opt(pynvml.nvmlDeviceGetTemperature, h, pynvml.NVML_TEMPERATURE_GPU)
                 gpus.append(GpuReading(i, name.decode() if isinstance(name, bytes) else str(name),
                                        mem.used / MB, mem.total / MB, util, temp))
                 try:
@@ -85,8 +85,11 @@ class Nvml:
         return GpuSnapshot("ok", tuple(gpus), tuple(procs))
 
 
-def _opt(fn: object) -> float | None:
+def _opt(fn: Callable[..., float], *args: object) -> float | None:
+    """fn(*args) as a float; None where NVML does not support it."""
+    import pynvml
+
     try:
-        return float(fn())  # type: ignore[operator]
-    except Exception:  # not supported on this board
+        return float(fn(*args))
+    except pynvml.NVMLError:  # not supported on this board: shown as "-"
         return None

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import IO, cast
 
 from engine.config import Config, load_config
 
@@ -80,14 +80,14 @@ def child_env() -> dict[str, str]:
 def cli(cfg_path: Path, *args: str, log: Path | None = None,
         stdout: int | None = subprocess.DEVNULL) -> subprocess.Popen[bytes]:
     """`cappuccino --config cfg ARGS` as a child process (stderr to `log` when given)."""
-    err = log.open("ab") if log else subprocess.DEVNULL
+    err: IO[bytes] | int = log.open("ab") if log else subprocess.DEVNULL
     try:
         return subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config",
                                  str(cfg_path), *args], cwd=ROOT, env=child_env(),
                                 stdin=subprocess.DEVNULL, stdout=stdout, stderr=err)
     finally:
-        if log:
-            err.close()  # type: ignore[union-attr]
+        if not isinstance(err, int):
+            err.close()
 
 
 def trader(cfg_path: Path, name: str, log: Path) -> subprocess.Popen[bytes]:

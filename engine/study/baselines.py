@@ -43,13 +43,15 @@ def bar_index(ranges: list[Range]) -> np.ndarray:
 
 
 def ew_returns(close: np.ndarray, a: int, b: int) -> np.ndarray:
-    return (close[a + 1:b] / close[a:b - 1]).mean(axis=1) - 1.0
+    out: np.ndarray = (close[a + 1:b] / close[a:b - 1]).mean(axis=1) - 1.0
+    return out
 
 
 def hold_returns(close: np.ndarray, a: int, b: int, weights: np.ndarray) -> np.ndarray:
     """(b − a − 1, K) per-bar returns of buying weights (K, A) at bar a and holding."""
     value = (close[a:b] / close[a]) @ np.asarray(weights, dtype=np.float64).T
-    return value[1:] / value[:-1] - 1.0
+    out: np.ndarray = value[1:] / value[:-1] - 1.0
+    return out
 
 
 def tilt_grid(n_assets: int, steps: int = 4) -> np.ndarray:
@@ -74,7 +76,8 @@ def best_tilt(close: np.ndarray, train: list[Range], grid: np.ndarray) -> np.nda
     if act.shape[0] < 2:
         return np.full(close.shape[1], 1.0 / close.shape[1])
     scores = [bar_sharpe(act[:, k]) for k in range(grid.shape[0])]
-    return grid[int(np.argmax(scores))]
+    row: np.ndarray = grid[int(np.argmax(scores))]
+    return row
 
 
 def baseline_actives(close: np.ndarray, train: tuple[Range, ...], test: tuple[Range, ...],

@@ -48,6 +48,7 @@ def parse(text: str, trial: int, attempt: int) -> Faults:
         for key in KEYS:
             if key in kv:
                 values[key] = float(kv[key])
+    # free_mb is a float, every other fault an int (KEYS are Faults' own fields)
     return Faults(**{k: (v if k == "free_mb" else int(v)) for k, v in values.items()})  # type: ignore[arg-type]
 
 

@@ -29,15 +29,19 @@ holds only what the other host recorded (a missing metric stays NULL).
 
 from __future__ import annotations
 
-import contextlib
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine.log_once import OnceLog
 from engine.study import evidence_share as share
 from store import registry
 from store.db import Store, now
+
+log = logging.getLogger("cappuccino.study")
+ATTR_FAILURES = OnceLog(log, "publishing a trial's attributes for other hosts")
 
 ATTR_STORE = "store"
 ATTR_HOST = "host"
@@ -54,12 +58,22 @@ UNKNOWN_HOST = "remote"
 
 
 def set_attrs(trial: Any, **attrs: Any) -> None:
-    """Best effort: a trial already finished (or a storage hiccup) must not fail the caller."""
+    """Best effort: a trial already finished (or a storage hiccup) must not fail the caller.
+
+    A storage error is logged (once per distinct error); the attributes only inform other
+    hosts' mirrors, so the trial goes on without them.
+    """
+    from optuna.exceptions import UpdateFinishedTrialError
+
     for key, value in attrs.items():
         if value is None:
             continue
-        with contextlib.suppress(Exception):
+        try:
             trial.set_user_attr(key, value)
+        except UpdateFinishedTrialError:
+            return  # told already (by the worker or another host): nothing more to publish
+        except Exception as e:  # a storage hiccup: said once, the caller carries on
+            ATTR_FAILURES.error(e, f"trial {getattr(trial, 'number', '?')} {key}")
 
 
 @dataclass(frozen=True)

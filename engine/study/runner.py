@@ -50,6 +50,7 @@ from engine.runtime import open_store
 from engine.study import evidence_share as share
 from engine.study import mirror as mirrormod
 from engine.study.storage import open_study, storage_label
+from engine.study.tell import retell_finished, tell
 from engine.study.worker import DIED, pid_alive, trial_dir
 from store import registry
 from store.db import Store
@@ -178,6 +179,7 @@ class StudyRun:
 
     # -- the loop -------------------------------------------------------------------------
     def run(self) -> registry.StudyRow:
+        self.retell()
         pending = self.orphans()
         created = 0
         while pending or created < self.n_trials or self.running:
@@ -244,20 +246,24 @@ class StudyRun:
         registry.end_attempt(self.store, last.id, "FAILED", error_class=TIME_LIMIT,
                              error_message=msg)
         self._tell_failed(w.trial, TIME_LIMIT, msg)
-        self._trial_ended(registry.get_attempt(self.store, last.id))  # type: ignore[arg-type]
+        self._trial_ended(_recorded(registry.get_attempt(self.store, last.id)))
 
     def _tell_failed(self, trial: int, error_class: str, message: str) -> None:
-        import optuna
-
         from engine.study.storage import trial_handle
 
-        with contextlib.suppress(Exception):  # the reason, for other hosts' mirrors
-            mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
-                mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]},
-                share.ATTR_EVIDENCE: share.pack(trial_dir(self.cfg, self.study, trial))
-                if self.mirror is not None else None})
-        with contextlib.suppress(Exception):  # already finished by the worker
-            self.optuna.tell(trial, state=optuna.trial.TrialState.FAIL)
+        # the reason, for other hosts' mirrors (best effort: set_attrs logs a failure)
+        mirrormod.set_attrs(trial_handle(self.optuna, trial), **{
+            mirrormod.ATTR_ERROR: {"class": error_class, "message": message[:500]},
+            share.ATTR_EVIDENCE: share.pack(trial_dir(self.cfg, self.study, trial))
+            if self.mirror is not None else None})
+        tell(self.optuna, trial, "FAILED", None)  # skipped if the worker told it already
+
+    def retell(self, only: list[int] | None = None) -> None:
+        """Trials Optuna still has RUNNING whose attempt here is final (a tell failed): tell
+        them again, so the sampler and other hosts see every outcome. At start: all of them
+        (no worker of this driver runs yet); later, only a trial whose worker has exited."""
+        for trial in retell_finished(self.optuna, self.store, self.study, only):
+            self.log(f"trial {trial}: told Optuna its outcome again")
 
     # -- other hosts ------------------------------------------------------------------------
     def mirror_remote(self) -> None:
@@ -318,12 +324,13 @@ class StudyRun:
         msg = f"worker {how}; {died} deaths, not resumed"
         registry.end_attempt(self.store, att.id, "FAILED", error_class=DIED, error_message=msg)
         self._tell_failed(w.trial, DIED, msg)
-        self._trial_ended(registry.get_attempt(self.store, att.id))  # type: ignore[arg-type]
+        self._trial_ended(_recorded(registry.get_attempt(self.store, att.id)))
 
     def _trial_ended(self, a: registry.AttemptRow) -> None:
         from engine.notify.events import emit
 
         self.finished.append(a.trial)
+        self.retell([a.trial])  # its worker has exited: if its own tell failed, tell it now
         if a.state == "COMPLETE":
             emit(self.store, self.cfg, "trial", f"Trial {a.trial} complete",
                  f"objective {a.objective:.4f} (mean - SE of active Sharpe)", "success",
@@ -361,7 +368,7 @@ class StudyRun:
         """The study's PBO after refreshing its evidence; a bad trace never stops the study."""
         try:
             return study_pbo(self.store, self.study, self.cfg)
-        except Exception as e:
+        except Exception as e:  # evidence informs; a bad trace must not stop the study
             self.log(f"cannot compute the study's evidence: {type(e).__name__}: {e}")
             return None
 
@@ -385,6 +392,12 @@ def study_pbo(store: Store, study: str, cfg: Config | None = None) -> float | No
     doc.pop("trials")   # one row per trial: `study show` lists them; the console reads less
     registry.put_study_evidence(store, study, json.dumps(doc))
     return ev.pbo
+
+
+def _recorded(a: registry.AttemptRow | None) -> registry.AttemptRow:
+    """An attempt this driver has just written (so it is there)."""
+    assert a is not None
+    return a
 
 
 def _describe(code: int | None) -> str:

@@ -111,7 +111,8 @@ def deflated_sharpe(returns: np.ndarray, n_trials: int,
 
 
 def block_length(n: int) -> int:
-    return max(1, math.ceil(n ** (1 / 3)))
+    root: float = n ** (1 / 3)
+    return max(1, math.ceil(root))
 
 
 def bootstrap_sharpe_ci(returns: np.ndarray, bar_seconds: float, n_boot: int = 2000,

@@ -40,5 +40,6 @@ def planted_trace(mean: float, seed: int, *, splits: int = 4, block: int = 1000,
 
 def write_planted(models: Path, study: str, trial: int, mean: float, **kw: object) -> Path:
     """Save a planted trace where study_evidence looks for the trial's evidence."""
+    # kw: planted_trace's own keywords (ints and floats), passed through for tests
     return planted_trace(mean, trial, **kw).save(  # type: ignore[arg-type]
         Path(models) / study / f"trial-{trial}")

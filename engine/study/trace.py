@@ -84,13 +84,12 @@ class Trace:
 
     # -- state (checkpoints) and file -------------------------------------------------------
     def to_state(self) -> dict[str, Any]:
+        bars, active, base = self.holdout_bars, self.holdout_active, self.holdout_base
         return {"splits": {i: {"bars": st.bars.tolist(), "base": st.base.tolist(),
                                "active": [a.tolist() for a in st.active]}
                            for i, st in self.splits.items()},
-                "holdout": None if self.holdout_active is None else {
-                    "bars": self.holdout_bars.tolist(),  # type: ignore[union-attr]
-                    "active": self.holdout_active.tolist(),
-                    "base": self.holdout_base.tolist()},  # type: ignore[union-attr]
+                "holdout": None if bars is None or active is None or base is None else {
+                    "bars": bars.tolist(), "active": active.tolist(), "base": base.tolist()},
                 "curve": list(self.curve)}
 
     @classmethod

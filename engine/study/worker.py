@@ -22,6 +22,7 @@ when the study driver is gone. Exit status 0 whenever the outcome was recorded.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import resource
 import signal
@@ -35,13 +36,17 @@ from typing import Any
 from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
 from engine.device import setup_torch
+from engine.log_once import OnceLog
 from engine.runtime import Heartbeat, open_store, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import evidence_share as share
 from engine.study import faults as faultmod
 from engine.study import mirror as mirrormod
+from engine.study.tell import tell
 from store import registry
 from store.db import Store, StoreError, ensure_free_space, free_mb
+
+log = logging.getLogger("cappuccino.study")
 
 DIED = "WorkerDied"
 OOM = "OutOfMemoryError"
@@ -58,14 +63,14 @@ def shared_evidence(cfg: Config, study: str, trial: int) -> Path | None:
 
 
 def pid_alive(pid: int | None) -> bool:
+    import psutil
+
     if not pid:
         return False
     try:
-        import psutil
-
         p = psutil.Process(pid)
-        return p.status() != psutil.STATUS_ZOMBIE
-    except Exception:
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:  # gone, or not ours to look at: not a live worker of ours
         return False
 
 
@@ -100,6 +105,7 @@ class AttemptBeat:
     def __init__(self, cfg: Config, attempt_id: int, overhead: Overhead) -> None:
         self.cfg, self.attempt_id, self.overhead = cfg, attempt_id, overhead
         self.progress = 0.0
+        self.failures = OnceLog(log, f"heartbeat of attempt {attempt_id}")
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name="attempt-beat")
 
@@ -107,7 +113,8 @@ class AttemptBeat:
         store = open_store(self.cfg)
         try:
             while not self._stop.wait(self.cfg.supervisor.heartbeat_s):
-                with contextlib.suppress(Exception), self.overhead.timed():
+                # a busy or full store must not stop training; a failing beat is still said
+                with self.failures.logged(), self.overhead.timed():
                     registry.heartbeat_attempt(store, self.attempt_id, self.progress)
         finally:
             store.close()
@@ -230,21 +237,6 @@ def mark_dead_attempts(cfg: Config, store: Store, study: str, trial: int) -> int
     return n
 
 
-def tell(study_obj: Any, trial: int, state: str, value: float | None,
-         overhead: Overhead) -> None:
-    import optuna
-
-    if study_obj is None:
-        return
-    states = {"COMPLETE": optuna.trial.TrialState.COMPLETE,
-              "PRUNED": optuna.trial.TrialState.PRUNED, "FAILED": optuna.trial.TrialState.FAIL}
-    with overhead.timed(), contextlib.suppress(Exception):  # already finished elsewhere
-        if state == "COMPLETE":
-            study_obj.tell(trial, value)
-        else:
-            study_obj.tell(trial, state=states[state])
-
-
 def finish(study_obj: Any, otrial: Any, trial: int, final: registry.AttemptRow,
            overhead: Overhead, store: Store | None = None,
            folder: Path | None = None) -> registry.AttemptRow:
@@ -265,7 +257,8 @@ def finish(study_obj: Any, otrial: Any, trial: int, final: registry.AttemptRow,
                     attrs[mirrormod.ATTR_MODEL_METRICS] = mirrormod.model_attrs(
                         store, final.model_path)
             mirrormod.set_attrs(otrial, **attrs)
-    tell(study_obj, trial, final.state, final.objective, overhead)
+    with overhead.timed():  # a failed tell is logged; the driver tells it again
+        tell(study_obj, trial, final.state, final.objective)
     return final
 
 

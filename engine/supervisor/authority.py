@@ -16,12 +16,12 @@ claimed: it is logged as such and grants nothing.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from decimal import Decimal
 
 from engine.config import Config, ConfigError
 from engine.config.secrets import Secrets, load_secrets
+from engine.log_once import OnceLog
 from engine.notify.redact import Redactor
 from engine.supervisor.commands import ENSEMBLE_RE, CapitalChange, Promote, Refused, Trade
 from store.alerts import insert_alert
@@ -30,6 +30,7 @@ from store.db import Store, now
 from store.promotions import PromotionRow, last_capital_change, recent_promotions
 
 log = logging.getLogger("cappuccino.supervisor")
+REFUSAL_NOTICES = OnceLog(log, "alerting a refused command")
 
 
 def _secrets(cfg: Config) -> Secrets:
@@ -152,9 +153,10 @@ def record_refusal(cfg: Config, store: Store, command_id: int, action: str, sour
     who = source if isinstance(source, str) and source.isidentifier() else "?"
     log.warning("command #%d (claimed source %s) %s", command_id, who, text)
     message = f"command #{command_id} ({_name(action)}) {text}"
-    with contextlib.suppress(Exception):  # the outcome is recorded; the rest is best effort
+    # The outcome is recorded; the alert and notice are best effort (a failure is logged).
+    with REFUSAL_NOTICES.logged(f"command #{command_id} alert"):
         insert_alert(store, None, "WARNING", message, now())
-    with contextlib.suppress(Exception):
+    with REFUSAL_NOTICES.logged(f"command #{command_id} notification"):
         emit(store, cfg, "alert", f"Command #{command_id} refused", message, "failure")
     return text
 

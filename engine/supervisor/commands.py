@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError
 from pydantic import StringConstraints as S
@@ -45,6 +45,13 @@ Capital = Annotated[Decimal, Field(gt=0, le=MAX_CAPITAL, allow_inf_nan=False, ma
 Note = Annotated[str, S(max_length=2000)]
 ModelRef = Annotated[str, S(min_length=1, max_length=4096, pattern=r"^[^\x00-\x1f\x7f]*$")]
 Gpu = Annotated[StrictInt, Field(ge=0, le=99)] | Annotated[str, S(pattern=r"^([0-9]{1,2}|auto|cpu|cuda:[0-9]{1,2})$")]
+
+
+@runtime_checkable
+class Declares(Protocol):
+    """A `start` kind's arguments: the process they declare, (kind, argv)."""
+
+    def process(self) -> tuple[str, list[str]]: ...
 
 
 class Refused(Exception):

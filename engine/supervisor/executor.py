@@ -21,6 +21,7 @@ from engine.supervisor import authority, handlers, services
 from engine.supervisor.commands import (
     CapitalChange,
     Command,
+    Declares,
     Promote,
     Refused,
     StartExisting,
@@ -165,7 +166,9 @@ class CommandExecutor:
     def cmd_start(self, c: Command) -> str:
         name = c.target or ""
         if not isinstance(c.args, StartExisting):
-            kind, argv = c.args.process()  # type: ignore[attr-defined]
+            if not isinstance(c.args, Declares):
+                raise CommandFailed(f"start: {type(c.args).__name__} declares no process")
+            kind, argv = c.args.process()
             self._declare(name, kind, argv)
         elif get_process(self.store, name) is None:
             svc = services.service(name)

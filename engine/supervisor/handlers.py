@@ -43,10 +43,10 @@ def resolve(action: str) -> Handler:
         if e.name and module_name.startswith(e.name):
             raise NotAvailable(f"{action}: not available in this build") from None
         raise
-    fn = getattr(module, fn_name, None)
+    fn: Handler | None = getattr(module, fn_name, None)  # HANDLERS names Handler functions
     if not callable(fn):
         raise NotAvailable(f"{action}: not available in this build")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def run_handler(cfg: Config, store: Store, command: CommandRow) -> str:

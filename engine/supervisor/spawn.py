@@ -128,7 +128,7 @@ def same_process(pid: int | None, create_time: float | None) -> bool:
         p = psutil.Process(pid)
         if abs(p.create_time() - create_time) > CREATE_TIME_TOLERANCE_S:
             return False
-        return p.status() != psutil.STATUS_ZOMBIE
+        return bool(p.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:
         return False
 

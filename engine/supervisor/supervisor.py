@@ -28,7 +28,6 @@ that one child unknown to the next supervisor, which would start it again.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import queue
@@ -41,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import Config
+from engine.log_once import OnceLog
 from engine.supervisor import logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
 from engine.supervisor.commands import Command
@@ -113,6 +113,7 @@ class Supervisor(CommandExecutor):
         self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
         self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
         self.trouble = TroubleLog(log, self.s.poll_s)
+        self.notify_failures = OnceLog(log, "queueing a notification")
         self._jobs: queue.Queue[tuple[CommandRow, Command]] = queue.Queue()
         self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
                                                 name="handlers")
@@ -486,7 +487,8 @@ class Supervisor(CommandExecutor):
     def notify(self, title: str, body: str, level: str) -> None:
         from engine.notify.events import emit
 
-        with contextlib.suppress(Exception):  # a notification must never break supervision
+        # a notification must never break supervision; a failing one is still logged
+        with self.notify_failures.logged(title):
             emit(self.store, self.cfg, "process", title, body, level)
 
 

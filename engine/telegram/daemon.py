@@ -126,7 +126,7 @@ class TelegramBot:
             self.polling = False
             self.failures += 1
             t = self.cfg.telegram
-            wait = min(t.backoff_max_s, t.backoff_initial_s * 2 ** min(self.failures - 1, 30))
+            wait = min(t.backoff_max_s, t.backoff_initial_s * 2.0 ** min(self.failures - 1, 30))
             log.warning("Bot API: %s; retrying in %.1fs", self.redact(str(e)), wait)
             return wait
         self.polling = False

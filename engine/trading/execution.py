@@ -29,7 +29,14 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from engine.brokers.base import Broker, BrokerError, OrderRejected, OrderRequest, OrderState
+from engine.brokers.base import (
+    Broker,
+    BrokerError,
+    OrderRejected,
+    OrderRequest,
+    OrderState,
+    as_side,
+)
 from engine.config.schema import ExecutionSection
 from engine.trading.order_ids import client_order_id
 from engine.trading.risk import round_down
@@ -63,6 +70,7 @@ class Executor:
 
     def _update(self, cid: str, **fields: object) -> None:
         """An orders row update stamped on the trader's clock."""
+        # fields are update_order's own keywords, passed through unchanged
         st.update_order(self.store, cid, at=self.now(), **fields)  # type: ignore[arg-type]
 
     def _adopt(self, cid: str, b: OrderState) -> None:
@@ -77,7 +85,7 @@ class Executor:
 
     def _submit(self, row: st.OrderRow) -> OrderState | None:
         req = OrderRequest(client_order_id=row.client_order_id, ticker=row.ticker,
-                           side=row.side,  # type: ignore[arg-type]
+                           side=as_side(row.side),
                            qty=Decimal(row.qty),
                            limit_price=Decimal(row.limit_price) if row.limit_price else None,
                            post_only=bool(row.post_only))

@@ -6,6 +6,7 @@ Host reads are counted as aten::_local_scalar_dense / aten::nonzero ops (what `.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
@@ -55,7 +56,32 @@ def test_no_host_read_in_a_step_or_a_rollout_without_resets(tiny) -> None:  # ty
     alone = SegmentEnv(data.prices, data.features, data.spec, cfg.env, 8, "cpu", 200, 9,
                        ((1200, 2400),))
     alone.reset()
-    assert reads(lambda: alone.step(torch.zeros(8, env.act_dim))) >= 1   # bool(done.any())
+    # The per-trial env counts its steps on the host too (it used to read done.any() back).
+    assert reads(lambda: alone.step(torch.zeros(8, env.act_dim))) == 0
     agent = PopulationPPO(env.obs_dim, env.act_dim, [Hyperparams(n_envs=8, n_steps=16)] * 2,
                           [1, 2])
     assert reads(lambda: agent.collect(env, obs)) == 0
+
+
+def test_the_host_clock_counts_steps_and_refuses_to_skip_an_episode_end(tiny) -> None:  # type: ignore[no-untyped-def]
+    cfg, data = tiny
+    env, _ = make(data, cfg)   # episodes of 64 and 32 steps
+    env.reset()
+    for _ in range(5):
+        env.step(torch.zeros(16, env.act_dim))
+    assert env.steps_to_episode_end() == 27 and env.host_clock() == [5, 5]
+    env.advance_host_clock(26)   # what a replayed rollout graph reports
+    assert env.host_clock() == [31, 31]
+    with pytest.raises(ValueError, match="would cross an episode end"):
+        env.advance_host_clock(1)
+    env.set_host_clock([0, 0])
+    assert torch.equal(env.steps, torch.zeros(16, dtype=torch.long))
+
+
+def test_a_rollout_graph_needs_cuda(tiny) -> None:  # type: ignore[no-untyped-def]
+    from engine.population.rollout_graph import enable
+
+    agent = PopulationPPO(10, 3, [Hyperparams(n_envs=8, n_steps=16)] * 2, [1, 2])
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        enable(agent)
+    assert agent.rollout_graph is None
