@@ -5,7 +5,7 @@ costs, execution delay), over the last three weeks:
 - a random policy (an untrained actor's mean plus the default exploration noise, drawn
   afresh every `[ppo] noise_hold` bars and held in between, as PPO explores) pays under 1 %
   of its capital in fees and spread a week (about 0.8 % at the default band of 0.2,
-  0.6 % of it the first purchase of the benchmark; noise drawn every bar would pay ~9 %);
+  0.6 % of it the first purchase of the benchmark; noise drawn every bar: 9-11 %);
 - the untrained actor (its deterministic mean) ends within 1 % of equal weight and HODL;
 - the old delta mapping, kept for comparison, loses a large part of the week to costs.
 """
