@@ -13,6 +13,7 @@ from engine.brokers.base import Broker, BrokerError, OrderRejected, OrderRequest
 from engine.brokers.retry import BrokerCallError
 from engine.config import Config
 from engine.config.secrets import Secrets
+from tests.engine.brokers.orders import limit_buy
 from tests.fakes import FakeAlpaca
 
 ORDERS = "/v2/orders"
@@ -30,11 +31,6 @@ def build(make_config: Callable[..., Config], al: FakeAlpaca, timeout_s: float =
 @pytest.fixture
 def broker(make_config: Callable[..., Config], fake_alpaca: FakeAlpaca) -> AlpacaPaperBroker:
     return build(make_config, fake_alpaca)
-
-
-def limit_buy(cid: str, qty: str = "0.01", price: str = "49000",
-              post_only: bool = True) -> OrderRequest:
-    return OrderRequest(cid, "BTC-USD", "BUY", Decimal(qty), Decimal(price), post_only)
 
 
 def test_implements_the_broker_protocol(broker: AlpacaPaperBroker) -> None:

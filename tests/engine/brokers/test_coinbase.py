@@ -14,6 +14,7 @@ from engine.brokers.coinbase_client import key_problem, make_rest_client
 from engine.brokers.retry import BrokerCallError
 from engine.config import Config
 from engine.config.secrets import Secrets
+from tests.engine.brokers.orders import limit_buy
 from tests.fakes import FakeCoinbase
 
 ORDERS = "/api/v3/brokerage/orders"
@@ -32,11 +33,6 @@ def build(make_config: Callable[..., Config], cb: FakeCoinbase, key: Key,
                       f"retry_attempts = {attempts}\nretry_initial_s = 0.01\n"
                       f"retry_max_s = 0.02\n")
     return CoinbaseBroker(cfg, Secrets(coinbase_api_key=key[0], coinbase_api_secret=key[1]))
-
-
-def limit_buy(cid: str, qty: str = "0.01", price: str = "49000",
-              post_only: bool = True) -> OrderRequest:
-    return OrderRequest(cid, "BTC-USD", "BUY", Decimal(qty), Decimal(price), post_only)
 
 
 def test_implements_the_broker_protocol(broker: CoinbaseBroker) -> None:
