@@ -402,12 +402,9 @@ class FakeCoinbase(FakeServer):
             rows = [o for o in rows if o["order_id"] in oids]
         if start := req.arg("start_date"):
             rows = [o for o in rows if parse_iso(o["created_time"]) >= parse_iso(start)]
-        limit = int(req.arg("limit") or 100)
-        off = int(req.arg("cursor") or 0)
-        page = rows[off:off + limit]
-        more = off + limit < len(rows)
-        return 200, {"orders": [dict(o) for o in page], "sequence": "0", "has_next": more,
-                     "cursor": str(off + limit) if more else ""}
+        page, cursor = _page(req, rows)
+        return 200, {"orders": page, "sequence": "0", "has_next": bool(cursor),
+                     "cursor": cursor}
 
     def _list_fills(self, req: Request) -> tuple[int, Any]:
         rows = list(reversed(self.fills))
@@ -417,9 +414,14 @@ class FakeCoinbase(FakeServer):
             rows = [f for f in rows if f["product_id"] in pids]
         if start := req.arg("start_sequence_timestamp"):
             rows = [f for f in rows if parse_iso(f["trade_time"]) >= parse_iso(start)]
-        limit = int(req.arg("limit") or 100)
-        off = int(req.arg("cursor") or 0)
-        page = rows[off:off + limit]
-        more = off + limit < len(rows)
-        return 200, {"fills": [dict(f) for f in page], "cursor": str(off + limit) if more
-                     else ""}
+        page, cursor = _page(req, rows)
+        return 200, {"fills": page, "cursor": cursor}
+
+
+def _page(req: Request, rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """One page of rows (copies) from the request's cursor and limit (default 100), and the
+    next page's cursor ("" on the last page), as the exchange pages its lists."""
+    limit = int(req.arg("limit") or 100)
+    off = int(req.arg("cursor") or 0)
+    more = off + limit < len(rows)
+    return [dict(r) for r in rows[off:off + limit]], str(off + limit) if more else ""
