@@ -119,6 +119,12 @@ class Harness:
             time.sleep(0.05)
         raise AssertionError(f"timed out waiting for {what}")
 
+    def start_exec(self, name: str, argv: list[str], state: str = "RUNNING") -> ProcessRow:
+        """Start `argv` as process `name` through the supervisor; its row once in `state`."""
+        started = self.command("start", name, {"kind": "exec", "argv": argv})
+        assert started.state == "done", started.result
+        return self.wait_state(name, state)
+
     def wait_state(self, name: str, *states: str, timeout: float = 20) -> ProcessRow:
         self.wait_for(lambda: self.process(name).state in states, timeout,
                       f"{name} in {states}")

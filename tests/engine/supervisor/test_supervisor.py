@@ -68,10 +68,7 @@ def test_adopts_children_after_supervisor_sigkill(harness, script) -> None:
     h = harness()
     first = h.supervise()
     marker = f"adopt-{os.getpid()}-{id(h)}"
-    assert h.command("start", "worker", {"kind": "exec",
-                                         "argv": [*script("s.py", SLEEPER), marker]}
-                     ).state == "done"
-    before = h.wait_state("worker", "RUNNING")
+    before = h.start_exec("worker", [*script("s.py", SLEEPER), marker])
 
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=5)
@@ -91,9 +88,7 @@ def test_adopts_children_after_supervisor_sigkill(harness, script) -> None:
 def test_adoption_restarts_a_daemon_that_died_while_unsupervised(harness, script) -> None:
     h = harness()
     first = h.supervise()
-    assert h.command("start", "d", {"kind": "exec", "argv": script("d.py", SLEEPER)}
-                     ).state == "done"
-    row = h.wait_state("d", "RUNNING")
+    row = h.start_exec("d", script("d.py", SLEEPER))
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=5)
     os.killpg(row.pid, signal.SIGKILL)
@@ -108,8 +103,7 @@ def test_crash_loop_backs_off_then_goes_fatal(harness) -> None:
     h = harness()
     h.supervise()
     argv = [sys.executable, "-c", "import sys; print('boom'); sys.exit(3)"]
-    assert h.command("start", "crasher", {"kind": "exec", "argv": argv}).state == "done"
-    row = h.wait_state("crasher", "FATAL")
+    row = h.start_exec("crasher", argv, "FATAL")
     cfg = h.cfg.supervisor
     assert row.quick_restarts == cfg.max_quick_restarts
     assert row.restarts == cfg.max_quick_restarts - 1
@@ -152,8 +146,7 @@ def test_term_ignoring_group_is_killed_after_grace(harness, script, tmp_path) ->
         "open(sys.argv[1] + '.tmp', 'w').write(str(g.pid))\n"
         "import os; os.replace(sys.argv[1] + '.tmp', sys.argv[1])\n"
         "time.sleep(600)\n")) + [str(pidfile)]
-    assert h.command("start", "stubborn", {"kind": "exec", "argv": argv}).state == "done"
-    row = h.wait_state("stubborn", "RUNNING")
+    row = h.start_exec("stubborn", argv)
     h.wait_for(pidfile.exists, what="grandchild pid file")
     grand = psutil.Process(int(pidfile.read_text()))
     grand_ct = grand.create_time()
@@ -181,9 +174,7 @@ def test_second_supervisor_on_same_store_is_refused(harness) -> None:
 def test_sigterm_ends_supervisor_but_not_children(harness, script) -> None:
     h = harness()
     sup = h.supervise()
-    assert h.command("start", "keep", {"kind": "exec", "argv": script("k.py", SLEEPER)}
-                     ).state == "done"
-    row = h.wait_state("keep", "RUNNING")
+    row = h.start_exec("keep", script("k.py", SLEEPER))
     sup.send_signal(signal.SIGTERM)
     assert sup.wait(timeout=10) == 0
     assert same_process(row.pid, row.create_time)
