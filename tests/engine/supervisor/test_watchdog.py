@@ -71,8 +71,7 @@ def test_hung_children_are_restarted_and_a_beating_one_is_left_alone(harness, sc
                 "steady": [*beater, db, "100000"]}  # beats throughout
     first = {}
     for name, argv in children.items():
-        assert h.command("start", name, {"kind": "exec", "argv": argv}).state == "done"
-        first[name] = h.wait_state(name, "RUNNING")
+        first[name] = h.start_exec(name, argv)
 
     for name in ("hangs", "silent"):
         h.wait_for(lambda n=name: h.process(n).pid not in (None, first[n].pid)
