@@ -48,6 +48,21 @@ def insert_command(store: Store, action: str, target: str | None = None,
         return int(cur.lastrowid or 0)
 
 
+
+def record_done(store: Store, action: str, target: str | None, args: dict[str, Any] | None,
+                result: str, source: str = "cli") -> int:
+    """A command carried out directly (not by the supervisor), recorded as done in one
+    write: the supervisor never sees it pending, so never runs it a second time."""
+    if action not in ACTIONS:
+        raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
+    at = now()
+    with store.write():
+        cur = store.conn.execute(
+            "INSERT INTO commands (at, source, action, target, args, state, result, done_at) "
+            "VALUES (?, ?, ?, ?, ?, 'done', ?, ?)",
+            (at, source, action, target, json.dumps(args or {}, sort_keys=True), result, at))
+        return int(cur.lastrowid or 0)
+
 def claim_pending(store: Store, limit: int = 50) -> list[CommandRow]:
     """Atomically move pending commands to running and return them (supervisor only)."""
     # A cheap read first: the supervisor polls often and must not take the write lock idly.

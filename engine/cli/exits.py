@@ -27,7 +27,7 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     from engine.runtime import open_store
     from engine.trading.control import request_exit
-    from store.commands import finish_command, insert_command
+    from store.commands import record_done
 
     if args.ticker is not None and not TICKER.match(args.ticker):
         raise UsageError(f"exit: --ticker must look like BTC-USD, got {args.ticker!r}")
@@ -38,8 +38,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         except ValueError as e:
             raise UsageError(f"exit: {e}") from None
         args_doc = {"ticker": args.ticker} if args.ticker else {}
-        cid = insert_command(store, "exit", args.trader, args_doc, source="cli")
-        finish_command(store, cid, True, msg)
+        record_done(store, "exit", args.trader, args_doc, msg)
     finally:
         store.close()
     print(msg)

@@ -25,7 +25,7 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     from engine.runtime import open_store
     from engine.trading.control import halt, resume_trading
-    from store.commands import finish_command, insert_command
+    from store.commands import record_done
 
     if bool(args.trader) == bool(args.all):
         raise UsageError(f"{args.action}: give a trader name or --all (not both)")
@@ -37,8 +37,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         except ValueError as e:
             raise UsageError(f"{args.action}: {e}") from None
         action = "halt_all" if args.action == "halt" else "resume"
-        cid = insert_command(store, action, target, {"direct": True}, source="cli")
-        finish_command(store, cid, True, msg)
+        record_done(store, action, target, {"direct": True}, msg)
     finally:
         store.close()
     print(msg)

@@ -14,6 +14,7 @@ from store.commands import (
     get_command,
     insert_command,
     recent_commands,
+    record_done,
     wait_outcome,
 )
 from store.db import Store
@@ -71,3 +72,15 @@ def test_wait_outcome_sees_another_connection_finish(tmp_path: Path) -> None:
         t.join()
         assert row is not None and (row.state, row.result) == ("done", "killed x")
         assert wait_outcome(s, 999, timeout_s=1) is None
+
+
+def test_a_command_recorded_done_is_never_claimed(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.db") as s:
+        cid = record_done(s, "halt_all", None, {"direct": True}, "kill switch on")
+        assert claim_pending(s) == []
+        row = get_command(s, cid)
+        assert row is not None and (row.state, row.result, row.source) == (
+            "done", "kill switch on", "cli")
+        assert row.done_at == row.at and row.arguments == {"direct": True}
+        with pytest.raises(ValueError, match="unknown action"):
+            record_done(s, "explode", None, None, "")
