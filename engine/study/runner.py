@@ -290,12 +290,8 @@ class StudyRun:
             self.best = best.value
             fields.update(best_value=best.value, best_trial=best.trial)
             self.log(f"trial {best.trial} on {best.host} is the best: {best.value:.4f}")
-        if any(r.state in ("COMPLETE", "PRUNED", "FAILED") for r in changed):
-            value = self._evidence()
-            if value is not None:
-                fields["pbo"] = value
-        if fields:
-            registry.update_study(self.store, self.study, **fields)
+        self._save_study(fields, evidence=any(r.state in ("COMPLETE", "PRUNED", "FAILED")
+                                              for r in changed))
 
     def _after_exit(self, w: Worker, code: int | None) -> None:
         last = registry.latest_attempt(self.store, self.study, w.trial)
@@ -358,7 +354,11 @@ class StudyRun:
             emit(self.store, self.cfg, "best_value", f"New best in study {self.study}",
                  f"trial {a.trial}: objective {a.objective:.4f}", "success", study=self.study,
                  trial=a.trial, model=a.model_path)
-        value = self._evidence()
+        self._save_study(fields, evidence=True)
+
+    def _save_study(self, fields: dict[str, Any], evidence: bool) -> None:
+        """The study row's new fields, with its PBO when a trial ended (`evidence`)."""
+        value = self._evidence() if evidence else None
         if value is not None:
             fields["pbo"] = value
         if fields:
