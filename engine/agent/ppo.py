@@ -6,6 +6,15 @@ The env contract (engine.env.vec_env.PortfolioVecEnv and the test envs): attribu
 envs itself. Actions are in [-1, 1]: the policy is a Gaussian around the actor's tanh
 mean; the sampled action is clipped for the env and the unclipped one is kept for the
 log-probability (as CleanRL does). Evaluation is deterministic: the mean.
+
+Held exploration noise (`noise_hold`): the Gaussian noise is drawn at a rollout's first step
+and every noise_hold steps after, and held in between (temporally correlated exploration,
+cf. gSDE, Raffin et al. 2022). Why: with target weights and a no-trade band, noise drawn
+every bar either stays inside the band (PPO sees no reward for trading and learns nothing)
+or crosses it every few bars and churns (a random policy pays fees all week). Held noise is
+a tilt that lasts long enough to earn or lose what trading would, but changes the targets
+only when redrawn (engine.bench.band measures both sides). Each step's log-probability is
+still that of the per-step Gaussian policy, whose mean is what deploys.
 """
 
 from __future__ import annotations
@@ -111,10 +120,14 @@ class PPO:
         b_rew = torch.empty((steps, n), device=dev)
         b_done = torch.empty((steps, n), device=dev)
         b_val = torch.empty((steps, n), device=dev)
+        noise = torch.zeros((n, env.act_dim), device=dev)
         for t in range(steps):
             obs = obs.to(dev)
             dist = self._dist(obs)
-            noise = torch.randn(dist.loc.shape, generator=self.sample_gen, device=dev)
+            # Drawn every step (the generator's stream does not depend on noise_hold), used
+            # afresh only every noise_hold steps: see the module docstring.
+            fresh = torch.randn(dist.loc.shape, generator=self.sample_gen, device=dev)
+            noise = fresh if t % self.hp.noise_hold == 0 else noise
             action = dist.loc + dist.scale * noise
             b_obs[t] = obs
             b_act[t] = action
@@ -196,7 +209,8 @@ class PPO:
             "ent_coef": self.hp.ent_coef, "vf_coef": self.hp.vf_coef,
             "max_grad_norm": self.hp.max_grad_norm, "hidden": int(first.out_features),
             "init_log_std": self.hp.init_log_std, "total_steps": self.hp.total_steps,
-            "episode_len": self.hp.episode_len, "device": str(self.device),
+            "episode_len": self.hp.episode_len, "noise_hold": self.hp.noise_hold,
+            "device": str(self.device),
         }
 
     # -- checkpoint state ---------------------------------------------------------------

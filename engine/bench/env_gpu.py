@@ -149,8 +149,7 @@ def compiled_kernels(device: str, n: int = 512) -> dict[str, Any]:
     difference of its outputs from the eager step's."""
     import re
 
-    from torch._inductor.utils import run_and_get_code
-
+    from engine.bench.inductor_code import run_and_get_code
     from engine.env.fused import fused_step
 
     env = make_env(device, n, "eager")

@@ -118,7 +118,7 @@ class EnvSection(Section):
     spread_bps: float | None = Field(default=None, ge=0, le=1000)
     execution_delay: bool = True   # orders fill at the next bar's price
     action_mapping: Literal["weights", "delta"] = "weights"   # engine.env.step
-    no_trade_band: float = Field(default=0.5, ge=0, le=2)   # weights: in equal-weight shares
+    no_trade_band: float = Field(default=0.2, ge=0, le=2)   # weights: in equal-weight shares
     min_order_value: float = Field(default=1.0, ge=0)
     max_trade_fraction: float = Field(default=0.1, gt=0, le=1.0)   # delta mapping only
     reward_scaling: float = Field(default=100.0, gt=0)
@@ -138,8 +138,11 @@ class PPOSection(Section):
     vf_coef: float = Field(default=0.5, ge=0)
     max_grad_norm: float = Field(default=0.5, gt=0)
     total_steps: int = Field(default=200_000, ge=1000)  # env steps per CPCV split
-    # Exploration std exp(-2.5) = 0.08: noise stays inside the no-trade band (engine.env.step).
+    # Exploration std exp(-2.5) = 0.08, drawn every noise_hold steps (engine.agent.ppo): a
+    # random policy rarely crosses the no-trade band, yet each draw tilts it long enough to
+    # show PPO the reward of trading (engine.bench.band measures both).
     init_log_std: float = Field(default=-2.5, ge=-5, le=2)
+    noise_hold: int = Field(default=64, ge=1)
     episode_len: int = Field(default=1024, ge=16)  # bars per training episode
     search: bool = True  # false: the study trains every trial with these values (no sampling)
 

@@ -171,6 +171,7 @@ class PopulationRunner:
                 "vf_coef": hp.vf_coef, "max_grad_norm": hp.max_grad_norm,
                 "hidden": hp.hidden, "init_log_std": hp.init_log_std,
                 "total_steps": hp.total_steps, "episode_len": self.episode_lens[i],
+                "noise_hold": hp.noise_hold,
                 "device": str(self.agent.device), "population": self.k}
 
     # -- checkpoints: one state per member --------------------------------------------------

@@ -129,10 +129,18 @@ class PopulationPPO:
         k, n, steps = self.k, self.n_envs, self.n_steps
         act_dim = self.policy.log_std.shape[1]
         if self.batched_rng:
-            return torch.randn((steps, k, n, act_dim), generator=self.batch_gen,
-                               device=self.device)
-        return torch.stack([torch.randn((steps, n, act_dim), generator=g, device=self.device)
-                            for g in self.sample_gens], dim=1)
+            noise = torch.randn((steps, k, n, act_dim), generator=self.batch_gen,
+                                device=self.device)
+        else:
+            noise = torch.stack([torch.randn((steps, n, act_dim), generator=g,
+                                             device=self.device) for g in self.sample_gens],
+                                dim=1)
+        # Each member's noise held for its noise_hold steps (as engine.agent.ppo.PPO.collect).
+        if any(h.noise_hold > 1 for h in self.hps):
+            at = torch.arange(steps, device=self.device)
+            held = torch.stack([at - at % h.noise_hold for h in self.hps], dim=1)   # (steps, k)
+            noise = noise[held, torch.arange(k, device=self.device)]
+        return noise
 
     def _rollout(self, env: Any, obs: torch.Tensor, noise: torch.Tensor
                  ) -> tuple[PopRollout, torch.Tensor]:

@@ -100,3 +100,19 @@ def test_state_dict_resumes_training_exactly() -> None:
         return torch.cat([p.detach().flatten() for p in agent.actor.parameters()])
 
     assert torch.equal(run(None), run(2))
+
+
+@pytest.mark.parametrize("hold", [1, 4])
+def test_exploration_noise_is_held_for_noise_hold_steps(hold: int) -> None:
+    hp = HP.with_(n_envs=4, n_steps=8, noise_hold=hold)
+    env = toy_env.ToyEnv(n_envs=hp.n_envs, episode_len=16, seed=0)
+    agent = PPO(env.obs_dim, env.act_dim, hp, seed=0)
+    ro, _ = agent.collect(env, env.reset())
+    std = agent.actor.log_std.exp()
+    noise = (ro.actions - agent.act(ro.obs.reshape(-1, env.obs_dim)).reshape(ro.actions.shape)) / std
+    for t in range(1, hp.n_steps):
+        same = torch.allclose(noise[t], noise[t - 1], atol=1e-5)
+        assert same == (t % hold != 0), (t, hold)   # a fresh draw every `hold` steps only
+    # the log-probability is the per-step Gaussian's, whatever the hold
+    dist = torch.distributions.Normal(agent.act(ro.obs[3]), std)
+    assert torch.allclose(ro.logprobs[3], dist.log_prob(ro.actions[3]).sum(-1), atol=1e-5)

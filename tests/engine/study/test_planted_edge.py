@@ -30,8 +30,9 @@ ROOT = Path(__file__).resolve().parents[3]
 STUDY = "edge"
 
 # Small on purpose: 3 CPCV splits (all of them) x 2 seeds + the final fit = 7 agents a
-# trial. The no-trade band is narrower than the default (0.5) so PPO's exploration can leave
-# it at this budget; see the README's research section for what the default band does.
+# trial. Every [env] and [ppo] setting but the sizes is the default (the no-trade band, the
+# exploration std and its noise_hold, the sampled search): the defaults must learn a real
+# edge (README's research section: what a wider band or per-bar noise does instead).
 CONFIG = """
 [store]
 path = "cappuccino.db"
@@ -49,7 +50,6 @@ indicators = ["ret_24", "macd"]
 lookback = 1
 [env]
 costs_from = "paper"
-no_trade_band = 0.1
 [study]
 seed = {seed}
 cpcv_groups = 3
