@@ -139,6 +139,8 @@ CASES: list[Case] = [
                             "{d}/huge_price.csv"], 0, "above 1e+09", ()),
     ("backtest text price", ["backtest", "--model", "{d}/model", "--data",
                              "{d}/text_price.csv", "--json"], 0, "non-numeric", ()),
+    ("backtest 1e308 price", ["backtest", "--model", "{d}/model", "--data",
+                              "{d}/huge_price.csv", "--json"], 0, "above 1e+09", ()),
     ("backtest binary data", ["backtest", "--model", "{d}/model", "--data",
                               "{d}/binary.csv"], 2, "binary.csv", ()),
     ("backtest missing model", ["backtest", "--model", "{d}/nomodel", "--data", "bundled"], 2,
