@@ -79,8 +79,13 @@ def _create_whole(path: Path) -> None:
             conn.execute("PRAGMA journal_mode = WAL").fetchone()  # writes the header
         finally:
             conn.close()
-        with contextlib.suppress(FileExistsError):
+        try:
             os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: open theirs
+        except OSError:  # a filesystem without hard links: a rename, if still nobody's there
+            if not path.exists():
+                os.replace(tmp, path)
     except (OSError, sqlite3.Error) as e:
         raise StoreError(f"{path}: cannot create the store ({e})") from None
     finally:
