@@ -17,10 +17,24 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench import Result
-from store.console_fixture import STUDIES, T0, live_writes, populate, populate_big
+from store import console_fixture
+from store.console_fixture import STUDIES, T0, live_writes, populate_big
 
 __all__ = ["STUDIES", "T0", "populate", "run"]  # the fixture stays importable from here
 from store.db import Store
+
+
+def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
+             rng_seed: int = 3) -> None:
+    """The console's fixture store (store.console_fixture.populate), and with log_dir a
+    log file for each of its processes there."""
+    if log_dir is not None:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for name, kind, *_ in console_fixture.PROCESSES:
+            (log_dir / f"{name}.log").write_text("".join(
+                f"2026-01-01 00:{j:02d}:00 {name} step {j} ok\n" for j in range(30))
+                + f"2026-01-01 00:30:00 {name} last line of {kind}\n")
+    console_fixture.populate(store, now, log_dir=log_dir, rng_seed=rng_seed)
 
 
 def _fixed_stats(pid: int | None, create_time: float | None) -> Any:

@@ -34,7 +34,13 @@ TRADERS = ("INSERT INTO traders (name, broker, mode, model, study, trial, ticker
            "equity, cash, last_bar_at, started_at, updated_at) ")
 
 
-LOCAL_HOST = "gpu-a"  # the fixture's own host; gpu-b and gpu-c share its study
+LOCAL_HOST = "gpu-a"
+# name, kind, state, pid, restarts; the caller writes their log files (the store writes rows)
+PROCESSES: tuple[tuple[str, str, str, int | None, int], ...] = (
+    ("supervisor", "supervisor", "RUNNING", 4101, 0), ("trial-0", "trial", "RUNNING", 4102, 1),
+    ("trial-1", "trial", "RUNNING", 4103, 0), ("trader-paper-1", "trader", "RUNNING", 4104, 0),
+    ("trader-paper-2", "trader", "BACKOFF", None, 3), ("monitor", "monitor", "RUNNING", 4105, 0),
+    ("sampler", "sampler", "RUNNING", 4106, 0), ("notifier", "notifier", "FATAL", None, 6))  # the fixture's own host; gpu-b and gpu-c share its study
 
 
 def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
@@ -87,21 +93,8 @@ def populate(store: Store, now: float = T0, *, log_dir: Path | None = None,
                   "SELECT model_path, study, trial, objective, objective * 3, "
                   "0.35 + 0.05 * (trial % 4), 0.6 - 0.1 * (trial % 3), ended_at "
                   "FROM attempts WHERE state = 'COMPLETE'")
-        procs = [("supervisor", "supervisor", "RUNNING", 4101, 0), ("trial-0", "trial", "RUNNING",
-                  4102, 1), ("trial-1", "trial", "RUNNING", 4103, 0),
-                 ("trader-paper-1", "trader", "RUNNING", 4104, 0),
-                 ("trader-paper-2", "trader", "BACKOFF", None, 3),
-                 ("monitor", "monitor", "RUNNING", 4105, 0),
-                 ("sampler", "sampler", "RUNNING", 4106, 0),
-                 ("notifier", "notifier", "FATAL", None, 6)]
-        for i, (name, kind, state, pid, restarts) in enumerate(procs):
-            log = None
-            if log_dir is not None:
-                log_dir.mkdir(parents=True, exist_ok=True)
-                log = str(log_dir / f"{name}.log")
-                Path(log).write_text("".join(
-                    f"2026-01-01 00:{j:02d}:00 {name} step {j} ok\n" for j in range(30))
-                    + f"2026-01-01 00:30:00 {name} last line of {kind}\n")
+        for i, (name, kind, state, pid, restarts) in enumerate(PROCESSES):
+            log = None if log_dir is None else str(log_dir / f"{name}.log")
             c.execute("INSERT INTO processes (name, kind, argv, desired, state, pid, "
                       "create_time, restarts, started_at, log_path, heartbeat_at, created_at, "
                       "updated_at) VALUES (?, ?, '[]', 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)",

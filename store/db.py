@@ -71,11 +71,14 @@ def _create_whole(path: Path) -> None:
     file in WAL mode built under a temporary name, mode 0600, then linked into place. Another
     process creating the same store at once loses the link and opens the winner's file."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    with contextlib.suppress(OSError):
+        tmp.unlink()  # a leftover of a crashed process that had our pid
     try:
-        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-        os.chmod(tmp, 0o600)  # whatever the umask; -wal/-shm take the file's mode
-        conn = sqlite3.connect(tmp, isolation_level=None)
+        conn = sqlite3.connect(tmp, isolation_level=None)  # SQLite makes the file
         try:
+            # The operator's alone, whatever the umask; -wal/-shm take the file's mode, so
+            # this comes before the header (and WAL) is written.
+            os.chmod(tmp, 0o600)
             conn.execute("PRAGMA journal_mode = WAL").fetchone()  # writes the header
         finally:
             conn.close()
