@@ -22,6 +22,7 @@ fails `PRAGMA quick_check`, is reported and left byte-for-byte as it was.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sqlite3
@@ -63,6 +64,36 @@ def ensure_free_space(path: str | Path, min_mb: float, what: str = "write") -> N
     have = free_mb(path)
     if have < min_mb:
         raise StoreError(f"{path}: only {have:.0f} MB free, {min_mb:.0f} MB needed to {what}")
+
+
+def _create_whole(path: Path) -> None:
+    """Create a new store so it appears with its header already written: an empty SQLite
+    file in WAL mode built under a temporary name, mode 0600, then linked into place. Another
+    process creating the same store at once loses the link and opens the winner's file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.new")
+    with contextlib.suppress(OSError):
+        tmp.unlink()  # a leftover of a crashed process that had our pid
+    try:
+        conn = sqlite3.connect(tmp, isolation_level=None)  # SQLite makes the file
+        try:
+            # The operator's alone, whatever the umask; -wal/-shm take the file's mode, so
+            # this comes before the header (and WAL) is written.
+            os.chmod(tmp, 0o600)
+            conn.execute("PRAGMA journal_mode = WAL").fetchone()  # writes the header
+        finally:
+            conn.close()
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process made it first: open theirs
+        except OSError:  # a filesystem without hard links: a rename, if still nobody's there
+            if not path.exists():
+                os.replace(tmp, path)
+    except (OSError, sqlite3.Error) as e:
+        raise StoreError(f"{path}: cannot create the store ({e})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _split_sql(script: str) -> list[str]:
@@ -198,9 +229,15 @@ class Store:
             if not os.access(p.parent, os.W_OK | os.X_OK):
                 raise StoreError(f"{p}: cannot create the store: folder {p.parent} "
                                  "is not writable")
+            _create_whole(p)
             return
         if not p.is_file():
             raise StoreError(f"{p}: not a file (check [store] path)")
+        if p.stat().st_size == 0:
+            # New stores appear whole (_create_whole): an empty file is a cut-short copy or
+            # a mistake, never a store to fill in silently.
+            raise StoreError(f"{p}: 0-byte file, not a store; restore a backup, or remove "
+                             "it to start a new store; the file was left as it is")
         if not os.access(p, os.R_OK | os.W_OK):
             raise StoreError(f"{p}: store is not readable and writable by this user "
                              f"(mode {p.stat().st_mode & 0o777:04o}); check its owner and mode")

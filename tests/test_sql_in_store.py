@@ -1,8 +1,7 @@
-"""The store owns every statement: no SQL outside store/ except the files listed here.
+"""The store owns every statement: no SQL outside store/, benches and soaks included.
 
-The list only shrinks: a new module that writes SQL fails this test (move the statement into
-a named reader or writer in store/), and a listed module that no longer does fails it too
-(take it off the list).
+A module that writes SQL fails this test: move the statement into a named reader or writer
+in store/ (bulk fixture writers live in store/fixtures.py and store/console_fixture.py).
 """
 
 from __future__ import annotations
@@ -19,21 +18,6 @@ SQL = re.compile(
     r"""DELETE\s+FROM|CREATE\s+(TABLE|INDEX)|PRAGMA\s+\w|WITH\s+\w+\s+AS)"""
     r"""|\.conn\.execute|\.executemany\(|\b(store|st|self\.store)\.(query|one)\(""")
 
-# Fixtures that build stores for benchmarks and soaks: they write raw rows on purpose.
-FIXTURES = {
-    "console/bench.py",
-    "engine/bench/monitor.py",
-    "engine/bench/monitor_alarm.py",
-    "engine/bench/store.py",
-    "engine/soak/fills.py",
-    "engine/soak/mixed.py",
-    "engine/soak/venues.py",
-    "engine/soak/writer.py",
-}
-
-# Still to move into store/: none left (issue 16); the list stays, and stays empty.
-REMAINING: set[str] = set()
-
 
 def modules_with_sql() -> set[str]:
     found = set()
@@ -44,14 +28,9 @@ def modules_with_sql() -> set[str]:
     return found
 
 
-def test_no_new_module_runs_sql_outside_the_store() -> None:
-    new = modules_with_sql() - FIXTURES - REMAINING
-    assert not new, f"SQL outside store/ (add a reader/writer in store/): {sorted(new)}"
-
-
-def test_the_allow_list_only_names_modules_that_still_need_it() -> None:
-    stale = (FIXTURES | REMAINING) - modules_with_sql()
-    assert not stale, f"no SQL left in {sorted(stale)}: take them off the list"
+def test_no_module_runs_sql_outside_the_store() -> None:
+    found = modules_with_sql()
+    assert not found, f"SQL outside store/ (add a reader/writer in store/): {sorted(found)}"
 
 
 def test_the_pattern_catches_a_statement() -> None:

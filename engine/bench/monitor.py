@@ -25,6 +25,7 @@ from engine.config import Config
 from engine.config.schema import MonitorSection, StoreSection
 from engine.monitor.cycle import evaluate, load_traders, run_cycle
 from store.db import Store
+from store.fixtures import add_equity, add_traders, equity_f_series
 
 TRADERS = 20
 BAR_S = 300.0
@@ -36,24 +37,20 @@ def build(store: Store, rows: int, end: float, seed: int = 3) -> None:
     with store.write():
         for i in range(TRADERS):
             name = f"bench{i:02d}"
-            store.conn.execute(
-                "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, capital, "
-                "backtest_sharpe, started_at, updated_at) VALUES (?, 'sim', ?, 'm', '[]', '5m', "
-                "'1000', ?, ?, ?)", (name, "paper" if i % 2 else "live", 1.5, at[0], end))
+            add_traders(store.conn, [(name, "sim", "paper" if i % 2 else "live", "m", "[]",
+                                      "5m", "1000", 1.5, at[0], end)])
             drift = (i - TRADERS / 2) * 2e-6
             eq = 1000.0 * np.exp(np.cumsum(rng.normal(drift, 1e-3, rows)))
-            store.conn.executemany(
-                "INSERT INTO equity (trader, at, equity, cash, equity_f) VALUES (?, ?, ?, ?, ?)",
-                ((name, float(a), f"{e:.2f}", "0", float(e)) for a, e in zip(at, eq, strict=True)))
+            add_equity(store.conn, (
+                (name, float(a), f"{e:.2f}", "0", float(e)) for a, e in zip(at, eq, strict=True)))
 
 
 def full_history_cycle(cfg: Config, store: Store, now: float) -> int:
     n = 0
     for t in load_traders(store):
-        rows = store.query("SELECT at, equity_f FROM equity WHERE trader = ? ORDER BY at",
-                           (t.name,))
-        at = np.array([r["at"] for r in rows], dtype=float)
-        eq = np.array([r["equity_f"] for r in rows], dtype=float)
+        rows = equity_f_series(store, t.name)
+        at = np.array([r[0] for r in rows], dtype=float)
+        eq = np.array([r[1] for r in rows], dtype=float)
         evaluate(cfg, t, at, eq, now)
         n += len(rows)
     return n

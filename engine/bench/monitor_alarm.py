@@ -25,6 +25,7 @@ from engine.config.schema import MonitorSection, StoreSection
 from engine.metrics import sharpe
 from engine.monitor.cycle import CRITICAL, EMERGENCY, run_cycle
 from store.db import Store
+from store.fixtures import add_equity, add_traders
 
 BAR_S = 300.0
 PPY = 365 * 86_400 / BAR_S
@@ -88,13 +89,10 @@ def simulate(workdir: Path, n_traders: int, drop: float, hours: float = 48.0,
                 live = returns(rng, bars, TRUE_SHARPE - drop)
                 eq = 1000.0 * np.concatenate(([1.0], np.cumprod(1.0 + live)))
                 name = f"sim{i:04d}"
-                store.conn.execute(
-                    "INSERT INTO traders (name, broker, mode, model, tickers, timeframe, "
-                    "capital, backtest_sharpe, started_at, updated_at) VALUES "
-                    "(?, 'sim', 'paper', '', '[]', '5m', '1000', ?, ?, ?)", (name, bt, start, start))
-                store.conn.executemany(
-                    "INSERT INTO equity (trader, at, equity, cash, equity_f) VALUES (?,?,?,?,?)",
-                    ((name, float(a), f"{e:.6f}", "0", float(e)) for a, e in zip(at, eq,
+                add_traders(store.conn, [(name, "sim", "paper", "", "[]", "5m", "1000", bt,
+                                          start, start)])
+                add_equity(store.conn, (
+                    (name, float(a), f"{e:.6f}", "0", float(e)) for a, e in zip(at, eq,
                                                                                   strict=True)))
         hit: set[str] = set()
         old: set[str] = set()

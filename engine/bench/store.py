@@ -17,16 +17,22 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from engine.bench import Result
 from store.db import Store, StoreError
+from store.fixtures import (
+    add_attempts,
+    add_equity_with_benchmark,
+    add_fills,
+    fast_load,
+    settle,
+    total_fills,
+)
 
 WRITERS = 4
 BATCH = 500
 TICKERS = ("BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD", "LTC-USD", "AVAX-USD", "UNI-USD")
-FILL_SQL = ("INSERT INTO fills (fill_id, trader, client_order_id, ticker, side, qty, price, fee,"
-            " liquidity, realized_pnl, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 T0 = 1_767_225_600.0  # 2026-01-01 UTC: populated history starts here
 
 
@@ -67,7 +73,7 @@ def _writer(path: str, wid: int, rows: int, pace_s: float, ready: Any, start: An
         t = time.perf_counter()
         try:
             with store.write():
-                store.conn.executemany(FILL_SQL, batch)
+                add_fills(store.conn, batch)
         except (StoreError, sqlite3.OperationalError) as e:
             if "locked" not in str(e):
                 raise
@@ -141,7 +147,7 @@ def bench_write(path: Path, rows_total: int) -> dict[str, Result]:
     locked = sum(r[3] for r in results)
     lat_ms = [x * 1000 for r in results for x in r[2]]
     with Store(path) as s:
-        stored = cast(sqlite3.Row, s.one("SELECT count(*) FROM fills"))[0]  # aggregate: one row
+        stored = total_fills(s)
     if stored != rows:
         raise RuntimeError(f"lost rows: wrote {rows}, store holds {stored}")
     p50, p99, worst = percentile(lat_ms, 50), percentile(lat_ms, 99), max(lat_ms)
@@ -159,32 +165,26 @@ def populate(path: Path, fills: int, equity: int, traders: int = 8,
              trials: int = 2000) -> None:
     """A big store, fast: one process, large executemany transactions."""
     with Store(path) as s:
-        s.conn.execute("PRAGMA synchronous = OFF")  # setup only: the figures come after
-        s.conn.execute("PRAGMA cache_size = -200000")
+        fast_load(s.conn)  # setup only: the figures come after
         per = fills // traders
         for t in range(traders):
             tag = f"trader-{t}"
             for start in range(0, per, 100_000):
                 with s.write():
-                    s.conn.executemany(FILL_SQL, fill_rows(tag, start, min(100_000, per - start),
-                                                           T0, 60.0))
+                    add_fills(s.conn, fill_rows(tag, start, min(100_000, per - start), T0,
+                                                60.0))
         per_eq = equity // traders
         with s.write():
-            s.conn.executemany(
-                "INSERT INTO equity (trader, at, equity, cash, equity_f, benchmark_f)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                ((f"trader-{t}", T0 + i * 300.0, f"{10000 + i * 0.01:.2f}", "5000.00",
+            add_equity_with_benchmark(s.conn, (
+                (f"trader-{t}", T0 + i * 300.0, f"{10000 + i * 0.01:.2f}", "5000.00",
                   10000 + i * 0.01, 10000 + i * 0.008)
                  for t in range(traders) for i in range(per_eq)))
-            s.conn.executemany(
-                "INSERT INTO attempts (study, trial, attempt, state, params, metrics, objective,"
-                " started_at, ended_at) VALUES ('bench', ?, ?, ?, '{}', '{}', ?, ?, ?)",
-                ((trial, a, ("FAILED" if a == 0 and trial % 7 == 0 else
-                             ("COMPLETE", "PRUNED", "FAILED", "RUNNING")[trial % 4]),
-                  trial * 0.001, T0 + trial * 60, T0 + trial * 60 + 50)
+            add_attempts(s.conn, (
+                ("bench", trial, a, ("FAILED" if a == 0 and trial % 7 == 0 else
+                                     ("COMPLETE", "PRUNED", "FAILED", "RUNNING")[trial % 4]),
+                 "{}", "{}", trial * 0.001, T0 + trial * 60, T0 + trial * 60 + 50)
                  for trial in range(trials) for a in range(2 if trial % 7 == 0 else 1)))
-        s.conn.execute("ANALYZE")
-        s.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        settle(s.conn)
 
 
 def _queries(store: Store) -> dict[str, Callable[[], Any]]:

@@ -65,7 +65,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError(f"--model {args.model}: {e}") from None
     spec = policy.spec
     try:
-        candles = load_data(data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars)
+        candles = load_data(data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars,
+                            on_repair=lambda m: print(f"cappuccino: --data {args.data}: {m}",
+                                                      file=sys.stderr))
         check_model(policy, candles)
         lo, hi = window(candles, start, end)
         from engine.env.step import step_params

@@ -91,7 +91,9 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
     spec = policy.spec
 
     try:
-        candles = load_data(args.data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars)
+        candles = load_data(args.data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars,
+                            on_repair=lambda m: print(f"cappuccino: --data {args.data}: {m}",
+                                                      file=sys.stderr))
         check_model(policy, candles)
         lo, hi = window(candles, start, end)
         from engine.env.step import step_params

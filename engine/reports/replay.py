@@ -44,6 +44,7 @@ min_score toward the target by replaying the filtered path at each probe (exact 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,11 +71,13 @@ class MismatchError(ModelError):
 
 # ------------------------------------------------------------------------------- data
 
-def load_data(data: str, tickers: tuple[str, ...], timeframe: str,
-              max_fill_bars: int) -> Candles:
+def load_data(data: str, tickers: tuple[str, ...], timeframe: str, max_fill_bars: int,
+              on_repair: Callable[[str], None] | None = None) -> Candles:
     """`demo` (the bundled real closes) or a CSV/Parquet file -> Candles of the model's
     tickers on the model's timeframe (resampled from finer data). DataError: unreadable or
-    unusable; MismatchError: missing tickers, or data coarser than the model's timeframe."""
+    unusable; MismatchError: missing tickers, or data coarser than the model's timeframe.
+    on_repair gets one line naming what was repaired (text or absurd prices, gaps), so a
+    result over repaired data never reads as one over clean data."""
     from engine.data.load import read_bundled, read_table, resample
     from engine.data.validate import validate
 
@@ -89,12 +92,14 @@ def load_data(data: str, tickers: tuple[str, ...], timeframe: str,
                                 f"{native}s)")
         stored = name
     try:
-        candles, _ = validate(df, tickers=list(tickers), timeframe=stored,
-                              max_fill_bars=max_fill_bars, min_bars=2)
+        candles, report = validate(df, tickers=list(tickers), timeframe=stored,
+                                   max_fill_bars=max_fill_bars, min_bars=2)
     except DataError as e:
         if str(e).startswith("ticker(s)"):
             raise MismatchError(f"tickers: model needs {', '.join(tickers)}; {e}") from None
         raise
+    if on_repair is not None and not report.clean:
+        on_repair("repaired: " + "; ".join(report.lines))
     return resample(candles, timeframe)
 
 

@@ -5,42 +5,32 @@ numbered per exchange and keyed globally, and the store kept 157 of 834 fills)."
 from __future__ import annotations
 
 import random
-import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 from engine.soak.workdir import make_workdir, stop, tail, trader, wait_for
 from store.db import Store
+from store.fixtures import decision_count, exchange_fill_keys, fill_keys
 
-FILL_COLS = "fill_id, client_order_id, ticker, side, qty, price, fee, liquidity, at"
 STEADY, KILLED = "steady", "killed"
 
 
 def _decisions(store: Store, name: str) -> int:
-    # an aggregate query always returns exactly one row
-    row = cast(sqlite3.Row, store.one("SELECT COUNT(*) FROM decisions WHERE trader = ?", (name,)))
-    return int(row[0])
+    return decision_count(store, name)
 
 
 def exchange_fills(run_dir: Path, name: str) -> set[tuple[object, ...]]:
     """The fills of one trader's sim exchange file (the broker's truth)."""
-    path = run_dir / "traders" / name / "sim-exchange.db"
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        return set(conn.execute(f"SELECT {FILL_COLS} FROM fills"))
-    finally:
-        conn.close()
+    return exchange_fill_keys(run_dir / "traders" / name / "sim-exchange.db")
 
 
 def compare_fills(store: Store, run_dir: Path, names: tuple[str, ...]) -> tuple[list[str], int]:
     """Findings where the store's fills differ from the exchanges'; and the fills compared."""
     findings, total = [], 0
     for name in names:
-        ours = {tuple(r) for r in store.query(f"SELECT {FILL_COLS} FROM fills WHERE trader = ?",
-                                              (name,))}
+        ours = fill_keys(store, name)
         truth = exchange_fills(run_dir, name)
         total += len(truth)
         if not truth:
@@ -96,8 +86,7 @@ def run_fill_kills(root: Path, rounds: int, seed: int = 1,
                             f"{tail(root / f'{STEADY}.log', 600)}")
         found, total = compare_fills(store, run_dir, (STEADY, KILLED))
         findings += found
-        # integrity_check always returns at least one row ("ok" or the first problem)
-        check = cast(sqlite3.Row, store.one("PRAGMA integrity_check"))[0]
+        check = store.integrity()
         if check != "ok":
             findings.append(f"integrity_check: {check}")
     finally:

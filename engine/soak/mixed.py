@@ -20,7 +20,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import cast
 
 from engine.soak.fills import compare_fills
 from engine.soak.probe import WalProbe
@@ -28,6 +27,7 @@ from engine.soak.workdir import ROOT, child_env, make_workdir, wait_for
 from engine.soak.writer import PREFIX, key
 from engine.supervisor import lock
 from store.db import Store, StoreError
+from store.fixtures import command_count, kv_keys, trader_exists
 from store.processes import list_processes, upsert_process
 
 STORE_BUSY = (StoreError, sqlite3.Error)
@@ -161,8 +161,7 @@ def run_mixed(root: Path, duration_s: float, seed: int = 1,
             upsert_process(store, f"trader-{TRADER}", "trader",
                            ["trade", "--name", TRADER, "--model", str(root / "model"),
                             "--broker", "sim", "--tickers", "BTC-USD,ETH-USD"])
-        if not wait_for(lambda: _one(run, "SELECT 1 FROM traders WHERE name = ?", TRADER)
-                        is not None, 120):
+        if not wait_for(lambda: _registered(run, TRADER), 120):
             run.find("the sim trader never registered")
         probe.start()
         for i in range(WRITERS):
@@ -233,9 +232,9 @@ def _start_loops(run: _Run, rng: random.Random,
             _loop(run, 12.0, kill_supervisor), _loop(run, 5.0, kill_writer)]
 
 
-def _one(run: _Run, sql: str, *params: object) -> object:
+def _registered(run: _Run, name: str) -> bool:
     with Store(run.store_path, check=False) as store:
-        return store.one(sql, params)
+        return trader_exists(store, name)
 
 
 def _finish(run: _Run, writers: dict[str, subprocess.Popen[bytes]]) -> None:
@@ -256,21 +255,17 @@ def _finish(run: _Run, writers: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def _check(run: _Run, store: Store, cfg: object) -> None:
-    # integrity_check always returns at least one row ("ok" or the first problem)
-    check = cast(sqlite3.Row, store.one("PRAGMA integrity_check"))[0]
+    check = store.integrity()
     if check != "ok":
         run.find(f"integrity_check: {check}")
-    have = {r[0] for r in store.query("SELECT key FROM kv WHERE key LIKE ?", (f"{PREFIX}.%",))}
+    have = kv_keys(store, PREFIX)
     acked = {key(w, n) for w, ns in run.acked.items() for n in ns}
     run.count("writer_rows_acked", len(acked))
     lost = acked - have
     if lost:
         run.find(f"{len(lost)} of {len(acked)} committed writer rows missing, e.g. "
                  f"{sorted(lost)[:3]}")
-    # an aggregate query always returns exactly one row
-    cmds = cast(sqlite3.Row, store.one("SELECT COUNT(*) FROM commands WHERE source = 'cli' AND "
-                                       "target = ? AND action IN ('halt_all', 'resume')",
-                                       (TRADER,)))[0]
+    cmds = command_count(store, "cli", TRADER, ("halt_all", "resume"))
     done = run.counts.get("cmd_halt_ok", 0) + run.counts.get("cmd_resume_ok", 0)
     if cmds < done:
         run.find(f"{done} halt/resume commands succeeded, {cmds} rows in the audit log")

@@ -27,6 +27,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.soak.workdir import ROOT, TICKERS, child_env, tail, tiny_model
+from store.db import Store, StoreError
+from store.fixtures import (
+    alert_messages,
+    decided_bars,
+    decision_count,
+    fill_sides,
+    order_keys,
+    outbox_bodies,
+    position_qty,
+)
 
 VENUES = ("coinbase", "alpaca")
 SPEED = 150.0                      # a 5-minute bar every 2 s
@@ -119,11 +129,12 @@ class VenueRun:
     findings: tuple[str, ...]
 
 
-def _count(db: Path, sql: str) -> int:
+def _decisions(db: Path) -> int:
+    """Decision rows so far; 0 before the trader has made the store (never creates it)."""
     try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return int(c.execute(sql).fetchone()[0])
-    except sqlite3.OperationalError:
+        with Store(db, create=False, check=False, busy_timeout_s=5) as s:
+            return decision_count(s)
+    except (StoreError, sqlite3.Error):
         return 0
 
 
@@ -178,9 +189,9 @@ def run_venue_kills(root: Path, venue: str, rounds: int, seed: int = 99,
                                         stdout=subprocess.DEVNULL, stderr=err)
 
         def run_until(p: subprocess.Popen[bytes], more: int) -> bool:
-            before = _count(db, "SELECT COUNT(*) FROM decisions")
+            before = _decisions(db)
             deadline = time.monotonic() + ROUND_WAIT_S
-            while (_count(db, "SELECT COUNT(*) FROM decisions") <= before + more
+            while (_decisions(db) <= before + more
                    and p.poll() is None and time.monotonic() < deadline):
                 time.sleep(0.02)
             return p.poll() is None
@@ -218,10 +229,9 @@ def check(fake: Any, coinbase: bool, db: Path, start_qty: dict[str, Decimal], ve
           rounds: int) -> VenueRun:
     """What the store and the exchange say after the rounds, as findings."""
     found: list[str] = []
-    s = sqlite3.connect(db)
+    s = Store(db, create=False, check=False)
     try:
-        rows = {r[0]: r for r in s.execute("SELECT client_order_id, bar_at, ticker, attempt, "
-                                           "status FROM orders WHERE trader='t'")}
+        rows = {r[0]: r for r in order_keys(s, "t")}
         ex_ids = [o["client_order_id"] for o in fake.orders]
         if len(ex_ids) < 3:
             found.append(f"only {len(ex_ids)} orders reached the exchange: too few to prove "
@@ -234,7 +244,7 @@ def check(fake: Any, coinbase: bool, db: Path, start_qty: dict[str, Decimal], ve
             found.append("an exchange order has no intent row in the store")
         if rows and max(Counter((b, t, a) for _, b, t, a, _ in rows.values()).values()) > 1:
             found.append("two intents for one (bar, ticker, attempt)")
-        decided = Counter(s.execute("SELECT bar_at, ticker FROM decisions WHERE trader='t'"))
+        decided = Counter(decided_bars(s, "t"))
         if decided and max(decided.values()) > 1:
             found.append("a bar was decided twice")
         if [r for r in rows.values() if r[4] in ("NEW", "OPEN", "PARTIAL")]:
@@ -243,20 +253,19 @@ def check(fake: Any, coinbase: bool, db: Path, start_qty: dict[str, Decimal], ve
             found.append("orders left open on the exchange after the clean stop")
         # The store's fills are the exchange's fills of our orders, and the book's positions
         # are what the account gained (its starting coins are not ours).
-        fills = list(s.execute("SELECT ticker, side, qty FROM fills WHERE trader='t'"))
+        fills = fill_sides(s, "t")
         ex_fills = fake.fills if coinbase else fake.activities
         if len(fills) != len(ex_fills) or not fills:
             found.append(f"store fills {len(fills)} against exchange fills {len(ex_fills)}")
         now_qty = _account_qty(fake, coinbase)
-        pos = {t: Decimal(q) for t, q in s.execute("SELECT ticker, qty FROM positions "
-                                                    "WHERE trader='t'")}
+        pos = {t: Decimal(q) for t, q in position_qty(s, "t").items()}
         for t in TICKERS:
             if pos.get(t, Decimal(0)) != now_qty[t] - start_qty[t]:
                 found.append(f"{t}: book {pos.get(t, 0)} against the account's gain "
                              f"{now_qty[t] - start_qty[t]}")
-        halts = [m for (m,) in s.execute("SELECT message FROM alerts")
+        halts = [m for m in alert_messages(s)
                  if any(w in m for w in ("stale", "daily loss", "clock", "credentials", "HALT"))]
-        states = [b for (b,) in s.execute("SELECT body FROM outbox WHERE event='trading_state'")
+        states = [b for b in outbox_bodies(s, "trading_state")
                   if "HALTED" in b]
         found += [f"spurious halt: {m}" for m in halts + states]
     finally:

@@ -11,6 +11,7 @@ import sys
 import time
 
 from store.db import Store, StoreError, now
+from store.fixtures import add_kv
 
 PREFIX = "soak.writer"
 
@@ -26,8 +27,7 @@ def main(argv: list[str]) -> int:
     while True:
         try:
             with store.write():
-                store.conn.execute("INSERT INTO kv (key, value, updated_at) VALUES (?, ?, ?)",
-                                   (key(writer, n), "x" * 64, now()))
+                add_kv(store.conn, key(writer, n), "x" * 64, now())
         except StoreError as e:  # a busy store: try the same number again
             print(f"retry {n}: {e}", file=sys.stderr, flush=True)
             time.sleep(0.05)

@@ -283,3 +283,43 @@ def test_collected_handle_never_deadlocks(tmp_path: Path) -> None:
     assert connection.open_count(path) == 1
     keep.close()
     assert connection.open_count(path) == 0
+
+
+def test_a_zero_byte_file_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    path.write_bytes(b"")
+    with pytest.raises(StoreError, match="0-byte file, not a store"):
+        Store(path)
+    assert path.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.db"]  # no -wal, no temp file
+
+
+_OPENER = """
+import sys
+from store.db import Store
+from store.migrations import latest_version
+sys.stdin.readline()  # all start together
+with Store(sys.argv[1]) as s:
+    assert s.version == latest_version()
+"""
+
+
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """A new store appears with its header written: a racing opener never sees 0 bytes."""
+    import subprocess
+    import sys
+
+    for round_ in range(3):
+        path = tmp_path / f"s{round_}.db"
+        procs = [subprocess.Popen([sys.executable, "-c", _OPENER, str(path)],
+                                  stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(6)]
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert not [p for p in tmp_path.iterdir() if p.name.endswith(".new")]
