@@ -24,40 +24,6 @@ import numpy as np
 
 WEEK = 2016  # 5-minute bars
 
-EDGE_CONFIG = """
-[data]
-source = "csv"
-path = "market.csv"
-tickers = ["AAA-USD", "BBB-USD"]
-min_bars = 100
-[features]
-norm_window = 300
-indicators = ["ret_24", "macd"]
-lookback = 1
-[env]
-costs_from = "paper"
-no_trade_band = {band}
-{extra_env}
-[study]
-seed = {seed}
-cpcv_groups = 3
-cpcv_test_groups = 1
-embargo_bars = 10
-max_splits = 0
-seeds = 2
-holdout_frac = 0.15
-[ppo]
-total_steps = {steps}
-n_envs = 16
-n_steps = 64
-minibatch = 256
-episode_len = 256
-init_log_std = {log_std}
-lr = {lr}
-noise_hold = {hold}
-"""
-
-
 def random_week_cost(band: float, log_std: float, seeds: int = 3, hold: int = 1) -> list[float]:
     """Per (week, seed): fees / capital of a random policy over one of the last 3 weeks."""
     import torch
@@ -103,16 +69,14 @@ def edge_trial(band: float, log_std: float, seed: int, steps: int = 8192, lr: fl
     """One trial of the planted-edge study at fixed hyperparameters."""
     from engine.agent.hyperparams import Hyperparams
     from engine.config.load import load_config
-    from engine.study.edge_market import edge_candles, write_csv
+    from engine.study.edge_market import write_study
     from engine.study.objective import TrialRunner, prepare_data
 
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        write_csv(edge_candles(n_bars=8000, drift=drift, vol=2e-3, regime_bars=150, seed=seed),
-                  root / "market.csv")
-        (root / "cappuccino.toml").write_text(EDGE_CONFIG.format(
-            band=band, seed=seed, steps=steps, log_std=log_std, lr=lr, extra_env=extra_env, hold=hold))
-        cfg = load_config(root / "cappuccino.toml", environ={})
+        path = write_study(Path(tmp), seed, steps, drift,
+                           env=f"no_trade_band = {band}\n{extra_env}",
+                           ppo=f"init_log_std = {log_std}\nlr = {lr}\nnoise_hold = {hold}")
+        cfg = load_config(path, environ={})
         data = prepare_data(cfg)
         res = TrialRunner(cfg, data, Hyperparams.from_config(cfg.ppo), seed=seed).run()
     return {"band": band, "init_log_std": log_std, "noise_hold": hold, "seed": seed,

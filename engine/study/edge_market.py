@@ -57,3 +57,52 @@ def write_csv(candles: Candles, path: Path) -> Path:
     df.to_csv(tmp, index=False)
     tmp.replace(path)
     return path
+
+
+# The planted-edge study: small on purpose (3 CPCV splits, all of them, x 2 seeds + the final
+# fit), paper costs, two features that reveal the regime. Every other setting is the default
+# unless a caller adds lines to a section.
+STUDY_TOML = """{head}
+[data]
+source = "csv"
+path = "market.csv"
+tickers = ["AAA-USD", "BBB-USD"]
+min_bars = 100
+[features]
+norm_window = 300
+indicators = ["ret_24", "macd"]
+lookback = 1
+[env]
+costs_from = "paper"
+{env}
+[study]
+seed = {seed}
+cpcv_groups = 3
+cpcv_test_groups = 1
+embargo_bars = 10
+max_splits = 0
+seeds = 2
+holdout_frac = 0.15
+{study}
+[ppo]
+total_steps = {steps}
+n_envs = 16
+n_steps = 64
+minibatch = 256
+episode_len = 256
+{ppo}
+"""
+
+
+def write_study(root: Path, seed: int, steps: int, drift: float, *, head: str = "",
+                env: str = "", study: str = "", ppo: str = "") -> Path:
+    """Write the planted-edge market (or, with drift 0, its noise twin) as `market.csv` and
+    the study's `cappuccino.toml` into root; `head`, `env`, `study` and `ppo` are extra TOML
+    lines (head: sections before [data]). Returns the config's path."""
+    root.mkdir(parents=True, exist_ok=True)
+    write_csv(edge_candles(n_bars=8000, drift=drift, vol=2e-3, regime_bars=150, seed=seed),
+              root / "market.csv")
+    cfg = root / "cappuccino.toml"
+    cfg.write_text(STUDY_TOML.format(head=head, env=env, seed=seed, study=study, steps=steps,
+                                     ppo=ppo), encoding="utf-8")
+    return cfg

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.study.edge_market import edge_candles, write_csv
+from engine.study.edge_market import write_study
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[3]
@@ -33,39 +33,12 @@ STUDY = "edge"
 # trial. Every [env] and [ppo] setting but the sizes is the default (the no-trade band, the
 # exploration std and its noise_hold, the sampled search): the defaults must learn a real
 # edge (README's research section: what a wider band or per-bar noise does instead).
-CONFIG = """
+HEAD = """
 [store]
 path = "cappuccino.db"
 [paths]
 models = "models"
 logs = "logs"
-[data]
-source = "csv"
-path = "market.csv"
-tickers = ["AAA-USD", "BBB-USD"]
-min_bars = 100
-[features]
-norm_window = 300
-indicators = ["ret_24", "macd"]
-lookback = 1
-[env]
-costs_from = "paper"
-[study]
-seed = {seed}
-cpcv_groups = 3
-cpcv_test_groups = 1
-embargo_bars = 10
-max_splits = 0
-seeds = 2
-holdout_frac = 0.15
-workers = 1
-pruning = false
-[ppo]
-total_steps = {steps}
-n_envs = 16
-n_steps = 64
-minibatch = 256
-episode_len = 256
 """
 SEED = int(os.environ.get("CAPPUCCINO_TEST_EDGE_SEED", "5"))
 STEPS = int(os.environ.get("CAPPUCCINO_TEST_EDGE_STEPS", "8192"))
@@ -81,12 +54,8 @@ def env() -> dict[str, str]:
 
 
 def make_study(root: Path, drift: float) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    write_csv(edge_candles(n_bars=8000, drift=drift, vol=2e-3, regime_bars=150, seed=SEED),
-              root / "market.csv")
-    cfg = root / "cappuccino.toml"
-    cfg.write_text(CONFIG.format(seed=SEED, steps=STEPS))
-    return cfg
+    return write_study(root, SEED, STEPS, drift, head=HEAD,
+                       study="workers = 1\npruning = false")
 
 
 @pytest.fixture(scope="module")
