@@ -183,7 +183,7 @@ class Supervisor(CommandExecutor):
             self._adopt_row(row)
 
     def _adopt_row(self, row: ProcessRow, gone: str = "ended while no supervisor ran") -> None:
-        if row.pid and same_process(row.pid, row.create_time):
+        if row.pid and same_process(row.pid, row.create_time, row.name):
             self.children[row.name] = Child(
                 row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
                 Path(row.log_path) if row.log_path else None)
