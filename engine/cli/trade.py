@@ -75,6 +75,11 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     name = args.name or process_name()
     if not name:
         raise UsageError("--name is required (outside the supervisor)")
+    from engine.supervisor.spawn import valid_name
+
+    if not valid_name(name):  # it names <run>/traders/NAME: never a path out of it
+        raise UsageError(f"--name {name[:64]!r}: letters, digits, '.', '_', '-' only, not "
+                         "starting with '.' or '-', at most 64")
     broker_name = cfg.trader.broker
     from engine.config.secrets import load_secrets
 
