@@ -98,7 +98,7 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def log_file(cfg: Config, name: str) -> Path:
-    from engine.supervisor.spawn import log_path
+    from engine.supervisor.spawn import log_path, own_log_path
     from engine.supervisor.supervisor import default_log_path
 
     if name == "supervisor":
@@ -114,7 +114,7 @@ def log_file(cfg: Config, name: str) -> Path:
         finally:
             store.close()
         if row is not None and row.log_path:
-            return Path(row.log_path)
+            return own_log_path(cfg, name, row.log_path)  # never a file outside the logs
         if row is None and not path.exists():
             raise JobError(f"no process named {name}")
     return path

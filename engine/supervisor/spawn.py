@@ -88,6 +88,20 @@ def log_path(cfg: Config, name: str) -> Path:
     return Path(cfg.paths.logs) / f"{name}.log"
 
 
+def own_log_path(cfg: Config, name: str, recorded: str | None) -> Path:
+    """The log of process `name`: the path its row records when that lies in [paths] logs,
+    else the one the supervisor gives the name. A row is anyone's who can write the store,
+    and a log is rotated (copied, then truncated) and printed: never a file elsewhere."""
+    if recorded:
+        path = Path(recorded)
+        try:
+            if path.resolve().is_relative_to(Path(cfg.paths.logs).resolve()):
+                return path
+        except (OSError, ValueError, RuntimeError):  # unresolvable: not ours either
+            pass
+    return log_path(cfg, name)
+
+
 def open_append(path: Path) -> int:
     """O_APPEND: every write lands at the current end, so copytruncate rotation is safe."""
     private_dir(path.parent)

@@ -51,6 +51,7 @@ from engine.supervisor.spawn import (
     kill_leftovers,
     last_log_line,
     log_path,
+    own_log_path,
     same_process,
     signal_group,
     spawn,
@@ -186,14 +187,13 @@ class Supervisor(CommandExecutor):
         if row.pid and same_process(row.pid, row.create_time, row.name):
             self.children[row.name] = Child(
                 row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
-                Path(row.log_path) if row.log_path else None)
+                own_log_path(self.cfg, row.name, row.log_path))
             log.info("adopted %s (pid %d)", row.name, row.pid)
             if row.state == "STOPPING":
                 update_process(self.store, row.name, state="RUNNING")
         elif row.pid:
-            child = Child(row.pid, float(row.create_time or 0),
-                          row.started_at or time.time(), None,
-                          Path(row.log_path) if row.log_path else None)
+            child = Child(row.pid, float(row.create_time or 0), row.started_at or time.time(),
+                          None, own_log_path(self.cfg, row.name, row.log_path))
             log.info("%s (pid %d) %s", row.name, row.pid, gone)
             self.on_exit(row.name, child, None)
         elif row.state in ("RUNNING", "STOPPING"):
