@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -343,7 +345,10 @@ class Trader(Loop):
         if not (np.all(prices > 0) and equity_f > 0):
             return None
         raw = kv.get(self.store, self.shadow_key)
-        book = ShadowBook.from_json(raw) if raw else ShadowBook.start(equity_f, prices)
+        try:
+            book = ShadowBook.from_json(raw) if raw else ShadowBook.start(equity_f, prices)
+        except (ValueError, KeyError, TypeError):  # a row that does not read back: afresh
+            book = ShadowBook.start(equity_f, prices)
         if book.holdings.shape != prices.shape:
             return None  # tickers changed under a kept name: no comparable backtest
         ew, value = book.mark(prices)
@@ -383,15 +388,18 @@ class Trader(Loop):
         hodl = kv.get(self.store, self.hodl_key)
         prices = [float(self.last_prices.get(t, 0)) for t in self.s.tickers]
         bench = None
-        if hodl is None and all(p > 0 for p in prices):
-            kv.insert_if_absent(self.store.conn, self.hodl_key,
-                                json.dumps({"prices": prices, "capital": equity_f}), at)
+        start = _hodl_start(hodl, len(prices))
+        if start is None and all(p > 0 for p in prices):
+            # none yet, or one that does not read back (then replaced): HODL starts here
+            value = json.dumps({"prices": prices, "capital": equity_f})
+            if hodl is None:
+                kv.insert_if_absent(self.store.conn, self.hodl_key, value, at)
+            else:
+                kv.upsert(self.store.conn, self.hodl_key, value, at)
             bench = equity_f
-        elif hodl:
-            h = json.loads(hodl)
-            if all(p > 0 for p in h["prices"]):
-                bench = h["capital"] * float(np.mean([p / p0 for p, p0 in
-                                                      zip(prices, h["prices"], strict=True)]))
+        elif start is not None:
+            p0, capital = start
+            bench = capital * float(np.mean([p / q for p, q in zip(prices, p0, strict=True)]))
         ew = backtest = None
         if shadow is not None:
             book, ew, backtest = shadow
@@ -459,3 +467,13 @@ def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
             out[ticker] = out.get(ticker, 0) + 1
     return out
 
+
+def _hodl_start(raw: str | None, n: int) -> tuple[list[float], float] | None:
+    """The stored HODL start (n positive prices, a capital); None when absent or unreadable."""
+    try:
+        h: Any = json.loads(raw or "null")
+        p0, capital = [float(p) for p in h["prices"]], float(h["capital"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    ok = len(p0) == n and all(math.isfinite(p) and p > 0 for p in p0) and math.isfinite(capital)
+    return (p0, capital) if ok else None

@@ -53,3 +53,28 @@ def test_an_unreadable_risk_state_halts_the_trader_for_the_day(tmp_path: Path, r
                        (midnight,))
     assert early is not None and early["n"] == 0
     assert "Traceback" not in text
+
+
+@pytest.mark.parametrize(("key", "raw"), [("shadow:t", "not json {"), ("shadow:t", '{"cash": 1}'),
+                                          ("hodl:t", "[1, 2]"), ("hodl:t", '{"prices": "x"}')])
+def test_unreadable_benchmark_state_is_started_afresh(tmp_path: Path, key: str, raw: str) -> None:
+    """The benchmarks' kv rows (the shadow backtest, HODL) only inform the charts: one that
+    does not read back is started afresh, never a crash on every bar."""
+    cfg = make_workdir(tmp_path)
+    with Store(cfg.store.path) as st:
+        kv.put(st, key, raw)
+    log = tmp_path / "t.log"
+    p = trader(tmp_path / "cappuccino.toml", "t", log)
+    try:
+        deadline = time.monotonic() + 90
+        n = 0
+        while time.monotonic() < deadline and p.poll() is None and n < 50:
+            with Store(cfg.store.path, check=False) as st:
+                row = st.one("SELECT COUNT(*) AS n FROM equity WHERE trader = 't'")
+            n = int(row["n"]) if row else 0
+            time.sleep(0.5)
+        assert p.poll() is None, tail(log)
+        assert n >= 50, tail(log)
+    finally:
+        stop(p)
+    assert "Traceback" not in log.read_text(errors="replace")
