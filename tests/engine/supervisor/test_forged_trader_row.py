@@ -63,3 +63,27 @@ def test_a_forged_live_trader_row_is_refused_and_never_runs(harness, tmp_path: P
     assert again.state == "failed", again.result
     assert h.process("trader-evil").started_at is None and marked_processes() == []
     assert sup.poll() is None  # the supervisor carries on
+
+
+def test_a_promoted_live_trader_row_still_starts(harness) -> None:  # type: ignore[no-untyped-def]
+    """The row the supervisor itself declares for a recorded live promotion passes the same
+    check: it is spawned (it then fails on its own, with no exchange to reach here)."""
+    from engine.supervisor.commands import Trade
+
+    h = harness('[coinbase]\nlive_armed = true\nbase_url = "127.0.0.1:9"\n')
+    env = dict(os.environ, COINBASE_API_KEY="organizations/x/apiKeys/y",
+               COINBASE_API_SECRET="not-a-real-pem")
+    model = Path(h.cfg.paths.models) / MARK
+    model.mkdir(parents=True)
+    h.supervise(env=env, production=True)
+    with h.store() as s, s.write():
+        s.conn.execute("INSERT INTO promotions (at, kind, subject, trader, gates, passed, forced,"
+                       " capital) VALUES (?, 'live', 'lv-paper', 'lv', '[]', 1, 0, '1000.00')",
+                       (now(),))
+    t = Trade(name="lv", model=str(model), broker="coinbase", tickers=["BTC-USD"],
+              timeframe="5m", capital="1000.00", live=True)  # type: ignore[arg-type]
+    forge(h, t.process_name, t.argv())
+    h.wait_for(lambda: h.process("trader-lv").started_at is not None
+               or h.process("trader-lv").state == "FATAL", what="trader-lv spawned")
+    row = h.process("trader-lv")
+    assert row.started_at is not None, row.last_error
