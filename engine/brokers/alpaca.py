@@ -167,6 +167,8 @@ class AlpacaPaperBroker:
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         self.clock_offset_s = 0.0            # exchange - machine, set by the trader
+        # Asked before every order post, retries included (the executor: not halted).
+        self.may_send: Callable[[], bool] = lambda: True
 
     # ---- plumbing ----------------------------------------------------------------------
     def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
@@ -327,7 +329,7 @@ class AlpacaPaperBroker:
                                              lambda: self.trading.submit_order(order),
                                              self._state),
                           lambda: self.get_order(req.client_order_id), self.retry,
-                          self.pacer, self._sleep, refused)
+                          self.pacer, self._sleep, refused, may_send=self.may_send)
 
     @staticmethod
     def _order_request(req: OrderRequest) -> Any:

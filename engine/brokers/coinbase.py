@@ -165,6 +165,8 @@ class CoinbaseBroker:
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         self.clock_offset_s = 0.0                 # exchange - machine, set by the trader
+        # Asked before every order post, retries included (the executor: not halted).
+        self.may_send: Callable[[], bool] = lambda: True
 
     def remember_orders(self, hints: list[tuple[str, str | None, float]]) -> None:
         """(client_order_id, exchange order_id or None, intended at) from the store: a
@@ -356,7 +358,7 @@ class CoinbaseBroker:
                                                lambda: self._post(req, pid),
                                                lambda r: self._created(req, r)),
                             lambda: self._find(req.client_order_id, pid), self.retry,
-                            self.pacer, self._sleep)
+                            self.pacer, self._sleep, may_send=self.may_send)
         if isinstance(placed, OrderState):
             return placed
         oid = placed

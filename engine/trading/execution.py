@@ -48,12 +48,17 @@ log = logging.getLogger("cappuccino.trading.execution")
 
 class Executor:
     def __init__(self, broker: Broker, store: Store, trader: str, section: ExecutionSection,
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], may_send: Callable[[], bool] = lambda: True) -> None:
         self.broker = broker
         self.store = store
         self.trader = trader
         self.cfg = section
         self.now = now
+        # Asked before every submit and by the broker before each retry of a post: a halt
+        # that lands while an order waits out a 429 or a backoff stops it there.
+        self.may_send = may_send
+        if hasattr(broker, "may_send"):  # the real brokers' retry loops (not the protocol's)
+            setattr(broker, "may_send", may_send)  # noqa: B010
         # An order reported more filled than its row said: the trader books the fill now.
         self.fills_reported = False
 
@@ -89,6 +94,9 @@ class Executor:
                            qty=Decimal(row.qty),
                            limit_price=Decimal(row.limit_price) if row.limit_price else None,
                            post_only=bool(row.post_only))
+        if not self.may_send():
+            log.info("order %s not sent: the trader is halted", row.client_order_id)
+            return None  # stays NEW: cancel_open closes it, resume sends it in its bar
         self._hint([row])
         try:
             b = self.broker.submit(req)

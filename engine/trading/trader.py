@@ -101,7 +101,8 @@ class Trader(Loop):
         # The model's own env: its action mapping, band, sizing and costs (train/serve parity).
         self.step_params = step_params(policy.spec.env)
         self.min_order = self.step_params.min_order
-        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
+        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now,
+                                 may_send=self._may_send)
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
         self.hodl_key = f"hodl:{self.name}"
@@ -420,6 +421,12 @@ class Trader(Loop):
                  trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
             from store.alerts import insert_alert
             insert_alert(self.store, self.name, "WARNING", reason, self.clock.now())
+
+    def _may_send(self) -> bool:
+        """No order goes out while the trader is halted, by its state or by a halt the
+        operator asked for since it was last read (the store's flags, read now)."""
+        halt_req, kill = st.halt_flags(self.store, self.name)
+        return not (halt_req or kill) and self.risk.state != HALTED
 
     # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
