@@ -328,7 +328,15 @@ class CoinbaseBroker:
     def _find(self, client_order_id: str, product_id: str | None = None) -> OrderState | None:
         oid = self._order_ids.get(client_order_id)
         if oid:
-            return self._get_by_order_id(oid)
+            try:
+                return self._get_by_order_id(oid)
+            except BrokerCallError as e:
+                if e.kind != "not_found":
+                    raise
+                # The exchange does not know that id (a store from another account or
+                # environment): forget it and look the client id up, else it is unknown.
+                self._order_ids.pop(client_order_id, None)
+                self._client_ids.pop(oid, None)
         at = self._intent_at.get(client_order_id)
         since = iso(at - LOOKUP_MARGIN_S if at is not None else time.time() - self.lookback_s)
         pids = [product_id] if product_id else None
