@@ -75,8 +75,13 @@ def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> Non
                 time.sleep(0.1)
             return None
 
-        stack.callback(lambda: [x.send_signal(signal.SIGTERM) or x.wait(60)
-                                for x in procs if x.poll() is None])
+        def stop_all() -> None:
+            for x in procs:
+                if x.poll() is None:
+                    x.send_signal(signal.SIGTERM)
+                    x.wait(60)
+
+        stack.callback(stop_all)
         p = start()
         # Nothing fills here: the trader's first post-only orders rest on the book.
         resting = wait_for(p, lambda: _rows(db, "SELECT client_order_id FROM orders WHERE "
