@@ -48,7 +48,7 @@ from engine.features import (
 )
 from engine.model.artifact import ModelError
 from engine.notify.events import emit
-from engine.trading import account
+from engine.trading import account, revet
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
 from engine.trading.conviction import ConvictionFilter
@@ -102,7 +102,8 @@ class Trader(Loop):
         self.step_params = step_params(policy.spec.env)
         self.min_order = self.step_params.min_order
         self.executor = Executor(broker, store, self.name, cfg.execution, clock.now,
-                                 may_send=self._may_send)
+                                 may_send=self._may_send,
+                                 vet=lambda *order: revet.vet(self, *order))
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
         self.hodl_key = f"hodl:{self.name}"
@@ -119,6 +120,7 @@ class Trader(Loop):
             if p.last_price and p.ticker in settings.tickers}
         self.cash = self.book.cash
         self.available_cash = self.book.cash
+        self.account_free = self.book.cash    # the account's free USD at the last reconcile
         self.equity = self.book.equity(self.last_prices)
         self.account_qty: dict[str, Decimal] = {}
         self.history_cache = CandleHistory(broker, settings.tickers, settings.timeframe,
@@ -179,6 +181,7 @@ class Trader(Loop):
         balances = self.broker.balances()
         cash = balances.get(QUOTE_CCY)
         account_free = cash.available if cash else Decimal(0)
+        self.account_free = account_free
         self.account_qty = {t: (b.available if (b := balances.get(_base(t))) else Decimal(0))
                             for t in self.s.tickers}
         self.cash = self.book.cash
