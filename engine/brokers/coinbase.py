@@ -438,9 +438,12 @@ class CoinbaseBroker:
                 cid = self._get_by_order_id(oid).client_order_id
             liq = str(f.get("liquidity_indicator") or "").upper()
             fid = str(f.get("entry_id") or f.get("trade_id"))
+            price, size = dec(f["price"]), dec(f["size"])
+            if f.get("size_in_quote") is True:  # size in USD (an order placed by value)
+                size = size / price
             out[fid] = Fill(fill_id=fid, client_order_id=cid, broker_order_id=oid,
                             ticker=from_coinbase(str(f["product_id"])), side=side_of(f["side"]),
-                            qty=dec(f["size"]), price=dec(f["price"]),
+                            qty=size, price=price,
                             fee=dec(f.get("commission")),
                             liquidity="MAKER" if liq == "MAKER" else "TAKER", at=at)
         return sorted(out.values(), key=lambda x: (x.at, x.fill_id))
