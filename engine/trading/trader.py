@@ -68,6 +68,9 @@ log = logging.getLogger("cappuccino.trading.trader")
 QUOTE_CCY = "USD"
 MAX_GAP_FRAC = 0.1  # more missing bars than this in the history window: no trading this bar
 ORDER_HINT_S = 2 * 86400  # orders this recent are looked up by id after a restart
+# Fills are read again from this long before the newest booked one (booked ids are skipped):
+# an exchange may list a fill after a later one (a lagging feed, a fill just before a cancel).
+FILL_LAG_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -191,11 +194,13 @@ class Trader(Loop):
     def sync_fills(self) -> None:
         """Book the fills of this trader's own orders not yet recorded (other traders' and
         hand-placed orders' fills are not its own)."""
-        since = st.last_fill_at(self.store, self.name)
-        if since is None:  # no fill yet: from our first order on (not the account's history)
-            since = st.first_order_bar(self.store, self.name)
-            if since is None:
-                return  # no order ever: nothing of ours can have filled
+        last = st.last_fill_at(self.store, self.name)
+        first = st.first_order_bar(self.store, self.name)
+        if first is None:
+            return  # no order ever: nothing of ours can have filled
+        # From our first order on (not the account's history), else FILL_LAG_S before the
+        # newest fill booked.
+        since = first if last is None else max(first, last - FILL_LAG_S)
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
             if st.has_fill(self.store, self.name, f.fill_id):
