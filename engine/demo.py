@@ -155,7 +155,28 @@ def start_demo(cfg: Config) -> Config:
     ensure_supervisor(demo_cfg)
     send_command(demo_cfg, "start", "demo", {"kind": "demo"},
                  source="console", wait_s=0)
+    for name in stopped_by_demo_stop(demo_cfg):
+        send_command(demo_cfg, "start", name, source="console", wait_s=0)
     return demo_cfg
+
+
+# What `demo stop` stops and a later start must bring back: the orchestrator finds its study
+# done and its trader promoted, so it starts nothing itself, and the supervisor keeps a
+# service or trader the operator stopped stopped across its own restarts.
+RESUMED_KINDS = ("monitor", "sampler", "notifier", "telegram", "trader")
+
+
+def stopped_by_demo_stop(demo_cfg: Config) -> list[str]:
+    """The demo's services and traders that a stop left STOPPED (none on a first start)."""
+    from engine.runtime import open_store
+    from store.processes import list_processes
+
+    store = open_store(demo_cfg)
+    try:
+        return [r.name for r in list_processes(store)
+                if r.kind in RESUMED_KINDS and r.state == "STOPPED" and r.desired == "stopped"]
+    finally:
+        store.close()
 
 
 def inbox_port(cfg: Config) -> int:

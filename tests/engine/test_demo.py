@@ -92,18 +92,41 @@ def test_demo_fills_every_pane_then_stops_cleanly(tmp_path: Path) -> None:
         assert (demo / "cappuccino.db-wal").exists() and (demo / "logs").is_dir()
         assert any((demo / "models").rglob("*.pt")), "no model saved yet"
         assert _open_to_others(tmp_path / "var") == []
+        # A second start after `demo stop` brings the whole demo back: the orchestrator
+        # finds its study done and its trader promoted, so the start itself must restart
+        # the services and the trader the stop left STOPPED.
+        stopped, alive = _stop_demo(tmp_path)
+        assert stopped.returncode == 0 and not alive, (stopped.stderr, alive)
+        again = _cli(tmp_path, "demo", "start")
+        assert again.returncode == 0, again.stderr
+        want = {"trader-demo", "monitor", "sampler", "notifier", "demo"}
+        running: set[str] = set()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not want <= running:
+            status = json.loads(_cli(tmp_path, "demo", "status").stdout or "{}")
+            running = {p["name"] for p in status.get("processes", [])
+                       if p["state"] == "RUNNING"}
+            time.sleep(2)
+        assert want <= running, f"not running again after demo stop + start: {want - running}"
     finally:
         loader.close()
-        status = json.loads(_cli(tmp_path, "demo", "status").stdout or "{}")
-        stopped = _cli(tmp_path, "demo", "stop")
-        pids = [p["pid"] for p in status.get("processes", []) if p.get("pid")]
-        sup = status.get("supervisor", {}).get("pid")
-        gone, alive = psutil.wait_procs(
-            [psutil.Process(p) for p in [*pids, sup] if p and psutil.pid_exists(p)], timeout=30)
-        for p in alive:  # never leave a stray process behind, even when the test failed
-            p.kill()
+        stopped, alive = _stop_demo(tmp_path)
     assert stopped.returncode == 0, stopped.stderr
-    assert not alive, f"still running after demo stop: {[p.pid for p in alive]}"
+    assert not alive, f"still running after demo stop: {alive}"
+
+
+def _stop_demo(cwd: Path) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """`demo stop`; then the pids of the demo's processes still alive 30 s later (killed, so
+    a failing test never leaves a stray process behind)."""
+    status = json.loads(_cli(cwd, "demo", "status").stdout or "{}")
+    stopped = _cli(cwd, "demo", "stop")
+    pids = [p["pid"] for p in status.get("processes", []) if p.get("pid")]
+    sup = status.get("supervisor", {}).get("pid")
+    _, alive = psutil.wait_procs(
+        [psutil.Process(p) for p in [*pids, sup] if p and psutil.pid_exists(p)], timeout=30)
+    for p in alive:
+        p.kill()
+    return stopped, [p.pid for p in alive]
 
 
 def test_the_demo_study_is_seeded_and_has_seeds_and_splits(tmp_path: Path) -> None:
