@@ -31,7 +31,6 @@ from engine.files import private_dir, write_atomic
 DEMO_STUDY = "demo"
 DEMO_TICKERS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD"]
 INBOX = "notifications.jsonl"
-EMBEDDED = "<embedded defaults>"  # Config.source when no config file was read
 log = logging.getLogger("cappuccino.demo")
 
 DEMO_TOML = """\
@@ -127,11 +126,12 @@ def write_demo_files(directory: Path) -> Path:
     return config
 
 
-def demo_fallback(cfg: Config) -> tuple[Config, str | None]:
-    """The demo's config when no config was named (embedded defaults), the default store is
-    absent and the demo's config exists; else `cfg`. The note names the store used and the
-    flag that picks another, for stderr or the console's status."""
-    if cfg.source != EMBEDDED or Path(cfg.store.path).exists():
+def demo_fallback(cfg: Config, *, named: bool) -> tuple[Config, str | None]:
+    """The demo's config when no config was named (no --config, no $CAPPUCCINO_CONFIG: the
+    embedded defaults, or a ./cappuccino.toml such as the repository's reference), the
+    configured store is absent and the demo's config exists; else `cfg`. The note names the
+    store used and the flag that picks another, for stderr or the console's status."""
+    if named or Path(cfg.store.path).exists():
         return cfg, None
     demo = demo_dir(cfg) / "cappuccino.toml"
     if not demo.is_file():
