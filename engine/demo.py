@@ -234,6 +234,19 @@ def _study_state(cfg: Config) -> tuple[int, int]:
     return sum(counts.values()), ended
 
 
+def _study_running(cfg: Config) -> bool:
+    """Whether the demo study's driver is running (or about to): never start a second."""
+    from engine.runtime import open_store
+    from store.processes import get_process
+
+    store = open_store(cfg)
+    try:
+        row = get_process(store, f"study-{cfg.study.name}")
+    finally:
+        store.close()
+    return row is not None and row.state in ("STARTING", "RUNNING", "BACKOFF", "STOPPING")
+
+
 def _has_trader(cfg: Config) -> bool:
     from engine.runtime import open_store
     from store.promotions import has_paper_promotion
@@ -286,11 +299,12 @@ def run_demo(cfg: Config, stop: threading.Event | None = None) -> int:
     server = serve_inbox(cfg)
     log.info("demo inbox on 127.0.0.1:%d", server.server_address[1])
     try:
-        attempted, _ = _study_state(cfg)
-        if attempted == 0 and not _has_trader(cfg):
+        _, ended = _study_state(cfg)
+        # First run, or a study a `demo stop` interrupted: train the trials still missing.
+        if ended < cfg.study.n_trials and not _has_trader(cfg) and not _study_running(cfg):
             send_command(cfg, "train", None, {"study": cfg.study.name,
                                               "timeframe": cfg.data.timeframe,
-                                              "n_trials": cfg.study.n_trials},
+                                              "n_trials": cfg.study.n_trials - ended},
                          source="demo", wait_s=0)
         while not stop.is_set() and not _has_trader(cfg):
             _, ended = _study_state(cfg)

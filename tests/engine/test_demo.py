@@ -137,3 +137,30 @@ def test_the_demo_study_is_seeded_and_has_seeds_and_splits(tmp_path: Path) -> No
     # a seeded sampler and per-trial seeds: a rerun of the demo gives the same evidence
     assert cfg.study.seed == 1 and cfg.study.workers == 1
     assert cfg.study.seeds >= 2 and cfg.study.max_splits >= 2  # an SE needs two scores
+
+
+def test_a_demo_stopped_mid_study_trains_the_missing_trials_at_its_next_start(
+        tmp_path: Path) -> None:
+    """`demo stop` during the study, then `demo start`: the orchestrator used to train only
+    when no trial had been attempted, so the study stayed stopped and no trader ever came."""
+    from engine.config import load_config
+    from engine.demo import write_demo_files
+    from store.db import Store
+
+    cfg = load_config(write_demo_files(tmp_path / "var" / "demo"), environ={})
+    with Store(cfg.store.path) as store, store.write():  # one of _cli's 2 trials ended
+        store.conn.execute("INSERT INTO attempts (study, trial, attempt, state, objective, "
+                           "started_at) VALUES ('demo', 0, 1, 'COMPLETE', -1.0, 0)")
+    try:
+        assert _cli(tmp_path, "demo", "start").returncode == 0
+        train = None
+        deadline = time.monotonic() + 90
+        with Store(cfg.store.path) as store:
+            while train is None and time.monotonic() < deadline:
+                train = store.one("SELECT args, source FROM commands WHERE action = 'train'")
+                time.sleep(0.5)
+        assert train is not None, "the demo never asked for the missing trials"
+        assert train["source"] == "demo" and json.loads(train["args"])["n_trials"] == 1
+    finally:
+        stopped, alive = _stop_demo(tmp_path)
+    assert stopped.returncode == 0 and not alive, (stopped.stderr, alive)
