@@ -8,15 +8,13 @@ entry point instead of `python -m engine.cli.main`; it registers "exec" (a daemo
     python tests/engine/supervisor/exec_supervisor.py --config PATH supervise
 
 With EXEC_SUPERVISOR_CLOCK_SHIFT=FILE, this process's wall clock (time.time) is the real one
-plus the seconds FILE holds, read at every call: a test steps the clock as NTP or a resumed
-VM does (the monotonic clock is left alone, as on a real step; children keep the real one).
+plus the seconds FILE holds (tests/fakes/clockshift); its children keep the real clock.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -40,22 +38,12 @@ def register() -> None:
     policy.JOB_KINDS = policy.JOB_KINDS | {"exec-job"}
 
 
-def shift_clock(path: str) -> None:
-    real = time.time
-
-    def shifted() -> float:
-        try:
-            return real() + float(Path(path).read_text() or 0)
-        except (OSError, ValueError):
-            return real()
-
-    time.time = shifted
-
-
 if __name__ == "__main__":
     register()
-    if os.environ.get("EXEC_SUPERVISOR_CLOCK_SHIFT"):
-        shift_clock(os.environ["EXEC_SUPERVISOR_CLOCK_SHIFT"])
+    if os.environ.get("EXEC_SUPERVISOR_CLOCK_SHIFT"):  # this process only, not its children
+        from tests.fakes.clockshift.sitecustomize import install
+
+        install(os.environ["EXEC_SUPERVISOR_CLOCK_SHIFT"])
     from engine.cli.main import main
 
     sys.exit(main(sys.argv[1:]))
