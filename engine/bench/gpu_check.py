@@ -1,6 +1,13 @@
-"""The one GPU check: every GPU figure of issue 14 into one JSON file, in under 8 minutes.
+"""The one GPU check: every GPU figure of issue 14 into one JSON file, in about 5 minutes.
 
     .venv/bin/python -m engine.bench.gpu_check --out gpu_check.json [--trials 128]
+
+On the lent GPU machine (no package index there): first, here,
+`.venv/bin/python -m engine.bench.gpu_wheels` fetches the packages its image lacks into
+.whl/ and prints the one command to run there (device tool: carry [".whl"]). A missing
+package is named in one line (exit 2) before anything is measured. The default budget
+(300 s, the watchdog 20 s later) leaves room in 15 device minutes for the machine's start and
+one rerun.
 
 1. env: the vec env step in each mode (engine.env.accel: eager, compile, graph): kernels,
    launches and host syncs per vec step at N = 65,536 (and a population of 256 members ×
@@ -8,7 +15,8 @@
    difference from eager over steps that cross an episode end;
 2. population: aggregate samples/s at K = 256, n = 256 and K = 256, n = 1,024, and the
    speedup against a few members trained one after another on the same GPU;
-3. bench: aten ops per vec step on CPU and PPO samples/s on cuda:0;
+3. bench: aten ops per vec step on CPU, PPO samples/s on cuda:0, and the CPU goal (K = 8 × 64
+   envs, 1 thread: population against serial) on this machine's CPU;
 4. population_study: `cappuccino train --population auto --gpu 0` of --trials trials × 3
    CPCV splits (a few hundred members) on synthetic data in a temp folder, as a real CLI
    process with its own store, with `cappuccino sample` running beside it: wall time,
@@ -16,14 +24,17 @@
    GPU memory the sampler recorded for the population's process (the GPU pane's figure).
 Each measure is timed and fails alone (its error goes into the JSON); one that would start
 past its part's share of --budget-s is skipped, saying so, and a watchdog writes what is done
-and exits 3 at the budget plus 20 s, whatever hangs. Without CUDA every CUDA-only figure is
-null with the reason. `--smoke` runs tiny sizes on whatever device there is (CI checks the
-script itself that way).
+and exits 3 at the budget plus 20 s, whatever hangs. The JSON is rewritten after each part.
+Without CUDA every CUDA-only figure is null with the reason. `figures` holds every figure of
+issue 14 point 5 with its goal and pass/fail/"not measured" (engine.bench.gpu_figures), and
+`verdict` sums them up: the issue's note can be written from the JSON alone. `--smoke` runs
+tiny sizes on whatever device there is (CI checks the script itself that way).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -54,6 +65,15 @@ checkpoint_every = 5
 interval_s = 1
 flush_s = 2
 """
+
+
+BUDGET_S = 300.0   # one run + one rerun + the machine's start fit 15 device minutes
+# What the parts and the `train`/`sample` processes import (the GPU image lacks some).
+NEEDS = ("numpy", "torch", "psutil", "pynvml", "tqdm", "pydantic", "optuna",
+         "engine.config.schema", "engine.bench.gpu_parts", "engine.bench.env_gpu",
+         "engine.bench.population", "engine.bench.ppo", "engine.population.cli",
+         "engine.population.study", "engine.cli.train", "engine.sampler.gpu", "store.samples")
+CHILDREN: list[subprocess.Popen[Any]] = []
 
 
 def _part(doc: dict[str, Any], name: str, fn: Any) -> None:
@@ -118,10 +138,12 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
         sampler = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config",
                                     str(cfg), "sample"], env=env, stdout=subprocess.DEVNULL,
                                    stderr=subprocess.DEVNULL)
+        CHILDREN.append(sampler)
         log_out, log_err = Path(tmp) / "train.out", Path(tmp) / "train.err"
         t0 = time.perf_counter()
         with log_out.open("w") as fo, log_err.open("w") as fe:
             train = subprocess.Popen(argv, stdout=fo, stderr=fe, text=True, env=env)
+            CHILDREN.append(train)
             seen_mb = watch_gpu_process(db, train, deadline=deadline)
         wall = time.perf_counter() - t0
         sampler.terminate()
@@ -135,6 +157,8 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
         m = re.search(r"population: (\d+) trials, (\d+) envs per member \((.*)\)", stdout)
         if m:
             out.update(population_trials=int(m[1]), envs_per_member=int(m[2]), sizing=m[3])
+            budget = re.search(r"([\d.]+) GiB budget", m[3])   # CUDA: half the free memory
+            out["budget_mb"] = round(float(budget[1]) * 2**30 / 1e6) if budget else None
         store = Store(db)
         try:
             counts = registry.state_counts(store, "gpu-check")
@@ -145,16 +169,39 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
         out["sampler_gpu_max_mem_mb"] = max((g.mem_used_mb for g in gpus), default=None)
         out["sampler_gpu_max_util_pct"] = max((g.util_pct or 0.0 for g in gpus), default=None)
         done = sum(v for k, v in counts.items() if k in ("COMPLETE", "PRUNED", "FAILED"))
-        out.update(states=counts, study_trials_per_hour=round(done / wall * 3600, 1),
+        out.update(states=counts, trials_done=done,
+                   study_trials_per_hour=round(done / wall * 3600, 1),
                    members=trials * 3,
                    peak_mem_mb=max((a.peak_mem_mb or 0.0) for a in attempts) if attempts else None)
         return out
 
 
 def _write(doc: dict[str, Any], path: str) -> None:
+    """The document with its figures judged, atomically (never a half-written file). Written
+    at the start (an unwritable --out fails at once, not after the budget), after each part
+    (a crash keeps what was measured) and at the end."""
+    for attempt in range(5):   # the watchdog's thread may catch a part mid-update: retry
+        try:
+            text = json.dumps(dict(doc, **judged(doc)), indent=2, sort_keys=True)
+            break
+        except RuntimeError:   # dictionary changed size during iteration
+            if attempt == 4:
+                raise
+            time.sleep(0.05)
     tmp = Path(path + ".tmp")
-    tmp.write_text(json.dumps(doc, indent=2, sort_keys=True))
-    tmp.replace(path)   # never a half-written file
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def judged(doc: dict[str, Any]) -> dict[str, Any]:
+    """figures (issue 14's, each against its goal) and verdict; never fails the write."""
+    from engine.bench.gpu_figures import figures, verdict
+
+    try:
+        figs = figures(doc)
+        return {"figures": figs, "verdict": verdict(doc, figs)}
+    except Exception as e:   # a reader bug must not lose the measured document
+        return {"figures": None, "verdict": {"error": f"{type(e).__name__}: {e}"}}
 
 
 def _watchdog(doc: dict[str, Any], path: str, at: float) -> None:
@@ -162,10 +209,28 @@ def _watchdog(doc: dict[str, Any], path: str, at: float) -> None:
     def run() -> None:
         time.sleep(max(0.0, at - time.perf_counter()))
         doc["stopped_by_watchdog"] = True
+        for child in CHILDREN:   # the study and the sampler must not outlive the check
+            if child.poll() is None:
+                child.kill()
         _write(doc, path)
         print("gpu_check: over budget, stopped by the watchdog", file=sys.stderr, flush=True)
         os._exit(3)
     threading.Thread(target=run, daemon=True).start()
+
+
+def missing_modules() -> list[str]:
+    """Python packages this interpreter lacks for the check (its parts and the `train` and
+    `sample` processes it starts): on the GPU machine, whose image lacks some, say so before
+    spending its time. engine.bench.gpu_wheels fetches them as wheels to carry there."""
+    missing: list[str] = []
+    for name in NEEDS:
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            top = (e.name or name).split(".")[0]
+            if top not in missing:
+                missing.append(top)
+    return missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,32 +238,50 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="gpu_check.json")
     p.add_argument("--trials", type=int, default=128, help="trials of the study (× 3 members)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script)")
-    p.add_argument("--budget-s", type=float, default=450.0,
+    p.add_argument("--budget-s", type=float, default=BUDGET_S,
                    help="wall-clock budget; the watchdog stops everything 20 s after it")
     args = p.parse_args(argv)
+    if args.trials < 1 or not 1 <= args.budget_s <= 3600:
+        print("gpu_check: --trials must be >= 1 and --budget-s within 1..3600", file=sys.stderr)
+        return 2
+    missing = missing_modules()
+    if missing:
+        print(f"gpu_check: {sys.executable} lacks {', '.join(missing)}: carry them as wheels "
+              "(python -m engine.bench.gpu_wheels, which prints the device command)",
+              file=sys.stderr)
+        return 2
     import torch
 
     from engine.bench.gpu_parts import bench_part, env_part, population_part
 
     torch.set_num_threads(1)   # CPU figures on one thread, as `cappuccino bench` measures
     start = time.perf_counter()
-    share = {"env": 0.42, "population": 0.62, "bench": 0.68}   # of the budget, cumulative
+    share = {"env": 0.40, "population": 0.58, "bench": 0.66}   # of the budget, cumulative
 
     def until(part: str) -> float:
         return start + share[part] * float(args.budget_s)
 
     doc: dict[str, Any] = {"torch": torch.__version__, "budget_s": args.budget_s,
+                           "smoke": args.smoke, "python": sys.version.split()[0],
                            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available()
                            else None}
+    try:
+        _write(doc, args.out)
+    except OSError as e:
+        print(f"gpu_check: cannot write --out {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
     _watchdog(doc, args.out, start + args.budget_s + 20)
-    _part(doc, "env", lambda: env_part(args.smoke, until("env")))
-    _part(doc, "population", lambda: population_part(args.smoke, until("population")))
-    _part(doc, "bench", lambda: bench_part(args.smoke, until("bench")))
-    _part(doc, "population_study",
-          lambda: study_part(args.trials, args.smoke, start + args.budget_s - 10))
+    parts = (("env", lambda: env_part(args.smoke, until("env"))),
+             ("population", lambda: population_part(args.smoke, until("population"))),
+             ("bench", lambda: bench_part(args.smoke, until("bench"))),
+             ("population_study",
+              lambda: study_part(args.trials, args.smoke, start + args.budget_s - 10)))
+    for name, fn in parts:
+        _part(doc, name, fn)
+        _write(doc, args.out)
     doc["wall_s"] = round(time.perf_counter() - start, 1)
     _write(doc, args.out)
-    print(json.dumps(doc, indent=2, sort_keys=True))
+    print(json.dumps(dict(doc, **judged(doc)), indent=2, sort_keys=True))
     return 0
 
 

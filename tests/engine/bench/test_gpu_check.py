@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,21 +11,64 @@ from pathlib import Path
 
 import torch
 
+from engine.bench.gpu_wheels import CARRY, DEVICE_HAS
+
 ROOT = Path(__file__).resolve().parents[3]
+# Loaded by every Python process of the check (PYTHONPATH): at exit, each writes the
+# top-level modules it imported, so the test knows what the GPU machine must have.
+RECORDER = """
+import atexit, os, sys
+def _record():
+    tops = {n.split('.')[0] for n in list(sys.modules)}
+    with open(os.path.join(os.environ['MODS_DIR'], str(os.getpid())), 'w') as f:
+        f.write('\\n'.join(sorted(t for t in tops if t not in sys.stdlib_module_names
+                                   and not t.startswith('_'))))
+atexit.register(_record)
+"""
+HIDE = """
+import sys
+class _Hide:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] == 'optuna':
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, _Hide())
+"""
 
 
-def run_check(tmp_path: Path, *args: str, timeout: float = 240) -> tuple[int, dict]:  # type: ignore[type-arg]
+def run_check(tmp_path: Path, *args: str, timeout: float = 240,
+              site: str | None = None) -> tuple[int, dict]:  # type: ignore[type-arg]
     out = tmp_path / "gpu.json"
+    env = dict(os.environ)
+    if site is not None:
+        (tmp_path / "site").mkdir()
+        (tmp_path / "site" / "sitecustomize.py").write_text(site)
+        (tmp_path / "mods").mkdir()
+        env.update(PYTHONPATH=str(tmp_path / "site"), MODS_DIR=str(tmp_path / "mods"))
     proc = subprocess.run([sys.executable, "-m", "engine.bench.gpu_check", "--smoke",
                            "--trials", "2", "--out", str(out), *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
     assert "Traceback" not in proc.stderr or "error" in out.read_text(), proc.stderr
     return proc.returncode, json.loads(out.read_text())
 
 
 def test_gpu_check_smoke_writes_every_part(tmp_path: Path) -> None:
-    rc, doc = run_check(tmp_path)
+    rc, doc = run_check(tmp_path, site=RECORDER)
     assert rc == 0
+    imported = {m for f in (tmp_path / "mods").iterdir() for m in f.read_text().split()}
+    assert {"optuna", "pydantic", "torch"} <= imported   # the study's process was recorded
+    lacking = imported - DEVICE_HAS - set(CARRY) - {"engine", "store", "sitecustomize"}
+    assert not lacking, f"the GPU image lacks {lacking}: add them to gpu_wheels.CARRY"
+    figs, verdict = doc["figures"], doc["verdict"]
+    for name in ("population_samples_per_s", "population_speedup_vs_serial",
+                 "population_speedup_vs_serial_cpu", "env_kernels_per_step",
+                 "env_host_syncs_per_step", "env_ops_per_step", "study_trials_per_hour"):
+        assert figs[name]["status"] in ("pass", "fail", "measured", "not measured"), name
+        assert figs[name]["status"] != "not measured" or figs[name]["why"], name
+    assert figs["env_ops_per_step"]["value"] == doc["bench"]["env_ops_per_step"]
+    assert figs["study_trials_per_hour"]["status"] == "measured"
+    if not torch.cuda.is_available():
+        assert figs["env_kernels_per_step"]["status"] == "not measured"
+        assert not verdict["all_goals_met"] and "env_kernels_per_step" in verdict["not_measured"]
     env, pop, bench = doc["env"], doc["population"], doc["bench"]
     eager = env["counts_eager"]
     assert 10 < eager["aten_ops"] < 1000 and eager["mode"] == "eager"
@@ -55,3 +99,32 @@ def test_gpu_check_stops_itself_at_its_budget(tmp_path: Path) -> None:
     assert skipped, "a 3 s budget leaves measures undone, and says which"
     study = doc.get("population_study")
     assert study is None or study.get("stopped_at_deadline") or "error" in study
+
+
+def one_line_exit_2(tmp_path: Path, *args: str, site: str | None = None) -> str:
+    out = tmp_path / "never.json"
+    env = dict(os.environ)
+    if site is not None:
+        (tmp_path / "sitecustomize.py").write_text(site)
+        env["PYTHONPATH"] = str(tmp_path)
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "engine.bench.gpu_check", "--out", str(out),
+                           *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env=env)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists() and time.monotonic() - t0 < 60   # before any measuring
+    return proc.stderr
+
+
+def test_a_missing_package_is_named_before_any_device_time_is_spent(tmp_path: Path) -> None:
+    err = one_line_exit_2(tmp_path, site=HIDE)
+    assert "lacks optuna" in err and "gpu_wheels" in err
+
+
+def test_an_unwritable_out_and_bad_sizes_are_refused_at_once(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    assert "cannot write --out" in one_line_exit_2(tmp_path, "--out",
+                                                     str(tmp_path / "file" / "x.json"))
+    assert "--trials" in one_line_exit_2(tmp_path, "--trials", "0")
+    assert "--budget-s" in one_line_exit_2(tmp_path, "--budget-s", "-5")

@@ -1,0 +1,165 @@
+"""Issue 14's figures read out of a gpu_check document, each against its goal.
+
+Every figure point 5 of the issue names (plus the checks that make them mean something: the
+fast step modes agree with eager, the auto-sized population fits its memory budget, the GPU
+pane sees the worker) becomes one entry:
+
+    {"value": ..., "goal": ">= 10000000" | None, "status": "pass" | "fail" | "measured" |
+     "not measured", "from": "population.samples_per_s_k256_n256", "why": "..."}
+
+"measured" is a figure with no goal; "not measured" always says why (no CUDA device, the
+part was skipped or failed, the profiler's control did not vouch for a count). A note can be
+written from this alone. Pure: it reads the document and changes nothing.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from typing import Any
+
+NO_CUDA = "needs a CUDA device"
+AGREE_TOL = 1e-6   # float64 env state: compile/graph against eager, largest abs difference
+OPS: dict[str, Callable[[float, float], bool]] = {">=": operator.ge, "<=": operator.le,
+                                                  "==": operator.eq}
+
+
+def lookup(doc: Any, path: str) -> tuple[Any, str | None]:
+    """The value at a dotted path, or (None, why): the part's error or skip, a why_* note of
+    the dict that holds a null, or where the path stops."""
+    node, why = doc, None
+    parts = path.split(".")
+    for i, key in enumerate(parts):
+        if isinstance(node, dict):
+            for bad in ("error", "skipped"):
+                if bad in node:
+                    return None, f"{'.'.join(parts[:i]) or 'document'}: {bad}: {node[bad]}"
+            notes = [str(v) for k, v in node.items() if k.startswith("why") and v]
+            why = "; ".join(notes) or None
+        if not isinstance(node, dict) or key not in node:
+            return None, f"{'.'.join(parts[:i + 1])}: not in the document ({why or 'not run'})"
+        node = node[key]
+    if isinstance(node, dict):
+        for bad in ("error", "skipped"):
+            if bad in node:
+                return None, f"{path}: {bad}: {node[bad]}"
+    if node is None:
+        return None, why or f"{path} is null"
+    return node, None
+
+
+def judge(value: Any, goal: str | None, why: str | None, source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"value": value, "goal": goal, "from": source}
+    if value is None:
+        out.update(status="not measured", why=why or "no value")
+    elif goal is None:
+        out["status"] = "measured"
+    else:
+        op, threshold = goal.split()
+        out["status"] = "pass" if OPS[op](float(value), float(threshold)) else "fail"
+    return out
+
+
+def _best(doc: dict[str, Any], paths: list[str]) -> tuple[Any, str | None, str]:
+    """The largest value among paths (and where it came from), or the first reason."""
+    found = [(v, p) for p in paths for v, _w in [lookup(doc, p)] if v is not None]
+    if found:
+        v, p = max(found, key=lambda vp: float(vp[0]))
+        return v, None, p
+    return None, lookup(doc, paths[0])[1], paths[0]
+
+
+def _agreement(doc: dict[str, Any], mode: str) -> dict[str, Any]:
+    src = f"env.agreement.{mode}"
+    if mode == "eager":
+        return {"value": 0.0, "goal": f"<= {AGREE_TOL}", "status": "pass", "from": src,
+                "why": "eager is the reference"}
+    d_obs, why = lookup(doc, f"{src}.max_abs_obs")
+    d_rew, why_r = lookup(doc, f"{src}.max_abs_reward")
+    if d_obs is None or d_rew is None:
+        return judge(None, f"<= {AGREE_TOL}", why or why_r, src)
+    return judge(max(float(d_obs), float(d_rew)), f"<= {AGREE_TOL}", None, src)
+
+
+def _sizing(doc: dict[str, Any]) -> dict[str, Any]:
+    """Point 4: the auto-sized population's measured peak against the budget it was sized for
+    (half the free memory at start), as a fraction of it."""
+    src = "population_study.peak_mem_mb / budget"
+    budget, why = lookup(doc, "population_study.budget_mb")
+    peak, why_p = lookup(doc, "population_study.peak_mem_mb")
+    if budget is None or peak is None or not float(budget):
+        return judge(None, "<= 1", why or why_p or "no budget", src)
+    return judge(round(float(peak) / float(budget), 3), "<= 1", None, src)
+
+
+def figures(doc: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of issue 14 point 5 with its goal and status."""
+    cuda = bool(doc.get("cuda"))
+
+    def cuda_only(name: str, fig: dict[str, Any]) -> None:
+        if not cuda:   # a CPU stand-in for a CUDA figure is no figure
+            fig = dict(fig, value=None, status="not measured", why=f"{NO_CUDA} (this run had none)")
+        out[name] = fig
+
+    out: dict[str, Any] = {}
+    mode = doc.get("env", {}).get("auto_mode") or "eager"
+    value, why, src = _best(doc, ["population.samples_per_s_k256_n256",
+                                  "population.samples_per_s_k256_n1024"])
+    cuda_only("population_samples_per_s", judge(value, ">= 10000000", why, src))
+    src = "population.speedup_vs_serial.speedup"
+    value, why = lookup(doc, src)
+    k, _ = lookup(doc, "population.speedup_vs_serial.k")
+    if value is not None and (k or 0) < 256:
+        value, why = None, f"measured at K = {k}; the goal is for K >= 256"
+    cuda_only("population_speedup_vs_serial", judge(value, ">= 100", why, src))
+    src = "bench.population_speedup_vs_serial_cpu.speedup"
+    value, why = lookup(doc, src)
+    fig = judge(value, ">= 1.15", why, src)
+    sizes = (lookup(doc, "bench.population_speedup_vs_serial_cpu.k")[0],
+             lookup(doc, "bench.population_speedup_vs_serial_cpu.n")[0])
+    if value is not None and sizes != (8, 64):   # --smoke: the goal is for these sizes only
+        fig.update(status="measured", why=f"at K = {sizes[0]} x {sizes[1]} envs; the goal "
+                   "is for K = 8 x 64")
+    out["population_speedup_vs_serial_cpu"] = fig
+    for prefix, count in (("env", "counts"), ("population_env", "population_counts")):
+        src = f"env.{count}_{mode}.launches"
+        value, why = lookup(doc, src)
+        cuda_only(f"{prefix}_kernels_per_step", judge(value, "<= 12", why, src))
+        src = f"env.{count}_{mode}.syncs"
+        value, why = lookup(doc, src)
+        cuda_only(f"{prefix}_host_syncs_per_step", judge(value, "== 0", why, src))
+    cuda_only("env_mode_agrees_with_eager", _agreement(doc, mode))
+    src = "bench.env_ops_per_step"
+    value, why = lookup(doc, src)
+    out["env_ops_per_step"] = judge(value, None, why, src)
+    src = "population_study.study_trials_per_hour"
+    value, why = lookup(doc, src)
+    rc, _ = lookup(doc, "population_study.returncode")
+    done, _ = lookup(doc, "population_study.trials_done")
+    stopped, _ = lookup(doc, "population_study.stopped_at_deadline")
+    if value is not None and not done:
+        value, why = None, f"no trial ended (the study exited {rc}, stopped: {bool(stopped)})"
+    elif value is not None and rc != 0 and not stopped:
+        value, why = None, f"the study exited {rc} (see population_study.stderr_tail)"
+    out["study_trials_per_hour"] = judge(value, None, why, src)
+    if value is not None and stopped:
+        out["study_trials_per_hour"]["why"] = "a lower bound: stopped at its deadline"
+    cuda_only("population_fits_its_memory_budget", _sizing(doc))
+    src = "population_study.gpu_pane_worker_mem_mb"
+    value, why = lookup(doc, src)
+    cuda_only("gpu_pane_worker_mem_mb", judge(value, None, why, src))
+    for name, fig in out.items():
+        fig["name"] = name
+    return out
+
+
+def verdict(doc: dict[str, Any], figs: dict[str, Any]) -> dict[str, Any]:
+    """Counts by status, the names that failed or were not measured, and the step mode the
+    env figures were read from (the one training uses on this device)."""
+    by: dict[str, list[str]] = {}
+    for f in figs.values():
+        by.setdefault(f["status"], []).append(f["name"])
+    return {"step_mode": doc.get("env", {}).get("auto_mode") or "eager",
+            "pass": by.get("pass", []), "fail": by.get("fail", []),
+            "not_measured": by.get("not measured", []),
+            "all_goals_met": not by.get("fail") and not by.get("not measured")}
