@@ -17,11 +17,12 @@ one rerun.
    speedup against a few members trained one after another on the same GPU;
 3. bench: aten ops per vec step on CPU, PPO samples/s on cuda:0, and the CPU goal (K = 8 × 64
    envs, 1 thread: population against serial) on this machine's CPU;
-4. population_study: `cappuccino train --population auto --gpu 0` of --trials trials × 3
-   CPCV splits (a few hundred members) on synthetic data in a temp folder, as a real CLI
-   process with its own store, with `cappuccino sample` running beside it: wall time,
-   trials per hour, states, peak GPU memory, the population size the sizing chose, and the
-   GPU memory the sampler recorded for the population's process (the GPU pane's figure).
+4. population_study: `cappuccino train --population auto --gpu 0` of --trials trials (each
+   3 CPCV splits × 3 seeds + its final fit: 10 members, 1,280 in all) on synthetic data in a
+   temp folder, as a real CLI process with its own store, with `cappuccino sample` running
+   beside it: wall time, trials per hour, states, peak GPU memory against the sizing's budget
+   and estimate, the population size the sizing chose, and the GPU memory the sampler
+   recorded for the population's process (the GPU pane's figure).
 Each measure is timed and fails alone (its error goes into the JSON); one that would start
 past its part's share of --budget-s is skipped, saying so, and a watchdog writes what is done
 and exits 3 at the budget plus 20 s, whatever hangs. The JSON is rewritten after each part.
@@ -74,6 +75,7 @@ NEEDS = ("numpy", "torch", "psutil", "pynvml", "tqdm", "pydantic", "optuna",
          "engine.bench.population", "engine.bench.ppo", "engine.population.cli",
          "engine.population.study", "engine.cli.train", "engine.sampler.gpu", "store.samples")
 CHILDREN: list[subprocess.Popen[Any]] = []
+PARTS = ("env", "population", "bench", "population_study")
 
 
 def _part(doc: dict[str, Any], name: str, fn: Any) -> None:
@@ -87,15 +89,17 @@ def _part(doc: dict[str, Any], name: str, fn: Any) -> None:
     print(f"gpu_check: {name} done in {doc['seconds'][name]} s", file=sys.stderr, flush=True)
 
 
-def watch_gpu_process(db: Path, proc: subprocess.Popen[str], deadline: float) -> float | None:
+def watch_gpu_process(db: Path, proc: subprocess.Popen[str], deadline: float
+                      ) -> tuple[float | None, str | None]:
     """Until proc ends: the most GPU memory the sampler saw for proc's pid (what the GPU pane
-    shows for the population's process); None when it never showed up."""
+    shows for the population's process), or None and why it never showed up."""
     import sqlite3
 
     from store import samples
     from store.db import Store, StoreError
 
     seen: float | None = None
+    rows, pids = 0, set()
     while proc.poll() is None:
         if time.perf_counter() > deadline:
             proc.kill()
@@ -106,16 +110,24 @@ def watch_gpu_process(db: Path, proc: subprocess.Popen[str], deadline: float) ->
         try:
             store = Store(db)
             try:
-                rows = samples.latest_gpu_processes(store)
+                latest = samples.latest_gpu_processes(store)
             finally:
                 store.close()
         except (StoreError, sqlite3.Error):  # mid-creation or busy; the next look will do
             continue
-        for r in rows:
+        for r in latest:
+            rows += 1
+            pids.add(r.pid)
             if r.pid == proc.pid and r.mem_used_mb is not None:
                 seen = max(seen or 0.0, r.mem_used_mb)
     proc.wait()
-    return seen
+    if seen is not None:
+        return seen, None
+    if not rows:
+        return None, ("the sampler recorded no GPU process at all (no NVML, or NVML reports no "
+                      "per-process memory here)")
+    return None, (f"the sampler recorded {rows} GPU process rows, none with memory for the "
+                  f"study's pid {proc.pid} (pids seen: {sorted(pids)[:10]})")
 
 
 def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
@@ -144,7 +156,7 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
         with log_out.open("w") as fo, log_err.open("w") as fe:
             train = subprocess.Popen(argv, stdout=fo, stderr=fe, text=True, env=env)
             CHILDREN.append(train)
-            seen_mb = watch_gpu_process(db, train, deadline=deadline)
+            seen_mb, why_pane = watch_gpu_process(db, train, deadline=deadline)
         wall = time.perf_counter() - t0
         sampler.terminate()
         sampler.wait(timeout=30)
@@ -154,11 +166,19 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
                                "trials": trials, "device": "cuda:0" if cuda else "cpu",
                                "stdout_tail": stdout[-2000:], "stderr_tail": stderr[-2000:],
                                "gpu_pane_worker_mem_mb": seen_mb}
+        if why_pane:
+            out["why_no_gpu_pane"] = why_pane
         m = re.search(r"population: (\d+) trials, (\d+) envs per member \((.*)\)", stdout)
         if m:
             out.update(population_trials=int(m[1]), envs_per_member=int(m[2]), sizing=m[3])
             budget = re.search(r"([\d.]+) GiB budget", m[3])   # CUDA: half the free memory
             out["budget_mb"] = round(float(budget[1]) * 2**30 / 1e6) if budget else None
+            per = re.search(r"([\d.]+) MiB per member", m[3])
+            out["member_estimate_mb"] = round(float(per[1]) * 2**20 / 1e6, 1) if per else None
+            n = re.search(r"(\d+) members per trial", m[3])
+            out["members_per_trial"] = int(n[1]) if n else None
+        sizes = [int(k) for k in re.findall(r"population of (\d+) trials", stdout)]
+        out["largest_population_trials"] = max(sizes, default=None)
         store = Store(db)
         try:
             counts = registry.state_counts(store, "gpu-check")
@@ -171,7 +191,7 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
         done = sum(v for k, v in counts.items() if k in ("COMPLETE", "PRUNED", "FAILED"))
         out.update(states=counts, trials_done=done,
                    study_trials_per_hour=round(done / wall * 3600, 1),
-                   members=trials * 3,
+                   members=trials * (out.get("members_per_trial") or 0) or None,
                    peak_mem_mb=max((a.peak_mem_mb or 0.0) for a in attempts) if attempts else None)
         return out
 
@@ -236,13 +256,20 @@ def missing_modules() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--out", default="gpu_check.json")
-    p.add_argument("--trials", type=int, default=128, help="trials of the study (× 3 members)")
+    p.add_argument("--trials", type=int, default=128, help="trials of the study (10 members each)")
     p.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script)")
     p.add_argument("--budget-s", type=float, default=BUDGET_S,
                    help="wall-clock budget; the watchdog stops everything 20 s after it")
+    p.add_argument("--only", default=",".join(PARTS),
+                   help="comma-separated parts to run (a rerun of what failed costs less)")
     args = p.parse_args(argv)
     if args.trials < 1 or not 1 <= args.budget_s <= 3600:
         print("gpu_check: --trials must be >= 1 and --budget-s within 1..3600", file=sys.stderr)
+        return 2
+    only = [x.strip() for x in args.only.split(",") if x.strip()]
+    if not only or set(only) - set(PARTS):
+        print(f"gpu_check: --only takes parts among {', '.join(PARTS)}, got {args.only!r}",
+              file=sys.stderr)
         return 2
     missing = missing_modules()
     if missing:
@@ -277,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
              ("population_study",
               lambda: study_part(args.trials, args.smoke, start + args.budget_s - 10)))
     for name, fn in parts:
+        if name not in only:
+            doc[name] = {"skipped": f"not in --only {','.join(only)}"}
+            continue
         _part(doc, name, fn)
         _write(doc, args.out)
     doc["wall_s"] = round(time.perf_counter() - start, 1)

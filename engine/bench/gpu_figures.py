@@ -92,6 +92,21 @@ def _sizing(doc: dict[str, Any]) -> dict[str, Any]:
     return judge(round(float(peak) / float(budget), 3), "<= 1", None, src)
 
 
+def _estimate(doc: dict[str, Any]) -> dict[str, Any]:
+    """The measured peak over the sizing's estimate for the largest population (members ×
+    the estimate per member). No goal: the peak also holds the data and the evaluation, which
+    the estimate leaves to the budget's other half; above 1 says by how much it undercounts."""
+    src = "population_study.peak_mem_mb / (member_estimate_mb × members)"
+    vals = [lookup(doc, f"population_study.{k}") for k in
+            ("peak_mem_mb", "member_estimate_mb", "members_per_trial",
+             "largest_population_trials")]
+    why = next((w for v, w in vals if v is None), None)
+    if why is not None:
+        return judge(None, None, why, src)
+    peak, per, n, k = (float(v) for v, _w in vals)
+    return judge(round(peak / max(per * n * k, 1e-9), 3), None, None, src)
+
+
 def figures(doc: dict[str, Any]) -> dict[str, Any]:
     """Every figure of issue 14 point 5 with its goal and status."""
     cuda = bool(doc.get("cuda"))
@@ -145,6 +160,7 @@ def figures(doc: dict[str, Any]) -> dict[str, Any]:
     if value is not None and stopped:
         out["study_trials_per_hour"]["why"] = "a lower bound: stopped at its deadline"
     cuda_only("population_fits_its_memory_budget", _sizing(doc))
+    cuda_only("population_peak_over_memory_estimate", _estimate(doc))
     src = "population_study.gpu_pane_worker_mem_mb"
     value, why = lookup(doc, src)
     cuda_only("gpu_pane_worker_mem_mb", judge(value, None, why, src))

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 
 from engine.bench.gpu_wheels import CARRY, DEVICE_HAS
+from engine.config.schema import StudySection
 
 ROOT = Path(__file__).resolve().parents[3]
 # Loaded by every Python process of the check (PYTHONPATH): at exit, each writes the
@@ -84,6 +85,8 @@ def test_gpu_check_smoke_writes_every_part(tmp_path: Path) -> None:
         assert eager["kernels"] > 0 and eager["syncs"] == 0
     study = doc["population_study"]
     assert study["returncode"] == 0 and study["states"] == {"COMPLETE": 2}
+    seeds = StudySection().seeds   # the check's study: 3 splits, default seeds, a final fit
+    assert study["members_per_trial"] == 3 * seeds + 1 and study["members"] == 2 * (3 * seeds + 1)
     assert study["population_trials"] >= 1 and study["study_trials_per_hour"] > 0
 
 
@@ -128,3 +131,12 @@ def test_an_unwritable_out_and_bad_sizes_are_refused_at_once(tmp_path: Path) -> 
                                                      str(tmp_path / "file" / "x.json"))
     assert "--trials" in one_line_exit_2(tmp_path, "--trials", "0")
     assert "--budget-s" in one_line_exit_2(tmp_path, "--budget-s", "-5")
+    assert "--only takes parts" in one_line_exit_2(tmp_path, "--only", "env,gpu")
+
+
+def test_a_rerun_of_one_part_says_what_it_left_out(tmp_path: Path) -> None:
+    rc, doc = run_check(tmp_path, "--only", "bench")
+    assert rc == 0 and doc["bench"]["env_ops_per_step"] > 10
+    assert doc["env"] == {"skipped": "not in --only bench"}
+    fig = doc["figures"]["study_trials_per_hour"]
+    assert fig["status"] == "not measured" and "not in --only bench" in fig["why"]

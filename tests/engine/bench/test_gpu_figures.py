@@ -37,7 +37,9 @@ def gpu_doc() -> dict[str, Any]:
                   "population_speedup_vs_serial_cpu": {"k": 8, "n": 64, "speedup": 1.3}},
         "population_study": {"returncode": 0, "trials_done": 128, "stopped_at_deadline": False,
                              "study_trials_per_hour": 5000.0, "peak_mem_mb": 30000.0,
-                             "budget_mb": 70000, "gpu_pane_worker_mem_mb": 31000.0},
+                             "budget_mb": 70000, "gpu_pane_worker_mem_mb": 31000.0,
+                             "member_estimate_mb": 20.0, "members_per_trial": 10,
+                             "largest_population_trials": 128},
     }
 
 
@@ -51,6 +53,9 @@ def test_every_goal_met_passes_and_the_best_population_size_counts() -> None:
     assert figs["env_kernels_per_step"]["from"] == "env.counts_compile.launches"
     assert figs["population_fits_its_memory_budget"]["value"] == pytest.approx(30 / 70, abs=1e-3)
     assert figs["study_trials_per_hour"]["status"] == "measured"
+    est = figs["population_peak_over_memory_estimate"]
+    assert est["status"] == "measured" and est["value"] == pytest.approx(
+        30000 / (20 * 10 * 128), abs=1e-3)
 
 
 def test_a_miss_fails_and_says_which() -> None:
