@@ -46,9 +46,9 @@ def requirements() -> list[str]:
     return [f"{dist}=={metadata.version(dist)}" for dist in CARRY.values()]
 
 
-def pip_command(dest: str) -> list[str]:
+def pip_command(dest: str, python: str = DEVICE_PYTHON) -> list[str]:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--python-version", DEVICE_PYTHON, "--implementation", "cp", "-d", dest]
+           "--python-version", python, "--implementation", "cp", "-d", dest]
     for plat in PLATFORMS:
         cmd += ["--platform", plat]
     return cmd + requirements()
@@ -58,8 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--dest", default=".whl")
     p.add_argument("--dry-run", action="store_true", help="print the pip command, fetch nothing")
+    p.add_argument("--python-version", default=DEVICE_PYTHON,
+                   help=f"the GPU image's Python ({DEVICE_PYTHON}; another to rehearse here)")
     args = p.parse_args(argv)
-    cmd = pip_command(args.dest)
+    cmd = pip_command(args.dest, args.python_version)
     print(" ".join(cmd))
     if not args.dry_run:
         rc = subprocess.call(cmd)
