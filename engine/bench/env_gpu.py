@@ -19,6 +19,7 @@ detector. A count the controls cannot vouch for is None, "not measured", with th
 from __future__ import annotations
 
 import functools
+import re
 import time
 import warnings
 from collections import Counter
@@ -27,23 +28,19 @@ from typing import Any
 
 import torch
 
-# Host-side CUDA runtime/driver calls as kineto names them (cupti's callback names, with the
-# per-thread-stream "_ptsz" variants); torch/profiler/_cupti_monitor_trace.py lists the same.
-LAUNCH_CALLS = frozenset(
-    base + sfx
-    for base in ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx",
-                 "cudaLaunchCooperativeKernel", "cudaGraphLaunch", "cuGraphLaunch",
-                 "cudaMemcpyAsync", "cudaMemsetAsync", "cuMemcpyAsync", "cuMemsetD32Async",
-                 "cuMemsetD8Async")
-    for sfx in ("", "_ptsz"))
+# Host-side CUDA runtime/driver calls as kineto names them (cupti's callback names; torch's
+# own torch/profiler/_cupti_monitor_trace.py lists the same), compared without a version or
+# per-thread-stream suffix (cudaLaunchKernel_v7000, cudaMemcpyAsync_ptsz): see _base.
+LAUNCH_CALLS = frozenset((
+    "cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx",
+    "cudaLaunchCooperativeKernel", "cudaGraphLaunch", "cuGraphLaunch", "cudaMemcpyAsync",
+    "cudaMemsetAsync", "cuMemcpyAsync", "cuMemcpyHtoDAsync", "cuMemcpyDtoHAsync",
+    "cuMemsetD32Async", "cuMemsetD8Async"))
 # Calls that block the host until the device catches up. cudaDeviceSynchronize is left out:
 # only the bench's own torch.cuda.synchronize() makes it, after the measured steps.
-SYNC_CALLS = frozenset(
-    base + sfx
-    for base in ("cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy",
-                 "cuStreamSynchronize", "cuEventSynchronize", "cuCtxSynchronize", "cuMemcpyDtoH",
-                 "cudaMemcpyFromSymbol")
-    for sfx in ("", "_ptsz"))
+SYNC_CALLS = frozenset((
+    "cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy", "cuStreamSynchronize",
+    "cuEventSynchronize", "cuCtxSynchronize", "cuMemcpyDtoH", "cudaMemcpyFromSymbol"))
 NO_CUDA = "needs a CUDA device"
 MIN_CONTROL_KERNELS = 2   # the kernel control runs x * 2 + 1: two kernels, two launches
 
@@ -92,6 +89,11 @@ def _is_cuda_api(name: str) -> bool:
     return name.startswith("cuda") or (name.startswith("cu") and name[2:3].isupper())
 
 
+def _base(name: str) -> str:
+    """A CUDA API call's name without cupti's version or per-thread-stream suffix."""
+    return re.sub(r"(_v\d+|_ptsz|_ptds)+$", "", name)
+
+
 def count_events(events: Iterable[Any], steps: int) -> dict[str, Any]:
     """Per step, from a profile's events: device kernels (memcpys and memsets included), host
     launch calls, blocking host calls, aten ops, and every CUDA API call by name (so a note can
@@ -105,8 +107,8 @@ def count_events(events: Iterable[Any], steps: int) -> dict[str, Any]:
             aten += 1
         elif _is_cuda_api(e.name):
             api[e.name] += 1
-            launches += e.name in LAUNCH_CALLS
-            syncs += e.name in SYNC_CALLS
+            launches += _base(e.name) in LAUNCH_CALLS
+            syncs += _base(e.name) in SYNC_CALLS
     return {"kernels": kernels / steps, "launches": launches / steps,
             "profiler_syncs": syncs / steps, "aten_ops": aten / steps,
             "api_calls": {k: v / steps for k, v in sorted(api.items())}}

@@ -166,3 +166,21 @@ def test_a_blocking_call_is_a_sync_whatever_the_detector_says() -> None:
 def test_the_controls_count_what_they_must_on_cuda() -> None:
     ctl = env_gpu.control("cuda:0")
     assert ctl["kernels"] >= 2 and ctl["launches"] >= 2 and ctl["sync_warnings"] >= 1
+
+
+def test_count_events_reads_cuda_names_with_their_suffixes() -> None:
+    """torch's own FunctionEvents as a GPU profile holds them: kernels on the CUDA device,
+    runtime/driver calls on the CPU side, named with or without cupti's suffixes."""
+    from torch.autograd import DeviceType
+    from torch.autograd.profiler_util import FunctionEvent
+
+    def ev(name: str, dev: DeviceType = DeviceType.CPU) -> FunctionEvent:
+        return FunctionEvent(0, name, 1, 0, 1, device_type=dev)
+
+    events = [ev("triton_poi_fused_0", DeviceType.CUDA), ev("Memcpy DtoD", DeviceType.CUDA),
+              ev("cuLaunchKernel"), ev("cudaLaunchKernel_v7000"), ev("cudaMemcpyAsync_ptsz"),
+              ev("cudaGraphLaunch"), ev("cudaStreamSynchronize"), ev("cudaMemcpy"),
+              ev("cudaDeviceSynchronize"), ev("cudaGetDevice"), ev("aten::add")]
+    c = env_gpu.count_events(events, 2)
+    assert (c["kernels"], c["launches"], c["profiler_syncs"], c["aten_ops"]) == (1, 2, 1, 0.5)
+    assert c["api_calls"]["cudaLaunchKernel_v7000"] == 0.5 and "cudaGetDevice" in c["api_calls"]
