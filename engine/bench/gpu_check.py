@@ -9,22 +9,27 @@ package is named in one line (exit 2) before anything is measured. The default b
 (300 s, the watchdog 20 s later) leaves room in 15 device minutes for the machine's start and
 one rerun.
 
-1. env: the vec env step in each mode (engine.env.accel: eager, compile, graph): kernels,
-   launches and host syncs per vec step at N = 65,536 (and a population of 256 members ×
-   256 envs), vec steps/s at N = 1,024 / 65,536 / 1,048,576, and each mode's largest
+The goals' figures first, in this order:
+1. env: the vec env step in each mode (engine.env.accel: eager, compile, graph; the one
+   training uses on this device first): kernels, launches and host syncs per vec step at
+   N = 65,536 (and a population of 256 members × 256 envs), and each fast mode's largest
    difference from eager over steps that cross an episode end;
 2. population: aggregate samples/s at K = 256, n = 256 and K = 256, n = 1,024, and the
    speedup against a few members trained one after another on the same GPU;
-3. bench: aten ops per vec step on CPU, PPO samples/s on cuda:0, and the CPU goal (K = 8 × 64
-   envs, 1 thread: population against serial) on this machine's CPU;
+3. bench: aten ops per vec step, and the CPU goal (K = 8 × 64 envs, 1 thread: population
+   against serial), on this machine's CPU;
 4. population_study: `cappuccino train --population auto --gpu 0` of --trials trials (each
    3 CPCV splits × 3 seeds + its final fit: 10 members, 1,280 in all) on synthetic data in a
    temp folder, as a real CLI process with its own store, with `cappuccino sample` running
    beside it: wall time, trials per hour, states, peak GPU memory against the sizing's budget
    and estimate, the population size the sizing chose, and the GPU memory the sampler
-   recorded for the population's process (the GPU pane's figure).
+   recorded for the population's process (the GPU pane's figure);
+then 5. extras, with the time left: vec steps/s at N = 1,024 / 65,536 / 1,048,576 per mode,
+PPO samples/s of one default trial on cuda:0, the rollout graph, inductor's kernel count.
+Each part may run until its weight's share (WEIGHTS) of what is left of the budget, so one
+that overran shortens the later ones rather than skipping them.
 Each measure is timed and fails alone (its error goes into the JSON); one that would start
-past its part's share of --budget-s is skipped, saying so, and a watchdog writes what is done
+past its part's deadline is skipped, saying so, and a watchdog writes what is done
 and exits 3 at the budget plus 20 s, whatever hangs. The JSON is rewritten after each part.
 Without CUDA every CUDA-only figure is null with the reason. `figures` holds every figure of
 issue 14 point 5 with its goal and pass/fail/"not measured" (engine.bench.gpu_figures), and
@@ -75,7 +80,12 @@ NEEDS = ("numpy", "torch", "psutil", "pynvml", "tqdm", "pydantic", "optuna",
          "engine.bench.population", "engine.bench.ppo", "engine.population.cli",
          "engine.population.study", "engine.cli.train", "engine.sampler.gpu", "store.samples")
 CHILDREN: list[subprocess.Popen[Any]] = []
-PARTS = ("env", "population", "bench", "population_study")
+# The parts in order, each with its weight: a part may run until now + what is left of the
+# budget × its weight over the weights still to come, so one that overran shortens the later
+# ones instead of skipping them. The goals' figures come first, what no goal names last.
+WEIGHTS = {"env": 0.25, "population": 0.2, "bench": 0.07, "population_study": 0.33,
+           "extras": 0.15}
+PARTS = tuple(WEIGHTS)
 
 
 def _part(doc: dict[str, Any], name: str, fn: Any) -> None:
@@ -279,14 +289,17 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     import torch
 
-    from engine.bench.gpu_parts import bench_part, env_part, population_part
+    from engine.bench.gpu_parts import bench_part, env_part, extras_part, population_part
 
     torch.set_num_threads(1)   # CPU figures on one thread, as `cappuccino bench` measures
     start = time.perf_counter()
-    share = {"env": 0.40, "population": 0.58, "bench": 0.66}   # of the budget, cumulative
+    end = start + float(args.budget_s) - 5
 
     def until(part: str) -> float:
-        return start + share[part] * float(args.budget_s)
+        """This part's deadline: its weight's share of what is left of the budget."""
+        now = time.perf_counter()
+        rest = sum(WEIGHTS[q] for q in PARTS[PARTS.index(part):] if q in only)
+        return now + max(0.0, end - now) * WEIGHTS[part] / rest
 
     doc: dict[str, Any] = {"torch": torch.__version__, "budget_s": args.budget_s,
                            "smoke": args.smoke, "python": sys.version.split()[0],
@@ -302,7 +315,8 @@ def main(argv: list[str] | None = None) -> int:
              ("population", lambda: population_part(args.smoke, until("population"))),
              ("bench", lambda: bench_part(args.smoke, until("bench"))),
              ("population_study",
-              lambda: study_part(args.trials, args.smoke, start + args.budget_s - 10)))
+              lambda: study_part(args.trials, args.smoke, until("population_study"))),
+             ("extras", lambda: extras_part(args.smoke, until("extras"))))
     for name, fn in parts:
         if name not in only:
             doc[name] = {"skipped": f"not in --only {','.join(only)}"}

@@ -70,17 +70,17 @@ def test_gpu_check_smoke_writes_every_part(tmp_path: Path) -> None:
     if not torch.cuda.is_available():
         assert figs["env_kernels_per_step"]["status"] == "not measured"
         assert not verdict["all_goals_met"] and "env_kernels_per_step" in verdict["not_measured"]
-    env, pop, bench = doc["env"], doc["population"], doc["bench"]
+    env, pop, bench, extras = doc["env"], doc["population"], doc["bench"], doc["extras"]
     eager = env["counts_eager"]
     assert 10 < eager["aten_ops"] < 1000 and eager["mode"] == "eager"
-    assert env["rate_eager_64"]["vec_steps_per_s"] > 0
+    assert extras["rate_eager_64"]["vec_steps_per_s"] > 0
     assert pop["samples_per_s_k2_n16"] > 0 and pop["speedup_vs_serial"]["speedup"] > 0
     assert bench["env_ops_per_step"] > 10
     if not torch.cuda.is_available():   # CUDA-only figures: null, each with its reason
         assert eager["kernels"] is eager["syncs"] is eager["launches"] is None
         assert "needs a CUDA device" in eager["why_null"]
         assert env["agreement"] is None and "CUDA" in env["why_no_agreement"]
-        assert bench["ppo_samples_per_s_cuda"] is None and "CUDA" in bench["why_null"]
+        assert extras["ppo_samples_per_s_cuda"] is None and "CUDA" in extras["why_no_ppo_cuda"]
     else:
         assert eager["kernels"] > 0 and eager["syncs"] == 0
     study = doc["population_study"]
@@ -97,7 +97,8 @@ def test_gpu_check_stops_itself_at_its_budget(tmp_path: Path) -> None:
     if rc == 3:   # the watchdog wrote what was done (a very loaded machine)
         assert doc["stopped_by_watchdog"] is True
         return
-    skipped = [k for part in ("env", "population", "bench") for k, v in doc[part].items()
+    skipped = [k for part in ("env", "population", "bench", "extras")
+               for k, v in doc[part].items()
                if isinstance(v, dict) and "skipped" in v]
     assert skipped, "a 3 s budget leaves measures undone, and says which"
     study = doc.get("population_study")
