@@ -114,14 +114,22 @@ def count_events(events: Iterable[Any], steps: int) -> dict[str, Any]:
             "api_calls": {k: v / steps for k, v in sorted(api.items())}}
 
 
-def vouch(counts: dict[str, Any], control: dict[str, Any], sync_warnings: float | None
-          ) -> dict[str, Any]:
+def vouch(counts: dict[str, Any], control: dict[str, Any], sync_warnings: float | None,
+          mode: str = "eager") -> dict[str, Any]:
     """The step's counts as figures: kernels and launches only where the kernel control saw
     its kernels and the step itself any; syncs only where the sync control was caught (or the
     profiler saw a blocking call, which is a sync whatever the detector says). Else None with
-    the reason: a wrong event name or a deaf detector must read as "not measured", not as 0."""
+    the reason: a wrong event name or a deaf detector must read as "not measured", not as 0.
+    Outside a CUDA graph every device kernel was launched by a host call, so fewer launch
+    calls than kernels means some launch API went unseen (triton's cuLaunchKernel, say): the
+    kernel count then stands for the launches."""
     out = dict(counts, sync_warnings=sync_warnings)
     why: list[str] = []
+    if mode != "graph" and 0 < counts["launches"] < counts["kernels"]:
+        out["launches"] = counts["kernels"]
+        out["launches_note"] = (f"{counts['launches']:g} launch calls seen for "
+                                f"{counts['kernels']:g} kernels: the kernel count stands for "
+                                "them")
     deaf = (control["kernels"] < MIN_CONTROL_KERNELS
             or control["launches"] < MIN_CONTROL_KERNELS)
     for key in ("kernels", "launches"):
@@ -130,7 +138,7 @@ def vouch(counts: dict[str, Any], control: dict[str, Any], sync_warnings: float 
             why.append(f"{key}: not measured: a control of {MIN_CONTROL_KERNELS} known kernels "
                        f"counted {control['kernels']} kernels and {control['launches']} launch "
                        f"calls (API calls seen: {sorted(control.get('api_calls', {}))})")
-        elif not counts[key]:
+        elif not out[key]:
             out[key] = None
             why.append(f"{key}: not measured: the profiler saw none in the step while the "
                        f"control counted {control[key]}")
@@ -204,7 +212,8 @@ def step_counts(device: str, n: int, mode: str, population: int = 0, steps: int 
         env.step(acts[done[0] % len(acts)])
         done[0] += 1
     warned = _sync_warnings(one_step, steps)
-    return dict(head, **vouch(counts, control(device), warned), control=control(device))
+    return dict(head, **vouch(counts, control(device), warned, env.stepper.mode),
+                control=control(device))
 
 
 def step_rate(device: str, n: int, mode: str, seconds: float = 3.0) -> dict[str, Any]:

@@ -184,3 +184,15 @@ def test_count_events_reads_cuda_names_with_their_suffixes() -> None:
     c = env_gpu.count_events(events, 2)
     assert (c["kernels"], c["launches"], c["profiler_syncs"], c["aten_ops"]) == (1, 2, 1, 0.5)
     assert c["api_calls"]["cudaLaunchKernel_v7000"] == 0.5 and "cudaGetDevice" in c["api_calls"]
+
+
+def test_unseen_launch_calls_are_made_up_by_the_kernels_outside_a_graph() -> None:
+    """A profiler that misses one launch API (triton's cuLaunchKernel, say) must not make a
+    compiled step look like it launches less than it runs; in a CUDA graph it may."""
+    c = {"kernels": 14.0, "launches": 1.0, "profiler_syncs": 0.0, "aten_ops": 2.0,
+         "api_calls": {"cudaMemcpyAsync": 1.0}}
+    ctl = {"kernels": 2.0, "launches": 2.0, "api_calls": {}, "sync_warnings": 1.0}
+    out = env_gpu.vouch(c, ctl, sync_warnings=0.0, mode="compile")
+    assert out["launches"] == 14.0 and "1 launch calls seen for 14 kernels" in out["launches_note"]
+    out = env_gpu.vouch(c, ctl, sync_warnings=0.0, mode="graph")
+    assert out["launches"] == 1.0 and "launches_note" not in out
