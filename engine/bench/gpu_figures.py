@@ -179,3 +179,47 @@ def verdict(doc: dict[str, Any], figs: dict[str, Any]) -> dict[str, Any]:
             "pass": by.get("pass", []), "fail": by.get("fail", []),
             "not_measured": by.get("not measured", []),
             "all_goals_met": not by.get("fail") and not by.get("not measured")}
+
+
+def table(doc: dict[str, Any]) -> str:
+    """The figures as a markdown table (for the issue's note), re-judged from the measured
+    document so that a corrected reader can be run on an old run's JSON."""
+    figs = figures(doc)
+    v = verdict(doc, figs)
+    rows = ["| figure | value | goal | status | from / why |", "|---|---|---|---|---|"]
+    for f in figs.values():
+        value = "-" if f["value"] is None else f"{f['value']:,.4g}" if isinstance(
+            f["value"], float) else str(f["value"])
+        rows.append(f"| {f['name']} | {value} | {f['goal'] or '-'} | {f['status']} | "
+                    f"{f['from']}{'; ' + f['why'] if f.get('why') else ''} |")
+    head = (f"{doc.get('cuda') or 'no CUDA device'}, torch {doc.get('torch')}, step mode "
+            f"{v['step_mode']}, wall {doc.get('wall_s')} s of {doc.get('budget_s')} s"
+            f"{', stopped by the watchdog' if doc.get('stopped_by_watchdog') else ''}")
+    tail = (f"goals met: {len(v['pass'])}; failed: {', '.join(v['fail']) or 'none'}; "
+            f"not measured: {', '.join(v['not_measured']) or 'none'}")
+    return "\n".join([head, "", *rows, "", tail])
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+    import json
+    import sys
+
+    p = argparse.ArgumentParser(description="issue 14's figures of a gpu_check JSON, as a table")
+    p.add_argument("json", help="the file gpu_check --out wrote")
+    args = p.parse_args(argv)
+    try:
+        with open(args.json, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"gpu_figures: cannot read {args.json}: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(doc, dict):
+        print(f"gpu_figures: {args.json} is not a gpu_check document", file=sys.stderr)
+        return 2
+    print(table(doc))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

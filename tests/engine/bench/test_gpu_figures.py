@@ -196,3 +196,25 @@ def test_unseen_launch_calls_are_made_up_by_the_kernels_outside_a_graph() -> Non
     assert out["launches"] == 14.0 and "1 launch calls seen for 14 kernels" in out["launches_note"]
     out = env_gpu.vouch(c, ctl, sync_warnings=0.0, mode="graph")
     assert out["launches"] == 1.0 and "launches_note" not in out
+
+
+def test_the_table_is_written_from_the_json_alone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+    import subprocess
+    import sys
+
+    doc = gpu_doc()
+    doc["env"]["counts_compile"] = counts(13, 0)
+    (tmp_path / "run.json").write_text(json.dumps(doc))
+    (tmp_path / "bad.json").write_text("{not json")
+    cmd = [sys.executable, "-m", "engine.bench.gpu_figures"]
+    ok = subprocess.run([*cmd, str(tmp_path / "run.json")], capture_output=True, text=True,
+                        timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "| env_kernels_per_step | 13 | <= 12 | fail | env.counts_compile.launches |" in ok.stdout
+    assert "failed: env_kernels_per_step;" in ok.stdout and "NVIDIA H200" in ok.stdout
+    for bad in ("bad.json", "missing.json"):
+        r = subprocess.run([*cmd, str(tmp_path / bad)], capture_output=True, text=True,
+                           timeout=60)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+        assert "cannot read" in r.stderr and "Traceback" not in r.stderr
