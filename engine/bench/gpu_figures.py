@@ -4,8 +4,9 @@ Every figure point 5 of the issue names (plus the checks that make them mean som
 fast step modes agree with eager, the auto-sized population fits its memory budget, the GPU
 pane sees the worker) becomes one entry:
 
-    {"value": ..., "goal": ">= 10000000" | None, "status": "pass" | "fail" | "measured" |
-     "not measured", "from": "population.samples_per_s_k256_n256", "why": "..."}
+    {"value": ..., "goal": ">= 10000000" | None, "status": "pass" | "fail" | "inconclusive" |
+     "measured" | "not measured", "from": "population.samples_per_s_k256_n256", "why": "...",
+     "ci95": [lo, hi] (a noisy figure: judged on its whole interval)}
 
 "measured" is a figure with no goal; "not measured" always says why (no CUDA device, the
 part was skipped or failed, the profiler's control did not vouch for a count). A note can be
@@ -48,7 +49,11 @@ def lookup(doc: Any, path: str) -> tuple[Any, str | None]:
     return node, None
 
 
-def judge(value: Any, goal: str | None, why: str | None, source: str) -> dict[str, Any]:
+def judge(value: Any, goal: str | None, why: str | None, source: str,
+          ci95: list[float] | None = None) -> dict[str, Any]:
+    """A figure's status against its goal. With a 95 % interval (a noisy figure), it passes
+    only if the whole interval meets the goal, fails if none of it does, and is
+    "inconclusive" when the goal lies inside it."""
     out: dict[str, Any] = {"value": value, "goal": goal, "from": source}
     if value is None:
         out.update(status="not measured", why=why or "no value")
@@ -56,7 +61,12 @@ def judge(value: Any, goal: str | None, why: str | None, source: str) -> dict[st
         out["status"] = "measured"
     else:
         op, threshold = goal.split()
-        out["status"] = "pass" if OPS[op](float(value), float(threshold)) else "fail"
+        meets = OPS[op]
+        out["status"] = "pass" if meets(float(value), float(threshold)) else "fail"
+        if ci95 is not None and op in (">=", "<="):
+            ends = [meets(float(x), float(threshold)) for x in ci95]
+            out["ci95"] = ci95
+            out["status"] = "pass" if all(ends) else "fail" if not any(ends) else "inconclusive"
     return out
 
 
@@ -129,7 +139,8 @@ def figures(doc: dict[str, Any]) -> dict[str, Any]:
     cuda_only("population_speedup_vs_serial", judge(value, ">= 100", why, src))
     src = "bench.population_speedup_vs_serial_cpu.speedup"
     value, why = lookup(doc, src)
-    fig = judge(value, ">= 1.15", why, src)
+    fig = judge(value, ">= 1.15", why, src,
+                lookup(doc, "bench.population_speedup_vs_serial_cpu.ci95")[0])
     sizes = (lookup(doc, "bench.population_speedup_vs_serial_cpu.k")[0],
              lookup(doc, "bench.population_speedup_vs_serial_cpu.n")[0])
     if value is not None and sizes != (8, 64):   # --smoke: the goal is for these sizes only
@@ -177,8 +188,10 @@ def verdict(doc: dict[str, Any], figs: dict[str, Any]) -> dict[str, Any]:
         by.setdefault(f["status"], []).append(f["name"])
     return {"step_mode": doc.get("env", {}).get("auto_mode") or "eager",
             "pass": by.get("pass", []), "fail": by.get("fail", []),
+            "inconclusive": by.get("inconclusive", []),
             "not_measured": by.get("not measured", []),
-            "all_goals_met": not by.get("fail") and not by.get("not measured")}
+            "all_goals_met": not by.get("fail") and not by.get("not measured")
+            and not by.get("inconclusive")}
 
 
 def table(doc: dict[str, Any]) -> str:
@@ -190,12 +203,15 @@ def table(doc: dict[str, Any]) -> str:
     for f in figs.values():
         value = "-" if f["value"] is None else f"{f['value']:,.4g}" if isinstance(
             f["value"], float) else str(f["value"])
+        if f.get("ci95"):
+            value += f" (95 % CI {f['ci95'][0]:g}–{f['ci95'][1]:g})"
         rows.append(f"| {f['name']} | {value} | {f['goal'] or '-'} | {f['status']} | "
                     f"{f['from']}{'; ' + f['why'] if f.get('why') else ''} |")
     head = (f"{doc.get('cuda') or 'no CUDA device'}, torch {doc.get('torch')}, step mode "
             f"{v['step_mode']}, wall {doc.get('wall_s')} s of {doc.get('budget_s')} s"
             f"{', stopped by the watchdog' if doc.get('stopped_by_watchdog') else ''}")
     tail = (f"goals met: {len(v['pass'])}; failed: {', '.join(v['fail']) or 'none'}; "
+            f"inconclusive: {', '.join(v['inconclusive']) or 'none'}; "
             f"not measured: {', '.join(v['not_measured']) or 'none'}")
     return "\n".join([head, "", *rows, "", tail])
 

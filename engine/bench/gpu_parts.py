@@ -159,7 +159,7 @@ def cpu_speedup(smoke: bool) -> dict[str, Any]:
 
     from engine.bench.population import side_by_side
 
-    k, n, updates = (2, 16, 1) if smoke else (8, 64, 2)
+    k, n, updates = (2, 16, 2) if smoke else (8, 64, 6)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -168,7 +168,20 @@ def cpu_speedup(smoke: bool) -> dict[str, Any]:
         torch.set_num_threads(threads)
     return {"k": k, "n": n, "threads": 1, "updates": updates, "population": round(r.population),
             "serial": round(r.serial), "speedup": round(r.population / r.serial, 3),
-            "speedup_per_cpu_s": round(r.population_cpu / r.serial_cpu, 3)}
+            "speedup_per_cpu_s": round(r.population_cpu / r.serial_cpu, 3),
+            "rounds": [round(x, 3) for x in r.rounds], "ci95": ci95(r.rounds)}
+
+
+def ci95(xs: tuple[float, ...] | list[float]) -> list[float] | None:
+    """A 95 % interval of the mean of xs (Student's t), None under two values."""
+    import statistics
+
+    t95 = {1: 12.71, 2: 4.30, 3: 3.18, 4: 2.78, 5: 2.57, 6: 2.45, 7: 2.36, 8: 2.31, 9: 2.26}
+    if len(xs) < 2:
+        return None
+    mean, sd = statistics.fmean(xs), statistics.stdev(xs)
+    half = t95.get(len(xs) - 1, 2.0) * sd / len(xs) ** 0.5
+    return [round(mean - half, 3), round(mean + half, 3)]
 
 
 def rollout_graph_check(k: int, n: int, updates: int) -> dict[str, Any]:

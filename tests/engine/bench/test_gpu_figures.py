@@ -218,3 +218,27 @@ def test_the_table_is_written_from_the_json_alone(tmp_path) -> None:  # type: ig
                            timeout=60)
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
         assert "cannot read" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_noisy_speedup_passes_only_when_its_whole_interval_does() -> None:
+    doc = gpu_doc()
+    cpu = doc["bench"]["population_speedup_vs_serial_cpu"]
+    cpu.update(speedup=1.2, ci95=[1.17, 1.24])
+    assert figures(doc)["population_speedup_vs_serial_cpu"]["status"] == "pass"
+    cpu.update(speedup=1.2, ci95=[1.05, 1.35])   # the goal lies inside: no verdict either way
+    figs = figures(doc)
+    assert figs["population_speedup_vs_serial_cpu"]["status"] == "inconclusive"
+    v = verdict(doc, figs)
+    assert v["inconclusive"] == ["population_speedup_vs_serial_cpu"] and not v["all_goals_met"]
+    cpu.update(speedup=1.1, ci95=[1.02, 1.14])
+    assert figures(doc)["population_speedup_vs_serial_cpu"]["status"] == "fail"
+
+
+def test_ci95_of_rounds() -> None:
+    from engine.bench.gpu_parts import ci95
+
+    assert ci95([1.2]) is None
+    interval = ci95([1.1, 1.2, 1.3])   # mean 1.2, sd 0.1, t(2) = 4.30: 1.2 -/+ 0.248
+    assert interval is not None
+    lo, hi = interval
+    assert lo == pytest.approx(0.952, abs=1e-3) and hi == pytest.approx(1.448, abs=1e-3)
