@@ -242,6 +242,11 @@ def _watchdog(doc: dict[str, Any], path: str, at: float) -> None:
         for child in CHILDREN:   # the study and the sampler must not outlive the check
             if child.poll() is None:
                 child.kill()
+                doc.setdefault("killed_children", []).append(child.pid)
+            try:
+                child.wait(timeout=5)   # reaped: no zombie left behind
+            except subprocess.TimeoutExpired:
+                doc.setdefault("unreaped_children", []).append(child.pid)
         _write(doc, path)
         print("gpu_check: over budget, stopped by the watchdog", file=sys.stderr, flush=True)
         os._exit(3)
@@ -270,11 +275,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--smoke", action="store_true", help="tiny sizes (checks the script)")
     p.add_argument("--budget-s", type=float, default=BUDGET_S,
                    help="wall-clock budget; the watchdog stops everything 20 s after it")
+    p.add_argument("--watchdog-s", type=float, default=None,
+                   help="stop everything this long after the start (default: budget + 20)")
     p.add_argument("--only", default=",".join(PARTS),
                    help="comma-separated parts to run (a rerun of what failed costs less)")
     args = p.parse_args(argv)
-    if args.trials < 1 or not 1 <= args.budget_s <= 3600:
-        print("gpu_check: --trials must be >= 1 and --budget-s within 1..3600", file=sys.stderr)
+    if args.trials < 1 or not 1 <= args.budget_s <= 3600 or (args.watchdog_s or 1) <= 0:
+        print("gpu_check: --trials must be >= 1, --budget-s within 1..3600 and --watchdog-s "
+              "above 0", file=sys.stderr)
         return 2
     only = [x.strip() for x in args.only.split(",") if x.strip()]
     if not only or set(only) - set(PARTS):
@@ -310,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         print(f"gpu_check: cannot write --out {args.out}: {e.strerror or e}", file=sys.stderr)
         return 2
-    _watchdog(doc, args.out, start + args.budget_s + 20)
+    _watchdog(doc, args.out, start + (args.watchdog_s or args.budget_s + 20))
     parts = (("env", lambda: env_part(args.smoke, until("env"))),
              ("population", lambda: population_part(args.smoke, until("population"))),
              ("bench", lambda: bench_part(args.smoke, until("bench"))),

@@ -141,3 +141,19 @@ def test_a_rerun_of_one_part_says_what_it_left_out(tmp_path: Path) -> None:
     assert doc["env"] == {"skipped": "not in --only bench"}
     fig = doc["figures"]["study_trials_per_hour"]
     assert fig["status"] == "not measured" and "not in --only bench" in fig["why"]
+
+
+def test_the_watchdog_stops_a_run_that_outlives_it_and_its_children(tmp_path: Path) -> None:
+    """A run still going at the watchdog's time (here: 6 s in, while the study's `train` and
+    `sample` processes run) writes what is done, kills and reaps its children, exits 3."""
+    import psutil
+
+    t0 = time.monotonic()
+    rc, doc = run_check(tmp_path, "--only", "population_study", "--watchdog-s", "6",
+                        timeout=120)
+    assert rc == 3 and doc["stopped_by_watchdog"] is True
+    assert time.monotonic() - t0 < 60
+    assert "figures" in doc and "verdict" in doc   # judged on what was done
+    assert len(doc["killed_children"]) == 2 and not doc.get("unreaped_children")
+    for pid in doc["killed_children"]:
+        assert not psutil.pid_exists(pid)
