@@ -149,8 +149,8 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
     cuda = torch.cuda.is_available()
     with tempfile.TemporaryDirectory(prefix="cappuccino-gpu-check-") as tmp:
         cfg = Path(tmp) / "cappuccino.toml"
-        cfg.write_text(STUDY_TOML.format(bars=3000 if smoke else 20000,
-                                         steps=2048 if smoke else 65536))
+        bars, steps = (3000, 2048) if smoke else (20000, 65536)
+        cfg.write_text(STUDY_TOML.format(bars=bars, steps=steps))
         argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg), "train",
                 "--study", "gpu-check", "--n-trials", str(trials), "--population", "auto"]
         if cuda:
@@ -175,7 +175,11 @@ def study_part(trials: int, smoke: bool, deadline: float) -> dict[str, Any]:
                                "stopped_at_deadline": time.perf_counter() >= deadline,
                                "trials": trials, "device": "cuda:0" if cuda else "cpu",
                                "stdout_tail": stdout[-2000:], "stderr_tail": stderr[-2000:],
-                               "gpu_pane_worker_mem_mb": seen_mb}
+                               "gpu_pane_worker_mem_mb": seen_mb,
+                               "settings": (f"{bars:,} synthetic bars of 7 tickers, 3 CPCV "
+                                            f"splits, {steps:,} PPO steps per member "
+                                            "([ppo] total_steps; the default is 200,000), "
+                                            "other settings default")}
         if why_pane:
             out["why_no_gpu_pane"] = why_pane
         m = re.search(r"population: (\d+) trials, (\d+) envs per member \((.*)\)", stdout)

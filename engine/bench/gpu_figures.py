@@ -168,8 +168,11 @@ def figures(doc: dict[str, Any]) -> dict[str, Any]:
     elif value is not None and rc != 0 and not stopped:
         value, why = None, f"the study exited {rc} (see population_study.stderr_tail)"
     out["study_trials_per_hour"] = judge(value, None, why, src)
-    if value is not None and stopped:
-        out["study_trials_per_hour"]["why"] = "a lower bound: stopped at its deadline"
+    settings, _ = lookup(doc, "population_study.settings")
+    if value is not None:   # what kind of study the rate is of
+        out["study_trials_per_hour"]["why"] = "; ".join(
+            x for x in (settings, "a lower bound: stopped at its deadline" if stopped else "")
+            if x)
     cuda_only("population_fits_its_memory_budget", _sizing(doc))
     cuda_only("population_peak_over_memory_estimate", _estimate(doc))
     src = "population_study.gpu_pane_worker_mem_mb"
