@@ -253,6 +253,12 @@ def _watchdog(doc: dict[str, Any], path: str, at: float) -> None:
                 doc.setdefault("unreaped_children", []).append(child.pid)
         _write(doc, path)
         print("gpu_check: over budget, stopped by the watchdog", file=sys.stderr, flush=True)
+        try:
+            from engine.bench.gpu_figures import table
+
+            print(table(doc), flush=True)
+        except Exception as e:   # the JSON is written; a table that fails is said, not fatal
+            print(f"gpu_check: no table: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
         os._exit(3)
     threading.Thread(target=run, daemon=True).start()
 
@@ -337,7 +343,10 @@ def main(argv: list[str] | None = None) -> int:
         _write(doc, args.out)
     doc["wall_s"] = round(time.perf_counter() - start, 1)
     _write(doc, args.out)
-    print(json.dumps(dict(doc, **judged(doc)), indent=2, sort_keys=True))
+    from engine.bench.gpu_figures import table
+
+    print(f"gpu_check: wrote {args.out}", flush=True)
+    print(table(doc))   # the figures, also where only the output's tail comes back
     return 0
 
 
