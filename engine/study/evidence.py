@@ -161,15 +161,12 @@ def returns_matrix(trials: list[TrialInput]) -> tuple[np.ndarray, np.ndarray, li
 
 
 def baseline_objectives(trace: Trace, bar_seconds: float) -> dict[str, float | None]:
-    """Each baseline scored like a trial: mean − SE over the trial's own (split, seed) units.
-
-    A baseline has no seed, so its split's score stands for each seed the trial trained
-    there: scored on 3 splits alone, its SE would be √3 wider than that of a trial whose
-    seeds all did the same thing, and a trial that merely holds the baseline would beat it."""
+    """Each baseline scored like a trial (trace.objective_of): mean − SE of its per-split
+    active Sharpe, over the splits the trial has a score on (a trial that merely holds a
+    baseline scores exactly that baseline's objective)."""
     units = trace.baseline_units()
-    seeds = {i: len(trace.splits[i].active) for i in units}
-    per_split = ([base for i, base in units.items() for _ in range(seeds[i])]
-                 if any(seeds.values()) else list(units.values()))
+    scored = [base for i, base in units.items() if trace.splits[i].active]
+    per_split = scored or list(units.values())
     out: dict[str, float | None] = {}
     for k, name in enumerate(NAMES):
         if not per_split:
