@@ -110,7 +110,12 @@ def check_layout(cfg: Config, study: str, timeframe: str, data: object) -> None:
 
     store = open_store(cfg)
     try:
-        check_config(cfg, store, study, timeframe, data)
+        shared = None
+        if cfg.study.storage:  # other hosts' trials are pooled too: their candles must match
+            from engine.study.storage import open_study
+
+            shared = open_study(cfg, study)
+        check_config(cfg, store, study, timeframe, data, shared)
     except LayoutMismatchError as e:
         raise UsageError(f"train: {e}") from None
     finally:

@@ -75,3 +75,44 @@ def test_train_on_other_candles_is_refused_in_one_line_and_adds_no_trial(tmp_pat
         assert {a.trial for a in registry.list_attempts(store, "s")} == {0}
     finally:
         store.close()
+
+
+@pytest.mark.slow
+def test_hosts_sharing_a_study_must_train_on_the_same_candles(tmp_path: Path) -> None:
+    # Two hosts, each with its own store and candles, one shared Optuna storage: host B's
+    # candles differ (fetched at another time), so its trials would be pooled bar by bar
+    # with host A's on other bars. B is refused up front, before any trial.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    shared = f'[study]\nstorage = "sqlite:///{tmp_path / "shared.db"}"\n'
+
+    def train(host: str, text: str) -> subprocess.CompletedProcess[str]:
+        (tmp_path / host).mkdir(exist_ok=True)
+        cfg = _config(tmp_path / host, text.replace("[study]\n", shared))
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli.main", "--config", str(cfg), "train",
+             "--study", "s", "--n-trials", "1", "--direct"], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=240)
+
+    a = train("a", TINY)
+    assert a.returncode == 0, a.stderr[-2000:]
+    b = train("b", TINY.replace("synthetic_bars = 3000", "synthetic_bars = 3100"))
+    assert b.returncode == 2, (b.stdout, b.stderr)
+    lines = b.stderr.strip().splitlines()
+    assert len(lines) == 1 and "(the shared study storage)" in lines[0], b.stderr
+    cfg_b = load_config(tmp_path / "b" / "cappuccino.toml", environ={})
+    if Path(cfg_b.store.path).exists():   # refused: nothing recorded, no trial on host B
+        store = Store(cfg_b.store.path)
+        try:
+            assert registry.list_attempts(store, "s") == []
+        finally:
+            store.close()
+    # a third host on host A's candles joins (the check `train` runs, in this process)
+    from engine.study.storage import open_study
+
+    (tmp_path / "c").mkdir()
+    cfg_c = load_config(_config(tmp_path / "c", TINY.replace("[study]\n", shared)), environ={})
+    store = Store(str(tmp_path / "c" / "c.db"))
+    try:
+        check_config(cfg_c, store, "s", "5m", prepare_data(cfg_c), open_study(cfg_c, "s"))
+    finally:
+        store.close()
