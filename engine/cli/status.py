@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -112,12 +113,20 @@ def _position(p: Any, inc: str | None) -> dict[str, Any]:
             "avg_price": price(p.avg_price), "unrealized_pnl": money(p.unrealized_pnl)}
 
 
+def _held(qty: object) -> bool:
+    """A position the trader holds: the table keeps a flat ticker's row (its last price)."""
+    try:
+        return Decimal(str(qty)) != 0
+    except ArithmeticError:  # not a number: show it rather than hide it
+        return True
+
+
 def traders_view(store: Any) -> list[dict[str, Any]]:
     incs = base_increments(store)
     return [{"name": t.name, "broker": t.broker, "mode": t.mode,
              "equity": money(t.equity),
              "positions": [_position(p, increment_of(incs, t.name, p.ticker))
-                           for p in trading.positions(store, t.name)],
+                           for p in trading.positions(store, t.name) if _held(p.qty)],
              "trading_state": t.trading_state,
              "capital": money(t.capital), "cash": money(t.cash),
              "state_reason": t.state_reason, "unattributed": _unattributed(t.unattributed)}

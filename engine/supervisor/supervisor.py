@@ -88,7 +88,7 @@ class Child:
 @dataclass
 class Stop:
     pgid: int
-    deadline: float
+    deadline: float  # time.monotonic()
     killed: bool  # SIGKILL already sent
     kill_requested: bool  # a kill command, not a stop
     then_start: bool = False
@@ -107,8 +107,8 @@ class Supervisor(CommandExecutor):
         self.children: dict[str, Child] = {}
         self.stops: dict[str, Stop] = {}
         self.quit = threading.Event()
-        self._next_heartbeat = 0.0
-        self._next_prune = 0.0
+        self._next_heartbeat = self._next_prune = 0.0  # monotonic: a clock step moves neither
+        self.beats = watchdog.Beats()
         self._tick_error = ("", 0.0)
         self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
         self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
@@ -329,8 +329,8 @@ class Supervisor(CommandExecutor):
                                    next_start_at=None)
                 continue
             if child is not None:
-                silent = watchdog.overdue(self.s, row.kind, row.heartbeat_at,
-                                          child.started_at, t)
+                silent = self.beats.overdue(self.s, row.kind, name, child.pid,
+                                            row.heartbeat_at)
                 if silent is not None:
                     self.stop_hung(name, silent)
                     continue
@@ -347,8 +347,9 @@ class Supervisor(CommandExecutor):
                 if fields:
                     update_process(self.store, name, **fields)
             elif row.state == "STARTING" or (row.state == "BACKOFF"
-                                             and (row.next_start_at or 0) <= t):
+                                             and policy.start_due(self.s, row.next_start_at, t)):
                 self.start_child(name, row)
+        self.beats.keep(self.children)
 
     # -- stopping -------------------------------------------------------------------------
     def stop_hung(self, name: str, silent: float) -> None:
@@ -380,7 +381,7 @@ class Supervisor(CommandExecutor):
             return False
         pgid = group_of(child.pid)
         signal_group(pgid, signal.SIGKILL if kill else signal.SIGTERM)
-        self.stops[name] = Stop(pgid, time.time() + self.s.stop_grace_s, killed=kill,
+        self.stops[name] = Stop(pgid, time.monotonic() + self.s.stop_grace_s, killed=kill,
                                 kill_requested=kill, then_start=then_start,
                                 started_at=child.started_at,
                                 waiters=[waiter] if waiter else [])
@@ -389,7 +390,7 @@ class Supervisor(CommandExecutor):
         return True
 
     def advance_stops(self) -> None:
-        t = time.time()
+        t = time.monotonic()  # the grace is real seconds, whatever the wall clock does
         for name, st in list(self.stops.items()):
             if st.leader_gone and not group_alive(st.pgid):
                 self.finish_stop(name, st)
@@ -470,10 +471,10 @@ class Supervisor(CommandExecutor):
 
     def prune_finished(self, force: bool = False) -> list[str]:
         """Delete finished trial worker rows older than keep_exited_s (FATAL/failed stay)."""
-        t = time.time()
-        if not force and t < self._next_prune:
+        t, m = time.time(), time.monotonic()
+        if not force and m < self._next_prune:
             return []
-        self._next_prune = t + PRUNE_EVERY_S
+        self._next_prune = m + PRUNE_EVERY_S
         names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
         if names:
             log.info("removed %d finished trial row(s) older than %gs: %s", len(names),
@@ -482,10 +483,10 @@ class Supervisor(CommandExecutor):
         return names
 
     def heartbeat(self, force: bool = False) -> None:
-        t = time.time()
-        if not force and t < self._next_heartbeat:
+        t, m = time.time(), time.monotonic()
+        if not force and m < self._next_heartbeat:
             return
-        self._next_heartbeat = t + self.s.heartbeat_s
+        self._next_heartbeat = m + self.s.heartbeat_s
         kv.put_many(self.store, {KV_PID: str(os.getpid()), KV_HEARTBEAT: repr(t)}, t)
 
     def notify(self, title: str, body: str, level: str) -> None:

@@ -50,7 +50,7 @@ from engine.features import (
 )
 from engine.model.artifact import ModelError
 from engine.notify.events import emit
-from engine.trading import account
+from engine.trading import account, revet
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
 from engine.trading.conviction import ConvictionFilter
@@ -70,6 +70,9 @@ log = logging.getLogger("cappuccino.trading.trader")
 QUOTE_CCY = "USD"
 MAX_GAP_FRAC = 0.1  # more missing bars than this in the history window: no trading this bar
 ORDER_HINT_S = 2 * 86400  # orders this recent are looked up by id after a restart
+# Fills are read again from this long before the newest booked one (booked ids are skipped):
+# an exchange may list a fill after a later one (a lagging feed, a fill just before a cancel).
+FILL_LAG_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,9 @@ class Trader(Loop):
         # The model's own env: its action mapping, band, sizing and costs (train/serve parity).
         self.step_params = step_params(policy.spec.env)
         self.min_order = self.step_params.min_order
-        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
+        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now,
+                                 may_send=self._may_send,
+                                 vet=lambda *order: revet.vet(self, *order))
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
         self.hodl_key = f"hodl:{self.name}"
@@ -120,6 +125,7 @@ class Trader(Loop):
             if p.last_price and p.ticker in settings.tickers}
         self.cash = self.book.cash
         self.available_cash = self.book.cash
+        self.account_free = self.book.cash    # the account's free USD at the last reconcile
         self.equity = self.book.equity(self.last_prices)
         self.account_qty: dict[str, Decimal] = {}
         self.history_cache = CandleHistory(broker, settings.tickers, settings.timeframe,
@@ -180,6 +186,7 @@ class Trader(Loop):
         balances = self.broker.balances()
         cash = balances.get(QUOTE_CCY)
         account_free = cash.available if cash else Decimal(0)
+        self.account_free = account_free
         self.account_qty = {t: (b.available if (b := balances.get(_base(t))) else Decimal(0))
                             for t in self.s.tickers}
         self.cash = self.book.cash
@@ -189,11 +196,13 @@ class Trader(Loop):
     def sync_fills(self) -> None:
         """Book the fills of this trader's own orders not yet recorded (other traders' and
         hand-placed orders' fills are not its own)."""
-        since = st.last_fill_at(self.store, self.name)
-        if since is None:  # no fill yet: from our first order on (not the account's history)
-            since = st.first_order_bar(self.store, self.name)
-            if since is None:
-                return  # no order ever: nothing of ours can have filled
+        last = st.last_fill_at(self.store, self.name)
+        first = st.first_order_bar(self.store, self.name)
+        if first is None:
+            return  # no order ever: nothing of ours can have filled
+        # From our first order on (not the account's history), else FILL_LAG_S before the
+        # newest fill booked.
+        since = first if last is None else max(first, last - FILL_LAG_S)
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
             if st.has_fill(self.store, self.name, f.fill_id):
@@ -428,6 +437,12 @@ class Trader(Loop):
                  trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
             from store.alerts import insert_alert
             insert_alert(self.store, self.name, "WARNING", reason, self.clock.now())
+
+    def _may_send(self) -> bool:
+        """No order goes out while the trader is halted, by its state or by a halt the
+        operator asked for since it was last read (the store's flags, read now)."""
+        halt_req, kill = st.halt_flags(self.store, self.name)
+        return not (halt_req or kill) and self.risk.state != HALTED
 
     # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
