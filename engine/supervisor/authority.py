@@ -237,6 +237,16 @@ def check_spawn(cfg: Config, store: Store, name: str, kind: str, argv: list[str]
                       f"{top:g}")
 
 
+def may_spawn(cfg: Config, store: Store, name: str, kind: str, argv: list[str]) -> bool:
+    """check_spawn; a refusal is recorded (refuse_spawn) and answered False."""
+    try:
+        check_spawn(cfg, store, name, kind, argv)
+    except Refused as e:
+        refuse_spawn(cfg, store, name, str(e))
+        return False
+    return True
+
+
 def refuse_spawn(cfg: Config, store: Store, name: str, reason: str) -> None:
     """A refused spawn: the row goes FATAL (no restart), with an alert and a notification."""
     from engine.notify.events import emit

@@ -42,7 +42,7 @@ from engine.config import Config
 from engine.log_once import OnceLog
 from engine.supervisor import authority, logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
-from engine.supervisor.commands import Command, Refused
+from engine.supervisor.commands import Command
 from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
 from engine.supervisor.spawn import (
     describe_exit,
@@ -280,11 +280,8 @@ class Supervisor(CommandExecutor):
     def start_child(self, name: str, row: ProcessRow) -> Child | None:
         """Spawn the row's process now; on exec failure apply the restart policy."""
         t = time.time()
-        try:  # whoever wrote the row: a live trader starts only as a `trade` command would
-            authority.check_spawn(self.cfg, self.store, name, row.kind, row.args)
-        except Refused as e:
-            authority.refuse_spawn(self.cfg, self.store, name, str(e))
-            return None
+        if not authority.may_spawn(self.cfg, self.store, name, row.kind, row.args):
+            return None  # whoever wrote the row: a live trader starts only as `trade` would
         try:
             sp = spawn(self.cfg, name, row.kind, row.args)
         except OSError as e:
