@@ -146,12 +146,13 @@ def test_a_rerun_of_one_part_says_what_it_left_out(tmp_path: Path) -> None:
 
 def test_the_watchdog_stops_a_run_that_outlives_it_and_its_children(tmp_path: Path) -> None:
     """A run still going at the watchdog's time (here: 6 s in, while the study's `train` and
-    `sample` processes run) writes what is done, kills and reaps its children, exits 3."""
+    `sample` processes run: 50 trials take a minute or more) writes what is done, kills and
+    reaps its children, exits 3."""
     import psutil
 
     t0 = time.monotonic()
-    rc, doc = run_check(tmp_path, "--only", "population_study", "--watchdog-s", "6",
-                        timeout=120)
+    rc, doc = run_check(tmp_path, "--only", "population_study", "--trials", "50",
+                        "--watchdog-s", "6", timeout=120)
     assert rc == 3 and doc["stopped_by_watchdog"] is True
     assert time.monotonic() - t0 < 60
     assert "figures" in doc and "verdict" in doc   # judged on what was done
