@@ -68,11 +68,11 @@ def _start_demo(cfg: Config) -> tuple[Config, str | None]:
         return cfg, f"demo did not start: {e}"
 
 
-def _demo_fallback(cfg: Config) -> tuple[Config, str | None]:
+def _demo_fallback(cfg: Config, named: bool) -> tuple[Config, str | None]:
     from engine.demo import demo_fallback
 
     try:
-        return demo_fallback(cfg)  # type: ignore[arg-type]
+        return demo_fallback(cfg, named=named)  # type: ignore[arg-type]
     except Exception as e:  # a broken demo config: stay on the default store, and say so
         return cfg, f"the demo's config could not be read: {e}"
 
@@ -96,6 +96,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from engine.config import ConfigError, load_config
+    from engine.config.load import ENV_CONFIG
     from engine.files import private_umask
 
     private_umask()  # whatever the console creates (and the supervisor it starts) is private
@@ -113,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if note:
             notes.append(note)
     else:
-        cfg, note = _demo_fallback(cfg)
+        cfg, note = _demo_fallback(cfg, bool(args.config or os.environ.get(ENV_CONFIG)))
         if note:
             notes.append(note)
         if not args.readonly:

@@ -31,7 +31,6 @@ from engine.files import private_dir, write_atomic
 DEMO_STUDY = "demo"
 DEMO_TICKERS = ["BTC-USD", "ETH-USD", "SOL-USD", "LINK-USD"]
 INBOX = "notifications.jsonl"
-EMBEDDED = "<embedded defaults>"  # Config.source when no config file was read
 log = logging.getLogger("cappuccino.demo")
 
 DEMO_TOML = """\
@@ -127,11 +126,12 @@ def write_demo_files(directory: Path) -> Path:
     return config
 
 
-def demo_fallback(cfg: Config) -> tuple[Config, str | None]:
-    """The demo's config when no config was named (embedded defaults), the default store is
-    absent and the demo's config exists; else `cfg`. The note names the store used and the
-    flag that picks another, for stderr or the console's status."""
-    if cfg.source != EMBEDDED or Path(cfg.store.path).exists():
+def demo_fallback(cfg: Config, *, named: bool) -> tuple[Config, str | None]:
+    """The demo's config when no config was named (no --config, no $CAPPUCCINO_CONFIG: the
+    embedded defaults, or a ./cappuccino.toml such as the repository's reference), the
+    configured store is absent and the demo's config exists; else `cfg`. The note names the
+    store used and the flag that picks another, for stderr or the console's status."""
+    if named or Path(cfg.store.path).exists():
         return cfg, None
     demo = demo_dir(cfg) / "cappuccino.toml"
     if not demo.is_file():
@@ -155,7 +155,28 @@ def start_demo(cfg: Config) -> Config:
     ensure_supervisor(demo_cfg)
     send_command(demo_cfg, "start", "demo", {"kind": "demo"},
                  source="console", wait_s=0)
+    for name in stopped_by_demo_stop(demo_cfg):
+        send_command(demo_cfg, "start", name, source="console", wait_s=0)
     return demo_cfg
+
+
+# What `demo stop` stops and a later start must bring back: the orchestrator finds its study
+# done and its trader promoted, so it starts nothing itself, and the supervisor keeps a
+# service or trader the operator stopped stopped across its own restarts.
+RESUMED_KINDS = ("monitor", "sampler", "notifier", "telegram", "trader")
+
+
+def stopped_by_demo_stop(demo_cfg: Config) -> list[str]:
+    """The demo's services and traders that a stop left STOPPED (none on a first start)."""
+    from engine.runtime import open_store
+    from store.processes import list_processes
+
+    store = open_store(demo_cfg)
+    try:
+        return [r.name for r in list_processes(store)
+                if r.kind in RESUMED_KINDS and r.state == "STOPPED" and r.desired == "stopped"]
+    finally:
+        store.close()
 
 
 def inbox_port(cfg: Config) -> int:
@@ -213,6 +234,19 @@ def _study_state(cfg: Config) -> tuple[int, int]:
     return sum(counts.values()), ended
 
 
+def _study_running(cfg: Config) -> bool:
+    """Whether the demo study's driver is running (or about to): never start a second."""
+    from engine.runtime import open_store
+    from store.processes import get_process
+
+    store = open_store(cfg)
+    try:
+        row = get_process(store, f"study-{cfg.study.name}")
+    finally:
+        store.close()
+    return row is not None and row.state in ("STARTING", "RUNNING", "BACKOFF", "STOPPING")
+
+
 def _has_trader(cfg: Config) -> bool:
     from engine.runtime import open_store
     from store.promotions import has_paper_promotion
@@ -265,11 +299,12 @@ def run_demo(cfg: Config, stop: threading.Event | None = None) -> int:
     server = serve_inbox(cfg)
     log.info("demo inbox on 127.0.0.1:%d", server.server_address[1])
     try:
-        attempted, _ = _study_state(cfg)
-        if attempted == 0 and not _has_trader(cfg):
+        _, ended = _study_state(cfg)
+        # First run, or a study a `demo stop` interrupted: train the trials still missing.
+        if ended < cfg.study.n_trials and not _has_trader(cfg) and not _study_running(cfg):
             send_command(cfg, "train", None, {"study": cfg.study.name,
                                               "timeframe": cfg.data.timeframe,
-                                              "n_trials": cfg.study.n_trials},
+                                              "n_trials": cfg.study.n_trials - ended},
                          source="demo", wait_s=0)
         while not stop.is_set() and not _has_trader(cfg):
             _, ended = _study_state(cfg)

@@ -18,6 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import numpy as np
 
@@ -228,6 +229,7 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
         subject, model, trial = f"{study}/ensemble:{k}", f"ensemble:{k}", None
         default_name = f"{study}-ens{k}-paper"
         backtest = None
+        model_dir = members[0].model_path if members else None
     else:
         if req.trial is None:
             raise PromotionError("promote to paper needs --trial N (or --model ensemble:K)")
@@ -238,16 +240,34 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
         model = req.model or facts[0].model_path or ""
         default_name = f"{study}-t{req.trial}-paper"
         backtest = prom.model_sharpe(store, model)
+        model_dir = model
     if req.force and not model:
         raise PromotionError(f"{subject}: no saved model to trade, even with --force")
     name = _safe_name(req.name or default_name)
     capital = req.capital if req.capital is not None else cfg.trader.capital
+    tickers, timeframe = model_market(cfg, model_dir)
     args = {"name": name, "model": model, "broker": cfg.gates.paper_broker,
-            "tickers": list(cfg.trader.tickers), "timeframe": cfg.trader.timeframe,
+            "tickers": tickers, "timeframe": timeframe,
             "capital": _money(capital), "live": False, "study": study, "trial": trial,
             "backtest_sharpe": backtest}
     return Plan("paper", subject, name, capital, gates,
                 {"model": model, "trial": trial, "study": study}, args)
+
+
+def model_market(cfg: Config, model_dir: str | None) -> tuple[list[str], str]:
+    """The tickers and timeframe a model was trained on (its spec.json): a trader can trade
+    nothing else ([data] tickers, which train, default to more than [trader] tickers). Without
+    a readable spec, [trader]'s, and the trader names what does not match. Read as JSON here:
+    engine.model.artifact reaches torch, which the console (a caller) never imports."""
+    try:
+        spec = json.loads((Path(model_dir) / "spec.json").read_text()) if model_dir else {}
+        tickers, timeframe = spec["tickers"], spec["timeframe"]
+        if (isinstance(tickers, list) and tickers and isinstance(timeframe, str)
+                and all(isinstance(t, str) for t in tickers)):
+            return list(tickers), timeframe
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return list(cfg.trader.tickers), cfg.trader.timeframe
 
 
 def plan_live(cfg: Config, store: Store, req: Request) -> Plan:

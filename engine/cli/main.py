@@ -16,6 +16,7 @@ from typing import NoReturn
 
 from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
+from engine.config.load import ENV_CONFIG
 from engine.files import private_umask
 
 # Subcommand modules, in help order. Each has register(subparsers).
@@ -24,8 +25,9 @@ MODULES = (
     "data", "promote", "trading_state", "exits", "bench", "check", "report", "export",
     "conviction", "doctor", "demo", "study", "soak", "telegram", "backtest",
 )
-# Commands that read or steer what runs: with no config named and no default store, they
-# use the demo's store (saying so on stderr) rather than an empty one (engine.demo).
+# Commands that read or steer what runs: with no config named (a ./cappuccino.toml is not
+# named: a checkout ships the reference one) and no store, they use the demo's store
+# (saying so on stderr) rather than an empty one (engine.demo).
 DEMO_FALLBACK_COMMANDS = frozenset({
     "status", "ps", "logs", "report", "export", "stop", "start", "restart", "kill", "halt",
     "resume", "promote", "doctor", "exit", "study"})
@@ -81,7 +83,8 @@ def _main(argv: Sequence[str] | None = None) -> int:
         if args.command in DEMO_FALLBACK_COMMANDS:
             from engine.demo import demo_fallback
 
-            cfg, note = demo_fallback(cfg)
+            named = bool(args.config or os.environ.get(ENV_CONFIG))
+            cfg, note = demo_fallback(cfg, named=named)
             if note:
                 print(f"cappuccino: {note}", file=sys.stderr)
         return int(args.func(args, cfg) or 0)

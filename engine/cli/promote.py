@@ -85,7 +85,8 @@ def _command(req: Request) -> tuple[str, str | None, dict[str, object]]:
                   "trader": req.trader, "name": req.name, "capital": capital,
                   "force": req.force, "reason": req.reason}
         action, target = "promote", None
-    return action, target, {k: v for k, v in fields.items() if v not in (None, False)}
+    # `is`, not `in (None, False)`: 0 == False, and trial 0 is every study's first trial
+    return action, target, {k: v for k, v in fields.items() if v is not None and v is not False}
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:

@@ -52,12 +52,14 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from engine.cli import Subparsers
 from engine.config import Config
 from engine.money import increment_of, money, price, quantity
+from engine.text import printable_lines
 from store import trading, views
 from store.increments import base_increments
 
@@ -111,12 +113,20 @@ def _position(p: Any, inc: str | None) -> dict[str, Any]:
             "avg_price": price(p.avg_price), "unrealized_pnl": money(p.unrealized_pnl)}
 
 
+def _held(qty: object) -> bool:
+    """A position the trader holds: the table keeps a flat ticker's row (its last price)."""
+    try:
+        return Decimal(str(qty)) != 0
+    except ArithmeticError:  # not a number: show it rather than hide it
+        return True
+
+
 def traders_view(store: Any) -> list[dict[str, Any]]:
     incs = base_increments(store)
     return [{"name": t.name, "broker": t.broker, "mode": t.mode,
              "equity": money(t.equity),
              "positions": [_position(p, increment_of(incs, t.name, p.ticker))
-                           for p in trading.positions(store, t.name)],
+                           for p in trading.positions(store, t.name) if _held(p.qty)],
              "trading_state": t.trading_state,
              "capital": money(t.capital), "cash": money(t.cash),
              "state_reason": t.state_reason, "unattributed": _unattributed(t.unattributed)}
@@ -237,5 +247,5 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         for a in doc["alerts"][:5]:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(a["at"]))
             lines.append(f"  {when}Z {a['level']:9} {a['trader'] or '-':12} {a['message']}")
-    print("\n".join(lines))
+    print(printable_lines(lines))  # messages and errors are anyone's text: no escapes
     return 0

@@ -69,7 +69,8 @@ def read_table(path: str | Path) -> Any:
             return pd.read_parquet(p)
         return pd.read_csv(p)
     except Exception as e:  # pandas/pyarrow raise many kinds; one line for the operator
-        raise DataError(f"{p}: cannot read ({type(e).__name__}: {e})") from None
+        why = " ".join(str(e).split())  # pandas' tokenizer errors end in a newline
+        raise DataError(f"{p}: cannot read ({type(e).__name__}: {why})") from None
 
 
 def resample(candles: Candles, timeframe: str) -> Candles:

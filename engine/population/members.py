@@ -49,6 +49,19 @@ class Member:
         return self.split_i * self.n_seeds + self.seed_i
 
 
+def trial_members(trial: int, hp: Hyperparams, n_splits: int, n_seeds: int) -> list[Member]:
+    """A trial's members: each (CPCV split, seed), then the final fit on every bar before the
+    held-out segment (its model), as the per-trial path trains them."""
+    return [*(Member(trial, hp, trial, i, k, n_seeds) for i in range(n_splits)
+              for k in range(n_seeds)),
+            Member(trial, hp, trial, FINAL, 0, n_seeds, final_unit=n_splits * n_seeds)]
+
+
+def members_per_trial(n_splits: int, n_seeds: int) -> int:
+    """How many members a trial puts in a population (what sizing must count per trial)."""
+    return len(trial_members(0, Hyperparams(), n_splits, n_seeds))
+
+
 BATCHED_RNG_MIN = 64
 
 

@@ -209,6 +209,12 @@ def check_notify(cfg: Config, send: bool) -> Check:
     if not urls:
         return Check("notify", "warn", "no apprise targets (set CAPPUCCINO_APPRISE_URLS or "
                      "apprise_urls in the key file)")
+    blind = _supervisor_without_targets(cfg)
+    if blind:
+        return Check("notify", "warn", f"{len(urls)} target(s) here, but the running "
+                     f"supervisor (pid {blind}) was started without them, so its notifier "
+                     "sends nothing: put apprise_urls in the key file (read at every start), "
+                     "or stop that supervisor and let a command from this shell start it")
     if not send:
         return Check("notify", "ok", f"{len(urls)} target(s) configured; --notify sends a test")
     import apprise
@@ -221,6 +227,25 @@ def check_notify(cfg: Config, send: bool) -> Check:
     if not ok:
         return Check("notify", "fail", f"test notification to {len(urls)} target(s) failed")
     return Check("notify", "ok", f"test notification sent to {len(urls)} target(s)")
+
+
+def _supervisor_without_targets(cfg: Config) -> int | None:
+    """The running supervisor's pid when the notifier it starts would find no apprise URL.
+    Its children inherit its environment, fixed when it started: a variable exported
+    later in this shell never reaches them, even after `cappuccino restart notifier`."""
+    import psutil
+
+    from engine.config.secrets import load_secrets
+    from engine.supervisor.client import supervisor_status
+
+    alive, pid = supervisor_status(cfg)
+    if not alive or not pid:
+        return None
+    try:
+        environ = psutil.Process(pid).environ()
+        return None if load_secrets(cfg.secrets.key_file, environ).apprise_list else pid
+    except (psutil.Error, ConfigError, OSError):  # another user's, gone, or unreadable
+        return None
 
 
 def check_modes(cfg: Config, fix: bool = False) -> Check:

@@ -56,7 +56,13 @@ def request_exit(store: Store, trader: str, ticker: str | None) -> str:
     """Ask a trader to sell to flat (one ticker, or every position). The trader goes
     REDUCING (no buys), sells through its risk engine and maker-first executor (taker after
     the re-price deadline) and clears the request once flat. Raises ValueError for an
-    unknown trader."""
+    unknown trader, or a ticker the trader does not trade (it would hold none to sell)."""
+    row = st.get_trader(store, trader)
+    if row is None:
+        raise ValueError(f"no trader named {trader!r}")
+    if ticker is not None and ticker not in row.ticker_list:
+        raise ValueError(f"trader {trader} does not trade {ticker} (it trades: "
+                         f"{', '.join(row.ticker_list)})")
     with store.write():
         if not st.set_exit_request(store, trader, None if ticker is None else [ticker], now()):
             raise ValueError(f"no trader named {trader!r}")

@@ -92,18 +92,41 @@ def test_demo_fills_every_pane_then_stops_cleanly(tmp_path: Path) -> None:
         assert (demo / "cappuccino.db-wal").exists() and (demo / "logs").is_dir()
         assert any((demo / "models").rglob("*.pt")), "no model saved yet"
         assert _open_to_others(tmp_path / "var") == []
+        # A second start after `demo stop` brings the whole demo back: the orchestrator
+        # finds its study done and its trader promoted, so the start itself must restart
+        # the services and the trader the stop left STOPPED.
+        stopped, alive = _stop_demo(tmp_path)
+        assert stopped.returncode == 0 and not alive, (stopped.stderr, alive)
+        again = _cli(tmp_path, "demo", "start")
+        assert again.returncode == 0, again.stderr
+        want = {"trader-demo", "monitor", "sampler", "notifier", "demo"}
+        running: set[str] = set()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not want <= running:
+            status = json.loads(_cli(tmp_path, "demo", "status").stdout or "{}")
+            running = {p["name"] for p in status.get("processes", [])
+                       if p["state"] == "RUNNING"}
+            time.sleep(2)
+        assert want <= running, f"not running again after demo stop + start: {want - running}"
     finally:
         loader.close()
-        status = json.loads(_cli(tmp_path, "demo", "status").stdout or "{}")
-        stopped = _cli(tmp_path, "demo", "stop")
-        pids = [p["pid"] for p in status.get("processes", []) if p.get("pid")]
-        sup = status.get("supervisor", {}).get("pid")
-        gone, alive = psutil.wait_procs(
-            [psutil.Process(p) for p in [*pids, sup] if p and psutil.pid_exists(p)], timeout=30)
-        for p in alive:  # never leave a stray process behind, even when the test failed
-            p.kill()
+        stopped, alive = _stop_demo(tmp_path)
     assert stopped.returncode == 0, stopped.stderr
-    assert not alive, f"still running after demo stop: {[p.pid for p in alive]}"
+    assert not alive, f"still running after demo stop: {alive}"
+
+
+def _stop_demo(cwd: Path) -> tuple[subprocess.CompletedProcess[str], list[int]]:
+    """`demo stop`; then the pids of the demo's processes still alive 30 s later (killed, so
+    a failing test never leaves a stray process behind)."""
+    status = json.loads(_cli(cwd, "demo", "status").stdout or "{}")
+    stopped = _cli(cwd, "demo", "stop")
+    pids = [p["pid"] for p in status.get("processes", []) if p.get("pid")]
+    sup = status.get("supervisor", {}).get("pid")
+    _, alive = psutil.wait_procs(
+        [psutil.Process(p) for p in [*pids, sup] if p and psutil.pid_exists(p)], timeout=30)
+    for p in alive:
+        p.kill()
+    return stopped, [p.pid for p in alive]
 
 
 def test_the_demo_study_is_seeded_and_has_seeds_and_splits(tmp_path: Path) -> None:
@@ -114,3 +137,30 @@ def test_the_demo_study_is_seeded_and_has_seeds_and_splits(tmp_path: Path) -> No
     # a seeded sampler and per-trial seeds: a rerun of the demo gives the same evidence
     assert cfg.study.seed == 1 and cfg.study.workers == 1
     assert cfg.study.seeds >= 2 and cfg.study.max_splits >= 2  # an SE needs two scores
+
+
+def test_a_demo_stopped_mid_study_trains_the_missing_trials_at_its_next_start(
+        tmp_path: Path) -> None:
+    """`demo stop` during the study, then `demo start`: the orchestrator used to train only
+    when no trial had been attempted, so the study stayed stopped and no trader ever came."""
+    from engine.config import load_config
+    from engine.demo import write_demo_files
+    from store.db import Store
+
+    cfg = load_config(write_demo_files(tmp_path / "var" / "demo"), environ={})
+    with Store(cfg.store.path) as store, store.write():  # one of _cli's 2 trials ended
+        store.conn.execute("INSERT INTO attempts (study, trial, attempt, state, objective, "
+                           "started_at) VALUES ('demo', 0, 1, 'COMPLETE', -1.0, 0)")
+    try:
+        assert _cli(tmp_path, "demo", "start").returncode == 0
+        train = None
+        deadline = time.monotonic() + 90
+        with Store(cfg.store.path) as store:
+            while train is None and time.monotonic() < deadline:
+                train = store.one("SELECT args, source FROM commands WHERE action = 'train'")
+                time.sleep(0.5)
+        assert train is not None, "the demo never asked for the missing trials"
+        assert train["source"] == "demo" and json.loads(train["args"])["n_trials"] == 1
+    finally:
+        stopped, alive = _stop_demo(tmp_path)
+    assert stopped.returncode == 0 and not alive, (stopped.stderr, alive)

@@ -58,6 +58,8 @@ def _files(d: Path) -> dict[str, Path]:
         "no_timestamp.csv": "when,BTC-USD\n1,2\n",
         "empty.csv": "",
         "binary.csv": "\x00\x01\x02garbage\xff",
+        # a text file that is not a table (a README): pandas' message spans two lines
+        "ragged.csv": "timestamp,BTC-USD\n2022-02-01 00:00:00,1\nprose, with, commas\n",
     }
     out = {}
     for name, text in files.items():
@@ -114,6 +116,8 @@ CASES: list[Case] = [
     ("validate no timestamp", ["data", "validate", "{d}/no_timestamp.csv"], 1, "timestamp", ()),
     ("validate empty file", ["data", "validate", "{d}/empty.csv"], 1, "empty.csv", ()),
     ("validate binary file", ["data", "validate", "{d}/binary.csv"], 1, "binary.csv", ()),
+    ("validate a ragged file", ["data", "validate", "{d}/ragged.csv"], 1, "Expected 2 fields",
+     ()),
     ("validate a folder", ["data", "validate", "{d}/folder.csv"], 1, "folder.csv", ()),
     ("validate text price", ["data", "validate", "{d}/text_price.csv"], 0, "non-numeric", ()),
     ("validate 1e308 price", ["data", "validate", "{d}/huge_price.csv"], 0, "above 1e+09", ()),

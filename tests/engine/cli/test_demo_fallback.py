@@ -67,3 +67,19 @@ def test_a_default_store_or_a_named_config_wins(tmp_path: Path) -> None:
 def test_without_a_demo_nothing_changes(tmp_path: Path) -> None:
     r = cli(tmp_path, "status", "--json")
     assert "using the demo's store" not in r.stderr
+
+
+def test_a_checkout_with_the_reference_config_finds_the_demo(tmp_path: Path) -> None:
+    """The README's first command runs in the repository, whose ./cappuccino.toml is the
+    reference (every option commented out): `cappuccino status` there must read the demo
+    that `cappuccino-console --demo` started, not an absent default store."""
+    (tmp_path / "cappuccino.toml").write_bytes((ROOT / "cappuccino.toml").read_bytes())
+    config = make_demo(tmp_path)
+    r = cli(tmp_path, "status", "--json")
+    assert r.returncode == 0, r.stderr
+    assert [t["name"] for t in json.loads(r.stdout)["traders"]] == ["demo-paper"]
+    assert f"--config {config}" in r.stderr
+    assert not (tmp_path / "var" / "cappuccino.db").exists()
+    # Named, the same file is the operator's choice: its own (absent) store, no demo.
+    r = cli(tmp_path, "--config", "cappuccino.toml", "status", "--json")
+    assert r.returncode == 0 and r.stderr == "" and json.loads(r.stdout)["traders"] == []

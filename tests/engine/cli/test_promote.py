@@ -102,3 +102,19 @@ def test_capital_steps_through_the_supervisor(supervised: Path, capsys) -> None:
         assert s.one("SELECT capital FROM traders WHERE name = 'lv'")["capital"] == "2000.00"
         rows = s.query("SELECT action, state FROM commands ORDER BY id")
     assert [tuple(r) for r in rows] == [("capital", "failed")] * 2 + [("capital", "done")]
+
+
+def test_trial_zero_reaches_the_supervisor(supervised: Path, capsys) -> None:
+    """Every study's first trial is number 0: the CLI dropped it from the supervisor's
+    command (0 == False) and the supervisor refused "needs --trial N"."""
+    cfg = load_config(supervised, environ={})
+    with Store(cfg.store.path) as store:
+        add_trial(cfg, store, 0, "COMPLETE", 0.5)
+        add_trial(cfg, store, 1, "COMPLETE", -0.2)
+        add_trial(cfg, store, 2, "FAILED", None)
+    assert main(["--config", str(supervised), "promote", "--wait", "0", "--to", "paper",
+                 "--trial", "0"]) == 0, capsys.readouterr().err
+    assert "promoted s1/trial 0 to paper trader s1-t0-paper" in capsys.readouterr().out
+    with Store(cfg.store.path) as store:
+        row = store.one("SELECT subject, passed FROM promotions")
+    assert (row["subject"], row["passed"]) == ("s1/trial 0", 1)

@@ -192,3 +192,24 @@ def test_status_json_quantities_sit_on_the_recorded_increment(config_path: Path,
     assert [(p["qty"], p["qty_increment"]) for p in doc["a"]] == [("0.1234", "0.0001"),
                                                                    ("0.1", "0.05")]
     assert [(p["qty"], p["qty_increment"]) for p in doc["b"]] == [("0.12345678", None)] * 2
+
+
+def test_status_lists_only_positions_held(config_path: Path, capsys) -> None:
+    """The positions table keeps a row (with its last price) for every ticker a trader has
+    traded; a flat one is no position: a flat trader showed 'positions 7', all qty 0."""
+    cfg = load_config(config_path, environ={})
+    t = now()
+    with Store(cfg.store.path) as st, st.write() as db:
+        db["traders"].insert({"name": "btc", "broker": "sim", "mode": "paper", "model": "m",
+                              "tickers": '["BTC-USD", "ETH-USD"]', "timeframe": "5m",
+                              "capital": "1000", "equity": "1000", "trading_state": "ACTIVE",
+                              "started_at": t, "updated_at": t})
+        db["positions"].insert_all(
+            {"trader": "btc", "ticker": ticker, "qty": qty, "avg_price": "0",
+             "unrealized_pnl": "0", "updated_at": t}
+            for ticker, qty in (("BTC-USD", "0.01"), ("ETH-USD", "0E-8")))
+    assert main(["--config", str(config_path), "status", "--json"]) == 0
+    [trader] = json.loads(capsys.readouterr().out)["traders"]
+    assert [p["ticker"] for p in trader["positions"]] == ["BTC-USD"]
+    assert main(["--config", str(config_path), "status"]) == 0
+    assert "positions 1" in capsys.readouterr().out

@@ -144,3 +144,46 @@ def test_doctor_waits_for_a_locked_store_as_long_as_busy_timeout_s(tmp_path: Pat
     line = next(x for x in out.stdout.splitlines() if x.split()[1:2] == ["store"])
     assert line.startswith("OK") and "integrity ok" in line, out.stdout
     assert waited > 10.5  # it outlasted the old fixed 10 s and then migrated
+
+
+def test_notify_warns_when_the_running_supervisor_cannot_see_the_targets(
+        tmp_path: Path) -> None:
+    """CAPPUCCINO_APPRISE_URLS exported after the supervisor started never reaches its
+    notifier (children inherit the supervisor's environment): doctor says so instead of
+    OK, and never prints the URL. A key file is read at every start: no warning then."""
+    import contextlib
+    import signal
+    import time
+
+    from engine.config import load_config
+    from engine.supervisor.lock import holder, lock_path
+
+    cfg = tmp_path / "cappuccino.toml"
+    cfg.write_text("[supervisor]\nservices = []\npoll_s = 0.1\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    sup = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                            "supervise"], env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    store = load_config(cfg, environ={}).store.path
+    url = "json://127.0.0.1:9/hook"
+    try:
+        deadline = time.monotonic() + 60
+        while holder(lock_path(store)) != sup.pid and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert holder(lock_path(store)) == sup.pid, "the supervisor did not start"
+        out = _doctor(cfg, env={"CAPPUCCINO_APPRISE_URLS": url})
+        line = next(x for x in out.stdout.splitlines() if x.split()[1] == "notify")
+        assert line.startswith("WARN") and f"supervisor (pid {sup.pid})" in line, line
+        assert url not in out.stdout + out.stderr
+        keys = tmp_path / "keys.toml"
+        keys.write_text(f'apprise_urls = "{url}"\n')
+        keys.chmod(0o600)
+        cfg.write_text(cfg.read_text() + f'[secrets]\nkey_file = "{keys}"\n')
+        out = _doctor(cfg)
+        line = next(x for x in out.stdout.splitlines() if x.split()[1] == "notify")
+        assert line.startswith("OK"), line
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(sup.pid, signal.SIGTERM)
+        sup.wait(30)

@@ -79,3 +79,13 @@ def test_exit_cli_records_the_request_and_refuses_bad_input(
     assert capsys.readouterr().err.strip() == "cappuccino: exit: no trader named 'ghost'"
     assert main(["--config", str(config_path), "exit", "--trader", "t", "--ticker",
                  "btc; rm"]) == 2
+    # A well-formed ticker the trader does not trade: refused, nothing asked of the trader.
+    capsys.readouterr()
+    assert main(["--config", str(config_path), "exit", "--trader", "t", "--ticker",
+                 "DOGE-USD"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cappuccino: exit: trader t does not trade DOGE-USD (it trades: ")
+    store = make_trader.__globals__["Store"](cfg.store.path)
+    req = st.exit_request(store, "t")
+    assert req is not None and req.tickers == ("BTC-USD",)
+    store.close()
