@@ -33,7 +33,7 @@ from widgets.gpu import GpuPane, system_line
 from widgets.line_table import LineTable
 from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
-from widgets.static_text import set_text
+from widgets.static_text import set_markup
 from widgets.trades import TradesPane
 from widgets.trials import TrialsPane
 
@@ -217,7 +217,7 @@ class CappuccinoApp(Flows):
         self.health = h
         box = self.query_one("#health", Static)
         box.set_class(not h.ok, "bad")
-        set_text(box, h.text, layout=True)
+        set_markup(box, "$health", layout=True, health=h.text)  # paths, reasons: plain text
 
     def _render_status(self, snap: Snapshot) -> None:
         parts = [f"updated {fmt_clock(snap.at)} UTC"]
@@ -227,10 +227,11 @@ class CappuccinoApp(Flows):
             parts.append(f"filter: {self.filter_text!r}")
         if self.pending:
             parts.append(f"{len(self.pending)} command(s) pending")
-        if snap.error:
-            parts.append(f"[b red]{snap.error}[/]")
         # One fixed line: no layout (a reflow of the whole screen) for a new time stamp.
-        set_text(self.query_one("#status", Static), "  ·  ".join(parts), layout=False)
+        # The error names paths and exceptions: plain text, never markup.
+        set_markup(self.query_one("#status", Static),
+                   "$parts" + ("  ·  [b red]$error[/]" if snap.error else ""), layout=False,
+                   parts="  ·  ".join(parts), error=snap.error or "")
 
     def _render_panes(self, snap: Snapshot, force: bool = False) -> None:
         """Render only the visible pane, and only if its data changed since it last drew.

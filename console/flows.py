@@ -49,9 +49,12 @@ class Flows(App[None]):
         name = self._selected_process()
         if name is None or self.snapshot is None:
             return
+        from engine.supervisor.spawn import own_log_path
+
         proc = next((p for p in self.snapshot.processes if p.name == name), None)
-        self.push_screen(LogScreen(name, proc.log_path if proc else None,
-                                   self.cfg.console.refresh_s))
+        # The row's path only when it lies in [paths] logs: a row is anyone's to write.
+        path = str(own_log_path(self.cfg, name, proc.log_path if proc else None))
+        self.push_screen(LogScreen(name, path, self.cfg.console.refresh_s))
 
     def action_report(self) -> None:
         from console.screens.report import ReportScreen

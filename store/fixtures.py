@@ -90,6 +90,11 @@ def total_fills(store: Store) -> int:
     return int(row[0]) if row is not None else 0
 
 
+def system_sample_count(store: Store) -> int:
+    row = store.one("SELECT count(*) FROM system_samples")
+    return int(row[0]) if row is not None else 0
+
+
 def decision_count(store: Store, trader: str | None = None) -> int:
     """Decision rows, of one trader or all."""
     sql, params = ("SELECT COUNT(*) FROM decisions", ()) if trader is None else (

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 DASH = "-"
+# C0 and C1 controls but tab and newline: an ESC from a log line or another host's text
+# would reach the operator's terminal as an escape sequence (title, clipboard, cursor).
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """`text` with every control character (tab and newline kept) shown as U+FFFD."""
+    return _CONTROL.sub("\ufffd", text)
 
 
 def num(value: float | None, digits: int = 2) -> str:

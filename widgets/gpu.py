@@ -12,7 +12,7 @@ from textual.widgets import Sparkline, Static
 from widgets.fmt import DASH, bar, matches, mb
 from widgets.inputs import GpuLike, GpuProcLike
 from widgets.line_table import LineTable
-from widgets.static_text import set_text
+from widgets.static_text import set_markup, set_text
 from widgets.table import sync_table
 
 
@@ -35,9 +35,9 @@ class GpuCard(Vertical):
         frac = g.mem_used_mb / g.mem_total_mb if g.mem_total_mb else None
         util = DASH if g.util_pct is None else f"{g.util_pct:.0f}%"
         temp = DASH if g.temp_c is None else f"{g.temp_c:.0f}°C"
-        set_text(self.query_one(".gpu-line", Static),
-                 f"GPU{g.gpu} {(g.name or '')[:18]:18} {bar(frac, 16)} {mb(g.mem_used_mb)}/"
-                 f"{mb(g.mem_total_mb)}  util {util}  {temp}", layout=False)
+        set_markup(self.query_one(".gpu-line", Static), "$line", layout=False,
+                   line=f"GPU{g.gpu} {(g.name or '')[:18]:18} {bar(frac, 16)} "
+                        f"{mb(g.mem_used_mb)}/{mb(g.mem_total_mb)}  util {util}  {temp}")
         self.query_one(Sparkline).data = list(history) or [0.0]
 
 
@@ -61,9 +61,10 @@ class GpuPane(Vertical):
         if gpu_status is None:
             set_text(status, "No samples yet (is the sampler running?)")
         elif gpu_status != "ok" and not gpus:
-            set_text(status, f"[b]No NVIDIA GPU[/b]: {gpu_status}\n{system_line}")
+            set_markup(status, "[b]No NVIDIA GPU[/b]: $why\n$system", why=gpu_status,
+                       system=system_line)
         else:
-            set_text(status, system_line)
+            set_markup(status, "$system", system=system_line)
         box = self.query_one("#gpu-cards", Vertical)
         cards = {c.gpu: c for c in box.query(GpuCard)}
         if sorted(cards) != [g.gpu for g in gpus]:

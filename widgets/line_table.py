@@ -21,6 +21,8 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from widgets.fmt import printable
+
 Row = tuple[str, Sequence[object]]  # (row key, cells)
 GAP = 2  # spaces between columns
 CACHE_MAX = 4000
@@ -234,7 +236,8 @@ class LineTable(ScrollView, can_focus=True):
         cache_key = (key, cells, self._widths, style)
         strip = self._cache.get(cache_key)
         if strip is None:
-            text = (" " * GAP).join(set_cell_size(c, w) for c, w in
+            # Cells are store rows and log lines: no control character reaches the terminal.
+            text = (" " * GAP).join(set_cell_size(printable(c), w) for c, w in
                                     zip(cells, self._widths, strict=False))
             strip = Strip([Segment(" " + text + " " * GAP, style)])
             self._cache[cache_key] = strip

@@ -12,7 +12,7 @@ from textual.widgets import Static
 from widgets.fmt import DASH, clip, duration, matches, mb
 from widgets.inputs import ProcessLike
 from widgets.line_table import LineTable
-from widgets.static_text import set_text
+from widgets.static_text import set_markup, set_text
 from widgets.table import selected_key, sync_table
 
 
@@ -60,10 +60,14 @@ class ProcessesPane(Vertical):
 
     def _detail(self) -> None:
         p = self._procs.get(self.selected_process or "")
-        text = "" if p is None else (
-            f"[b]{p.name}[/b] {clip(p.last_log, 200)}"
-            + (f"\n[b]last error[/b] {clip(p.last_error, 200)}" if p.last_error else ""))
-        set_text(self.query_one("#procs-detail", Static), text, layout=False)
+        box = self.query_one("#procs-detail", Static)
+        if p is None:
+            set_markup(box, "", layout=False)
+            return
+        # Log lines are anyone's text (an exchange's error, a Bot API answer): plain, never markup.
+        set_markup(box, "[b]$name[/b] $log" + ("\n[b]last error[/b] $error" if p.last_error else ""),
+                   layout=False, name=p.name, log=clip(p.last_log, 200),
+                   error=clip(p.last_error or "", 200))
 
     @property
     def selected_process(self) -> str | None:

@@ -24,7 +24,7 @@ from textual.widgets import ProgressBar, Static
 from widgets.fmt import DASH, clip, matches, mb, num
 from widgets.inputs import AttemptLike, CountsLike, StudyLike
 from widgets.line_table import LineTable
-from widgets.static_text import set_text
+from widgets.static_text import plain, set_text
 from widgets.table import selected_key, sync_table
 
 MAX_BARS = 4  # running-trial bars shown; the table has the rest
@@ -79,7 +79,7 @@ class RunningTrial(Static):
         self._label, self._progress = label, progress
 
     def compose(self) -> ComposeResult:
-        yield Static(self._label, classes="label")
+        yield Static(plain(self._label), classes="label")
         bar = ProgressBar(total=100, show_eta=False)
         bar.progress = self._progress * 100
         yield bar
@@ -93,7 +93,7 @@ class RunningTrial(Static):
         if label != self._label:
             self._label = label
             for static in self.query(".label").results(Static):  # none yet: compose uses it
-                static.update(label, layout=False)  # a fixed 22x1 cell: no layout needed
+                static.update(plain(label), layout=False)  # a fixed 22x1 cell: no layout needed
 
 
 class TrialsPane(Vertical):

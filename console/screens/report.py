@@ -17,6 +17,7 @@ from textual.widgets import DataTable, Footer, Static, Tab, Tabs
 
 from console.report_data import PERIODS, ReportData, load_report
 from widgets.plot_chart import PlotChart
+from widgets.static_text import plain
 
 WIDE = 120  # from this width on, the charts sit two by two
 
@@ -109,7 +110,7 @@ class ReportScreen(Screen[None]):
         charts = list(self.query(PlotChart))
         if data.error:
             status.add_class("error")
-            status.update(data.error)
+            status.update(plain(data.error))  # an exception's text: never markup
             self.query_one("#report-charts").display = False
             return
         status.update("")

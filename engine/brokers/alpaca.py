@@ -6,6 +6,8 @@ refused locally as OrderRejected("post_only") and never sent. Alpaca reports no 
 liquidity per fill; fees use the configured schedule ([alpaca] maker/taker_fee_rate, by
 default Alpaca's crypto tier 1: 0.15% maker, 0.25% taker) with limit orders counted as
 maker (they only rest: crossing post-only limits are refused) and market orders as taker.
+Alpaca charges the fee in what the account receives: a buy's in the coin, so a buy's fill
+is the quantity less the fee (what the position gained), a sell's in USD.
 
 The SDK's own 429/504 retry (3 x 3 s) is turned off; our bounded backoff decides instead,
 and every request gets a timeout. submit() is idempotent on client_order_id (looked up
@@ -167,6 +169,8 @@ class AlpacaPaperBroker:
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         self.clock_offset_s = 0.0            # exchange - machine, set by the trader
+        # Asked before every order post, retries included (the executor: not halted).
+        self.may_send: Callable[[], bool] = lambda: True
 
     # ---- plumbing ----------------------------------------------------------------------
     def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
@@ -327,7 +331,7 @@ class AlpacaPaperBroker:
                                              lambda: self.trading.submit_order(order),
                                              self._state),
                           lambda: self.get_order(req.client_order_id), self.retry,
-                          self.pacer, self._sleep, refused)
+                          self.pacer, self._sleep, refused, may_send=self.may_send)
 
     @staticmethod
     def _order_request(req: OrderRequest) -> Any:
@@ -393,11 +397,16 @@ class AlpacaPaperBroker:
                 self._orders[oid] = o
             maker = str(o.get("type")) == "limit"
             qty, px = dec(a["qty"]), dec(a["price"])
+            rate = self.maker_rate if maker else self.taker_rate
+            buy = str(a["side"]).lower() == "buy"
             fid = str(a["id"])
+            # Alpaca takes a buy's fee from the coin received: the account gains the quantity
+            # less the fee. Booked as that net quantity with the fee's USD value, the book's
+            # cash moves by qty x price (as the account's) and its coins match the account's.
             out[fid] = Fill(fill_id=fid, client_order_id=str(o.get("client_order_id") or ""),
                             broker_order_id=oid, ticker=from_alpaca(str(a["symbol"])),
-                            side="BUY" if str(a["side"]).lower() == "buy" else "SELL",
-                            qty=qty, price=px,
-                            fee=qty * px * (self.maker_rate if maker else self.taker_rate),
+                            side="BUY" if buy else "SELL",
+                            qty=qty - qty * rate if buy else qty, price=px,
+                            fee=qty * px * rate,
                             liquidity="MAKER" if maker else "TAKER", at=at)
         return sorted(out.values(), key=lambda f: (f.at, f.fill_id))

@@ -165,6 +165,8 @@ class CoinbaseBroker:
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         self.clock_offset_s = 0.0                 # exchange - machine, set by the trader
+        # Asked before every order post, retries included (the executor: not halted).
+        self.may_send: Callable[[], bool] = lambda: True
 
     def remember_orders(self, hints: list[tuple[str, str | None, float]]) -> None:
         """(client_order_id, exchange order_id or None, intended at) from the store: a
@@ -326,7 +328,15 @@ class CoinbaseBroker:
     def _find(self, client_order_id: str, product_id: str | None = None) -> OrderState | None:
         oid = self._order_ids.get(client_order_id)
         if oid:
-            return self._get_by_order_id(oid)
+            try:
+                return self._get_by_order_id(oid)
+            except BrokerCallError as e:
+                if e.kind != "not_found":
+                    raise
+                # The exchange does not know that id (a store from another account or
+                # environment): forget it and look the client id up, else it is unknown.
+                self._order_ids.pop(client_order_id, None)
+                self._client_ids.pop(oid, None)
         at = self._intent_at.get(client_order_id)
         since = iso(at - LOOKUP_MARGIN_S if at is not None else time.time() - self.lookback_s)
         pids = [product_id] if product_id else None
@@ -356,7 +366,7 @@ class CoinbaseBroker:
                                                lambda: self._post(req, pid),
                                                lambda r: self._created(req, r)),
                             lambda: self._find(req.client_order_id, pid), self.retry,
-                            self.pacer, self._sleep)
+                            self.pacer, self._sleep, may_send=self.may_send)
         if isinstance(placed, OrderState):
             return placed
         oid = placed
@@ -428,9 +438,12 @@ class CoinbaseBroker:
                 cid = self._get_by_order_id(oid).client_order_id
             liq = str(f.get("liquidity_indicator") or "").upper()
             fid = str(f.get("entry_id") or f.get("trade_id"))
+            price, size = dec(f["price"]), dec(f["size"])
+            if f.get("size_in_quote") is True:  # size in USD (an order placed by value)
+                size = size / price
             out[fid] = Fill(fill_id=fid, client_order_id=cid, broker_order_id=oid,
                             ticker=from_coinbase(str(f["product_id"])), side=side_of(f["side"]),
-                            qty=dec(f["size"]), price=dec(f["price"]),
+                            qty=size, price=price,
                             fee=dec(f.get("commission")),
                             liquidity="MAKER" if liq == "MAKER" else "TAKER", at=at)
         return sorted(out.values(), key=lambda x: (x.at, x.fill_id))

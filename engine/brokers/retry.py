@@ -104,16 +104,20 @@ def check_order(req: OrderRequest) -> None:
 def place_once(post: Callable[[], T], lookup: Callable[[], OrderState | None],
                policy: RetryPolicy, pacer: Pacer, sleep: Callable[[float], None],
                refused: Callable[[BrokerCallError], OrderState | None] | None = None,
-               ) -> T | OrderState:
+               may_send: Callable[[], bool] | None = None) -> T | OrderState:
     """Post an order so that the exchange holds it at most once: a retryable failure is
     tried again (a 429 waits on the pacer, others back off), and after every ambiguous
     one the client order id is looked up first, since the exchange may have taken it.
     `refused(e)` sees each failure first: it may raise (OrderRejected) or return the order
-    already there; None carries on. Returns post()'s answer or the order found."""
+    already there; None carries on. `may_send()` is asked before every post, after any wait:
+    False (the trader was halted meanwhile) raises kind="halted" and nothing more is sent.
+    Returns post()'s answer or the order found."""
     attempt = 0
     while True:
         attempt += 1
         pacer.wait(sleep)
+        if may_send is not None and not may_send():
+            raise BrokerCallError("order not sent: the trader was halted", kind="halted")
         try:
             return post()
         except BrokerCallError as e:

@@ -83,7 +83,11 @@ def run_fetch(args: argparse.Namespace, cfg: Config) -> int:
 
             chunk_bars, interval = coinbase.CHUNK_BARS, 0.11  # public limit: 10 requests/s
         else:
-            client = alpaca.make_client(args.base_url or cfg.alpaca.data_url_override)
+            from engine.brokers.alpaca import check_override
+
+            # plain http only to this machine, as for the trader: no bars from the wire
+            url = check_override(args.base_url or cfg.alpaca.data_url_override, "--base-url")
+            client = alpaca.make_client(url or "")
 
             def fetcher(t: str, s: int, e: int) -> pd.DataFrame:
                 return alpaca.fetch_chunk(client, t, tf, s, e)

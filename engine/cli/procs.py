@@ -21,6 +21,7 @@ from pathlib import Path
 from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
+from engine.text import printable, printable_lines
 
 
 def register(sub: Subparsers) -> None:
@@ -57,7 +58,7 @@ def run_ps(args: argparse.Namespace, cfg: Config) -> int:
 
     if store_missing(cfg):
         lines = process_table(empty_doc(cfg))
-        print("\n".join([*lines, f"store {cfg.store.path} does not exist yet: nothing runs"]))
+        print(printable_lines([*lines, f"store {cfg.store.path} does not exist yet: nothing runs"]))
         return 0
     store = open_existing(cfg)
     try:
@@ -67,7 +68,7 @@ def run_ps(args: argparse.Namespace, cfg: Config) -> int:
                "processes": [process_view(r, now) for r in list_processes(store)]}
     finally:
         store.close()
-    print("\n".join(process_table(doc)))
+    print(printable_lines(process_table(doc)))  # last errors are log lines: no escapes
     return 0
 
 
@@ -97,7 +98,7 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def log_file(cfg: Config, name: str) -> Path:
-    from engine.supervisor.spawn import log_path
+    from engine.supervisor.spawn import log_path, own_log_path
     from engine.supervisor.supervisor import default_log_path
 
     if name == "supervisor":
@@ -113,7 +114,7 @@ def log_file(cfg: Config, name: str) -> Path:
         finally:
             store.close()
         if row is not None and row.log_path:
-            return Path(row.log_path)
+            return own_log_path(cfg, name, row.log_path)  # never a file outside the logs
         if row is None and not path.exists():
             raise JobError(f"no process named {name}")
     return path
@@ -136,14 +137,14 @@ def run_logs(args: argparse.Namespace, cfg: Config) -> int:
         raise JobError(f"no log yet for {args.name} ({path})")
     if path.exists():
         for line in tail_lines(path, args.lines, pattern):
-            print(line)
+            print(printable(line))  # a log line may carry an exchange's text: no escapes
     if not args.follow:
         return 0
     sys.stdout.flush()
     try:
         for line in follow(path):
             if pattern is None or pattern.search(line):
-                print(line, flush=True)
+                print(printable(line), flush=True)
     except KeyboardInterrupt:
         pass
     return 0

@@ -59,6 +59,7 @@ from typing import Any
 from engine.cli import Subparsers
 from engine.config import Config
 from engine.money import increment_of, money, price, quantity
+from engine.text import printable_lines
 from store import trading, views
 from store.increments import base_increments
 
@@ -246,5 +247,5 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         for a in doc["alerts"][:5]:
             when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(a["at"]))
             lines.append(f"  {when}Z {a['level']:9} {a['trader'] or '-':12} {a['message']}")
-    print("\n".join(lines))
+    print(printable_lines(lines))  # messages and errors are anyone's text: no escapes
     return 0

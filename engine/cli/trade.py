@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +20,31 @@ if TYPE_CHECKING:
     from engine.config.secrets import Secrets
 
 TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
+OUTAGE_MAX_WAIT_S = 60.0   # the longest pause between start-up tries while the exchange is down
+
+
+def wait_for_exchange(stop: threading.Event, broker_name: str,
+                      checks: Callable[[], None]) -> bool:
+    """Run the start-up checks until the exchange answers. A retryable failure (5xx, 429,
+    timeout, reset, malformed reply) is an outage: waited out with a growing pause, so an
+    outage at a (re)start does not use up the supervisor's quick restarts and leave the trader
+    FATAL. False when stopped meanwhile; other failures raise."""
+    from engine.brokers.base import BrokerError
+
+    wait = 1.0
+    while True:
+        try:
+            checks()
+            return True
+        except BrokerError as e:
+            if not e.retryable:
+                raise
+            logging.getLogger("cappuccino.trading").warning(
+                "broker %s not answering at start (%s); trying again in %.0fs", broker_name,
+                e, wait)
+        if stop.wait(wait):
+            return False
+        wait = min(OUTAGE_MAX_WAIT_S, wait * 2)
 
 
 def register(sub: Subparsers) -> None:
@@ -75,6 +101,11 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     name = args.name or process_name()
     if not name:
         raise UsageError("--name is required (outside the supervisor)")
+    from engine.supervisor.spawn import valid_name
+
+    if not valid_name(name):  # it names <run>/traders/NAME: never a path out of it
+        raise UsageError(f"--name {name[:64]!r}: letters, digits, '.', '_', '-' only, not "
+                         "starting with '.' or '-', at most 64")
     broker_name = cfg.trader.broker
     from engine.config.secrets import load_secrets
 
@@ -149,31 +180,41 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             trial=single.trial if single and single.trial >= 0 else None,
             tickers=tuple(t.tickers), timeframe=t.timeframe, capital=Decimal(str(t.capital)))
         trader = Trader(cfg, store, broker, clock, policy, settings)
-        try:
-            if isinstance(clock, RealClock):  # bars on the exchange's clock from the start
-                offset = clock.measure_offset(broker.now)
-                # every exchange broker has this; the Broker protocol does not (the sim has
-                # no exchange clock)
-                broker.clock_offset_s = offset  # type: ignore[attr-defined]
-            trader.check_allotment()
-        except AllotmentError as e:
-            raise UsageError(str(e)) from None
-        except BrokerError as e:
-            raise JobError(f"broker {broker_name}: cannot read the account: {e}") from None
-        # How this trader's quantities are shown (display only; sizing asks the broker).
-        record_products(store, name, broker_name, broker, t.tickers)
-        try:
-            trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
-        except ModelError as e:
-            raise UsageError(f"model refused: {e}") from None
-        except (BrokerError, DataError) as e:
-            raise JobError(f"broker {broker_name}: cannot read market data: {e}") from None
-        logging.getLogger("cappuccino.trading").info(
-            "trader %s: %s on %s %s %s, capital %s", name, policy.describe(), broker_name,
-            ",".join(t.tickers), t.timeframe, t.capital)
-        # Beats for the supervisor's row (a no-op outside it); a loop stuck for
-        # STALL_MARGIN_S stops the beat so the watchdog restarts the trader.
+
+        def start_checks() -> None:
+            try:
+                if isinstance(clock, RealClock):  # bars on the exchange's clock from the start
+                    offset = clock.measure_offset(broker.now)
+                    # every exchange broker has this; the Broker protocol does not (the sim
+                    # has no exchange clock)
+                    broker.clock_offset_s = offset  # type: ignore[attr-defined]
+                trader.check_allotment()
+            except AllotmentError as e:
+                raise UsageError(str(e)) from None
+            except BrokerError as e:
+                if e.retryable:
+                    raise
+                raise JobError(f"broker {broker_name}: cannot read the account: {e}") from None
+            # How this trader's quantities are shown (display only; sizing asks the broker).
+            record_products(store, name, broker_name, broker, t.tickers)
+            try:
+                trader.check_features(trader.fetch_history(clock.last_closed_bar())[0])
+            except ModelError as e:
+                raise UsageError(f"model refused: {e}") from None
+            except (BrokerError, DataError) as e:
+                if isinstance(e, BrokerError) and e.retryable:
+                    raise
+                raise JobError(f"broker {broker_name}: cannot read market data: {e}") from None
+
+        # Beats for the supervisor's row (a no-op outside it), from before the start-up checks
+        # (they wait out an exchange outage); a loop stuck for STALL_MARGIN_S stops the beat
+        # so the watchdog restarts the trader.
         with Heartbeat(cfg, stall_s=STALL_MARGIN_S) as hb:
+            if not wait_for_exchange(stop, broker_name, start_checks):
+                return 0  # stopped while the exchange was down
+            logging.getLogger("cappuccino.trading").info(
+                "trader %s: %s on %s %s %s, capital %s", name, policy.describe(), broker_name,
+                ",".join(t.tickers), t.timeframe, t.capital)
             try:
                 trader.run(stop, tick=hb.tick)
             finally:

@@ -74,18 +74,23 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     study, timeframe, n_trials, device = req.study, req.timeframe, req.n_trials, req.device
     population = parse_population(args.population, cfg.study.population)
     cfg = apply_overrides(cfg, timeframe, device, req.workers)
+    from engine.study.objective import prepare_data
+
+    try:  # bad data fails the study up front, not each of its trials
+        data = prepare_data(cfg)
+    except Exception as e:  # pandas/torch raise many kinds: one line for the operator
+        if population == 0:
+            raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
+        data = None  # the population trainer reports bad data its own way
+    if data is not None:
+        check_layout(cfg, study, timeframe, data)
     if population != 0:
         from engine.population.cli import run_population
 
         return run_population(cfg, study, timeframe, n_trials, population)
 
-    from engine.study.objective import prepare_data
     from engine.study.runner import run_study
 
-    try:  # bad data fails the study up front, not each of its trials
-        prepare_data(cfg)
-    except Exception as e:  # pandas/torch raise many kinds: one line for the operator
-        raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
     try:
         row = run_study(cfg, study, timeframe, n_trials, device,
                         "direct" if args.direct else "supervisor",
@@ -96,3 +101,22 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     pbo = "n/a" if row.pbo is None else f"{row.pbo:.2f}"
     print(f"study {study}: best {best}; PBO {pbo}")
     return 0
+
+
+def check_layout(cfg: Config, study: str, timeframe: str, data: object) -> None:
+    """Refuse (exit 2) to add trials on other data or another CV layout than the study's."""
+    from engine.runtime import open_store
+    from engine.study.layout import LayoutMismatchError, check_config
+
+    store = open_store(cfg)
+    try:
+        shared = None
+        if cfg.study.storage:  # other hosts' trials are pooled too: their candles must match
+            from engine.study.storage import open_study
+
+            shared = open_study(cfg, study)
+        check_config(cfg, store, study, timeframe, data, shared)
+    except LayoutMismatchError as e:
+        raise UsageError(f"train: {e}") from None
+    finally:
+        store.close()

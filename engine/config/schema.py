@@ -6,7 +6,9 @@ Relative paths are resolved against the config file's directory by the loader.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -332,6 +334,15 @@ class NotifySection(Section):
     events: NotifyEvents = NotifyEvents()
 
 
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class TelegramSection(Section):
     """Phone control through a Telegram bot (`cappuccino telegram`). The token and the
     allowed chat ids are secrets: key file or environment only, never here."""
@@ -344,6 +355,18 @@ class TelegramSection(Section):
     backoff_max_s: float = Field(default=60.0, gt=0, le=3600)
     # How long the bot follows a queued /halt /resume /exit to report the outcome.
     outcome_wait_s: float = Field(default=120.0, gt=0, le=3600)
+
+    @field_validator("base_url")
+    @classmethod
+    def _https_beyond_loopback(cls, v: str) -> str:
+        # The token is in every URL's path, and whoever answers getUpdates can forge an
+        # allowed chat's /exit: plain http only to this machine (a local fake), as for the
+        # exchanges' base URLs.
+        parts = urlsplit(v)
+        if parts.scheme == "http" and not _loopback(parts.hostname or ""):
+            raise ValueError("plain http is allowed only for loopback hosts (127.0.0.1, "
+                             "localhost, ::1); use https")
+        return v
 
 
 class SamplerSection(Section):

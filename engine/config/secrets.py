@@ -64,6 +64,10 @@ def read_key_file(path: Path) -> dict[str, str]:
         st = path.stat()
     except FileNotFoundError:
         raise ConfigError(f"{path}: key file not found") from None
+    if st.st_uid not in (os.geteuid(), 0):
+        # Its owner could swap in keys to an account of theirs (root reads it regardless).
+        raise ConfigError(f"{path}: key file is owned by uid {st.st_uid}, not by this "
+                          f"account (uid {os.geteuid()}); run: chown {os.geteuid()} {path}")
     if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise ConfigError(
             f"{path}: key file is open to group or others "

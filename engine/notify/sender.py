@@ -76,8 +76,10 @@ def send_due(cfg: Config, store: Store, transport: Transport, redactor: Redactor
     rest). One write per row, after its push: nothing is ever lost."""
     sent = failed = 0
     for row in queue(store, limit, cfg.notify.max_attempts):
-        if row.next_try_at > at:
-            break  # the oldest row waits for its retry; nothing overtakes it
+        # The oldest row waits for its retry; nothing overtakes it. A wait longer than any
+        # backoff is a wall clock that stepped back: it would hold every alert for the step.
+        if at < row.next_try_at <= at + cfg.notify.backoff_max_s + 1.0:
+            break
         ok, error = _push(transport, redactor, row, at)
         if ok:
             mark_sent(store, row.id, at)

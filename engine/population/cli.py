@@ -11,6 +11,7 @@ def run_population(cfg: Config, study: str, timeframe: str, n_trials: int,
     from engine.agent.hyperparams import Hyperparams
     from engine.device import setup_torch
     from engine.features import obs_dim
+    from engine.population.members import members_per_trial
     from engine.population.sizing import plan
     from engine.population.study import run_population_study
     from engine.study.objective import prepare_data, select_splits
@@ -22,8 +23,9 @@ def run_population(cfg: Config, study: str, timeframe: str, n_trials: int,
         raise JobError(f"cannot prepare the study's data: {type(e).__name__}: {e}") from None
     if population == "auto":
         hp = Hyperparams.from_config(cfg.ppo)
+        per_trial = members_per_trial(len(select_splits(cfg, data)), cfg.study.seeds)
         p = plan(device, hp, obs_dim(data.spec, data.prices.shape[1]),
-                 int(data.prices.shape[1]), len(select_splits(cfg, data)))
+                 int(data.prices.shape[1]), per_trial)
         if p.n_envs != cfg.ppo.n_envs:
             cfg = cfg.model_copy(update={"ppo": cfg.ppo.model_copy(update={"n_envs": p.n_envs})})
         print(f"population: {p.trials} trials, {p.n_envs} envs per member ({p.why})", flush=True)

@@ -49,6 +49,19 @@ class Member:
         return self.split_i * self.n_seeds + self.seed_i
 
 
+def trial_members(trial: int, hp: Hyperparams, n_splits: int, n_seeds: int) -> list[Member]:
+    """A trial's members: each (CPCV split, seed), then the final fit on every bar before the
+    held-out segment (its model), as the per-trial path trains them."""
+    return [*(Member(trial, hp, trial, i, k, n_seeds) for i in range(n_splits)
+              for k in range(n_seeds)),
+            Member(trial, hp, trial, FINAL, 0, n_seeds, final_unit=n_splits * n_seeds)]
+
+
+def members_per_trial(n_splits: int, n_seeds: int) -> int:
+    """How many members a trial puts in a population (what sizing must count per trial)."""
+    return len(trial_members(0, Hyperparams(), n_splits, n_seeds))
+
+
 BATCHED_RNG_MIN = 64
 
 
@@ -204,8 +217,8 @@ def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, An
                   last_actor: Any, env_steps: int, updates: int,
                   effective: dict[str, Any]) -> tuple[dict[str, Any], Trace]:
     """TrialRunner.final_metrics from a trial's members (unit order: split, then seed) and the
-    trial's trace: the objective is mean - SE of the units' active Sharpe
-    (trace.objective_of). `last_actor` is the final fit's (every CV bar), the model, which
+    trial's trace: the objective is mean - SE over splits of the seeds' mean active
+    Sharpe (trace.objective_of). `last_actor` is the final fit's (every CV bar), the model, which
     is backtested on the holdout."""
     from engine.agent.policy import numpy_policy
 
@@ -222,7 +235,7 @@ def trial_metrics(cfg: Config, data: StudyData, split_metrics: list[dict[str, An
               | {"score": s["raw_score"]} for s in split_metrics]
     return {
         "objective": objective_of(trace, data.bar_seconds), "split_scores": scores,
-        "objective_kind": "mean - SE of active Sharpe over (split, seed) (population)",
+        "objective_kind": "mean - SE over splits of the seeds' mean active Sharpe (population)",
         "seeds": n_seeds, "seed_scores": seed_means,
         "seed_spread": float(np.std(seed_means, ddof=1)) if n_seeds > 1 else 0.0,
         "splits": splits, **sh,

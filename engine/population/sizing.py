@@ -41,12 +41,15 @@ def member_bytes(hp: Hyperparams, obs_dim: int, act_dim: int) -> int:
     return int(rollout + env + optim + activations)
 
 
-def plan(device: str, hp: Hyperparams, obs_dim: int, act_dim: int, n_splits: int,
+def plan(device: str, hp: Hyperparams, obs_dim: int, act_dim: int, members_per_trial: int,
          free_bytes: int | None = None) -> Plan:
-    """The population size (trials) and envs per member for this device."""
+    """The population size (trials) and envs per member for this device. members_per_trial:
+    every member a trial trains at once (engine.population.members.members_per_trial: each
+    split × seed, plus the final fit), not just its splits."""
     if not device.startswith("cuda"):
         return Plan(CPU_TRIALS, hp.n_envs, member_bytes(hp, obs_dim, act_dim), None,
-                    f"CPU: {CPU_TRIALS} trials per population")
+                    f"CPU: {CPU_TRIALS} trials per population, "
+                    f"{members_per_trial} members per trial")
     if free_bytes is None:
         import torch
 
@@ -55,7 +58,7 @@ def plan(device: str, hp: Hyperparams, obs_dim: int, act_dim: int, n_splits: int
     n_envs = max(hp.n_envs, CUDA_MIN_ENVS)
     sized = hp.with_(n_envs=n_envs)
     per = member_bytes(sized, obs_dim, act_dim)
-    trials = max(1, min(MAX_TRIALS, budget // max(per * n_splits, 1)))
+    trials = max(1, min(MAX_TRIALS, budget // max(per * members_per_trial, 1)))
     return Plan(trials, n_envs, per, budget,
                 f"{device}: {budget / 2**30:.1f} GiB budget, {per / 2**20:.1f} MiB per member, "
-                f"{n_splits} members per trial")
+                f"{members_per_trial} members per trial")

@@ -40,7 +40,12 @@ from typing import Any
 from engine.agent.hyperparams import Hyperparams, from_trial_params
 from engine.config import Config
 from engine.log_once import OnceLog
-from engine.population.members import Member, PopulationRunner, bucket_key, trial_metrics
+from engine.population.members import (
+    PopulationRunner,
+    bucket_key,
+    trial_members,
+    trial_metrics,
+)
 from engine.runtime import StoreBeat, process_name
 from engine.study import checkpoint as ckpt
 from engine.study import faults as faultmod
@@ -192,10 +197,7 @@ class PopulationStudy(StudyRun):
         n_splits = len(select_splits(self.cfg, self.data))
         slots = {t: self._start_attempt(t, hps[t], minibatch) for t in trials}
         n_seeds = self.cfg.study.seeds
-        members = [m for t in trials for m in [
-            *(Member(t, hps[t], t, i, k, n_seeds) for i in range(n_splits)
-              for k in range(n_seeds)),
-            Member(t, hps[t], t, FINAL, 0, n_seeds, final_unit=n_splits * n_seeds)]]
+        members = [m for t in trials for m in trial_members(t, hps[t], n_splits, n_seeds)]
         for k, m in enumerate(members):
             slots[m.trial].members.append(k)
         runner = PopulationRunner(self.cfg, self.data, members, self.dev, minibatch=minibatch)

@@ -8,6 +8,8 @@ older than keep_days are deleted.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from pathlib import Path
 
 from engine.config import Config
@@ -74,20 +76,20 @@ def run(cfg: Config, once: bool = False) -> Sampler:
     sampler = Sampler(cfg, store)
     c = cfg.sampler
     stop = None if once else stop_event()
-    last_flush = last_retention = 0.0
+    last_flush = last_retention = -math.inf
     try:
         with Heartbeat(cfg, stall_s=c.interval_s + STALL_MARGIN_S) as hb:
             while True:
                 hb.tick()
-                t = now()
-                sampler.sample(t)
+                t, m = now(), time.monotonic()  # schedules on monotonic: a clock step
+                sampler.sample(t)                 # must not stop the writes for its length
                 try:
-                    if once or t - last_flush >= c.flush_s:
+                    if once or m - last_flush >= c.flush_s:
                         sampler.flush()
-                        last_flush = t
-                    if once or t - last_retention >= c.retention_every_s:
+                        last_flush = m
+                    if once or m - last_retention >= c.retention_every_s:
                         sampler.retention(t)
-                        last_retention = t
+                        last_retention = m
                 except StoreError as e:  # keep the buffer; the next flush retries it
                     log.error("sampler write failed: %s", e)
                 if once or stop is None or stop.wait(c.interval_s):

@@ -61,7 +61,10 @@ def read(path: Path) -> dict[str, Any]:
     if hashlib.sha256(payload).hexdigest().encode() != head[len(MAGIC):]:
         raise CheckpointError(f"{path}: checksum mismatch (corrupt or truncated)")
     try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=False)
+        # weights_only: tensors and plain containers, never a callable. The checksum is no
+        # signature (a shared models folder is anyone's who can write it), so a pickle that
+        # names a function is refused as unreadable instead of run.
+        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
     except Exception as e:  # a payload torch cannot parse is corrupt, whatever the error
         raise CheckpointError(f"{path}: unreadable ({type(e).__name__})") from None
     if not isinstance(state, dict):

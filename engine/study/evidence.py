@@ -161,8 +161,12 @@ def returns_matrix(trials: list[TrialInput]) -> tuple[np.ndarray, np.ndarray, li
 
 
 def baseline_objectives(trace: Trace, bar_seconds: float) -> dict[str, float | None]:
-    """Each baseline scored like a trial: mean − SE of its per-split active Sharpe."""
-    per_split = list(trace.baseline_units().values())
+    """Each baseline scored like a trial (trace.objective_of): mean − SE of its per-split
+    active Sharpe, over the splits the trial has a score on (a trial that merely holds a
+    baseline scores exactly that baseline's objective)."""
+    units = trace.baseline_units()
+    scored = [base for i, base in units.items() if trace.splits[i].active]
+    per_split = scored or list(units.values())
     out: dict[str, float | None] = {}
     for k, name in enumerate(NAMES):
         if not per_split:

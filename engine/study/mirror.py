@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ MODEL_METRICS = ("sharpe", "ew_sharpe", "hodl_sharpe")
 MODEL_FINGERPRINTS = ("data_fingerprint", "feature_fingerprint")
 MODEL_COMPLETE_FILE = "spec.json"  # engine.model.artifact writes it last
 UNKNOWN_HOST = "remote"
+MAX_NAME = 64     # a host, device or error class from another machine, cut to this
+MAX_TEXT = 2000   # an error message or a model path
 
 
 def set_attrs(trial: Any, **attrs: Any) -> None:
@@ -178,14 +181,39 @@ def _number(value: Any) -> float | None:
     return float(value) if math.isfinite(value) else None
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _text(value: Any, limit: int | None = None) -> str | None:
+    """A string attr as a claim: None unless a non-empty string; with `limit`, cut to it and
+    its control characters dropped (it is shown on terminals and consoles)."""
+    if not isinstance(value, str) or not value:
+        return None
+    if limit is None:
+        return value
+    return _CONTROL.sub("", value)[:limit] or None
+
+
+def _path(value: Any) -> str | None:
+    """A model path as it was written, or None when it is not a plain path (too long,
+    control characters): cutting or cleaning a path would point somewhere else."""
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
+        return None
+    return None if _CONTROL.search(value) else value
+
+
+def _scores(value: Any) -> list[float] | None:
+    """Split scores: a list of finite numbers, else nothing."""
+    if not isinstance(value, list):
+        return None
+    out = [_number(v) for v in value]
+    return None if any(v is None for v in out) else [float(v) for v in out if v is not None]
 
 
 def remote_model(study: str, t: Any, TS: Any) -> registry.RemoteModel | None:
     """The `models` row of another host's COMPLETE trial; None without a model path."""
-    path = t.user_attrs.get(ATTR_MODEL)
-    if t.state != TS.COMPLETE or not isinstance(path, str) or not path:
+    path = _path(t.user_attrs.get(ATTR_MODEL))
+    if t.state != TS.COMPLETE or path is None:
         return None
     info = t.user_attrs.get(ATTR_MODEL_METRICS)
     info = info if isinstance(info, dict) else {}
@@ -193,15 +221,16 @@ def remote_model(study: str, t: Any, TS: Any) -> registry.RemoteModel | None:
         path=path, study=study, trial=int(t.number), objective=_number(t.value),
         sharpe=_number(info.get("sharpe")), ew_sharpe=_number(info.get("ew_sharpe")),
         hodl_sharpe=_number(info.get("hodl_sharpe")),
-        data_fingerprint=_text(info.get("data_fingerprint")),
-        feature_fingerprint=_text(info.get("feature_fingerprint")),
+        data_fingerprint=_text(info.get("data_fingerprint"), MAX_NAME),
+        feature_fingerprint=_text(info.get("feature_fingerprint"), MAX_NAME),
         created_at=t.datetime_complete.timestamp() if t.datetime_complete else None)
 
 
 def remote_trial(study: str, t: Any, TS: Any) -> registry.RemoteTrial:
     """One Optuna FrozenTrial as a mirrored attempt."""
     attrs = t.user_attrs
-    host = str(attrs.get(ATTR_HOST) or UNKNOWN_HOST)
+    # Every attr was written by another machine: each is checked for type and size here.
+    host = _text(attrs.get(ATTR_HOST), MAX_NAME) or UNKNOWN_HOST
     state = {TS.COMPLETE: "COMPLETE", TS.PRUNED: "PRUNED", TS.FAIL: "FAILED"}.get(t.state,
                                                                                 "RUNNING")
     steps = sorted(t.intermediate_values)
@@ -210,23 +239,23 @@ def remote_trial(study: str, t: Any, TS: Any) -> registry.RemoteTrial:
         objective = t.value
     elif state == "PRUNED" and steps:
         objective = t.intermediate_values[steps[-1]]
-    progress = 1.0 if state == "COMPLETE" else float(attrs.get(ATTR_PROGRESS) or 0.0)
+    progress = 1.0 if state == "COMPLETE" else (_number(attrs.get(ATTR_PROGRESS)) or 0.0)
     error_class = error_message = None
     if state == "FAILED":
-        err = attrs.get(ATTR_ERROR) or {}
-        error_class = err.get("class") if isinstance(err, dict) else None
-        error_message = (err.get("message") if isinstance(err, dict) else None) or (
+        err = attrs.get(ATTR_ERROR)
+        err = err if isinstance(err, dict) else {}
+        error_class = _text(err.get("class"), MAX_NAME)
+        error_message = _text(err.get("message"), MAX_TEXT) or (
             f"failed on {host} (no reason in the study storage)")
     elif state == "PRUNED":
         error_message = f"pruned on {host} after split {steps[-1]}" if steps else "pruned"
-    scores = attrs.get(ATTR_SCORES)
+    scores = _scores(attrs.get(ATTR_SCORES))
     return registry.RemoteTrial(
         study=study, trial=int(t.number), state=state, host=host, params=dict(t.params),
         objective=None if objective is None else float(objective),
         progress=max(0.0, min(1.0, progress)),
         started_at=t.datetime_start.timestamp() if t.datetime_start else now(),
         ended_at=t.datetime_complete.timestamp() if t.datetime_complete else None,
-        device=attrs.get(ATTR_DEVICE), error_class=error_class,
-        error_message=None if error_message is None else str(error_message)[:2000],
-        model_path=attrs.get(ATTR_MODEL),
-        metrics={ATTR_SCORES: list(scores)} if isinstance(scores, list) else None)
+        device=_text(attrs.get(ATTR_DEVICE), MAX_NAME), error_class=error_class,
+        error_message=error_message, model_path=_path(attrs.get(ATTR_MODEL)),
+        metrics={ATTR_SCORES: scores} if scores is not None else None)

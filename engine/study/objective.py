@@ -9,11 +9,13 @@ agent net of fees):
     score = Sharpe(r_agent − r_EW)          (annualised for the bar period)
 
 which is not the difference of two Sharpe ratios (that scores an all-cash agent highly on
-any falling window and ignores the tracking error). The trial's objective is
+any falling window and ignores the tracking error). A split's score is the mean over its
+seeds (tested on the same bars, they are not independent draws), and the objective is
 
-    mean(scores) − SE(scores),   SE = std(scores, ddof=1) / sqrt(n)
+    mean(split scores) − SE,   SE = std(split scores, ddof=1) / sqrt(n splits)
 
-(with one score, its own standard error sqrt((1 + SR²/2) / T) annualised, Lo 2002). After
+(with one split, the standard error sqrt((1 + SR²/2) / T) of its seed-averaged returns,
+annualised, Lo 2002; engine.study.trace.objective_of). After
 each split (all seeds) the running mean is reported (pruning).
 
 The deployed model is refitted on every CV bar (all data before the held-out segment and
@@ -347,7 +349,7 @@ class TrialRunner:
             self.hooks.on_update(self)
 
     def objective(self) -> float:
-        """Mean − one standard error of the units' active Sharpe (trace.objective_of)."""
+        """Mean − one standard error over splits of the seeds' mean active Sharpe (trace.objective_of)."""
         return objective_of(self.trace, self.data.bar_seconds)
 
     def final_metrics(self) -> dict[str, Any]:
@@ -365,7 +367,7 @@ class TrialRunner:
                       if self.scores[k::self.seeds]]
         return {
             "objective": self.objective(), "split_scores": list(self.scores),
-            "objective_kind": "mean - SE of active Sharpe over (split, seed)",
+            "objective_kind": "mean - SE over splits of the seeds' mean active Sharpe",
             "seeds": self.seeds, "seed_scores": seed_means,
             "seed_spread": float(np.std(seed_means, ddof=1)) if len(seed_means) > 1 else 0.0,
             "splits": self.split_metrics, **sh,

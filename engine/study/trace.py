@@ -128,13 +128,18 @@ class Trace:
 
 
 def objective_of(trace: Trace, bar_seconds: float) -> float:
-    """The trial objective: mean − one standard error of the (split, seed) units' active
-    Sharpe (engine.study.stats.mean_minus_se; with one unit, its own standard error)."""
+    """The trial objective: mean − one standard error of the per-split active Sharpe, each
+    split's score the mean over its seeds (engine.study.stats.mean_minus_se).
+
+    A split's seeds are tested on the same bars of the same market: they are not independent
+    draws, and counting each (split, seed) unit as one would shrink the standard error by up
+    to √seeds (three seeds that agree would look three times as sure). With one split, the
+    standard error of its seed-averaged per-bar returns (Lo 2002)."""
     from engine.metrics import sharpe
     from engine.study.stats import mean_minus_se, sharpe_standard_error
 
-    units = trace.unit_actives()
-    scores = [sharpe(a, bar_seconds) for a in units]
+    scores = [float(np.mean([sharpe(a, bar_seconds) for a in st.active]))
+              for _, st in sorted(trace.splits.items()) if st.active]
     return mean_minus_se(scores, sharpe_standard_error(trace.active_returns(), bar_seconds))
 
 

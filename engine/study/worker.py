@@ -255,6 +255,7 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
     study_obj: the Optuna study (loaded from the storage when None and cfg says so).
     data: prepared StudyData (benchmarks pass it to skip loading).
     """
+    from engine.study.layout import check_config
     from engine.study.objective import TrialRunner, prepare_data
 
     dev = device or setup_torch(cfg)
@@ -280,6 +281,8 @@ def run_trial(cfg: Config, study: str, trial: int, device: str | None = None,
         if data is None:
             try:
                 data = prepare_data(cfg, device=dev)
+                # other candles than the study's (a fetch since it began): fail, never pool
+                check_config(cfg, store, study, cfg.data.timeframe, data)
             except Exception as e:  # bad data fails the trial with the reason, not a crash
                 att = registry.start_attempt(store, study, trial, hp.to_dict(), device=dev,
                                              process=process_name(f"trial-{study}-{trial}"),

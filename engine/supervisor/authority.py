@@ -157,3 +157,90 @@ def record_refusal(cfg: Config, store: Store, command_id: int, action: str, sour
 def _name(action: object) -> str:
     s = str(action)
     return s[:20] if s.replace("_", "").isalnum() else "?"
+
+
+# -- a trader row about to be spawned ---------------------------------------------------------
+def _effective_broker(cfg: Config, argv: list[str]) -> str | None:
+    """The broker `cappuccino trade` would use with this argv, read by its own parser
+    (abbreviations, `--broker=x` and the [trader] broker default included); None when
+    the trader would not parse it (it exits at once, trading nothing)."""
+    import argparse
+    import contextlib
+    import io
+
+    from engine.cli import trade as trade_cli
+
+    parser = argparse.ArgumentParser(prog="cappuccino", add_help=False)
+    trade_cli.register(parser.add_subparsers(dest="cmd"))
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):
+            args = parser.parse_args(argv)
+    except SystemExit:
+        return None
+    return str(args.broker or cfg.trader.broker)
+
+
+def _trade_of_argv(argv: list[str]) -> Trade:
+    """The Trade whose argv() this is exactly; Refused for any other argv."""
+    flags = ("--name", "--model", "--broker", "--tickers", "--timeframe", "--capital", "--study")
+    opts: dict[str, object] = {}
+    rest = list(argv[1:])
+    while rest:
+        flag = rest.pop(0)
+        if flag == "--live" and "live" not in opts:
+            opts["live"] = True
+        elif flag in flags and rest and flag[2:] not in opts:
+            opts[flag[2:]] = rest.pop(0)
+        else:
+            raise Refused("spawn: a live trader's arguments are not ones the supervisor builds")
+    if isinstance(opts.get("tickers"), str):
+        opts["tickers"] = str(opts["tickers"]).split(",")
+    try:
+        t = Trade.model_validate(opts)
+    except ValueError:  # pydantic's ValidationError
+        raise Refused("spawn: a live trader's arguments are not ones the supervisor builds"
+                      ) from None
+    if t.argv() != argv:
+        raise Refused("spawn: a live trader's arguments are not ones the supervisor builds")
+    return t
+
+
+def check_spawn(cfg: Config, store: Store, name: str, kind: str, argv: list[str]) -> None:
+    """Before a trader row's process starts (a command's start, a restart by policy, or a
+    row someone wrote into `processes`): a trader that would trade on Coinbase needs what
+    a `trade` command needs at its start, the exact argv the supervisor builds, armed live
+    trading, the credentials, a recorded live promotion of that trader and the capital it
+    recorded (the promotion's, or the last capital change). Paper and sim rows start as
+    before. Raises Refused."""
+    from engine.supervisor.commands import check_model
+
+    if kind != "trader" or argv[:1] != ["trade"] or _effective_broker(cfg, argv) != "coinbase":
+        return  # not a trader, or one spawn refuses, or one that cannot reach Coinbase
+    t = _trade_of_argv(argv)
+    if f"trader-{t.name}" != name or not t.live:
+        raise Refused(f"spawn {name}: a live trader's arguments are not ones the supervisor "
+                      "builds")
+    check_live(cfg, f"start {name}")
+    check_model(cfg, "trade", t.model)
+    promo = _promotion(store, t.name, "live")
+    if promo is None:
+        raise Refused(f"start {name}: no recorded live promotion of trader {t.name}")
+    recorded = last_capital_change(store, t.name) or promo
+    if recorded.capital is None or Decimal(recorded.capital) != t.capital:
+        raise Refused(f"start {name}: capital {t.capital} is not the recorded "
+                      f"{recorded.capital} (promotion #{recorded.id})")
+
+
+def refuse_spawn(cfg: Config, store: Store, name: str, reason: str) -> None:
+    """A refused spawn: the row goes FATAL (no restart), with an alert and a notification."""
+    from engine.notify.events import emit
+    from store.processes import update_process
+
+    text = redact(cfg, f"refused: {reason}")
+    update_process(store, name, state="FATAL", desired="stopped", pid=None,
+                   last_error=text, next_start_at=None)
+    log.warning("%s %s", name, text)
+    with REFUSAL_NOTICES.logged(f"{name} alert"):
+        insert_alert(store, None, "WARNING", f"{name} not started: {text}", now())
+    with REFUSAL_NOTICES.logged(f"{name} notification"):
+        emit(store, cfg, "alert", f"{name} not started", text, "failure")

@@ -48,6 +48,13 @@ def backoff_delay(cfg: SupervisorSection, quick: int) -> float:
     return min(cfg.backoff_initial_s * cfg.backoff_factor ** (quick - 1), cfg.backoff_max_s)
 
 
+def start_due(cfg: SupervisorSection, next_start_at: float | None, now: float) -> bool:
+    """A BACKOFF child's start is due. A wait longer than any backoff can ask means the wall
+    clock stepped back since it was set: start now rather than an hour late."""
+    wait = (next_start_at or 0.0) - now
+    return wait <= 0 or wait > max(cfg.backoff_max_s, cfg.backoff_initial_s) + 1.0
+
+
 def decide(cfg: SupervisorSection, kind: str, exit_code: int | None, uptime_s: float,
            quick_restarts: int) -> Decision:
     """What to do after a child exited. exit_code None: unknown (adopted child)."""

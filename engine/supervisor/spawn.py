@@ -88,6 +88,20 @@ def log_path(cfg: Config, name: str) -> Path:
     return Path(cfg.paths.logs) / f"{name}.log"
 
 
+def own_log_path(cfg: Config, name: str, recorded: str | None) -> Path:
+    """The log of process `name`: the path its row records when that lies in [paths] logs,
+    else the one the supervisor gives the name. A row is anyone's who can write the store,
+    and a log is rotated (copied, then truncated) and printed: never a file elsewhere."""
+    if recorded:
+        path = Path(recorded)
+        try:
+            if path.resolve().is_relative_to(Path(cfg.paths.logs).resolve()):
+                return path
+        except (OSError, ValueError, RuntimeError):  # unresolvable: not ours either
+            pass
+    return log_path(cfg, name)
+
+
 def open_append(path: Path) -> int:
     """O_APPEND: every write lands at the current end, so copytruncate rotation is safe."""
     private_dir(path.parent)
@@ -120,13 +134,18 @@ def spawn(cfg: Config, name: str, kind: str, argv: list[str]) -> Spawned:
     return Spawned(popen, popen.pid, ct, log)
 
 
-def same_process(pid: int | None, create_time: float | None) -> bool:
-    """True when pid is alive (not a zombie) and is the process we recorded."""
+def same_process(pid: int | None, create_time: float | None, name: str | None = None) -> bool:
+    """True when pid is alive (not a zombie) and is the process we recorded. With `name`
+    (adopting a row): also a process spawned as that name, by its environment. A row's pid
+    and create_time are anyone's to copy from /proc; the environment a supervisor gave its
+    child is not, so a forged row never gets another process signalled."""
     if not pid or create_time is None:
         return False
     try:
         p = psutil.Process(pid)
         if abs(p.create_time() - create_time) > CREATE_TIME_TOLERANCE_S:
+            return False
+        if name is not None and p.environ().get(ENV_PROCESS_NAME) != name:
             return False
         return bool(p.status() != psutil.STATUS_ZOMBIE)
     except psutil.Error:

@@ -4,27 +4,26 @@ Every `poll_s` it reaps/polls children, escalates pending stops (TERM -> KILL af
 `stop_grace_s`, tracked by deadline, never blocking), executes pending commands, starts
 what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`,
 `supervisor.heartbeat`). About once a minute it deletes trial worker rows that finished
-cleanly (EXITED, exit 0) more than `keep_exited_s` ago: a study leaves one per trial.
-A running child of a watched kind that has not beaten for `watchdog_s` is hung: it is
-stopped like any other (TERM, then KILL) and the restart policy starts it again
-(engine.supervisor.watchdog).
+cleanly (EXITED, exit 0) more than `keep_exited_s` ago: a study leaves one per trial. A
+running child of a watched kind that has not beaten for `watchdog_s` is hung: it is stopped
+like any other (TERM, then KILL) and the policy starts it again (engine.supervisor.watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
-(pid, create_time); this object only keeps the Popen handles and stop deadlines. So a
-supervisor started after another was SIGKILLed adopts every child whose (pid,
-create_time) still matches, and starts no duplicate.
+(pid, create_time), not for what may trade: a live trader's row is checked before each
+spawn (engine.supervisor.authority.check_spawn). This object only keeps the Popen handles
+and stop deadlines, so a supervisor started after another was SIGKILLed adopts every child
+whose (pid, create_time) still matches, and starts no duplicate.
 
-SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing SSH or
-the console never stops a trader), though stops already under way are finished first;
-SIGHUP is logged and otherwise ignored. `cappuccino stop all` stops the children.
+SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing SSH or the
+console never stops a trader), though stops under way are finished first; SIGHUP is logged
+and otherwise ignored. `cappuccino stop all` stops the children.
 
-A store that refuses writes (disk full) never loses a fact: exits, stops, starts and
-command outcomes are kept and written once it can (then the policy restarts the child); a
-row claiming a process nobody tracks is settled as at adoption. One log line a minute.
+A store that refuses writes (disk full) never loses a fact: exits, stops, starts and command
+outcomes are kept and written once it can (then the policy restarts the child); a row
+claiming a process nobody tracks is settled as at adoption. One log line a minute.
 
-Known window: a SIGKILL between fork and recording the pid (microseconds) would leave
-that one child unknown to the next supervisor, which would start it again.
-"""
+Known window: a SIGKILL between fork and recording the pid (microseconds) would leave that
+one child unknown to the next supervisor, which would start it again."""
 
 from __future__ import annotations
 
@@ -41,9 +40,9 @@ from typing import Any
 
 from engine.config import Config
 from engine.log_once import OnceLog
-from engine.supervisor import logs, policy, services, watchdog
+from engine.supervisor import authority, logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
-from engine.supervisor.commands import Command
+from engine.supervisor.commands import Command, Refused
 from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
 from engine.supervisor.spawn import (
     describe_exit,
@@ -52,6 +51,7 @@ from engine.supervisor.spawn import (
     kill_leftovers,
     last_log_line,
     log_path,
+    own_log_path,
     same_process,
     signal_group,
     spawn,
@@ -88,7 +88,7 @@ class Child:
 @dataclass
 class Stop:
     pgid: int
-    deadline: float
+    deadline: float  # time.monotonic()
     killed: bool  # SIGKILL already sent
     kill_requested: bool  # a kill command, not a stop
     then_start: bool = False
@@ -107,8 +107,8 @@ class Supervisor(CommandExecutor):
         self.children: dict[str, Child] = {}
         self.stops: dict[str, Stop] = {}
         self.quit = threading.Event()
-        self._next_heartbeat = 0.0
-        self._next_prune = 0.0
+        self._next_heartbeat = self._next_prune = 0.0  # monotonic: a clock step moves neither
+        self.beats = watchdog.Beats()
         self._tick_error = ("", 0.0)
         self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
         self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
@@ -184,17 +184,16 @@ class Supervisor(CommandExecutor):
             self._adopt_row(row)
 
     def _adopt_row(self, row: ProcessRow, gone: str = "ended while no supervisor ran") -> None:
-        if row.pid and same_process(row.pid, row.create_time):
+        if row.pid and same_process(row.pid, row.create_time, row.name):
             self.children[row.name] = Child(
                 row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
-                Path(row.log_path) if row.log_path else None)
+                own_log_path(self.cfg, row.name, row.log_path))
             log.info("adopted %s (pid %d)", row.name, row.pid)
             if row.state == "STOPPING":
                 update_process(self.store, row.name, state="RUNNING")
         elif row.pid:
-            child = Child(row.pid, float(row.create_time or 0),
-                          row.started_at or time.time(), None,
-                          Path(row.log_path) if row.log_path else None)
+            child = Child(row.pid, float(row.create_time or 0), row.started_at or time.time(),
+                          None, own_log_path(self.cfg, row.name, row.log_path))
             log.info("%s (pid %d) %s", row.name, row.pid, gone)
             self.on_exit(row.name, child, None)
         elif row.state in ("RUNNING", "STOPPING"):
@@ -281,6 +280,11 @@ class Supervisor(CommandExecutor):
     def start_child(self, name: str, row: ProcessRow) -> Child | None:
         """Spawn the row's process now; on exec failure apply the restart policy."""
         t = time.time()
+        try:  # whoever wrote the row: a live trader starts only as a `trade` command would
+            authority.check_spawn(self.cfg, self.store, name, row.kind, row.args)
+        except Refused as e:
+            authority.refuse_spawn(self.cfg, self.store, name, str(e))
+            return None
         try:
             sp = spawn(self.cfg, name, row.kind, row.args)
         except OSError as e:
@@ -325,8 +329,8 @@ class Supervisor(CommandExecutor):
                                    next_start_at=None)
                 continue
             if child is not None:
-                silent = watchdog.overdue(self.s, row.kind, row.heartbeat_at,
-                                          child.started_at, t)
+                silent = self.beats.overdue(self.s, row.kind, name, child.pid,
+                                            row.heartbeat_at)
                 if silent is not None:
                     self.stop_hung(name, silent)
                     continue
@@ -343,8 +347,9 @@ class Supervisor(CommandExecutor):
                 if fields:
                     update_process(self.store, name, **fields)
             elif row.state == "STARTING" or (row.state == "BACKOFF"
-                                             and (row.next_start_at or 0) <= t):
+                                             and policy.start_due(self.s, row.next_start_at, t)):
                 self.start_child(name, row)
+        self.beats.keep(self.children)
 
     # -- stopping -------------------------------------------------------------------------
     def stop_hung(self, name: str, silent: float) -> None:
@@ -376,7 +381,7 @@ class Supervisor(CommandExecutor):
             return False
         pgid = group_of(child.pid)
         signal_group(pgid, signal.SIGKILL if kill else signal.SIGTERM)
-        self.stops[name] = Stop(pgid, time.time() + self.s.stop_grace_s, killed=kill,
+        self.stops[name] = Stop(pgid, time.monotonic() + self.s.stop_grace_s, killed=kill,
                                 kill_requested=kill, then_start=then_start,
                                 started_at=child.started_at,
                                 waiters=[waiter] if waiter else [])
@@ -385,7 +390,7 @@ class Supervisor(CommandExecutor):
         return True
 
     def advance_stops(self) -> None:
-        t = time.time()
+        t = time.monotonic()  # the grace is real seconds, whatever the wall clock does
         for name, st in list(self.stops.items()):
             if st.leader_gone and not group_alive(st.pgid):
                 self.finish_stop(name, st)
@@ -466,10 +471,10 @@ class Supervisor(CommandExecutor):
 
     def prune_finished(self, force: bool = False) -> list[str]:
         """Delete finished trial worker rows older than keep_exited_s (FATAL/failed stay)."""
-        t = time.time()
-        if not force and t < self._next_prune:
+        t, m = time.time(), time.monotonic()
+        if not force and m < self._next_prune:
             return []
-        self._next_prune = t + PRUNE_EVERY_S
+        self._next_prune = m + PRUNE_EVERY_S
         names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
         if names:
             log.info("removed %d finished trial row(s) older than %gs: %s", len(names),
@@ -478,10 +483,10 @@ class Supervisor(CommandExecutor):
         return names
 
     def heartbeat(self, force: bool = False) -> None:
-        t = time.time()
-        if not force and t < self._next_heartbeat:
+        t, m = time.time(), time.monotonic()
+        if not force and m < self._next_heartbeat:
             return
-        self._next_heartbeat = t + self.s.heartbeat_s
+        self._next_heartbeat = m + self.s.heartbeat_s
         kv.put_many(self.store, {KV_PID: str(os.getpid()), KV_HEARTBEAT: repr(t)}, t)
 
     def notify(self, title: str, body: str, level: str) -> None:

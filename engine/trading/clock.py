@@ -47,26 +47,37 @@ class Clock(Protocol):
 
 
 class RealClock:
+    """Between two measurements the exchange's time runs on the monotonic clock from the last
+    one: a step of the machine's wall clock (NTP, a resumed VM, `date -s`) must not make the
+    trader decide a bar from an hour ahead, and then none for that hour once the clock is
+    back. The next measurement reports the step as skew (and halts above clock_halt_s)."""
+
     def __init__(self, timeframe: str, settle_delay_s: float = 5.0,
-                 time_fn: Callable[[], float] = time.time) -> None:
+                 time_fn: Callable[[], float] = time.time,
+                 mono_fn: Callable[[], float] = time.monotonic) -> None:
         self.period = timeframe_seconds(timeframe)
         self.settle = settle_delay_s
         self._time = time_fn
+        self._mono = mono_fn
         self.offset_s = 0.0          # exchange time - machine time, last measured
+        self._anchor: tuple[float, float] | None = None  # (exchange time, monotonic) then
 
     def local(self) -> float:
         return self._time()
 
     def now(self) -> float:
-        return self._time() + self.offset_s
+        if self._anchor is None:
+            return self._time() + self.offset_s
+        return self._anchor[0] + (self._mono() - self._anchor[1])
 
     def measure_offset(self, exchange_now: Callable[[], float]) -> float:
         """Ask the exchange for its time; the offset is taken against the middle of the
         round trip. Returns (and adopts) exchange - machine in seconds."""
-        t0 = self._time()
+        t0, m0 = self._time(), self._mono()
         ex = exchange_now()
-        t1 = self._time()
+        t1, m1 = self._time(), self._mono()
         self.offset_s = ex - (t0 + t1) / 2
+        self._anchor = (ex, (m0 + m1) / 2)
         return self.offset_s
 
     def last_closed_bar(self) -> float:

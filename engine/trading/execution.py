@@ -39,21 +39,32 @@ from engine.brokers.base import (
 )
 from engine.config.schema import ExecutionSection
 from engine.trading.order_ids import client_order_id
-from engine.trading.risk import round_down
+from engine.trading.risk import RiskDecision, round_down
 from store import trading as st
 from store.db import Store
 
 log = logging.getLogger("cappuccino.trading.execution")
+# (ticker, side, qty, limit price or None for market) -> the risk engine's decision
+Vet = Callable[[str, str, Decimal, Decimal | None], RiskDecision]
 
 
 class Executor:
     def __init__(self, broker: Broker, store: Store, trader: str, section: ExecutionSection,
-                 now: Callable[[], float]) -> None:
+                 now: Callable[[], float], may_send: Callable[[], bool] = lambda: True,
+                 vet: Vet | None = None) -> None:
         self.broker = broker
         self.store = store
         self.trader = trader
         self.cfg = section
         self.now = now
+        # Asked before every submit and by the broker before each retry of a post: a halt
+        # that lands while an order waits out a 429 or a backoff stops it there.
+        self.may_send = may_send
+        if hasattr(broker, "may_send"):  # the real brokers' retry loops (not the protocol's)
+            setattr(broker, "may_send", may_send)  # noqa: B010
+        # The risk engine's word on an order sent again by the executor itself (re-price,
+        # taker): engine.trading.revet. None: approved as it is (tests of the executor alone).
+        self.vet = vet
         # An order reported more filled than its row said: the trader books the fill now.
         self.fills_reported = False
 
@@ -89,6 +100,9 @@ class Executor:
                            qty=Decimal(row.qty),
                            limit_price=Decimal(row.limit_price) if row.limit_price else None,
                            post_only=bool(row.post_only))
+        if not self.may_send():
+            log.info("order %s not sent: the trader is halted", row.client_order_id)
+            return None  # stays NEW: cancel_open closes it, resume sends it in its bar
         self._hint([row])
         try:
             b = self.broker.submit(req)
@@ -194,6 +208,13 @@ class Executor:
         else:
             q = self.broker.quotes([row.ticker])[row.ticker]
             price = q.bid if row.side == "BUY" else q.ask
+        if self.vet is not None:
+            d = self.vet(row.ticker, row.side, qty, price)
+            if not d.approved:
+                log.info("%s %s: not sent again, refused by risk: %s", row.ticker, row.side,
+                         d.reason)
+                return
+            qty = d.qty
         with self.store.write():
             cid = self.record_intent(row.bar_at, row.ticker, row.side, qty, price, attempt,
                                      reason="taker" if price is None else "re-price")

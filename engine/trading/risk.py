@@ -19,7 +19,9 @@ Limits applied to each order (a quantity is clamped down where it can be, else r
   that is trading-disabled or cancel-only is refused.
 
 The state is a small JSON value the trader persists (kv `risk:<trader>`), so a restart does
-not forget the day's starting equity, a daily halt or a loss streak.
+not forget the day's starting equity, a daily halt or a loss streak. A value that cannot be
+read back (not JSON, not an object, a field of the wrong type) fails closed: HALTED until the
+next UTC day, as a daily loss would, never a fresh ACTIVE state (that would forget a halt).
 """
 
 from __future__ import annotations
@@ -35,6 +37,18 @@ from engine.config.schema import RiskSection
 ACTIVE, REDUCING, HALTED = "ACTIVE", "REDUCING", "HALTED"
 DAY_S = 86400
 BOOK = "book"
+
+
+UNREAD_TODAY = -2
+
+
+def _same_type(default: object, value: object) -> bool:
+    """A stored field of its default's type (an int where a float is kept; finite)."""
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, int | float) and math.isfinite(value)
+    return type(value) is type(default)
 
 
 @dataclass
@@ -53,6 +67,8 @@ class RiskState:
     basis: str = ""
     auth_reason: str = ""     # the exchange refuses the credentials: halted until they work
     clock_reason: str = ""    # the machine's clock is too far from the exchange's
+    # The day a stored state could not be read (halted that day); UNREAD_TODAY: not yet dated.
+    unreadable_day: int = -1
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -67,14 +83,20 @@ class RiskState:
 
     @classmethod
     def from_json(cls, text: str | None) -> RiskState:
+        """The stored state; one that cannot be read is HALTED for the day (fail closed)."""
         if not text:
             return cls()
         try:
             raw = json.loads(text)
-            names = set(cls.__dataclass_fields__)
-            return cls(**{k: v for k, v in raw.items() if k in names})
-        except (ValueError, TypeError):
-            return cls()  # a corrupt row must not stop the trader; limits restart fresh
+        except (ValueError, RecursionError):
+            raw = None
+        if not isinstance(raw, dict):
+            return cls(unreadable_day=UNREAD_TODAY)
+        defaults = asdict(cls())
+        kept = {k: v for k, v in raw.items() if k in defaults}
+        if not all(_same_type(defaults[k], v) for k, v in kept.items()):
+            return cls(unreadable_day=UNREAD_TODAY)
+        return cls(**kept)
 
 
 @dataclass(frozen=True)
@@ -123,6 +145,8 @@ class RiskEngine:
                 and equity <= s.day_start_equity * (1 - self.cfg.daily_loss_pct / 100)):
             s.daily_halt_day = s.day
         s.manual_halt = bool(halt_requested)
+        if s.unreadable_day == UNREAD_TODAY:
+            s.unreadable_day = day
         if last_bar_at is None:
             s.stale = True
         else:
@@ -134,6 +158,9 @@ class RiskEngine:
             new, reason = HALTED, s.auth_reason
         elif s.clock_reason:
             new, reason = HALTED, s.clock_reason
+        elif s.unreadable_day == day:
+            new, reason = HALTED, ("stored risk state unreadable (a daily halt or loss streak "
+                                   "may be lost); halted until 00:00 UTC")
         elif s.daily_halt_day == s.day and s.day >= 0:
             new, reason = HALTED, (f"daily loss limit {self.cfg.daily_loss_pct:g}% hit; "
                                    "halted until 00:00 UTC")

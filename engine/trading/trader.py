@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 
@@ -48,7 +50,7 @@ from engine.features import (
 )
 from engine.model.artifact import ModelError
 from engine.notify.events import emit
-from engine.trading import account
+from engine.trading import account, revet
 from engine.trading.book import Book
 from engine.trading.clock import Clock, RealClock
 from engine.trading.conviction import ConvictionFilter
@@ -68,6 +70,9 @@ log = logging.getLogger("cappuccino.trading.trader")
 QUOTE_CCY = "USD"
 MAX_GAP_FRAC = 0.1  # more missing bars than this in the history window: no trading this bar
 ORDER_HINT_S = 2 * 86400  # orders this recent are looked up by id after a restart
+# Fills are read again from this long before the newest booked one (booked ids are skipped):
+# an exchange may list a fill after a later one (a lagging feed, a fill just before a cancel).
+FILL_LAG_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -101,7 +106,9 @@ class Trader(Loop):
         # The model's own env: its action mapping, band, sizing and costs (train/serve parity).
         self.step_params = step_params(policy.spec.env)
         self.min_order = self.step_params.min_order
-        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now)
+        self.executor = Executor(broker, store, self.name, cfg.execution, clock.now,
+                                 may_send=self._may_send,
+                                 vet=lambda *order: revet.vet(self, *order))
         self.conviction = ConvictionFilter(cfg.conviction, cfg.risk.max_position_pct)
         self.risk_key = f"risk:{self.name}"
         self.hodl_key = f"hodl:{self.name}"
@@ -118,6 +125,7 @@ class Trader(Loop):
             if p.last_price and p.ticker in settings.tickers}
         self.cash = self.book.cash
         self.available_cash = self.book.cash
+        self.account_free = self.book.cash    # the account's free USD at the last reconcile
         self.equity = self.book.equity(self.last_prices)
         self.account_qty: dict[str, Decimal] = {}
         self.history_cache = CandleHistory(broker, settings.tickers, settings.timeframe,
@@ -178,6 +186,7 @@ class Trader(Loop):
         balances = self.broker.balances()
         cash = balances.get(QUOTE_CCY)
         account_free = cash.available if cash else Decimal(0)
+        self.account_free = account_free
         self.account_qty = {t: (b.available if (b := balances.get(_base(t))) else Decimal(0))
                             for t in self.s.tickers}
         self.cash = self.book.cash
@@ -187,11 +196,13 @@ class Trader(Loop):
     def sync_fills(self) -> None:
         """Book the fills of this trader's own orders not yet recorded (other traders' and
         hand-placed orders' fills are not its own)."""
-        since = st.last_fill_at(self.store, self.name)
-        if since is None:  # no fill yet: from our first order on (not the account's history)
-            since = st.first_order_bar(self.store, self.name)
-            if since is None:
-                return  # no order ever: nothing of ours can have filled
+        last = st.last_fill_at(self.store, self.name)
+        first = st.first_order_bar(self.store, self.name)
+        if first is None:
+            return  # no order ever: nothing of ours can have filled
+        # From our first order on (not the account's history), else FILL_LAG_S before the
+        # newest fill booked.
+        since = first if last is None else max(first, last - FILL_LAG_S)
         ours_cache: dict[str, bool] = {}
         for f in self.broker.fills(since):
             if st.has_fill(self.store, self.name, f.fill_id):
@@ -343,7 +354,10 @@ class Trader(Loop):
         if not (np.all(prices > 0) and equity_f > 0):
             return None
         raw = kv.get(self.store, self.shadow_key)
-        book = ShadowBook.from_json(raw) if raw else ShadowBook.start(equity_f, prices)
+        try:
+            book = ShadowBook.from_json(raw) if raw else ShadowBook.start(equity_f, prices)
+        except (ValueError, KeyError, TypeError):  # a row that does not read back: afresh
+            book = ShadowBook.start(equity_f, prices)
         if book.holdings.shape != prices.shape:
             return None  # tickers changed under a kept name: no comparable backtest
         ew, value = book.mark(prices)
@@ -383,15 +397,18 @@ class Trader(Loop):
         hodl = kv.get(self.store, self.hodl_key)
         prices = [float(self.last_prices.get(t, 0)) for t in self.s.tickers]
         bench = None
-        if hodl is None and all(p > 0 for p in prices):
-            kv.insert_if_absent(self.store.conn, self.hodl_key,
-                                json.dumps({"prices": prices, "capital": equity_f}), at)
+        start = _hodl_start(hodl, len(prices))
+        if start is None and all(p > 0 for p in prices):
+            # none yet, or one that does not read back (then replaced): HODL starts here
+            value = json.dumps({"prices": prices, "capital": equity_f})
+            if hodl is None:
+                kv.insert_if_absent(self.store.conn, self.hodl_key, value, at)
+            else:
+                kv.upsert(self.store.conn, self.hodl_key, value, at)
             bench = equity_f
-        elif hodl:
-            h = json.loads(hodl)
-            if all(p > 0 for p in h["prices"]):
-                bench = h["capital"] * float(np.mean([p / p0 for p, p0 in
-                                                      zip(prices, h["prices"], strict=True)]))
+        elif start is not None:
+            p0, capital = start
+            bench = capital * float(np.mean([p / q for p, q in zip(prices, p0, strict=True)]))
         ew = backtest = None
         if shadow is not None:
             book, ew, backtest = shadow
@@ -420,6 +437,12 @@ class Trader(Loop):
                  trader=self.name, model=self.s.model, trial=self.s.trial, study=self.s.study)
             from store.alerts import insert_alert
             insert_alert(self.store, self.name, "WARNING", reason, self.clock.now())
+
+    def _may_send(self) -> bool:
+        """No order goes out while the trader is halted, by its state or by a halt the
+        operator asked for since it was last read (the store's flags, read now)."""
+        halt_req, kill = st.halt_flags(self.store, self.name)
+        return not (halt_req or kill) and self.risk.state != HALTED
 
     # -- between bars ---------------------------------------------------------------------
     def poll(self) -> None:
@@ -459,3 +482,13 @@ def _blocked_exits(store: Store, trader: str) -> dict[str, int]:
             out[ticker] = out.get(ticker, 0) + 1
     return out
 
+
+def _hodl_start(raw: str | None, n: int) -> tuple[list[float], float] | None:
+    """The stored HODL start (n positive prices, a capital); None when absent or unreadable."""
+    try:
+        h: Any = json.loads(raw or "null")
+        p0, capital = [float(p) for p in h["prices"]], float(h["capital"])
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    ok = len(p0) == n and all(math.isfinite(p) and p > 0 for p in p0) and math.isfinite(capital)
+    return (p0, capital) if ok else None

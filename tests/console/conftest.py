@@ -69,7 +69,7 @@ def env(tmp_path: Path) -> Env:
         write_evidence(tmp_path / "models", st)
     path = tmp_path / "cappuccino.toml"
     path.write_text(f'[store]\npath = "{db}"\n[paths]\nmodels = "{tmp_path / "models"}"\n'
-                    '[console]\nrefresh_s = 60\n')
+                    f'logs = "{tmp_path / "logs"}"\n[console]\nrefresh_s = 60\n')
     return Env(load_config(path, environ={}), db, tmp_path / "logs")
 
 

@@ -7,6 +7,13 @@ with 422; `post_count(cid)` counts every create attempt so tests can see duplica
 A market order or crossing limit fills at once; a resting limit fills via `fill()`.
 `publish_delay_s` withholds each bar until that long after it closed (None: the bar in
 progress shows); `place_by_hand()` rests an order as the operator would.
+
+Fees as Alpaca charges crypto: on what the account receives. A buy's fee is taken in the
+coin (the position grows by the quantity less the fee), a sell's in USD (the proceeds less
+the fee); maker (`maker_fee_rate`) for a resting order filled later, taker
+(`taker_fee_rate`) for a market order or a limit that crosses when placed. Each fee is also
+a CFEE activity (GET /v2/account/activities), as Alpaca reports them; the FILL activities
+carry the gross quantity.
 """
 
 from __future__ import annotations
@@ -48,6 +55,9 @@ class FakeAlpaca(FakeServer):
         self.post_counts: dict[str, int] = {}
         self.bars: dict[str, dict[int, dict[str, Any]]] = {}
         self.publish_delay_s: float | None = None
+        self.maker_fee_rate = Decimal("0.0015")   # Alpaca's crypto tier 1
+        self.taker_fee_rate = Decimal("0.0025")
+        self.fee_activities: list[dict[str, Any]] = []
 
     # ---- test helpers ------------------------------------------------------------------
     def post_count(self, client_order_id: str) -> int:
@@ -79,7 +89,7 @@ class FakeAlpaca(FakeServer):
             o = self.order_by_client(client_order_id)
             assert o is not None, f"no order {client_order_id}"
             q = _d(qty) if qty else _d(o["qty"]) - _d(o["filled_qty"])
-            return self._apply_fill(o, q, _d(price or o["limit_price"]))
+            return self._apply_fill(o, q, _d(price or o["limit_price"]), maker=True)
 
     # ---- routing -----------------------------------------------------------------------
     def error_body(self, status: int) -> Any:
@@ -137,9 +147,12 @@ class FakeAlpaca(FakeServer):
             o.update(status="canceled", canceled_at=iso(self.now()))
             return 204, b""
         if p == "/v2/account/activities/FILL" or p == "/v2/account/activities":
-            rows = list(self.activities)
+            rows = list(self.activities) + (list(self.fee_activities)
+                                            if p == "/v2/account/activities" else [])
             if after := req.arg("after"):
-                rows = [a for a in rows if parse_iso(a["transaction_time"]) > parse_iso(after)]
+                rows = [a for a in rows if parse_iso(a.get("transaction_time")
+                                                     or a["date"] + "T00:00:00Z")
+                        > parse_iso(after)]
             if req.arg("direction", "desc") == "desc":
                 rows.reverse()
             return 200, rows
@@ -217,19 +230,35 @@ class FakeAlpaca(FakeServer):
         self.orders.append(o)
         crosses = limit is None or (limit >= ask if side == "buy" else limit <= bid)
         if crosses:
-            self._apply_fill(o, qty, ask if side == "buy" else bid)
+            self._apply_fill(o, qty, ask if side == "buy" else bid, maker=False)
         return 200, dict(o)
 
-    def _apply_fill(self, o: dict[str, Any], qty: Decimal, px: Decimal) -> dict[str, Any]:
+    def _apply_fill(self, o: dict[str, Any], qty: Decimal, px: Decimal,
+                    maker: bool) -> dict[str, Any]:
         filled = _d(o["filled_qty"]) + qty
         prev = _d(o["filled_avg_price"] or "0") * _d(o["filled_qty"])
         t = self.now()
         o.update(filled_qty=str(filled), filled_avg_price=str((prev + qty * px) / filled),
                  status="filled" if filled >= _d(o["qty"]) else "partially_filled",
                  filled_at=iso(t), updated_at=iso(t))
-        sign = 1 if o["side"] == "buy" else -1
-        self.cash -= sign * qty * px
-        self.positions[o["symbol"]] = self.positions.get(o["symbol"], Decimal(0)) + sign * qty
+        rate = self.maker_fee_rate if maker else self.taker_fee_rate
+        sym = o["symbol"]
+        if o["side"] == "buy":   # the fee is taken from the coin received
+            fee_qty = qty * rate
+            self.cash -= qty * px
+            self.positions[sym] = self.positions.get(sym, Decimal(0)) + qty - fee_qty
+            fee_row = {"qty": str(-fee_qty), "net_amount": "0",
+                       "description": "Coin Pair Transaction Fee (Non USD)"}
+        else:                    # the fee is taken from the USD received
+            fee_usd = qty * px * rate
+            self.cash += qty * px - fee_usd
+            self.positions[sym] = self.positions.get(sym, Decimal(0)) - qty
+            fee_row = {"qty": "0", "net_amount": str(-fee_usd),
+                       "description": "Coin Pair Transaction Fee (USD)"}
+        self.fee_activities.append({"id": f"{int(t * 1000)}::{uuid.uuid4()}",
+                                    "activity_type": "CFEE", "date": iso(t)[:10],
+                                    "symbol": sym.replace("/", ""), "price": str(px),
+                                    "status": "executed", **fee_row})
         a = {"id": f"{int(t * 1000)}::{uuid.uuid4()}", "activity_type": "FILL",
              "transaction_time": iso(t), "type": "fill" if o["status"] == "filled"
              else "partial_fill", "price": str(px), "qty": str(qty), "side": o["side"],

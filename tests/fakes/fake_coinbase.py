@@ -82,6 +82,7 @@ class FakeCoinbase(FakeServer):
         self.orders: list[dict[str, Any]] = []      # oldest first
         self.fills: list[dict[str, Any]] = []       # oldest first
         self.create_counts: dict[str, int] = {}     # client_order_id -> orders created
+        self.withheld_fills: set[str] = set()        # order ids whose fills are not listed yet
         self.candles: dict[str, dict[int, dict[str, str]]] = {}  # product -> start -> candle
         self.publish_delay_s: float | None = None
         self._seq = itertools.count(1)
@@ -407,7 +408,8 @@ class FakeCoinbase(FakeServer):
                      "cursor": cursor}
 
     def _list_fills(self, req: Request) -> tuple[int, Any]:
-        rows = list(reversed(self.fills))
+        # A lagging fills feed: fills of orders in `withheld_fills` are not listed yet.
+        rows = [f for f in reversed(self.fills) if f["order_id"] not in self.withheld_fills]
         if oids := req.args("order_ids"):
             rows = [f for f in rows if f["order_id"] in oids]
         if pids := req.args("product_ids"):

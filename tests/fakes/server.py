@@ -2,7 +2,8 @@
 
 Subclasses implement `route(req) -> (status, body)` where body is a JSON-able value or
 raw bytes. Fault switches apply to the next matching requests (optionally only those
-whose path contains `path` and, if given, whose method is `method`):
+whose path contains `path`, or is exactly it when it ends in `$`, and, if given, whose
+method is `method`):
 
 - fail_next(status, times): answer with that HTTP status before touching any state;
 - malformed_next(times): handle the request (state changes), then send cut-off JSON;
@@ -196,7 +197,9 @@ class FakeServer:
     def _take_fault(self, method: str, path: str) -> _Fault | None:
         with self.lock:
             for f in self._faults:
-                if (f.path is None or f.path in path) and f.method in (None, method):
+                exact = f.path is not None and f.path.endswith("$")
+                hit = (f.path is None or (path == f.path[:-1] if exact else f.path in path))
+                if hit and f.method in (None, method):
                     f.times -= 1
                     if f.times <= 0:
                         self._faults.remove(f)

@@ -99,6 +99,25 @@ def test_fills_maker_and_taker(broker: AlpacaPaperBroker, fake_alpaca: FakeAlpac
     assert broker.get_order("tk").status == "FILLED"   # type: ignore[union-attr]
 
 
+def test_a_buy_fill_is_what_the_position_gained(broker: AlpacaPaperBroker,
+                                                fake_alpaca: FakeAlpaca) -> None:
+    """Alpaca takes a buy's fee in the coin: the fill's quantity is the position's gain (the
+    gross less the fee), its fee the USD value of that coin, and cash moves by qty x price."""
+    since = time.time() - 1
+    before_qty, before_cash = fake_alpaca.positions["BTC/USD"], fake_alpaca.cash
+    broker.submit(OrderRequest("mb", "BTC-USD", "BUY", Decimal("0.02"), None))
+    broker.submit(limit_buy("lb"))
+    fake_alpaca.fill("lb")
+    fills = broker.fills(since)
+    gained = fake_alpaca.positions["BTC/USD"] - before_qty
+    assert sum((f.qty for f in fills), Decimal(0)) == gained < Decimal("0.03")
+    assert sum((f.qty * f.price + f.fee for f in fills), Decimal(0)) == before_cash - \
+        fake_alpaca.cash
+    (mb,) = [f for f in fills if f.client_order_id == "mb"]
+    assert mb.qty == Decimal("0.02") * (1 - Decimal("0.0025"))
+    assert mb.fee == Decimal("0.02") * Decimal("0.0025") * Decimal("50010")
+
+
 def test_repeat_submit_returns_existing(broker: AlpacaPaperBroker,
                                         fake_alpaca: FakeAlpaca) -> None:
     a = broker.submit(limit_buy("dup"))

@@ -122,6 +122,19 @@ def test_fills_report_maker_and_taker_with_fees(broker: CoinbaseBroker,
     assert broker.fills(time.time() + 5) == []
 
 
+def test_a_fill_sized_in_quote_is_read_in_the_coin(broker: CoinbaseBroker,
+                                                   fake_coinbase: FakeCoinbase) -> None:
+    """Coinbase reports `size` in USD when `size_in_quote` (an order placed by value, e.g.
+    by hand): the fill's quantity is that value over the price, never USD read as coins."""
+    since = time.time() - 1
+    broker.submit(OrderRequest("q-1", "BTC-USD", "BUY", Decimal("0.02"), None))
+    with fake_coinbase.lock:
+        (f,) = fake_coinbase.fills
+        f.update(size=str(Decimal(f["size"]) * Decimal(f["price"])), size_in_quote=True)
+    (fill,) = broker.fills(since)
+    assert fill.qty == Decimal("0.02") and fill.price == Decimal("50010.00")
+
+
 def test_cancel_and_list_open_orders(broker: CoinbaseBroker, fake_coinbase: FakeCoinbase) -> None:
     for cid in ("o1", "o2", "o3"):
         broker.submit(limit_buy(cid))

@@ -76,3 +76,23 @@ def test_ticker_mapping() -> None:
     assert from_alpaca("ETHUSDT") == "ETH-USDT"
     with pytest.raises(ValueError):
         check_ticker("btc_usd")
+
+
+def test_place_once_asks_may_send_before_every_post() -> None:
+    """A halt that lands while a post waits out a 429 stops it: nothing more is posted."""
+    from engine.brokers.retry import Pacer, place_once
+
+    posts: list[int] = []
+    halted = {"now": False}
+
+    def post() -> str:
+        posts.append(1)
+        halted["now"] = True  # the operator halts while the client waits
+        err = BrokerCallError("rate limited", kind="rate_limited", status=429)
+        err.retry_after = 0.0
+        raise err
+
+    with pytest.raises(BrokerCallError) as e:
+        place_once(post, lambda: None, RetryPolicy(attempts=5, jitter=0), Pacer(),
+                   lambda _s: None, may_send=lambda: not halted["now"])
+    assert e.value.kind == "halted" and not e.value.retryable and posts == [1]

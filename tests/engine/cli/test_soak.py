@@ -23,8 +23,10 @@ def soak(config: Path, *args: str, timeout: float = 300) -> subprocess.Completed
     (("--minutes", "-1"), "--minutes must be between 0 and 1440"),
     (("--kill-rounds", "-1"), "--kill-rounds must be between 0 and 10000"),
     (("--trading-kill-rounds", "-2"), "--trading-kill-rounds must be between 0 and 10000"),
+    (("--clock-steps", "-1"), "--clock-steps must be between 0 and 10000"),
     (("--minutes", "0", "--kill-rounds", "0"),
-     "nothing to run: --minutes, --kill-rounds and --trading-kill-rounds are all 0"),
+     "nothing to run: --minutes, --kill-rounds, --trading-kill-rounds and --clock-steps are "
+     "all 0"),
 ])
 def test_bad_usage(config_path: Path, args: tuple[str, ...], says: str) -> None:
     out = soak(config_path, *args)
@@ -75,3 +77,20 @@ def test_trading_kill_rounds_on_both_venues(config_path: Path, tmp_path: Path) -
     assert counts["coinbase_kill_rounds"] == counts["alpaca_kill_rounds"] == "2"
     assert int(counts["coinbase_orders"]) >= 3 and int(counts["alpaca_orders"]) >= 3
     assert "soak: alpaca SIGKILL 2/2" in out.stderr
+
+
+@pytest.mark.slow
+def test_clock_steps_restart_nothing(config_path: Path, tmp_path: Path) -> None:
+    """The wall clock of the supervisor and its services steps an hour forward and back
+    (CI: 4 steps): no service is taken for hung, samples and notifications go on. Before
+    the watchdog judged beats on the monotonic clock, each step restarted services."""
+    out = soak(config_path, "--minutes", "0", "--kill-rounds", "0", "--clock-steps", "4",
+               "--dir", str(tmp_path / "soak"))
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[-1] == ("soak: clean (no service restarted by a clock step, samples and "
+                         "notifications went on)")
+    counts = dict(kv.rsplit(" ", 1) for kv in lines[0].removeprefix("soak: ").split(", "))
+    assert counts["clock_steps"] == counts["clock_notifications"] == "4"
+    assert int(counts["clock_samples_after"]) >= 10
+    assert "soak: clock step 4/4 (back)" in out.stderr

@@ -95,3 +95,44 @@ def test_fast_one_env_path_equals_observation_and_the_generic_step(min_order: fl
         trades += int(out.trades)
     assert len(seen) == len(equity) - 1 and trades == res.trades > 50
     assert np.array_equal(res.equity, np.array(equity)) and fees == res.fees
+
+
+@pytest.mark.parametrize("delay", [True, False])
+def test_changing_the_future_never_changes_the_past(delay: bool) -> None:
+    # Lookahead, from outside: rewrite every price after bar k + 1 (features recomputed from
+    # the changed candles). Decisions, equity and the training env's rewards up to bar k + 1
+    # must not move: a decision at bar t sees bars <= t, and its fill and reward use t + 1.
+    from dataclasses import replace
+
+    candles = synthetic_candles(("BTC-USD", "ETH-USD"), 900, "5m", seed=4)
+    spec = feature_spec(FeaturesSection(lookback=3, norm_window=64), candles)
+    env_cfg = EnvSection(execution_delay=delay)
+    w = np.random.default_rng(1).normal(size=(2, 1 + 2 + 3 * 2 * spec.n_features))
+    seen: list[np.ndarray] = []
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        seen.append(obs.copy())
+        return np.tanh(3 * obs.astype(np.float64) @ w.T)
+
+    start, stop, k = 300, 800, 550
+    changed = candles.close.copy()
+    changed[k + 2:] *= np.random.default_rng(2).uniform(0.5, 1.5, changed[k + 2:].shape)
+    runs = []
+    for close in (candles.close, changed):
+        c = replace(candles, close=close)
+        feats = compute_features(c, spec)
+        seen.clear()
+        res = backtest(policy, close, feats, spec, env_cfg, start=start, stop=stop)
+        env = PortfolioVecEnv(torch.from_numpy(close), torch.from_numpy(feats), spec, env_cfg,
+                              1, episode_len=stop - 1 - start, start=start)
+        obs, rewards = env.reset(), []
+        for _ in range(stop - 1 - start):
+            obs, r, _d, _i = env.step(torch.from_numpy(policy(obs.numpy())))
+            rewards.append(float(r[0]))
+        runs.append((res.equity, np.stack(seen[:stop - 1 - start]), np.array(rewards)))
+    (eq0, obs0, rw0), (eq1, obs1, rw1) = runs
+    past = k + 1 - start                       # index of bar k + 1
+    assert eq0[:past + 1].tolist() == eq1[:past + 1].tolist()
+    assert np.array_equal(obs0[:past + 1], obs1[:past + 1])     # decisions at bars <= k + 1
+    assert rw0[:past].tolist() == rw1[:past].tolist()           # rewards of steps t <= k
+    assert eq0[past + 1] != eq1[past + 1] and rw0[past] != rw1[past]  # the change is seen next

@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[3]
 N = 30
 
 
-def start_notifier(config: Path, url: str) -> subprocess.Popen:
-    env = {**os.environ, "CAPPUCCINO_APPRISE_URLS": url, "PYTHONPATH": str(ROOT)}
+def start_notifier(config: Path, url: str,
+                   extra: dict[str, str] | None = None) -> subprocess.Popen:
+    env = {**os.environ, "CAPPUCCINO_APPRISE_URLS": url, "PYTHONPATH": str(ROOT),
+           **(extra or {})}
     return subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(config),
                              "notify"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
@@ -114,3 +116,32 @@ def test_sigterm_stops_the_notifier_cleanly(config_path, receiver) -> None:
     assert wait_for(lambda: len(receiver.messages) == 1)  # it is in its loop
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(15) == 0
+
+
+def test_a_wall_clock_step_back_does_not_hold_a_retried_row_for_the_step(
+        config_path, receiver, tmp_path) -> None:
+    """A row in its retry backoff when the notifier's wall clock steps an hour back is
+    still sent once the receiver is up (it waited out the hour, holding every later alert)."""
+    config_path.write_text("[notify]\npoll_s = 0.1\nsummary = \"off\"\n"
+                           "backoff_initial_s = 3\nbackoff_max_s = 3\n")
+    cfg = load_config(config_path, environ={})
+    shift = tmp_path / "clock-shift"
+    shift.write_text("0")
+    clockshift = ROOT / "tests" / "fakes" / "clockshift"
+    with Store(cfg.store.path) as store:
+        emit(store, cfg, "alert", "first", "EMERGENCY", "failure", trader="t")
+        proc = start_notifier(config_path, receiver.url(), extra={
+            "CLOCK_SHIFT_FILE": str(shift),
+            "PYTHONPATH": os.pathsep.join([str(clockshift), str(ROOT)])})
+        try:
+            assert wait_for(lambda: store.one("SELECT attempts FROM outbox")[0] >= 1), \
+                "the notifier never tried"
+            shift.write_text("-3600")
+            receiver.start()
+            emit(store, cfg, "alert", "second", "EMERGENCY", "failure", trader="t")
+            assert wait_for(lambda: len(receiver.messages) >= 2, timeout=30), \
+                f"{len(receiver.messages)} of 2 delivered after the clock stepped back"
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(10)
+    assert [m["title"] for m in receiver.messages] == ["first", "second"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import psutil
 import pytest
@@ -15,6 +17,7 @@ from engine.sampler.daemon import Sampler
 from engine.sampler.gpu import Nvml
 from engine.sampler.procmap import supervised_pids
 from store.db import Store, now
+from store.fixtures import system_sample_count
 from store.processes import update_process, upsert_process
 from store.samples import latest_system
 
@@ -30,6 +33,8 @@ def nvml_present() -> bool:
         return False
 
 
+ROOT = Path(__file__).resolve().parents[3]
+CLOCKSHIFT = ROOT / "tests" / "fakes" / "clockshift"
 needs_no_nvml = pytest.mark.skipif(nvml_present(), reason="this test is for machines without NVML")
 
 
@@ -91,3 +96,42 @@ def test_supervised_pids_include_children(make_config) -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_wall_clock_step_back_does_not_stop_the_writes(tmp_path) -> None:
+    """`cappuccino sample` (a real process) whose wall clock steps an hour back keeps
+    flushing its samples every flush_s (it used to wait out the hour)."""
+    cfg = tmp_path / "cappuccino.toml"
+    cfg.write_text("[sampler]\ninterval_s = 0.2\nflush_s = 0.5\nretention_every_s = 3\n")
+    shift = tmp_path / "clock-shift"
+    shift.write_text("0")
+    env = dict(os.environ, CLOCK_SHIFT_FILE=str(shift),
+               PYTHONPATH=os.pathsep.join([str(CLOCKSHIFT), str(ROOT)]))
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                             "sample"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    db = tmp_path / "var" / "cappuccino.db"
+
+    def rows() -> int:
+        if not db.exists():
+            return 0
+        with Store(db, create=False, check=False, busy_timeout_s=10) as s:
+            return system_sample_count(s)
+
+    def wait_more(than: int, what: str) -> int:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and proc.poll() is None:
+            n = rows()
+            if n >= than + 5:
+                return n
+            time.sleep(0.2)
+        raise AssertionError(f"{what}: {rows()} rows (had {than}); "
+                             f"{proc.stderr.read().decode()[-500:] if proc.poll() else ''}")
+
+    try:
+        n = wait_more(0, "no samples before the step")
+        shift.write_text("-3600")
+        wait_more(n, "no samples written after the clock stepped back")
+    finally:
+        proc.terminate()
+        proc.wait(30)

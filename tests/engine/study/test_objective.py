@@ -63,7 +63,7 @@ def test_runner_reports_each_split_and_returns_metrics(setup) -> None:  # type: 
     assert [s for s, _ in reports] == [0, 1]
     scores = m["split_scores"]
     assert reports[-1][1] == pytest.approx(sum(scores) / 2)  # pruning sees the running mean
-    # the objective: mean - one standard error of the active Sharpe over (split, seed)
+    # the objective: mean - one standard error over splits (one seed each here)
     se = float(np.std(scores, ddof=1)) / np.sqrt(2)
     assert m["objective"] == pytest.approx(float(np.mean(scores)) - se)
     for i, sm in enumerate(m["splits"]):  # the Sharpe of active returns, not a difference

@@ -6,10 +6,14 @@ entry point instead of `python -m engine.cli.main`; it registers "exec" (a daemo
 "exec-job" (a job) in this process only, then runs the ordinary CLI.
 
     python tests/engine/supervisor/exec_supervisor.py --config PATH supervise
+
+With EXEC_SUPERVISOR_CLOCK_SHIFT=FILE, this process's wall clock (time.time) is the real one
+plus the seconds FILE holds (tests/fakes/clockshift); its children keep the real clock.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Literal
@@ -36,6 +40,10 @@ def register() -> None:
 
 if __name__ == "__main__":
     register()
+    if os.environ.get("EXEC_SUPERVISOR_CLOCK_SHIFT"):  # this process only, not its children
+        from tests.fakes.clockshift.sitecustomize import install
+
+        install(os.environ["EXEC_SUPERVISOR_CLOCK_SHIFT"])
     from engine.cli.main import main
 
     sys.exit(main(sys.argv[1:]))

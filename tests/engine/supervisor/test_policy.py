@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.supervisor.policy import backoff_delay, decide
+from engine.supervisor.policy import backoff_delay, decide, start_due
 
 
 @pytest.fixture
@@ -49,3 +49,10 @@ def test_quick_exits_go_fatal_after_the_limit(sup) -> None:
 def test_a_stable_run_resets_the_quick_count(sup) -> None:
     d = decide(sup, "trader", 1, uptime_s=61.0, quick_restarts=3)
     assert d.state == "BACKOFF" and d.quick_restarts == 0 and d.delay_s == 2.0
+
+
+def test_a_backoff_start_is_due_at_its_time_or_when_the_clock_stepped_back(sup) -> None:
+    # backoff_max_s bounds every wait: a longer one is a wall clock that stepped back
+    assert start_due(sup, None, 100.0) and start_due(sup, 100.0, 100.0)
+    assert not start_due(sup, 100.0 + sup.backoff_max_s, 100.0)
+    assert start_due(sup, 100.0 + 3600, 100.0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -88,3 +90,28 @@ def test_hung_children_are_restarted_and_a_beating_one_is_left_alone(harness, sc
             "SELECT title FROM outbox WHERE event = 'process' ORDER BY id")]
     assert "hangs hung" in titles and "silent hung" in titles
     assert not any(t.startswith("steady") for t in titles)
+
+
+def test_a_wall_clock_step_neither_kills_beating_children_nor_hides_a_hung_one(
+        harness, script, tmp_path: Path) -> None:
+    """The supervisor's wall clock steps an hour forward, then two hours back (its monotonic
+    clock and the children's clocks do not): the watchdog judges beats, not wall times."""
+    h = harness('watchdog_s = 4.0\nwatchdog_kinds = ["exec"]\n')
+    shift = tmp_path / "clock-shift"
+    shift.write_text("0")
+    h.supervise(env=dict(os.environ, EXEC_SUPERVISOR_CLOCK_SHIFT=str(shift)))
+    beater = script("beater.py", BEATER)
+    db = h.cfg.store.path
+    steady = h.start_exec("steady", [*beater, db, "100000"])
+    h.wait_for(lambda: h.process("steady").heartbeat_at is not None, what="a first beat")
+    shift.write_text("3600")  # every beat now reads an hour old by the supervisor's clock
+    time.sleep(3 * 4.0)
+    row = h.process("steady")
+    assert (row.pid, row.restarts, row.last_error) == (steady.pid, 0, None), row.last_error
+
+    shift.write_text("-3600")  # and now an hour in the future
+    hangs = h.start_exec("hangs", [*beater, db, "8"])  # beats ~0.8 s, then hangs
+    h.wait_for(lambda: h.process("hangs").pid not in (None, hangs.pid), timeout=40,
+               what="the hung child restarted")
+    assert (h.process("hangs").last_error or "").startswith("no heartbeat for ")
+    assert h.process("steady").pid == steady.pid

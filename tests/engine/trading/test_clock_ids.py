@@ -55,3 +55,16 @@ def test_replay_clock_advances_the_broker() -> None:
     assert calls
     stop.set()
     assert not c.wait_next_bar(stop, lambda: None, 0.01)
+
+
+def test_real_clock_follows_the_exchange_through_a_machine_clock_step() -> None:
+    """Between measurements the exchange's time runs on the monotonic clock: the machine's
+    wall clock stepping an hour moves no bar; the next measurement sees the step as skew."""
+    wall, mono = [1_000_000.0], [50.0]
+    c = RealClock("5m", settle_delay_s=5, time_fn=lambda: wall[0], mono_fn=lambda: mono[0])
+    assert c.measure_offset(lambda: 300_000_100.0) == 300_000_100.0 - 1_000_000.0
+    bar = c.last_closed_bar()
+    wall[0] += 3600.0  # the step
+    mono[0] += 10.0    # ten real seconds
+    assert c.now() == 300_000_110.0 and c.last_closed_bar() == bar
+    assert c.measure_offset(lambda: 300_000_110.0) == 300_000_110.0 - 1_003_600.0

@@ -13,6 +13,7 @@ from engine.trading.risk import (
     ACTIVE,
     HALTED,
     REDUCING,
+    UNREAD_TODAY,
     ProposedOrder,
     RiskEngine,
     RiskState,
@@ -99,7 +100,8 @@ def test_limits_clamp_and_round() -> None:
 def test_state_survives_json_and_garbage() -> None:
     s = RiskState(state=HALTED, day=5, day_start_equity=10.0, daily_halt_day=5)
     assert RiskState.from_json(s.to_json()) == s
-    assert RiskState.from_json("{not json") == RiskState()
+    # garbage fails closed (a fresh state would forget a halt): HALTED for the day
+    assert RiskState.from_json("{not json") == RiskState(unreadable_day=UNREAD_TODAY)
 
 
 def test_round_down() -> None:

@@ -293,9 +293,12 @@ def test_post_only_rejection_reprices_and_bad_orders_are_recorded(
     t, store = make_trader(fast_config(EXTRA), tmp_path)
     bar = t.clock.last_closed_bar()
     q = t.broker.quotes(["ETH-USD"])["ETH-USD"]
+    # The unaffordable buy goes first: refused, it holds no cash, and the re-price (a new
+    # order: it passes the risk engine on the cash the open orders leave) fits.
+    with store.write():
+        t.executor.record_intent(bar, "BTC-USD", "BUY", Decimal("5"), q.bid)  # no funds
     with store.write():
         t.executor.record_intent(bar, "ETH-USD", "BUY", Decimal("0.01"), q.ask)  # would cross
-        t.executor.record_intent(bar, "BTC-USD", "BUY", Decimal("5"), q.bid)  # no funds
     t.executor.send_new(bar)
     eth = st.orders_for(store, "t", bar, "ETH-USD")
     assert [(o.attempt, o.status) for o in eth] == [(0, "REJECTED"), (1, "OPEN")]

@@ -123,7 +123,9 @@ class Desk:
         policy = load_policy([model], tickers=TICKERS, timeframe="5m", features=None,
                              env=cfg.env.model_dump())
         broker = make_broker(cfg, self.secrets, self.venue, self.tmp / name)
-        clock = RealClock("5m", 5.0, time_fn=lambda: self.machine[0])
+        # The machine's time is this harness's only clock: it runs the monotonic one too.
+        clock = RealClock("5m", 5.0, time_fn=lambda: self.machine[0],
+                          mono_fn=lambda: self.machine[0])
         settings = TraderSettings(name, self.venue, "paper", str(model), None, None, TICKERS,
                                   "5m", Decimal(str(capital)))
         t = Trader(cfg, Store(cfg.store.path), broker, clock, policy, settings)

@@ -1,0 +1,89 @@
+"""A 5xx storm at a trader's (re)start: a real `cappuccino trade` process on the Coinbase fake
+(the real SDK over HTTP) that answers 503 to everything for a while. The trader must wait the
+outage out (beating, stoppable) and trade once the exchange is back, not exit at once: under
+the supervisor each such exit is a quick restart, and a few in a row leave a live trader
+FATAL, its orders unmanaged, until the operator notices."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from engine.config import load_config
+from engine.soak.venues import CONFIG, SPEED
+from engine.soak.workdir import TICKERS, tiny_model
+from tests.fakes import FakeCoinbase
+from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key
+
+ROOT = Path(__file__).resolve().parents[3]
+
+OUTAGE_S = 8.0
+
+
+def _decisions(db: Path) -> int:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return int(c.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
+    except sqlite3.OperationalError:
+        return 0
+
+
+@pytest.mark.slow
+def test_trader_waits_out_an_outage_at_start(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    with ExitStack() as stack:
+        priv, pub = make_ec_key()
+        fake = FakeCoinbase(public_key_pem=pub)
+        stack.enter_context(fake)
+        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
+        cfg_path = tmp_path / "cappuccino.toml"
+        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
+                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
+                            "retry_max_s = 0.2\n")
+        cfg = load_config(cfg_path, environ={})
+        tiny_model(tmp_path / "model", cfg)
+        first = math.floor(time.time() / 300) * 300 - 400 * 300
+        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        fake.fail_next(503, times=1_000_000)  # everything, until cleared
+        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
+                "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
+                "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
+        log = tmp_path / "trader.log"
+        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=log.open("wb"))
+        stack.callback(p.wait, 60)
+        stack.callback(p.send_signal, signal.SIGTERM)
+
+        def logged(text: str) -> bool:
+            return text in log.read_text(errors="replace")
+
+        deadline = time.monotonic() + 90  # torch import on a loaded machine
+        while time.monotonic() < deadline and p.poll() is None and not logged(
+                "not answering at start"):
+            time.sleep(0.2)
+        assert p.poll() is None, f"the trader gave up (exit {p.returncode}):\n" + \
+            log.read_text(errors="replace")[-2000:]
+        assert logged("not answering at start"), log.read_text(errors="replace")[-2000:]
+        time.sleep(OUTAGE_S)  # a storm longer than the client's own retries
+        assert p.poll() is None, log.read_text(errors="replace")[-2000:]
+        hit = fake.count("GET", "/")
+        assert hit >= 3, "the trader did not keep trying"
+        fake.clear_faults()
+        db = Path(cfg.store.path)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and p.poll() is None and _decisions(db) < 2:
+            time.sleep(0.2)
+        assert _decisions(db) >= 2, "no trading after the outage:\n" + \
+            log.read_text(errors="replace")[-2000:]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0, log.read_text(errors="replace")[-2000:]

@@ -1,0 +1,130 @@
+"""`cappuccino exit` ends when what is left cannot be sold: a real `cappuccino trade` process on
+the Coinbase fake (the real SDK over HTTP), whose sells fill partly and leave a remainder
+below the product's minimum size (as a venue's partial fills do). The exit must finish (the
+request cleared, the trader ACTIVE again, an alert naming the remainder), not hold the trader
+REDUCING forever, refusing the same dust every bar.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import build_model  # noqa: E402
+from venues import TICKERS  # noqa: E402
+
+from engine.config import load_config  # noqa: E402
+from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
+from tests.fakes import FakeCoinbase  # noqa: E402
+from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+MIN_SIZE = Decimal("0.001")
+DUST = Decimal("0.0005")      # what every partly filled sell leaves: below MIN_SIZE
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return c.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+class DustMarket(Market):
+    """Fills buys in full; fills each sell but for DUST."""
+
+    def run(self) -> None:
+        fake = self.fake
+        while not self.halt.wait(0.1):
+            with fake.lock:
+                for t in TICKERS:
+                    fake.quotes[t] = ("120.00", "120.02")
+                open_orders = [dict(o) for o in fake.orders if o["status"] == "OPEN"]
+            for o in open_orders:
+                conf = next(iter(o["order_configuration"].values()))
+                left = Decimal(conf["base_size"]) - Decimal(o["filled_size"])
+                if o["side"] == "BUY":
+                    fake.fill(o["client_order_id"])
+                elif left > DUST:
+                    fake.fill(o["client_order_id"], size=str(left - DUST))
+
+
+@pytest.mark.slow
+def test_exit_ends_when_only_dust_below_the_minimum_is_left(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    with ExitStack() as stack:
+        priv, pub = make_ec_key()
+        fake = FakeCoinbase(public_key_pem=pub)
+        stack.enter_context(fake)
+        for t in TICKERS:
+            fake.products[t].update(base_increment="0.00001", base_min_size=str(MIN_SIZE))
+        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
+        cfg_path = tmp_path / "cappuccino.toml"
+        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
+                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
+                            "retry_max_s = 0.2\n")
+        cfg = load_config(cfg_path, environ={})
+        build_model(tmp_path / "model", cfg, TICKERS, scale=100)
+        db = Path(cfg.store.path)
+        first = math.floor(time.time() / 300) * 300 - 400 * 300
+        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        market = DustMarket(fake, seed=1, coinbase=True)
+        market.start()
+        stack.callback(market.halt.set)
+        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
+                "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
+                "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
+        log = tmp_path / "trader.log"
+        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=log.open("wb"))
+        stack.callback(p.wait, 60)
+        stack.callback(p.send_signal, signal.SIGTERM)
+
+        def wait_for(cond: Any, timeout: float) -> Any:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and p.poll() is None:
+                if out := cond():
+                    return out
+                time.sleep(0.1)
+            return None
+
+        held = wait_for(lambda: _rows(db, "SELECT ticker, qty FROM positions WHERE trader = "
+                                          f"'t' AND CAST(qty AS REAL) > {2 * MIN_SIZE}"), 90)
+        assert held, log.read_text(errors="replace")[-3000:]
+        out = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config",
+                              str(cfg_path), "exit", "--trader", "t"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        sells_before = len(_rows(db, "SELECT 1 FROM orders WHERE side = 'SELL'"))
+        # Sold down to the dust, then done: the request is cleared and the trader trades again.
+        done = wait_for(lambda: not _rows(db, "SELECT 1 FROM kv WHERE key LIKE 'exit_request.%'")
+                        and _rows(db, "SELECT 1 FROM alerts WHERE message LIKE "
+                                      "'operator exit done%'"), 60)
+        assert done, ("the exit never ended: " + str(_rows(
+            db, "SELECT trading_state FROM traders")) + "\n"
+            + log.read_text(errors="replace")[-2000:])
+        left = dict(_rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't'"))
+        assert all(Decimal(q) < MIN_SIZE for q in left.values()), left
+        assert any(Decimal(q) > 0 for q in left.values()), "no dust: the test proves nothing"
+        (alert,) = _rows(db, "SELECT message FROM alerts WHERE message LIKE "
+                             "'operator exit done%'")
+        assert all(t in alert[0] for t, q in left.items() if Decimal(q) > 0), alert
+        assert len(_rows(db, "SELECT 1 FROM orders WHERE side = 'SELL'")) > sells_before, \
+            "the exit sold nothing"
+        assert wait_for(lambda: _rows(db, "SELECT 1 FROM traders WHERE name = 't' AND "
+                                          "trading_state != 'REDUCING'"), 30)
+        assert p.poll() is None, log.read_text(errors="replace")[-3000:]

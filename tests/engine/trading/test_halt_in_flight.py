@@ -1,0 +1,130 @@
+"""`cappuccino halt` stops an order that is in flight: a real `cappuccino trade` process on the
+Coinbase and the Alpaca fakes (the real SDK clients over HTTP) has its order post answered
+429 with a Retry-After; the operator halts the trader while the client waits; the order must
+never reach the exchange afterwards (the retry asks first whether it may still send).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import build_model  # noqa: E402
+from venues import TICKERS  # noqa: E402
+
+from engine.config import load_config  # noqa: E402
+from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
+from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
+from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+RETRY_AFTER_S = 12          # the venue's wait: the halt CLI lands well inside it
+CREATE = {"coinbase": "/api/v3/brokerage/orders$", "alpaca": "/v2/orders$"}
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return c.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def _venue(venue: str, stack: ExitStack, env: dict[str, str]) -> tuple[Any, str]:
+    if venue == "coinbase":
+        priv, pub = make_ec_key()
+        cb = FakeCoinbase(public_key_pem=pub)
+        stack.enter_context(cb)
+        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
+        return cb, f'[coinbase]\nbase_url = "{cb.host_port}"\nlive_armed = true\n'
+    al = FakeAlpaca()
+    stack.enter_context(al)
+    env.update(APCA_API_KEY_ID="PKTEST", APCA_API_SECRET_KEY="s3cret")
+    return al, f'[alpaca]\nurl_override = "{al.base_url}"\ndata_url_override = "{al.base_url}"\n'
+
+
+def _posted_ids(fake: Any, venue: str) -> list[str]:
+    path = CREATE[venue][:-1]
+    with fake.lock:
+        return [str((r.body or {}).get("client_order_id")) for r in fake.requests
+                if r.method == "POST" and r.path == path]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("venue", ["coinbase", "alpaca"])
+def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    with ExitStack() as stack:
+        fake, text = _venue(venue, stack, env)
+        cfg_path = tmp_path / "cappuccino.toml"
+        cfg_path.write_text(CONFIG + text + "timeout_s = 5\nretry_initial_s = 0.01\n"
+                            "retry_max_s = 0.2\n")
+        cfg = load_config(cfg_path, environ={})
+        build_model(tmp_path / "model", cfg, TICKERS, scale=100)
+        db = Path(cfg.store.path)
+        first = math.floor(time.time() / 300) * 300 - 400 * 300
+        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        market = Market(fake, seed=3, coinbase=venue == "coinbase")
+        market.start()
+        stack.callback(market.halt.set)
+        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
+                "--name", "t", "--model", str(tmp_path / "model"), "--broker", venue,
+                "--tickers", ",".join(TICKERS), "--capital", "1000"]
+        if venue == "coinbase":
+            argv.append("--live")
+        log = tmp_path / "trader.log"
+        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                             stderr=log.open("wb"))
+        stack.callback(p.wait, 60)
+        stack.callback(p.send_signal, signal.SIGTERM)
+
+        def wait_for(cond: Any, timeout: float) -> Any:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and p.poll() is None:
+                if out := cond():
+                    return out
+                time.sleep(0.05)
+            return None
+
+        # Trading: its first order reached the exchange.
+        assert wait_for(lambda: _posted_ids(fake, venue), 90), log.read_text()[-3000:]
+        posted = len(_posted_ids(fake, venue))
+        fake.fail_next(429, times=1, path=CREATE[venue], method="POST",
+                       headers={"Retry-After": str(RETRY_AFTER_S)})
+        assert wait_for(lambda: len(_posted_ids(fake, venue)) > posted, 120), \
+            "no order was posted after the 429 was set up"
+        refused_at = time.monotonic()
+        cid = _posted_ids(fake, venue)[posted]
+        out = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config",
+                              str(cfg_path), "halt", "t"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert time.monotonic() - refused_at < RETRY_AFTER_S, "the halt came too late to test"
+        # The trader goes HALTED once the client's wait is over; by then it has decided.
+        assert wait_for(lambda: _rows(db, "SELECT 1 FROM traders WHERE name = 't' AND "
+                                          "trading_state = 'HALTED'"), 90), \
+            log.read_text()[-3000:]
+        time.sleep(1)  # anything it still posted would show now
+        assert _posted_ids(fake, venue).count(cid) == 1, \
+            f"{cid} was posted again after the operator halted the trader"
+        with fake.lock:
+            placed = [o for o in fake.orders if o["client_order_id"] == cid]
+        assert not placed, f"{cid} reached the exchange after the halt"
+        later = _posted_ids(fake, venue)[posted + 1:]
+        assert not later, f"orders posted after the halt: {later}"
+        # The intent is closed in the store, never left to be sent later.
+        row = _rows(db, f"SELECT status, reason FROM orders WHERE client_order_id = '{cid}'")
+        assert row and row[0][0] in ("CANCELLED", "EXPIRED"), row
+        assert p.poll() is None, log.read_text()[-3000:]

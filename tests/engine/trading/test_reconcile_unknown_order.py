@@ -1,0 +1,104 @@
+"""Start-up reconciliation when the store holds an open order the exchange does not know: a
+real `cappuccino trade` process on the Coinbase fake (the real SDK over HTTP) rests an order,
+is SIGKILLed, and the exchange then answers 404 for that order id (a store copied from
+another account or environment). The restarted trader must close the row as unknown at the
+broker and go on deciding bars, not fail every bar on the 404.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+from conftest import build_model  # noqa: E402
+from venues import TICKERS  # noqa: E402
+
+from engine.config import load_config  # noqa: E402
+from engine.soak.venues import CONFIG, SPEED  # noqa: E402
+from tests.fakes import FakeCoinbase  # noqa: E402
+from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            return c.execute(sql).fetchall()
+    except sqlite3.OperationalError:
+        return []
+
+
+def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    with ExitStack() as stack:
+        priv, pub = make_ec_key()
+        fake = FakeCoinbase(public_key_pem=pub)
+        stack.enter_context(fake)
+        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
+        cfg_path = tmp_path / "cappuccino.toml"
+        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
+                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
+                            "retry_max_s = 0.2\n")
+        cfg = load_config(cfg_path, environ={})
+        build_model(tmp_path / "model", cfg, TICKERS, scale=100)
+        db = Path(cfg.store.path)
+        first = math.floor(time.time() / 300) * 300 - 400 * 300
+        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
+                "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
+                "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
+        log = tmp_path / "trader.log"
+        procs: list[subprocess.Popen[bytes]] = []
+
+        def start() -> subprocess.Popen[bytes]:
+            p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                                 stderr=log.open("ab"))
+            procs.append(p)
+            return p
+
+        def wait_for(p: subprocess.Popen[bytes], cond: Any, timeout: float) -> Any:
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and p.poll() is None:
+                if out := cond():
+                    return out
+                time.sleep(0.1)
+            return None
+
+        def stop_all() -> None:
+            for x in procs:
+                if x.poll() is None:
+                    x.send_signal(signal.SIGTERM)
+                    x.wait(60)
+
+        stack.callback(stop_all)
+        p = start()
+        # Nothing fills here: the trader's first post-only orders rest on the book.
+        resting = wait_for(p, lambda: _rows(db, "SELECT client_order_id FROM orders WHERE "
+                                                "status = 'OPEN' AND broker_order_id IS NOT NULL"),
+                           90)
+        assert resting, log.read_text(errors="replace")[-3000:]
+        p.send_signal(signal.SIGKILL)
+        p.wait(30)
+        cid = resting[0][0]
+        with fake.lock:  # the exchange no longer knows it: 404 by id, absent from lists
+            fake.orders = [o for o in fake.orders if o["client_order_id"] != cid]
+        decided = _rows(db, "SELECT COUNT(*) FROM decisions")[0][0]
+        p = start()
+        more = wait_for(p, lambda: _rows(db, "SELECT COUNT(*) FROM decisions")[0][0]
+                        >= decided + 2, 60)
+        assert more, ("the restarted trader decides no bar: "
+                      + log.read_text(errors="replace")[-2000:])
+        (row,) = _rows(db, f"SELECT status, reason FROM orders WHERE client_order_id = '{cid}'")
+        assert row == ("EXPIRED", "unknown at the broker"), row
+        assert p.poll() is None, log.read_text(errors="replace")[-3000:]
