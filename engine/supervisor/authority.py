@@ -131,6 +131,12 @@ def check_capital(cfg: Config, store: Store, c: CapitalChange, target: str | Non
         p = plan(cfg, store, Request(to="capital", trader=trader, capital=float(c.capital)))
     except PromotionError as e:
         raise Refused(f"capital: {e}") from None
+    mode = [g.value for g in p.gates if g.name == "live trader" and not g.passed]
+    if mode:
+        # A paper trader runs with the capital it was promoted with; its next start would
+        # put a changed one back, so a forced change would only be recorded, never real.
+        raise Refused(f"capital: {trader} is a {mode[0]} trader: capital changes are for "
+                      "live traders, even forced (promote to paper again with --capital)")
     step = [g for g in p.gates if g.name == "next capital step" and not g.passed]
     if step:
         raise Refused(f"capital: {step[0].describe()} (a step is never skipped, even forced)")

@@ -34,3 +34,47 @@ def test_entry_point_help_runs_without_heavy_imports() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).resolve().parents[2])
     assert "--readonly" in out.stdout and out.stdout.strip().endswith("[]")
+
+
+def test_in_a_checkout_the_console_shows_the_demo_store(tmp_path: Path) -> None:
+    """`cappuccino-console` where the README's first command ran (the repository, whose
+    ./cappuccino.toml is the reference) shows the demo's store in its header, as the CLI
+    does, and makes no empty default store. A real console on a pseudo-terminal."""
+    import fcntl
+    import os
+    import select
+    import struct
+    import termios
+    import time
+
+    from engine.config import load_config
+    from engine.demo import write_demo_files
+    from store.db import Store
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "cappuccino.toml").write_bytes((root / "cappuccino.toml").read_bytes())
+    Store(load_config(write_demo_files(tmp_path / "var" / "demo"), environ={})
+          .store.path).close()
+    leader, follower = os.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    env.update({"TERM": "xterm-256color", "PYTHONPATH": str(root)})
+    proc = subprocess.Popen([sys.executable, "-m", "console.main", "--readonly"],
+                            cwd=tmp_path, env=env, stdin=follower, stdout=follower,
+                            stderr=follower, start_new_session=True)
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"var/demo/cappuccino.db" not in seen and time.monotonic() < deadline:
+            if select.select([leader], [], [], 0.5)[0]:
+                try:
+                    seen += os.read(leader, 65536)
+                except OSError:  # the console ended
+                    break
+    finally:
+        proc.kill()
+        proc.wait(30)
+        os.close(leader)
+    assert b"var/demo/cappuccino.db" in seen, seen[-2000:]
+    assert not (tmp_path / "var" / "cappuccino.db").exists()

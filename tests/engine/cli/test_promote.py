@@ -118,3 +118,19 @@ def test_trial_zero_reaches_the_supervisor(supervised: Path, capsys) -> None:
     with Store(cfg.store.path) as store:
         row = store.one("SELECT subject, passed FROM promotions")
     assert (row["subject"], row["passed"]) == ("s1/trial 0", 1)
+
+
+def test_a_paper_traders_capital_is_not_changed_even_forced(supervised: Path, capsys) -> None:
+    """`promote --capital` is for live traders. Forced on a paper trader it printed
+    "1000.00 -> 100.00 [FORCED]" and the trader's next start put its --capital back."""
+    cfg = load_config(supervised, environ={})
+    with Store(cfg.store.path) as s, s.write():
+        s.conn.execute("INSERT INTO traders (name, broker, mode, model, tickers, timeframe, "
+                       "capital, started_at, updated_at) VALUES ('pp', 'sim', 'paper', "
+                       "'m', '[\"BTC-USD\"]', '5m', '1000', 0, 0)")
+    base = ["--config", str(supervised), "promote", "--trader", "pp", "--capital", "100"]
+    assert main([*base, "--force", "--reason", "smaller"]) == 1
+    err = capsys.readouterr().err
+    assert "the supervisor refused" in err and "pp is a paper trader" in err
+    with Store(cfg.store.path) as s:
+        assert s.one("SELECT capital FROM traders WHERE name = 'pp'")["capital"] == "1000"
