@@ -65,3 +65,16 @@ def count_alerts(store: Store, trader: str, since: float,
     row = store.one(f"SELECT COUNT(*) AS n FROM alerts WHERE trader = ? AND at >= ? "
                     f"AND level IN ({marks})", (trader, since, *levels))
     return int(row["n"]) if row else 0
+
+
+def prune_alerts(store: Store, before: float) -> int:
+    """Delete alerts older than `before`, keeping every CRITICAL/EMERGENCY one (the live gate
+    counts them over a trader's whole paper time) and each trader's latest (the monitor's
+    level and cooldown start from it)."""
+    marks = ",".join("?" * len(SEVERE))
+    with store.write():
+        cur = store.conn.execute(
+            f"DELETE FROM alerts WHERE at < ? AND level NOT IN ({marks}) AND id NOT IN "
+            "(SELECT MAX(id) FROM alerts WHERE trader IS NOT NULL GROUP BY trader)",
+            (before, *SEVERE))
+        return cur.rowcount

@@ -81,3 +81,13 @@ def pending_count(store: Store) -> int:
 def recent(store: Store, limit: int = 50) -> list[OutboxRow]:
     return to_rows(OutboxRow, store.query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?",
                                           (limit,)))
+
+
+def prune_delivered(store: Store, before: float) -> int:
+    """Delete rows done with before `before`: sent ones (by sent_at) and silent ones (by
+    created_at; history only, never sent). Pending rows stay however old: none is lost."""
+    with store.write():
+        cur = store.conn.execute(
+            "DELETE FROM outbox WHERE (sent_at IS NOT NULL AND sent_at < ?) "
+            "OR (silent = 1 AND sent_at IS NULL AND created_at < ?)", (before, before))
+        return cur.rowcount

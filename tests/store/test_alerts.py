@@ -24,3 +24,25 @@ def test_alert_history_queries(tmp_path) -> None:
         assert recent_alerts(store, 1)[0].live_sharpe is None
         with pytest.raises(ValueError, match="unknown alert level"):
             insert_alert(store, "a", "PANIC", "x", 1.0)
+
+
+def test_prune_alerts_keeps_severe_ones_each_traders_latest_and_recent_ones(tmp_path) -> None:
+    from store.alerts import prune_alerts
+
+    with Store(tmp_path / "a.db") as store:
+        insert_alert(store, "a", "WARNING", "old warning", 10.0)
+        insert_alert(store, "a", "CRITICAL", "old critical", 11.0)
+        insert_alert(store, "a", "EMERGENCY", "old emergency", 12.0)
+        insert_alert(store, "a", "OK", "old ok", 13.0)
+        insert_alert(store, None, "WARNING", "old untraded", 14.0)
+        insert_alert(store, "b", "WARNING", "b's only, old", 15.0)
+        insert_alert(store, "a", "OK", "a's latest, new", 200.0)
+        insert_alert(store, None, "INFO", "new untraded", 201.0)
+        assert prune_alerts(store, before=100.0) == 3
+        left = {r.message for r in recent_alerts(store, 100)}
+        assert left == {"old critical", "old emergency", "b's only, old", "a's latest, new",
+                        "new untraded"}
+        # what the live gate counts and the monitor starts from is unchanged
+        assert count_alerts(store, "a", since=0) == 2
+        assert last_alerts(store, ["a", "b"])["b"].message == "b's only, old"
+        assert prune_alerts(store, before=100.0) == 0
