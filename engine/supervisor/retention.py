@@ -2,8 +2,8 @@
 supervisor's prune tick (once a minute, [retention] in cappuccino.toml; 0 days keeps forever).
 
 - Trial logs (`trial-*.log` and their rotated `.N`) untouched for trial_logs_days, only in
-  [paths] logs, never a log a running child writes. Other processes' logs have fixed names
-  and are bounded by rotation already.
+  [paths] logs, never the log of a running child or of a RUNNING attempt's worker. Other
+  processes' logs have fixed names and are bounded by rotation already.
 - Checkpoints of finished trials (latest attempt COMPLETE/FAILED/PRUNED, ended over
   checkpoints_after_s ago): only a resume reads them and a finished trial is never resumed.
   The trial's evidence, metrics and model stay (the gate counts every trial; traders and
@@ -133,8 +133,12 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
     r = cfg.retention
     gone_logs: tuple[str, ...] = ()
     if r.trial_logs_days:
-        gone_logs = remove_logs(old_trial_logs(Path(cfg.paths.logs),
-                                               now - r.trial_logs_days * DAY_S, in_use))
+        logs_dir = Path(cfg.paths.logs)
+        # a driver's own (direct) workers are no children of ours: their attempts say so
+        running = [logs_dir / f"{a.process}.log" for a in registry.running_attempts(store)
+                   if a.process]
+        gone_logs = remove_logs(old_trial_logs(logs_dir, now - r.trial_logs_days * DAY_S,
+                                               [*in_use, *running]))
     n_ckpt = ckpt_bytes = 0
     if r.finished_checkpoints:
         n_ckpt, ckpt_bytes = drop_checkpoints(cfg, store, now - r.checkpoints_after_s)

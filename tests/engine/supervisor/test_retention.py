@@ -44,12 +44,14 @@ def test_old_trial_logs_go_and_nothing_else(make_config: Callable[..., Config],
     elsewhere = _file(tmp_path / "outside" / "trial-s1-7.log", 60 * DAY)
     link = logs / "trial-s1-8.log"
     link.symlink_to(elsewhere)
+    driven = _file(logs / "trial-s2-1.log", 30 * DAY)  # a driver's direct worker, running
     with Store(cfg.store.path) as store:
+        registry.start_attempt(store, "s2", 1, {}, process="trial-s2-1")
         swept = retention.sweep(cfg, store, time.time(), [in_use])
     assert sorted(swept.logs) == sorted([old.name, old_backup.name, dotted.name])
     for p in (old, old_backup, dotted):
         assert not p.exists()
-    for p in (fresh, in_use, in_use_backup, trader, supervisor, nested, elsewhere):
+    for p in (fresh, in_use, in_use_backup, driven, trader, supervisor, nested, elsewhere):
         assert p.exists(), p
     assert link.is_symlink() and elsewhere.read_bytes() == b"x" * 100
 
