@@ -8,7 +8,7 @@ supervisor's prune tick (once a minute, [retention] in cappuccino.toml; 0 days k
   checkpoints_after_s ago): only a resume reads them and a finished trial is never resumed.
   The trial's evidence, metrics and model stay (the gate counts every trial; traders and
   promotions load models, never checkpoints). Only ckpt files inside [paths] models go.
-- Sent or silent outbox rows, finished commands and old alerts (store writers; what the
+- Sent, silent, never tried or given up outbox rows (never one an outage holds), finished commands and old alerts (store writers; what the
   monitor, the live gate and the reports read is kept: see store.alerts.prune_alerts).
 """
 
@@ -144,7 +144,8 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
         n_ckpt, ckpt_bytes = drop_checkpoints(cfg, store, now - r.checkpoints_after_s)
     return Swept(
         logs=gone_logs, checkpoints=n_ckpt, checkpoint_bytes=ckpt_bytes,
-        outbox=outbox.prune_delivered(store, now - r.outbox_days * DAY_S)
+        outbox=outbox.prune_delivered(store, now - r.outbox_days * DAY_S,
+                                      cfg.notify.max_attempts)
         if r.outbox_days else 0,
         commands=commands.prune_finished(store, now - r.commands_days * DAY_S)
         if r.commands_days else 0,

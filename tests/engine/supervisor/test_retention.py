@@ -15,7 +15,7 @@ from store import registry
 from store.alerts import insert_alert, recent_alerts
 from store.commands import get_command, record_done
 from store.db import Store
-from store.outbox import enqueue, mark_sent, recent
+from store.outbox import enqueue, mark_failed, mark_sent, recent
 
 DAY = 86400.0
 
@@ -139,7 +139,10 @@ def test_the_running_supervisor_prunes_at_its_tick(harness) -> None:
         live = _finished_trial(cfg, store, 1, "RUNNING")
         old_sent = enqueue(store, "fill", "info", "t", "old", silent=False, at=now - 40 * DAY)
         mark_sent(store, old_sent, at=now - 40 * DAY)
-        enqueue(store, "fill", "info", "t", "pending, old", silent=False, at=now - 40 * DAY)
+        held = enqueue(store, "fill", "info", "t", "outage, old", silent=False,
+                       at=now - 40 * DAY)
+        mark_failed(store, held, next_try_at=now + DAY, error="down")
+        enqueue(store, "fill", "info", "t", "never tried, old", silent=False, at=now - 40 * DAY)
         done = record_done(store, "start", "x", None, "ok")
         insert_alert(store, "t", "WARNING", "old warning", now - 100 * DAY)
         insert_alert(store, "t", "OK", "latest", now - 95 * DAY)
@@ -148,7 +151,7 @@ def test_the_running_supervisor_prunes_at_its_tick(harness) -> None:
                timeout=60, what="the prune tick")
     assert new_log.exists() and all(p.exists() for p in live)
     with Store(cfg.store.path) as store:
-        h.wait_for(lambda: [r.body for r in recent(store)] == ["pending, old"],
+        h.wait_for(lambda: [r.body for r in recent(store)] == ["outage, old"],
                    timeout=30, what="the outbox pruned")
         assert [a.message for a in recent_alerts(store)] == ["latest"]
         assert get_command(store, done) is not None  # done just now: kept
