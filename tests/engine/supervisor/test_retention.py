@@ -146,7 +146,7 @@ def test_the_running_supervisor_prunes_at_its_tick(harness) -> None:
         done = record_done(store, "start", "x", None, "ok")
         insert_alert(store, "t", "WARNING", "old warning", now - 100 * DAY)
         insert_alert(store, "t", "OK", "latest", now - 95 * DAY)
-    h.supervise()
+    h.supervise(production=True)  # cappuccino supervise itself
     h.wait_for(lambda: not old_log.exists() and not any(p.exists() for p in ckpts),
                timeout=60, what="the prune tick")
     assert new_log.exists() and all(p.exists() for p in live)
