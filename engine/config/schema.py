@@ -403,7 +403,7 @@ class RetentionSection(Section):
     # Pruned by the supervisor's prune tick (once a minute); 0 keeps forever.
     trial_logs_days: float = Field(default=14.0, ge=0, le=3650)
     outbox_days: float = Field(default=30.0, ge=0, le=3650)
-    commands_days: float = Field(default=90.0, ge=0, le=3650)
+    commands_days: float = Field(default=30.0, ge=0, le=3650)
     # at least a month: `report --period month` counts alerts (0 keeps forever)
     alerts_days: float = Field(default=90.0, ge=0, le=3650)
     finished_checkpoints: bool = True
