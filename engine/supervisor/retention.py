@@ -149,7 +149,7 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
         if r.outbox_days else 0,
         commands=commands.prune_finished(store, now - r.commands_days * DAY_S)
         if r.commands_days else 0,
-        alerts=alerts.prune_alerts(store, now - r.alerts_days * DAY_S)
+        alerts=alerts.prune_alerts(store, now, r.alerts_days * DAY_S)
         if r.alerts_days else 0)
 
 

@@ -145,7 +145,7 @@ def test_the_running_supervisor_prunes_at_its_tick(harness) -> None:
         enqueue(store, "fill", "info", "t", "never tried, old", silent=False, at=now - 40 * DAY)
         done = record_done(store, "start", "x", None, "ok")
         insert_alert(store, "t", "WARNING", "old warning", now - 100 * DAY)
-        insert_alert(store, "t", "OK", "latest", now - 95 * DAY)
+        insert_alert(store, "t", "OK", "latest", now - DAY)
     h.supervise(production=True)  # cappuccino supervise itself
     h.wait_for(lambda: not old_log.exists() and not any(p.exists() for p in ckpts),
                timeout=60, what="the prune tick")
