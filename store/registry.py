@@ -342,7 +342,8 @@ def remove_checkpoints(store: Store, paths: list[str]) -> None:
         store.conn.executemany("DELETE FROM checkpoints WHERE path = ?", [(p,) for p in paths])
 
 
-def finished_checkpoints(store: Store, ended_before: float) -> list[CheckpointRow]:
+def finished_checkpoints(store: Store, ended_before: float,
+                         limit: int = 1_000_000) -> list[CheckpointRow]:
     """Checkpoints of trials that are over: the trial's latest attempt ended in a final state
     (COMPLETE, FAILED, PRUNED) before `ended_before` (a retry is always a newer attempt).
     Only a resume reads a checkpoint, and a trial whose latest attempt is final is never
@@ -352,8 +353,8 @@ def finished_checkpoints(store: Store, ended_before: float) -> list[CheckpointRo
         "SELECT c.* FROM checkpoints c JOIN (SELECT study, trial, MAX(attempt) AS attempt "
         "FROM attempts GROUP BY study, trial) m ON m.study = c.study AND m.trial = c.trial "
         "JOIN attempts a ON a.study = m.study AND a.trial = m.trial AND a.attempt = m.attempt "
-        f"WHERE a.state IN ({marks}) AND a.ended_at < ? ORDER BY c.id",
-        (*FINAL_STATES, ended_before)))
+        f"WHERE a.state IN ({marks}) AND a.ended_at < ? ORDER BY c.id LIMIT ?",
+        (*FINAL_STATES, ended_before, limit)))
 
 
 # -- models --------------------------------------------------------------------------------

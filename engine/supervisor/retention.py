@@ -30,6 +30,9 @@ from store.db import Store
 log = logging.getLogger("cappuccino.supervisor")
 
 DAY_S = 86400.0
+# files removed per kind per tick: a first tick after weeks of backlog must not stall the
+# supervisor's loop (its heartbeat); the rest goes at the next ticks
+MAX_FILES = 2000
 TRIAL_LOG = re.compile(r"^(trial-[A-Za-z0-9_.-]+?\.log)(\.\d+)?$")  # a log, its backups
 CHECKPOINT = re.compile(r"^ckpt-\d{9}\.pt$")
 
@@ -48,7 +51,8 @@ class Swept:
                     or self.alerts)
 
 
-def old_trial_logs(logs_dir: Path, before: float, in_use: Collection[Path]) -> list[Path]:
+def old_trial_logs(logs_dir: Path, before: float, in_use: Collection[Path],
+                   limit: int = MAX_FILES) -> list[Path]:
     """Trial log files directly in logs_dir last written before `before`, none in use."""
     busy = {os.path.abspath(p) for p in in_use}
     found = []
@@ -67,7 +71,7 @@ def old_trial_logs(logs_dir: Path, before: float, in_use: Collection[Path]) -> l
         base = os.path.abspath(os.path.join(logs_dir, m.group(1)))
         if stat.S_ISREG(st.st_mode) and st.st_mtime < before and base not in busy:
             found.append(Path(e.path))
-    return sorted(found)
+    return sorted(found)[:limit]
 
 
 def remove_logs(paths: list[Path]) -> tuple[str, ...]:
@@ -91,9 +95,10 @@ def inside(path: Path, root: Path) -> bool:
         return False
 
 
-def drop_checkpoints(cfg: Config, store: Store, before: float) -> tuple[int, int]:
+def drop_checkpoints(cfg: Config, store: Store, before: float,
+                     limit: int = MAX_FILES) -> tuple[int, int]:
     """Delete checkpoints of trials that ended before `before`; (files, bytes) removed."""
-    rows = registry.finished_checkpoints(store, before)
+    rows = registry.finished_checkpoints(store, before, limit)
     root = Path(cfg.paths.models)
     n = size = 0
     done: list[str] = []

@@ -155,3 +155,18 @@ def test_the_running_supervisor_prunes_at_its_tick(harness) -> None:
                    timeout=30, what="the outbox pruned")
         assert [a.message for a in recent_alerts(store)] == ["latest"]
         assert get_command(store, done) is not None  # done just now: kept
+
+
+def test_a_backlog_goes_a_bounded_batch_per_tick(make_config: Callable[..., Config]) -> None:
+    cfg = make_config("[retention]\ncheckpoints_after_s = 0\n")
+    logs = [_file(Path(cfg.paths.logs) / f"trial-s-{i}.log", 30 * DAY) for i in range(5)]
+    with Store(cfg.store.path) as store:
+        ckpts = _finished_trial(cfg, store, 0, "COMPLETE", files=5)
+        later = time.time() + 1
+        assert retention.drop_checkpoints(cfg, store, later, limit=2) == (2, 2000)
+        assert len(retention.old_trial_logs(Path(cfg.paths.logs), later - 14 * DAY, [],
+                                            limit=2)) == 2
+        assert sum(p.exists() for p in ckpts) == 3
+        swept = retention.sweep(cfg, store, later, [])
+        assert swept.checkpoints == 3 and len(swept.logs) == 5
+    assert not any(p.exists() for p in [*ckpts, *logs])
