@@ -137,6 +137,8 @@ CASES: list[Case] = [
                                "{d}/model", "--broker", "sim", "--name", "t1"], 1, "text_price.csv", ()),
     ("replay missing data", ["conviction", "replay", "--model", "/nope", "--data",
                              "{d}/nope.csv"], 2, "nope.csv", ()),
+    ("replay unreadable data", ["conviction", "replay", "--model", "{d}/model", "--data",
+                                "{d}/ragged.csv"], 2, "Expected 2 fields", ()),
     ("replay text price", ["conviction", "replay", "--model", "{d}/model", "--data",
                            "{d}/text_price.csv"], 0, "non-numeric", ()),
     ("replay 1e308 price", ["conviction", "replay", "--model", "{d}/model", "--data",
