@@ -93,7 +93,8 @@ class CappuccinoApp(Flows):
         self.loader = loader or ProcessLoader(
             cfg.store.path, page_rows=cfg.console.page_rows,
             busy_timeout_s=cfg.store.busy_timeout_s, clock=clock,
-            stale_after_s=max(sup.heartbeat_s * sup.stale_heartbeats, sup.poll_s * 4))
+            stale_after_s=max(sup.heartbeat_s * sup.stale_heartbeats, sup.poll_s * 4),
+            logs_dir=cfg.paths.logs)
         self.autorefresh = autorefresh
         self.startup_note = startup_note
         self.snapshot: Snapshot | None = None

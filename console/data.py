@@ -106,8 +106,10 @@ class Loader:
     def __init__(self, path: str | Path, *, page_rows: int = 500, busy_timeout_s: float = 10.0,
                  clock: Callable[[], float], proc_stats: StatsFn = psutil_stats,
                  log_line: Callable[[str | None], str] = last_line,
-                 stale_after_s: float = 10.0) -> None:
+                 stale_after_s: float = 10.0, logs_dir: str | Path | None = None) -> None:
         self.path = Path(path)
+        # [paths] logs: a row's log path elsewhere is not read (a row is anyone's to write).
+        self.logs_dir = None if logs_dir is None else Path(logs_dir).resolve()
         self.stale_after_s = stale_after_s
         self.page_rows = page_rows
         self.busy_timeout_s = busy_timeout_s
@@ -199,7 +201,8 @@ class Loader:
                 name=p.name, kind=p.kind, state=p.state, desired=p.desired,
                 pid=p.pid if alive else None, restarts=p.restarts,
                 uptime_s=(now - p.started_at) if alive and p.started_at else None,
-                cpu_pct=stats.cpu_pct, rss_mb=stats.rss_mb, last_log=self.log_line(p.log_path),
+                cpu_pct=stats.cpu_pct, rss_mb=stats.rss_mb,
+                last_log=self.log_line(self._own_log(p.log_path)),
                 log_path=p.log_path, last_error=p.last_error))
         lap("processes")
         gpus = samples.latest_gpus(st)
@@ -253,6 +256,14 @@ class Loader:
                 tuple(reversed(matched.trips[-TRIP_ROWS:])), matched.unmatched_exits)
         self._trades = (mark, now, rows)
         return rows
+
+    def _own_log(self, path: str | None) -> str | None:
+        if path is None or self.logs_dir is None:
+            return path
+        try:
+            return path if Path(path).resolve().is_relative_to(self.logs_dir) else None
+        except (OSError, ValueError, RuntimeError):
+            return None
 
     def _days(self, kind: str, trader: str, first: int, end: float, wall: float,
               read: Callable[[float, float], list[Any]], empty: Callable[[int], Any]) -> list[Any]:
@@ -352,10 +363,10 @@ def child_main() -> None:
 
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write into the pipe
-    path, page_rows, busy_timeout_s, stale_after_s = _recv(inp)
+    path, page_rows, busy_timeout_s, stale_after_s, logs_dir = _recv(inp)
     now = [0.0]
     loader = Loader(path, page_rows=page_rows, busy_timeout_s=busy_timeout_s,
-                    clock=lambda: now[0], stale_after_s=stale_after_s)
+                    clock=lambda: now[0], stale_after_s=stale_after_s, logs_dir=logs_dir)
     while True:
         try:
             at, study, pending = _recv(inp)
@@ -375,10 +386,12 @@ class ProcessLoader:
     """
 
     def __init__(self, path: str | Path, *, page_rows: int = 500, busy_timeout_s: float = 10.0,
-                 clock: Callable[[], float], stale_after_s: float = 10.0) -> None:
+                 clock: Callable[[], float], stale_after_s: float = 10.0,
+                 logs_dir: str | Path | None = None) -> None:
         self.path = Path(path)
         self.clock = clock
-        self._args = (str(path), page_rows, busy_timeout_s, stale_after_s)
+        self._args = (str(path), page_rows, busy_timeout_s, stale_after_s,
+                      None if logs_dir is None else str(logs_dir))
         self._local = Loader(path, page_rows=page_rows, busy_timeout_s=busy_timeout_s,
                              clock=clock)
         self._proc: Any = None

@@ -17,3 +17,20 @@ def setup_torch(cfg: Config) -> str:
     if dev.startswith("cuda") and not torch.cuda.is_available():
         return "cpu"
     return dev
+
+
+def unusable(dev: str) -> str | None:
+    """Why an explicit cuda or cuda:N cannot be used here, or None (auto and cpu always can).
+    A study asked to train on a GPU must say so, not quietly train on the CPU."""
+    if not dev.startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        build = f"CUDA {torch.version.cuda} build" if torch.version.cuda else "CPU build"
+        return (f"{dev}: CUDA is not usable here (torch {torch.__version__}, {build}; "
+                "`cappuccino doctor` says why)")
+    index, count = int(dev.partition(":")[2] or 0), torch.cuda.device_count()
+    if index >= count:
+        return f"{dev}: there is no such GPU here ({count} visible)"
+    return None

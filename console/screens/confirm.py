@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from widgets.static_text import plain
+
 MODAL_CSS = """
 ModalScreen { align: center middle; }
 ModalScreen > Vertical {
@@ -32,8 +34,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self._title, classes="title")
-            yield Static(self._body)
+            # Names in the question come from the store: shown as text, never as markup.
+            yield Static(plain(self._title), classes="title")
+            yield Static(plain(self._body))
             with Horizontal(classes="buttons"):
                 yield Button("Cancel (n)", id="cancel")
                 yield Button(f"{self._label} (y)", id="confirm", variant="error")

@@ -48,7 +48,7 @@ class ReportScreen(Screen[None]):
         self.loads = 0
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), id="report-title")
+        yield Static(plain(self._title()), id="report-title")
         yield Tabs(*(Tab(p, id=p) for p in PERIODS), active=self.period, id="report-period")
         yield Static("loading…", id="report-status")
         with VerticalScroll(id="report-body"):
@@ -87,7 +87,7 @@ class ReportScreen(Screen[None]):
             self._reload()
 
     def _reload(self) -> None:
-        self.query_one("#report-title", Static).update(self._title())
+        self.query_one("#report-title", Static).update(plain(self._title()))
         status = self.query_one("#report-status", Static)
         status.remove_class("error")
         status.update(f"loading the {self.period} report…")

@@ -74,6 +74,11 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     study, timeframe, n_trials, device = req.study, req.timeframe, req.n_trials, req.device
     population = parse_population(args.population, cfg.study.population)
     cfg = apply_overrides(cfg, timeframe, device, req.workers)
+    from engine.device import unusable
+
+    why = unusable(cfg.runtime.device)   # the flag's, else [runtime] device
+    if why:
+        raise UsageError(f"train: device {why}; use --device cpu or auto")
     from engine.study.objective import prepare_data
 
     try:  # bad data fails the study up front, not each of its trials

@@ -134,6 +134,31 @@ def _trades(store: Store, trader: str | None, since: float | None) -> pd.DataFra
           t.exit_liquidity) for t in trips], columns=list(TRADE_COLUMNS))
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _no_formulas(frame: pd.DataFrame, decimals: tuple[str, ...]) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula (`=HYPERLINK(...)` in an alert that
+    quotes an exchange, another host's error) get a leading quote; numbers stay as they are."""
+    from pandas.api.types import is_string_dtype
+
+    out = frame.copy()
+    for col in out.columns:
+        if col in decimals or not (out[col].dtype == object or is_string_dtype(out[col].dtype)):
+            continue
+        out[col] = [("'" + v) if isinstance(v, str) and v.startswith(FORMULA_START)
+                    and not _number(v) else v for v in out[col]]
+    return out
+
+
+def _number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def write_frame(frame: pd.DataFrame, what: str, fmt: str, output: str) -> None:
     if fmt not in ("csv", "parquet"):
         raise ExportError(f"--format {fmt!r}: expected csv or parquet")
@@ -144,6 +169,7 @@ def write_frame(frame: pd.DataFrame, what: str, fmt: str, output: str) -> None:
                 frame[col] = frame[col].astype("float64")
     buf = io.BytesIO()
     if fmt == "csv":
+        frame = _no_formulas(frame, TABLES[what].decimal_columns)
         frame.to_csv(buf, index=False, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
     else:
         frame.to_parquet(buf, index=False)

@@ -235,6 +235,22 @@ def check_spawn(cfg: Config, store: Store, name: str, kind: str, argv: list[str]
     if recorded.capital is None or Decimal(recorded.capital) != t.capital:
         raise Refused(f"start {name}: capital {t.capital} is not the recorded "
                       f"{recorded.capital} (promotion #{recorded.id})")
+    # Steps are never skipped, so no live capital lies above the last one, whatever a
+    # (forged) capital row records.
+    top = max(cfg.gates.capital_steps)
+    if t.capital > Decimal(str(top)):
+        raise Refused(f"start {name}: capital {t.capital} is above the last capital step "
+                      f"{top:g}")
+
+
+def may_spawn(cfg: Config, store: Store, name: str, kind: str, argv: list[str]) -> bool:
+    """check_spawn; a refusal is recorded (refuse_spawn) and answered False."""
+    try:
+        check_spawn(cfg, store, name, kind, argv)
+    except Refused as e:
+        refuse_spawn(cfg, store, name, str(e))
+        return False
+    return True
 
 
 def refuse_spawn(cfg: Config, store: Store, name: str, reason: str) -> None:

@@ -46,6 +46,8 @@ SETTLED = ("STOPPED", "EXITED", "FATAL")
 # engine.promote's refusals and bad requests: recorded there, no traceback needed here.
 EXPECTED = ("PromotionRefused", "PromotionError")
 
+IDLE_NAMED = 5  # processes a stop names one by one before it counts them
+
 
 class CommandFailed(Exception):
     """A command that cannot be carried out; the message is the result text."""
@@ -187,7 +189,7 @@ class CommandExecutor:
         if not rows:
             return "nothing to stop"
         waiter = Waiter(c.id, set())
-        done: list[str] = []
+        idle: list[str] = []
         for row in rows:
             update_process(self.store, row.name, desired="stopped")
             if row.name in self.children:
@@ -196,7 +198,10 @@ class CommandExecutor:
             else:
                 if row.state not in SETTLED:
                     update_process(self.store, row.name, state="STOPPED", next_start_at=None)
-                done.append(f"{row.name} was not running")
+                idle.append(row.name)
+        # `stop all` after a day of studies: thousands of finished trials, named in one count
+        done = ([f"{n} was not running" for n in idle] if len(idle) <= IDLE_NAMED else
+                [f"{len(idle)} were not running ({', '.join(idle[:IDLE_NAMED])}, ...)"])
         waiter.results.extend(done)
         return None if waiter.pending else "; ".join(done)
 

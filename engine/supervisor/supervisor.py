@@ -1,12 +1,11 @@
 """The supervisor loop: one per store. Runs children, restarts them by policy, executes commands.
 
 Every `poll_s` it reaps/polls children, escalates pending stops (TERM -> KILL after
-`stop_grace_s`, tracked by deadline, never blocking), executes pending commands, starts
-what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`,
-`supervisor.heartbeat`). About once a minute it deletes trial worker rows that finished
-cleanly (EXITED, exit 0) more than `keep_exited_s` ago: a study leaves one per trial. A
-running child of a watched kind that has not beaten for `watchdog_s` is hung: it is stopped
-like any other (TERM, then KILL) and the policy starts it again (engine.supervisor.watchdog).
+`stop_grace_s`, on a monotonic deadline, never blocking), executes pending commands, starts
+what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`, `.heartbeat`). About
+once a minute it deletes trial worker rows that finished cleanly (exit 0) over `keep_exited_s`
+ago. A child of a watched kind whose beat has not changed for `watchdog_s` (monotonic: a clock
+step is no silence) is hung: stopped (TERM, then KILL), restarted by policy (see watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
 (pid, create_time), not for what may trade: a live trader's row is checked before each
@@ -42,7 +41,7 @@ from engine.config import Config
 from engine.log_once import OnceLog
 from engine.supervisor import authority, logs, policy, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
-from engine.supervisor.commands import Command, Refused
+from engine.supervisor.commands import Command
 from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
 from engine.supervisor.spawn import (
     describe_exit,
@@ -280,11 +279,8 @@ class Supervisor(CommandExecutor):
     def start_child(self, name: str, row: ProcessRow) -> Child | None:
         """Spawn the row's process now; on exec failure apply the restart policy."""
         t = time.time()
-        try:  # whoever wrote the row: a live trader starts only as a `trade` command would
-            authority.check_spawn(self.cfg, self.store, name, row.kind, row.args)
-        except Refused as e:
-            authority.refuse_spawn(self.cfg, self.store, name, str(e))
-            return None
+        if not authority.may_spawn(self.cfg, self.store, name, row.kind, row.args):
+            return None  # whoever wrote the row: a live trader starts only as `trade` would
         try:
             sp = spawn(self.cfg, name, row.kind, row.args)
         except OSError as e:

@@ -28,6 +28,7 @@ from store.db import Store, StoreError
 log = logging.getLogger("cappuccino.telegram")
 KV_OFFSET = "telegram.offset"
 PENDING_POLL_S = 1  # long-poll timeout while an outcome is awaited: report it promptly
+SEEN_MAX = 100_000  # update ids remembered against replays (then forgotten at once)
 REFUSAL_EVERY_S = 60.0  # a stranger gets the refusal at most this often (no amplifier)
 
 
@@ -64,6 +65,7 @@ class TelegramBot:
         self.failures = 0
         self.polling = False
         self.refused_at: dict[int, float] = {}
+        self.seen: set[int] = set()  # update ids acted on by this process
 
     def offset(self) -> int:
         raw = kv.get(self.store, KV_OFFSET)
@@ -132,6 +134,13 @@ class TelegramBot:
         self.polling = False
         self.failures = 0
         for u in updates:
+            # Acted on already: an endpoint that replays gets no second /halt. (Not "below
+            # the offset": after a quiet week Telegram may pick the next id at random.)
+            if u.update_id in self.seen:
+                continue
+            if len(self.seen) >= SEEN_MAX:
+                self.seen.clear()
+            self.seen.add(u.update_id)
             # Recorded before acting: a restart from here on never sees this update again.
             kv.put(self.store, KV_OFFSET, str(u.update_id + 1))
             self.handle(u.chat_id, u.text)

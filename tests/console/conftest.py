@@ -40,7 +40,7 @@ class Env:
         return [{**dict(r), "args": json.loads(r["args"])} for r in rows]
 
     def app(self, readonly: bool = False, **kw: Any) -> CappuccinoApp:
-        loader = Loader(self.db, clock=lambda: T0, proc_stats=fixed_stats)
+        loader = Loader(self.db, clock=lambda: T0, proc_stats=fixed_stats, logs_dir=self.logs)
         return CappuccinoApp(self.cfg, readonly=readonly, clock=lambda: T0, loader=loader,
                              autorefresh=False, **kw)
 

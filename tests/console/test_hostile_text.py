@@ -68,3 +68,64 @@ async def test_another_hosts_forged_host_and_device_are_plain_text(env: Any) -> 
         table = app.query_one("#trials-table", LineTable)
         for y in range(table.size.height):
             assert "\x1b" not in "".join(seg.text for seg in table.render_line(y))
+
+
+async def test_a_process_named_with_markup_can_be_confirmed_without_a_crash(env: Any) -> None:
+    """A name from a store row in the stop dialog's question is text too."""
+    import json
+    import sqlite3
+
+    from console.screens.confirm import ConfirmScreen
+    from store.db import now
+
+    name = "aa[/]"
+    with sqlite3.connect(env.db) as db:
+        db.execute("INSERT INTO processes (name, kind, argv, desired, state, created_at, "
+                   "updated_at) VALUES (?, 'monitor', ?, 'running', 'RUNNING', ?, ?)",
+                   (name, json.dumps(["monitor"]), now(), now()))
+    app = env.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        table = app.query_one("#procs-table", LineTable)
+        table.focus()
+        panel = app.query_one("ProcessesPane")
+        for _ in range(40):
+            if getattr(panel, "selected_process", None) == name:
+                break
+            await pilot.press("down")
+            await pilot.pause()
+        assert getattr(panel, "selected_process", None) == name
+        await pilot.press("k")
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
+        assert isinstance(app.screen, ConfirmScreen)
+        assert name in str(app.screen.query_one(".title", Static).render())
+        await pilot.press("n")
+
+
+async def test_a_log_path_outside_the_logs_folder_is_not_read(env: Any, tmp_path: Any) -> None:
+    """A row's log path is a claim: the Processes pane previews only files in [paths] logs."""
+    import json
+    import sqlite3
+
+    from store.db import now
+
+    secret = tmp_path / "elsewhere.txt"
+    secret.write_text("TOP-SECRET-PREVIEW-4471\n")
+    with sqlite3.connect(env.db) as db:
+        db.execute("INSERT INTO processes (name, kind, argv, desired, state, log_path, "
+                   "created_at, updated_at) VALUES ('aa-ghost', 'monitor', ?, 'stopped', "
+                   "'STOPPED', ?, ?, ?)", (json.dumps(["monitor"]), str(secret), now(), now()))
+    app = env.app()
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        snap = app.snapshot
+        assert snap is not None
+        ghost = next(p for p in snap.processes if p.name == "aa-ghost")
+        assert "TOP-SECRET" not in ghost.last_log
+        real = [p for p in snap.processes if p.log_path and p.name != "aa-ghost"]
+        assert real and any(p.last_log for p in real)  # the fixture's own logs still show

@@ -81,8 +81,9 @@ def test_gpu_check_smoke_writes_every_part(tmp_path: Path) -> None:
         assert "needs a CUDA device" in eager["why_null"]
         assert env["agreement"] is None and "CUDA" in env["why_no_agreement"]
         assert extras["ppo_samples_per_s_cuda"] is None and "CUDA" in extras["why_no_ppo_cuda"]
-    else:
-        assert eager["kernels"] > 0 and eager["syncs"] == 0
+    else:   # a count is a figure, or "not measured" with the reason: never a bare 0
+        assert eager["kernels"] or "not measured" in eager["why_null"]
+        assert eager["syncs"] is not None or "not measured" in eager["why_null"]
     study = doc["population_study"]
     assert study["returncode"] == 0 and study["states"] == {"COMPLETE": 2}
     seeds = StudySection().seeds   # the check's study: 3 splits, default seeds, a final fit
@@ -145,12 +146,13 @@ def test_a_rerun_of_one_part_says_what_it_left_out(tmp_path: Path) -> None:
 
 def test_the_watchdog_stops_a_run_that_outlives_it_and_its_children(tmp_path: Path) -> None:
     """A run still going at the watchdog's time (here: 6 s in, while the study's `train` and
-    `sample` processes run) writes what is done, kills and reaps its children, exits 3."""
+    `sample` processes run: 50 trials take a minute or more) writes what is done, kills and
+    reaps its children, exits 3."""
     import psutil
 
     t0 = time.monotonic()
-    rc, doc = run_check(tmp_path, "--only", "population_study", "--watchdog-s", "6",
-                        timeout=120)
+    rc, doc = run_check(tmp_path, "--only", "population_study", "--trials", "50",
+                        "--watchdog-s", "6", timeout=120)
     assert rc == 3 and doc["stopped_by_watchdog"] is True
     assert time.monotonic() - t0 < 60
     assert "figures" in doc and "verdict" in doc   # judged on what was done

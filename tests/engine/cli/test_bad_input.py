@@ -127,6 +127,9 @@ CASES: list[Case] = [
     # study, trading and models
     ("train negative trials", ["train", "--n-trials", "-3"], 2, "-3", ()),
     ("train non-numeric workers", ["train", "--workers", "two"], 2, "two", ()),
+    # no machine here has 100 GPUs: refused up front, never trained on the CPU instead
+    ("train on a GPU that is not there", ["train", "--device", "cuda:99", "--n-trials", "1",
+                                          "--population", "1"], 2, "cuda:99", ()),
     ("worker non-numeric trial", ["worker", "--study", "s", "--trial", "x"], 2, "x", ()),
     ("promote non-numeric trial", ["promote", "--to", "paper", "--trial", "abc"], 2, "abc", ()),
     ("trade negative capital", ["trade", "--model", "/nope", "--broker", "sim", "--tickers",

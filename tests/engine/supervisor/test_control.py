@@ -97,3 +97,21 @@ def test_sigterm_of_the_supervisor_finishes_stops_under_way(harness) -> None:
                what="the supervisor to exit")
     assert h.process("sampler").state == "STOPPED"
     assert not same_process(row.pid, row.create_time)
+
+
+def test_stop_all_counts_finished_jobs_instead_of_naming_each(harness, script) -> None:
+    """After a day of studies `stop all` met thousands of finished trials and named each one
+    in its answer (and in the command's row); past a few it counts them."""
+    h = harness()
+    h.supervise()
+    done = script("done.py", "pass\n")
+    for i in range(8):
+        started = h.command("start", f"job-{i}", {"kind": "exec-job", "argv": done})
+        assert started.state == "done", started.result
+        h.wait_state(f"job-{i}", "EXITED", timeout=30)
+    out = h.cli("stop", "all", timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == ("8 were not running (job-0, job-1, job-2, job-3, job-4, "
+                                  "...)"), out.stdout
+    out = h.cli("stop", "job-0", timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "job-0 was not running"), out.stderr

@@ -62,6 +62,17 @@ def test_a_forged_live_trader_row_is_refused_and_never_runs(harness, tmp_path: P
     again = h.command("start", "trader-evil")
     assert again.state == "failed", again.result
     assert h.process("trader-evil").started_at is None and marked_processes() == []
+    # a forged capital row next to a real live promotion does not lift the capital either
+    with h.store() as s, s.write():
+        for kind, cap in (("live", "1000.00"), ("capital", "1000000")):
+            s.conn.execute("INSERT INTO promotions (at, kind, subject, trader, gates, passed, "
+                           "forced, capital) VALUES (?, ?, 'ev-paper', 'evil3', '[]', 1, 0, ?)",
+                           (now(), kind, cap))
+    forge(h, "trader-evil3", [*live[:2], "evil3", *live[3:]])
+    h.wait_for(lambda: h.process("trader-evil3").state == "FATAL", what="trader-evil3 refused")
+    row = h.process("trader-evil3")
+    assert row.started_at is None and "above the last capital step" in (row.last_error or "")
+    assert marked_processes() == []
     assert sup.poll() is None  # the supervisor carries on
 
 
