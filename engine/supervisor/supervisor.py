@@ -83,6 +83,7 @@ class Child:
     started_at: float
     popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier supervisor
     log_path: Path | None
+    restarts: int = 0  # this start's count: a start record written late keeps it
 
 
 @dataclass
@@ -187,7 +188,7 @@ class Supervisor(CommandExecutor):
         if row.pid and same_process(row.pid, row.create_time, row.name):
             self.children[row.name] = Child(
                 row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
-                own_log_path(self.cfg, row.name, row.log_path))
+                own_log_path(self.cfg, row.name, row.log_path), row.restarts)
             log.info("adopted %s (pid %d)", row.name, row.pid)
             if row.state == "STOPPING":
                 update_process(self.store, row.name, state="RUNNING")
@@ -296,7 +297,7 @@ class Supervisor(CommandExecutor):
                 self.notify(f"{name} is FATAL", f"cannot start: {e.strerror or e}", "failure")
             return None
         restarts = row.restarts + (1 if row.started_at is not None else 0)
-        child = Child(sp.pid, sp.create_time, t, sp.popen, sp.log_path)
+        child = Child(sp.pid, sp.create_time, t, sp.popen, sp.log_path, restarts)
         self.children[name] = child
         update_process(self.store, name, state="STARTING", pid=sp.pid,
                        create_time=sp.create_time, started_at=t, stopped_at=None,
@@ -338,7 +339,7 @@ class Supervisor(CommandExecutor):
                     fields.update(pid=child.pid, create_time=child.create_time,
                                   started_at=child.started_at, stopped_at=None, exit_code=None,
                                   log_path=str(child.log_path) if child.log_path else None,
-                                  next_start_at=None)
+                                  next_start_at=None, restarts=child.restarts)
                 if row.quick_restarts and t - child.started_at >= self.s.stable_uptime_s:
                     fields["quick_restarts"] = 0
                 if fields:
