@@ -194,7 +194,7 @@ class Supervisor(CommandExecutor):
                 update_process(self.store, row.name, state="RUNNING")
         elif row.pid:
             child = Child(row.pid, float(row.create_time or 0), row.started_at or time.time(),
-                          None, own_log_path(self.cfg, row.name, row.log_path))
+                          None, own_log_path(self.cfg, row.name, row.log_path), row.restarts)
             log.info("%s (pid %d) %s", row.name, row.pid, gone)
             self.on_exit(row.name, child, None)
         elif row.state in ("RUNNING", "STOPPING"):
@@ -257,7 +257,7 @@ class Supervisor(CommandExecutor):
         why = describe_exit(code)
         if row.desired == "stopped":
             update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
-                           exit_code=code, stopped_at=t)
+                           exit_code=code, stopped_at=t, restarts=child.restarts)
             return
         d = policy.decide(self.s, row.kind, code, t - child.started_at, row.quick_restarts)
         tail = last_log_line(child.log_path) if code != 0 else ""
@@ -265,7 +265,7 @@ class Supervisor(CommandExecutor):
                                                                     else why)
         update_process(self.store, name, state=d.state, pid=None, create_time=None,
                        exit_code=code, stopped_at=t, last_error=error,
-                       quick_restarts=d.quick_restarts,
+                       quick_restarts=d.quick_restarts, restarts=child.restarts,
                        next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
         log.info("%s %s -> %s (%s)", name, why, d.state, d.reason)
         if d.state == "FATAL":
