@@ -299,11 +299,11 @@ class Supervisor(CommandExecutor):
         restarts = row.restarts + (1 if row.started_at is not None else 0)
         child = Child(sp.pid, sp.create_time, t, sp.popen, sp.log_path, restarts)
         self.children[name] = child
+        log.info("started %s (pid %d): %s", name, sp.pid, row.args)  # recorded or not
         update_process(self.store, name, state="STARTING", pid=sp.pid,
                        create_time=sp.create_time, started_at=t, stopped_at=None,
                        exit_code=None, log_path=str(sp.log_path), next_start_at=None,
                        restarts=restarts)
-        log.info("started %s (pid %d): %s", name, sp.pid, row.args)
         return child
 
     def reconcile(self) -> None:

@@ -39,7 +39,8 @@ flush_s = 0.3
 
 
 def decisions(store: Store) -> int:
-    return int(store.one("SELECT COUNT(*) FROM decisions WHERE trader = 't'")[0])
+    row = store.one("SELECT COUNT(*) FROM decisions WHERE trader = 't'")
+    return int(row[0]) if row is not None else 0
 
 
 def running(store: Store, name: str, not_pid: int | None = None) -> int | None:
@@ -68,8 +69,8 @@ def test_disk_full_then_space_back(tmp_path: Path) -> None:
         upsert_process(store, "trader-t", "trader",
                        ["trade", "--name", "t", "--model", str(tmp_path / "model"),
                         "--broker", "sim", "--tickers", "BTC-USD,ETH-USD"])
-        assert wait_for(lambda: running(store, "sampler") and running(store, "trader-t")
-                        and decisions(store) > 5, 120), _logs(tmp_path)
+        assert wait_for(lambda: bool(running(store, "sampler") and running(store, "trader-t")
+                                     and decisions(store) > 5), 120), _logs(tmp_path)
         killed = running(store, "sampler")
         assert killed
         # An empty WAL, then a full disk: the next write needs a new block and cannot have it.
@@ -111,7 +112,7 @@ def test_disk_full_then_space_back(tmp_path: Path) -> None:
         assert running(store, "trader-t") is not None  # it survived the full disk
         for log in Path(cfg.paths.logs).glob("*.log"):
             assert "Traceback" not in log.read_text(), f"{log.name}:\n{log.read_text()[-3000:]}"
-        assert store.one("PRAGMA integrity_check")[0] == "ok"
+        assert store.integrity() == "ok"
     finally:
         if store is not None:
             for name in ("trader-t", "sampler"):
@@ -119,6 +120,65 @@ def test_disk_full_then_space_back(tmp_path: Path) -> None:
                 if row and row.pid:
                     with contextlib.suppress(OSError):
                         os.killpg(row.pid, signal.SIGKILL)
+            store.close()
+        if sup is not None:
+            stop(sup)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+
+@pytest.mark.slow
+def test_restart_spawned_on_a_full_disk_is_recorded_with_its_count(tmp_path: Path) -> None:
+    """The flake of the test above under load, made certain: the sampler's exit is recorded,
+    then the disk fills before its restart is due. The restart is spawned, its record
+    refused; once space is back the row says the new pid AND that it was restarted (it said
+    restarts 0), and the log says when it started."""
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, "16m")
+    sup: subprocess.Popen[bytes] | None = None
+    store: Store | None = None
+    try:
+        cfg = make_workdir(tmp_path, EXTRA.replace("backoff_initial_s = 0.5",
+                                                   "backoff_initial_s = 5"))
+        sup_log = Path(cfg.paths.logs) / "supervisor.log"
+        sup_log.parent.mkdir(parents=True, exist_ok=True)
+        sup = cli(tmp_path / "cappuccino.toml", "supervise", log=sup_log)
+        assert wait_for(lambda: Path(cfg.store.path).exists()
+                        and Path(cfg.store.path).stat().st_size >= 100, 60)
+        store = Store(cfg.store.path)
+        assert wait_for(lambda: running(store, "sampler") is not None, 60), _logs(tmp_path)
+        first = running(store, "sampler")
+        assert first is not None and first > 1  # a pid, never a bool (killpg below)
+        os.killpg(first, signal.SIGKILL)
+        assert wait_for(lambda: getattr(get_process(store, "sampler"), "state", "")
+                        == "BACKOFF", 30), _logs(tmp_path)
+        store.one("PRAGMA wal_checkpoint(TRUNCATE)")
+        fill(disk / "filler")
+        row = get_process(store, "sampler")
+        assert row is not None and row.state == "BACKOFF" and row.restarts == 0
+        pids = [0]
+
+        def respawned() -> bool:
+            pids[0] = next((c.pid for c in psutil.Process(sup.pid).children()
+                            if "sample" in c.cmdline() and c.pid != first), 0)
+            return bool(pids[0])
+
+        assert wait_for(respawned, 30), _logs(tmp_path)
+        time.sleep(1)  # a few ticks on the full disk
+        row = get_process(store, "sampler")
+        assert row is not None and row.pid is None  # its start could not be recorded
+        assert f"started sampler (pid {pids[0]})" in sup_log.read_text()
+        (disk / "filler").unlink()
+        assert wait_for(lambda: running(store, "sampler") == pids[0], 60), _logs(tmp_path)
+        row = get_process(store, "sampler")
+        assert row is not None and row.restarts == 1, row
+        assert store.integrity() == "ok"
+    finally:
+        if store is not None:
+            row = get_process(store, "sampler")
+            if row and row.pid:
+                with contextlib.suppress(OSError):
+                    os.killpg(row.pid, signal.SIGKILL)
             store.close()
         if sup is not None:
             stop(sup)
