@@ -18,12 +18,12 @@ SIGTERM/SIGINT make the supervisor exit WITHOUT stopping its children (closing S
 console never stops a trader), though stops under way are finished first; SIGHUP is logged
 and otherwise ignored. `cappuccino stop all` stops the children.
 
-A store that refuses writes (disk full) never loses a fact: exits, stops, starts and command
-outcomes are kept and written once it can (then the policy restarts the child); a row
-claiming a process nobody tracks is settled as at adoption. One log line a minute.
+A store that refuses writes (disk full) never loses a fact: exits, stops, starts (with their
+restart count) and command outcomes are kept and written once it can; a row claiming a
+process nobody tracks is settled as at adoption; the outage is no silence. One line a minute.
 
-Known window: a SIGKILL between fork and recording the pid (microseconds) would leave that
-one child unknown to the next supervisor, which would start it again."""
+Known window: a SIGKILL between fork and recording the pid (microseconds): the next
+supervisor would not know that child, and would start it again."""
 
 from __future__ import annotations
 
@@ -173,10 +173,10 @@ class Supervisor(CommandExecutor):
         log.info("exiting; %d child(ren) left running: %s", len(alive), ", ".join(alive) or "-")
 
     def tick(self) -> None:
-        # A step the store refuses (disk full) must not keep the others from running.
-        for step in (self._record_outcomes, self.reap, self.advance_stops, self.run_commands,
-                     self.reconcile, self.rotate_logs, self.prune_finished, self.heartbeat):
-            self.trouble.attempt(step)
+        steps = (self._record_outcomes, self.reap, self.advance_stops, self.run_commands,
+                 self.reconcile, self.rotate_logs, self.prune_finished, self.heartbeat)
+        if not all([self.trouble.attempt(s) for s in steps]):  # each runs, refused or not
+            self.beats.restart()  # nobody could beat: the outage is no silence (watchdog)
 
     # -- startup --------------------------------------------------------------------------
     def adopt(self) -> None:

@@ -30,12 +30,15 @@ class TroubleLog:
                            self.retry_s)
             self._last[what] = t
 
-    def attempt(self, step: Callable[[], object]) -> None:
-        """Run one step of the loop; a store that refuses it is logged, the loop goes on."""
+    def attempt(self, step: Callable[[], object]) -> bool:
+        """Run one step of the loop; a store that refuses it is logged (False), the loop
+        goes on."""
         try:
             step()
         except STORE_TROUBLE as e:
             self.failed(f"{getattr(step, '__name__', 'step').strip('_')}: store write failed", e)
+            return False
+        return True
 
     def recovered(self, what: str) -> None:
         if self._last.pop(what, None) is not None:

@@ -5,7 +5,8 @@ engine.runtime.Heartbeat) writes `processes.heartbeat_at` every heartbeat_s. Its
 sign of life is its newest beat, or its start when it has not beaten since (a beat from
 an earlier run of the same row does not count). Silent for longer than `watchdog_s`, it is
 hung: the supervisor stops it through its stop path (TERM, KILL after stop_grace_s) and
-the restart policy starts it again. Trials are not watched here: the study driver judges
+the restart policy starts it again. While the store refuses the supervisor's writes (disk
+full, locked) it refuses the children's beats too: that time is no silence. Trials are not watched here: the study driver judges
 them by their attempt heartbeats and resumes them from a checkpoint.
 
 Silence is measured on this process's monotonic clock (`Beats`): a beat is a change of the
@@ -62,6 +63,11 @@ class Beats:
             return None
         silent = now - seen[1]
         return silent if silent > cfg.watchdog_s else None
+
+    def restart(self) -> None:
+        """Silence so far does not count: the store refused writes, beats included."""
+        now = self._clock()
+        self._seen = {name: (mark, now) for name, (mark, _) in self._seen.items()}
 
     def keep(self, names: Iterable[str]) -> None:
         """Forget children that are gone (trial names never come back)."""

@@ -115,3 +115,87 @@ def test_a_wall_clock_step_neither_kills_beating_children_nor_hides_a_hung_one(
                what="the hung child restarted")
     assert (h.process("hangs").last_error or "").startswith("no heartbeat for ")
     assert h.process("steady").pid == steady.pid
+
+
+# Beats while the file argv[2] exists, through a store that may refuse the beat.
+PAUSABLE = """
+import os, sys, time
+from store.db import Store
+from store.processes import heartbeat
+store = Store(sys.argv[1], busy_timeout_s=0.1, check=False)
+name = os.environ["CAPPUCCINO_PROCESS_NAME"]
+while True:
+    if os.path.exists(sys.argv[2]):
+        try:
+            heartbeat(store, name)
+        except Exception:
+            pass
+    time.sleep(0.1)
+"""
+
+
+def test_a_store_that_refused_writes_is_no_silence(harness, script, monkeypatch,
+                                                    tmp_path: Path) -> None:
+    """While the store refuses writes (disk full, a writer holding the lock) nobody can
+    beat: a child silent only through that outage is not hung once it ends. It was stopped
+    as hung the first tick the store took writes again (every watched child, after an
+    outage longer than watchdog_s)."""
+    import contextlib
+    import signal
+    import subprocess
+    import sys
+
+    from engine.supervisor import spawn
+    from engine.supervisor.supervisor import Supervisor
+    from store.db import Store
+    from store.processes import get_process, upsert_process
+
+    monkeypatch.setitem(spawn.CUSTOM_KINDS, "exec", list)
+    h = harness('watchdog_s = 3.0\nwatchdog_kinds = ["exec"]\n')
+    go = tmp_path / "go"
+    go.touch()
+    with Store(h.cfg.store.path, busy_timeout_s=0.2) as s:
+        upsert_process(s, "beater", "exec",
+                       script("pausable.py", PAUSABLE) + [h.cfg.store.path, str(go)])
+        sup = Supervisor(h.cfg, s)
+        holder = None
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not getattr(
+                    get_process(s, "beater"), "heartbeat_at", None):
+                sup.tick()
+                time.sleep(0.05)
+            assert get_process(s, "beater").heartbeat_at, "the child never beat"
+            holder = subprocess.Popen(
+                [sys.executable, "-c", "import sqlite3, sys, time\n"
+                 "c = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                 "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(600)",
+                 h.cfg.store.path], stdout=subprocess.PIPE)
+            assert holder.stdout is not None and holder.stdout.readline() == b"locked\n"
+            go.unlink()  # from here on the child does not beat: only the outage is silence
+            outage = time.monotonic() + 4.5  # longer than watchdog_s
+            while time.monotonic() < outage:
+                sup.tick()
+                time.sleep(0.05)
+            holder.kill()
+            holder.wait()
+            sup.tick()  # the store takes writes again, well within watchdog_s of the outage
+            assert "beater" not in sup.stops, get_process(s, "beater")
+            row = get_process(s, "beater")
+            assert row is not None and row.state == "RUNNING" and not row.last_error
+            # Silent from here on, it IS hung after watchdog_s: the watchdog still works.
+            deadline = time.monotonic() + 30
+            while "beater" not in sup.stops and time.monotonic() < deadline:
+                sup.tick()
+                time.sleep(0.05)
+            assert "beater" in sup.stops
+            assert "no heartbeat" in (get_process(s, "beater").last_error or "")
+        finally:
+            if holder is not None:
+                holder.kill()
+                holder.wait()
+            for child in sup.children.values():
+                with contextlib.suppress(OSError):
+                    os.killpg(child.pid, signal.SIGKILL)
+                if child.popen is not None:
+                    child.popen.wait(timeout=30)
