@@ -154,7 +154,9 @@ def run_validate(args: argparse.Namespace, cfg: Config) -> int:
         _candles, report = validate(df, tickers=tickers, timeframe=tf,
                                     max_fill_bars=cfg.data.max_fill_bars, min_bars=2)
     except DataError as e:
-        print(f"cappuccino: {args.file}: rejected: {e}", file=sys.stderr)
+        # read_table's messages already start with the path; name it once
+        why = str(e).removeprefix(f"{args.file}: ")
+        print(f"cappuccino: {args.file}: rejected: {why}", file=sys.stderr)
         return 1
     print(f"{args.file}: {report}")
     return 0
