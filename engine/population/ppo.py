@@ -240,7 +240,7 @@ class PopulationPPO:
         for p in self.params:
             g = p.grad if p.grad is not None else torch.zeros_like(p)
             shape = (-1,) + (1,) * (g.ndim - 1)
-            grads.append(torch.where(learn.view(shape), g, torch.zeros_like(g)))
+            grads.append(torch.where(learn.view(shape), g, 0.0))   # NaN-safe, unlike g * learn
         norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads])   # (P, K)
         total: torch.Tensor = norms.norm(dim=0)                           # (K,)
         coef = (self.max_grad_norm / (total + 1e-6)).clamp(max=1.0)
@@ -252,8 +252,8 @@ class PopulationPPO:
             shape = (-1,) + (1,) * (g.ndim - 1)
             g = g * coef.view(shape)
             keep = learn.view(shape)
-            m.copy_(torch.where(keep, m.lerp(g, 1 - BETA1), m))
-            v.copy_(torch.where(keep, v * BETA2 + (1 - BETA2) * g * g, v))
+            torch.where(keep, m.lerp(g, 1 - BETA1), m, out=m)   # out=: no extra copy
+            torch.where(keep, v * BETA2 + (1 - BETA2) * g * g, v, out=v)
             denom = (v.sqrt() / bc2_sqrt).add_(ADAM_EPS)
             p.sub_(step_size.view(shape) * m / denom)
         return total
