@@ -160,16 +160,28 @@ def _harden(resp: web.StreamResponse) -> None:
 
 
 class _RedactToken(logging.Filter):
+    """The token out of aiohttp's records: access lines, and the errors that quote a raw
+    malformed request (its headers, the token among them) in the message or traceback."""
+
+    LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.internal",
+               "aiohttp.websocket")
+
     def __init__(self, token: str) -> None:
         super().__init__()
         self.token = token
 
+    def _clean(self, value: object) -> object:
+        text = str(value)
+        return text.replace(self.token, "<token>") if self.token in text else value
+
     def filter(self, record: logging.LogRecord) -> bool:
-        if self.token in str(record.msg):
-            record.msg = str(record.msg).replace(self.token, "<token>")
-        if record.args:
-            record.args = tuple(str(a).replace(self.token, "<token>") if isinstance(a, str)
-                                else a for a in record.args)  # type: ignore[union-attr]
+        record.msg = self._clean(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._clean(a) for a in record.args)
+        if record.exc_info:
+            text = logging.Formatter().formatException(record.exc_info)
+            if self.token in text:  # the formatted traceback, redacted, replaces the live one
+                record.exc_info, record.exc_text = None, text.replace(self.token, "<token>")
         return True
 
 
@@ -224,7 +236,9 @@ class GuardedServer(Server):
         return f"http://{host}:{port}/?token={self.guard.token}"
 
     async def run(self, stop: asyncio.Event) -> None:
-        logging.getLogger("aiohttp.access").addFilter(_RedactToken(self.guard.token))
+        redact = _RedactToken(self.guard.token)
+        for name in redact.LOGGERS:
+            logging.getLogger(name).addFilter(redact)
         runner = web.AppRunner(self.build_app(), shutdown_timeout=3.0)
         await runner.setup()
         try:

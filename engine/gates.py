@@ -35,9 +35,12 @@ class GateResult:
     def to_json(self) -> dict[str, Value | bool]:
         return asdict(self)
 
+    def shown(self) -> str:
+        """The value as every report shows it (4 significant digits for a float)."""
+        return f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value)
+
     def describe(self) -> str:
-        v = f"{self.value:.4g}" if isinstance(self.value, float) else str(self.value)
-        return f"{self.name}: {v} (needs {self.threshold}) {'ok' if self.passed else 'FAILED'}"
+        return f"{self.name}: {self.shown()} (needs {self.threshold}) {'ok' if self.passed else 'FAILED'}"
 
 
 @dataclass(frozen=True)

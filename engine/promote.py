@@ -191,7 +191,7 @@ def _record(cfg: Config, store: Store, kind: str, subject: str, gates: list[Gate
     emit(store, cfg, event, title, "\n".join(lines), level, trader=trader,
          **context)  # type: ignore[arg-type]
     if not go:
-        names = ", ".join(f"{g.name} {g.value} (needs {g.threshold})" for g in failed(gates))
+        names = ", ".join(f"{g.name} {g.shown()} (needs {g.threshold})" for g in failed(gates))
         raise PromotionRefused(f"{verb} refused for {subject}: {names} "
                                f"(promotion #{pid}; override with --force --reason TEXT)", gates)
     return pid, passed, forced

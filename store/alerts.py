@@ -65,3 +65,19 @@ def count_alerts(store: Store, trader: str, since: float,
     row = store.one(f"SELECT COUNT(*) AS n FROM alerts WHERE trader = ? AND at >= ? "
                     f"AND level IN ({marks})", (trader, since, *levels))
     return int(row["n"]) if row else 0
+
+
+def prune_alerts(store: Store, now: float, keep_s: float) -> int:
+    """Delete alerts over keep_s old, keeping every CRITICAL/EMERGENCY one (the live gate
+    counts them over a trader's whole paper time) and each trader's latest (the monitor's
+    level and cooldown start from it). Old is on each trader's own clock: a replaying
+    trader's alerts carry its replay's times (2022 in the demo), so its newest alert, not
+    the wall clock, says what is recent for it."""
+    marks = ",".join("?" * len(SEVERE))
+    with store.write():
+        cur = store.conn.execute(
+            "DELETE FROM alerts WHERE id IN (SELECT a.id FROM alerts a JOIN (SELECT trader, "
+            "MAX(at) AS last, MAX(id) AS lid FROM alerts GROUP BY trader) m "
+            f"ON m.trader IS a.trader WHERE a.level NOT IN ({marks}) AND a.id <> m.lid "
+            "AND a.at < MIN(m.last, ?) - ?)", (*SEVERE, now, keep_s))
+        return cur.rowcount

@@ -118,3 +118,12 @@ def wait_outcome(store: Store, command_id: int, timeout_s: float,
         if row is None or row.state in ("done", "failed") or time.monotonic() >= deadline:
             return row
         time.sleep(poll_s)
+
+
+def prune_finished(store: Store, before: float) -> int:
+    """Delete done/failed commands whose outcome came before `before` (the audit log's
+    retention); pending and running ones stay however old."""
+    with store.write():
+        cur = store.conn.execute(
+            "DELETE FROM commands WHERE state IN ('done', 'failed') AND done_at < ?", (before,))
+        return int(cur.rowcount or 0)

@@ -81,3 +81,17 @@ def pending_count(store: Store) -> int:
 def recent(store: Store, limit: int = 50) -> list[OutboxRow]:
     return to_rows(OutboxRow, store.query("SELECT * FROM outbox ORDER BY id DESC LIMIT ?",
                                           (limit,)))
+
+
+def prune_delivered(store: Store, before: float, max_attempts: int = 0) -> int:
+    """Delete rows done with before `before`: sent ones (by sent_at); silent ones, never
+    tried ones (no notification target, or no notifier, for that long: stale news that would
+    flood a target configured later) and, with max_attempts > 0, ones given up on (by
+    created_at). A row an outage holds (tried, still retrying) stays however old: none is
+    lost to an outage."""
+    with store.write():
+        cur = store.conn.execute(
+            "DELETE FROM outbox WHERE (sent_at IS NOT NULL AND sent_at < ?) "
+            "OR (sent_at IS NULL AND created_at < ? AND (silent = 1 OR attempts = 0 "
+            "OR (? > 0 AND attempts >= ?)))", (before, before, max_attempts, max_attempts))
+        return cur.rowcount

@@ -342,6 +342,21 @@ def remove_checkpoints(store: Store, paths: list[str]) -> None:
         store.conn.executemany("DELETE FROM checkpoints WHERE path = ?", [(p,) for p in paths])
 
 
+def finished_checkpoints(store: Store, ended_before: float,
+                         limit: int = 1_000_000) -> list[CheckpointRow]:
+    """Checkpoints of trials that are over: the trial's latest attempt ended in a final state
+    (COMPLETE, FAILED, PRUNED) before `ended_before` (a retry is always a newer attempt).
+    Only a resume reads a checkpoint, and a trial whose latest attempt is final is never
+    resumed (engine.study.runner)."""
+    marks = ",".join("?" * len(FINAL_STATES))
+    return to_rows(CheckpointRow, store.query(
+        "SELECT c.* FROM checkpoints c JOIN (SELECT study, trial, MAX(attempt) AS attempt "
+        "FROM attempts GROUP BY study, trial) m ON m.study = c.study AND m.trial = c.trial "
+        "JOIN attempts a ON a.study = m.study AND a.trial = m.trial AND a.attempt = m.attempt "
+        f"WHERE a.state IN ({marks}) AND a.ended_at < ? ORDER BY c.id LIMIT ?",
+        (*FINAL_STATES, ended_before, limit)))
+
+
 # -- models --------------------------------------------------------------------------------
 def add_model(store: Store, path: str, study: str, trial: int, *, objective: float | None,
               sharpe: float | None, ew_sharpe: float | None, hodl_sharpe: float | None,

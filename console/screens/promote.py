@@ -19,7 +19,10 @@ CONFIRM_WORD = "LIVE"
 
 
 def _fmt(value: Any) -> str:
-    return "-" if value is None else str(value)
+    # the same 4 significant digits as the CLI's gate lines (engine.gates.GateResult.shown)
+    if value is None:
+        return "-"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 class _Promote(ModalScreen[CommandRequest | None]):

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError, UsageError
+from engine.cli.errors import JobError, UsageError, why_of
 from engine.config import Config
 
 
@@ -103,8 +103,8 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
                         model=args.model, tune=args.tune, cost=step_params(cfg.env).fee)
     except MismatchError as e:
         raise JobError(f"{policy.describe()} does not match --data {args.data}: {e}") from None
-    except DataError as e:
-        raise JobError(f"--data {args.data}: {e}") from None
+    except DataError as e:  # a file that cannot be read is bad usage, as in `backtest`
+        raise UsageError(f"--data {args.data}: {why_of(args.data, e)}") from None
     if args.json:
         print(json.dumps(to_dict(result)))
     else:

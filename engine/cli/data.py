@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError, UsageError
+from engine.cli.errors import JobError, UsageError, why_of
 from engine.config import Config
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def run_validate(args: argparse.Namespace, cfg: Config) -> int:
         _candles, report = validate(df, tickers=tickers, timeframe=tf,
                                     max_fill_bars=cfg.data.max_fill_bars, min_bars=2)
     except DataError as e:
-        print(f"cappuccino: {args.file}: rejected: {e}", file=sys.stderr)
+        print(f"cappuccino: {args.file}: rejected: {why_of(args.file, e)}", file=sys.stderr)
         return 1
     print(f"{args.file}: {report}")
     return 0

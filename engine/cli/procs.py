@@ -134,7 +134,10 @@ def run_logs(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError(f"--grep: not a valid regular expression: {e}") from None
     path = log_file(cfg, args.name)
     if not path.exists() and not args.follow:
-        raise JobError(f"no log yet for {args.name} ({path})")
+        kept = cfg.retention.trial_logs_days
+        raise JobError(f"no log yet for {args.name} ({path})" + (
+            f"; a trial's log is removed {kept:g} days after its last line ([retention] "
+            "trial_logs_days)" if args.name.startswith("trial-") and kept else ""))
     if path.exists():
         for line in tail_lines(path, args.lines, pattern):
             print(printable(line))  # a log line may carry an exchange's text: no escapes

@@ -399,6 +399,25 @@ class ConsoleSection(Section):
     page_rows: int = Field(default=500, ge=10, le=5000)
 
 
+class RetentionSection(Section):
+    # Pruned by the supervisor's prune tick (once a minute); 0 keeps forever.
+    trial_logs_days: float = Field(default=14.0, ge=0, le=3650)
+    outbox_days: float = Field(default=30.0, ge=0, le=3650)
+    commands_days: float = Field(default=30.0, ge=0, le=3650)
+    # at least a month: `report --period month` counts alerts (0 keeps forever)
+    alerts_days: float = Field(default=90.0, ge=0, le=3650)
+    finished_checkpoints: bool = True
+    # ... that long after the trial ended (the driver settles its end meanwhile)
+    checkpoints_after_s: float = Field(default=600.0, ge=0, le=365 * 86400)
+
+    @model_validator(mode="after")
+    def _month(self) -> RetentionSection:
+        if 0 < self.alerts_days < 31:
+            raise ValueError("alerts_days must be 0 (keep forever) or at least 31: "
+                             "`report --period month` counts a month of alerts")
+        return self
+
+
 class Config(Section):
     store: StoreSection = StoreSection()
     paths: PathsSection = PathsSection()
@@ -423,6 +442,7 @@ class Config(Section):
     telegram: TelegramSection = TelegramSection()
     gates: GatesSection = GatesSection()
     console: ConsoleSection = ConsoleSection()
+    retention: RetentionSection = RetentionSection()
     # Set by the loader, not by the file: where the config came from.
     source: str = Field(default="<defaults>", exclude=True)
 

@@ -4,8 +4,9 @@ Every `poll_s` it reaps/polls children, escalates pending stops (TERM -> KILL af
 `stop_grace_s`, on a monotonic deadline, never blocking), executes pending commands, starts
 what is due, rotates logs and writes its heartbeat (kv `supervisor.pid`, `.heartbeat`). About
 once a minute it deletes trial worker rows that finished cleanly (exit 0) over `keep_exited_s`
-ago. A child of a watched kind whose beat has not changed for `watchdog_s` (monotonic: a clock
-step is no silence) is hung: stopped (TERM, then KILL), restarted by policy (see watchdog).
+ago, and what [retention] says is old (engine.supervisor.retention). A child of a watched
+kind whose beat has not changed for `watchdog_s` (monotonic: a clock step is no silence) is
+hung: stopped (TERM, then KILL), restarted by policy (see watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
 (pid, create_time), not for what may trade: a live trader's row is checked before each
@@ -39,7 +40,7 @@ from typing import Any
 
 from engine.config import Config
 from engine.log_once import OnceLog
-from engine.supervisor import authority, logs, policy, services, watchdog
+from engine.supervisor import authority, logs, policy, retention, services, watchdog
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
 from engine.supervisor.commands import Command
 from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
@@ -472,6 +473,7 @@ class Supervisor(CommandExecutor):
             return []
         self._next_prune = m + PRUNE_EVERY_S
         names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
+        retention.run(self.cfg, self.store, t, [c.log_path for c in self.children.values()])
         if names:
             log.info("removed %d finished trial row(s) older than %gs: %s", len(names),
                      self.s.keep_exited_s, ", ".join(names[:10])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,26 @@ def test_a_command_recorded_done_is_never_claimed(tmp_path: Path) -> None:
         assert row.done_at == row.at and row.arguments == {"direct": True}
         with pytest.raises(ValueError, match="unknown action"):
             record_done(s, "explode", None, None, "")
+
+
+def test_prune_finished_deletes_only_old_outcomes(tmp_path: Path) -> None:
+    from store.commands import prune_finished
+
+    with Store(tmp_path / "c.db") as store:
+        old_done = insert_command(store, "start", "a", source="cli")
+        old_failed = insert_command(store, "stop", "b", source="cli")
+        stuck = insert_command(store, "start", "c", source="cli")
+        pending = insert_command(store, "start", "d", source="cli")
+        claim_pending(store, limit=3)  # three running, d stays pending
+        finish_command(store, old_done, True, "ok")
+        finish_command(store, old_failed, False, "no")
+        cutoff = time.time() + 1  # both outcomes are older than this
+        assert prune_finished(store, before=cutoff - 3600) == 0  # none that old
+        assert prune_finished(store, before=cutoff) == 2
+        assert get_command(store, old_done) is None and get_command(store, old_failed) is None
+        assert get_command(store, stuck).state == "running"
+        assert get_command(store, pending).state == "pending"
+        last = record_done(store, "start", "e", None, "ok")
+        assert prune_finished(store, before=time.time() + 1) == 1
+        # ids are never reused (AUTOINCREMENT): a waiter on a pruned id sees no other command
+        assert insert_command(store, "start", "f", source="cli") > last

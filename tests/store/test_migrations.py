@@ -166,3 +166,25 @@ def test_book_migration_keeps_every_trader_row(tmp_path: Path) -> None:
         rows = s.query("SELECT * FROM traders ORDER BY name")
         assert [tuple(r)[:len(before[0])] for r in rows] == before
         assert {r["unattributed"] for r in rows} == {None}
+
+
+def test_retention_migration_keeps_every_command_and_indexes_the_prune(tmp_path: Path) -> None:
+    """A store at the version before the retention index moves forward whole, and the
+    supervisor's prune of finished commands uses the index instead of scanning the log."""
+    path = tmp_path / "prev.db"
+    with store_before(path, "_retention.sql") as s:
+        s.conn.executemany(
+            "INSERT INTO commands (at, source, action, target, args, state, result, done_at) "
+            "VALUES (?, 'cli', 'start', ?, '{}', ?, 'r', ?)",
+            [(float(i), f"t{i}", ("done", "failed", "pending")[i % 3],
+              None if i % 3 == 2 else float(i)) for i in range(60)])
+    conn = sqlite3.connect(path)
+    before = conn.execute("SELECT * FROM commands ORDER BY id").fetchall()
+    conn.close()
+    with Store(path) as s:
+        assert s.version == latest_version()
+        assert [tuple(r) for r in s.query("SELECT * FROM commands ORDER BY id")] == before
+        plan = " ".join(str(tuple(r)) for r in s.query(
+            "EXPLAIN QUERY PLAN DELETE FROM commands WHERE state IN ('done', 'failed') "
+            "AND done_at < ?", (10.0,)))
+        assert "commands_done_at" in plan

@@ -116,3 +116,28 @@ def test_remote_models_never_overwrite_a_row(store: Store) -> None:
                                    remote.created_at) == (1, 0.7, None, -0.5, None, 12.0)
     assert registry.get_model(store, "/m/none") is None
     assert [m.path for m in registry.best_models(store, "s", 2)] == ["/m/remote", "/m/own"]
+
+
+def test_finished_checkpoints_are_only_those_of_trials_that_are_over(store: Store) -> None:
+    import time
+
+    def trial(n: int, *states: str) -> None:
+        for i, state in enumerate(states):
+            a = registry.start_attempt(store, "s", n, {})
+            registry.add_checkpoint(store, "s", n, a.attempt, 10 * (i + 1), f"/m/{n}/{i}.pt")
+            if state != "RUNNING":
+                registry.end_attempt(store, a.id, state)
+
+    trial(0, "COMPLETE")
+    trial(1, "PRUNED")
+    trial(2, "RETRYING", "FAILED")        # died once, then failed for good: over
+    trial(3, "RETRYING")                  # died, about to be resumed: its checkpoint is needed
+    trial(4, "RETRYING", "RUNNING")       # resumed, running
+    trial(5, "RUNNING")
+    trial(6, "RETRYING", "COMPLETE")      # an old RETRYING attempt blocks nothing
+    later = time.time() + 1
+    got = registry.finished_checkpoints(store, later)
+    assert sorted({(r.trial, r.path) for r in got}) == [
+        (0, "/m/0/0.pt"), (1, "/m/1/0.pt"), (2, "/m/2/0.pt"), (2, "/m/2/1.pt"),
+        (6, "/m/6/0.pt"), (6, "/m/6/1.pt")]
+    assert registry.finished_checkpoints(store, later - 3600) == []  # none ended that early

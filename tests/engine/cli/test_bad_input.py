@@ -140,6 +140,8 @@ CASES: list[Case] = [
                                "{d}/model", "--broker", "sim", "--name", "t1"], 1, "text_price.csv", ()),
     ("replay missing data", ["conviction", "replay", "--model", "/nope", "--data",
                              "{d}/nope.csv"], 2, "nope.csv", ()),
+    ("replay unreadable data", ["conviction", "replay", "--model", "{d}/model", "--data",
+                                "{d}/ragged.csv"], 2, "Expected 2 fields", ()),
     ("replay text price", ["conviction", "replay", "--model", "{d}/model", "--data",
                            "{d}/text_price.csv"], 0, "non-numeric", ()),
     ("replay 1e308 price", ["conviction", "replay", "--model", "{d}/model", "--data",
@@ -207,6 +209,7 @@ def test_bad_input_gets_one_clear_line_and_the_documented_exit_code(
     assert got["code"] == code, err
     # A daemon's own log lines (trade logs to stderr) are its log, not the error message.
     lines = [line for line in err.strip().splitlines() if not LOG_LINE.match(line)]
+    d = results["root"] / f"case{n}"
     if name.startswith("doctor"):  # a checklist: the FAIL line on stdout names it
         assert any(needle in line for line in got["stdout"].splitlines()
                    if line.startswith("FAIL")), got["stdout"]
@@ -217,7 +220,8 @@ def test_bad_input_gets_one_clear_line_and_the_documented_exit_code(
     else:
         assert needle in err, err
         assert len(lines) == 1, err  # one line, no usage dump
-    d = results["root"] / f"case{n}"
+        named = re.findall(re.escape(str(d)) + r"/[^\s:,'\"]+", lines[0])
+        assert len(named) == len(set(named)), f"a file named twice: {lines[0]}"
     for f in absent:
         assert not (d / f).exists(), f"{f} left behind"
 

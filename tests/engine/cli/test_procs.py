@@ -89,3 +89,10 @@ def test_logs_of_the_supervisor_itself(config_path: Path, capsys) -> None:
     log.write_text("a\nb supervising\nc\n")
     assert main(["--config", str(config_path), "logs", "supervisor", "--grep", "superv"]) == 0
     assert capsys.readouterr().out == "b supervising\n"
+
+
+def test_logs_of_a_trial_whose_log_retention_removed(config_path: Path, capsys) -> None:
+    assert main(["--config", str(config_path), "logs", "trial-s-3"]) == 1
+    err = capsys.readouterr().err
+    assert "no log yet for trial-s-3" in err and "removed 14 days after its last line" in err
+    assert len(err.strip().splitlines()) == 1
