@@ -22,6 +22,7 @@ from console.commands import MUTATING, CommandRequest
 from console.data import EXECUTION_WINDOW_S, Loader, ProcessLoader, Snapshot
 from console.flows import Flows
 from console.health import Health, health
+from console.threads import deliver
 from engine.config import Config
 from engine.metrics import MAKER_TARGET
 from widgets.alerts import AlertsPane
@@ -166,9 +167,11 @@ class CappuccinoApp(Flows):
             snap = self.loader.load(study, pending)
         finally:
             self._loading = False
-        self.call_from_thread(self.apply_snapshot, snap)
+        deliver(self, self.apply_snapshot, snap)
 
     def apply_snapshot(self, snap: Snapshot) -> None:
+        if not self.is_running:
+            return  # closing: the widgets are being removed (a refresh that landed late)
         self.snapshot = snap
         self.refreshes += 1
         with self.batch_update():  # one repaint for the status line and the pane together

@@ -13,6 +13,7 @@ from textual.app import App
 
 from console.commands import CommandRequest, submit
 from console.data import Loader, ProcessLoader, Snapshot
+from console.threads import deliver
 from engine.config import Config
 from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
@@ -107,7 +108,7 @@ class Flows(App[None]):
         from console.screens.promote import PromotePaperScreen
 
         report = paper_gates(self.loader.store(), self.cfg, study, trial, k, self.clock())
-        self.call_from_thread(self.push_screen, PromotePaperScreen(report, study, trial, k),
+        deliver(self, self.push_screen, PromotePaperScreen(report, study, trial, k),
                               self._queue)
 
     def action_promote_live(self) -> None:
@@ -122,7 +123,7 @@ class Flows(App[None]):
 
         report = live_gates(self.loader.store(), self.cfg, trader, self.clock())
         first = min(self.cfg.gates.capital_steps)
-        self.call_from_thread(self.push_screen,
+        deliver(self, self.push_screen,
                               PromoteLiveScreen(report, trader, f"{first:g}", first),
                               self._queue)
 
@@ -149,7 +150,7 @@ class Flows(App[None]):
 
         report = capital_gates(self.loader.store(), self.cfg, trader, float(capital),
                                self.clock())
-        self.call_from_thread(self.push_screen,
+        deliver(self, self.push_screen,
                               ChangeCapitalScreen(report, trader, current, capital), self._queue)
 
     def _confirm_process(self, action: str, verb: str, detail: str) -> None:
@@ -233,10 +234,10 @@ class Flows(App[None]):
         try:
             cid = submit(self.loader.store(), req, self.cfg)
         except Exception as e:  # a locked or missing store: say so, keep running
-            self.call_from_thread(self.notify, f"{req.describe()}: not queued ({e})",
+            deliver(self, self.notify, f"{req.describe()}: not queued ({e})",
                                   severity="error", timeout=15)
             return
-        self.call_from_thread(self._queued, cid, req)
+        deliver(self, self._queued, cid, req)
 
     def _queued(self, cid: int, req: CommandRequest) -> None:
         self.pending[cid] = req

@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 from console.procinfo import tail_lines
+from console.threads import deliver
 from widgets.log_viewer import LogViewer
 
 
@@ -32,7 +33,7 @@ class LogScreen(Screen[None]):
         lines = tail_lines(self.log_path, n=1000, max_bytes=256_000)
         if not lines:
             lines = [f"(no log yet at {self.log_path})" if self.log_path else "(no log file)"]
-        self.app.call_from_thread(self._show, lines)
+        deliver(self.app, self._show, lines)
 
     def _show(self, lines: list[str]) -> None:
         if self.is_attached:

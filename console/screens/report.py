@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static, Tab, Tabs
 
 from console.report_data import PERIODS, ReportData, load_report
+from console.threads import deliver
 from widgets.plot_chart import PlotChart
 from widgets.static_text import plain
 
@@ -96,7 +97,7 @@ class ReportScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="report")
     def _load(self, period: str) -> None:
         data = load_report(self.store_path, period, self.trader, self.busy_timeout_s)
-        self.app.call_from_thread(self._show, data)
+        deliver(self.app, self._show, data)
 
     # -- render -----------------------------------------------------------------------
     def _show(self, data: ReportData) -> None:

@@ -168,7 +168,9 @@ class AlpacaPaperBroker:
         self._orders: dict[str, Json] = {}   # broker order id -> last raw order seen
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
-        self.clock_offset_s = 0.0            # exchange - machine, set by the trader
+        # The exchange's time, from the trader's clock (one source of "now": it runs on the
+        # monotonic clock between checks); the machine's wall time until a trader hands it.
+        self.exchange_clock: Callable[[], float] = time.time
         # Asked before every order post, retries included (the executor: not halted).
         self.may_send: Callable[[], bool] = lambda: True
 
@@ -226,7 +228,7 @@ class AlpacaPaperBroker:
             raise ValueError(f"timeframe {timeframe!r} is not one of {sorted(TIMEFRAMES)}")
         amount, unit, step = TIMEFRAMES[timeframe]
         sym = alpaca_symbol(ticker)
-        closed_before = time.time() + self.clock_offset_s - step  # on the exchange's clock
+        closed_before = self.exchange_clock() - step  # on the exchange's clock
         req = CryptoBarsRequest(symbol_or_symbols=sym,
                                 timeframe=TimeFrame(amount, TimeFrameUnit[unit]),
                                 start=datetime.fromtimestamp(start, UTC),

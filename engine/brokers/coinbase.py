@@ -164,7 +164,9 @@ class CoinbaseBroker:
         self._intent_at: dict[str, float] = {}    # client_order_id -> when it was intended
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
-        self.clock_offset_s = 0.0                 # exchange - machine, set by the trader
+        # The exchange's time, from the trader's clock (one source of "now": it runs on the
+        # monotonic clock between checks); the machine's wall time until a trader hands it.
+        self.exchange_clock: Callable[[], float] = time.time
         # Asked before every order post, retries included (the executor: not halted).
         self.may_send: Callable[[], bool] = lambda: True
 
@@ -245,7 +247,7 @@ class CoinbaseBroker:
         pid = coinbase_product_id(ticker)
         gran, step = GRANULARITY[timeframe]
         # A bar is closed once start + step has passed on the exchange's clock.
-        closed_before = time.time() + self.clock_offset_s - step
+        closed_before = self.exchange_clock() - step
         found: dict[int, Bar] = {}
         lo = int(start // step * step)
         hi = int(end)

@@ -17,7 +17,7 @@ import sys
 
 from engine.cli import Subparsers
 from engine.cli.conviction import _when
-from engine.cli.errors import UsageError
+from engine.cli.errors import UsageError, why_of
 from engine.config import Config
 
 
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     try:
         policy = load_offline_policy(cfg, args.model, args.study)
     except ModelError as e:
-        raise UsageError(f"--model {args.model}: {e}") from None
+        raise UsageError(f"--model {args.model}: {why_of(args.model, e)}") from None
     spec = policy.spec
     try:
         candles = load_data(data, spec.tickers, spec.timeframe, cfg.data.max_fill_bars,
@@ -80,7 +80,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError(f"{policy.describe()} does not match --data {args.data}: "
                          f"{e}") from None
     except DataError as e:
-        raise UsageError(f"--data {args.data}: {e}") from None
+        raise UsageError(f"--data {args.data}: {why_of(args.data, e)}") from None
     warn = overlap_warning(spec, candles, float(result.times[0]), float(result.times[-1]))
     if warn:
         print(warn, file=sys.stderr)

@@ -17,7 +17,7 @@ import sys
 from datetime import UTC, datetime
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError, UsageError
+from engine.cli.errors import JobError, UsageError, why_of
 from engine.config import Config
 
 
@@ -104,7 +104,7 @@ def run_replay(args: argparse.Namespace, cfg: Config) -> int:
     except MismatchError as e:
         raise JobError(f"{policy.describe()} does not match --data {args.data}: {e}") from None
     except DataError as e:  # a file that cannot be read is bad usage, as in `backtest`
-        raise UsageError(f"--data {args.data}: {e}") from None
+        raise UsageError(f"--data {args.data}: {why_of(args.data, e)}") from None
     if args.json:
         print(json.dumps(to_dict(result)))
     else:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError, UsageError
+from engine.cli.errors import JobError, UsageError, why_of
 from engine.config import Config
 
 if TYPE_CHECKING:
@@ -154,9 +154,7 @@ def run_validate(args: argparse.Namespace, cfg: Config) -> int:
         _candles, report = validate(df, tickers=tickers, timeframe=tf,
                                     max_fill_bars=cfg.data.max_fill_bars, min_bars=2)
     except DataError as e:
-        # read_table's messages already start with the path; name it once
-        why = str(e).removeprefix(f"{args.file}: ")
-        print(f"cappuccino: {args.file}: rejected: {why}", file=sys.stderr)
+        print(f"cappuccino: {args.file}: rejected: {why_of(args.file, e)}", file=sys.stderr)
         return 1
     print(f"{args.file}: {report}")
     return 0

@@ -7,3 +7,9 @@ class UsageError(Exception):
 
 class JobError(Exception):
     """The job failed in a way already phrased for the operator (exit 1)."""
+
+
+
+def why_of(path: object, error: object) -> str:
+    """The error's text without a leading `PATH: `, so a message names the path once."""
+    return str(error).removeprefix(f"{path}: ")

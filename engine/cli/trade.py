@@ -184,10 +184,10 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
         def start_checks() -> None:
             try:
                 if isinstance(clock, RealClock):  # bars on the exchange's clock from the start
-                    offset = clock.measure_offset(broker.now)
+                    clock.measure_offset(broker.now)
                     # every exchange broker has this; the Broker protocol does not (the sim
-                    # has no exchange clock)
-                    broker.clock_offset_s = offset  # type: ignore[attr-defined]
+                    # has no exchange clock): its closed-candle cutoff follows this clock
+                    broker.exchange_clock = clock.now  # type: ignore[attr-defined]
                 trader.check_allotment()
             except AllotmentError as e:
                 raise UsageError(str(e)) from None

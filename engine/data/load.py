@@ -69,7 +69,8 @@ def read_table(path: str | Path) -> Any:
             return pd.read_parquet(p)
         return pd.read_csv(p)
     except Exception as e:  # pandas/pyarrow raise many kinds; one line for the operator
-        why = " ".join(str(e).split())  # pandas' tokenizer errors end in a newline
+        # pandas' tokenizer errors end in a newline; an OSError's text repeats the path
+        why = " ".join((e.strerror if isinstance(e, OSError) and e.strerror else str(e)).split())
         raise DataError(f"{p}: cannot read ({type(e).__name__}: {why})") from None
 
 

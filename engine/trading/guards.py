@@ -36,8 +36,8 @@ class Guards(TraderParts):
         if not isinstance(self.clock, RealClock):
             return None
         skew = self.clock.measure_offset(self.broker.now)
-        if hasattr(self.broker, "clock_offset_s"):
-            self.broker.clock_offset_s = skew
+        if hasattr(self.broker, "exchange_clock"):  # its closed-candle cutoff: this clock
+            self.broker.exchange_clock = self.clock.now
         t = self.cfg.trader
         level = "halt" if abs(skew) > t.clock_halt_s else "warn" if abs(skew) > t.clock_warn_s \
             else "ok"

@@ -111,16 +111,17 @@ async def test_a_malformed_request_carrying_the_token_does_not_echo_it(
     """aiohttp logs a request it cannot parse with its raw bytes: the token must not ride along."""
     served, _ = readonly
     before = served.output().count(served.token)
+    # aiohttp answers 400 and logs each with the bytes it could not parse (seen with these two)
     for raw in (f"GET / HTTP/1.1\r\nHost: {served.host}\r\nAuthorization: Bearer {served.token}"
-                "\r\nBroken header line\r\n\r\n",
-                f"GET /?token={served.token} HTTP/1.1\r\nContent-Length: x\r\n\r\n",
-                f"\x16\x03\x01 {served.token}\r\n\r\n"):
+                "\x00\r\n\r\n",
+                f"GET /{served.token}\x01 HTTP/1.1\r\n\r\n",
+                f"GET /?token={served.token} HTTP/1.1\r\nContent-Length: x\r\n\r\n"):
         reader, writer = await asyncio.open_connection(served.host, served.port)
         writer.write(raw.encode())
         await writer.drain()
         await asyncio.wait_for(reader.read(), 10)
         writer.close()
-    await asyncio.sleep(0.5)  # let the server write its log lines
+    await asyncio.sleep(1.5)  # let the server write its log lines
     assert served.output().count(served.token) == before
 
 
