@@ -6,8 +6,9 @@ sign of life is its newest beat, or its start when it has not beaten since (a be
 an earlier run of the same row does not count). Silent for longer than `watchdog_s`, it is
 hung: the supervisor stops it through its stop path (TERM, KILL after stop_grace_s) and
 the restart policy starts it again. While the store refuses the supervisor's writes (disk
-full, locked) it refuses the children's beats too: that time is no silence. Trials are not watched here: the study driver judges
-them by their attempt heartbeats and resumes them from a checkpoint.
+full, locked) it refuses the children's beats too: that time is no silence. Trials are not
+watched here: the study driver judges them by their attempt heartbeats and resumes them
+from a checkpoint.
 
 Silence is measured on this process's monotonic clock (`Beats`): a beat is a change of the
 row's heartbeat_at, whatever time it holds. The wall clock can step (NTP, a VM resumed, an
