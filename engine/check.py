@@ -42,6 +42,8 @@ def diagnose(e: BaseException, venue: str) -> str:
     """One line that says what went wrong and what to do."""
     if isinstance(e, BrokerCallError):
         kind = e.kind
+        if e.clock_ahead_s is not None:  # the refusal was the machine's clock: keys unjudged
+            return str(e)
         if kind == "unauthorised":
             return (f"unauthorised (HTTP 401): {venue} did not accept the API key; check that "
                     f"the key is active, the key/secret pair match, and the system clock is right")
