@@ -44,12 +44,14 @@ def diagnose(e: BaseException, venue: str) -> str:
         kind = e.kind
         if e.clock_ahead_s is not None:  # the refusal was the machine's clock: keys unjudged
             return str(e)
+        also = f" (also: {e.clock_note})" if e.clock_note else ""
         if kind == "unauthorised":
             return (f"unauthorised (HTTP 401): {venue} did not accept the API key; check that "
-                    f"the key is active, the key/secret pair match, and the system clock is right")
+                    f"the key is active, the key/secret pair match, and the system clock is "
+                    f"right{also}")
         if kind == "forbidden":
             return (f"forbidden (HTTP 403): the key lacks a permission this call needs"
-                    f"{': ' + e.detail if e.detail else ''}")
+                    f"{': ' + e.detail if e.detail else ''}{also}")
         if kind == "network":
             return (f"network unreachable ({e.detail or 'cannot connect'}): cannot reach the "
                     f"{venue} API - check the endpoint URL, DNS, proxy and firewall")

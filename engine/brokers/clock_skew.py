@@ -28,23 +28,39 @@ def machine_ahead_s(server_now: Callable[[], float],
 
 
 def blame_clock(err: BrokerCallError, venue: str, server_now: Callable[[], float],
-                limit_s: float) -> BrokerCallError:
+                limit_s: float, accepted_at: Callable[[float], bool] | None = None,
+                wall: Callable[[], float] = time.time) -> BrokerCallError:
     """`err` as it is, or - for a 401/403 while the machine's clock is off by more than
-    `limit_s` - an error of the same kind that names the clock. A failing server-time call
-    leaves `err` as it is (the refusal is then all we know)."""
+    `limit_s` - an error of the same kind that names the clock.
+
+    `accepted_at(t)`, where the venue can, asks again signed as if the clock read t (the
+    server's time): accepted, the clock alone is to blame; refused too, the keys are (and
+    the clock is named as well). A failing measurement leaves `err` as it is."""
     if err.kind not in AUTH_KINDS:
         return err
     try:
-        ahead = machine_ahead_s(server_now)
+        ahead = machine_ahead_s(server_now, wall)
     except Exception:  # noqa: BLE001 - any failure to measure: keep the original diagnosis
         return err
     if abs(ahead) <= limit_s:
         return err
-    word = "ahead of" if ahead > 0 else "behind"
+    clock = (f"the machine's clock is {abs(ahead):.0f} s "
+             f"{'ahead of' if ahead > 0 else 'behind'} {venue.capitalize()}'s")
+    verdict: bool | None = None
+    if accepted_at is not None:
+        try:
+            verdict = accepted_at(wall() - ahead)
+        except Exception:  # noqa: BLE001 - no verdict: the keys stay unjudged
+            verdict = None
+    if verdict is False:  # refused even at the server's time: the keys, and the clock too
+        out = BrokerCallError(f"{err} (also: {clock}: fix NTP)", kind=err.kind,
+                              status=err.status, detail=err.detail)
+        out.clock_note = f"{clock}: fix NTP"
+        return out
     what = str(err).split(":", 1)[0]  # "coinbase accounts"
-    out = BrokerCallError(
-        f"{what}: refused (HTTP {err.status}) - the machine's clock is {abs(ahead):.0f} s "
-        f"{word} {venue.capitalize()}'s: fix NTP; keys not judged",
-        kind=err.kind, status=err.status, detail=err.detail)
+    keys = (f"the keys work at {venue.capitalize()}'s time" if verdict
+            else "keys not judged")
+    out = BrokerCallError(f"{what}: refused (HTTP {err.status}) - {clock}: fix NTP; {keys}",
+                          kind=err.kind, status=err.status, detail=err.detail)
     out.clock_ahead_s = ahead
     return out

@@ -35,7 +35,7 @@ from engine.brokers.base import (
     dec,
 )
 from engine.brokers.clock_skew import blame_clock
-from engine.brokers.coinbase_client import key_problem, make_rest_client
+from engine.brokers.coinbase_client import accepted_at, key_problem, make_rest_client
 from engine.brokers.retry import (
     BrokerCallError,
     Pacer,
@@ -162,6 +162,8 @@ class CoinbaseBroker:
                                           max_s=c.retry_max_s)
         self.lookback_s = c.order_lookback_h * 3600
         self.max_skew_s = c.max_clock_skew_s
+        self._key = (secrets.coinbase_api_key, secrets.coinbase_api_secret)
+        self._timeout_s = c.timeout_s
         self._sleep = sleep
         self._order_ids: dict[str, str] = {}      # client_order_id -> exchange order_id
         self._client_ids: dict[str, str] = {}     # exchange order_id -> client_order_id
@@ -191,7 +193,11 @@ class CoinbaseBroker:
             return call_once(what, fn, parse)
         except BrokerCallError as e:
             # a 401/403 may be the machine's clock (the JWT's nbf/exp), not the key
-            raise blame_clock(e, VENUE, self._server_time, self.max_skew_s) from None
+            raise blame_clock(e, VENUE, self._server_time, self.max_skew_s,
+                              self._accepted_at) from None
+
+    def _accepted_at(self, at: float) -> bool:
+        return accepted_at(self.client, self._key[0], self._key[1], at, self._timeout_s)
 
     def _server_time(self) -> float:
         return call_once("server time", self.public.get_unix_time, parse_server_time)

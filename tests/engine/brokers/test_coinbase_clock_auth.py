@@ -58,7 +58,7 @@ def test_check_blames_the_clock_not_the_keys(tmp_path: Path, shift_s: float, wor
     perm = next(line for line in r.stdout.splitlines() if "permissions" in line)
     assert perm.startswith("FAIL"), out
     assert f"the machine's clock is {n} s {word} Coinbase's" in perm, out
-    assert "fix NTP; keys not judged" in perm, out
+    assert "fix NTP; the keys work at Coinbase's time" in perm, out
     assert "did not accept the API key" not in out, out
 
 
@@ -71,7 +71,7 @@ def test_check_with_a_right_clock_still_judges_bad_keys(tmp_path: Path) -> None:
         r = _check(tmp_path, fake, 0, priv)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "did not accept the API key" in r.stdout, r.stdout
-    assert "keys not judged" not in r.stdout, r.stdout
+    assert "fix NTP" not in r.stdout, r.stdout
 
 
 @pytest.mark.slow
@@ -92,5 +92,20 @@ def test_trade_start_blames_the_clock_not_the_keys(tmp_path: Path) -> None:
             capture_output=True, text=True, timeout=150)
     err = r.stderr.strip()
     assert r.returncode != 0 and "Traceback" not in err, err
-    assert "the machine's clock is 60 s ahead of Coinbase's: fix NTP; keys not judged" in err, err
+    assert ("the machine's clock is 60 s ahead of Coinbase's: fix NTP; "
+            "the keys work at Coinbase's time") in err, err
     assert "not accepted" not in err, err
+
+
+def test_a_bad_key_on_a_wrong_clock_is_still_the_keys(tmp_path: Path) -> None:
+    """Clock off and the key unknown: a request signed at Coinbase's own time is refused
+    too, so the keys are blamed - and the clock named as well."""
+    priv, _ = make_ec_key()
+    _, other_pub = make_ec_key()
+    fake = FakeCoinbase(public_key_pem=other_pub)
+    with fake:
+        r = _check(tmp_path, fake, 30, priv)
+    perm = next(line for line in r.stdout.splitlines() if "permissions" in line)
+    assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
+    assert "did not accept the API key" in perm, perm
+    assert "the machine's clock is 30 s ahead of Coinbase's: fix NTP" in perm, perm
