@@ -61,6 +61,8 @@ class Rates:
     serial: float
     serial_cpu: float
     rounds: tuple[float, ...] = ()   # the speedup of each measured round alone (its spread)
+    # The same per CPU-second of this process: a shared machine's descheduling left out.
+    rounds_cpu: tuple[float, ...] = ()
 
 
 def _population(device: str, k: int, n: int) -> tuple[Any, Any]:
@@ -104,8 +106,9 @@ def side_by_side(device: str, k: int, n: int, updates: int, serial_k: int | None
     obs = [env.reset() for env, _ in pairs]
     wall, cpu = [0.0, 0.0], [0.0, 0.0]
     rounds: list[float] = []
+    rounds_cpu: list[float] = []
     for rnd in range(updates + 1):   # round 0 warms up (allocations, kernels)
-        this = [0.0, 0.0]
+        this, this_cpu = [0.0, 0.0], [0.0, 0.0]
         for j, (env, agent) in enumerate(pairs):
             _sync(device)
             t0, c0 = time.perf_counter(), time.process_time()
@@ -114,15 +117,18 @@ def side_by_side(device: str, k: int, n: int, updates: int, serial_k: int | None
             if rnd:
                 side = 0 if j == 0 else 1
                 this[side] += time.perf_counter() - t0
+                this_cpu[side] += time.process_time() - c0
                 wall[side] += time.perf_counter() - t0
                 cpu[side] += time.process_time() - c0
         if rnd:   # samples per round: k members on one side, serial_k on the other
             rounds.append(k * this[1] / ((serial_k or k) * max(this[0], 1e-9)))
+            rounds_cpu.append(k * this_cpu[1] / ((serial_k or k) * max(this_cpu[0], 1e-9)))
     steps = pairs[0][1].n_steps
     pop_samples = k * n * steps * updates
     ser_samples = (serial_k or k) * n * steps * updates
     return Rates(pop_samples / wall[0], pop_samples / max(cpu[0], 1e-9),
-                 ser_samples / wall[1], ser_samples / max(cpu[1], 1e-9), tuple(rounds))
+                 ser_samples / wall[1], ser_samples / max(cpu[1], 1e-9), tuple(rounds),
+                 tuple(rounds_cpu))
 
 
 def population_rate(device: str, k: int, n: int, updates: int) -> float:

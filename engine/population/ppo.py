@@ -182,17 +182,23 @@ class PopulationPPO:
         adv, ret = flat(adv), flat(ret)
         total = obs.shape[1]
         mb = max(1, min(self.minibatch, total))
-        rows = torch.arange(k, device=self.device).unsqueeze(1)
+        offset = torch.arange(k, device=self.device).unsqueeze(1) * total
         stats = torch.zeros(k, len(STATS), device=self.device)
         n_mb = 0
         for _ in range(self.epochs):
             perm = self._permutations(total)
             for start in range(0, total, mb):
-                idx = perm[:, start:start + mb]
+                sel = (perm[:, start:start + mb] + offset).view(-1)   # rows of (K·total, ...)
+
+                def take(x: torch.Tensor, sel: torch.Tensor = sel) -> torch.Tensor:
+                    # x[rows, idx] as one index_select of whole rows: ~5x faster on CPU
+                    return x.reshape(-1, *x.shape[2:]).index_select(0, sel).view(
+                        k, -1, *x.shape[2:])
+
                 for hook in self.hooks:
                     hook("minibatch", self.updates)
-                stats += self._minibatch(obs[rows, idx], act[rows, idx], logp_old[rows, idx],
-                                         adv[rows, idx], ret[rows, idx])
+                stats += self._minibatch(take(obs), take(act), take(logp_old), take(adv),
+                                         take(ret))
                 n_mb += 1
         self.updates += 1
         self.last_stats = stats / max(n_mb, 1)
@@ -240,7 +246,7 @@ class PopulationPPO:
         for p in self.params:
             g = p.grad if p.grad is not None else torch.zeros_like(p)
             shape = (-1,) + (1,) * (g.ndim - 1)
-            grads.append(torch.where(learn.view(shape), g, torch.zeros_like(g)))
+            grads.append(torch.where(learn.view(shape), g, 0.0))   # NaN-safe, unlike g * learn
         norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads])   # (P, K)
         total: torch.Tensor = norms.norm(dim=0)                           # (K,)
         coef = (self.max_grad_norm / (total + 1e-6)).clamp(max=1.0)
@@ -252,8 +258,8 @@ class PopulationPPO:
             shape = (-1,) + (1,) * (g.ndim - 1)
             g = g * coef.view(shape)
             keep = learn.view(shape)
-            m.copy_(torch.where(keep, m.lerp(g, 1 - BETA1), m))
-            v.copy_(torch.where(keep, v * BETA2 + (1 - BETA2) * g * g, v))
+            torch.where(keep, m.lerp(g, 1 - BETA1), m, out=m)   # out=: no extra copy
+            torch.where(keep, v * BETA2 + (1 - BETA2) * g * g, v, out=v)
             denom = (v.sqrt() / bc2_sqrt).add_(ADAM_EPS)
             p.sub_(step_size.view(shape) * m / denom)
         return total

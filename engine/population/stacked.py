@@ -47,8 +47,8 @@ class StackedMLP:
         last = len(self.weights) - 1
         for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
             x = torch.baddbmm(b.unsqueeze(1), x, w.transpose(1, 2))
-            if i < last:
-                x = torch.tanh(x)
+            if i < last:   # in place: baddbmm's backward needs its inputs, not its output
+                x = x.tanh_()
         return x
 
     def load_into(self, net: torch.nn.Sequential, k: int) -> None:
@@ -86,7 +86,7 @@ class StackedPolicy:
         return [*self.actor.parameters(), self.log_std, *self.critic.parameters()]
 
     def mean(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.actor(obs))
+        return self.actor(obs).tanh_()   # the last layer's fresh output, as in __call__
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
         return self.critic(obs).squeeze(-1)

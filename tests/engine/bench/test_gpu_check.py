@@ -76,6 +76,10 @@ def test_gpu_check_smoke_writes_every_part(tmp_path: Path) -> None:
     assert extras["rate_eager_64"]["vec_steps_per_s"] > 0
     assert pop["samples_per_s_k2_n16"] > 0 and pop["speedup_vs_serial"]["speedup"] > 0
     assert bench["env_ops_per_step"] > 10
+    speed = bench["population_speedup_vs_serial_cpu"]   # each round by wall and by CPU time
+    assert len(speed["rounds"]) == len(speed["rounds_per_cpu_s"]) == speed["updates"]
+    lo, hi = speed["ci95_per_cpu_s"]
+    assert lo <= sum(speed["rounds_per_cpu_s"]) / speed["updates"] <= hi
     if not torch.cuda.is_available():   # CUDA-only figures: null, each with its reason
         assert eager["kernels"] is eager["syncs"] is eager["launches"] is None
         assert "needs a CUDA device" in eager["why_null"]
