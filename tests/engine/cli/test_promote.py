@@ -164,6 +164,13 @@ def test_a_second_paper_promotion_to_a_running_trader_is_refused_unrecorded(
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert "trader pt is running (RUNNING, pid " in err and "cappuccino stop trader-pt" in err, err
     assert "--name" in err, err
+    # The console's path: the command straight to the supervisor, which refuses it too.
+    from engine.supervisor.client import send_command
+
+    row = send_command(cfg, "promote", "s1", {"to": "paper", "trial": 2, "name": "pt",
+                                              "force": True, "reason": "demo"}, "console",
+                       wait_s=60)
+    assert row.state == "failed" and "trader pt is running" in str(row.result), row
     with Store(cfg.store.path) as store:
         assert len(store.query("SELECT id FROM promotions")) == before
         trades = store.query("SELECT state FROM commands WHERE action = 'trade'")
