@@ -177,3 +177,9 @@ def test_a_second_paper_promotion_to_a_running_trader_is_refused_unrecorded(
         proc = store.query("SELECT state FROM processes WHERE name = 'trader-pt'")
     assert [t["state"] for t in trades] == ["done"]  # no second, failing trade command
     assert [p["state"] for p in proc] == ["RUNNING"]  # the running trader was left alone
+    # What the refusal says to do works: stopped, the trader takes the new promotion.
+    stop = send_command(cfg, "stop", "trader-pt", None, "cli", wait_s=60)
+    assert stop.state == "done", stop
+    assert main(base) == 0, capsys.readouterr().err
+    with Store(cfg.store.path) as store:
+        assert len(store.query("SELECT id FROM promotions")) == before + 1
