@@ -109,3 +109,23 @@ def test_a_bad_key_on_a_wrong_clock_is_still_the_keys(tmp_path: Path) -> None:
     assert r.returncode == 1 and "Traceback" not in r.stdout + r.stderr, r.stdout + r.stderr
     assert "did not accept the API key" in perm, perm
     assert "the machine's clock is 30 s ahead of Coinbase's: fix NTP" in perm, perm
+
+
+def test_an_ed25519_key_on_a_wrong_clock_is_cleared_too(tmp_path: Path) -> None:
+    """The probe signs as the SDK does for both key kinds (EdDSA here)."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    key = ed25519.Ed25519PrivateKey.generate()
+    raw = key.private_bytes(serialization.Encoding.Raw, serialization.PrivateFormat.Raw,
+                            serialization.NoEncryption())
+    pub = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                        serialization.PublicFormat.SubjectPublicKeyInfo)
+    fake = FakeCoinbase(public_key_pem=pub.decode())
+    with fake:
+        r = _check(tmp_path, fake, 30, base64.b64encode(raw).decode())
+    perm = next(line for line in r.stdout.splitlines() if "permissions" in line)
+    assert "the machine's clock is 30 s ahead of Coinbase's: fix NTP; the keys work" in perm, \
+        r.stdout + r.stderr
