@@ -7,8 +7,11 @@ accepted" rotates good keys instead of fixing NTP."""
 from __future__ import annotations
 
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -75,7 +78,10 @@ def test_check_with_a_right_clock_still_judges_bad_keys(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_trade_start_blames_the_clock_not_the_keys(tmp_path: Path) -> None:
+def test_trade_start_names_the_clock_and_waits_for_it(tmp_path: Path) -> None:
+    """At start the trader says it is the clock, not the keys, and waits it out like an
+    outage (under the supervisor, exiting would use up its quick restarts: a FATAL live
+    trader); once the clock is right it trades, and stops cleanly on SIGTERM."""
     priv, pub = make_ec_key()
     fake = FakeCoinbase(public_key_pem=pub)
     with fake:
@@ -83,18 +89,46 @@ def test_trade_start_blames_the_clock_not_the_keys(tmp_path: Path) -> None:
         cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
                             "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
                             "retry_max_s = 0.2\n")
-        tiny_model(tmp_path / "model", load_config(cfg_path, environ={}))
-        r = subprocess.run(
-            [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
-             "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
-             "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"],
-            cwd=ROOT, env=_env(tmp_path, 60, priv), stdin=subprocess.DEVNULL,
-            capture_output=True, text=True, timeout=150)
-    err = r.stderr.strip()
-    assert r.returncode != 0 and "Traceback" not in err, err
-    assert ("the machine's clock is 60 s ahead of Coinbase's: fix NTP; "
-            "the keys work at Coinbase's time") in err, err
-    assert "not accepted" not in err, err
+        cfg = load_config(cfg_path, environ={})
+        tiny_model(tmp_path / "model", cfg)
+        env = _env(tmp_path, 60, priv)
+        log = tmp_path / "trader.log"
+        with log.open("wb") as err:
+            p = subprocess.Popen(
+                [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
+                 "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
+                 "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"],
+                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=err)
+        try:
+            said = ("the machine's clock is 60 s ahead of Coinbase's: fix NTP; "
+                    "the keys work at Coinbase's time")
+            deadline = time.monotonic() + 120  # torch import on a loaded machine
+            while time.monotonic() < deadline and p.poll() is None and \
+                    said not in log.read_text(errors="replace"):
+                time.sleep(0.2)
+            text = log.read_text(errors="replace")
+            assert p.poll() is None and said in text, text[-2000:]
+            assert "not accepted" not in text and "Traceback" not in text, text[-2000:]
+            (tmp_path / "clock-shift").write_text("0")   # NTP puts it right
+            db = Path(cfg.store.path)
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and p.poll() is None and not _active(db):
+                time.sleep(0.2)
+            assert _active(db), log.read_text(errors="replace")[-2000:]
+        finally:
+            p.send_signal(signal.SIGTERM)
+            rc = p.wait(60)
+        assert rc == 0, log.read_text(errors="replace")[-2000:]
+
+
+def _active(db: Path) -> bool:
+    try:
+        with sqlite3.connect(db, timeout=5) as c:
+            row = c.execute("SELECT trading_state FROM traders WHERE name = 't'").fetchone()
+    except sqlite3.OperationalError:
+        return False
+    return bool(row) and row[0] == "ACTIVE"
 
 
 def test_a_bad_key_on_a_wrong_clock_is_still_the_keys(tmp_path: Path) -> None:
