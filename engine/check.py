@@ -42,12 +42,16 @@ def diagnose(e: BaseException, venue: str) -> str:
     """One line that says what went wrong and what to do."""
     if isinstance(e, BrokerCallError):
         kind = e.kind
+        if e.clock_ahead_s is not None:  # the refusal was the machine's clock: keys unjudged
+            return str(e)
+        also = f" (also: {e.clock_note})" if e.clock_note else ""
         if kind == "unauthorised":
             return (f"unauthorised (HTTP 401): {venue} did not accept the API key; check that "
-                    f"the key is active, the key/secret pair match, and the system clock is right")
+                    f"the key is active, the key/secret pair match, and the system clock is "
+                    f"right{also}")
         if kind == "forbidden":
             return (f"forbidden (HTTP 403): the key lacks a permission this call needs"
-                    f"{': ' + e.detail if e.detail else ''}")
+                    f"{': ' + e.detail if e.detail else ''}{also}")
         if kind == "network":
             return (f"network unreachable ({e.detail or 'cannot connect'}): cannot reach the "
                     f"{venue} API - check the endpoint URL, DNS, proxy and firewall")
@@ -84,12 +88,13 @@ def _balances_line(bals: dict[str, Any]) -> str:
     return f"{len(bals)} accounts; {shown or 'all empty'}{more}"
 
 
-def _skew_result(server: float, local_mid: float, limit: float) -> CheckResult:
+def _skew_result(server: float, local_mid: float, limit: float,
+                 why: str) -> CheckResult:
     skew = server - local_mid
     if abs(skew) > limit:
         return CheckResult("clock", "FAIL", f"clock skew {skew:+.1f} s exceeds {limit:g} s: "
                            f"sync this machine's clock (enable NTP, e.g. "
-                           f"`timedatectl set-ntp true`) - signed requests fail when it drifts")
+                           f"`timedatectl set-ntp true`) - {why}")
     return CheckResult("clock", "ok", f"skew {skew:+.2f} s (limit {limit:g} s)")
 
 
@@ -116,7 +121,7 @@ def _ticker_checks(broker: Broker, tickers: list[str], timeframe: str) -> list[C
             out.append(CheckResult(f"product {t}", "FAIL",
                                    f"product {t} is {why} on {broker.name} right now"))
             continue
-        end = time.time()
+        end = broker.now()  # the exchange's clock: the machine's may be off (the clock check)
         bars: list[Bar] = broker.bars(t, end - 12 * step, end, timeframe)
         if not bars:
             out.append(CheckResult(f"candles {t}", "FAIL",
@@ -126,7 +131,8 @@ def _ticker_checks(broker: Broker, tickers: list[str], timeframe: str) -> list[C
         age = end - (last.start + step)
         out.append(CheckResult(f"candles {t}", "ok",
                                f"{len(bars)} x {timeframe}, last close {last.close:g} "
-                               f"({age:.0f} s ago); min size {_fmt_amount(prod.base_min_size)}"))
+                               f"({f'{age:.0f} s ago' if age >= 0 else 'still forming'}); "
+                               f"min size {_fmt_amount(prod.base_min_size)}"))
     return out
 
 
@@ -182,7 +188,7 @@ def check_coinbase(cfg: Config, secrets: Secrets, tickers: list[str] | None = No
         from engine.brokers.retry import call_with_retry
         server, mid = _timed(lambda: call_with_retry(
             lambda: call_once("server time", public.get_unix_time, parse_server_time), retry))
-        return _skew_result(server, mid, limit)
+        return _skew_result(server, mid, limit, "signed requests fail when it drifts")
 
     def broker() -> CoinbaseBroker:
         if "broker" not in state:
@@ -243,7 +249,8 @@ def check_alpaca(cfg: Config, secrets: Secrets, tickers: list[str] | None = None
 
     def clock() -> CheckResult:
         server, mid = _timed(broker().now)
-        return _skew_result(server, mid, limit)
+        # Alpaca's keys are headers (nothing signed): a wrong clock misdates, not refuses
+        return _skew_result(server, mid, limit, "log, alert and report times go wrong")
 
     def permissions() -> CheckResult:
         acct = broker().account()

@@ -42,6 +42,7 @@ from store.alerts import count_alerts
 from store.commands import CommandRow, insert_command
 from store.db import Store
 from store.db import now as store_now
+from store.processes import get_process
 from store.promotions import insert_promotion, last_capital_change
 from store.trading import TraderRow, get_trader
 
@@ -314,11 +315,30 @@ def plan(cfg: Config, store: Store, req: Request, now: float | None = None) -> P
     raise PromotionError(f"unknown promotion target {req.to!r} (paper, live or capital)")
 
 
+# A trader process in these states is down: a promotion may start it again under its name.
+DOWN = ("STOPPED", "EXITED", "FATAL")
+
+
+def refuse_running(store: Store, trader: str) -> None:
+    """A promotion that would start `trader` while a trader of that name runs: recorded, its
+    trade command then failed "already running" - a promotion that never took effect, which
+    the gates and the operator would count. Refused before anything is recorded."""
+    row = get_process(store, f"trader-{trader}")
+    if row is None or row.state in DOWN:
+        return
+    pid = f", pid {row.pid}" if row.pid else ""
+    raise PromotionError(f"trader {trader} is running ({row.state}{pid}): stop it first "
+                         f"(`cappuccino stop trader-{trader}`) or name the new trader "
+                         f"differently (--name NEW); nothing was recorded")
+
+
 def promote(cfg: Config, store: Store, req: Request, now: float | None = None) -> Outcome:
     """Gates, record, event; on success the trade command (or the capital update)."""
     at = store_now() if now is None else now
     _check_force(req)
     p = plan(cfg, store, req, at)
+    if p.trade_args is not None:
+        refuse_running(store, p.trader)
     pid, passed, forced = _record(cfg, store, p.kind, p.subject, p.gates, req, p.trader,
                                   p.capital, p.context, at)
     if p.trade_args is None:

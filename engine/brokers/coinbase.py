@@ -34,7 +34,8 @@ from engine.brokers.base import (
     as_side,
     dec,
 )
-from engine.brokers.coinbase_client import key_problem, make_rest_client
+from engine.brokers.clock_skew import blame_clock
+from engine.brokers.coinbase_client import accepted_at, key_problem, make_rest_client
 from engine.brokers.retry import (
     BrokerCallError,
     Pacer,
@@ -153,11 +154,16 @@ class CoinbaseBroker:
         try:
             self.client = make_rest_client(c.base_url, secrets.coinbase_api_key,
                                            secrets.coinbase_api_secret, timeout=c.timeout_s)
+            # unsigned: the server time must answer even when the clock spoils signatures
+            self.public = make_rest_client(c.base_url, timeout=c.timeout_s)
         except ValueError as e:
             raise BrokerCallError(f"coinbase: {e}", kind="config") from None
         self.retry = retry or RetryPolicy(attempts=c.retry_attempts, initial_s=c.retry_initial_s,
                                           max_s=c.retry_max_s)
         self.lookback_s = c.order_lookback_h * 3600
+        self.max_skew_s = c.max_clock_skew_s
+        self._key = (secrets.coinbase_api_key, secrets.coinbase_api_secret)
+        self._timeout_s = c.timeout_s
         self._sleep = sleep
         self._order_ids: dict[str, str] = {}      # client_order_id -> exchange order_id
         self._client_ids: dict[str, str] = {}     # exchange order_id -> client_order_id
@@ -183,7 +189,18 @@ class CoinbaseBroker:
 
     # ---- plumbing ----------------------------------------------------------------------
     def _once(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
-        return call_once(what, fn, parse)
+        try:
+            return call_once(what, fn, parse)
+        except BrokerCallError as e:
+            # a 401/403 may be the machine's clock (the JWT's nbf/exp), not the key
+            raise blame_clock(e, VENUE, self._server_time, self.max_skew_s,
+                              self._accepted_at) from None
+
+    def _accepted_at(self, at: float) -> bool:
+        return accepted_at(self.client, self._key[0], self._key[1], at, self._timeout_s)
+
+    def _server_time(self) -> float:
+        return call_once("server time", self.public.get_unix_time, parse_server_time)
 
     def _call(self, what: str, fn: Callable[[], Any], parse: Callable[[Any], T]) -> T:
         return call_with_retry(lambda: self._once(what, fn, parse), self.retry,
@@ -205,7 +222,7 @@ class CoinbaseBroker:
 
     # ---- market data -------------------------------------------------------------------
     def now(self) -> float:
-        return self._call("server time", self.client.get_unix_time, parse_server_time)
+        return self._call("server time", self.public.get_unix_time, parse_server_time)
 
     def product(self, ticker: str) -> Product:
         return self._products.get(ticker)

@@ -125,3 +125,35 @@ def key_problem(api_key: str, api_secret: str) -> str | None:
     if len(raw) not in (32, 64):
         return f"malformed key: an Ed25519 secret must decode to 32 or 64 bytes, not {len(raw)}"
     return None
+
+
+def accepted_at(client: RESTClient, api_key: str, api_secret: str, at: float,
+                timeout: float, path: str = "/api/v3/brokerage/key_permissions") -> bool:
+    """Whether Coinbase accepts a read-only GET signed as the SDK signs it, but as if the
+    clock read `at` (tells a clock the JWT's nbf/exp trip on from a refused key)."""
+    import secrets
+
+    import jwt
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519
+
+    secret = api_secret.strip()
+    key: Any
+    if secret.startswith("-----BEGIN"):
+        key = serialization.load_pem_private_key(secret.encode(), password=None)
+    else:
+        import base64
+        raw = base64.b64decode("".join(secret.split()), validate=True)
+        key = ed25519.Ed25519PrivateKey.from_private_bytes(raw[:32])
+    alg = "EdDSA" if isinstance(key, ed25519.Ed25519PrivateKey) else "ES256"
+    host = client.base_url
+    token = jwt.encode({"sub": api_key, "iss": "cdp", "nbf": int(at), "exp": int(at) + 120,
+                        "uri": f"GET {host}{path}"}, key, algorithm=alg,
+                       headers={"kid": api_key, "nonce": secrets.token_hex()})
+    r = client.session.get(f"https://{host}{path}", timeout=timeout,
+                           headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/json"})
+    if r.status_code in (401, 403):
+        return False
+    r.raise_for_status()  # anything else: no verdict
+    return True

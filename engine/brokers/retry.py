@@ -150,6 +150,8 @@ class BrokerCallError(BrokerError):
         self.status = status
         self.detail = detail     # the server's own words, if any (one line)
         self.retry_after: float | None = None   # seconds a 429 asked us to wait
+        self.clock_ahead_s: float | None = None  # set when a refusal is the machine's clock
+        self.clock_note = ""  # a refused key's error: the clock is off as well
 
 
 def retry_after_s(headers: object) -> float | None:

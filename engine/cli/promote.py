@@ -91,7 +91,7 @@ def _command(req: Request) -> tuple[str, str | None, dict[str, object]]:
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     """Preview the gates here, then ask the supervisor (the authority) and report its verdict."""
-    from engine.promote import PromotionError, plan
+    from engine.promote import PromotionError, plan, refuse_running
     from engine.runtime import open_store
     from engine.supervisor.client import SupervisorError, send_command
     from engine.supervisor.commands import Refused, validate_request
@@ -112,6 +112,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     try:
         try:
             preview = plan(cfg, store, req)
+            if preview.trade_args is not None:  # the supervisor refuses it too (the console)
+                refuse_running(store, preview.trader)
         except PromotionError as e:
             raise UsageError(str(e)) from None
         before = last_promotion_id(store)

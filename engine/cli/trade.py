@@ -23,12 +23,18 @@ TIMEFRAMES = ("1m", "5m", "15m", "30m", "1h", "2h", "6h", "1d")
 OUTAGE_MAX_WAIT_S = 60.0   # the longest pause between start-up tries while the exchange is down
 
 
+def waitable(e: BaseException) -> bool:
+    """Signed calls refused for the machine's clock (not the keys): NTP puts it right."""
+    return getattr(e, "clock_ahead_s", None) is not None
+
+
 def wait_for_exchange(stop: threading.Event, broker_name: str,
                       checks: Callable[[], None]) -> bool:
     """Run the start-up checks until the exchange answers. A retryable failure (5xx, 429,
     timeout, reset, malformed reply) is an outage: waited out with a growing pause, so an
     outage at a (re)start does not use up the supervisor's quick restarts and leave the trader
-    FATAL. False when stopped meanwhile; other failures raise."""
+    FATAL; so is a refusal the machine's clock explains. False when stopped meanwhile; other
+    failures raise."""
     from engine.brokers.base import BrokerError
 
     wait = 1.0
@@ -37,11 +43,13 @@ def wait_for_exchange(stop: threading.Event, broker_name: str,
             checks()
             return True
         except BrokerError as e:
-            if not e.retryable:
+            # wait it out like an outage instead of using up the supervisor's restarts
+            clock = waitable(e)
+            if not (e.retryable or clock):
                 raise
             logging.getLogger("cappuccino.trading").warning(
-                "broker %s not answering at start (%s); trying again in %.0fs", broker_name,
-                e, wait)
+                "broker %s %s at start (%s); trying again in %.0fs", broker_name,
+                "refuses signed calls" if clock else "not answering", e, wait)
         if stop.wait(wait):
             return False
         wait = min(OUTAGE_MAX_WAIT_S, wait * 2)
@@ -192,7 +200,7 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             except AllotmentError as e:
                 raise UsageError(str(e)) from None
             except BrokerError as e:
-                if e.retryable:
+                if e.retryable or waitable(e):  # wait_for_exchange waits these out
                     raise
                 raise JobError(f"broker {broker_name}: cannot read the account: {e}") from None
             # How this trader's quantities are shown (display only; sizing asks the broker).
@@ -202,7 +210,7 @@ def _trade(cfg: Config, name: str, broker_name: str, model_arg: str, study: str 
             except ModelError as e:
                 raise UsageError(f"model refused: {e}") from None
             except (BrokerError, DataError) as e:
-                if isinstance(e, BrokerError) and e.retryable:
+                if isinstance(e, BrokerError) and (e.retryable or waitable(e)):
                     raise
                 raise JobError(f"broker {broker_name}: cannot read market data: {e}") from None
 

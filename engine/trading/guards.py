@@ -114,7 +114,11 @@ class Guards(TraderParts):
         if not (isinstance(e, BrokerCallError) and e.kind in AUTH_KINDS):
             return False
         if not self.risk.s.auth_reason:
-            self.risk.s.auth_reason = (f"credentials refused by {self.s.broker}: {e}; halted "
+            # a refusal the machine's clock explains (e says so) must not send the operator
+            # to rotate good keys
+            what = ("signed calls refused" if e.clock_ahead_s is not None
+                    else "credentials refused")
+            self.risk.s.auth_reason = (f"{what} by {self.s.broker}: {e}; halted "
                                        "until they work again")
             self._refresh_state()
         self._auth_failures += 1

@@ -164,6 +164,23 @@ def test_alpaca_unauthorised_skew_and_blocked(tmp_path: Path, fake_alpaca: FakeA
     assert "trading blocked" in lines["permissions"]
 
 
+def test_alpaca_clock_an_hour_off_blames_only_the_clock(tmp_path: Path,
+                                                       fake_alpaca: FakeAlpaca,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Alpaca's keys are plain headers: a clock an hour off leaves them working. The candles
+    are looked up on the exchange's clock: on the machine's they were "missing" (the window
+    was an hour in the exchange's future), sending the operator after the data feed."""
+    fake_alpaca.clock_skew_s = -3600.0   # the machine's clock an hour ahead
+    rc, lines, text = run_check(alpaca_setup(tmp_path, fake_alpaca), "alpaca", capsys)
+    assert rc == 1 and lines["clock"].startswith("FAIL clock skew -3600"), text
+    assert "signed requests" not in lines["clock"], text   # nothing is signed on Alpaca
+    assert lines["permissions"].startswith("ok") and lines["accounts"].startswith("ok"), text
+    assert lines["candles BTC-USD"].startswith("ok"), text
+    when = lines["candles BTC-USD"].split("(")[1].split(")")[0]
+    # the last bar on the exchange's clock, not an hour off (nor "-13 s ago" if it is open)
+    assert when == "still forming" or 0 <= float(when.removesuffix(" s ago")) <= 600, text
+
+
 def test_missing_key_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cfg = tmp_path / "cappuccino.toml"
     cfg.write_text(f'[secrets]\nkey_file = "{tmp_path / "absent.toml"}"\n')

@@ -134,3 +134,52 @@ def test_a_paper_traders_capital_is_not_changed_even_forced(supervised: Path, ca
     assert "the supervisor refused" in err and "pp is a paper trader" in err
     with Store(cfg.store.path) as s:
         assert s.one("SELECT capital FROM traders WHERE name = 'pp'")["capital"] == "1000"
+
+
+def test_a_second_paper_promotion_to_a_running_trader_is_refused_unrecorded(
+        supervised: Path, capsys) -> None:
+    """A second `promote --to paper` aimed at a running trader recorded a promotion, then its
+    trade command failed "already running": a promotion that never took effect, counted by
+    the gates and shown to the operator. It is refused before anything is recorded."""
+    import time
+
+    cfg = load_config(supervised, environ={})
+    with Store(cfg.store.path) as store:
+        add_trial(cfg, store, 2, "COMPLETE", 0.5)
+    base = ["--config", str(supervised), "promote", "--wait", "0", "--to", "paper",
+            "--trial", "2", "--name", "pt", "--force", "--reason", "demo"]
+    assert main(base) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    with Store(cfg.store.path) as store:
+        deadline = time.monotonic() + 90  # torch import on a loaded machine
+        state = ""
+        while time.monotonic() < deadline and state != "RUNNING":
+            row = store.one("SELECT state FROM processes WHERE name = 'trader-pt'")
+            state = row["state"] if row else ""
+            time.sleep(0.2)
+        assert state == "RUNNING"
+        before = len(store.query("SELECT id FROM promotions"))
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert "trader pt is running (RUNNING, pid " in err and "cappuccino stop trader-pt" in err, err
+    assert "--name" in err, err
+    # The console's path: the command straight to the supervisor, which refuses it too.
+    from engine.supervisor.client import send_command
+
+    row = send_command(cfg, "promote", "s1", {"to": "paper", "trial": 2, "name": "pt",
+                                              "force": True, "reason": "demo"}, "console",
+                       wait_s=60)
+    assert row.state == "failed" and "trader pt is running" in str(row.result), row
+    with Store(cfg.store.path) as store:
+        assert len(store.query("SELECT id FROM promotions")) == before
+        trades = store.query("SELECT state FROM commands WHERE action = 'trade'")
+        proc = store.query("SELECT state FROM processes WHERE name = 'trader-pt'")
+    assert [t["state"] for t in trades] == ["done"]  # no second, failing trade command
+    assert [p["state"] for p in proc] == ["RUNNING"]  # the running trader was left alone
+    # What the refusal says to do works: stopped, the trader takes the new promotion.
+    stop = send_command(cfg, "stop", "trader-pt", None, "cli", wait_s=60)
+    assert stop.state == "done", stop
+    assert main(base) == 0, capsys.readouterr().err
+    with Store(cfg.store.path) as store:
+        assert len(store.query("SELECT id FROM promotions")) == before + 1
