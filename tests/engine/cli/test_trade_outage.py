@@ -6,8 +6,6 @@ FATAL, its orders unmanaged, until the operator notices."""
 
 from __future__ import annotations
 
-import math
-import os
 import signal
 import sqlite3
 import subprocess
@@ -21,8 +19,7 @@ import pytest
 from engine.config import load_config
 from engine.soak.venues import CONFIG, SPEED
 from engine.soak.workdir import TICKERS, tiny_model
-from tests.fakes import FakeCoinbase
-from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key
+from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -39,21 +36,13 @@ def _decisions(db: Path) -> int:
 
 @pytest.mark.slow
 def test_trader_waits_out_an_outage_at_start(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    env = clean_env()
     with ExitStack() as stack:
-        priv, pub = make_ec_key()
-        fake = FakeCoinbase(public_key_pem=pub)
-        stack.enter_context(fake)
-        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
         cfg_path = tmp_path / "cappuccino.toml"
-        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
-                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
-                            "retry_max_s = 0.2\n")
+        fake = live_coinbase(stack, env, cfg_path, CONFIG)
         cfg = load_config(cfg_path, environ={})
         tiny_model(tmp_path / "model", cfg)
-        first = math.floor(time.time() / 300) * 300 - 400 * 300
-        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        fake.accelerate(*replay_start(SPEED))
         fake.fail_next(503, times=1_000_000)  # everything, until cleared
         argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
                 "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",

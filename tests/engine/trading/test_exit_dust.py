@@ -7,10 +7,7 @@ REDUCING forever, refusing the same dust every bar.
 
 from __future__ import annotations
 
-import math
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,20 +24,11 @@ from venues import TICKERS  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
-from tests.fakes import FakeCoinbase  # noqa: E402
-from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start, store_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 MIN_SIZE = Decimal("0.001")
 DUST = Decimal("0.0005")      # what every partly filled sell leaves: below MIN_SIZE
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return c.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
 
 
 class DustMarket(Market):
@@ -64,24 +52,16 @@ class DustMarket(Market):
 
 @pytest.mark.slow
 def test_exit_ends_when_only_dust_below_the_minimum_is_left(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    env = clean_env()
     with ExitStack() as stack:
-        priv, pub = make_ec_key()
-        fake = FakeCoinbase(public_key_pem=pub)
-        stack.enter_context(fake)
+        cfg_path = tmp_path / "cappuccino.toml"
+        fake = live_coinbase(stack, env, cfg_path, CONFIG)
         for t in TICKERS:
             fake.products[t].update(base_increment="0.00001", base_min_size=str(MIN_SIZE))
-        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
-        cfg_path = tmp_path / "cappuccino.toml"
-        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
-                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
-                            "retry_max_s = 0.2\n")
         cfg = load_config(cfg_path, environ={})
         build_model(tmp_path / "model", cfg, TICKERS, scale=100)
         db = Path(cfg.store.path)
-        first = math.floor(time.time() / 300) * 300 - 400 * 300
-        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        fake.accelerate(*replay_start(SPEED))
         market = DustMarket(fake, seed=1, coinbase=True)
         market.start()
         stack.callback(market.halt.set)
@@ -102,29 +82,29 @@ def test_exit_ends_when_only_dust_below_the_minimum_is_left(tmp_path: Path) -> N
                 time.sleep(0.1)
             return None
 
-        held = wait_for(lambda: _rows(db, "SELECT ticker, qty FROM positions WHERE trader = "
+        held = wait_for(lambda: store_rows(db, "SELECT ticker, qty FROM positions WHERE trader = "
                                           f"'t' AND CAST(qty AS REAL) > {2 * MIN_SIZE}"), 90)
         assert held, log.read_text(errors="replace")[-3000:]
         out = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config",
                               str(cfg_path), "exit", "--trader", "t"], cwd=ROOT, env=env,
                              capture_output=True, text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        sells_before = len(_rows(db, "SELECT 1 FROM orders WHERE side = 'SELL'"))
+        sells_before = len(store_rows(db, "SELECT 1 FROM orders WHERE side = 'SELL'"))
         # Sold down to the dust, then done: the request is cleared and the trader trades again.
-        done = wait_for(lambda: not _rows(db, "SELECT 1 FROM kv WHERE key LIKE 'exit_request.%'")
-                        and _rows(db, "SELECT 1 FROM alerts WHERE message LIKE "
+        done = wait_for(lambda: not store_rows(db, "SELECT 1 FROM kv WHERE key LIKE 'exit_request.%'")
+                        and store_rows(db, "SELECT 1 FROM alerts WHERE message LIKE "
                                       "'operator exit done%'"), 60)
-        assert done, ("the exit never ended: " + str(_rows(
+        assert done, ("the exit never ended: " + str(store_rows(
             db, "SELECT trading_state FROM traders")) + "\n"
             + log.read_text(errors="replace")[-2000:])
-        left = dict(_rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't'"))
+        left = dict(store_rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't'"))
         assert all(Decimal(q) < MIN_SIZE for q in left.values()), left
         assert any(Decimal(q) > 0 for q in left.values()), "no dust: the test proves nothing"
-        (alert,) = _rows(db, "SELECT message FROM alerts WHERE message LIKE "
+        (alert,) = store_rows(db, "SELECT message FROM alerts WHERE message LIKE "
                              "'operator exit done%'")
         assert all(t in alert[0] for t, q in left.items() if Decimal(q) > 0), alert
-        assert len(_rows(db, "SELECT 1 FROM orders WHERE side = 'SELL'")) > sells_before, \
+        assert len(store_rows(db, "SELECT 1 FROM orders WHERE side = 'SELL'")) > sells_before, \
             "the exit sold nothing"
-        assert wait_for(lambda: _rows(db, "SELECT 1 FROM traders WHERE name = 't' AND "
+        assert wait_for(lambda: store_rows(db, "SELECT 1 FROM traders WHERE name = 't' AND "
                                           "trading_state != 'REDUCING'"), 30)
         assert p.poll() is None, log.read_text(errors="replace")[-3000:]

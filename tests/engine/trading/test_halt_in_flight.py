@@ -6,10 +6,7 @@ never reach the exchange afterwards (the retry asks first whether it may still s
 
 from __future__ import annotations
 
-import math
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -27,18 +24,11 @@ from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
 from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+from tests.fakes.trade_proc import clean_env, replay_start, store_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 RETRY_AFTER_S = 12          # the venue's wait: the halt CLI lands well inside it
 CREATE = {"coinbase": "/api/v3/brokerage/orders$", "alpaca": "/v2/orders$"}
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return c.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
 
 
 def _venue(venue: str, stack: ExitStack, env: dict[str, str]) -> tuple[Any, str]:
@@ -64,8 +54,7 @@ def _posted_ids(fake: Any, venue: str) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("venue", ["coinbase", "alpaca"])
 def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    env = clean_env()
     with ExitStack() as stack:
         fake, text = _venue(venue, stack, env)
         cfg_path = tmp_path / "cappuccino.toml"
@@ -74,8 +63,7 @@ def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> No
         cfg = load_config(cfg_path, environ={})
         build_model(tmp_path / "model", cfg, TICKERS, scale=100)
         db = Path(cfg.store.path)
-        first = math.floor(time.time() / 300) * 300 - 400 * 300
-        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        fake.accelerate(*replay_start(SPEED))
         market = Market(fake, seed=3, coinbase=venue == "coinbase")
         market.start()
         stack.callback(market.halt.set)
@@ -113,7 +101,7 @@ def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> No
         assert out.returncode == 0, out.stderr
         assert time.monotonic() - refused_at < RETRY_AFTER_S, "the halt came too late to test"
         # The trader goes HALTED once the client's wait is over; by then it has decided.
-        assert wait_for(lambda: _rows(db, "SELECT 1 FROM traders WHERE name = 't' AND "
+        assert wait_for(lambda: store_rows(db, "SELECT 1 FROM traders WHERE name = 't' AND "
                                           "trading_state = 'HALTED'"), 90), \
             log.read_text()[-3000:]
         time.sleep(1)  # anything it still posted would show now
@@ -125,6 +113,6 @@ def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> No
         later = _posted_ids(fake, venue)[posted + 1:]
         assert not later, f"orders posted after the halt: {later}"
         # The intent is closed in the store, never left to be sent later.
-        row = _rows(db, f"SELECT status, reason FROM orders WHERE client_order_id = '{cid}'")
+        row = store_rows(db, f"SELECT status, reason FROM orders WHERE client_order_id = '{cid}'")
         assert row and row[0][0] in ("CANCELLED", "EXPIRED"), row
         assert p.poll() is None, log.read_text()[-3000:]

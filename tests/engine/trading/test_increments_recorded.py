@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -31,19 +29,12 @@ from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
 from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+from tests.fakes.trade_proc import clean_env, store_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 # (ticker, base step, price step) each fake serves
 STEPS = {"coinbase": {"BTC-USD": ("0.00001", "0.01"), "ETH-USD": ("0.0001", "0.05")},
          "alpaca": {"BTC-USD": ("0.0001", "0.5"), "ETH-USD": ("0.001", "0.1")}}
-
-
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return c.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
 
 
 def _cli(cfg: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,8 +69,7 @@ def _venue(venue: str, stack: ExitStack, env: dict[str, str]) -> tuple[Any, str]
 @pytest.mark.parametrize("venue", ["coinbase", "alpaca", "sim"])
 def test_trader_start_records_increments_and_status_shows_them(tmp_path: Path,
                                                                 venue: str) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    env = clean_env()
     with ExitStack() as stack:
         fake, text = _venue(venue, stack, env)
         cfg_path = tmp_path / "cappuccino.toml"
@@ -109,10 +99,10 @@ def test_trader_start_records_increments_and_status_shows_them(tmp_path: Path,
         held: list[tuple[Any, ...]] = []
         while time.monotonic() < deadline and p.poll() is None and not held:
             time.sleep(0.2)
-            held = _rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't' "
+            held = store_rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't' "
                              "AND CAST(qty AS REAL) > 0")
         assert p.poll() is None and held, log.read_text(errors="replace")[-3000:]
-    recorded = {r[0]: r[1:] for r in _rows(
+    recorded = {r[0]: r[1:] for r in store_rows(
         db, "SELECT ticker, broker, base_increment, quote_increment FROM product_increments "
             "WHERE trader = 't'")}
     if venue == "sim":  # the simulator's own products: 8-decimal coins, cents above $10
@@ -122,7 +112,7 @@ def test_trader_start_records_increments_and_status_shows_them(tmp_path: Path,
         assert recorded == {t: (venue, b, q) for t, (b, q) in STEPS[venue].items()}
     # Order sizing used the exchange's steps already (the broker's product, not this record):
     # every order the trader sent is on its increment, and none was refused for its size.
-    orders = _rows(db, "SELECT ticker, qty, status, reason FROM orders WHERE trader = 't'")
+    orders = store_rows(db, "SELECT ticker, qty, status, reason FROM orders WHERE trader = 't'")
     assert orders
     for ticker, qty, status, reason in orders:
         assert Decimal(qty) % Decimal(recorded[ticker][1]) == 0, (ticker, qty)
@@ -136,5 +126,5 @@ def test_trader_start_records_increments_and_status_shows_them(tmp_path: Path,
         inc = recorded[ticker][1]
         assert pos["qty_increment"] == inc
         assert Decimal(pos["qty"]) % Decimal(str(inc)) == 0
-        stored = dict(_rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't'"))
+        stored = dict(store_rows(db, "SELECT ticker, qty FROM positions WHERE trader = 't'"))
         assert Decimal(pos["qty"]) <= Decimal(str(stored[ticker]))

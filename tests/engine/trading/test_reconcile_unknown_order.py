@@ -7,10 +7,7 @@ broker and go on deciding bars, not fail every bar on the 404.
 
 from __future__ import annotations
 
-import math
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -24,37 +21,20 @@ from venues import TICKERS  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED  # noqa: E402
-from tests.fakes import FakeCoinbase  # noqa: E402
-from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
+from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start, store_rows  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def _rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return c.execute(sql).fetchall()
-    except sqlite3.OperationalError:
-        return []
-
-
 def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    env = clean_env()
     with ExitStack() as stack:
-        priv, pub = make_ec_key()
-        fake = FakeCoinbase(public_key_pem=pub)
-        stack.enter_context(fake)
-        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
         cfg_path = tmp_path / "cappuccino.toml"
-        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
-                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
-                            "retry_max_s = 0.2\n")
+        fake = live_coinbase(stack, env, cfg_path, CONFIG)
         cfg = load_config(cfg_path, environ={})
         build_model(tmp_path / "model", cfg, TICKERS, scale=100)
         db = Path(cfg.store.path)
-        first = math.floor(time.time() / 300) * 300 - 400 * 300
-        fake.accelerate(first - (first // 300) % 50 * 300 + 310, SPEED)
+        fake.accelerate(*replay_start(SPEED))
         argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
                 "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
                 "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
@@ -84,7 +64,7 @@ def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> Non
         stack.callback(stop_all)
         p = start()
         # Nothing fills here: the trader's first post-only orders rest on the book.
-        resting = wait_for(p, lambda: _rows(db, "SELECT client_order_id FROM orders WHERE "
+        resting = wait_for(p, lambda: store_rows(db, "SELECT client_order_id FROM orders WHERE "
                                                 "status = 'OPEN' AND broker_order_id IS NOT NULL"),
                            90)
         assert resting, log.read_text(errors="replace")[-3000:]
@@ -93,12 +73,12 @@ def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> Non
         cid = resting[0][0]
         with fake.lock:  # the exchange no longer knows it: 404 by id, absent from lists
             fake.orders = [o for o in fake.orders if o["client_order_id"] != cid]
-        decided = _rows(db, "SELECT COUNT(*) FROM decisions")[0][0]
+        decided = store_rows(db, "SELECT COUNT(*) FROM decisions")[0][0]
         p = start()
-        more = wait_for(p, lambda: _rows(db, "SELECT COUNT(*) FROM decisions")[0][0]
+        more = wait_for(p, lambda: store_rows(db, "SELECT COUNT(*) FROM decisions")[0][0]
                         >= decided + 2, 60)
         assert more, ("the restarted trader decides no bar: "
                       + log.read_text(errors="replace")[-2000:])
-        (row,) = _rows(db, f"SELECT status, reason FROM orders WHERE client_order_id = '{cid}'")
+        (row,) = store_rows(db, f"SELECT status, reason FROM orders WHERE client_order_id = '{cid}'")
         assert row == ("EXPIRED", "unknown at the broker"), row
         assert p.poll() is None, log.read_text(errors="replace")[-3000:]
