@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -50,3 +54,36 @@ def replay_start(speed: float) -> tuple[float, float]:
     """Where an accelerated fake starts (400 bars ago, on a 50-bar boundary) and its speed."""
     first = math.floor(time.time() / 300) * 300 - 400 * 300
     return first - (first // 300) % 50 * 300 + 310, speed
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def trade_argv(cfg_path: Path, model: Path, venue: str, tickers: tuple[str, ...] | list[str],
+               *, live: bool) -> list[str]:
+    """`cappuccino trade` for trader `t` with capital 1000, as its own interpreter."""
+    argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
+            "--name", "t", "--model", str(model), "--broker", venue,
+            "--tickers", ",".join(tickers), "--capital", "1000"]
+    return [*argv, "--live"] if live else argv
+
+
+def start_trader(stack: ExitStack, argv: list[str], env: dict[str, str],
+                 log: Path) -> subprocess.Popen[bytes]:
+    """The trader started with its stderr in `log`; SIGTERMed and reaped when `stack` closes."""
+    p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                         stderr=log.open("ab"))
+    stack.callback(p.wait, 60)
+    stack.callback(p.send_signal, signal.SIGTERM)
+    return p
+
+
+def wait_while_alive(p: subprocess.Popen[bytes], cond: Callable[[], Any], timeout: float,
+                     poll_s: float = 0.1) -> Any:
+    """cond()'s first truthy value within `timeout`, or None once it passes or `p` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and p.poll() is None:
+        if out := cond():
+            return out
+        time.sleep(poll_s)
+    return None

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -19,9 +17,7 @@ import pytest
 from engine.config import load_config
 from engine.soak.venues import CONFIG, SPEED
 from engine.soak.workdir import TICKERS, tiny_model
-from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start, start_trader, trade_argv
 
 OUTAGE_S = 8.0
 
@@ -44,14 +40,9 @@ def test_trader_waits_out_an_outage_at_start(tmp_path: Path) -> None:
         tiny_model(tmp_path / "model", cfg)
         fake.accelerate(*replay_start(SPEED))
         fake.fail_next(503, times=1_000_000)  # everything, until cleared
-        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
-                "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
-                "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
         log = tmp_path / "trader.log"
-        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                             stderr=log.open("wb"))
-        stack.callback(p.wait, 60)
-        stack.callback(p.send_signal, signal.SIGTERM)
+        p = start_trader(stack, trade_argv(cfg_path, tmp_path / "model", "coinbase", TICKERS,
+                                           live=True), env, log)
 
         def logged(text: str) -> bool:
             return text in log.read_text(errors="replace")

@@ -7,10 +7,8 @@ REDUCING forever, refusing the same dust every bar.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from decimal import Decimal
 from pathlib import Path
@@ -24,7 +22,15 @@ from venues import TICKERS  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
-from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start, store_rows  # noqa: E402
+from tests.fakes.trade_proc import (  # noqa: E402
+    clean_env,
+    live_coinbase,
+    replay_start,
+    start_trader,
+    store_rows,
+    trade_argv,
+    wait_while_alive,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 MIN_SIZE = Decimal("0.001")
@@ -65,22 +71,12 @@ def test_exit_ends_when_only_dust_below_the_minimum_is_left(tmp_path: Path) -> N
         market = DustMarket(fake, seed=1, coinbase=True)
         market.start()
         stack.callback(market.halt.set)
-        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
-                "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
-                "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
         log = tmp_path / "trader.log"
-        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                             stderr=log.open("wb"))
-        stack.callback(p.wait, 60)
-        stack.callback(p.send_signal, signal.SIGTERM)
+        p = start_trader(stack, trade_argv(cfg_path, tmp_path / "model", "coinbase", TICKERS,
+                                           live=True), env, log)
 
         def wait_for(cond: Any, timeout: float) -> Any:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and p.poll() is None:
-                if out := cond():
-                    return out
-                time.sleep(0.1)
-            return None
+            return wait_while_alive(p, cond, timeout)
 
         held = wait_for(lambda: store_rows(db, "SELECT ticker, qty FROM positions WHERE trader = "
                                           f"'t' AND CAST(qty AS REAL) > {2 * MIN_SIZE}"), 90)

@@ -6,7 +6,6 @@ never reach the exchange afterwards (the retry asks first whether it may still s
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -24,7 +23,14 @@ from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
 from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
 from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
-from tests.fakes.trade_proc import clean_env, replay_start, store_rows  # noqa: E402
+from tests.fakes.trade_proc import (  # noqa: E402
+    clean_env,
+    replay_start,
+    start_trader,
+    store_rows,
+    trade_argv,
+    wait_while_alive,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 RETRY_AFTER_S = 12          # the venue's wait: the halt CLI lands well inside it
@@ -67,24 +73,12 @@ def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> No
         market = Market(fake, seed=3, coinbase=venue == "coinbase")
         market.start()
         stack.callback(market.halt.set)
-        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
-                "--name", "t", "--model", str(tmp_path / "model"), "--broker", venue,
-                "--tickers", ",".join(TICKERS), "--capital", "1000"]
-        if venue == "coinbase":
-            argv.append("--live")
         log = tmp_path / "trader.log"
-        p = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                             stderr=log.open("wb"))
-        stack.callback(p.wait, 60)
-        stack.callback(p.send_signal, signal.SIGTERM)
+        p = start_trader(stack, trade_argv(cfg_path, tmp_path / "model", venue, TICKERS,
+                                           live=venue == "coinbase"), env, log)
 
         def wait_for(cond: Any, timeout: float) -> Any:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and p.poll() is None:
-                if out := cond():
-                    return out
-                time.sleep(0.05)
-            return None
+            return wait_while_alive(p, cond, timeout, poll_s=0.05)
 
         # Trading: its first order reached the exchange.
         assert wait_for(lambda: _posted_ids(fake, venue), 90), log.read_text()[-3000:]

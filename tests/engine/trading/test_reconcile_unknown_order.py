@@ -10,10 +10,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import build_model  # noqa: E402
@@ -21,7 +19,14 @@ from venues import TICKERS  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED  # noqa: E402
-from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start, store_rows  # noqa: E402
+from tests.fakes.trade_proc import (  # noqa: E402
+    clean_env,
+    live_coinbase,
+    replay_start,
+    store_rows,
+    trade_argv,
+    wait_while_alive,
+)
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -35,9 +40,7 @@ def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> Non
         build_model(tmp_path / "model", cfg, TICKERS, scale=100)
         db = Path(cfg.store.path)
         fake.accelerate(*replay_start(SPEED))
-        argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
-                "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
-                "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"]
+        argv = trade_argv(cfg_path, tmp_path / "model", "coinbase", TICKERS, live=True)
         log = tmp_path / "trader.log"
         procs: list[subprocess.Popen[bytes]] = []
 
@@ -47,13 +50,7 @@ def test_restart_with_an_order_the_exchange_does_not_know(tmp_path: Path) -> Non
             procs.append(p)
             return p
 
-        def wait_for(p: subprocess.Popen[bytes], cond: Any, timeout: float) -> Any:
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and p.poll() is None:
-                if out := cond():
-                    return out
-                time.sleep(0.1)
-            return None
+        wait_for = wait_while_alive
 
         def stop_all() -> None:
             for x in procs:
