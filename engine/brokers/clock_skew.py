@@ -10,12 +10,14 @@ NTP instead of rotating good keys.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from engine.brokers.retry import BrokerCallError
 
 AUTH_KINDS = ("unauthorised", "forbidden")
+log = logging.getLogger(__name__)
 
 
 def machine_ahead_s(server_now: Callable[[], float],
@@ -40,7 +42,8 @@ def blame_clock(err: BrokerCallError, venue: str, server_now: Callable[[], float
         return err
     try:
         ahead = machine_ahead_s(server_now, wall)
-    except Exception:  # noqa: BLE001 - any failure to measure: keep the original diagnosis
+    except Exception as e:  # noqa: BLE001 - any failure to measure: keep the original diagnosis
+        log.info("%s server time unreadable (%s): the refusal is reported as it is", venue, e)
         return err
     if abs(ahead) <= limit_s:
         return err
@@ -50,7 +53,8 @@ def blame_clock(err: BrokerCallError, venue: str, server_now: Callable[[], float
     if accepted_at is not None:
         try:
             verdict = accepted_at(wall() - ahead)
-        except Exception:  # noqa: BLE001 - no verdict: the keys stay unjudged
+        except Exception as e:  # noqa: BLE001 - no verdict: the keys stay unjudged
+            log.info("%s re-signed probe failed (%s): keys not judged", venue, e)
             verdict = None
     if verdict is False:  # refused even at the server's time: the keys, and the clock too
         out = BrokerCallError(f"{err} (also: {clock}: fix NTP)", kind=err.kind,
