@@ -66,6 +66,7 @@ class FakeAlpaca(FakeServer):
         self.taker_fee_rate = Decimal("0.0025")
         self.fee_activities: list[dict[str, Any]] = []
         self.arrival_cross: list[str | None] = []
+        self.taker_fills: set[str] = set()   # FILL activity ids charged the taker fee
 
     # ---- test helpers ------------------------------------------------------------------
     def post_count(self, client_order_id: str) -> int:
@@ -287,6 +288,8 @@ class FakeAlpaca(FakeServer):
              "symbol": o["symbol"], "leaves_qty": str(_d(o["qty"]) - filled),
              "order_id": o["id"], "cum_qty": str(filled), "order_status": o["status"]}
         self.activities.append(a)
+        if not maker:
+            self.taker_fills.add(a["id"])
         return a
 
     def _list(self, req: Request) -> tuple[int, Any]:
