@@ -99,10 +99,10 @@ def candle_close(at: float) -> float:
 class Market(threading.Thread):
     """Moves the fake's quotes with its candles and fills resting orders now and then."""
 
-    def __init__(self, fake: Any, seed: int, coinbase: bool) -> None:
+    def __init__(self, fake: Any, seed: int, coinbase: bool, fill_p: float = 0.3) -> None:
         super().__init__(daemon=True)
         self.fake, self.rng, self.halt = fake, random.Random(seed), threading.Event()
-        self.coinbase = coinbase
+        self.coinbase, self.fill_p = coinbase, fill_p   # chance a resting order fills a tick
 
     def run(self) -> None:
         while not self.halt.wait(0.1):
@@ -115,7 +115,7 @@ class Market(threading.Thread):
                 open_ids = [o["client_order_id"] for o in self.fake.orders
                             if o["status"] in ("OPEN", "new", "partially_filled")]
             for cid in open_ids:
-                if self.rng.random() < 0.3:
+                if self.rng.random() < self.fill_p:
                     self.fake.fill(cid)
 
 
