@@ -67,6 +67,7 @@ class FakeAlpaca(FakeServer):
         self.fee_activities: list[dict[str, Any]] = []
         self.arrival_cross: list[str | None] = []
         self.taker_fills: set[str] = set()   # FILL activity ids charged the taker fee
+        self.withheld_fills: set[str] = set()  # order ids whose fills are not listed yet
 
     # ---- test helpers ------------------------------------------------------------------
     def post_count(self, client_order_id: str) -> int:
@@ -156,7 +157,9 @@ class FakeAlpaca(FakeServer):
             o.update(status="canceled", canceled_at=iso(self.now()))
             return 204, b""
         if p == "/v2/account/activities/FILL" or p == "/v2/account/activities":
-            rows = list(self.activities) + (list(self.fee_activities)
+            # A lagging feed: fills of orders in `withheld_fills` are not listed yet.
+            rows = [a for a in self.activities if a["order_id"] not in self.withheld_fills] + (
+                list(self.fee_activities)
                                             if p == "/v2/account/activities" else [])
             if after := req.arg("after"):
                 rows = [a for a in rows if parse_iso(a.get("transaction_time")
