@@ -109,3 +109,55 @@ def test_restart_between_post_and_answer_holds_one_order(tmp_path: Path, answer:
                                       f" = '{cid}'")
         assert sorted(f for f, _ in booked_fills) == [t for t, _ in ex_fills]
         assert sum(Decimal(q) for _, q in booked_fills) == sum(Decimal(s) for _, s in ex_fills)
+
+
+@pytest.mark.slow
+def test_an_order_found_after_its_bar_passed_is_managed_again(tmp_path: Path) -> None:
+    """Killed between post and answer, restarted only after the order's bar passed, and the
+    listing still without the order: the restarted trader closes the intent as never sent
+    (EXPIRED). Once the listing shows the order resting, it is the trader's again: cancelled
+    with its bar's other orders, never left open at the exchange after a clean stop."""
+    env = clean_env()
+    with ExitStack() as stack:
+        cfg_path = tmp_path / "cappuccino.toml"
+        fake = live_coinbase(stack, env, cfg_path, CONFIG)
+        cfg = load_config(cfg_path, environ={})
+        db = Path(cfg.store.path)
+        tiny_model(tmp_path / "model", cfg)
+        fake.accelerate(*replay_start(SPEED))
+        fake.hide_new_orders = True
+        fake.delay_next(20.0, path=POST, method="POST")
+        market = Market(fake, seed=5, coinbase=True, fill_p=0.0)
+        market.start()
+        stack.callback(market.join, 5)
+        stack.callback(market.halt.set)
+        argv = trade_argv(cfg_path, tmp_path / "model", "coinbase", TICKERS, live=True)
+        log = tmp_path / "trader.log"
+        p = start_trader(stack, argv, env, log)
+        first = wait_while_alive(p, lambda: _first_order(fake), 90, poll_s=0.01)
+        assert first is not None, log.read_text(errors="replace")[-3000:]
+        p.send_signal(signal.SIGKILL)
+        p.wait(10)
+        fake.hide_new_orders = False
+        cid, oid = str(first["client_order_id"]), str(first["order_id"])
+        p = start_trader(stack, argv, env, log)   # the clock runs on: its bar passes
+
+        def expired() -> bool:
+            return store_rows(db, f"SELECT status FROM orders WHERE client_order_id = "
+                                  f"'{cid}'") == [("EXPIRED",)]
+        assert wait_while_alive(p, expired, 90), log.read_text(errors="replace")[-3000:]
+        fake.unlisted.clear()                     # the listing shows it, resting
+
+        def closed_at_exchange() -> bool:
+            o = fake.order_by_client(cid)
+            return o is not None and o["status"] != "OPEN"
+        assert wait_while_alive(p, closed_at_exchange, 60), \
+            log.read_text(errors="replace")[-3000:]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0, log.read_text(errors="replace")[-3000:]
+        assert fake.held_count(cid) == 1 and fake.order_count(cid) == 1
+        with fake.lock:
+            left_open = [o["client_order_id"] for o in fake.orders if o["status"] == "OPEN"]
+        assert not left_open, left_open
+        assert store_rows(db, f"SELECT status, broker_order_id FROM orders WHERE "
+                              f"client_order_id = '{cid}'") == [("CANCELLED", oid)]
