@@ -381,6 +381,7 @@ class CoinbaseBroker:
         existing = self._find(req.client_order_id, pid)
         if existing is not None:
             return existing
+
         def reused(e: BrokerCallError) -> OrderState | None:
             # Coinbase says the id was used: the order is there (coinbase_reused_id).
             if e.kind != "duplicate" and not (e.kind == "bad_request" and reused_id(e.detail)):
