@@ -9,7 +9,7 @@ kind whose beat has not changed for `watchdog_s` (monotonic: a clock step is no 
 hung: stopped (TERM, then KILL), restarted by policy (see watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
-(pid, create_time), not for what may trade: a live trader's row is checked before each
+(pid, create_time), not for what may trade: a trader's row is checked before each
 spawn (engine.supervisor.authority.check_spawn). This object only keeps the Popen handles
 and stop deadlines, so a supervisor started after another was SIGKILLed adopts every child
 whose (pid, create_time) still matches, and starts no duplicate.
