@@ -45,6 +45,7 @@ from store.alerts import count_alerts
 from store.commands import CommandRow
 from store.db import Store
 from store.db import now as store_now
+from store.processes import get_process, update_process
 from store.promotions import (
     Blocker,
     TraderBusy,
@@ -369,12 +370,24 @@ def promote(cfg: Config, store: Store, req: Request, now: float | None = None) -
                                        p.capital, p.context, at, p.trade_args)
     if p.trade_args is None:
         prom.set_trader_capital(store, p.trader, _money(p.capital), at)
+        _row_capital(store, p.trader, _money(p.capital))
         return Outcome(pid, p.kind, p.subject, p.trader, p.gates, passed, forced, None,
                        f"capital of {p.trader}: {_money(p.current or 0)} -> {_money(p.capital)}")
     where = "paper trader" if p.kind == "paper" else "LIVE trader"
     cap = f" with capital {_money(p.capital)}" if p.kind == "live" else ""
     return Outcome(pid, p.kind, p.subject, p.trader, p.gates, passed, forced, cid,
                    f"promoted {p.subject} to {where} {p.trader}{cap} (command #{cid})")
+
+
+def _row_capital(store: Store, trader: str, capital: str) -> None:
+    """The trader's process row starts it with its new capital. The supervisor holds a live
+    row to the last capital step (check_spawn): with the old `--capital` its next start (a
+    restart after a crash, `restart`) was refused, and would have put the old capital back."""
+    row = get_process(store, f"trader-{trader}")
+    argv = row.args if row is not None else []
+    if "--live" in argv and "--capital" in argv[:-1]:  # a paper trader's never changes
+        argv[argv.index("--capital") + 1] = capital
+        update_process(store, f"trader-{trader}", argv=json.dumps(argv))
 
 
 # -- supervisor handlers ------------------------------------------------------------------------
