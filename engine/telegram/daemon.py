@@ -178,6 +178,10 @@ def run(cfg: Config, secrets: Secrets) -> None:
     log.info("telegram bot polling %s for %d allowed chat(s), %s", t.base_url,
              len(allowed.chats), f"{len(allowed.users)} allowed user(s)" if allowed.users
              else "private chats only (no telegram_user_ids)")
+    groups = sorted(c for c in allowed.chats if c < 0)  # group and channel ids are negative
+    if groups and not allowed.users:
+        log.warning("telegram_chat_ids lists group chat(s) %s, but no telegram_user_ids: "
+                    "the bot answers nobody there", ", ".join(map(str, groups[:5])))
     try:
         bot = TelegramBot(cfg, store, api, allowed, Redactor(secrets))
         stop = _stop_event(bot)

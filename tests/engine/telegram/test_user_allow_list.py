@@ -67,7 +67,8 @@ def fake() -> FakeTelegram:
 def test_without_a_user_list_a_group_chat_commands_nothing(tmp_path: Path,
                                                           fake: FakeTelegram) -> None:
     path, cfg = group_setup(tmp_path, fake, users=None)
-    with running(cli(path, "supervise")), running(cli(path, "telegram")):
+    bot = cli(path, "telegram")
+    with running(cli(path, "supervise")), running(bot):
         wait_for(lambda: supervisor_status(cfg)[0], "supervisor")
         # a member of the allowed group, not the operator: no halt
         assert served(fake, GROUP, "/halt all", STRANGER) == GROUP_REFUSAL
@@ -82,8 +83,11 @@ def test_without_a_user_list_a_group_chat_commands_nothing(tmp_path: Path,
         assert not any("equity" in r or "cash" in r for r in replies)
     rows = telegram_rows(cfg)
     assert [(r.action, r.target) for r in rows] == [("halt_all", "bot")], rows
-    log = (tmp_path / "var/logs").glob("*.log")
-    assert not any("/halt all" in f.read_text() for f in log)
+    assert bot.stdout is not None
+    out = bot.stdout.read().decode()
+    assert f"group chat(s) {GROUP}, but no telegram_user_ids" in out, out  # said at start
+    assert f"refused a message from chat {GROUP} (user {STRANGER}, supergroup chat)" in out
+    assert "/halt all" not in out  # what a stranger typed is never logged
 
 
 def test_a_user_list_lets_only_its_users_command(tmp_path: Path, fake: FakeTelegram) -> None:
