@@ -103,3 +103,21 @@ def test_a_promoted_paper_row_starts_and_starts_again(harness) -> None:  # type:
     assert h.command("stop", "trader-good", timeout=60).state == "done"
     again = h.command("start", "trader-good", timeout=60)
     assert again.state == "done" and "started trader-good" in str(again.result), again.result
+
+
+def test_a_promotion_from_before_v0007_still_starts_its_trader(harness) -> None:  # type: ignore[no-untyped-def]
+    """A store upgraded with a running paper trader: its promotion recorded no arguments, so
+    its name and capital are what is checked (its next restart must not be refused)."""
+    h = harness()
+    h.supervise(production=True)
+    old, wrong = trade(h, "old", model="old-model"), trade(h, "old2", capital="5000.00")
+    with h.store() as s:
+        for t in (old, trade(h, "old2")):
+            insert_promotion(s, "paper", "s1/trial 1", [], True, trader=t.name,
+                             capital="1000.00")
+    forge(h, old.process_name, old.argv())
+    forge(h, wrong.process_name, wrong.argv())
+    refused(h, "trader-old2", "capital 5000.00 is not the recorded 1000.00")
+    h.wait_for(lambda: h.process("trader-old").started_at is not None
+               or h.process("trader-old").state == "FATAL", timeout=60, what="spawned")
+    assert h.process("trader-old").started_at is not None, h.process("trader-old").last_error
