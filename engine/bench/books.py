@@ -36,16 +36,17 @@ class Written:
     orders: int
 
 
-def write_days(store: Store, trader: str, first_bar: int, n_bars: int,
-               seed: int = 7) -> Written:
-    """Bars first_bar.. of a simulated trader, one transaction per bar as the trader writes:
-    an equity point, a decision per ticker (HOLD, conviction refusal, risk refusal or
-    passed), and for each passed one an order and its fill. Deterministic per bar index."""
+def write_days(store: Store, trader: str, first_bar: int, n_bars: int, seed: int = 7,
+               t0: float = T0, period_s: float = PERIOD_S, books: bool = True) -> Written:
+    """Bars first_bar.. (from t0) of a simulated trader, one transaction per bar as the
+    trader writes: an equity point, a decision per ticker (HOLD, conviction refusal, risk
+    refusal or passed), and for each passed one an order and its fill (unless not `books`).
+    Deterministic per bar index."""
     eq = dec = orders = 0
     for i in range(first_bar, first_bar + n_bars):
         rng = random.Random(seed * 1_000_003 + i)
-        bar_at = T0 + i * PERIOD_S
-        at = bar_at + PERIOD_S
+        bar_at = t0 + i * period_s
+        at = bar_at + period_s
         records = []
         with store.write():
             for k, ticker in enumerate(TICKERS):
@@ -62,7 +63,7 @@ def write_days(store: Store, trader: str, first_bar: int, n_bars: int,
                     passed, reason = False, f"score {score:.3f} < 0.985"
                 records.append(st.DecisionRecord(bar_at, ticker, action, side, score, score,
                                                  0.5, 0.5, 0.5, 0.5, passed, reason))
-                if passed:
+                if passed and books:
                     coid = f"{trader}-{int(bar_at)}-{k}-0"
                     qty, price = Decimal("0.01"), Decimal(str(round(50_000 + 100 * action, 2)))
                     st.insert_order(store, client_order_id=coid, trader=trader, ticker=ticker,
