@@ -7,7 +7,8 @@
   window is full; the baseline is the unswept store's over the same days.
 - books_rows_per_day: rows per simulated day the swept store keeps beyond its window
   (baseline: rows written per day).
-Freed pages are reused by the next rows (no VACUUM): growth is of the file itself.
+- books_free_bytes: the swept store's free pages at the end (baseline: its file size).
+  Freed pages are reused by the next rows (no VACUUM): growth is of the file itself.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     extra_days = 10 if quick else 30
     fill_days = int(WINDOW_DAYS) + 2  # the window full, and a day of it already thinned
     sizes: dict[str, tuple[int, int]] = {}
-    kept_rows = 0
+    kept_rows = free = size = 0
     for name, sweep in (("full", False), ("thinned", True)):
         with Store(workdir / f"books-{name}.db") as store:
             def one_day(day: int, swept: bool = sweep, s: Store = store) -> None:
@@ -105,6 +106,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
             sizes[name] = (before, file_bytes(store))
             if sweep:
                 kept_rows = _rows(store) - rows_before
+                f = footprint(store)
+                free, size = f.free_bytes, f.file_bytes
     full = (sizes["full"][1] - sizes["full"][0]) / extra_days
     thin = (sizes["thinned"][1] - sizes["thinned"][0]) / extra_days
     written = BARS_PER_DAY * (1 + len(TICKERS))
@@ -114,6 +117,8 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         "books_bytes_per_day": Result(thin, "bytes/day", full, note),
         "books_rows_per_day": Result(kept_rows / extra_days, "rows/day", float(written),
                                      "equity + decisions rows kept per simulated day"),
+        "books_free_bytes": Result(float(free), "bytes", float(size),
+                                   "free pages left in the thinned store (reused, not returned)"),
     }
 
 

@@ -18,3 +18,6 @@ def test_thinning_bounds_the_growth_per_day(tmp_path: Path) -> None:
     # risk refused (about 1.5 % of the decisions to trade)
     assert 24 <= rows.value < 0.1 * rows.baseline
     assert 0 < size.value < 0.2 * size.baseline
+    # the pages thinning frees are reused by the next days' rows: few stay free
+    free = r["books_free_bytes"]
+    assert free.baseline and free.value < 0.1 * free.baseline
