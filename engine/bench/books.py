@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -96,7 +97,7 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
             def one_day(day: int, swept: bool = sweep, s: Store = store) -> None:
                 write_days(s, "bench", day * BARS_PER_DAY, BARS_PER_DAY)
                 if swept:
-                    thin_trading(s, WINDOW_DAYS, max_batches=10_000)
+                    thin_trading(s, WINDOW_DAYS, time.time(), max_batches=10_000)
             for day in range(fill_days):
                 one_day(day)
             before = file_bytes(store)

@@ -154,7 +154,7 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
     n_ckpt = ckpt_bytes = 0
     if r.finished_checkpoints:
         n_ckpt, ckpt_bytes = drop_checkpoints(cfg, store, now - r.checkpoints_after_s)
-    thin = thin_trading(store, r.trading_days)
+    thin = thin_trading(store, r.trading_days, now)
     return Swept(
         logs=gone_logs, checkpoints=n_ckpt, checkpoint_bytes=ckpt_bytes,
         outbox=outbox.prune_delivered(store, now - r.outbox_days * DAY_S,
@@ -167,9 +167,11 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
         equity=thin.equity, decisions=thin.decisions)
 
 
-def thin_trading(store: Store, days: float,
+def thin_trading(store: Store, days: float, now: float,
                  max_batches: int = MAX_THIN_BATCHES) -> thinning.Thinned:
-    """Thin every trader's per-bar rows older than `days` on its own clock (0: keep all)."""
+    """Thin every trader's per-bar rows older than `days` on its own clock (0: keep all).
+    A clock is never taken past a day beyond `now` (wall time): one row stamped far in the
+    future must not make a trader's whole record look old."""
     eq = dec = used = 0
     if not days:
         return thinning.Thinned()
@@ -177,6 +179,7 @@ def thin_trading(store: Store, days: float,
         clock = thinning.trader_clock(store, name)
         if clock is None or used >= max_batches:
             continue
+        clock = min(clock, now + DAY_S)
         t = thinning.thin_trader(store, name, thinning.cutoff_for(clock, days),
                                  max_batches - used)
         eq, dec, used = eq + t.equity, dec + t.decisions, used + t.batches

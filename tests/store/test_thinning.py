@@ -113,7 +113,7 @@ def test_each_trader_on_its_own_clock(store: Store) -> None:
     before_live = snapshot(store, "live")
     from engine.supervisor.retention import thin_trading
 
-    t = thin_trading(store, WINDOW, max_batches=10_000)
+    t = thin_trading(store, WINDOW, time.time(), max_batches=10_000)
     assert t.decisions > 0 and t.equity == 0
     assert snapshot(store, "live") == before_live  # its day is inside its own window
     clock = thinning.trader_clock(store, "replay")

@@ -114,6 +114,21 @@ def test_no_figure_changes_for_the_window_it_covers(make_config: Callable[..., C
         assert retention.sweep(cfg, store, time.time(), []).equity == 0  # nothing left
 
 
+def test_a_row_stamped_in_the_future_does_not_age_the_record(
+        make_config: Callable[..., Config]) -> None:
+    cfg = make_config("[retention]\ntrading_days = 31\n")
+    with Store(cfg.store.path) as store:
+        now = time.time()
+        start = (now - 20 * DAY) // DAY * DAY  # 20 days to now: all inside the window
+        write_days(store, "t", 0, 20 * BARS_PER_DAY, t0=start)
+        before = thinning.footprint(store)
+        with store.write():  # one bad row, ten years ahead
+            st.insert_equity(store, "t", now + 3650 * DAY, Decimal(1), Decimal(1), None)
+        swept = retention.sweep(cfg, store, now, [])
+        assert (swept.equity, swept.decisions) == (0, 0)
+        assert thinning.footprint(store).decision_rows == before.decision_rows
+
+
 def test_zero_days_keeps_every_row(make_config: Callable[..., Config]) -> None:
     cfg = make_config("[retention]\ntrading_days = 0\n")
     with Store(cfg.store.path) as store:
