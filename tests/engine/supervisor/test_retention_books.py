@@ -20,6 +20,7 @@ from engine.config import Config, ConfigError
 from engine.metrics import series_sharpe
 from engine.monitor.cycle import evaluate, latest_equity_at, load_traders, read_equity
 from engine.promote import paper_facts
+from engine.reports.export import load_frame
 from engine.reports.report import build_reports, render_text
 from engine.supervisor import retention
 from engine.trading.trader import _blocked_exits
@@ -69,6 +70,11 @@ def figures(cfg: Config, store: Store, name: str, cutoff: float) -> dict[str, An
         "first equity": store.query("SELECT * FROM equity WHERE trader = ? ORDER BY at "
                                     "LIMIT 1", (name,))[0][:],
     }
+    # exports: the window's per-bar rows, and the books whole
+    for what in ("equity", "decisions"):
+        out[f"export {what}"] = load_frame(store, what, since=cutoff, trader=name).to_csv()
+    for what in ("fills", "orders"):
+        out[f"export {what}"] = load_frame(store, what, trader=name).to_csv()
     # each UTC day's last equity, over the whole record: daily PnL and weekly bounds
     days: dict[int, float] = {}
     for a, e in period.equity_window(store, name, 0, end):
