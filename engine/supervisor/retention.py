@@ -1,5 +1,5 @@
 """Retention: what a box running for weeks would otherwise pile up, pruned by the
-supervisor's prune tick (once a minute, [retention] in cappuccino.toml; 0 days keeps forever).
+supervisor's prune tick ([retention] every_s, a minute; 0 days keeps forever).
 
 - Trial logs (`trial-*.log` and their rotated `.N`) untouched for trial_logs_days, only in
   [paths] logs, never the log of a running child or of a RUNNING attempt's worker. Other
