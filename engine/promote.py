@@ -41,6 +41,7 @@ from engine.gates import (
 from engine.metrics import series_sharpe, trades_per_day
 from engine.notify.events import emit
 from store import promotions as prom
+from store import thinning
 from store.alerts import count_alerts
 from store.commands import CommandRow
 from store.db import Store
@@ -143,7 +144,11 @@ def paper_facts(store: Store, name: str) -> PaperFacts:
     arr = np.asarray(rows, dtype=float)
     first, last = float(arr[0, 0]), float(arr[-1, 0])
     hours = (last - first) / 3600.0
-    sharpe, n = series_sharpe(arr[:, 0], arr[:, 1])
+    # Sharpe over the full-resolution equity only: retention thins older rows to hourly
+    # points, and a median-spaced Sharpe of mixed spacings would be neither
+    full = thinning.full_since(store, name)
+    fine = arr if full is None else arr[arr[:, 0] >= full]
+    sharpe, n = series_sharpe(fine[:, 0], fine[:, 1])
     trades = prom.orders_filled_since(store, name, first)
     per_day = trades_per_day(trades, last - first, 1e-9 * 86_400.0)
     return PaperFacts(name, t.mode, hours, sharpe if n >= 2 else None, n,

@@ -57,7 +57,6 @@ __all__ = ["Child", "Stop", "Supervisor", "default_log_path"]  # Child, Stop: mo
 log = logging.getLogger("cappuccino.supervisor")
 
 PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
-PRUNE_EVERY_S = 60.0
 
 
 class Supervisor(Children, Stopping, CommandExecutor):
@@ -202,7 +201,7 @@ class Supervisor(Children, Stopping, CommandExecutor):
         t, m = time.time(), time.monotonic()
         if not force and m < self._next_prune:
             return []
-        self._next_prune = m + PRUNE_EVERY_S
+        self._next_prune = m + self.cfg.retention.every_s
         names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
         retention.run(self.cfg, self.store, t, [c.log_path for c in self.children.values()])
         if names:
