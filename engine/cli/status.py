@@ -105,7 +105,9 @@ def study_view(store: Any) -> dict[str, Any] | None:
             # the study driver's latest evidence (engine.study.evidence; `study show`)
             "trials_attempted": ev.get("trials_attempted", c.total),
             "pbo_blocks": ev.get("pbo_blocks"), "best": ev.get("best"),
-            "gate": ev.get("gate")}
+            "gate": ev.get("gate"),
+            # N of the deflated Sharpe ratio: every trial on the same data (engine.study.pool)
+            "dsr_trials": ev.get("dsr_trials"), "dsr_pool": ev.get("dsr_pool")}
 
 
 def _position(p: Any, inc: str | None) -> dict[str, Any]:
