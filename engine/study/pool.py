@@ -111,7 +111,9 @@ def study_pool(cfg: Any, store: Any, study: str, own_inputs: list[Any]) -> Trial
     rows = ledger.rows_for(store, data)
     deleted = [r.sharpe for r in rows if r.created != SHARED
                and (r.study, r.created, r.trial) not in live]
-    here = {(s, n) for s, _, n in live}
+    # a shared row of a trial this store holds, or held (a deleted study's row), counts once
+    here = {(s, n) for s, _, n in live} | {(r.study, r.trial) for r in rows
+                                           if r.created != SHARED}
     shared = sum(1 for r in rows if r.created == SHARED and (r.study, r.trial) not in here)
     note = ledger.note(store, data) or ""
     return pool_of(own, others, data, deleted, shared, note)

@@ -129,3 +129,11 @@ def test_the_shared_storage_counts_trials_not_mirrored_here(tmp_path: Path) -> N
             g.name for g in ev.gates if not g.passed]
         record_shared(cfg, st, "a")   # readable again: the note goes
         assert study_evidence(cfg, st, "a").pool.note == ""  # type: ignore[union-attr]
+        # study a deleted here after its driver wrote the ledger: each trial counts once
+        record_study(st, "a", study_inputs(cfg, st, "a"))
+        add_study(Path(cfg.paths.models), st, "c", {0: noise_trace(3)})
+        with st.write():
+            for table, col in (("attempts", "study"), ("models", "study"), ("studies", "name")):
+                st.conn.execute(f"DELETE FROM {table} WHERE {col} = 'a'")
+        pool = study_pool(cfg, st, "c", study_inputs(cfg, st, "c"))
+        assert (pool.n, pool.own, pool.deleted, pool.shared) == (1 + 2 + 5, 1, 2, 5)
