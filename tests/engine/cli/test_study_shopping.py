@@ -101,6 +101,12 @@ def test_the_supervisor_refuses_the_shopped_trial_even_with_the_others_deleted(
         shop(models, st, k=6)
         for s in range(6):  # what each study's driver does after every trial
             study_pbo(st, f"shop-{s}", cfg)
+    status = cli(supervised, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    latest = json.loads(status.stdout)["study"]   # the driver's evidence, N included
+    assert latest["name"] == "shop-5" and latest["dsr_trials"] == 12
+    assert latest["dsr_pool"]["own"] == 2 and len(latest["dsr_pool"]["others"]) == 5
+    with Store(cfg.store.path) as st:
         # The operator deletes the other studies: rows, layouts and trial folders.
         with st.write():
             for table, col in (("attempts", "study"), ("models", "study"),
