@@ -106,14 +106,12 @@ def test_the_supervisor_refuses_the_shopped_trial_even_with_the_others_deleted(
     latest = json.loads(status.stdout)["study"]   # the driver's evidence, N included
     assert latest["name"] == "shop-5" and latest["dsr_trials"] == 12
     assert latest["dsr_pool"]["own"] == 2 and len(latest["dsr_pool"]["others"]) == 5
-    with Store(cfg.store.path) as st:
-        # The operator deletes the other studies: rows, layouts and trial folders.
-        with st.write():
-            for table, col in (("attempts", "study"), ("models", "study"),
-                               ("studies", "name")):
-                st.conn.execute(f"DELETE FROM {table} WHERE {col} != 'shop-0'")
-            st.conn.execute("DELETE FROM kv WHERE key LIKE 'study_layout:shop-%' "
-                            "AND key != 'study_layout:shop-0'")
+    # The operator deletes the other studies: rows, layouts and trial folders.
+    with Store(cfg.store.path) as st, st.write():
+        for table, col in (("attempts", "study"), ("models", "study"), ("studies", "name")):
+            st.conn.execute(f"DELETE FROM {table} WHERE {col} != 'shop-0'")
+        st.conn.execute("DELETE FROM kv WHERE key LIKE 'study_layout:shop-%' "
+                        "AND key != 'study_layout:shop-0'")
     for s in range(1, 6):
         shutil.rmtree(models / f"shop-{s}")
 
