@@ -3,14 +3,15 @@
 A study's deflated Sharpe ratio deflates its best trial by the number of trials tried on the
 same data (engine.study.pool). Counting only the study's own lets an operator shop: many
 small studies on the same candles, each deflated by its own few trials. So each study's
-trials are written here (the study driver after each trial, `study sync`, and migration
-v0007 for older stores), keyed by the data (the candles' fingerprint and timeframe), the
+trials are written here (each trial at its first attempt, its Sharpe by the study driver
+after each trial and by `study sync`, and migration v0007 for older stores), keyed by the data (the candles' fingerprint and timeframe), the
 study and its created_at, and the trial; nothing deletes a row.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,6 +67,19 @@ def record(store: Store, data: str, study: str, created: float,
             "INSERT INTO trial_ledger (data, study, created, trial, sharpe, recorded_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(data, study, created, trial) DO UPDATE SET "
             "sharpe = COALESCE(excluded.sharpe, trial_ledger.sharpe)", rows)
+
+
+def note_attempt(conn: sqlite3.Connection, study: str, trial: int, at: float) -> None:
+    """Inside the caller's write transaction (registry.start_attempt): a trial counts from
+    its first attempt, before any evidence, when its study's layout is recorded."""
+    conn.execute(
+        "INSERT OR IGNORE INTO trial_ledger (data, study, created, trial, sharpe, recorded_at) "
+        "SELECT json_extract(k.value, '$.data') || '/' || json_extract(k.value, '$.timeframe'), "
+        "?, COALESCE((SELECT created_at FROM studies WHERE name = ?), 0), ?, NULL, ? "
+        "FROM kv k WHERE k.key = ? AND json_valid(k.value) "
+        "AND json_type(k.value, '$.data') = 'text' "
+        "AND json_type(k.value, '$.timeframe') = 'text'",
+        (study, study, int(trial), at, LAYOUT_KEY + study))
 
 
 def rows_for(store: Store, data: str) -> list[LedgerRow]:

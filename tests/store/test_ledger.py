@@ -59,3 +59,20 @@ def test_record_keeps_a_row_and_fills_its_sharpe(tmp_path: Path) -> None:
         assert ledger.data_key({"data": "x", "timeframe": "5m"}) == "x/5m"
         assert ledger.data_key({"data": 1, "timeframe": "5m"}) is None
         assert ledger.data_key("unreadable") is None
+
+
+def test_a_trial_counts_from_its_first_attempt(tmp_path: Path) -> None:
+    from store import kv, registry
+
+    with Store(tmp_path / "s.db") as s:
+        registry.upsert_study(s, "a", "journal", "5m", 3)
+        registry.upsert_study(s, "nolayout", "journal", "5m", 3)
+        kv.put(s, "study_layout:a", json.dumps(LAYOUT))
+        created = registry.get_study(s, "a").created_at  # type: ignore[union-attr]
+        for trial in (0, 0, 1):  # trial 0 retried: one row
+            registry.start_attempt(s, "a", trial, {})
+        registry.start_attempt(s, "nolayout", 0, {})
+        got = [(r.study, r.created, r.trial, r.sharpe)
+               for r in ledger.rows_for(s, "abcdabcdabcdabcd/5m")]
+        assert got == [("a", created, 0, None), ("a", created, 1, None)]
+        assert s.one("SELECT COUNT(*) FROM trial_ledger")[0] == 2

@@ -17,7 +17,7 @@ from engine.study.layout import ATTR
 from engine.study.pool import SHARED, pool_of, record_study, study_pool, trial_sharpes
 from engine.study.pool_shared import record_shared
 from engine.study.stats import deflated_sharpe
-from store import ledger
+from store import ledger, registry
 from store.db import Store
 from tests.engine.study.shopping import LAYOUT, add_study, noise_trace
 
@@ -92,9 +92,10 @@ def test_deleted_and_recreated_studies_keep_their_count(env) -> None:
     pool = study_pool(cfg, st, "a", study_inputs(cfg, st, "a"))
     assert (pool.n, pool.deleted, pool.others, len(pool.sharpes)) == (5, 3, (), 5)
     # ... and re-creates it under the same name: a new study, counted on top of the old one
-    add_study(models, st, "b", {0: noise_trace(9)})
-    with st.write():
+    registry.upsert_study(st, "b", "journal", "5m", 1)
+    with st.write():  # a new study row: a later created_at (the old row was deleted)
         st.conn.execute("UPDATE studies SET created_at = created_at + 1 WHERE name = 'b'")
+    add_study(models, st, "b", {0: noise_trace(9)})
     pool = study_pool(cfg, st, "a", study_inputs(cfg, st, "a"))
     assert (pool.n, pool.deleted, pool.others) == (6, 3, (("b", 1),))
 
@@ -115,7 +116,8 @@ def test_the_shared_storage_counts_trials_not_mirrored_here(tmp_path: Path) -> N
         add_study(Path(cfg.paths.models), st, "a", {0: noise_trace(1), 1: noise_trace(2)})
         record_shared(cfg, st, "a")
         rows = ledger.rows_for(st, "5eed5eed5eed5eed/5m")
-        assert {(r.study, r.created) for r in rows} == {("a", SHARED), ("elsewhere", SHARED)}
+        assert {(r.study, r.created) for r in rows if r.created == SHARED} == {
+            ("a", SHARED), ("elsewhere", SHARED)}
         pool = study_pool(cfg, st, "a", study_inputs(cfg, st, "a"))
         # a's third trial runs on another host, "elsewhere" only there: 1 + 4 not here
         assert (pool.n, pool.own, pool.shared, pool.note) == (2 + 1 + 4, 2, 5, "")
@@ -137,3 +139,14 @@ def test_the_shared_storage_counts_trials_not_mirrored_here(tmp_path: Path) -> N
                 st.conn.execute(f"DELETE FROM {table} WHERE {col} = 'a'")
         pool = study_pool(cfg, st, "c", study_inputs(cfg, st, "c"))
         assert (pool.n, pool.own, pool.deleted, pool.shared) == (1 + 2 + 5, 1, 2, 5)
+
+
+def test_a_study_deleted_before_any_evidence_still_counts(env) -> None:
+    cfg, st, models = env
+    add_study(models, st, "a", {0: noise_trace(1)})
+    add_study(models, st, "gone", {0: noise_trace(2), 1: noise_trace(3)})  # no driver ran
+    with st.write():
+        for table, col in (("attempts", "study"), ("models", "study"), ("studies", "name")):
+            st.conn.execute(f"DELETE FROM {table} WHERE {col} = 'gone'")
+    pool = study_pool(cfg, st, "a", study_inputs(cfg, st, "a"))
+    assert (pool.n, pool.deleted, len(pool.sharpes)) == (3, 2, 1)  # no Sharpe: N only
