@@ -4,8 +4,9 @@ A study's deflated Sharpe ratio deflates its best trial by the number of trials 
 same data (engine.study.pool). Counting only the study's own lets an operator shop: many
 small studies on the same candles, each deflated by its own few trials. So each study's
 trials are written here (each trial at its first attempt, its Sharpe by the study driver
-after each trial and by `study sync`, and migration v0007 for older stores), keyed by the data (the candles' fingerprint and timeframe), the
-study and its created_at, and the trial; nothing deletes a row.
+after each trial and by `study sync`, and migration v0008_trial_ledger for older stores),
+keyed by the data (the candles' fingerprint and timeframe), the study and its created_at,
+and the trial; nothing deletes a row.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The trial ledger (store.ledger) and migration v0007, which fills it from older stores."""
+"""The trial ledger (store.ledger) and migration v0008_trial_ledger, which fills it from older stores."""
 
 from __future__ import annotations
 
