@@ -23,10 +23,10 @@ import pytest
 from engine.bench.books import write_days
 from engine.config import load_config
 from engine.soak.fills import compare_fills
+from engine.soak.mixed import declare_trader
 from engine.soak.workdir import CONFIG, ROOT, child_env, tiny_model
 from store import thinning
 from store.db import Store
-from store.processes import upsert_process
 
 DAY = 86400.0
 BAR = 300.0
@@ -76,9 +76,7 @@ def test_a_replaying_trader_stays_bounded_and_whole_under_the_sweep(tmp_path: Pa
     out.close()
     store = Store(cfg.store.path)
     try:
-        upsert_process(store, f"trader-{TRADER}", "trader",
-                       ["trade", "--name", TRADER, "--model", str(tmp_path / "model"),
-                        "--broker", "sim", "--tickers", "BTC-USD,ETH-USD"])
+        declare_trader(store, cfg, tmp_path / "model", TRADER)  # promoted: no bare rows
         start = time.monotonic()
         while not (own_first := _one(store, "SELECT MIN(at) FROM equity WHERE trader = ?",
                                      TRADER)):
