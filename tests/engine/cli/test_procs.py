@@ -30,18 +30,23 @@ def cli(config: Path, *argv: str) -> subprocess.CompletedProcess[str]:
                            *argv], capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
-def test_stop_unknown_process_starts_supervisor_and_fails_clearly(fast_config: Path) -> None:
-    r = cli(fast_config, "stop", "nope")
-    assert r.returncode == 1
-    assert r.stderr.strip() == "cappuccino: no process named nope"
+def test_stop_unknown_process_is_bad_usage_and_starts_nothing(fast_config: Path) -> None:
     cfg = load_config(fast_config, environ={})
-    assert holder(lock_path(cfg.store.path))  # the CLI started the supervisor
-    with Store(cfg.store.path) as s:
-        row = s.one("SELECT action, target, source, state, result FROM commands")
-    assert tuple(row) == ("stop", "nope", "cli", "failed", "no process named nope")
+    r = cli(fast_config, "stop", "nope")
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"cappuccino: no process named 'nope' (no store at "
+                                f"{cfg.store.path} yet: nothing has run)")
+    assert not Path(cfg.store.path).exists() and not holder(lock_path(cfg.store.path))
+    Path(cfg.store.path).parent.mkdir(parents=True)
     with Store(cfg.store.path) as s:
         # A real production kind (the supervisor runs nothing else).
         upsert_process(s, "napper", "sampler", ["sample"], "stopped")
+    r = cli(fast_config, "stop", "nope")
+    assert (r.returncode, r.stderr.strip()) == (
+        2, "cappuccino: no process named 'nope' (processes: napper)")
+    with Store(cfg.store.path) as s:
+        assert s.query("SELECT * FROM commands") == []  # asked nobody: nothing recorded
+    assert not holder(lock_path(cfg.store.path))
     r = cli(fast_config, "start", "napper")
     assert r.returncode == 0 and r.stdout.startswith("started napper (pid ")
     r = cli(fast_config, "stop", "all")
@@ -76,8 +81,8 @@ def test_ps_and_logs_read_the_store_and_files(config_path: Path, capsys) -> None
     assert main([*base, "logs", "trader-a", "-n", "3", "--grep", "ERR"]) == 0
     assert capsys.readouterr().out.splitlines() == ["70 ERROR line", "80 ERROR line",
                                                     "90 ERROR line"]
-    assert main([*base, "logs", "nobody"]) == 1
-    assert "no process named nobody" in capsys.readouterr().err
+    assert main([*base, "logs", "nobody"]) == 2
+    assert "no process named 'nobody' (processes: trader-a, supervisor)" in capsys.readouterr().err
 
 
 def test_logs_of_the_supervisor_itself(config_path: Path, capsys) -> None:
@@ -92,7 +97,15 @@ def test_logs_of_the_supervisor_itself(config_path: Path, capsys) -> None:
 
 
 def test_logs_of_a_trial_whose_log_retention_removed(config_path: Path, capsys) -> None:
+    cfg = load_config(config_path, environ={})
+    Path(cfg.store.path).parent.mkdir(parents=True)
+    Store(cfg.store.path).close()  # the trial's row and its log were both pruned
+    assert main(["--config", str(config_path), "logs", "trial-s-3"]) == 2
+    err = capsys.readouterr().err
+    assert "no process named 'trial-s-3'" in err and "removed 14 days after its last line" in err
+    assert len(err.strip().splitlines()) == 1
+    with Store(cfg.store.path) as s:  # its row kept, its log removed: nothing unknown
+        upsert_process(s, "trial-s-3", "trial", ["worker", "--study", "s", "--trial", "3"])
     assert main(["--config", str(config_path), "logs", "trial-s-3"]) == 1
     err = capsys.readouterr().err
     assert "no log yet for trial-s-3" in err and "removed 14 days after its last line" in err
-    assert len(err.strip().splitlines()) == 1

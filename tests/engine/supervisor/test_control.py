@@ -55,7 +55,8 @@ def test_restart_and_kill_report_what_happened(harness) -> None:
     assert (out.returncode, out.stdout.strip()) == (0, "killed sampler"), out.stderr
     assert h.process("sampler").state == "STOPPED"
     out = h.cli("stop", "nope", timeout=60)
-    assert (out.returncode, out.stderr.strip()) == (1, "cappuccino: no process named nope")
+    assert (out.returncode, out.stderr.strip()) == (
+        2, "cappuccino: no process named 'nope' (processes: sampler)")
 
 
 def test_supervisor_killed_during_a_stop(harness) -> None:
