@@ -6,7 +6,8 @@ real outcome (a supervisor that dies meanwhile is started again and finishes the
 0 when done, 1 when it failed or nothing settled by the deadline (the grace period plus a
 margin; the message then gives each process's state), 2 for bad usage, an unknown name
 included: that is answered from the store before anything is written or started.
-`stop all` stops every supervised process (stopping the supervisor itself never does).
+`stop all` stops every supervised process (stopping the supervisor itself never does);
+`stop supervisor` ends the supervisor (its children keep running: `stop all` first).
 `ps` and `logs` only read; they never start anything.
 """
 
@@ -79,6 +80,11 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
     from engine.supervisor.spawn import valid_name
 
     name = args.name
+    if name == "supervisor":  # not one of its own processes: it is the lock's holder
+        if args.action != "stop":
+            raise UsageError("the supervisor is not a supervised process: `cappuccino stop "
+                             "supervisor` ends it; any command that needs it starts it")
+        return stop_supervisor(cfg, args.wait)
     if not (valid_name(name) or (name == "all" and args.action == "stop")):
         raise UsageError(f"bad process name {name[:64]!r} (letters, digits, . _ - only, "
                          "starting with a letter or digit)")
@@ -98,6 +104,54 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
         print(outcome.text)
         return 0
     raise JobError(outcome.text)
+
+
+def stop_supervisor(cfg: Config, wait_s: float | None) -> int:
+    """SIGTERM the supervisor, which exits leaving its children running (a new one adopts
+    them), and wait for its lock to be free. Exit 0 when it is gone (or none ran)."""
+    import os
+    import signal
+
+    from engine.supervisor import lock
+    from engine.supervisor.client import control_wait_s
+    from engine.supervisor.spawn import is_supervisor
+
+    path = lock.lock_path(cfg.store.path)
+    pid = lock.holder(path)
+    if pid is None:
+        print("the supervisor is not running")
+        return 0
+    if not pid or not is_supervisor(pid):  # the pid in the lock file is a claim: check it
+        raise JobError(f"{path} is held by pid {pid or '?'}, which is not a cappuccino "
+                       "supervisor: not signalled")
+    os.kill(pid, signal.SIGTERM)
+    wait = control_wait_s(cfg, "stop") if wait_s is None else wait_s
+    deadline = time.monotonic() + wait
+    while lock.holder(path) == pid:
+        if time.monotonic() >= deadline:
+            raise JobError(f"the supervisor (pid {pid}) still holds its lock after {wait:g}s")
+        time.sleep(0.05)
+    running = _running_names(cfg)
+    print(f"stopped the supervisor (pid {pid}); " + (
+        f"still running: {', '.join(running)} (`cappuccino stop all` stops "
+        f"{'it' if len(running) == 1 else 'them'}; a new supervisor adopts "
+        f"{'it' if len(running) == 1 else 'them'})" if running else "nothing else runs"))
+    return 0
+
+
+def _running_names(cfg: Config) -> list[str]:
+    from engine.cli.status import open_existing, store_missing
+    from engine.supervisor.spawn import same_process
+    from store.processes import list_processes
+
+    if store_missing(cfg):
+        return []
+    store = open_existing(cfg)
+    try:
+        return [r.name for r in list_processes(store)
+                if r.pid and same_process(r.pid, r.create_time, r.name)]
+    finally:
+        store.close()
 
 
 def _process_names(cfg: Config) -> list[str] | None:
