@@ -162,7 +162,7 @@ CASES: list[Case] = [
     ("report bad period", ["report", "--period", "year"], 2, "year", ()),
     ("halt unknown trader", ["halt", "nobody"], 2, "nobody", ()),
     ("resume unknown trader", ["resume", "nobody"], 2, "nobody", ()),
-    ("exit without a store", ["exit", "--trader", "nobody"], 1, "store not found", ()),
+    ("exit without a store", ["exit", "--trader", "nobody"], 2, "no store at", ()),
     ("bench unknown module", ["bench", "--only", "nope"], 2, "nope", ()),
     ("check unknown venue", ["check", "kraken"], 2, "kraken", ()),
     ("check non-numeric skew", ["check", "coinbase", "--max-skew", "abc"], 2, "abc", ()),
