@@ -58,6 +58,7 @@ CASES: list[tuple[str, list[str], str, str | None]] = [
      "nope", None),
     ("trade --model", ["trade", "--model", "nope", "--broker", "sim", "--tickers", "BTC-USD",
                        "--timeframe", "5m", "--capital", "10", "--name", "x"], "nope", None),
+    ("data validate file", ["data", "validate", "nope.csv"], "nope.csv", None),
     ("export kind", ["export", "nope"], "'nope'", "fills"),
     ("report period", ["report", "--period", "year"], "'year'", "week"),
     ("bench module", ["bench", "--only", "nope"], "'nope'", "store"),
