@@ -143,7 +143,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         raise JobError(f"command #{row.id} is still {row.state} after {ANSWER_S:g}s; "
                        "see `cappuccino status`")
     if row.state == "failed":
-        raise JobError(f"the supervisor refused: {row.result}")
+        why = str(row.result or "").removeprefix("refused: ")  # said once, in the line's head
+        raise JobError(f"the supervisor refused: {why}")
     return _report(cfg, args, row.id, preview.trader, before, str(row.result or ""))
 
 

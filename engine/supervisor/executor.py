@@ -269,9 +269,11 @@ class CommandExecutor:
             except handlers.NotAvailable as e:
                 ok, result = False, str(e)
             except Exception as e:
-                if type(e).__name__ not in EXPECTED:  # a gate refusal is not a bug
+                expected = type(e).__name__ in EXPECTED  # a gate refusal is not a bug
+                if not expected:
                     log.exception("command #%d (%s) failed", c.id, c.action)
-                ok, result = False, f"{type(e).__name__}: {e}".splitlines()[0]
+                ok, result = False, (str(e) if expected else  # phrased for the operator
+                                     f"{type(e).__name__}: {e}").splitlines()[0]
             try:
                 if refused:
                     authority.record_refusal(self.cfg, store or open_store(self.cfg), c.id,
