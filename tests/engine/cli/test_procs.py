@@ -109,3 +109,29 @@ def test_logs_of_a_trial_whose_log_retention_removed(config_path: Path, capsys) 
     assert main(["--config", str(config_path), "logs", "trial-s-3"]) == 1
     err = capsys.readouterr().err
     assert "no log yet for trial-s-3" in err and "removed 14 days after its last line" in err
+
+
+def test_stop_supervisor_never_signals_a_process_that_is_not_one(config_path: Path) -> None:
+    """The pid in the lock file is the holder's claim: a process holding the lock that is
+    not `cappuccino supervise` (a forged or reused lock) is named, never signalled."""
+    cfg = load_config(config_path, environ={})
+    lock = lock_path(cfg.store.path)
+    lock.parent.mkdir(parents=True)
+    code = ("import fcntl, os, sys, time\n"
+            f"fd = os.open({str(lock)!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "os.pwrite(fd, f'{os.getpid()}\\n'.encode(), 0)\n"
+            "print('held', flush=True)\n"
+            "time.sleep(60)\n")
+    holder_proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                                   text=True)
+    try:
+        assert holder_proc.stdout is not None and holder_proc.stdout.readline() == "held\n"
+        r = cli(config_path, "stop", "supervisor")
+        assert r.returncode == 1 and "not a cappuccino supervisor: not signalled" in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+        assert holder_proc.poll() is None  # still alive: nothing was sent to it
+        assert holder(lock) == holder_proc.pid
+    finally:
+        holder_proc.kill()
+        holder_proc.wait(timeout=10)
