@@ -75,6 +75,7 @@ def run_ps(args: argparse.Namespace, cfg: Config) -> int:
 
 
 def run_command(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.cli.status import store_missing
     from engine.supervisor.client import SupervisorError, control
     from engine.supervisor.commands import Refused, validate_request
     from engine.supervisor.spawn import valid_name
@@ -96,6 +97,9 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
         raise UsageError("--wait must be >= 0")
     if name != "all":
         _require_known(cfg, name, services=args.action == "start")
+    elif store_missing(cfg):  # nothing ever ran: no store, no supervisor to start for it
+        print(f"nothing to stop (no store at {cfg.store.path} yet: nothing has run)")
+        return 0
     try:
         outcome = control(cfg, args.action, name, args.wait)
     except SupervisorError as e:

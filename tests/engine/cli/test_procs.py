@@ -135,3 +135,21 @@ def test_stop_supervisor_never_signals_a_process_that_is_not_one(config_path: Pa
     finally:
         holder_proc.kill()
         holder_proc.wait(timeout=10)
+
+
+def test_stop_all_before_anything_ran_creates_nothing(
+        supervised_config: Callable[[str], Path]) -> None:
+    """`stop all` on a fresh installation made a store, started a supervisor and its
+    services only to stop them, and the supervisor stayed running: the one thing left
+    behind by a command meant to stop everything."""
+    config_path = supervised_config("")  # the default services, as a fresh install has
+    cfg = load_config(config_path, environ={})
+    r = cli(config_path, "stop", "all")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (f"nothing to stop (no store at {cfg.store.path} yet: nothing "
+                                "has run)")
+    assert not Path(cfg.store.path).exists() and not holder(lock_path(cfg.store.path))
+    for action in ("stop", "kill"):
+        assert cli(config_path, action, "nothing").returncode == 2
+    assert not Path(cfg.store.path).parent.exists() or not any(
+        Path(cfg.store.path).parent.iterdir())
