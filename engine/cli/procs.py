@@ -22,7 +22,7 @@ from pathlib import Path
 from engine.cli import Subparsers
 from engine.cli.errors import JobError, UsageError
 from engine.config import Config
-from engine.names import UnknownName, no_store, unknown
+from engine.names import UnknownName, listing, no_store, unknown
 from engine.text import printable, printable_lines
 
 
@@ -81,6 +81,8 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
     from engine.supervisor.spawn import valid_name
 
     name = args.name
+    if args.wait is not None and args.wait < 0:
+        raise UsageError("--wait must be >= 0")
     if name == "supervisor":  # not one of its own processes: it is the lock's holder
         if args.action != "stop":
             raise UsageError("the supervisor is not a supervised process: `cappuccino stop "
@@ -93,8 +95,6 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
         validate_request(cfg, args.action, name, {})
     except Refused as e:
         raise UsageError(str(e)) from None
-    if args.wait is not None and args.wait < 0:
-        raise UsageError("--wait must be >= 0")
     if name != "all":
         _require_known(cfg, name, services=args.action == "start")
     elif store_missing(cfg):  # nothing ever ran: no store, no supervisor to start for it
@@ -137,7 +137,7 @@ def stop_supervisor(cfg: Config, wait_s: float | None) -> int:
         time.sleep(0.05)
     running = _running_names(cfg)
     print(f"stopped the supervisor (pid {pid}); " + (
-        f"still running: {', '.join(running)} (`cappuccino stop all` stops "
+        f"still running: {listing(running)} (`cappuccino stop all` stops "
         f"{'it' if len(running) == 1 else 'them'}; a new supervisor adopts "
         f"{'it' if len(running) == 1 else 'them'})" if running else "nothing else runs"))
     return 0
