@@ -53,6 +53,9 @@ CASES: list[tuple[str, list[str], str, str | None]] = [
      "'nope'", "btc"),
     ("study show", ["study", "show", "--study", "nope"], "'nope'", "s1"),
     ("worker", ["worker", "--study", "nope", "--trial", "3"], "'nope'", None),
+]
+# Paths and choices (each loads torch or argparse's choices): the same answer.
+OTHER: list[tuple[str, list[str], str, str | None]] = [
     ("backtest --model", ["backtest", "--model", "nope", "--data", "bundled"], "nope", None),
     ("conviction --model", ["conviction", "replay", "--model", "nope", "--data", "demo"],
      "nope", None),
@@ -122,10 +125,12 @@ def known_store(supervised_config: Callable[[str], Path]) -> Path:
     return config
 
 
-def test_an_unknown_name_is_bad_usage_everywhere_and_changes_nothing(known_store: Path) -> None:
+@pytest.mark.parametrize("cases", [CASES, OTHER], ids=["names", "paths-and-choices"])
+def test_an_unknown_name_is_bad_usage_everywhere_and_changes_nothing(
+        known_store: Path, cases: list[tuple[str, list[str], str, str | None]]) -> None:
     cfg = load_config(known_store, environ={})
     before = dump(Path(cfg.store.path))
-    for (what, _argv, named, listed), out in run_all(known_store, CASES):
+    for (what, _argv, named, listed), out in run_all(known_store, cases):
         line = assert_one_line(what, out, named)
         if listed is not None:
             assert listed in line, f"{what}: the names that exist are not listed: {line}"
