@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.config import Config
+from engine.names import unknown
 from engine.runtime import open_store
 from engine.supervisor import authority, handlers, services
 from engine.supervisor.commands import (
@@ -132,8 +133,10 @@ class CommandExecutor:
         if not name:
             raise CommandFailed("this command needs a process name")
         row = get_process(self.store, name)
-        if row is None:
-            raise CommandFailed(f"no process named {name}")
+        if row is None:  # the same line as the CLI's (engine.names), for the console's notice
+            names = sorted((r.name for r in list_processes(self.store)),
+                           key=lambda n: (n.startswith("trial-"), n))
+            raise CommandFailed(str(unknown("process", name, names, "processes")))
         return row
 
     def _last_error(self, name: str) -> str:
