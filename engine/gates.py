@@ -69,7 +69,7 @@ class PaperFacts:
     trader: str
     mode: str
     hours: float               # span of the trader's equity record on paper
-    sharpe: float | None       # annualised, over the whole paper period
+    sharpe: float | None       # annualised, over the full-resolution part of the period
     returns: int
     severe_alerts: int         # CRITICAL or EMERGENCY alerts during the paper period
     trades_per_day: float

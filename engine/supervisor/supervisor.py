@@ -9,7 +9,7 @@ kind whose beat has not changed for `watchdog_s` (monotonic: a clock step is no 
 hung: stopped (TERM, then KILL), restarted by policy (see watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
-(pid, create_time), not for what may trade: a live trader's row is checked before each
+(pid, create_time), not for what may trade: a trader's row is checked before each
 spawn (engine.supervisor.authority.check_spawn). This object only keeps the Popen handles
 and stop deadlines, so a supervisor started after another was SIGKILLed adopts every child
 whose (pid, create_time) still matches, and starts no duplicate.
@@ -57,7 +57,6 @@ __all__ = ["Child", "Stop", "Supervisor", "default_log_path"]  # Child, Stop: mo
 log = logging.getLogger("cappuccino.supervisor")
 
 PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
-PRUNE_EVERY_S = 60.0
 
 
 class Supervisor(Children, Stopping, CommandExecutor):
@@ -202,7 +201,7 @@ class Supervisor(Children, Stopping, CommandExecutor):
         t, m = time.time(), time.monotonic()
         if not force and m < self._next_prune:
             return []
-        self._next_prune = m + PRUNE_EVERY_S
+        self._next_prune = m + self.cfg.retention.every_s
         names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
         retention.run(self.cfg, self.store, t, [c.log_path for c in self.children.values()])
         if names:
