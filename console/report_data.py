@@ -30,12 +30,13 @@ class ReportData:
 def load_report(path: str | Path, period: str, trader: str | None,
                 busy_timeout_s: float = 10.0) -> ReportData:
     """One trader's report for the period, or the operator's message of why there is none."""
+    from engine.names import UnknownName
     from engine.reports.report import ReportError, build_reports, rows_of
 
     try:
         with Store(path, create=False, check=False, busy_timeout_s=busy_timeout_s) as st:
             rep = build_reports(st, period, trader)[0]
-    except ReportError as e:
+    except (ReportError, UnknownName) as e:
         return ReportData(trader, period, error=str(e))
     except Exception as e:  # a busy or broken store: one line, never a crash
         return ReportData(trader, period, error=f"report failed: {type(e).__name__}: {e}")

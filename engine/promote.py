@@ -39,6 +39,7 @@ from engine.gates import (
     starting_capital_gate,
 )
 from engine.metrics import series_sharpe, trades_per_day
+from engine.names import listing, unknown
 from engine.notify.events import emit
 from store import promotions as prom
 from store import thinning
@@ -55,14 +56,15 @@ from store.promotions import (
     last_capital_change,
     start_blocker,
 )
-from store.trading import TraderRow, get_trader
+from store.trading import TraderRow, get_trader, list_traders
 
 WEEK_S = 7 * 86_400.0
 ENSEMBLE = re.compile(r"^ensemble:(\d+)$")
 
 
 class PromotionError(Exception):
-    """Bad request (unknown trader, --force without --reason...): nothing was recorded."""
+    """Bad request (unknown trader, study or trial, --force without --reason...): nothing
+    was recorded."""
 
 
 class PromotionRefused(Exception):
@@ -132,8 +134,21 @@ def trial_evidence_facts(cfg: Config, store: Store, study: str,
 def _trader(store: Store, name: str) -> TraderRow:
     row = get_trader(store, name)
     if row is None:
-        raise PromotionError(f"no trader named {name!r}")
+        known = [t.name for t in list_traders(store)]
+        raise PromotionError(str(unknown("trader", name, known)))
     return row
+
+
+def _require_trial(store: Store, study: str, trial: int | None) -> None:
+    """A study or trial the store does not know is a bad request, not a refusal to record."""
+    studies = prom.study_names(store)
+    if study not in studies:
+        raise PromotionError(str(unknown("study", study, studies, "studies")))
+    if trial is not None:
+        trials = prom.trial_numbers(store, study)
+        if trial not in trials:
+            raise PromotionError(f"study {study!r} has no trial {trial} "
+                                 f"(trials: {listing(trials)})")
 
 
 def paper_facts(store: Store, name: str) -> PaperFacts:
@@ -251,6 +266,7 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
         k = int(m.group(1))
         if k < 1:
             raise PromotionError("ensemble:K needs K >= 1")
+        _require_trial(store, study, None)
         members = ensemble_facts(store, study, k)
         gates = paper_gates(cfg.gates, members, want=k,
                             evidence=trial_evidence_facts(cfg, store, study,
@@ -262,6 +278,7 @@ def plan_paper(cfg: Config, store: Store, req: Request) -> Plan:
     else:
         if req.trial is None:
             raise PromotionError("promote to paper needs --trial N (or --model ensemble:K)")
+        _require_trial(store, study, req.trial)
         facts = [trial_facts(store, study, req.trial)]
         gates = paper_gates(cfg.gates, facts,
                             evidence=trial_evidence_facts(cfg, store, study, [req.trial]))

@@ -182,6 +182,20 @@ def trial_model(store: Store, study: str, trial: int) -> ModelFacts | None:
         "ORDER BY created_at DESC LIMIT 1", (study, trial)))
 
 
+def study_names(store: Store) -> list[str]:
+    """Every study the store knows, by its registry row, an attempt or a model."""
+    rows = store.query("SELECT name FROM studies UNION SELECT study FROM attempts "
+                       "UNION SELECT study FROM models ORDER BY 1")
+    return [str(r[0]) for r in rows]
+
+
+def trial_numbers(store: Store, study: str) -> list[int]:
+    """The study's trials that have an attempt or a model, in order."""
+    rows = store.query("SELECT trial FROM attempts WHERE study = ? UNION "
+                       "SELECT trial FROM models WHERE study = ? ORDER BY 1", (study, study))
+    return [int(r[0]) for r in rows]
+
+
 def top_model_trials(store: Store, study: str, k: int) -> list[int]:
     """The k trials of the study whose best registered model scores highest."""
     rows = store.query("SELECT trial FROM models WHERE study = ? AND objective IS NOT NULL "

@@ -149,6 +149,8 @@ def run_validate(args: argparse.Namespace, cfg: Config) -> int:
 
     tf = _timeframe(args.timeframe, cfg)
     tickers = [t.strip() for t in args.tickers.split(",") if t.strip()] or None
+    if not Path(args.file).exists():  # as `backtest --data`: a wrong path is bad usage (2);
+        raise UsageError(f"{args.file}: file not found")  # a rejected file is the verdict (1)
     try:
         df = read_table(args.file)
         _candles, report = validate(df, tickers=tickers, timeframe=tf,

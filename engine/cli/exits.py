@@ -25,12 +25,16 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.cli.status import store_missing
+    from engine.names import no_store
     from engine.runtime import open_store
     from engine.trading.control import request_exit
     from store.commands import record_done
 
     if args.ticker is not None and not TICKER.match(args.ticker):
         raise UsageError(f"exit: --ticker must look like BTC-USD, got {args.ticker!r}")
+    if store_missing(cfg):
+        raise UsageError(f"exit: {no_store('trader', args.trader, cfg.store.path)}")
     store = open_store(cfg, create=False)
     try:
         try:

@@ -25,13 +25,25 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
-    from engine.reports.export import ExportError, load_frame, parse_since, write_frame
+    from pathlib import Path
+
+    from engine.cli.status import store_missing
+    from engine.names import no_store
+    from engine.reports.export import TABLES, ExportError, load_frame, parse_since, write_frame
     from engine.runtime import open_store
 
     try:  # a bad --since is bad usage (exit 2), found before the store is opened
         since = parse_since(args.since) if args.since else None
     except ExportError as e:
         raise UsageError(str(e)) from None
+    # Bad usage is told before the store is read (exit 2); an empty result is the job's (1).
+    if args.trader is not None and TABLES[args.what].trader_column is None:
+        raise UsageError(f"{args.what} has no trader column; drop --trader")
+    out = Path(args.output)
+    if args.output != "-" and not out.parent.is_dir():
+        raise UsageError(f"{out}: folder {out.parent} does not exist")
+    if args.trader is not None and store_missing(cfg):
+        raise no_store("trader", args.trader, cfg.store.path)
     store = open_store(cfg, create=False)
     try:
         frame = load_frame(store, args.what, since=since, trader=args.trader)

@@ -18,6 +18,7 @@ from engine.cli.errors import JobError, UsageError
 from engine.config import ConfigError, load_config
 from engine.config.load import ENV_CONFIG
 from engine.files import private_umask
+from engine.names import UnknownName
 
 # Subcommand modules, in help order. Each has register(subparsers).
 MODULES = (
@@ -94,6 +95,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
         print(f"cappuccino: config error: {e}", file=sys.stderr)
         return 2
     except UsageError as e:
+        print(f"cappuccino: {e}", file=sys.stderr)
+        return 2
+    except UnknownName as e:  # a process, trader, study or trial the store does not know
         print(f"cappuccino: {e}", file=sys.stderr)
         return 2
     except JobError as e:

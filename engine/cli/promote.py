@@ -69,6 +69,17 @@ def _request(args: argparse.Namespace) -> Request:
                    reason=args.reason, source="cli")
 
 
+def _require_store(cfg: Config, req: Request) -> None:
+    """No store yet: the study, trial or trader named is unknown (exit 2); none is created."""
+    from engine.cli.status import store_missing
+    from engine.names import no_store
+
+    if store_missing(cfg):
+        if req.to == "paper":
+            raise no_store("study", req.study or cfg.study.name, cfg.store.path)
+        raise no_store("trader", req.trader, cfg.store.path)
+
+
 ANSWER_S = 60.0  # how long the CLI waits for the supervisor's verdict on the promotion
 
 
@@ -99,6 +110,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     req = _request(args)
     if args.check:
+        _require_store(cfg, req)
         return _check(cfg, req, args.json)
     if req.to == "live" and not cfg.coinbase.live_armed:
         raise UsageError(f"live trading is not armed: set [coinbase] live_armed = true in "
@@ -108,6 +120,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         validate_request(cfg, action, target, fields)
     except Refused as e:
         raise UsageError(str(e)) from None
+    _require_store(cfg, req)
     store = open_store(cfg)
     try:
         try:
@@ -130,7 +143,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         raise JobError(f"command #{row.id} is still {row.state} after {ANSWER_S:g}s; "
                        "see `cappuccino status`")
     if row.state == "failed":
-        raise JobError(f"the supervisor refused: {row.result}")
+        why = str(row.result or "").removeprefix("refused: ")  # said once, in the line's head
+        raise JobError(f"the supervisor refused: {why}")
     return _report(cfg, args, row.id, preview.trader, before, str(row.result or ""))
 
 

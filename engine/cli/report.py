@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError
+from engine.cli.errors import JobError, UsageError
 from engine.config import Config
 
 
@@ -22,11 +22,15 @@ def register(sub: Subparsers) -> None:
 def run(args: argparse.Namespace, cfg: Config) -> int:
     from pathlib import Path
 
+    from engine.cli.status import store_missing
+    from engine.names import no_store
     from engine.reports.report import ReportError, build_reports, render_text
     from engine.runtime import open_store
 
     if args.html and not Path(args.html).resolve().parent.is_dir():
-        raise JobError(f"{args.html}: folder {Path(args.html).parent} does not exist")
+        raise UsageError(f"{args.html}: folder {Path(args.html).parent} does not exist")
+    if args.trader is not None and store_missing(cfg):
+        raise no_store("trader", args.trader, cfg.store.path)
     store = open_store(cfg, create=False)
     try:
         reports = build_reports(store, args.period, args.trader, end=args.end)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError, UsageError
+from engine.cli.errors import UsageError
 from engine.config import Config
 
 
@@ -69,13 +69,16 @@ def run_sync(args: argparse.Namespace, cfg: Config) -> int:
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
     from engine.cli.status import open_existing
+    from engine.names import listing, no_store
     from engine.study.evidence import study_evidence
     from store import registry
 
     if args.html and not Path(args.html).resolve().parent.is_dir():
         raise UsageError(f"{args.html}: folder {Path(args.html).parent} does not exist")
-    if not Path(cfg.store.path).exists():
-        raise JobError(f"no store at {cfg.store.path} (run a study first)")
+    if not Path(cfg.store.path).exists():  # like an empty store: no study to name (exit 2)
+        if args.study:
+            raise no_store("study", args.study, cfg.store.path)
+        raise UsageError(f"no study: no store at {cfg.store.path} yet (run a study first)")
     store = open_existing(cfg)
     try:
         studies = [s.name for s in registry.list_studies(store)]
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             raise UsageError(f"no study in {cfg.store.path}")
         if name not in studies:
             raise UsageError(f"no study named {name!r} in {cfg.store.path} "
-                             f"(studies: {', '.join(studies) or 'none'})")
+                             f"(studies: {listing(studies)})")
         doc = study_evidence(cfg, store, name).to_json()
     finally:
         store.close()

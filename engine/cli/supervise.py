@@ -2,7 +2,7 @@
 
 The console and the other CLI commands start it detached when it is absent. SIGTERM or
 Ctrl-C ends the supervisor only; its children keep running (a new supervisor adopts
-them). To stop the children: `cappuccino stop all`.
+them). To stop the children: `cappuccino stop all`; then `cappuccino stop supervisor`.
 """
 
 from __future__ import annotations

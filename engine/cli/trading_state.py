@@ -23,6 +23,8 @@ def register(sub: Subparsers) -> None:
 
 
 def run(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.cli.status import store_missing
+    from engine.names import no_store
     from engine.runtime import open_store
     from engine.trading.control import halt, resume_trading
     from store.commands import record_done
@@ -30,7 +32,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if bool(args.trader) == bool(args.all):
         raise UsageError(f"{args.action}: give a trader name or --all (not both)")
     target = None if args.all else args.trader
-    store = open_store(cfg)
+    if target is not None and store_missing(cfg):  # no trader yet: say so, create nothing
+        raise UsageError(f"{args.action}: {no_store('trader', target, cfg.store.path)}")
+    store = open_store(cfg)  # --all with no store yet: the switch holds future traders too
     try:
         try:
             msg = (halt if args.action == "halt" else resume_trading)(store, target)

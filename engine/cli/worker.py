@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 
 from engine.cli import Subparsers
-from engine.cli.errors import JobError
+from engine.cli.errors import UsageError
 from engine.cli.train import apply_overrides
 from engine.config import Config
 from engine.study.request import TIMEFRAMES
@@ -30,5 +30,6 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
 
     try:
         return main(cfg, args.study, args.trial)
-    except KeyError as e:
-        raise JobError(f"study {args.study!r} has no trial {args.trial} ({e})") from None
+    except KeyError as e:  # Optuna's "Record does not exist": a name it does not know
+        raise UsageError(f"study {args.study!r} has no trial {args.trial} in the study "
+                         f"storage ({e})") from None

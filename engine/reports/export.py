@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING
 
 from engine.files import write_atomic
 from engine.money import increment_of, quantity
+from engine.names import unknown
 from store.db import Store
 from store.export import table_rows
 from store.increments import base_increments
-from store.trading import get_trader
+from store.trading import get_trader, list_traders
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -89,7 +90,7 @@ def load_frame(store: Store, what: str, since: float | None = None,
         if t.trader_column is None:
             raise ExportError(f"{what} has no trader column; drop --trader")
         if get_trader(store, trader) is None:
-            raise ExportError(f"no trader named {trader!r}")
+            raise unknown("trader", trader, [t.name for t in list_traders(store)])
     if what == "trades":
         frame = _trades(store, trader, since)
     else:

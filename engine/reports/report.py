@@ -23,6 +23,7 @@ from engine.metrics import (
     sortino,
     trades_per_day,
 )
+from engine.names import unknown
 from engine.reports.fees import TierProgress, tier_progress
 from store import period
 from store.db import Store
@@ -88,8 +89,7 @@ def _traders(store: Store, name: str | None) -> list[dict[str, object]]:
     if name is not None:
         row = get_trader(store, name)
         if row is None:
-            known = [t.name for t in list_traders(store)]
-            raise ReportError(f"no trader named {name!r} (known: {', '.join(known) or 'none'})")
+            raise unknown("trader", name, [t.name for t in list_traders(store)])
         return [asdict(row)]
     rows = [asdict(t) for t in list_traders(store)]
     if not rows:

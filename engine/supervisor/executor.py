@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from engine.config import Config
+from engine.names import unknown
 from engine.runtime import open_store
 from engine.supervisor import authority, handlers, services
 from engine.supervisor.commands import (
@@ -132,8 +133,10 @@ class CommandExecutor:
         if not name:
             raise CommandFailed("this command needs a process name")
         row = get_process(self.store, name)
-        if row is None:
-            raise CommandFailed(f"no process named {name}")
+        if row is None:  # the same line as the CLI's (engine.names), for the console's notice
+            names = sorted((r.name for r in list_processes(self.store)),
+                           key=lambda n: (n.startswith("trial-"), n))
+            raise CommandFailed(str(unknown("process", name, names, "processes")))
         return row
 
     def _last_error(self, name: str) -> str:
@@ -269,9 +272,11 @@ class CommandExecutor:
             except handlers.NotAvailable as e:
                 ok, result = False, str(e)
             except Exception as e:
-                if type(e).__name__ not in EXPECTED:  # a gate refusal is not a bug
+                expected = type(e).__name__ in EXPECTED  # a gate refusal is not a bug
+                if not expected:
                     log.exception("command #%d (%s) failed", c.id, c.action)
-                ok, result = False, f"{type(e).__name__}: {e}".splitlines()[0]
+                ok, result = False, (str(e) if expected else  # phrased for the operator
+                                     f"{type(e).__name__}: {e}").splitlines()[0]
             try:
                 if refused:
                     authority.record_refusal(self.cfg, store or open_store(self.cfg), c.id,

@@ -152,6 +152,15 @@ def same_process(pid: int | None, create_time: float | None, name: str | None = 
         return False
 
 
+def is_supervisor(pid: int) -> bool:
+    """Whether pid runs `cappuccino supervise`: the pid in a lock file is only a claim."""
+    try:
+        cmd = psutil.Process(pid).cmdline()
+    except psutil.Error:
+        return False
+    return bool(cmd) and cmd[-1] == "supervise"
+
+
 def group_of(pid: int) -> int:
     """The group to signal: the child's own group (it is a session leader), else just it."""
     try:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.config import Config
+from engine.names import UnknownName, unknown
 from store import trading as st
 from store.db import Store, now
 
@@ -26,6 +27,10 @@ def _target(command: Any) -> str | None:
     return None if target is None or target in ALL else str(target)
 
 
+def _unknown(store: Store, name: str) -> UnknownName:
+    return unknown("trader", name, [t.name for t in st.list_traders(store)])
+
+
 def halt(store: Store, target: str | None) -> str:
     with store.write():
         if target is None:
@@ -34,7 +39,7 @@ def halt(store: Store, target: str | None) -> str:
             return f"kill switch on: {n} trader(s) will halt and cancel their open orders"
         n = st.set_halt_requested(store, target, True)
     if not n:
-        raise ValueError(f"no trader named {target!r}")
+        raise _unknown(store, target)
     return f"trader {target} will halt and cancel its open orders"
 
 
@@ -47,7 +52,7 @@ def resume_trading(store: Store, target: str | None) -> str:
         n = st.set_halt_requested(store, target, False)
         kill = st.kill_switch_on(store)
     if not n:
-        raise ValueError(f"no trader named {target!r}")
+        raise _unknown(store, target)
     return (f"trader {target} resumed" + (" — but the global kill switch is still on "
                                           "(resume --all)" if kill else ""))
 
@@ -59,13 +64,13 @@ def request_exit(store: Store, trader: str, ticker: str | None) -> str:
     unknown trader, or a ticker the trader does not trade (it would hold none to sell)."""
     row = st.get_trader(store, trader)
     if row is None:
-        raise ValueError(f"no trader named {trader!r}")
+        raise _unknown(store, trader)
     if ticker is not None and ticker not in row.ticker_list:
         raise ValueError(f"trader {trader} does not trade {ticker} (it trades: "
                          f"{', '.join(row.ticker_list)})")
     with store.write():
         if not st.set_exit_request(store, trader, None if ticker is None else [ticker], now()):
-            raise ValueError(f"no trader named {trader!r}")
+            raise _unknown(store, trader)
     what = f"its {ticker} position" if ticker else "every position"
     return f"trader {trader} will sell {what} to flat (REDUCING until done)"
 

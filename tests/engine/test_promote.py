@@ -94,10 +94,16 @@ def test_refusal_is_recorded_and_force_needs_a_reason(env) -> None:
 
 def test_missing_trial_and_ensemble(env) -> None:
     cfg, store = env
-    with pytest.raises(PromotionRefused, match="trial completed missing"):
+    # An unknown study or trial is a bad request (the CLI's exit 2), not a refusal to record.
+    with pytest.raises(PromotionError, match=r"no study named 's1' \(studies: none yet\)"):
         promote(cfg, store, Request(to="paper", trial=99), NOW)
     for t, obj in ((1, 0.4), (2, 0.3), (3, 0.2)):
         add_trial(store, t, "COMPLETE", obj, cfg=cfg, mean=EDGE if t < 3 else NOISE)
+    with pytest.raises(PromotionError, match=r"study 's1' has no trial 99 \(trials: 1, 2, 3\)"):
+        promote(cfg, store, Request(to="paper", trial=99), NOW)
+    with pytest.raises(PromotionError, match=r"no study named 's2' \(studies: s1\)"):
+        promote(cfg, store, Request(to="paper", study="s2", model="ensemble:2"), NOW)
+    assert promotions(store) == [] and store.query("SELECT * FROM commands") == []
     out = promote(cfg, store, Request(to="paper", model="ensemble:2"), NOW)
     assert out.passed and get_command(store, out.command_id).arguments["model"] == "ensemble:2"
     with pytest.raises(PromotionRefused, match="completed trials with a model 3"):

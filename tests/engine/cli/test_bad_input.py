@@ -112,7 +112,7 @@ CASES: list[Case] = [
     ("logs negative lines", ["logs", "x", "-n", "-4"], 2, "-n must be", ()),
     ("logs bad regex", ["logs", "x", "--grep", "(("], 2, "--grep", ()),
     # data
-    ("validate missing file", ["data", "validate", "{d}/nope.csv"], 1, "not found", ()),
+    ("validate missing file", ["data", "validate", "{d}/nope.csv"], 2, "not found", ()),
     ("validate no timestamp", ["data", "validate", "{d}/no_timestamp.csv"], 1, "timestamp", ()),
     ("validate empty file", ["data", "validate", "{d}/empty.csv"], 1, "empty.csv", ()),
     ("validate binary file", ["data", "validate", "{d}/binary.csv"], 1, "binary.csv", ()),
@@ -162,7 +162,7 @@ CASES: list[Case] = [
     ("report bad period", ["report", "--period", "year"], 2, "year", ()),
     ("halt unknown trader", ["halt", "nobody"], 2, "nobody", ()),
     ("resume unknown trader", ["resume", "nobody"], 2, "nobody", ()),
-    ("exit without a store", ["exit", "--trader", "nobody"], 1, "store not found", ()),
+    ("exit without a store", ["exit", "--trader", "nobody"], 2, "no store at", ()),
     ("bench unknown module", ["bench", "--only", "nope"], 2, "nope", ()),
     ("check unknown venue", ["check", "kraken"], 2, "kraken", ()),
     ("check non-numeric skew", ["check", "coinbase", "--max-skew", "abc"], 2, "abc", ()),

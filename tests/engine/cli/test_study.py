@@ -72,8 +72,11 @@ def test_noise_is_refused_with_every_failing_number(config_path: Path, capsys,
 
 
 def test_bad_input_is_one_clear_line(config_path: Path, capsys, tmp_path: Path) -> None:
-    code, _, err = show(config_path, capsys)  # no store yet
-    assert code == 1 and "no store" in err and len(err.strip().splitlines()) == 1
+    code, _, err = show(config_path, capsys)  # no store yet: no study to show (bad usage)
+    assert code == 2 and "no store" in err and len(err.strip().splitlines()) == 1
+    code, _, err = show(config_path, capsys, "--study", "nope")
+    assert code == 2 and "no study named 'nope' (no store at" in err
+    assert not Path(load_config(config_path, environ={}).store.path).exists()
     make_study(config_path, {0: 0.0, 1: 0.0})
     code, _, err = show(config_path, capsys, "--study", "nope")
     assert code == 2 and "no study named 'nope'" in err and "s1" in err

@@ -54,16 +54,17 @@ def test_parquet_file_with_trader_and_since(config_path: Path, tmp_path: Path) -
     assert frame["qty"].dtype == "float64"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["fills", "--trader", "ghost"], "no trader named 'ghost'"),
-    (["fills", "--since", "2099-01-01"], "no fills since 2099-01-01"),
-    (["fills", "-o", "/nonexistent-dir/x.csv"], "does not exist"),
-    (["attempts", "--trader", "t1"], "no trader column"),
+@pytest.mark.parametrize(("args", "code", "message"), [
+    (["fills", "--trader", "ghost"], 2, "no trader named 'ghost' (traders: t1"),
+    (["fills", "--since", "2099-01-01"], 1, "no fills since 2099-01-01"),
+    (["fills", "-o", "/nonexistent-dir/x.csv"], 2, "does not exist"),
+    (["attempts", "--trader", "t1"], 2, "no trader column"),
 ])
-def test_bad_requests_get_one_clear_line(config_path: Path, args: list[str], message: str) -> None:
+def test_bad_requests_get_one_clear_line(config_path: Path, args: list[str], code: int,
+                                         message: str) -> None:
     _seed(config_path.parent / "var" / "cappuccino.db")
     out = _cli(config_path, *args)
-    assert out.returncode == 1
+    assert out.returncode == code
     err = out.stderr.decode().strip()
     assert message in err and "Traceback" not in err and len(err.splitlines()) == 1
 

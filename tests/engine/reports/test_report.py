@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.names import UnknownName
 from engine.reports.report import ReportError, build_reports
 from store.db import Store
 
@@ -96,7 +97,7 @@ def test_replay_alerts_count_on_both_clocks_and_say_which(tmp_path: Path) -> Non
 def test_unknown_trader_and_empty_period(tmp_path: Path) -> None:
     _seed(tmp_path / "s.db")
     store = Store(tmp_path / "s.db")
-    with pytest.raises(ReportError, match="no trader named 'ghost'"):
+    with pytest.raises(UnknownName, match=r"no trader named 'ghost' \(traders: t1"):
         build_reports(store, "day", "ghost", end=T0 + 86_400)
     with pytest.raises(ReportError, match="no trades between"):
         build_reports(store, "day", "t1", end=T0 + 10 * 86_400)
@@ -124,4 +125,4 @@ def test_unwritable_html_path(config_path: Path) -> None:
     _seed(config_path.parent / "var" / "cappuccino.db")
     out = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(config_path),
                           "report", "--html", "/nonexistent/r.html"], capture_output=True, text=True)
-    assert out.returncode == 1 and "does not exist" in out.stderr and "Traceback" not in out.stderr
+    assert out.returncode == 2 and "does not exist" in out.stderr and "Traceback" not in out.stderr

@@ -36,7 +36,8 @@ def test_ensure_supervisor_starts_one_detached_and_reuses_it(harness) -> None:
     stop = client.send_command(h.cfg, "stop", "sampler", wait_s=15)
     assert (stop.state, stop.result) == ("done", "stopped sampler")
     missing = client.send_command(h.cfg, "stop", "nope", wait_s=15)
-    assert (missing.state, missing.result) == ("failed", "no process named nope")
+    assert (missing.state, missing.result) == ("failed",
+                                               "no process named 'nope' (processes: sampler)")
 
 
 def test_ensure_supervisor_reports_a_supervisor_that_cannot_start(harness, tmp_path) -> None:

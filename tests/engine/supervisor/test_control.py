@@ -10,6 +10,8 @@ import subprocess
 import sys
 import time
 
+import psutil
+
 from engine.config import load_config
 from engine.supervisor import lock
 from engine.supervisor.client import control_wait_s
@@ -55,7 +57,8 @@ def test_restart_and_kill_report_what_happened(harness) -> None:
     assert (out.returncode, out.stdout.strip()) == (0, "killed sampler"), out.stderr
     assert h.process("sampler").state == "STOPPED"
     out = h.cli("stop", "nope", timeout=60)
-    assert (out.returncode, out.stderr.strip()) == (1, "cappuccino: no process named nope")
+    assert (out.returncode, out.stderr.strip()) == (
+        2, "cappuccino: no process named 'nope' (processes: sampler)")
 
 
 def test_supervisor_killed_during_a_stop(harness) -> None:
@@ -115,3 +118,42 @@ def test_stop_all_counts_finished_jobs_instead_of_naming_each(harness, script) -
                                   "...)"), out.stdout
     out = h.cli("stop", "job-0", timeout=60)
     assert (out.returncode, out.stdout.strip()) == (0, "job-0 was not running"), out.stderr
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def test_stop_supervisor_ends_it_after_stop_all_and_nothing_is_left(harness) -> None:
+    """The walk's finding: after `stop all` the supervisor itself stayed, and `stop
+    supervisor` answered "no process named supervisor". It ends the supervisor now (its
+    children keep running: `stop all` first), and says when there is none."""
+    h, row = setup(harness)
+    sup = lock.holder(lock.lock_path(h.cfg.store.path))
+    assert sup
+    out = h.cli("stop", "all", timeout=60)
+    assert out.returncode == 0, out.stderr
+    out = h.cli("stop", "supervisor", timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == f"stopped the supervisor (pid {sup}); nothing else runs"
+    assert lock.holder(lock.lock_path(h.cfg.store.path)) is None
+    h.wait_for(lambda: gone(sup), what="the supervisor's exit")
+    out = h.cli("stop", "supervisor", timeout=60)
+    assert (out.returncode, out.stdout.strip()) == (0, "the supervisor is not running")
+    assert lock.holder(lock.lock_path(h.cfg.store.path)) is None  # nor was one started
+    for action in ("start", "restart", "kill"):
+        out = h.cli(action, "supervisor", timeout=60)
+        assert out.returncode == 2 and "stop supervisor" in out.stderr, out.stderr
+
+
+def test_stop_supervisor_says_what_keeps_running(harness) -> None:
+    h, row = setup(harness)
+    sup = lock.holder(lock.lock_path(h.cfg.store.path))
+    out = h.cli("stop", "supervisor", timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == (f"stopped the supervisor (pid {sup}); still running: sampler "
+                                  "(`cappuccino stop all` stops it; a new supervisor adopts it)")
+    assert same_process(row.pid, row.create_time)  # its child was left running

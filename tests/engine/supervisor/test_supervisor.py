@@ -185,8 +185,8 @@ def test_sigterm_ends_supervisor_but_not_children(harness, script) -> None:
 def test_unknown_process_and_bad_input_fail_clearly(harness) -> None:
     h = harness()
     h.supervise()
-    assert h.command("stop", "nope").result == "no process named nope"
-    assert h.command("kill", "nope").result == "no process named nope"
+    assert h.command("stop", "nope").result == "no process named 'nope' (processes: none yet)"
+    assert h.command("kill", "nope").result == "no process named 'nope' (processes: none yet)"
     assert h.command("restart", "nope").state == "failed"
     bad = h.command("start", "../x", {"kind": "exec", "argv": ["true"]})
     assert bad.state == "failed" and "target must be a process name" in (bad.result or "")

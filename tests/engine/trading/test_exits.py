@@ -76,7 +76,8 @@ def test_exit_cli_records_the_request_and_refuses_bad_input(
         "exit", "t", "done", "cli")
     store.close()
     assert main(["--config", str(config_path), "exit", "--trader", "ghost"]) == 2
-    assert capsys.readouterr().err.strip() == "cappuccino: exit: no trader named 'ghost'"
+    assert capsys.readouterr().err.strip() == ("cappuccino: exit: no trader named 'ghost' "
+                                               "(traders: t)")
     assert main(["--config", str(config_path), "exit", "--trader", "t", "--ticker",
                  "btc; rm"]) == 2
     # A well-formed ticker the trader does not trade: refused, nothing asked of the trader.
