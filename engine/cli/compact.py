@@ -58,6 +58,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     if not path.is_file():
         what = "not a file" if path.exists() else "no store there"
         raise JobError(f"{path}: {what}, nothing to compact (check [store] path)")
+    if path.stat().st_size == 0:  # as the store's opening rules: never made into a store
+        raise JobError(f"{path}: 0-byte file, not a store; nothing to compact, the file was "
+                       "left as it is")
     try:
         fd = lock.acquire(lock.lock_path(path))
     except lock.AlreadyRunning as e:
