@@ -1,0 +1,240 @@
+"""`cappuccino compact` from the shell: real CLI processes, a real supervisor, real files, a
+small tmpfs for a disk too small, and SIGKILLs while it runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.supervisor.lock import holder, lock_path
+from store.compact import Pages
+from store.db import Store
+from tests.fakes.disk import mount_tmpfs
+from tests.store.test_compact import _holder, dump, pragma, thinned_store
+
+ROOT = Path(__file__).resolve().parents[3]
+SUPERVISOR = ("[supervisor]\npoll_s = 0.05\nheartbeat_s = 0.2\nstop_grace_s = 1\n"
+              "stale_heartbeats = 25\nservices = []\n")
+
+
+def config(folder: Path, store: Path, extra: str = "") -> Path:
+    path = folder / "cappuccino.toml"
+    path.write_text(f'[store]\npath = "{store}"\n[paths]\nlogs = "{folder / "logs"}"\n'
+                    f'run = "{folder / "run"}"\n' + extra)
+    return path
+
+
+def cli(cfg: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                           *argv], capture_output=True, text=True, timeout=120, cwd=ROOT)
+
+
+def needed(path: Path) -> int:
+    return Pages(pragma(path, "page_size"), pragma(path, "page_count"),
+                 pragma(path, "freelist_count")).needed_bytes()
+
+
+def test_compact_shrinks_a_thinned_store_and_says_by_how_much(tmp_path: Path) -> None:
+    store = thinned_store(tmp_path / "s.db")
+    cfg = config(tmp_path, store)
+    before, size = dump(store), store.stat().st_size
+
+    r = cli(cfg, "compact")
+
+    assert (r.returncode, r.stderr) == (0, ""), r.stderr
+    first, last = r.stdout.splitlines()
+    assert first.startswith(f"compacting {store}: ")
+    m = re.fullmatch(rf"compacted {re.escape(str(store))}: ([\d,]+) -> ([\d,]+) bytes "
+                     r"\(([\d.]+) MB returned\) in [\d.]+ s; integrity_check ok before and "
+                     r"after \([\d.]+ s\)", last)
+    assert m, last
+    after = store.stat().st_size
+    assert (int(m[1].replace(",", "")), int(m[2].replace(",", ""))) == (size, after)
+    assert after < size * 0.7
+    assert dump(store) == before
+    r = cli(cfg, "compact")  # again: nothing left to give back
+    assert (r.returncode, r.stdout.strip()) == (0, f"{store}: no free pages, nothing to give "
+                                                   f"back ({after:,} bytes)")
+
+
+def test_refused_while_a_real_supervisor_runs_then_done_once_it_stopped(
+        tmp_path: Path) -> None:
+    store = thinned_store(tmp_path / "s.db", days=35)
+    cfg = config(tmp_path, store, SUPERVISOR)
+    size = store.stat().st_size
+    sup = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                            "supervise"], cwd=ROOT, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while holder(lock_path(store)) != sup.pid:
+            assert sup.poll() is None and time.monotonic() < deadline, "no supervisor"
+            time.sleep(0.1)
+
+        r = cli(cfg, "compact")
+
+        assert r.returncode == 1 and r.stdout == ""
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
+        assert r.stderr.startswith(f"cappuccino: {store}: the supervisor is running "
+                                   f"(pid {sup.pid}); compact works offline only"), r.stderr
+        assert "nothing was changed" in r.stderr
+        assert store.stat().st_size >= size and pragma(store, "freelist_count") > 0
+    finally:
+        os.killpg(sup.pid, signal.SIGTERM)  # its own session: only what this test started
+        try:
+            sup.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(sup.pid, signal.SIGKILL)
+            sup.wait()
+    before = dump(store)
+    r = cli(cfg, "compact")
+    assert r.returncode == 0, r.stderr
+    assert dump(store) == before and store.stat().st_size < size
+
+
+def test_refused_while_any_process_has_the_store_open_naming_it(tmp_path: Path) -> None:
+    store = thinned_store(tmp_path / "s.db", days=35)
+    cfg = config(tmp_path, store)
+    before = dump(store)
+    other = _holder(store)
+    try:
+        r = cli(cfg, "compact")
+    finally:
+        other.kill()
+        other.wait()
+    assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert r.stderr.startswith(f"cappuccino: {store}: in use by pid {other.pid} ("), r.stderr
+    assert "offline only" in r.stderr and "nothing was changed" in r.stderr
+    assert dump(store) == before and pragma(store, "freelist_count") > 0
+    assert holder(lock_path(store)) is None  # the supervisor's lock was given back
+
+
+def test_refused_with_the_figures_when_the_disk_is_too_small(tmp_path: Path) -> None:
+    built = thinned_store(tmp_path / "built.db")
+    need, size = needed(built), built.stat().st_size
+    before = dump(built)
+    small = tmp_path / "small"
+    mount_tmpfs(small, f"{(size + need // 2) // 1024}k")  # room for half of what it needs
+    try:
+        store = small / "s.db"
+        shutil.copyfile(built, store)  # nobody has it open: a plain copy is whole
+        cfg = config(tmp_path, store)
+
+        r = cli(cfg, "compact")
+
+        assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+        m = re.fullmatch(rf"cappuccino: {re.escape(str(store))}: ([\d.]+) MB free in "
+                         rf"{re.escape(str(small))}, compacting needs up to ([\d.]+) MB \(a "
+                         r"temporary copy of the ([\d.]+) MB in use and a WAL of it\); free "
+                         r"some space first; nothing was changed\n", r.stderr)
+        assert m, r.stderr
+        assert float(m[1]) < float(m[2]) == round(need / 1e6, 1)
+        assert dump(store) == before and store.stat().st_size == size
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)
+    # The estimate is enough: on a tmpfs holding the store and exactly that much, it compacts.
+    enough = tmp_path / "enough"
+    mount_tmpfs(enough, f"{(size + need) // 1024 + 64}k")
+    try:
+        store = enough / "s.db"
+        shutil.copyfile(built, store)
+        r = cli(config(tmp_path, store), "compact")
+        assert r.returncode == 0, r.stderr
+        assert dump(store) == before and store.stat().st_size < size * 0.7
+    finally:
+        subprocess.run(["umount", "-l", str(enough)], check=False)
+
+
+def big_store(path: Path, mb: int) -> Path:
+    """About `mb` MB of decisions rows through the real schema, two thirds then deleted."""
+    Store(path).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?) "
+            "INSERT INTO decisions (trader, bar_at, ticker, action, side, score, f_size, "
+            "f_momentum, f_agreement, f_volatility, f_context, passed, reason, at) SELECT "
+            "'t' || (i % 7), i * 300.0, 'BTC-USD', 0.5, 'BUY', 0.9, 0.9, 0.5, 0.5, 0.5, 0.5, 0, "
+            "printf('score %.3f < 0.985 %040d', i / 1e6, i), i * 300.0 + 1 FROM n",
+            (mb * 5400,))
+        conn.execute("DELETE FROM decisions WHERE id % 3 != 0")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    return path
+
+
+def temp_files(pid: int) -> list[str]:
+    """SQLite's temporary files (unlinked when made: `etilqs_*`) a process has open."""
+    found = []
+    with contextlib.suppress(OSError):
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            with contextlib.suppress(OSError):
+                link = os.readlink(f"/proc/{pid}/fd/{fd}")
+                if "/etilqs_" in link:
+                    found.append(link.removesuffix(" (deleted)"))
+    return found
+
+
+@pytest.mark.slow
+def test_a_sigkill_at_any_point_leaves_the_store_whole(tmp_path: Path) -> None:
+    store = big_store(tmp_path / "s.db", 120)
+    cfg = config(tmp_path, store)
+    before, size = dump(store), store.stat().st_size
+    used = size - pragma(store, "freelist_count") * pragma(store, "page_size")
+    wal = Path(f"{store}-wal")
+    mtime = store.stat().st_mtime_ns
+
+    def wal_at(share: float) -> Callable[[], bool]:
+        def reached() -> bool:
+            with contextlib.suppress(OSError):
+                return wal.stat().st_size >= share * used
+            return False
+        return reached
+
+    # When to kill: while it builds the temporary copy (no WAL yet), while it copies that
+    # into the WAL (a third, two thirds), and in the checkpoint (the store file written to):
+    # only that last one comes after the commit, so that one ends compacted.
+    points: list[tuple[str, Callable[[], bool]]] = [
+        ("building the copy", lambda: temp_files(proc.pid) != []),
+        ("WAL a third", wal_at(1 / 3)),
+        ("WAL two thirds", wal_at(2 / 3)),
+        ("checkpoint", lambda: store.stat().st_mtime_ns != mtime)]
+    for name, reached in points:
+        proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config",
+                                 str(cfg), "compact"], cwd=ROOT, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None
+        assert proc.stdout.readline().startswith("compacting "), name  # past every check
+        deadline = time.monotonic() + 60
+        while not reached():
+            assert proc.poll() is None, f"compact ended before the kill {name}: too small"
+            assert time.monotonic() < deadline, name
+            time.sleep(0.001)
+        if name == "building the copy":  # SQLite's temporary database, in the store's folder
+            assert all(Path(f).parent == tmp_path for f in temp_files(proc.pid))
+        proc.kill()
+        proc.wait()
+        # whole and openable as the store's own rules open it, every row as before
+        with Store(store) as s:
+            assert s.integrity() == "ok", name
+        assert dump(store) == before, name
+        if name != "checkpoint":
+            assert store.stat().st_size == size, name  # nothing given back: not committed
+    assert store.stat().st_size < size * 0.5  # the checkpoint's commit survived the kill
+    r = cli(cfg, "compact")
+    assert r.returncode == 0, r.stderr
+    assert dump(store) == before
