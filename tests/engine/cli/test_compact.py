@@ -20,7 +20,7 @@ from engine.supervisor.lock import holder, lock_path
 from store.compact import Pages
 from store.db import Store
 from store.fixtures import add_freed_decisions
-from tests.fakes.disk import mount_tmpfs
+from tests.fakes.disk import fill, mount_tmpfs
 from tests.store.test_compact import _holder, dump, pragma, thinned_store
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -162,6 +162,40 @@ def big_store(path: Path, mb: int) -> Path:
     with Store(path) as s, s.write():
         add_freed_decisions(s.conn, mb * 5400)
     return path
+
+
+def test_a_disk_filled_while_it_runs_leaves_the_store_as_it_was(tmp_path: Path) -> None:
+    built = big_store(tmp_path / "built.db", 60)
+    need, size = needed(built), built.stat().st_size
+    before = dump(built)
+    disk = tmp_path / "disk"
+    mount_tmpfs(disk, f"{(size + need) // 1024 + 8192}k")  # passes the check up front
+    try:
+        store = disk / "s.db"
+        for _attempt in range(5):
+            shutil.copyfile(built, store)
+            proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config",
+                                     str(config(tmp_path, store)), "compact"], cwd=ROOT,
+                                    text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            assert proc.stdout is not None
+            assert proc.stdout.readline().startswith("compacting ")
+            fill(disk / "filler")  # something else takes the rest of the disk meanwhile
+            out, err = proc.communicate(timeout=120)
+            if proc.returncode != 0:
+                break
+            (disk / "filler").unlink()  # it finished first: again
+            store.unlink()
+        else:
+            pytest.fail("compact always finished before the disk was full")
+        assert proc.returncode == 1 and out == "" and err.count("\n") == 1, err
+        assert err.startswith(f"cappuccino: {store}: VACUUM failed (") and \
+            "full" in err and err.endswith("the store was left as it was\n"), err
+        (disk / "filler").unlink()
+        assert store.stat().st_size == size and dump(store) == before
+        with Store(store) as s:
+            assert s.integrity() == "ok"
+    finally:
+        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def temp_files(pid: int) -> list[str]:
