@@ -125,7 +125,7 @@ def trial_evidence_facts(cfg: Config, store: Store, study: str,
     out: list[EvidenceFacts | None] = []
     for t in trials:
         ev = study_evidence(cfg, store, study, t)
-        out.append(None if ev.best is None else ev.best.facts(ev.pbo))
+        out.append(ev.facts())  # N: every trial on the same data (engine.study.pool)
     return out
 
 

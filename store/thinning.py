@@ -58,14 +58,6 @@ def traders_with_rows(store: Store) -> list[str]:
     return sorted(names)
 
 
-def trader_clock(store: Store, trader: str) -> float | None:
-    """The trader's own clock: its newest equity or decision time (bar time in a replay)."""
-    row = store.one("SELECT MAX(t) FROM (SELECT MAX(at) AS t FROM equity WHERE trader = :t "
-                    "UNION ALL SELECT MAX(at) FROM decisions WHERE trader = :t)",
-                    {"t": trader})
-    return None if row is None or row[0] is None else float(row[0])
-
-
 def cutoff_for(clock: float, days: float) -> float:
     """Rows before this are thinned: `days` before the clock, down to a UTC day boundary."""
     return (clock - days * DAY_S) // DAY_S * DAY_S

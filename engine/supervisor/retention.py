@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import Config
-from store import alerts, commands, outbox, registry, thinning
+from store import alerts, commands, outbox, registry, thinning, views
 from store.db import Store
 
 log = logging.getLogger("cappuccino.supervisor")
@@ -176,7 +176,7 @@ def thin_trading(store: Store, days: float, now: float,
     if not days:
         return thinning.Thinned()
     for name in thinning.traders_with_rows(store):
-        clock = thinning.trader_clock(store, name)
+        clock = views.trader_clock(store, name)
         if clock is None or used >= max_batches:
             continue
         clock = min(clock, now + DAY_S)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from engine.bench.books import BARS_PER_DAY, write_days
-from store import thinning
+from store import thinning, views
 from store.db import Store
 
 DAY = 86400.0
@@ -45,7 +45,7 @@ def test_old_rows_thin_to_what_the_books_need_and_the_window_stays_whole(
         store: Store) -> None:
     write_days(store, "t", 0, 40 * BARS_PER_DAY)
     before = snapshot(store, "t")
-    clock = thinning.trader_clock(store, "t")
+    clock = views.trader_clock(store, "t")
     assert clock is not None
     cutoff = thinning.cutoff_for(clock, WINDOW)
     assert cutoff % DAY == 0 and clock - cutoff >= WINDOW * DAY
@@ -88,7 +88,7 @@ def test_a_small_budget_goes_in_bounded_batches_to_the_same_end(tmp_path: Path) 
     for budget in (3, 10_000):
         with Store(tmp_path / f"b{budget}.db") as s:
             write_days(s, "t", 0, 36 * BARS_PER_DAY)
-            clock = thinning.trader_clock(s, "t")
+            clock = views.trader_clock(s, "t")
             assert clock is not None
             cutoff = thinning.cutoff_for(clock, WINDOW)
             passes = 0
@@ -116,7 +116,7 @@ def test_each_trader_on_its_own_clock(store: Store) -> None:
     t = thin_trading(store, WINDOW, time.time(), max_batches=10_000)
     assert t.decisions > 0 and t.equity == 0
     assert snapshot(store, "live") == before_live  # its day is inside its own window
-    clock = thinning.trader_clock(store, "replay")
+    clock = views.trader_clock(store, "replay")
     assert clock is not None
     cutoff = thinning.cutoff_for(clock, WINDOW)
     left = rows(store, "SELECT passed, reason FROM decisions WHERE trader = 'replay' "
@@ -157,7 +157,7 @@ def test_a_writer_process_keeps_writing_while_a_backlog_thins(tmp_path: Path) ->
             while rows(s, "SELECT count(*) FROM equity WHERE trader = 'w'")[0][0] < 5:
                 assert time.monotonic() < deadline, "the writer never wrote"
                 time.sleep(0.05)
-            clock = thinning.trader_clock(s, "t")
+            clock = views.trader_clock(s, "t")
             assert clock is not None
             t0 = time.time()
             done = thinning.thin_trader(s, "t", thinning.cutoff_for(clock, WINDOW), 10_000)

@@ -90,7 +90,7 @@ def test_no_figure_changes_for_the_window_it_covers(make_config: Callable[..., C
         _trader(store, "short")
         write_days(store, "long", 0, 45 * BARS_PER_DAY)
         write_days(store, "short", 35 * BARS_PER_DAY, 10 * BARS_PER_DAY, seed=3)
-        clock = thinning.trader_clock(store, "long")
+        clock = views.trader_clock(store, "long")
         assert clock is not None
         cutoff = thinning.cutoff_for(clock, 31)
         before = {n: figures(cfg, store, n, cutoff) for n in ("long", "short")}
