@@ -57,9 +57,10 @@ class Pages:
 
     def needed_bytes(self) -> int:
         """Disk the VACUUM may take in the store's folder: the temporary copy of the pages in
-        use, and the WAL holding them again (page + frame header each)."""
+        use, and the WAL holding them again (page + frame header each); 2 % more, should the
+        rebuilt b-trees pack less tightly."""
         per_page = 2 * self.page_size + WAL_FRAME_HEADER
-        return (self.page_count - self.freelist) * per_page + MARGIN_BYTES
+        return (self.page_count - self.freelist) * per_page * 51 // 50 + MARGIN_BYTES
 
 
 @dataclass(frozen=True)

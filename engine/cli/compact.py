@@ -122,5 +122,5 @@ def _held_message(path: Path) -> str:
     if len(pids) > SHOWN_HOLDERS:
         who += f" and {len(pids) - SHOWN_HOLDERS} more"
     return (f"{path}: in use by {who or 'another process (not visible here)'}; compact works "
-            "offline only: stop it (`cappuccino stop all`; the console too) and compact "
-            "again; nothing was changed")
+            "offline only: stop them (`cappuccino stop all`, then `kill` the supervisor; the "
+            "console too) and compact again; nothing was changed")

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from engine.bench.books import BARS_PER_DAY, write_days
-from store import thinning
+from store import thinning, views
 from store.commands import insert_command
 from store.compact import Busy, Exclusive, NotCompacted, compact
 from store.db import Store
@@ -61,7 +61,7 @@ def thinned_store(path: Path, days: int = 60) -> Path:
     and a few commands, half of them deleted (sqlite_sequence keeps counting)."""
     with Store(path) as s:
         write_days(s, "t", 0, days * BARS_PER_DAY)
-        clock = thinning.trader_clock(s, "t")
+        clock = views.trader_clock(s, "t")
         assert clock is not None
         thinning.thin_trader(s, "t", thinning.cutoff_for(clock, 31), max_batches=100_000)
         ids = [insert_command(s, "stop", f"p{i}", source="cli") for i in range(6)]
