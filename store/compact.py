@@ -98,12 +98,20 @@ class Exclusive:
 
     def pages(self) -> Pages:
         c = self.conn
-        return Pages(int(c.execute("PRAGMA page_size").fetchone()[0]),
-                     int(c.execute("PRAGMA page_count").fetchone()[0]),
-                     int(c.execute("PRAGMA freelist_count").fetchone()[0]))
+        try:
+            return Pages(int(c.execute("PRAGMA page_size").fetchone()[0]),
+                         int(c.execute("PRAGMA page_count").fetchone()[0]),
+                         int(c.execute("PRAGMA freelist_count").fetchone()[0]))
+        except sqlite3.Error as e:
+            raise NotCompacted(f"{self.path}: {e}; the store was left as it is") from None
 
     def integrity(self) -> str:
-        rows = self.conn.execute("PRAGMA integrity_check(3)").fetchall()
+        """"ok", or the first problems; a page too broken to walk stops the check with an
+        error, which is its finding too."""
+        try:
+            rows = self.conn.execute("PRAGMA integrity_check(3)").fetchall()
+        except sqlite3.DatabaseError as e:
+            return str(e)
         return " / ".join(" ".join(str(r[0]).split()) for r in rows)
 
     def close(self) -> None:
@@ -130,9 +138,9 @@ def compact(db: Exclusive) -> Compacted:
     bytes_before = os.stat(path).st_size
     # The temporary database next to the store, on the file system that was checked.
     folder = str(path.resolve().parent).replace("'", "''")
-    db.conn.execute(f"PRAGMA temp_store_directory = '{folder}'")
     t1 = time.monotonic()
     try:
+        db.conn.execute(f"PRAGMA temp_store_directory = '{folder}'")
         db.conn.execute("VACUUM")
         busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.Error as e:

@@ -121,6 +121,23 @@ def test_refused_while_any_process_has_the_store_open_naming_it(tmp_path: Path) 
     assert holder(lock_path(store)) is None  # the supervisor's lock was given back
 
 
+def test_a_store_with_a_broken_page_is_refused_in_one_line_and_left_as_it_was(
+        tmp_path: Path) -> None:
+    store = thinned_store(tmp_path / "s.db", days=35)
+    page = pragma(store, "page_size")
+    with store.open("r+b") as f:  # nobody has it open: the test breaks a b-tree page
+        f.seek(2 * page)  # page 3: a table's root, so the check cannot even walk it
+        f.write(b"\xde\xad\xbe\xef" * (page // 4))
+    broken = store.read_bytes()
+
+    r = cli(config(tmp_path, store), "compact")
+
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr == (f"cappuccino: {store}: integrity_check before compacting: database "
+                        "disk image is malformed; nothing was changed (restore a backup)\n")
+    assert store.read_bytes() == broken
+
+
 def test_refused_with_the_figures_when_the_disk_is_too_small(tmp_path: Path) -> None:
     built = thinned_store(tmp_path / "built.db")
     need, size = needed(built), built.stat().st_size
