@@ -137,10 +137,16 @@ def compact(db: Exclusive) -> Compacted:
     before = db.pages()
     bytes_before = os.stat(path).st_size
     # The temporary database next to the store, on the file system that was checked.
-    folder = str(path.resolve().parent).replace("'", "''")
+    folder = str(path.resolve().parent)
     t1 = time.monotonic()
     try:
-        db.conn.execute(f"PRAGMA temp_store_directory = '{folder}'")
+        quoted = folder.replace("'", "''")
+        db.conn.execute(f"PRAGMA temp_store_directory = '{quoted}'")
+        if db.conn.execute("PRAGMA temp_store_directory").fetchone()[0] != folder:
+            # a build without the (deprecated) pragma: the copy would land on another disk
+            raise NotCompacted(f"{path}: this SQLite ignores temp_store_directory, so its "
+                               "temporary copy could not be kept beside the store; nothing "
+                               "was changed")
         db.conn.execute("VACUUM")
         busy, _, _ = db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.Error as e:
