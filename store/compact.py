@@ -105,6 +105,16 @@ class Exclusive:
         except sqlite3.Error as e:
             raise NotCompacted(f"{self.path}: {e}; the store was left as it is") from None
 
+    def recorded_processes(self) -> list[tuple[str, int, float | None]]:
+        """(name, pid, create_time) of the processes table's rows with a pid: what the
+        supervisor last saw running (it may have died and left them running)."""
+        try:
+            rows = self.conn.execute("SELECT name, pid, create_time FROM processes WHERE "
+                                     "pid IS NOT NULL ORDER BY name").fetchall()
+        except sqlite3.Error as e:
+            raise NotCompacted(f"{self.path}: {e}; the store was left as it is") from None
+        return [(str(n), int(p), None if c is None else float(c)) for n, p, c in rows]
+
     def integrity(self) -> str:
         """"ok", or the first problems; a page too broken to walk stops the check with an
         error, which is its finding too."""

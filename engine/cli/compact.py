@@ -85,6 +85,12 @@ def _compact(path: Path) -> int:
         raise JobError(str(e)) from None
     bytes_before = on_disk(path)
     try:
+        running = _still_running(db.recorded_processes())
+        if running:
+            raise JobError(f"{path}: supervised processes still run without the supervisor: "
+                           f"{running}; compact works offline only: stop them (`cappuccino "
+                           "stop all`, then `kill` the supervisor) and compact again; nothing "
+                           "was changed")
         pages = db.pages()
         if pages.freelist == 0:
             print(f"{path}: no free pages, nothing to give back ({bytes_before:,} bytes)")
@@ -109,6 +115,18 @@ def _compact(path: Path) -> int:
           f"({mb(bytes_before - bytes_after)} returned) in {done.seconds:.2f} s; "
           f"integrity_check ok before and after ({done.check_seconds:.2f} s)")
     return 0
+
+
+def _still_running(recorded: list[tuple[str, int, float | None]]) -> str:
+    """The supervised processes alive between two uses of the store (a process that has it
+    open is refused already); identity as the supervisor's: pid, start time, environment."""
+    from engine.supervisor.spawn import same_process
+    from engine.text import printable
+
+    alive = [f"{printable(name)} (pid {pid})" for name, pid, created in recorded
+             if same_process(pid, created, name)]
+    more = f" and {len(alive) - SHOWN_HOLDERS} more" if len(alive) > SHOWN_HOLDERS else ""
+    return ", ".join(alive[:SHOWN_HOLDERS]) + more
 
 
 def _held_message(path: Path) -> str:

@@ -14,12 +14,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import psutil
 import pytest
 
+from engine.runtime import ENV_PROCESS_NAME
 from engine.supervisor.lock import holder, lock_path
 from store.compact import Pages
 from store.db import Store
 from store.fixtures import add_freed_decisions
+from store.processes import update_process, upsert_process
 from tests.fakes.disk import fill, mount_tmpfs
 from tests.store.test_compact import _holder, dump, pragma, thinned_store
 
@@ -119,6 +122,38 @@ def test_refused_while_any_process_has_the_store_open_naming_it(tmp_path: Path) 
     assert "offline only" in r.stderr and "nothing was changed" in r.stderr
     assert dump(store) == before and pragma(store, "freelist_count") > 0
     assert holder(lock_path(store)) is None  # the supervisor's lock was given back
+
+
+def test_refused_while_a_supervised_process_outlives_its_supervisor(tmp_path: Path) -> None:
+    """A trader between two uses of the store holds no lock: the processes table and the
+    supervisor's own identity check (pid, start time, environment) find it."""
+    store = thinned_store(tmp_path / "s.db", days=35)
+    cfg = config(tmp_path, store)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
+                             env={**os.environ, ENV_PROCESS_NAME: "trader-x"})
+    try:
+        with Store(store) as s:
+            upsert_process(s, "trader-x", "trader", ["trade", "--name", "x"])
+            update_process(s, "trader-x", state="RUNNING", pid=child.pid,
+                           create_time=psutil.Process(child.pid).create_time())
+            upsert_process(s, "trader-gone", "trader", ["trade", "--name", "gone"])
+            update_process(s, "trader-gone", state="RUNNING", pid=child.pid,
+                           create_time=1.0)  # its pid taken by another process since
+        before = dump(store)
+
+        r = cli(cfg, "compact")
+
+        assert r.returncode == 1 and r.stdout == "", r.stderr
+        assert r.stderr.startswith(f"cappuccino: {store}: supervised processes still run "
+                                   f"without the supervisor: trader-x (pid {child.pid}); "
+                                   "compact works offline only"), r.stderr
+        assert r.stderr.count("\n") == 1 and dump(store) == before
+    finally:
+        child.kill()
+        child.wait()
+    r = cli(cfg, "compact")  # the rows stay, their processes are gone
+    assert r.returncode == 0, r.stderr
+    assert dump(store) == before
 
 
 def test_a_store_with_a_broken_page_is_refused_in_one_line_and_left_as_it_was(
