@@ -3,8 +3,9 @@
 Thinning frees pages that the next days' rows reuse; after the first sweep of a long backlog
 most of the file can be free. This runs SQLite's VACUUM in place (store.compact says why not
 a copy renamed over the store) once nothing else has the store open: the supervisor's lock
-is taken for the whole job (no supervisor can start meanwhile) and SQLite's exclusive lock
-proves no other process holds the store.
+is taken for the whole job (no supervisor can start meanwhile), SQLite's exclusive lock
+proves no other process holds the store, and no process the supervisor recorded is still
+alive (one between two uses of the store holds no lock).
 
 Exit 0 when compacted (or nothing was free), 1 when it was refused or failed (a process
 holds the store, too little disk, a failed integrity check: the store is then as it was),
