@@ -112,7 +112,9 @@ class Exclusive:
             rows = self.conn.execute("SELECT name, pid, create_time FROM processes WHERE "
                                      "pid IS NOT NULL ORDER BY name").fetchall()
         except sqlite3.Error as e:
-            raise NotCompacted(f"{self.path}: {e}; the store was left as it is") from None
+            raise NotCompacted(f"{self.path}: cannot read the processes table ({e}); the "
+                               "store was left as it is (`cappuccino doctor` checks it)") \
+                from None
         return [(str(n), int(p), None if c is None else float(c)) for n, p, c in rows]
 
     def integrity(self) -> str:

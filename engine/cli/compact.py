@@ -105,10 +105,9 @@ def _compact(path: Path) -> int:
         print(f"compacting {path}: {mb(pages.file_bytes)}, {mb(pages.free_bytes)} of it free "
               f"pages; up to {mb(need)} of the {mb(free)} free on disk used meanwhile",
               flush=True)
-        try:
-            done = compact(db)
-        except NotCompacted as e:
-            raise JobError(str(e)) from None
+        done = compact(db)
+    except NotCompacted as e:  # a check failed or VACUUM rolled back: the store as it was
+        raise JobError(str(e)) from None
     finally:
         db.close()  # the last connection: SQLite removes the emptied -wal and -shm
     bytes_after = on_disk(path)
