@@ -66,6 +66,9 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         fd = lock.acquire(lock.lock_path(path))
     except lock.AlreadyRunning as e:
         pid = e.pid or "?"
+        if e.pid and _is_compact(e.pid):  # it holds the supervisor's lock meanwhile
+            raise JobError(f"{path}: another compact is running (pid {pid}); wait for it; "
+                           "nothing was changed") from None
         raise JobError(f"{path}: the supervisor is running (pid {pid}); compact works "
                        f"offline only: run `cappuccino stop all`, then `kill {pid}`, and "
                        "compact again; nothing was changed") from None
@@ -73,6 +76,16 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
         return _compact(path)
     finally:
         os.close(fd)  # the kernel drops the supervisor's lock with it
+
+
+def _is_compact(pid: int) -> bool:
+    import psutil
+
+    try:
+        argv: list[str] = psutil.Process(pid).cmdline()
+        return argv[-1:] == ["compact"]
+    except psutil.Error:
+        return False
 
 
 def _compact(path: Path) -> int:

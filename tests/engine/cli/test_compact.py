@@ -108,6 +108,30 @@ def test_refused_while_a_real_supervisor_runs_then_done_once_it_stopped(
     assert dump(store) == before and store.stat().st_size < size
 
 
+def test_a_second_compact_waits_for_the_first(tmp_path: Path) -> None:
+    store = big_store(tmp_path / "s.db", 30)
+    cfg = config(tmp_path, store)
+    before = dump(store)
+    first = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
+                              "compact"], cwd=ROOT, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    try:
+        assert first.stdout is not None
+        assert first.stdout.readline().startswith("compacting ")
+        first.send_signal(signal.SIGSTOP)  # held mid-way, the supervisor's lock with it
+
+        r = cli(cfg, "compact")
+
+        assert (r.returncode, r.stdout) == (1, ""), r.stderr
+        assert r.stderr == (f"cappuccino: {store}: another compact is running (pid "
+                            f"{first.pid}); wait for it; nothing was changed\n")
+    finally:
+        first.send_signal(signal.SIGCONT)
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and out.startswith("compacted "), err
+    assert dump(store) == before
+
+
 def test_refused_while_any_process_has_the_store_open_naming_it(tmp_path: Path) -> None:
     store = thinned_store(tmp_path / "s.db", days=35)
     cfg = config(tmp_path, store)
