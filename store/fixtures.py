@@ -59,6 +59,18 @@ def add_attempts(conn: sqlite3.Connection, rows: Iterable[Row]) -> None:
         "started_at, ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
 
 
+def add_freed_decisions(conn: sqlite3.Connection, n: int) -> None:
+    """n decision rows (~190 bytes each with their indexes), then two thirds deleted: a store
+    whose file is mostly free pages, as after thinning a long backlog (`cappuccino compact`)."""
+    conn.execute(
+        "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < ?) "
+        "INSERT INTO decisions (trader, bar_at, ticker, action, side, score, f_size, "
+        "f_momentum, f_agreement, f_volatility, f_context, passed, reason, at) SELECT "
+        "'t' || (i % 7), i * 300.0, 'BTC-USD', 0.5, 'BUY', 0.9, 0.9, 0.5, 0.5, 0.5, 0.5, 0, "
+        "printf('score %.3f < 0.985 %040d', i / 1e6, i), i * 300.0 + 1 FROM k", (n,))
+    conn.execute("DELETE FROM decisions WHERE id % 3 != 0")
+
+
 def fast_load(conn: sqlite3.Connection) -> None:
     """Building a throwaway bench store: no fsync, a big page cache. Never on a real store."""
     conn.execute("PRAGMA synchronous = OFF")

@@ -7,6 +7,9 @@
   console's queries (store.views: last_fills, equity_curve (key "equity_series"), trial_counts) while 4 writers
   keep inserting; the value is the worst of the three p95s.
 - store_open_ms: opening that store (quick_check + migrations check), as every CLI command does.
+- store_compact_s_per_100mb: `cappuccino compact`'s VACUUM and checkpoint (store.compact) of
+  a store two thirds free pages, per 100 MB of file before (120 MB; quick: 30 MB); the note
+  gives the file before and after and the integrity checks' time, which come on top.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from engine.bench import Result
+from store.compact import Exclusive, compact
 from store.db import Store, StoreError
 from store.fixtures import (
     add_attempts,
     add_equity_with_benchmark,
     add_fills,
+    add_freed_decisions,
     fast_load,
     settle,
     total_fills,
@@ -238,4 +243,16 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     out = bench_write(workdir / "write.db", 40_000 if quick else 400_000)
     out |= bench_query(workdir / "query.db", fills=100_000 if quick else 1_000_000,
                        equity=10_000 if quick else 100_000, rounds=60 if quick else 300)
+    out |= bench_compact(workdir / "compact.db", 30 if quick else 120)
     return out
+
+
+def bench_compact(path: Path, mb: int) -> dict[str, Result]:
+    with Store(path) as s, s.write():
+        add_freed_decisions(s.conn, mb * 5400)
+    with Exclusive(path) as db:
+        done = compact(db)
+    per = done.seconds / (done.bytes_before / 1e8)
+    note = (f"{done.bytes_before / 1e6:.0f} MB -> {done.bytes_after / 1e6:.0f} MB in "
+            f"{done.seconds:.2f} s; integrity checks before and after {done.check_seconds:.2f} s")
+    return {"store_compact_s_per_100mb": Result(per, "s/100MB", note=note)}

@@ -24,7 +24,7 @@ from engine.names import UnknownName
 MODULES = (
     "status", "procs", "supervise", "train", "worker", "trade", "monitor", "sample", "notify",
     "data", "promote", "trading_state", "exits", "bench", "check", "report", "export",
-    "conviction", "doctor", "demo", "study", "soak", "telegram", "backtest",
+    "conviction", "doctor", "compact", "demo", "study", "soak", "telegram", "backtest",
 )
 # Commands that read or steer what runs: with no config named (a ./cappuccino.toml is not
 # named: a checkout ships the reference one) and no store, they use the demo's store

@@ -123,8 +123,15 @@ def split_store_holders(path: str | Path) -> list[tuple[int, str]]:
     writes is lost (issue 10's corruption began like this). Read from /proc/*/fd links
     (readlink opens nothing); other users' processes are visible to root only.
     """
+    return store_holders(path, deleted=True)
+
+
+def store_holders(path: str | Path, *, deleted: bool = False) -> list[tuple[int, str]]:
+    """(pid, file) of processes holding the store file, its -wal or -shm open (the
+    deleted ones with `deleted`), from /proc/*/fd links; other users' need root."""
     base = os.path.realpath(path)
-    targets = {f"{base}{suffix} (deleted)" for suffix in ("", "-wal", "-shm")}
+    mark = " (deleted)" if deleted else ""
+    targets = {f"{base}{suffix}{mark}" for suffix in ("", "-wal", "-shm")}
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -140,7 +147,7 @@ def split_store_holders(path: str | Path) -> list[tuple[int, str]]:
             except OSError:
                 continue
             if link in targets:
-                found.append((int(entry), link.removesuffix(" (deleted)")))
+                found.append((int(entry), link.removesuffix(mark) if mark else link))
                 break
     return found
 
@@ -151,14 +158,14 @@ def check_split_store(cfg: Config) -> Check:
     holders = split_store_holders(cfg.store.path)
     if not holders:
         return Check("split store", "ok", "no process holds a deleted store, -wal or -shm")
-    who = ", ".join(f"pid {pid} ({_cmd(pid)}) holds deleted {Path(f).name}"
+    who = ", ".join(f"pid {pid} ({command_line(pid)}) holds deleted {Path(f).name}"
                     for pid, f in holders)
     return Check("split store", "fail", f"{who}: its writes are lost to every other process; "
                  "stop it (`cappuccino stop NAME` or kill PID), then run `cappuccino doctor` "
                  "again for the integrity check")
 
 
-def _cmd(pid: int) -> str:
+def command_line(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
     except OSError:

@@ -100,6 +100,9 @@ CASES: list[Case] = [
     ("sample 0-byte store", [*Z, "sample", "--once"], 1, "zero.db", ()),
     ("notify corrupt store", [*C, "notify", "--pending"], 1, "corrupt.db", ()),
     ("supervise corrupt store", [*C, "supervise"], 1, "corrupt.db", ()),
+    ("compact 0-byte store", [*Z, "compact"], 1, "zero.db", ()),
+    ("compact corrupt store", [*C, "compact"], 1, "corrupt.db", ()),
+    ("compact an argument", ["compact", "now"], 2, "now", ()),
     ("soak bad minutes", ["soak", "--minutes", "-1"], 2, "--minutes", ()),
     ("soak non-numeric kill rounds", ["soak", "--kill-rounds", "many"], 2, "many", ()),
     # process control
