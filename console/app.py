@@ -16,7 +16,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from console.commands import MUTATING, CommandRequest
 from console.data import EXECUTION_WINDOW_S, Loader, ProcessLoader, Snapshot
@@ -30,6 +30,7 @@ from widgets.conviction import ConvictionPane
 from widgets.execution import ExecutionPane
 from widgets.fmt import clock as fmt_clock
 from widgets.fmt import stamp as fmt_stamp
+from widgets.footer import Footer
 from widgets.gpu import GpuPane, system_line
 from widgets.line_table import LineTable
 from widgets.positions import PositionsPane
