@@ -17,9 +17,14 @@ from engine.soak.venues import CONFIG, Market, P
 from engine.soak.workdir import TICKERS, tiny_model
 from store.db import Store
 from store.fixtures import equity_f_series
-from tests.fakes.fake_alpaca import FakeAlpaca
 from tests.fakes.shifted_clock import clock_shift
-from tests.fakes.trade_proc import clean_env, start_trader, trade_argv, wait_while_alive
+from tests.fakes.trade_proc import (
+    clean_env,
+    paper_alpaca,
+    start_trader,
+    trade_argv,
+    wait_while_alive,
+)
 
 SPEED = 100.0  # a 5-minute bar every 3 s
 
@@ -35,12 +40,9 @@ def bar_times(db: Path) -> list[float]:
 def test_a_machine_clock_step_decides_no_future_bar_and_stops_no_bar(tmp_path: Path) -> None:
     env = clean_env()
     with ExitStack() as stack:
-        fake = FakeAlpaca()
-        stack.enter_context(fake)
         cfg_path = tmp_path / "cappuccino.toml"
-        cfg_path.write_text(CONFIG.replace("clock_check_s = 0.1", "clock_check_s = 1")
-                            + f'[alpaca]\nurl_override = "{fake.base_url}"\n'
-                            f'data_url_override = "{fake.base_url}"\n')
+        fake = paper_alpaca(stack, env, cfg_path,
+                            CONFIG.replace("clock_check_s = 0.1", "clock_check_s = 1"))
         cfg = load_config(cfg_path, environ={})
         tiny_model(tmp_path / "model", cfg)
         first = math.floor(time.time() / P) * P - 400 * P
@@ -49,7 +51,7 @@ def test_a_machine_clock_step_decides_no_future_bar_and_stops_no_bar(tmp_path: P
         market.start()
         stack.callback(market.halt.set)
         shift, shifted = clock_shift(tmp_path)
-        env.update(APCA_API_KEY_ID="PKTEST", APCA_API_SECRET_KEY="s3cret", **shifted)
+        env.update(shifted)
         log = tmp_path / "trader.log"
         db = Path(cfg.store.path)
         proc = start_trader(stack, trade_argv(cfg_path, tmp_path / "model", "alpaca", TICKERS,
