@@ -1,7 +1,8 @@
 """The console's memory over many refreshes: what stays alive after a full collection must not
 grow with the number of refreshes, pane switches and dialogs. Every pane switch used to leave
 the footer's old keys alive for good (Textual's data_bind watchers, widgets/footer.py): ~19
-widgets with their styles and render caches a switch, 81 -> 360 MB in a 20-minute soak."""
+widgets with their styles and render caches a switch, 81 -> 360 MB in a 20-minute soak; and
+every dialog left its widgets' rendered lines in a Textual cache (widgets/styles_cache.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import collections
 import gc
 from typing import Any
 
+from textual._styles_cache import StylesCache
 from textual.dom import DOMNode
 from textual.widgets._footer import FooterKey
 
@@ -17,12 +19,13 @@ from console.app import PANES, CappuccinoApp
 ROUNDS = 48
 
 
-def live_nodes() -> collections.Counter[str]:
-    """Widgets (DOM nodes) alive after a full collection, by class."""
-    gc.unfreeze()  # the console freezes its heap (app._freeze_heap): collect all of it
-    gc.collect()
+def live_nodes(app: CappuccinoApp) -> collections.Counter[str]:
+    """Widgets (DOM nodes) and their render caches alive after the console's own full
+    collection (which unfreezes the heap it freezes after each refresh), by class."""
+    app._full_gc()
+    gc.unfreeze()
     return collections.Counter(type(o).__qualname__ for o in gc.get_objects()
-                               if isinstance(o, DOMNode))
+                               if isinstance(o, DOMNode | StylesCache))
 
 
 async def refresh(app: CappuccinoApp, pilot: Any) -> None:
@@ -44,7 +47,7 @@ async def test_refreshes_switches_and_dialogs_leave_no_widget_behind(env: Any) -
             await pilot.pause(0.2)
             await pilot.press("escape")
         await pilot.pause(0.2)
-        before = live_nodes()
+        before = live_nodes(app)
         for i in range(ROUNDS):
             await pilot.press(str(i % len(PANES) + 1))
             if i % 8 == 0:
@@ -53,7 +56,7 @@ async def test_refreshes_switches_and_dialogs_leave_no_widget_behind(env: Any) -
                 await pilot.press("escape")
             await refresh(app, pilot)
         await pilot.pause(0.2)
-        after = live_nodes()
+        after = live_nodes(app)
         shown = len(app.screen.query(FooterKey))
         assert 0 < shown <= after["FooterKey"] <= 2 * shown, (shown, after["FooterKey"])
         grown = after.copy()
