@@ -2,7 +2,8 @@
 
 trial -> paper: the trial completed with a model, its objective > paper_min_objective, and
 its deflated evidence (engine.study.evidence) holds: deflated Sharpe ratio >= paper_min_dsr
-(Bailey & López de Prado 2014, N = every trial attempted), the study's PBO <=
+(Bailey & López de Prado 2014, N = every trial attempted on the same data, in any study:
+engine.study.pool), the study's PBO <=
 paper_max_pbo (CSCV, Bailey et al. 2015), the lower end of the held-out active Sharpe's 95 %
 block-bootstrap interval > paper_min_holdout_lo, and the objective above each trivial
 baseline's (cash, HODL, equal weight, best static tilt; the same objective) by more than
@@ -62,6 +63,10 @@ class EvidenceFacts:
     holdout_lo: float | None
     objective: float | None
     baselines: dict[str, float | None]
+    dsr_trials: int | None = None  # N the DSR deflates by: every trial on the same data
+    own_trials: int | None = None  # ... of which the trial's own study holds
+    dsr_pool: str = ""             # where N comes from, in words (engine.study.pool)
+    pool_note: str = ""            # what could not be counted: N may be short, so refuse
 
 
 @dataclass(frozen=True)
@@ -69,7 +74,7 @@ class PaperFacts:
     trader: str
     mode: str
     hours: float               # span of the trader's equity record on paper
-    sharpe: float | None       # annualised, over the whole paper period
+    sharpe: float | None       # annualised, over the full-resolution part of the period
     returns: int
     severe_alerts: int         # CRITICAL or EMERGENCY alerts during the paper period
     trades_per_day: float
@@ -99,12 +104,16 @@ def evidence_gates(g: GatesSection, e: EvidenceFacts | None,
     if e is None:
         return [GateResult(f"{p}study evidence", "missing", "evidence.npz of the trial", False)]
     out = [GateResult(f"{p}deflated Sharpe ratio", _r(e.dsr), f">= {g.paper_min_dsr:g}",
-                      e.dsr is not None and e.dsr >= g.paper_min_dsr),
-           GateResult(f"{p}PBO", _r(e.pbo), f"<= {g.paper_max_pbo:g}",
-                      e.pbo is not None and e.pbo <= g.paper_max_pbo),
-           GateResult(f"{p}held-out active Sharpe 95% low", _r(e.holdout_lo, 3),
-                      f"> {g.paper_min_holdout_lo:g}",
-                      e.holdout_lo is not None and e.holdout_lo > g.paper_min_holdout_lo)]
+                      e.dsr is not None and e.dsr >= g.paper_min_dsr)]
+    if e.dsr_trials is not None:  # N counts every study on the data: no study shopping
+        out.append(GateResult(f"{p}deflated Sharpe N (trials on the same data)", e.dsr_trials,
+                              f">= {e.own_trials} ({e.dsr_pool})",
+                              not e.pool_note and e.dsr_trials >= (e.own_trials or 0)))
+    out += [GateResult(f"{p}PBO", _r(e.pbo), f"<= {g.paper_max_pbo:g}",
+                       e.pbo is not None and e.pbo <= g.paper_max_pbo),
+            GateResult(f"{p}held-out active Sharpe 95% low", _r(e.holdout_lo, 3),
+                       f"> {g.paper_min_holdout_lo:g}",
+                       e.holdout_lo is not None and e.holdout_lo > g.paper_min_holdout_lo)]
     for name, b in e.baselines.items():
         margin = None if b is None or e.objective is None else e.objective - b
         out.append(GateResult(f"{p}objective over {name.replace('_', ' ')}", _r(margin, 3),

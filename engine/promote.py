@@ -5,7 +5,10 @@ written (the console can show exactly what will be enforced). `promote(cfg, stor
 now)` reads the facts, evaluates engine.gates, records the
 promotion or refusal (with every gate value) in the promotions table, emits a "promotion" or
 "capital" event, and on success inserts a "trade" command for the supervisor (paper: broker
-[gates] paper_broker; live: coinbase with live=True). It never waits on the supervisor, so it
+[gates] paper_broker; live: coinbase with live=True) in the same store write as the
+promotion, which records the command's arguments (what check_spawn later holds a trader row
+to) and is refused, unrecorded, while that trader runs or is being started: of two
+promotions of one trader at once, one is recorded. It never waits on the supervisor, so it
 runs the same from the CLI and inside the supervisor's handler thread (execute_command /
 change_capital). A refusal raises PromotionRefused naming the failed gates; --force with a
 reason overrides it and is recorded as forced.
@@ -38,12 +41,20 @@ from engine.gates import (
 from engine.metrics import series_sharpe, trades_per_day
 from engine.notify.events import emit
 from store import promotions as prom
+from store import thinning
 from store.alerts import count_alerts
-from store.commands import CommandRow, insert_command
+from store.commands import CommandRow
 from store.db import Store
 from store.db import now as store_now
-from store.processes import get_process
-from store.promotions import insert_promotion, last_capital_change
+from store.processes import get_process, update_process
+from store.promotions import (
+    Blocker,
+    TraderBusy,
+    insert_promotion,
+    insert_promotion_and_start,
+    last_capital_change,
+    start_blocker,
+)
 from store.trading import TraderRow, get_trader
 
 WEEK_S = 7 * 86_400.0
@@ -114,7 +125,7 @@ def trial_evidence_facts(cfg: Config, store: Store, study: str,
     out: list[EvidenceFacts | None] = []
     for t in trials:
         ev = study_evidence(cfg, store, study, t)
-        out.append(None if ev.best is None else ev.best.facts(ev.pbo))
+        out.append(ev.facts())  # N: every trial on the same data (engine.study.pool)
     return out
 
 
@@ -133,7 +144,11 @@ def paper_facts(store: Store, name: str) -> PaperFacts:
     arr = np.asarray(rows, dtype=float)
     first, last = float(arr[0, 0]), float(arr[-1, 0])
     hours = (last - first) / 3600.0
-    sharpe, n = series_sharpe(arr[:, 0], arr[:, 1])
+    # Sharpe over the full-resolution equity only: retention thins older rows to hourly
+    # points, and a median-spaced Sharpe of mixed spacings would be neither
+    full = thinning.full_since(store, name)
+    fine = arr if full is None else arr[arr[:, 0] >= full]
+    sharpe, n = series_sharpe(fine[:, 0], fine[:, 1])
     trades = prom.orders_filled_since(store, name, first)
     per_day = trades_per_day(trades, last - first, 1e-9 * 86_400.0)
     return PaperFacts(name, t.mode, hours, sharpe if n >= 2 else None, n,
@@ -170,13 +185,26 @@ def _check_force(req: Request) -> None:
 
 def _record(cfg: Config, store: Store, kind: str, subject: str, gates: list[GateResult],
             req: Request, trader: str | None, capital: float | None, context: dict[str, object],
-            at: float) -> tuple[int, bool, bool]:
+            at: float, start: dict[str, object] | None = None) -> tuple[int, bool, bool, int | None]:
+    """Record the promotion (or refusal); an effective one with `start` (its trade command's
+    args) is recorded with that command in one write, refused unrecorded while the trader
+    runs or is being started. Returns (promotion id, passed, forced, command id)."""
     passed = not failed(gates)
     forced = req.force and not passed
-    pid = insert_promotion(store, kind, subject, [g.to_json() for g in gates], passed,
-                           trader=trader, forced=forced, reason=req.reason,
-                           capital=None if capital is None else _money(capital), at=at)
     go = passed or forced
+    money = None if capital is None else _money(capital)
+    json_gates = [g.to_json() for g in gates]
+    cid = None
+    if go and start is not None and trader is not None:
+        try:
+            pid, cid = insert_promotion_and_start(
+                store, kind, subject, json_gates, passed, trader=trader, forced=forced,
+                reason=req.reason, capital=money, at=at, trade_args=start, source=req.source)
+        except TraderBusy as e:
+            raise PromotionError(busy_message(trader, e.blocker)) from None
+    else:
+        pid = insert_promotion(store, kind, subject, json_gates, passed, trader=trader,
+                               forced=forced, reason=req.reason, capital=money, at=at)
     verb = {"paper": "to paper", "live": "to LIVE", "capital": "capital"}[kind]
     cap = f" with capital {_money(capital)}" if capital is not None else ""
     if go:
@@ -195,7 +223,7 @@ def _record(cfg: Config, store: Store, kind: str, subject: str, gates: list[Gate
         names = ", ".join(f"{g.name} {g.shown()} (needs {g.threshold})" for g in failed(gates))
         raise PromotionRefused(f"{verb} refused for {subject}: {names} "
                                f"(promotion #{pid}; override with --force --reason TEXT)", gates)
-    return pid, passed, forced
+    return pid, passed, forced, cid
 
 
 @dataclass(frozen=True)
@@ -315,21 +343,25 @@ def plan(cfg: Config, store: Store, req: Request, now: float | None = None) -> P
     raise PromotionError(f"unknown promotion target {req.to!r} (paper, live or capital)")
 
 
-# A trader process in these states is down: a promotion may start it again under its name.
-DOWN = ("STOPPED", "EXITED", "FATAL")
+def busy_message(trader: str, b: Blocker) -> str:
+    if b.command_id is not None:
+        return (f"trader {trader} is being started (trade command #{b.command_id}, not "
+                f"finished): wait for it, then stop it first or name the new trader "
+                f"differently (--name NEW); nothing was recorded")
+    pid = f", pid {b.pid}" if b.pid else ""
+    return (f"trader {trader} is running ({b.state}{pid}): stop it first "
+            f"(`cappuccino stop trader-{trader}`) or name the new trader "
+            f"differently (--name NEW); nothing was recorded")
 
 
 def refuse_running(store: Store, trader: str) -> None:
-    """A promotion that would start `trader` while a trader of that name runs: recorded, its
-    trade command then failed "already running" - a promotion that never took effect, which
-    the gates and the operator would count. Refused before anything is recorded."""
-    row = get_process(store, f"trader-{trader}")
-    if row is None or row.state in DOWN:
-        return
-    pid = f", pid {row.pid}" if row.pid else ""
-    raise PromotionError(f"trader {trader} is running ({row.state}{pid}): stop it first "
-                         f"(`cappuccino stop trader-{trader}`) or name the new trader "
-                         f"differently (--name NEW); nothing was recorded")
+    """A promotion that would start `trader` while a trader of that name runs or is being
+    started: recorded, its trade command then failed "already running" - a promotion that
+    never took effect, which the gates and the operator would count. Refused before anything
+    is recorded. A preview: `_record` checks it again in the write that records."""
+    b = start_blocker(store, f"trader-{trader}")
+    if b is not None:
+        raise PromotionError(busy_message(trader, b))
 
 
 def promote(cfg: Config, store: Store, req: Request, now: float | None = None) -> Outcome:
@@ -339,17 +371,28 @@ def promote(cfg: Config, store: Store, req: Request, now: float | None = None) -
     p = plan(cfg, store, req, at)
     if p.trade_args is not None:
         refuse_running(store, p.trader)
-    pid, passed, forced = _record(cfg, store, p.kind, p.subject, p.gates, req, p.trader,
-                                  p.capital, p.context, at)
+    pid, passed, forced, cid = _record(cfg, store, p.kind, p.subject, p.gates, req, p.trader,
+                                       p.capital, p.context, at, p.trade_args)
     if p.trade_args is None:
         prom.set_trader_capital(store, p.trader, _money(p.capital), at)
+        _row_capital(store, p.trader, _money(p.capital))
         return Outcome(pid, p.kind, p.subject, p.trader, p.gates, passed, forced, None,
                        f"capital of {p.trader}: {_money(p.current or 0)} -> {_money(p.capital)}")
-    cid = insert_command(store, "trade", f"trader-{p.trader}", p.trade_args, source=req.source)
     where = "paper trader" if p.kind == "paper" else "LIVE trader"
     cap = f" with capital {_money(p.capital)}" if p.kind == "live" else ""
     return Outcome(pid, p.kind, p.subject, p.trader, p.gates, passed, forced, cid,
                    f"promoted {p.subject} to {where} {p.trader}{cap} (command #{cid})")
+
+
+def _row_capital(store: Store, trader: str, capital: str) -> None:
+    """The trader's process row starts it with its new capital. The supervisor holds a live
+    row to the last capital step (check_spawn): with the old `--capital` its next start (a
+    restart after a crash, `restart`) was refused, and would have put the old capital back."""
+    row = get_process(store, f"trader-{trader}")
+    argv = row.args if row is not None else []
+    if "--live" in argv and "--capital" in argv[:-1]:  # a paper trader's never changes
+        argv[argv.index("--capital") + 1] = capital
+        update_process(store, f"trader-{trader}", argv=json.dumps(argv))
 
 
 # -- supervisor handlers ------------------------------------------------------------------------

@@ -39,14 +39,19 @@ class CommandRow:
 def insert_command(store: Store, action: str, target: str | None = None,
                    args: dict[str, Any] | None = None, source: str = "cli") -> int:
     """The one write the console is allowed. Returns the command id."""
+    with store.write():
+        return insert_command_row(store, action, target, args, source)
+
+
+def insert_command_row(store: Store, action: str, target: str | None,
+                       args: dict[str, Any] | None, source: str) -> int:
+    """The INSERT of insert_command, inside the caller's write()."""
     if action not in ACTIONS:
         raise ValueError(f"unknown action {action!r}; expected one of {', '.join(ACTIONS)}")
-    with store.write():
-        cur = store.conn.execute(
-            "INSERT INTO commands (at, source, action, target, args) VALUES (?, ?, ?, ?, ?)",
-            (now(), source, action, target, json.dumps(args or {}, sort_keys=True)))
-        return int(cur.lastrowid or 0)
-
+    cur = store.conn.execute(
+        "INSERT INTO commands (at, source, action, target, args) VALUES (?, ?, ?, ?, ?)",
+        (now(), source, action, target, json.dumps(args or {}, sort_keys=True)))
+    return int(cur.lastrowid or 0)
 
 
 def record_done(store: Store, action: str, target: str | None, args: dict[str, Any] | None,

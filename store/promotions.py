@@ -1,4 +1,9 @@
-"""The promotions table: every promotion, refusal and capital change, with its gate values."""
+"""The promotions table: every promotion, refusal and capital change, with its gate values.
+
+A promotion that starts a trader is recorded together with the trade command it asks for,
+in one write that first checks the trader is neither running nor being started
+(`insert_promotion_and_start`): two promotions of the same trader at once record one.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from store.commands import insert_command_row
 from store.db import Store, now
 from store.rows import to_row, to_rows
 
@@ -24,6 +30,7 @@ class PromotionRow:
     forced: int
     reason: str | None
     capital: str | None
+    trade_args: str | None = None  # JSON: what a paper/live promotion started (v0007)
 
     @property
     def gate_list(self) -> list[dict[str, Any]]:
@@ -33,16 +40,81 @@ class PromotionRow:
 def insert_promotion(store: Store, kind: str, subject: str, gates: list[dict[str, Any]],
                      passed: bool, *, trader: str | None = None, forced: bool = False,
                      reason: str | None = None, capital: str | None = None,
-                     at: float | None = None) -> int:
+                     at: float | None = None, trade_args: dict[str, Any] | None = None) -> int:
     if kind not in KINDS:
         raise ValueError(f"unknown promotion kind {kind!r}; expected one of {', '.join(KINDS)}")
     with store.write():
-        cur = store.conn.execute(
-            "INSERT INTO promotions (at, kind, subject, trader, gates, passed, forced, reason, "
-            "capital) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (now() if at is None else at, kind, subject, trader, json.dumps(gates),
-             int(passed), int(forced), reason, capital))
-        return int(cur.lastrowid or 0)
+        return _insert(store, kind, subject, gates, passed, trader, forced, reason, capital,
+                       at, trade_args)
+
+
+def _insert(store: Store, kind: str, subject: str, gates: list[dict[str, Any]], passed: bool,
+            trader: str | None, forced: bool, reason: str | None, capital: str | None,
+            at: float | None, trade_args: dict[str, Any] | None) -> int:
+    """The INSERT, inside the caller's write()."""
+    cur = store.conn.execute(
+        "INSERT INTO promotions (at, kind, subject, trader, gates, passed, forced, reason, "
+        "capital, trade_args) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now() if at is None else at, kind, subject, trader, json.dumps(gates),
+         int(passed), int(forced), reason, capital,
+         None if trade_args is None else json.dumps(trade_args, sort_keys=True)))
+    return int(cur.lastrowid or 0)
+
+
+# A trader process in these states is down: a promotion may start it again under its name.
+DOWN = ("STOPPED", "EXITED", "FATAL")
+
+
+@dataclass(frozen=True)
+class Blocker:
+    """Why a trader cannot be started by a new promotion now."""
+
+    state: str | None = None        # its process row's state (up: not one of DOWN)
+    pid: int | None = None
+    command_id: int | None = None   # a trade command for it, pending or running
+
+
+class TraderBusy(Exception):
+    """The trader runs or is being started; nothing was written."""
+
+    def __init__(self, blocker: Blocker) -> None:
+        super().__init__(f"trader busy: {blocker}")
+        self.blocker = blocker
+
+
+def start_blocker(store: Store, process: str) -> Blocker | None:
+    """What keeps `process` (trader-NAME) from being started by a promotion: its row up, or
+    a trade command for it that the supervisor has not finished; None when nothing does."""
+    # Reads inside the caller's write() see what every other writer committed before it.
+    row = store.one("SELECT state, pid FROM processes WHERE name = ? AND state NOT IN "
+                    "(?, ?, ?)", (process, *DOWN))
+    if row is not None:
+        return Blocker(state=row["state"], pid=row["pid"])
+    cmd = store.one("SELECT id FROM commands WHERE action = 'trade' AND target = ? "
+                    "AND state IN ('pending', 'running') ORDER BY id LIMIT 1", (process,))
+    return None if cmd is None else Blocker(command_id=int(cmd["id"]))
+
+
+def insert_promotion_and_start(store: Store, kind: str, subject: str,
+                               gates: list[dict[str, Any]], passed: bool, *, trader: str,
+                               forced: bool, reason: str | None, capital: str | None,
+                               at: float | None, trade_args: dict[str, Any],
+                               source: str) -> tuple[int, int]:
+    """Record an effective promotion and its trade command for `trader-<trader>` in one write,
+    unless that trader runs or a trade command for it is not finished (TraderBusy, nothing
+    written). BEGIN IMMEDIATE serializes every writer, so of two promotions of the same
+    trader at once exactly one is recorded. Returns (promotion id, command id)."""
+    if kind not in ("paper", "live"):
+        raise ValueError(f"a {kind!r} promotion starts no trader")
+    process = f"trader-{trader}"
+    with store.write():
+        blocker = start_blocker(store, process)
+        if blocker is not None:
+            raise TraderBusy(blocker)  # write() rolls back: nothing recorded
+        pid = _insert(store, kind, subject, gates, passed, trader, forced, reason, capital,
+                      at, trade_args)
+        cid = insert_command_row(store, "trade", process, trade_args, source)
+    return pid, cid
 
 
 def has_paper_promotion(store: Store) -> bool:

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from store import kv
+from store import kv, ledger
 from store.db import Store, now
 from store.rows import to_row, to_rows
 
@@ -200,6 +200,7 @@ def start_attempt(store: Store, study: str, trial: int, params: dict[str, Any], 
             "VALUES (?, ?, ?, 'RUNNING', ?, ?, ?, ?, ?, ?, ?, ?)",
             (study, trial, n, _json(params), device, batch_size, process, pid, host, t, t))
         attempt_id = int(cur.lastrowid or 0)
+        ledger.note_attempt(store.conn, study, trial, t)  # counts in N even if deleted later
     got = get_attempt(store, attempt_id)
     assert got is not None
     return got

@@ -1,9 +1,9 @@
 """Trials pane: study progress counts, best objective and PBO, running trials, attempts table.
 
 When the study has evidence (engine.study.evidence, kept by the study driver) a third header
-line shows the best trial's deflated Sharpe ratio over the trials attempted, its held-out
-active Sharpe with the 95 % interval, the trivial baselines' objectives (cash, HODL, equal
-weight, static tilt) and the paper gate's verdict.
+line shows the best trial's deflated Sharpe ratio over N (the trials tried on the same data,
+engine.study.pool), its held-out active Sharpe with the 95 % interval, the trivial
+baselines' objectives (cash, HODL, equal weight, static tilt) and the paper gate's verdict.
 
 Every attempt that saved a model shows the model's held-out Sharpe next to its equal-weight
 (EW) and HODL benchmarks. When several hosts share the study (other hosts' trials are
@@ -60,7 +60,8 @@ def evidence_line(ev: dict | None) -> str:
     base = b.get("baselines") or {}
     bases = "/".join(num(base.get(k), 1) for k in ("cash", "hodl", "equal_weight",
                                                     "static_tilt"))
-    return (f"#{b['trial']} DSR {num(b.get('dsr'), 2)}/{ev.get('trials_attempted', DASH)}"
+    n = ev.get("dsr_trials") or ev.get("trials_attempted", DASH)  # N: trials on the same data
+    return (f"#{b['trial']} DSR {num(b.get('dsr'), 2)}/{n}"
             f"  held-out {num(b.get('holdout_active_sharpe'), 1)} [{num(lo, 1)}, {num(hi, 1)}]"
             f"  cash/hodl/EW/tilt {bases}  paper gate {verdict}")
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 BENCH_MODULES: dict[str, str] = {
     **{name: f"engine.bench.{name}"
        for name in ("store", "env", "ppo", "population", "backtest", "study", "trading",
-                    "monitor", "gate", "soak")},
+                    "monitor", "gate", "soak", "books")},
     "console": "console.bench",
 }
 

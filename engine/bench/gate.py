@@ -62,20 +62,34 @@ def _baselines(r: np.ndarray, tilt: np.ndarray) -> np.ndarray:
     return np.stack([-ew, (hodl_w * r).sum(1) - ew, np.zeros_like(ew), r @ tilt - ew])
 
 
-def study(rng: np.random.Generator, edge: float = 0.0) -> list[TrialInput]:
-    """One simulated study (module doc); trial 0 carries `edge`."""
+Market = tuple[list[np.ndarray], list[np.ndarray]]   # (returns, baselines) of each block
+
+
+def market(rng: np.random.Generator) -> Market:
+    """The CV and held-out blocks' returns and their baselines: one set of candles."""
     blocks = [_market(rng, BLOCK) for _ in range(SPLITS + 1)]
     tilt = rng.dirichlet(np.ones(ASSETS))  # the static tilt baseline: fitted on noise
-    base = [_baselines(r, tilt) for r in blocks]
-    trials = []
-    for n in range(TRIALS):
-        w = rng.dirichlet(np.ones(ASSETS))
+    return blocks, [_baselines(r, tilt) for r in blocks]
+
+
+def study(rng: np.random.Generator, edge: float = 0.0, trials: int = TRIALS,
+          data: Market | None = None, tilted: bool = True) -> list[TrialInput]:
+    """One simulated study (module doc) of `trials` trials, on `data` (else a new market);
+    trial 0 carries `edge`. tilted=False: each trial holds the benchmark with its tracking
+    noise and no churn, zero true active return, so the trials' Sharpe estimates differ by
+    sampling error alone (the deflated Sharpe ratio's own null)."""
+    blocks, base = data if data is not None else market(rng)
+    out = []
+    for n in range(trials):
+        w = rng.dirichlet(np.ones(ASSETS)) if tilted else np.full(ASSETS, 1 / ASSETS)
+        churn = CHURN if tilted else 0.0
         gain = edge if n == 0 else 0.0
 
-        def active(r: np.ndarray, w: np.ndarray = w, gain: float = gain) -> np.ndarray:
-            out: np.ndarray = (r @ w - r.mean(axis=1) - CHURN + gain
-                               + rng.normal(0.0, TRACKING, len(r)))
-            return out
+        def active(r: np.ndarray, w: np.ndarray = w, gain: float = gain,
+                   churn: float = churn) -> np.ndarray:
+            a: np.ndarray = (r @ w - r.mean(axis=1) - churn + gain
+                             + rng.normal(0.0, TRACKING, len(r)))
+            return a
 
         t = Trace()
         for i in range(SPLITS):
@@ -84,8 +98,8 @@ def study(rng: np.random.Generator, edge: float = 0.0) -> list[TrialInput]:
                 t.add_active(i, active(blocks[i]))
         start = (SPLITS + 1) * BLOCK
         t.set_holdout(np.arange(start, start + BLOCK), active(blocks[-1]), base[-1])
-        trials.append(TrialInput(n, "COMPLETE", objective_of(t, BAR_S), t, f"/sim/{n}"))
-    return trials
+        out.append(TrialInput(n, "COMPLETE", objective_of(t, BAR_S), t, f"/sim/{n}"))
+    return out
 
 
 def simulate(n_studies: int, edge: float, seed: int = 17,
@@ -117,4 +131,32 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
                            f"DSR gate alone {r.dsr_passes / r.n:.3f} [{dlo:.3f}, {dhi:.3f}]"
                            f"{' (its level: 0.05)' if edge == 0 else ''}; "
                            "baseline: the old gate, objective > 0 alone")
+    out.update(shopping(quick))
     return out
+
+
+def shopping(quick: bool) -> dict[str, Result]:
+    """Study shopping (engine.bench.gate_shopping): K null studies of M trials on one set
+    of candles, judged with N per study (baseline) and N over every trial on the data."""
+    from engine.bench import gate_shopping as gs
+
+    n = 30 if quick else 150
+    r = gs.simulate(n, tilted=False)
+    what = (f"{n} sets of {gs.K} null studies x {gs.M} trials on the same data (trials hold "
+            f"the benchmark with tracking noise: Sharpe estimates differ by sampling error "
+            f"alone), a set passes when any study's best does")
+
+    def ci(k: int) -> str:
+        lo, hi = wilson(k, n)
+        return f"{k}/{n} [{lo:.3f}, {hi:.3f}]"
+
+    return {
+        "gate_shopping_false_pass_rate": Result(
+            r.new / n, "fraction", r.old / n,
+            f"paper gate passed, {what}; N = every trial on the data {ci(r.new)}; "
+            f"baseline: N per study {ci(r.old)} (95% Wilson CIs)"),
+        "gate_shopping_dsr_false_pass_rate": Result(
+            r.new_dsr / n, "fraction", r.old_dsr / n,
+            f"deflated-Sharpe gate alone (its level: 0.05 for one study), {what}; N = every "
+            f"trial on the data {ci(r.new_dsr)}; baseline: N per study {ci(r.old_dsr)} "
+            "(95% Wilson CIs)")}

@@ -3,9 +3,13 @@
 Crypto on Alpaca: symbols BTC/USD (positions BTCUSD), time in force gtc/ioc, no post-only
 flag. Post-only is emulated: a post-only limit that would cross the latest quote is
 refused locally as OrderRejected("post_only") and never sent. Alpaca reports no fee or
-liquidity per fill; fees use the configured schedule ([alpaca] maker/taker_fee_rate, by
-default Alpaca's crypto tier 1: 0.15% maker, 0.25% taker) with limit orders counted as
-maker (they only rest: crossing post-only limits are refused) and market orders as taker.
+liquidity per fill (neither the order nor the FILL activity carries one; CFEE activities
+come later, by day, without an order id); fees use the configured schedule ([alpaca]
+maker/taker_fee_rate, by default Alpaca's crypto tier 1: 0.15% maker, 0.25% taker).
+Market orders are taker. A limit is maker unless it met the book on arrival (the quote
+moved between our check and Alpaca's receipt), which Alpaca fills at once as a taker:
+a fill priced better than its limit (a resting order fills at its own limit), or a fill
+the placement answer itself reported, is taker (engine.brokers.alpaca_liquidity).
 Alpaca charges the fee in what the account receives: a buy's in the coin, so a buy's fill
 is the quantity less the fee (what the position gained), a sell's in USD.
 
@@ -25,6 +29,7 @@ from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from engine.brokers.alpaca_client import make_clients
+from engine.brokers.alpaca_liquidity import is_taker
 from engine.brokers.base import (
     Balance,
     Bar,
@@ -166,6 +171,8 @@ class AlpacaPaperBroker:
         self.taker_rate = Decimal(str(a.taker_fee_rate))
         self._sleep = sleep
         self._orders: dict[str, Json] = {}   # broker order id -> last raw order seen
+        # broker order id -> quantity the placement answer already reported filled (taker)
+        self._filled_on_arrival: dict[str, Decimal] = {}
         self._products = ProductCache(self._fetch_product, PRODUCT_TTL_S)
         self.pacer = Pacer()
         # The exchange's time, from the trader's clock (one source of "now": it runs on the
@@ -275,7 +282,9 @@ class AlpacaPaperBroker:
         avg = o.get("filled_avg_price")
         limit = o.get("limit_price")
         side: Literal["BUY", "SELL"] = "BUY" if str(o["side"]).lower() == "buy" else "SELL"
-        fee_rate = self.maker_rate if str(o.get("type")) == "limit" else self.taker_rate
+        taker = filled > 0 and bool(avg) and is_taker(
+            o, dec(avg), filled, self._filled_on_arrival.get(str(o["id"]), Decimal(0)))
+        fee_rate = self.taker_rate if taker else self.maker_rate
         fees = (filled * dec(avg) * fee_rate) if filled > 0 and avg else Decimal(0)
         return OrderState(client_order_id=str(o.get("client_order_id") or ""),
                           broker_order_id=str(o["id"]), ticker=from_alpaca(str(o["symbol"])),
@@ -331,9 +340,16 @@ class AlpacaPaperBroker:
         # Alpaca may have taken the order when a try failed: place_once looks it up.
         return place_once(lambda: self._once(f"submit {req.client_order_id}",
                                              lambda: self.trading.submit_order(order),
-                                             self._state),
+                                             self._placed),
                           lambda: self.get_order(req.client_order_id), self.retry,
                           self.pacer, self._sleep, refused, may_send=self.may_send)
+
+    def _placed(self, o: Json) -> OrderState:
+        """The placement answer: what it already reports filled met the book on arrival."""
+        filled = dec(o.get("filled_qty"))
+        if filled > 0:
+            self._filled_on_arrival[str(o["id"])] = filled
+        return self._state(o)
 
     @staticmethod
     def _order_request(req: OrderRequest) -> Any:
@@ -397,8 +413,9 @@ class AlpacaPaperBroker:
 
                 o = self._call(f"order {oid}", fetch_order, lambda r: dict(r))
                 self._orders[oid] = o
-            maker = str(o.get("type")) == "limit"
             qty, px = dec(a["qty"]), dec(a["price"])
+            maker = not is_taker(o, px, dec(a.get("cum_qty")) or qty,
+                                 self._filled_on_arrival.get(oid, Decimal(0)))
             rate = self.maker_rate if maker else self.taker_rate
             buy = str(a["side"]).lower() == "buy"
             fid = str(a["id"])

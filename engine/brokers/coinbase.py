@@ -36,6 +36,7 @@ from engine.brokers.base import (
 )
 from engine.brokers.clock_skew import blame_clock
 from engine.brokers.coinbase_client import accepted_at, key_problem, make_rest_client
+from engine.brokers.coinbase_reused_id import already_there, reused_id
 from engine.brokers.retry import (
     BrokerCallError,
     Pacer,
@@ -380,12 +381,22 @@ class CoinbaseBroker:
         existing = self._find(req.client_order_id, pid)
         if existing is not None:
             return existing
+
+        def reused(e: BrokerCallError) -> OrderState | None:
+            # Coinbase says the id was used: the order is there (coinbase_reused_id).
+            if e.kind != "duplicate" and not (e.kind == "bad_request" and reused_id(e.detail)):
+                return None
+            found = self._find(req.client_order_id, pid)
+            if found is None:
+                raise already_there(req.client_order_id, e.detail or str(e)) from None
+            return found
+
         # The exchange may have taken the order when a try failed: place_once looks it up.
         placed = place_once(lambda: self._once(f"submit {req.client_order_id}",
                                                lambda: self._post(req, pid),
                                                lambda r: self._created(req, r)),
                             lambda: self._find(req.client_order_id, pid), self.retry,
-                            self.pacer, self._sleep, may_send=self.may_send)
+                            self.pacer, self._sleep, reused, may_send=self.may_send)
         if isinstance(placed, OrderState):
             return placed
         oid = placed
@@ -423,6 +434,8 @@ class CoinbaseBroker:
                                               err.get("new_order_failure_reason"),
                                               r.get("failure_reason")) if x)
             msg = err.get("message") or err.get("error_details") or codes
+            if reused_id(f"{codes} {msg}"):
+                raise already_there(req.client_order_id, f"{msg} ({codes})")
             raise OrderRejected(f"coinbase rejected {req.client_order_id}: {msg} ({codes})",
                                 reject_reason(codes))
         raise KeyError("success")

@@ -22,7 +22,8 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
                          "baselines": {"cash": 0.9, "hodl": -0.2, "equal_weight": 0.0,
                                        "static_tilt": 0.5}, ...},
                 "gate": {"paper": {"passed": false, "reasons": ["deflated Sharpe ratio:
-                         0.31 (needs >= 0.95) FAILED", ...]}}},
+                         0.31 (needs >= 0.95) FAILED", ...]}},
+                "dsr_trials": 31, "dsr_pool": {"n": 31, "own": 19, "others": [...], ...}},
       "traders": [
         {"name": "btc", "broker": "sim", "mode": "paper", "equity": "1012.50",
          "positions": [{"ticker": "BTC-USD", "qty": "0.01", "qty_increment": "0.00000001",
@@ -36,7 +37,8 @@ seconds, ages and uptimes are seconds (null when unknown). Example:
 `study` is the most recently updated study (null when there is none). Its `trials`
 count each trial once, by the state of its latest attempt (an attempt waiting to be
 retried counts as RUNNING); `RETRIED` counts trials that needed more than one attempt.
-The study's evidence fields (`trials_attempted`, `pbo_blocks`, `best`, `gate`) are what
+The study's evidence fields (`trials_attempted`, `pbo_blocks`, `best`, `gate`, `dsr_trials`:
+the DSR's N over every trial on the same data, `dsr_pool`: where N comes from) are what
 the study driver last computed (`cappuccino study show` computes them afresh; null until a
 trial ended). `alerts` are the 20 most recent, newest first. A store that does not exist yet (a fresh
 install, no supervisor ever ran) answers with the same schema: `supervisor.alive` false,
@@ -105,7 +107,9 @@ def study_view(store: Any) -> dict[str, Any] | None:
             # the study driver's latest evidence (engine.study.evidence; `study show`)
             "trials_attempted": ev.get("trials_attempted", c.total),
             "pbo_blocks": ev.get("pbo_blocks"), "best": ev.get("best"),
-            "gate": ev.get("gate")}
+            "gate": ev.get("gate"),
+            # N of the deflated Sharpe ratio: every trial on the same data (engine.study.pool)
+            "dsr_trials": ev.get("dsr_trials"), "dsr_pool": ev.get("dsr_pool")}
 
 
 def _position(p: Any, inc: str | None) -> dict[str, Any]:

@@ -7,6 +7,8 @@ baselines scored by the same objective, its seed spread and learning curve, and 
 gate's verdict with every failing number. `--json` prints one object:
 
     {"study", "trials_attempted", "pbo", "pbo_blocks",
+     "dsr_trials": N, "dsr_pool": {"n", "data", "own", "others": [{"study", "trials"}],
+                                   "deleted", "shared", "with_sharpe", "note"},
      "best": {"trial", "objective", "dsr", "holdout_active_sharpe", "holdout_ci": [lo, hi],
               "baselines": {"cash", "hodl", "equal_weight", "static_tilt"}, ...},
      "gate": {"paper": {"passed", "reasons": [...]}}}
@@ -104,6 +106,21 @@ def _n(x: Any, nd: int = 3) -> str:
     return "-" if x is None else f"{x:.{nd}f}"
 
 
+def _pool_line(pool: dict[str, Any] | None) -> list[str]:
+    """Where the DSR's N comes from (engine.study.pool), when more than this study."""
+    if not pool or pool["n"] == pool["own"] and not pool.get("note"):
+        return []
+    parts = [f"{pool['own']} in this study"]
+    if pool["others"]:
+        parts.append(", ".join(f"{o['trials']} in {o['study']}" for o in pool["others"]))
+    if pool["deleted"]:
+        parts.append(f"{pool['deleted']} of deleted studies (trial ledger)")
+    if pool["shared"]:
+        parts.append(f"{pool['shared']} in the shared storage not synced here")
+    note = f"; {pool['note']}" if pool.get("note") else ""
+    return [f"    N counts every trial on the same data: {', '.join(parts)}{note}"]
+
+
 def text_lines(doc: dict[str, Any]) -> list[str]:
     lines = [f"study {doc['study']}: {doc['trials_attempted']} trials attempted, "
              f"{doc['trials_with_evidence']} with out-of-sample evidence",
@@ -123,8 +140,10 @@ def text_lines(doc: dict[str, Any]) -> list[str]:
             f"best trial {b['trial']}: objective {_n(b['objective'])} (mean - SE of active "
             f"Sharpe), seeds {', '.join(_n(s, 2) for s in b['seed_scores'])} "
             f"(spread {_n(b['seed_spread'], 2)})",
-            f"  deflated Sharpe ratio {_n(b['dsr'])} (N = {doc['trials_attempted']}, "
-            f"{b['bars']} bars, skew {_n(b['skew'], 2)}, kurtosis {_n(b['kurtosis'], 2)})",
+            f"  deflated Sharpe ratio {_n(b['dsr'])} (N = "
+            f"{doc.get('dsr_trials', doc['trials_attempted'])}, {b['bars']} bars, skew "
+            f"{_n(b['skew'], 2)}, kurtosis {_n(b['kurtosis'], 2)})",
+            *_pool_line(doc.get("dsr_pool")),
             f"  held-out active Sharpe {_n(b['holdout_active_sharpe'], 2)}, 95% interval "
             f"[{_n(ci[0], 2)}, {_n(ci[1], 2)}]",
             "  baselines (same objective): " + ", ".join(

@@ -409,12 +409,19 @@ class RetentionSection(Section):
     finished_checkpoints: bool = True
     # ... that long after the trial ended (the driver settles its end meanwhile)
     checkpoints_after_s: float = Field(default=600.0, ge=0, le=365 * 86400)
+    # per-bar equity and decisions at full resolution this long on each trader's own clock;
+    # older ones thinned (store.thinning); orders and fills are the books, never pruned
+    trading_days: float = Field(default=90.0, ge=0, le=3650)
+    every_s: float = Field(default=60.0, ge=1, le=3600)  # the supervisor's prune tick
 
     @model_validator(mode="after")
     def _month(self) -> RetentionSection:
         if 0 < self.alerts_days < 31:
             raise ValueError("alerts_days must be 0 (keep forever) or at least 31: "
                              "`report --period month` counts a month of alerts")
+        if 0 < self.trading_days < 31:
+            raise ValueError("trading_days must be 0 (keep forever) or at least 31: "
+                             "`report --period month` reads 30 days of equity and decisions")
         return self
 
 
@@ -452,6 +459,18 @@ class Config(Section):
         if "telegram" in self.supervisor.services and not self.telegram.enabled:
             raise ValueError('[supervisor] services lists "telegram" but [telegram] enabled '
                              "is false")
+        return self
+
+    @model_validator(mode="after")
+    def _monitor_window_kept(self) -> Config:
+        # the monitor's Sharpe window (and its emergency sustain) must read full-resolution
+        # equity: thinned hourly points would change the live Sharpe it alerts on
+        days = self.retention.trading_days
+        need_h = self.monitor.window_hours + self.monitor.emergency_sustain_h
+        if days and days * 24.0 < need_h + 24.0:
+            raise ValueError(f"[retention] trading_days {days:g} is shorter than the "
+                             f"monitor's window_hours + emergency_sustain_h ({need_h:g} h) "
+                             "plus a day: the live Sharpe would read thinned equity")
         return self
 
     @model_validator(mode="after")

@@ -24,10 +24,11 @@ ENV_NAMES = {
     "apprise_urls": "CAPPUCCINO_APPRISE_URLS",
     "telegram_bot_token": "CAPPUCCINO_TELEGRAM_TOKEN",
     "telegram_chat_ids": "CAPPUCCINO_TELEGRAM_CHAT_IDS",
+    "telegram_user_ids": "CAPPUCCINO_TELEGRAM_USER_IDS",
 }
 
 
-NOT_REDACTED = frozenset({"telegram_chat_ids"})
+NOT_REDACTED = frozenset({"telegram_chat_ids", "telegram_user_ids"})
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ class Secrets:
     alpaca_secret_key: str = field(default="", repr=False)
     # Whitespace- or comma-separated apprise URLs; their tokens are secrets.
     apprise_urls: str = field(default="", repr=False)
-    # Phone control: the bot's token, and the chat ids allowed to command it (comma/space).
+    # Phone control: the bot's token, the chat ids it serves, and the user ids (message.from)
+    # allowed to use it in those chats (comma/space; engine.telegram.bot.Allowed).
     telegram_bot_token: str = field(default="", repr=False)
     telegram_chat_ids: str = field(default="", repr=False)
+    telegram_user_ids: str = field(default="", repr=False)
 
     def __repr__(self) -> str:
         present = [f.name for f in fields(self) if getattr(self, f.name)]
@@ -52,7 +55,7 @@ class Secrets:
 
     def values(self) -> list[str]:
         """Every non-empty secret value, plus each apprise URL on its own (for redaction).
-        The Telegram chat ids are an allow-list, not a credential: redacting them would
+        The Telegram chat and user ids are allow-lists, not credentials: redacting them would
         garble any figure that happens to contain the same digits."""
         vals = [getattr(self, f.name) for f in fields(self)
                 if getattr(self, f.name) and f.name not in NOT_REDACTED]

@@ -35,6 +35,8 @@ def render(doc: dict[str, Any]) -> str:
         rows += [("best trial", b["trial"]), ("objective (mean - SE of active Sharpe)",
                                               _n(b["objective"])),
                  ("deflated Sharpe ratio", _n(b["dsr"])),
+                 ("its N: trials on the same data", doc.get("dsr_trials",
+                                                           doc["trials_attempted"])),
                  ("skew / kurtosis", f"{_n(b['skew'], 2)} / {_n(b['kurtosis'], 2)}"),
                  ("held-out active Sharpe [95%]",
                   f"{_n(b['holdout_active_sharpe'], 2)} [{_n(ci[0], 2)}, {_n(ci[1], 2)}]"),

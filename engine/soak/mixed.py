@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -19,16 +20,20 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 
+from engine.config import Config
 from engine.soak.fills import compare_fills
 from engine.soak.probe import WalProbe
-from engine.soak.workdir import ROOT, child_env, make_workdir, wait_for
+from engine.soak.workdir import ROOT, TICKERS, child_env, make_workdir, wait_for
 from engine.soak.writer import PREFIX, key
 from engine.supervisor import lock
+from engine.supervisor.commands import Trade
 from store.db import Store, StoreError
 from store.fixtures import command_count, kv_keys, trader_exists
 from store.processes import list_processes, upsert_process
+from store.promotions import insert_promotion
 
 STORE_BUSY = (StoreError, sqlite3.Error)
 
@@ -158,9 +163,7 @@ def run_mixed(root: Path, duration_s: float, seed: int = 1,
     probe = WalProbe(run.store_path, connected)
     try:
         with Store(run.store_path) as store:
-            upsert_process(store, f"trader-{TRADER}", "trader",
-                           ["trade", "--name", TRADER, "--model", str(root / "model"),
-                            "--broker", "sim", "--tickers", "BTC-USD,ETH-USD"])
+            declare_trader(store, cfg, root / "model")
         if not wait_for(lambda: _registered(run, TRADER), 120):
             run.find("the sim trader never registered")
         probe.start()
@@ -230,6 +233,23 @@ def _start_loops(run: _Run, rng: random.Random,
 
     return [_loop(run, 0.2, readers), _loop(run, 2.0, commands),
             _loop(run, 12.0, kill_supervisor), _loop(run, 5.0, kill_writer)]
+
+
+def declare_trader(store: Store, cfg: Config, model: Path, name: str = TRADER) -> None:
+    """The soak's sim trader as a promotion declares one: the exact argv the supervisor
+    builds, backed by a recorded (forced) paper promotion of it, for the supervisor starts
+    no trader row without one. The model is copied inside [paths] models, where the
+    supervisor loads models from."""
+    inside = Path(cfg.paths.models) / name
+    if not inside.exists():
+        shutil.copytree(model, inside)
+    t = Trade(name=name, model=str(inside), broker="sim", tickers=list(TICKERS),
+              timeframe=cfg.trader.timeframe, capital=Decimal(str(cfg.trader.capital)))
+    args = t.model_dump(mode="json", exclude_none=True)
+    insert_promotion(store, "paper", "soak model", [], False, trader=name, forced=True,
+                     reason="the soak's own sim trader (no study)", capital=str(t.capital),
+                     trade_args=args)
+    upsert_process(store, t.process_name, "trader", t.argv())
 
 
 def _registered(run: _Run, name: str) -> bool:

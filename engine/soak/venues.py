@@ -22,7 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -97,12 +97,20 @@ def candle_close(at: float) -> float:
 
 
 class Market(threading.Thread):
-    """Moves the fake's quotes with its candles and fills resting orders now and then."""
+    """Moves the fake's quotes with its candles and fills resting orders now and then. A bad
+    day (the soak's): `partial_p` of those fills partial (the rest then mostly waits for its
+    re-price or cancel), and on Alpaca `cross_p` of the limits meet a market that moved as
+    they arrive (filled at once, as takers)."""
 
-    def __init__(self, fake: Any, seed: int, coinbase: bool) -> None:
+    def __init__(self, fake: Any, seed: int, coinbase: bool, fill_p: float = 0.3,
+                 partial_p: float = 0.0, cross_p: float = 0.0) -> None:
         super().__init__(daemon=True)
         self.fake, self.rng, self.halt = fake, random.Random(seed), threading.Event()
-        self.coinbase = coinbase
+        self.coinbase, self.fill_p = coinbase, fill_p   # chance a resting order fills a tick
+        self.partial_p = partial_p                      # chance such a fill is partial
+        if not coinbase and cross_p > 0:
+            fake.arrival_cross = [self.rng.choice(("better", "at")) if self.rng.random()
+                                  < cross_p else None for _ in range(10_000)]
 
     def run(self) -> None:
         while not self.halt.wait(0.1):
@@ -114,9 +122,27 @@ class Market(threading.Thread):
                         f"{c - 0.01:.2f}", f"{c + 0.01:.2f}")
                 open_ids = [o["client_order_id"] for o in self.fake.orders
                             if o["status"] in ("OPEN", "new", "partially_filled")]
+                part = {o["client_order_id"] for o in self.fake.orders
+                        if o["status"] == "partially_filled" or (
+                            o["status"] == "OPEN" and Decimal(o.get("filled_size") or 0) > 0)}
             for cid in open_ids:
-                if self.rng.random() < 0.3:
-                    self.fake.fill(cid)
+                # a partly filled order mostly waits for its re-price or the next bar's cancel
+                if self.rng.random() < self.fill_p / (10 if cid in part else 1):
+                    self._fill(cid)
+
+    def _fill(self, cid: str) -> None:
+        with self.fake.lock:
+            o = self.fake.order_by_client(cid)
+            if self.coinbase:
+                size = next(iter(o["order_configuration"].values()))["base_size"]
+                left = Decimal(size) - Decimal(o["filled_size"])
+            else:
+                left = Decimal(o["qty"]) - Decimal(o["filled_qty"])
+            part = (left / 2).quantize(Decimal("0.0001"), ROUND_DOWN)
+            if self.rng.random() < self.partial_p and 0 < part < left:
+                self.fake.fill(cid, str(part))
+            else:
+                self.fake.fill(cid)
 
 
 @dataclass(frozen=True)
@@ -175,7 +201,7 @@ def run_venue_kills(root: Path, venue: str, rounds: int, seed: int = 99,
         first = math.floor(time.time() / P) * P - 400 * P
         fake.accelerate(first - (first // P) % 50 * P + P + 10, SPEED)
         start_qty = _account_qty(fake, coinbase)
-        market = Market(fake, seed=7, coinbase=coinbase)
+        market = Market(fake, seed=7, coinbase=coinbase, partial_p=0.5, cross_p=0.2)
         market.start()
         rng = random.Random(seed)
         argv = [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",

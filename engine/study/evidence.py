@@ -8,8 +8,9 @@ N) and their traces (engine.study.trace):
   CV bar tested, N = the trials with a trace, S = [study] pbo_blocks (16) row blocks,
   Sharpe as the performance measure (engine.study.pbo.pbo_returns);
 - the deflated Sharpe ratio (Bailey & López de Prado 2014) of the selected trial's per-bar
-  active returns, N = every trial attempted, with their skewness and kurtosis, V[SR_n]
-  from the per-bar Sharpe of every trial with a trace (engine.study.stats);
+  active returns, with their skewness and kurtosis; N = every trial attempted on the same
+  data, this study's and other studies' (engine.study.pool: no study shopping), V[SR_n]
+  from the per-bar Sharpe of every one of them with a trace (engine.study.stats);
 - the held-out segment's active Sharpe (the final fit, trained on every bar before it)
   with a 95 % circular block-bootstrap interval;
 - the trivial baselines (engine.study.baselines) scored by the trial objective, mean − SE
@@ -35,8 +36,8 @@ from engine.gates import TrialFacts as GateTrial
 from engine.metrics import sharpe
 from engine.study.baselines import NAMES
 from engine.study.pbo import pbo_returns
+from engine.study.pool import TrialPool, pool_of, study_pool, trial_sharpes
 from engine.study.stats import (
-    bar_sharpe,
     bootstrap_sharpe_ci,
     deflated_sharpe,
     mean_minus_se,
@@ -71,10 +72,14 @@ class TrialEvidence:
     seed_spread: float | None
     learning_curve: tuple[float, ...]
 
-    def facts(self, pbo: float | None) -> EvidenceFacts:
+    def facts(self, pbo: float | None, pool: TrialPool | None = None) -> EvidenceFacts:
         return EvidenceFacts(self.trial, self.dsr, pbo,
                              None if self.holdout_ci is None else self.holdout_ci[0],
-                             self.objective, dict(self.baselines))
+                             self.objective, dict(self.baselines),
+                             None if pool is None else pool.n,
+                             None if pool is None else pool.own,
+                             "" if pool is None else pool.describe(),
+                             "" if pool is None else pool.note)
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,15 @@ class StudyEvidence:
     best: TrialEvidence | None
     gates: tuple[GateResult, ...] = field(default_factory=tuple)
     trials: tuple[TrialSummary, ...] = field(default_factory=tuple)
+    pool: TrialPool | None = None   # N of the deflated Sharpe ratio and where it comes from
+
+    @property
+    def dsr_trials(self) -> int:
+        return self.trials_attempted if self.pool is None else self.pool.n
+
+    def facts(self) -> EvidenceFacts | None:
+        """The selected trial's gate facts (None without evidence)."""
+        return None if self.best is None else self.best.facts(self.pbo, self.pool)
 
     @property
     def passed(self) -> bool:
@@ -136,6 +150,8 @@ class StudyEvidence:
         return {"study": self.study, "trials_attempted": self.trials_attempted,
                 "trials_with_evidence": self.trials_with_evidence, "pbo": _f(self.pbo),
                 "pbo_blocks": self.pbo_blocks, "pbo_bars": self.pbo_bars, "best": best,
+                "dsr_trials": self.dsr_trials,
+                "dsr_pool": None if self.pool is None else self.pool.to_json(),
                 "gate": {"paper": {"passed": self.passed, "reasons": self.reasons(),
                                    "gates": [g.to_json() for g in self.gates]}},
                 "trials": [t.to_json() for t in self.trials]}
@@ -204,26 +220,30 @@ def trial_evidence(t: TrialInput, n_attempted: int, trial_sharpes: np.ndarray,
 
 
 def compute(study: str, trials: list[TrialInput], bar_seconds: float, g: Any,
-            pbo_blocks: int = 16, selected: int | None = None) -> StudyEvidence:
+            pbo_blocks: int = 16, selected: int | None = None,
+            pool: TrialPool | None = None) -> StudyEvidence:
     """The study's evidence, for `selected` (default: the complete trial with the best
-    objective that has a trace), and the paper gates it would face."""
+    objective that has a trace), and the paper gates it would face. `pool`: the trials the
+    deflated Sharpe ratio counts (engine.study.pool), by default the study's own."""
     n_attempted = len({t.trial for t in trials})
     bars, m, numbers = returns_matrix(trials)
     res = pbo_returns(m, pbo_blocks) if m.shape[1] >= 2 else None
     pbo = None if res is None else res.pbo
-    srs = np.array([bar_sharpe(m[:, j]) for j in range(m.shape[1])])
+    pool = pool if pool is not None else pool_of(trial_sharpes(trials))
+    srs = np.asarray(pool.sharpes, dtype=np.float64)
     pick = _select(trials, selected)
     best = None
     if pick is not None and pick.trace is not None:
-        best = trial_evidence(pick, n_attempted, srs, bar_seconds)
+        best = trial_evidence(pick, pool.n, srs, bar_seconds)
     gates: list[GateResult] = []
     if pick is not None:
         facts = GateTrial(study, pick.trial, pick.state, pick.objective, pick.model_path)
-        gates = paper_gates(g, [facts], evidence=[None if best is None else best.facts(pbo)])
+        gates = paper_gates(g, [facts],
+                            evidence=[None if best is None else best.facts(pbo, pool)])
     elif selected is not None or trials:
         gates = evidence_gates(g, None)
     return StudyEvidence(study, n_attempted, len(numbers), pbo, pbo_blocks, int(bars.size),
-                         best, tuple(gates), tuple(summarize(t) for t in trials))
+                         best, tuple(gates), tuple(summarize(t) for t in trials), pool)
 
 
 def _select(trials: list[TrialInput], selected: int | None) -> TrialInput | None:
@@ -269,7 +289,8 @@ def study_evidence(cfg: Any, store: Any, study: str,
     row = registry.get_study(store, study)
     inputs = study_inputs(cfg, store, study)
     return compute(study, inputs, bar_seconds_of(row.timeframe if row else cfg.data.timeframe),
-                   cfg.gates, cfg.study.pbo_blocks, trial)
+                   cfg.gates, cfg.study.pbo_blocks, trial,
+                   study_pool(cfg, store, study, inputs))
 
 
 def bar_seconds_of(timeframe: str) -> int:

@@ -385,8 +385,13 @@ def study_pbo(store: Store, study: str, cfg: Config | None = None) -> float | No
         return None
     import json
 
-    from engine.study.evidence import study_evidence
+    from engine.study.evidence import study_evidence, study_inputs
+    from engine.study.pool import record_study
+    from engine.study.pool_shared import record_shared
 
+    # the trial ledger first: a study deleted later still counts in N (engine.study.pool)
+    record_study(store, study, study_inputs(cfg, store, study))
+    record_shared(cfg, store, study)
     ev = study_evidence(cfg, store, study)
     doc = ev.to_json()
     doc.pop("trials")   # one row per trial: `study show` lists them; the console reads less

@@ -8,6 +8,9 @@ and, for live (Coinbase), live trading is armed in the config and the credential
 the supervisor's environment or key file. Size limits are never forced: a live trader
 never starts above the first capital step, and a capital raise never skips a step.
 
+A trader row of `processes` starts (a start, a restart, `start NAME`, a row anyone wrote)
+only as its trader's latest promotion of its kind recorded it (check_spawn).
+
 Every refusal is recorded: the command's outcome ("refused: ..."), a WARNING alert with no
 trader (the Alerts pane and `status --json`; it never counts against a trader's gates) and an
 "alert" notification through the outbox. The row's `source` is only what the writer
@@ -16,6 +19,7 @@ claimed: it is logged as such and grants nothing.
 
 from __future__ import annotations
 
+import json
 import logging
 from decimal import Decimal
 
@@ -166,31 +170,12 @@ def _name(action: object) -> str:
 
 
 # -- a trader row about to be spawned ---------------------------------------------------------
-def _effective_broker(cfg: Config, argv: list[str]) -> str | None:
-    """The broker `cappuccino trade` would use with this argv, read by its own parser
-    (abbreviations, `--broker=x` and the [trader] broker default included); None when
-    the trader would not parse it (it exits at once, trading nothing)."""
-    import argparse
-    import contextlib
-    import io
-
-    from engine.cli import trade as trade_cli
-
-    parser = argparse.ArgumentParser(prog="cappuccino", add_help=False)
-    trade_cli.register(parser.add_subparsers(dest="cmd"))
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            args = parser.parse_args(argv)
-    except SystemExit:
-        return None
-    return str(args.broker or cfg.trader.broker)
-
-
 def _trade_of_argv(argv: list[str]) -> Trade:
     """The Trade whose argv() this is exactly; Refused for any other argv."""
     flags = ("--name", "--model", "--broker", "--tickers", "--timeframe", "--capital", "--study")
     opts: dict[str, object] = {}
     rest = list(argv[1:])
+    not_built = Refused("spawn: a trader's arguments are not ones the supervisor builds")
     while rest:
         flag = rest.pop(0)
         if flag == "--live" and "live" not in opts:
@@ -198,47 +183,76 @@ def _trade_of_argv(argv: list[str]) -> Trade:
         elif flag in flags and rest and flag[2:] not in opts:
             opts[flag[2:]] = rest.pop(0)
         else:
-            raise Refused("spawn: a live trader's arguments are not ones the supervisor builds")
+            raise not_built
     if isinstance(opts.get("tickers"), str):
         opts["tickers"] = str(opts["tickers"]).split(",")
     try:
         t = Trade.model_validate(opts)
     except ValueError:  # pydantic's ValidationError
-        raise Refused("spawn: a live trader's arguments are not ones the supervisor builds"
-                      ) from None
+        raise not_built from None
     if t.argv() != argv:
-        raise Refused("spawn: a live trader's arguments are not ones the supervisor builds")
+        raise not_built
     return t
+
+
+def _promoted_trade(name: str, promo: PromotionRow) -> Trade | None:
+    """What the promotion recorded it started (v0007); None for one recorded before."""
+    if promo.trade_args is None:
+        return None
+    try:
+        return Trade.model_validate(json.loads(promo.trade_args))
+    except ValueError:  # bad JSON, or pydantic's ValidationError
+        raise Refused(f"start {name}: promotion #{promo.id} records arguments the supervisor "
+                      "cannot read") from None
+
+
+def _check_promoted(name: str, t: Trade, promo: PromotionRow, *, live: bool) -> None:
+    """The row's argv is the one the promotion started (a live trader's capital excepted:
+    it moves by capital steps, checked against the last one). A promotion recorded before
+    v0007 recorded no arguments: its trader's name and capital are checked, as before."""
+    promoted = _promoted_trade(name, promo)
+    if promoted is None:
+        return
+    fields = ("model", "broker", "tickers", "timeframe", "study", "live")
+    differ = [f for f in (*fields, *(() if live else ("capital",)))
+              if getattr(promoted, f) != getattr(t, f)]
+    if differ:
+        raise Refused(f"start {name}: {', '.join(differ)} differ from what promotion "
+                      f"#{promo.id} promoted")
 
 
 def check_spawn(cfg: Config, store: Store, name: str, kind: str, argv: list[str]) -> None:
     """Before a trader row's process starts (a command's start, a restart by policy, or a
-    row someone wrote into `processes`): a trader that would trade on Coinbase needs what
-    a `trade` command needs at its start, the exact argv the supervisor builds, armed live
-    trading, the credentials, a recorded live promotion of that trader and the capital it
-    recorded (the promotion's, or the last capital change). Paper and sim rows start as
-    before. Raises Refused."""
+    row someone wrote into `processes`): the exact argv the supervisor builds for a trade
+    command, and the trader's latest recorded promotion of its kind (live on Coinbase, else
+    paper) started that argv (the model, broker, tickers, timeframe and capital it recorded).
+    A live trader also needs armed live trading and the credentials, and the capital it
+    recorded (the promotion's, or the last capital change). Raises Refused. A trader started
+    by hand (`cappuccino trade`) is no row: this never sees it."""
     from engine.supervisor.commands import check_model
 
-    if kind != "trader" or argv[:1] != ["trade"] or _effective_broker(cfg, argv) != "coinbase":
-        return  # not a trader, or one spawn refuses, or one that cannot reach Coinbase
-    t = _trade_of_argv(argv)
-    if f"trader-{t.name}" != name or not t.live:
-        raise Refused(f"spawn {name}: a live trader's arguments are not ones the supervisor "
-                      "builds")
-    check_live(cfg, f"start {name}")
+    if kind != "trader" or argv[:1] != ["trade"]:
+        return  # not a trader, or one spawn refuses (a trader runs `cappuccino trade`)
+    t = _trade_of_argv(argv)  # the broker is named: no abbreviation, no config default
+    live = is_live(t)
+    if f"trader-{t.name}" != name or t.live != (t.broker == "coinbase"):
+        raise Refused(f"spawn {name}: a trader's arguments are not ones the supervisor builds")
+    if live:
+        check_live(cfg, f"start {name}")
     check_model(cfg, "trade", t.model)
-    promo = _promotion(store, t.name, "live")
+    promo = _promotion(store, t.name, "live" if live else "paper")
     if promo is None:
-        raise Refused(f"start {name}: no recorded live promotion of trader {t.name}")
-    recorded = last_capital_change(store, t.name) or promo
+        raise Refused(f"start {name}: no recorded {'live' if live else 'paper'} promotion of "
+                      f"trader {t.name}")
+    _check_promoted(name, t, promo, live=live)
+    recorded = (last_capital_change(store, t.name) or promo) if live else promo
     if recorded.capital is None or Decimal(recorded.capital) != t.capital:
         raise Refused(f"start {name}: capital {t.capital} is not the recorded "
                       f"{recorded.capital} (promotion #{recorded.id})")
     # Steps are never skipped, so no live capital lies above the last one, whatever a
     # (forged) capital row records.
     top = max(cfg.gates.capital_steps)
-    if t.capital > Decimal(str(top)):
+    if live and t.capital > Decimal(str(top)):
         raise Refused(f"start {name}: capital {t.capital} is above the last capital step "
                       f"{top:g}")
 

@@ -37,7 +37,8 @@ from store.db import Store
 from store.processes import ProcessRow, get_process, list_processes, update_process, upsert_process
 
 if TYPE_CHECKING:
-    from engine.supervisor.supervisor import Child, Stop
+    from engine.supervisor.children import Child
+    from engine.supervisor.stopping import Stop
 
 log = logging.getLogger("cappuccino.supervisor")
 

@@ -1,5 +1,5 @@
 """Retention: what a box running for weeks would otherwise pile up, pruned by the
-supervisor's prune tick (once a minute, [retention] in cappuccino.toml; 0 days keeps forever).
+supervisor's prune tick ([retention] every_s, a minute; 0 days keeps forever).
 
 - Trial logs (`trial-*.log` and their rotated `.N`) untouched for trial_logs_days, only in
   [paths] logs, never the log of a running child or of a RUNNING attempt's worker. Other
@@ -8,6 +8,8 @@ supervisor's prune tick (once a minute, [retention] in cappuccino.toml; 0 days k
   checkpoints_after_s ago): only a resume reads them and a finished trial is never resumed.
   The trial's evidence, metrics and model stay (the gate counts every trial; traders and
   promotions load models, never checkpoints). Only ckpt files inside [paths] models go.
+- Per-bar equity and decisions older than trading_days on each trader's own clock are
+  thinned (store.thinning); orders and fills, the books, are kept forever.
 - Sent, silent, never tried or given up outbox rows (never one an outage holds), finished commands and old alerts (store writers; what the
   monitor, the live gate and the reports read is kept: see store.alerts.prune_alerts).
 """
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.config import Config
-from store import alerts, commands, outbox, registry
+from store import alerts, commands, outbox, registry, thinning, views
 from store.db import Store
 
 log = logging.getLogger("cappuccino.supervisor")
@@ -35,6 +37,9 @@ DAY_S = 86400.0
 MAX_FILES = 2000
 TRIAL_LOG = re.compile(r"^(trial-[A-Za-z0-9_.-]+?\.log)(\.\d+)?$")  # a log, its backups
 CHECKPOINT = re.compile(r"^ckpt-\d{9}\.pt$")
+# thinning transactions per tick (thinning.BATCH rows each): a year of 1-minute bars of a
+# trader after an upgrade goes over a few ticks, the supervisor's loop never waits long
+MAX_THIN_BATCHES = 40
 
 
 @dataclass(frozen=True)
@@ -45,10 +50,12 @@ class Swept:
     outbox: int = 0
     commands: int = 0
     alerts: int = 0
+    equity: int = 0
+    decisions: int = 0
 
     def any(self) -> bool:
         return bool(self.logs or self.checkpoints or self.outbox or self.commands
-                    or self.alerts)
+                    or self.alerts or self.equity or self.decisions)
 
 
 def old_trial_logs(logs_dir: Path, before: float, in_use: Collection[Path],
@@ -147,6 +154,7 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
     n_ckpt = ckpt_bytes = 0
     if r.finished_checkpoints:
         n_ckpt, ckpt_bytes = drop_checkpoints(cfg, store, now - r.checkpoints_after_s)
+    thin = thin_trading(store, r.trading_days, now)
     return Swept(
         logs=gone_logs, checkpoints=n_ckpt, checkpoint_bytes=ckpt_bytes,
         outbox=outbox.prune_delivered(store, now - r.outbox_days * DAY_S,
@@ -155,10 +163,31 @@ def sweep(cfg: Config, store: Store, now: float, in_use: Collection[Path]) -> Sw
         commands=commands.prune_finished(store, now - r.commands_days * DAY_S)
         if r.commands_days else 0,
         alerts=alerts.prune_alerts(store, now, r.alerts_days * DAY_S)
-        if r.alerts_days else 0)
+        if r.alerts_days else 0,
+        equity=thin.equity, decisions=thin.decisions)
+
+
+def thin_trading(store: Store, days: float, now: float,
+                 max_batches: int = MAX_THIN_BATCHES) -> thinning.Thinned:
+    """Thin every trader's per-bar rows older than `days` on its own clock (0: keep all).
+    A clock is never taken past a day beyond `now` (wall time): one row stamped far in the
+    future must not make a trader's whole record look old."""
+    eq = dec = used = 0
+    if not days:
+        return thinning.Thinned()
+    for name in thinning.traders_with_rows(store):
+        clock = views.trader_clock(store, name)
+        if clock is None or used >= max_batches:
+            continue
+        clock = min(clock, now + DAY_S)
+        t = thinning.thin_trader(store, name, thinning.cutoff_for(clock, days),
+                                 max_batches - used)
+        eq, dec, used = eq + t.equity, dec + t.decisions, used + t.batches
+    return thinning.Thinned(eq, dec, used)
 
 
 def describe(s: Swept) -> str:
     return (f"retention removed {len(s.logs)} trial log(s), {s.checkpoints} finished-trial "
             f"checkpoint(s) ({s.checkpoint_bytes / 1e6:.1f} MB), {s.outbox} outbox, "
-            f"{s.commands} command and {s.alerts} alert row(s)")
+            f"{s.commands} command and {s.alerts} alert row(s); thinned {s.equity} equity and "
+            f"{s.decisions} decision row(s)")

@@ -9,7 +9,7 @@ kind whose beat has not changed for `watchdog_s` (monotonic: a clock step is no 
 hung: stopped (TERM, then KILL), restarted by policy (see watchdog).
 
 The `processes` table is the truth for what should run (desired) and what was started
-(pid, create_time), not for what may trade: a live trader's row is checked before each
+(pid, create_time), not for what may trade: a trader's row is checked before each
 spawn (engine.supervisor.authority.check_spawn). This object only keeps the Popen handles
 and stop deadlines, so a supervisor started after another was SIGKILLed adopts every child
 whose (pid, create_time) still matches, and starts no duplicate.
@@ -31,76 +31,39 @@ import logging
 import os
 import queue
 import signal
-import subprocess
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.config import Config
 from engine.log_once import OnceLog
-from engine.supervisor import authority, logs, policy, retention, services, watchdog
+from engine.supervisor import logs, policy, retention, watchdog
+from engine.supervisor.children import Child, Children
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
 from engine.supervisor.commands import Command
-from engine.supervisor.executor import SETTLED, CommandExecutor, Waiter
-from engine.supervisor.spawn import (
-    describe_exit,
-    group_alive,
-    group_of,
-    kill_leftovers,
-    last_log_line,
-    log_path,
-    own_log_path,
-    same_process,
-    signal_group,
-    spawn,
-)
-from engine.supervisor.trouble import STORE_TROUBLE, TroubleLog
+from engine.supervisor.executor import SETTLED, CommandExecutor
+from engine.supervisor.spawn import log_path
+from engine.supervisor.stopping import Stop, Stopping
+from engine.supervisor.trouble import TroubleLog
 from store import commands as cmds
 from store import kv
 from store.commands import CommandRow
 from store.db import Store
-from store.processes import (
-    ProcessRow,
-    delete_finished,
-    get_process,
-    list_processes,
-    update_process,
-    upsert_process,
-)
+from store.processes import delete_finished, list_processes, update_process
+
+__all__ = ["Child", "Stop", "Supervisor", "default_log_path"]  # Child, Stop: moved, kept here
 
 log = logging.getLogger("cappuccino.supervisor")
 
 PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
-PRUNE_EVERY_S = 60.0
 
 
-@dataclass
-class Child:
-    pid: int
-    create_time: float
-    started_at: float
-    popen: subprocess.Popen[bytes] | None  # None: adopted from an earlier supervisor
-    log_path: Path | None
-    restarts: int = 0  # this start's count: a start record written late keeps it
+class Supervisor(Children, Stopping, CommandExecutor):
+    """One per store: the loop (tick), reconcile, housekeeping; the start path is
+    engine.supervisor.children, the stop path engine.supervisor.stopping, the command path
+    engine.supervisor.executor."""
 
-
-@dataclass
-class Stop:
-    pgid: int
-    deadline: float  # time.monotonic()
-    killed: bool  # SIGKILL already sent
-    kill_requested: bool  # a kill command, not a stop
-    then_start: bool = False
-    hung: str = ""  # set by the watchdog: the reason, and "restart by policy when down"
-    started_at: float = 0.0  # the child's start, for the policy's uptime
-    exit_code: int | None = None
-    leader_gone: bool = False
-    waiters: list[Waiter] = field(default_factory=list)
-
-
-class Supervisor(CommandExecutor):
     def __init__(self, cfg: Config, store: Store) -> None:
         self.cfg = cfg
         self.s = cfg.supervisor
@@ -179,133 +142,6 @@ class Supervisor(CommandExecutor):
             self.beats.restart()  # nobody could beat: the outage is no silence (watchdog)
 
     # -- startup --------------------------------------------------------------------------
-    def adopt(self) -> None:
-        """Take over children of an earlier supervisor; settle rows whose process died."""
-        for row in list_processes(self.store):
-            self._adopt_row(row)
-
-    def _adopt_row(self, row: ProcessRow, gone: str = "ended while no supervisor ran") -> None:
-        if row.pid and same_process(row.pid, row.create_time, row.name):
-            self.children[row.name] = Child(
-                row.pid, float(row.create_time or 0), row.started_at or time.time(), None,
-                own_log_path(self.cfg, row.name, row.log_path), row.restarts)
-            log.info("adopted %s (pid %d)", row.name, row.pid)
-            if row.state == "STOPPING":
-                update_process(self.store, row.name, state="RUNNING")
-        elif row.pid:
-            child = Child(row.pid, float(row.create_time or 0), row.started_at or time.time(),
-                          None, own_log_path(self.cfg, row.name, row.log_path), row.restarts)
-            log.info("%s (pid %d) %s", row.name, row.pid, gone)
-            self.on_exit(row.name, child, None)
-        elif row.state in ("RUNNING", "STOPPING"):
-            update_process(self.store, row.name,
-                           state="STARTING" if row.desired == "running" else "STOPPED")
-
-    def declare_services(self) -> None:
-        for name in self.s.services:
-            svc = services.service(name)
-            if svc is None:
-                continue
-            row = get_process(self.store, name)
-            if row is None:
-                upsert_process(self.store, svc.name, svc.kind, list(svc.argv), "running")
-            elif row.state == "FATAL" and row.desired == "running":
-                update_process(self.store, name, state="STARTING", quick_restarts=0,
-                               next_start_at=None)
-
-    # -- children -------------------------------------------------------------------------
-    def reap(self) -> None:
-        """Collect exits: Popen.poll for our own children (no zombies), psutil for adopted."""
-        for name, child in list(self.children.items()):
-            if child.popen is not None:
-                code = child.popen.poll()
-                if code is None:
-                    continue
-            elif same_process(child.pid, child.create_time):
-                continue
-            else:
-                code = None
-            del self.children[name]
-            if child.popen is not None and name not in self.stops:
-                # Only for a leader we just reaped: the group id cannot have been reused yet.
-                # An adopted one may have died long ago (a reboot), its pid now someone else's.
-                kill_leftovers(child.pid)
-            self._exits[name] = (child, code)
-        self._record_exits()
-
-    def _record_exits(self) -> None:
-        """Record reaped exits; what the store refuses now is kept for the next tick."""
-        for name, (child, code) in list(self._exits.items()):
-            what = f"cannot record that {name} {describe_exit(code)}"
-            try:
-                self.on_exit(name, child, code)
-            except STORE_TROUBLE as e:
-                self.trouble.failed(what, e)
-                return
-            del self._exits[name]
-            self.trouble.recovered(what)
-
-    def on_exit(self, name: str, child: Child, code: int | None) -> None:
-        t = time.time()
-        st = self.stops.get(name)
-        if st is not None:  # an expected exit: advance_stops settles it once the group is gone
-            st.exit_code, st.leader_gone = code, True
-            return
-        row = get_process(self.store, name)
-        if row is None:
-            return
-        why = describe_exit(code)
-        if row.desired == "stopped":
-            update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
-                           exit_code=code, stopped_at=t, restarts=child.restarts)
-            return
-        d = policy.decide(self.s, row.kind, code, t - child.started_at, row.quick_restarts)
-        tail = last_log_line(child.log_path) if code != 0 else ""
-        error = None if (d.state == "EXITED" and code == 0) else (f"{why}: {tail}" if tail
-                                                                    else why)
-        update_process(self.store, name, state=d.state, pid=None, create_time=None,
-                       exit_code=code, stopped_at=t, last_error=error,
-                       quick_restarts=d.quick_restarts, restarts=child.restarts,
-                       next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
-        log.info("%s %s -> %s (%s)", name, why, d.state, d.reason)
-        if d.state == "FATAL":
-            self.notify(f"{name} is FATAL", f"{why}; {d.reason}. Not restarting: "
-                        f"`cappuccino start {name}` to try again.", "failure")
-        elif d.state == "BACKOFF":
-            self.notify(f"{name} restarting", f"{why}; {d.reason}.", "warning")
-        elif code == 0:
-            self.notify(f"{name} finished", why, "success")
-        else:
-            self.notify(f"{name} ended", f"{why}; {d.reason}.", "info")
-
-    def start_child(self, name: str, row: ProcessRow) -> Child | None:
-        """Spawn the row's process now; on exec failure apply the restart policy."""
-        t = time.time()
-        if not authority.may_spawn(self.cfg, self.store, name, row.kind, row.args):
-            return None  # whoever wrote the row: a live trader starts only as `trade` would
-        try:
-            sp = spawn(self.cfg, name, row.kind, row.args)
-        except OSError as e:
-            d = policy.decide(self.s, row.kind, 127, 0.0, row.quick_restarts)
-            argv0 = row.args[0] if row.args else "?"
-            update_process(self.store, name, state=d.state, pid=None, exit_code=None,
-                           last_error=f"cannot start {argv0}: {e.strerror or e}",
-                           quick_restarts=d.quick_restarts,
-                           next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
-            log.warning("%s: cannot start %s: %s -> %s", name, argv0, e, d.state)
-            if d.state == "FATAL":
-                self.notify(f"{name} is FATAL", f"cannot start: {e.strerror or e}", "failure")
-            return None
-        restarts = row.restarts + (1 if row.started_at is not None else 0)
-        child = Child(sp.pid, sp.create_time, t, sp.popen, sp.log_path, restarts)
-        self.children[name] = child
-        log.info("started %s (pid %d): %s", name, sp.pid, row.args)  # recorded or not
-        update_process(self.store, name, state="STARTING", pid=sp.pid,
-                       create_time=sp.create_time, started_at=t, stopped_at=None,
-                       exit_code=None, log_path=str(sp.log_path), next_start_at=None,
-                       restarts=restarts)
-        return child
-
     def reconcile(self) -> None:
         """Make each row's state follow its desired state."""
         t = time.time()
@@ -349,113 +185,6 @@ class Supervisor(CommandExecutor):
                 self.start_child(name, row)
         self.beats.keep(self.children)
 
-    # -- stopping -------------------------------------------------------------------------
-    def stop_hung(self, name: str, silent: float) -> None:
-        """The watchdog's stop: TERM (KILL after grace); the policy restarts it when down."""
-        why = watchdog.reason(silent)
-        update_process(self.store, name, last_error=why)
-        log.warning("%s: %s (watchdog_s %g): stopping it to restart", name, why,
-                    self.s.watchdog_s)
-        if self.begin_stop(name, kill=False):
-            self.stops[name].hung = why
-        self.notify(f"{name} hung", f"{why} (watchdog_s = {self.s.watchdog_s:g}); stopping "
-                    f"it (SIGTERM, SIGKILL after {self.s.stop_grace_s:g}s) to restart it.",
-                    "warning")
-
-    def begin_stop(self, name: str, *, kill: bool, then_start: bool = False,
-                   waiter: Waiter | None = None) -> bool:
-        """TERM (or KILL) the child's group; False when it is not running."""
-        st = self.stops.get(name)
-        if st is not None:
-            if waiter:
-                st.waiters.append(waiter)
-            st.then_start = then_start
-            if kill and not st.killed:
-                signal_group(st.pgid, signal.SIGKILL)
-                st.killed = st.kill_requested = True
-            return True
-        child = self.children.get(name)
-        if child is None:
-            return False
-        pgid = group_of(child.pid)
-        signal_group(pgid, signal.SIGKILL if kill else signal.SIGTERM)
-        self.stops[name] = Stop(pgid, time.monotonic() + self.s.stop_grace_s, killed=kill,
-                                kill_requested=kill, then_start=then_start,
-                                started_at=child.started_at,
-                                waiters=[waiter] if waiter else [])
-        update_process(self.store, name, state="STOPPING")
-        log.info("%s %s (group %d)", "killing" if kill else "stopping", name, pgid)
-        return True
-
-    def advance_stops(self) -> None:
-        t = time.monotonic()  # the grace is real seconds, whatever the wall clock does
-        for name, st in list(self.stops.items()):
-            if st.leader_gone and not group_alive(st.pgid):
-                self.finish_stop(name, st)
-            elif t >= st.deadline and not st.killed:
-                log.warning("%s ignored SIGTERM for %.3gs: SIGKILL to group %d", name,
-                            self.s.stop_grace_s, st.pgid)
-                signal_group(st.pgid, signal.SIGKILL)
-                st.killed = True
-
-    def finish_stop(self, name: str, st: Stop) -> None:
-        # Settled only once the row says so: a store that refuses the write keeps the stop
-        # for the next tick (issue 10: rows left STOPPING after the supervisor acted).
-        if st.hung and not st.then_start and not st.waiters and self.restart_hung(name, st):
-            del self.stops[name]
-            return
-        if st.kill_requested:
-            how = f"killed {name}"
-        elif st.killed:
-            how = f"killed {name} after {self.s.stop_grace_s:g}s grace (ignored SIGTERM)"
-        else:
-            how = f"stopped {name}"
-        update_process(self.store, name, state="STOPPED", pid=None, create_time=None,
-                       exit_code=st.exit_code, stopped_at=time.time(), next_start_at=None)
-        del self.stops[name]
-        log.info(how)
-        ok, result = True, how
-        if st.then_start:
-            try:
-                row = get_process(self.store, name)
-                if row is not None and row.desired == "running":
-                    child = self.start_child(name, row)
-                    ok = child is not None
-                    result = (f"restarted {name} (pid {child.pid})" if child
-                              else f"{how}; restart failed: {self._last_error(name)}")
-            except STORE_TROUBLE as e:  # started or not, reconcile records it next tick
-                child = self.children.get(name)
-                ok = child is not None
-                result = (f"restarted {name} (pid {child.pid})" if child
-                          else f"{how}; restart not recorded: {e}")
-        for w in st.waiters:
-            w.pending.discard(name)
-            w.results.append(result)
-            w.ok = w.ok and ok
-            if not w.pending:
-                self._finish(w.command_id, w.ok, "; ".join(w.results))
-
-    def restart_hung(self, name: str, st: Stop) -> bool:
-        """Settle a child the watchdog stopped by the restart policy; False when the operator
-        stopped it meanwhile (the ordinary stop outcome applies)."""
-        row = get_process(self.store, name)
-        if row is None or row.desired != "running":
-            return False
-        t = time.time()
-        # Hung is a failure even when the child exited 0 on TERM: a job must not read as done.
-        code = st.exit_code if st.exit_code not in (0, None) else -int(signal.SIGTERM)
-        d = policy.decide(self.s, row.kind, code, t - st.started_at, row.quick_restarts)
-        error = st.hung + ("; ignored SIGTERM, killed" if st.killed else "")
-        update_process(self.store, name, state=d.state, pid=None, create_time=None,
-                       exit_code=st.exit_code, stopped_at=t, last_error=error,
-                       quick_restarts=d.quick_restarts,
-                       next_start_at=t + d.delay_s if d.state == "BACKOFF" else None)
-        log.info("%s stopped by the watchdog -> %s (%s)", name, d.state, d.reason)
-        if d.state == "FATAL":
-            self.notify(f"{name} is FATAL", f"{error}; {d.reason}. Not restarting: "
-                        f"`cappuccino start {name}` to try again.", "failure")
-        return True
-
     # -- housekeeping ---------------------------------------------------------------------
     def rotate_logs(self) -> None:
         paths = [c.log_path for c in self.children.values() if c.log_path]
@@ -472,7 +201,7 @@ class Supervisor(CommandExecutor):
         t, m = time.time(), time.monotonic()
         if not force and m < self._next_prune:
             return []
-        self._next_prune = m + PRUNE_EVERY_S
+        self._next_prune = m + self.cfg.retention.every_s
         names = delete_finished(self.store, PRUNED_KINDS, t - self.s.keep_exited_s)
         retention.run(self.cfg, self.store, t, [c.log_path for c in self.children.values()])
         if names:

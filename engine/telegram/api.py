@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ class Update:
     update_id: int
     chat_id: int | None
     text: str
+    user_id: int | None = None  # message.from.id: who wrote it (absent: a channel, ...)
+    chat_type: str = ""         # message.chat.type: private, group, supergroup, channel
 
 
 def _update(raw: Any) -> Update | None:
@@ -38,9 +41,15 @@ def _update(raw: Any) -> Update | None:
     msg = raw.get("message") or {}
     chat = msg.get("chat") if isinstance(msg, dict) else None
     chat_id = chat.get("id") if isinstance(chat, dict) else None
+    chat_type = chat.get("type") if isinstance(chat, dict) else None
+    sender = msg.get("from") if isinstance(msg, dict) else None
+    user_id = sender.get("id") if isinstance(sender, dict) else None
     text = msg.get("text") if isinstance(msg, dict) else None
     return Update(raw["update_id"], chat_id if isinstance(chat_id, int) else None,
-                  text if isinstance(text, str) else "")
+                  text if isinstance(text, str) else "",
+                  user_id if isinstance(user_id, int) and not isinstance(user_id, bool)
+                  else None, chat_type if isinstance(chat_type, str)
+                  and re.fullmatch(r"[a-z]{1,16}", chat_type) else "")
 
 
 class BotApi:

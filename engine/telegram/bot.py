@@ -1,7 +1,10 @@
 """What one message from a chat asks, and the answer: read-only views or a command row.
 
-Only chats listed in the key file (telegram_chat_ids) are served; any other chat gets the
-fixed REFUSAL and nothing is written. /halt /resume /exit become rows in the commands
+Who is served (`Allowed.refusal`): a chat listed in telegram_chat_ids, and in it a sender
+(the Bot API's message.from.id) listed in telegram_user_ids. Without a user list only a
+private chat is served, whose id is its one user's id; in a group chat any member could
+otherwise `/halt` or `/exit`, so there it answers nobody and says why. Anyone else gets a
+fixed refusal and nothing is written. /halt /resume /exit become rows in the commands
 table (source "telegram") after the supervisor's own check (validate_request), exactly
 like the console's; the supervisor checks them again when it executes them, so the same
 schemas and gates apply whatever this module does.
@@ -19,6 +22,9 @@ from store.db import Store
 
 SOURCE = "telegram"
 REFUSAL = "This chat is not allowed to control Cappuccino."
+USER_REFUSAL = "You are not allowed to control Cappuccino (telegram_user_ids)."
+GROUP_REFUSAL = ("In a group chat Cappuccino answers only the users in telegram_user_ids "
+                 "(CAPPUCCINO_TELEGRAM_USER_IDS), and none are listed: it answers nobody here.")
 HELP = ("/status  supervisor, traders, trouble\n"
         "/profit  PnL per trader\n"
         "/daily  daily PnL, last 7 days\n"
@@ -31,12 +37,32 @@ COMMAND_RE = re.compile(r"^/([a-z]{1,16})(?:@[A-Za-z0-9_]{1,64})?(?:\s+(.*))?$",
 
 
 def allowed_chats(raw: str) -> frozenset[int]:
-    """Chat ids from the key file's comma/space separated list; anything else is ignored."""
+    """Chat (or user) ids from the key file's comma/space separated list; anything else is
+    ignored."""
     out = set()
     for part in raw.replace(",", " ").split():
         if re.fullmatch(r"-?[0-9]{1,20}", part):
             out.add(int(part))
     return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Allowed:
+    """The chats the bot serves, and the users it obeys in them."""
+
+    chats: frozenset[int]
+    users: frozenset[int] = frozenset()  # empty: private chats only (the chat is the user)
+
+    def refusal(self, chat_id: int, user_id: int | None, chat_type: str) -> str | None:
+        """None when this sender may use the bot in this chat, else the reply saying why not.
+        Read-only views too: balances and positions are the operator's alone."""
+        if chat_id not in self.chats:
+            return REFUSAL
+        if self.users:
+            return None if user_id in self.users else USER_REFUSAL
+        if chat_type == "private" and user_id == chat_id:
+            return None
+        return GROUP_REFUSAL
 
 
 @dataclass(frozen=True)

@@ -19,8 +19,8 @@ from engine.config import Config
 from engine.config.secrets import Secrets
 from engine.notify.redact import Redactor
 from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
-from engine.telegram.api import ApiError, BotApi
-from engine.telegram.bot import REFUSAL, allowed_chats, answer
+from engine.telegram.api import ApiError, BotApi, Update
+from engine.telegram.bot import Allowed, allowed_chats, answer
 from store import kv
 from store.commands import get_command
 from store.db import Store, StoreError
@@ -36,7 +36,7 @@ class NotConfigured(Exception):
     """The bot is off or lacks a token or a chat id; the message says which."""
 
 
-def check_configured(cfg: Config, secrets: Secrets) -> frozenset[int]:
+def check_configured(cfg: Config, secrets: Secrets) -> Allowed:
     if not cfg.telegram.enabled:
         raise NotConfigured(f"telegram: off ([telegram] enabled = false in {cfg.source})")
     if not secrets.telegram_bot_token:
@@ -46,7 +46,7 @@ def check_configured(cfg: Config, secrets: Secrets) -> frozenset[int]:
     if not chats:
         raise NotConfigured("telegram: no allowed chat id (telegram_chat_ids in the key file, "
                             "or CAPPUCCINO_TELEGRAM_CHAT_IDS)")
-    return chats
+    return Allowed(chats, allowed_chats(secrets.telegram_user_ids))
 
 
 @dataclass
@@ -57,14 +57,14 @@ class Pending:
 
 
 class TelegramBot:
-    def __init__(self, cfg: Config, store: Store, api: BotApi, chats: frozenset[int],
+    def __init__(self, cfg: Config, store: Store, api: BotApi, allowed: Allowed,
                  redactor: Redactor) -> None:
-        self.cfg, self.store, self.api, self.chats = cfg, store, api, chats
+        self.cfg, self.store, self.api, self.allowed = cfg, store, api, allowed
         self.redact = redactor
         self.pending: list[Pending] = []
         self.failures = 0
         self.polling = False
-        self.refused_at: dict[int, float] = {}
+        self.refused_at: dict[tuple[int, int | None], float] = {}
         self.seen: set[int] = set()  # update ids acted on by this process
 
     def offset(self) -> int:
@@ -77,26 +77,31 @@ class TelegramBot:
         except ApiError as e:
             log.warning("reply to chat %s not sent: %s", chat_id, self.redact(str(e)))
 
-    def handle(self, chat_id: int | None, text: str) -> None:
+    def handle(self, u: Update) -> None:
+        chat_id = u.chat_id
         if chat_id is None:
             return
-        if chat_id not in self.chats:
+        refusal = self.allowed.refusal(chat_id, u.user_id, u.chat_type)
+        if refusal is not None:
             # The text is never logged: it may be anything a stranger typed.
-            log.warning("refused a message from chat %s (not in telegram_chat_ids)", chat_id)
-            last = self.refused_at.get(chat_id)
+            log.warning("refused a message from chat %s (user %s, %s chat): %s", chat_id,
+                        u.user_id, u.chat_type or "unknown", refusal)
+            key = (chat_id, u.user_id)
+            last = self.refused_at.get(key)
             if last is None or time.monotonic() - last >= REFUSAL_EVERY_S:
                 if len(self.refused_at) > 10_000:  # a flood of strangers: forget the oldest
                     self.refused_at.clear()
-                self.refused_at[chat_id] = time.monotonic()
-                self.send(chat_id, REFUSAL)
+                self.refused_at[key] = time.monotonic()
+                self.send(chat_id, refusal)
             return
         try:
-            ans = answer(self.cfg, self.store, text)
+            ans = answer(self.cfg, self.store, u.text)
         except StoreError as e:
             self.send(chat_id, f"store error: {e}")
             return
         if ans.command_id is not None:
-            log.info("chat %s queued command #%d", chat_id, ans.command_id)
+            log.info("user %s in chat %s queued command #%d", u.user_id, chat_id,
+                     ans.command_id)
             self.pending.append(Pending(ans.command_id, chat_id,
                                         time.monotonic() + self.cfg.telegram.outcome_wait_s))
         self.send(chat_id, ans.text)
@@ -143,7 +148,7 @@ class TelegramBot:
             self.seen.add(u.update_id)
             # Recorded before acting: a restart from here on never sees this update again.
             kv.put(self.store, KV_OFFSET, str(u.update_id + 1))
-            self.handle(u.chat_id, u.text)
+            self.handle(u)
         return 0.0
 
 
@@ -165,14 +170,20 @@ def _stop_event(bot: TelegramBot) -> threading.Event:
 
 
 def run(cfg: Config, secrets: Secrets) -> None:
-    chats = check_configured(cfg, secrets)
+    allowed = check_configured(cfg, secrets)
     api = BotApi(cfg.telegram.base_url, secrets.telegram_bot_token)
     store = open_store(cfg)
     t = cfg.telegram
     stall = t.poll_timeout_s + api.timeout_s + t.backoff_max_s + STALL_MARGIN_S
-    log.info("telegram bot polling %s for %d allowed chat(s)", t.base_url, len(chats))
+    log.info("telegram bot polling %s for %d allowed chat(s), %s", t.base_url,
+             len(allowed.chats), f"{len(allowed.users)} allowed user(s)" if allowed.users
+             else "private chats only (no telegram_user_ids)")
+    groups = sorted(c for c in allowed.chats if c < 0)  # group and channel ids are negative
+    if groups and not allowed.users:
+        log.warning("telegram_chat_ids lists group chat(s) %s, but no telegram_user_ids: "
+                    "the bot answers nobody there", ", ".join(map(str, groups[:5])))
     try:
-        bot = TelegramBot(cfg, store, api, chats, Redactor(secrets))
+        bot = TelegramBot(cfg, store, api, allowed, Redactor(secrets))
         stop = _stop_event(bot)
         with Heartbeat(cfg, stall_s=stall) as hb:
             while not stop.is_set():

@@ -146,9 +146,10 @@ class Executor:
     def sync_open(self) -> None:
         """Refresh our OPEN/PARTIAL rows from the broker; keep one open attempt per group."""
         rows = [r for r in st.open_orders(self.store, self.trader) if r.status != "NEW"]
+        live = {o.client_order_id: o for o in self.broker.open_orders()}
+        self._found_again(live, {r.client_order_id for r in rows})
         if not rows:
             return
-        live = {o.client_order_id: o for o in self.broker.open_orders()}
         newest: dict[tuple[float, str], int] = {}
         for r in rows:
             key = (r.bar_at, r.ticker)
@@ -167,6 +168,19 @@ class Executor:
                                  reason="unknown at the broker")
             elif (b.status, b.filled_qty) != (r.status, Decimal(r.filled_qty)):
                 self._adopt(r.client_order_id, b)
+
+    def _found_again(self, live: dict[str, OrderState], managed: set[str]) -> None:
+        """An intent closed as never sent (not found at the broker: a listing that lagged
+        behind a post whose answer a crash lost) whose order is open at the broker after all
+        is ours again: adopted, so it is cancelled with its bar like any other."""
+        for cid, b in live.items():
+            if cid in managed:
+                continue
+            row = st.get_order(self.store, cid)
+            if (row is not None and row.trader == self.trader and not row.broker_order_id
+                    and row.status in ("EXPIRED", "CANCELLED")):
+                log.warning("order %s is open at the broker after all: managed again", cid)
+                self._adopt(cid, b)
 
     def service(self, current_bar: float) -> None:
         """Submit pending intents and re-price resting orders that waited too long."""

@@ -132,7 +132,11 @@ def test_paper_to_live_passes_and_refuses(env) -> None:
     with pytest.raises(PromotionRefused, match="critical alerts on paper 1"):
         promote(cfg, store, Request(to="live", trader="alerted"), NOW)
     with pytest.raises(PromotionRefused, match="starting capital"):
-        promote(cfg, store, Request(to="live", trader="good-paper", capital=5000), NOW)
+        promote(cfg, store, Request(to="live", trader="good-paper", name="good-live2",
+                                    capital=5000), NOW)
+    # good-live's trade command is pending (no supervisor here): a second start is refused
+    with pytest.raises(PromotionError, match="good-live is being started"):
+        promote(cfg, store, Request(to="live", trader="good-paper"), NOW)
     with pytest.raises(PromotionError, match="no trader named"):
         promote(cfg, store, Request(to="live", trader="ghost"), NOW)
     kinds = [(p["kind"], p["passed"]) for p in promotions(store)]

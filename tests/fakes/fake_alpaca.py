@@ -13,7 +13,14 @@ coin (the position grows by the quantity less the fee), a sell's in USD (the pro
 the fee); maker (`maker_fee_rate`) for a resting order filled later, taker
 (`taker_fee_rate`) for a market order or a limit that crosses when placed. Each fee is also
 a CFEE activity (GET /v2/account/activities), as Alpaca reports them; the FILL activities
-carry the gross quantity.
+carry the gross quantity. Neither an order nor a FILL activity says maker or taker (as on
+Alpaca). A crossing limit fills at the quote it met (a buy at the ask, which may be below its
+limit), a resting one at its limit.
+
+`arrival_cross` moves the market between a client's post-only check and its order's arrival:
+each limit order that arrives takes the next mode from the front of the list ("better": the
+far quote moves one cent through the limit, "at": onto it; None: no move), so the order
+crosses and fills at once as a taker.
 """
 
 from __future__ import annotations
@@ -58,6 +65,9 @@ class FakeAlpaca(FakeServer):
         self.maker_fee_rate = Decimal("0.0015")   # Alpaca's crypto tier 1
         self.taker_fee_rate = Decimal("0.0025")
         self.fee_activities: list[dict[str, Any]] = []
+        self.arrival_cross: list[str | None] = []
+        self.taker_fills: set[str] = set()   # FILL activity ids charged the taker fee
+        self.withheld_fills: set[str] = set()  # order ids whose fills are not listed yet
 
     # ---- test helpers ------------------------------------------------------------------
     def post_count(self, client_order_id: str) -> int:
@@ -147,7 +157,9 @@ class FakeAlpaca(FakeServer):
             o.update(status="canceled", canceled_at=iso(self.now()))
             return 204, b""
         if p == "/v2/account/activities/FILL" or p == "/v2/account/activities":
-            rows = list(self.activities) + (list(self.fee_activities)
+            # A lagging feed: fills of orders in `withheld_fills` are not listed yet.
+            rows = [a for a in self.activities if a["order_id"] not in self.withheld_fills] + (
+                list(self.fee_activities)
                                             if p == "/v2/account/activities" else [])
             if after := req.arg("after"):
                 rows = [a for a in rows if parse_iso(a.get("transaction_time")
@@ -206,8 +218,10 @@ class FakeAlpaca(FakeServer):
             return 422, {"code": 40010001, "message":
                          f"qty must be >= {asset['min_order_size']}"}
         side, otype = body.get("side"), body.get("type")
-        bid, ask = (_d(x) for x in self.quotes.get(sym, ("0", "0")))
         limit = _d(body["limit_price"]) if body.get("limit_price") else None
+        if limit is not None and self.arrival_cross:
+            self._move_through(sym, str(side), limit, self.arrival_cross.pop(0))
+        bid, ask = (_d(x) for x in self.quotes.get(sym, ("0", "0")))
         px = limit if limit is not None else (ask if side == "buy" else bid)
         if side == "buy" and qty * px > self.cash:
             return 403, {"code": 40310000, "message":
@@ -232,6 +246,18 @@ class FakeAlpaca(FakeServer):
         if crosses:
             self._apply_fill(o, qty, ask if side == "buy" else bid, maker=False)
         return 200, dict(o)
+
+    def _move_through(self, sym: str, side: str, limit: Decimal, mode: str | None) -> None:
+        """The far quote moves onto ("at") or a cent through ("better") an arriving limit."""
+        if mode is None:
+            return
+        cent = Decimal("0.01") if mode == "better" else Decimal(0)
+        if side == "buy":
+            ask = limit - cent
+            self.quotes[sym] = (str(ask - Decimal("0.02")), str(ask))
+        else:
+            bid = limit + cent
+            self.quotes[sym] = (str(bid), str(bid + Decimal("0.02")))
 
     def _apply_fill(self, o: dict[str, Any], qty: Decimal, px: Decimal,
                     maker: bool) -> dict[str, Any]:
@@ -265,6 +291,8 @@ class FakeAlpaca(FakeServer):
              "symbol": o["symbol"], "leaves_qty": str(_d(o["qty"]) - filled),
              "order_id": o["id"], "cum_qty": str(filled), "order_status": o["status"]}
         self.activities.append(a)
+        if not maker:
+            self.taker_fills.add(a["id"])
         return a
 
     def _list(self, req: Request) -> tuple[int, Any]:

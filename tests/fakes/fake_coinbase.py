@@ -4,8 +4,18 @@ Private endpoints need `Authorization: Bearer <JWT>`; when the fake is given the
 public PEM it verifies the ES256 signature and the `uri` claim, like the exchange does.
 Orders: a post-only limit that would cross the book is rejected; a market order or a
 crossing limit fills at once as TAKER; a resting limit fills as MAKER via `fill()`.
-Every create request is counted per client_order_id (`order_count`), and a repeated
-client_order_id creates a second order, so a duplicate submit is visible to tests.
+Every create request is counted per client_order_id (`order_count`), so a repeated submit
+is visible to tests even when it creates nothing. A reused client_order_id creates no order:
+Coinbase's Create Order reference (docs.cdp.coinbase.com/api-reference/advanced-trade-api/
+rest-api/orders/create-order, field client_order_id) says "If the ID provided is not
+unique, the order will not be created and the order corresponding with that ID will be
+returned instead" - answered here as a success naming the existing order. The reference
+does not show that answer's shape, so `duplicate_answer` can also refuse it ("failure":
+success false with an INVALID_CLIENT_ORDER_ID-like reason; "conflict": HTTP 409), and
+`held_count(cid)` says how many orders the exchange holds for an id. `unlisted` hides
+orders from the order listings (GET by order id still answers), as a listing that lags;
+`hide_new_orders` puts every new order there; with `list_on_repeat` a repeat of its id
+lists it again (the listing catches up as the repeat arrives).
 `publish_delay_s` (None: the candle in progress shows, as on the exchange) withholds each
 candle until that long after it closed: a late newest candle. `place_by_hand()` rests an
 order as the operator would from the web app (a random client order id).
@@ -81,7 +91,11 @@ class FakeCoinbase(FakeServer):
                                             "portfolio_type": "DEFAULT"}
         self.orders: list[dict[str, Any]] = []      # oldest first
         self.fills: list[dict[str, Any]] = []       # oldest first
-        self.create_counts: dict[str, int] = {}     # client_order_id -> orders created
+        self.create_counts: dict[str, int] = {}     # client_order_id -> create requests
+        self.duplicate_answer = "existing"           # existing | failure | conflict
+        self.unlisted: set[str] = set()              # order ids the listings leave out
+        self.hide_new_orders = False
+        self.list_on_repeat = False
         self.withheld_fills: set[str] = set()        # order ids whose fills are not listed yet
         self.candles: dict[str, dict[int, dict[str, str]]] = {}  # product -> start -> candle
         self.publish_delay_s: float | None = None
@@ -91,6 +105,11 @@ class FakeCoinbase(FakeServer):
     def order_count(self, client_order_id: str) -> int:
         with self.lock:
             return self.create_counts.get(client_order_id, 0)
+
+    def held_count(self, client_order_id: str) -> int:
+        """Orders the exchange holds with this client order id."""
+        with self.lock:
+            return sum(1 for o in self.orders if o["client_order_id"] == client_order_id)
 
     def order_by_client(self, client_order_id: str) -> dict[str, Any] | None:
         with self.lock:
@@ -277,6 +296,12 @@ class FakeCoinbase(FakeServer):
         pid = str(body.get("product_id") or "")
         side = str(body.get("side") or "")
         conf = body.get("order_configuration") or {}
+        used = next((o for o in self.orders if cid and o["client_order_id"] == cid), None)
+        if used is not None:
+            self.create_counts[cid] = self.create_counts.get(cid, 0) + 1
+            if self.list_on_repeat:
+                self.unlisted.discard(used["order_id"])
+            return self._duplicate(used)
         prod = self.products.get(pid)
         if prod is None:
             return self._fail("INVALID_PRODUCT_ID", "PREVIEW_INVALID_PRODUCT_ID",
@@ -322,12 +347,27 @@ class FakeCoinbase(FakeServer):
                  "reject_message": "", "cancel_message": "", "outstanding_hold_amount": "0",
                  "last_fill_time": None}
         self.orders.append(order)
+        if self.hide_new_orders:
+            self.unlisted.add(oid)
         self.create_counts[cid] = self.create_counts.get(cid, 0) + 1
         if crosses:
             self._apply_fill(order, size, px, "TAKER")
         return 200, {"success": True, "success_response": {
             "order_id": oid, "product_id": pid, "side": side, "client_order_id": cid},
             "order_configuration": {kind: dict(cfg)}}
+
+    def _duplicate(self, used: dict[str, Any]) -> tuple[int, Any]:
+        """The answer to a reused client_order_id: no new order (see the module doc)."""
+        if self.duplicate_answer == "failure":
+            return self._fail("INVALID_CLIENT_ORDER_ID", "PREVIEW_INVALID_CLIENT_ORDER_ID",
+                              "duplicate client_order_id")
+        if self.duplicate_answer == "conflict":
+            return 409, {"error": "ALREADY_EXISTS",
+                         "message": "an order with this client_order_id already exists"}
+        return 200, {"success": True, "success_response": {
+            "order_id": used["order_id"], "product_id": used["product_id"],
+            "side": used["side"], "client_order_id": used["client_order_id"]},
+            "order_configuration": used["order_configuration"]}
 
     def _avail(self, cur: str) -> Decimal:
         b = self.balances.get(cur, {"available": "0"})
@@ -394,7 +434,8 @@ class FakeCoinbase(FakeServer):
         return 200, {"results": results}
 
     def _list_orders(self, req: Request) -> tuple[int, Any]:
-        rows = list(reversed(self.orders))  # newest first, like the exchange
+        rows = [o for o in reversed(self.orders)  # newest first, like the exchange
+                if o["order_id"] not in self.unlisted]
         if st := req.args("order_status"):
             rows = [o for o in rows if o["status"] in st]
         if pids := req.args("product_ids"):

@@ -3,7 +3,8 @@
 Requests go to /bot<TOKEN>/<method> with a JSON body, as the documented Bot API takes
 them; a wrong token answers 401 {"ok": false, ...}. Like Telegram, getUpdates with an
 offset confirms (forgets) every update below it, and with none waiting it long-polls up
-to its `timeout` (capped at MAX_POLL_S here). `say(chat_id, text)` queues a user's message;
+to its `timeout` (capped at MAX_POLL_S here). `say(chat_id, text[, user_id])` queues a
+user's message (a private chat, or a group member's);
 `sent` holds every sendMessage as (chat_id, text); `wait_sent` polls for one.
 """
 
@@ -31,14 +32,19 @@ class FakeTelegram(FakeServer):
         self._cond = threading.Condition(self.lock)
 
     # ---- the user's side ---------------------------------------------------------------
-    def say(self, chat_id: int, text: str) -> int:
+    def say(self, chat_id: int, text: str, user_id: int | None = None,
+            chat_type: str | None = None) -> int:
+        """A message from user `user_id` (default: the chat's own user, a private chat) in
+        chat `chat_id`; a user other than the chat's is a member of a group chat."""
+        user = chat_id if user_id is None else user_id
+        kind = chat_type or ("private" if user == chat_id else "supergroup")
         with self._cond:
             uid = self.next_update_id
             self.next_update_id += 1
             self.updates.append({"update_id": uid, "message": {
                 "message_id": uid, "date": int(time.time()), "text": text,
-                "chat": {"id": chat_id, "type": "private"},
-                "from": {"id": chat_id, "is_bot": False, "first_name": "op"}}})
+                "chat": {"id": chat_id, "type": kind},
+                "from": {"id": user, "is_bot": False, "first_name": "op"}}})
             self.history[uid] = self.updates[-1]
             self._cond.notify_all()
             return uid

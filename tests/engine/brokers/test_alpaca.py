@@ -193,3 +193,44 @@ def test_http_only_for_loopback(make_config: Callable[..., Config]) -> None:
         AlpacaPaperBroker(cfg, KEYS)
     with pytest.raises(BrokerCallError, match="credentials"):
         AlpacaPaperBroker(make_config(""), Secrets())
+
+
+@pytest.mark.parametrize("side, price, mode", [("BUY", "49980", "better"),
+                                                ("BUY", "49980", "at"),
+                                                ("SELL", "50020", "better"),
+                                                ("SELL", "50020", "at")])
+def test_a_limit_crossing_on_arrival_is_booked_taker(broker: AlpacaPaperBroker,
+                                                     fake_alpaca: FakeAlpaca, side: str,
+                                                     price: str, mode: str) -> None:
+    """The quote moved between the post-only check and the order's arrival: Alpaca (no
+    post-only flag) fills it at once as a taker and takes the taker fee (a buy's in the coin).
+    The fill is booked taker, so the book's coins and cash move exactly as the account's."""
+    since = time.time() - 1
+    qty0, cash0 = fake_alpaca.positions["BTC/USD"], fake_alpaca.cash
+    fake_alpaca.arrival_cross = [mode]
+    req = OrderRequest("x", "BTC-USD", "BUY" if side == "BUY" else "SELL", Decimal("0.01"),
+                       Decimal(price), post_only=True)
+    assert broker.submit(req).status == "FILLED"
+    (f,) = broker.fills(since)
+    assert f.liquidity == "TAKER"
+    assert f.fee == Decimal("0.01") * f.price * Decimal("0.0025")
+    signed = f.qty if side == "BUY" else -f.qty
+    assert signed == fake_alpaca.positions["BTC/USD"] - qty0
+    cash_moved = -(f.qty * f.price + f.fee) if side == "BUY" else f.qty * f.price - f.fee
+    assert cash_moved == fake_alpaca.cash - cash0
+
+
+def test_a_restarted_broker_still_books_a_price_improved_cross_taker(
+        make_config: Callable[..., Config], fake_alpaca: FakeAlpaca) -> None:
+    """Which fills met the book on arrival is read from Alpaca's own records (a fill better
+    than its limit never rested), so a trader killed between the post and the answer books
+    the same after its restart; a resting order's fill at its limit stays maker."""
+    since = time.time() - 1
+    fake_alpaca.arrival_cross = ["better"]
+    build(make_config, fake_alpaca).submit(limit_buy("cross", price="49980"))
+    fake_alpaca.quotes["BTC/USD"] = ("49990", "50010")   # the market moves back
+    build(make_config, fake_alpaca).submit(limit_buy("rest", price="49980"))
+    fake_alpaca.fill("rest")
+    fills = {f.client_order_id: f for f in build(make_config, fake_alpaca).fills(since)}
+    assert (fills["cross"].liquidity, fills["rest"].liquidity) == ("TAKER", "MAKER")
+    assert fills["cross"].price < Decimal("49980") == fills["rest"].price

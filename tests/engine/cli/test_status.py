@@ -71,7 +71,7 @@ def test_status_json_shape(config_path: Path, capsys: pytest.CaptureFixture[str]
                                        "RETRIED": 2},
                             # no evidence computed yet: the fields are there, empty
                             "trials_attempted": 6, "pbo_blocks": None, "best": None,
-                            "gate": None}
+                            "gate": None, "dsr_trials": None, "dsr_pool": None}
     assert doc["traders"] == [{"name": "btc", "broker": "sim", "mode": "paper",
                                "equity": "1012.50", "trading_state": "ACTIVE",
                                "positions": [{"ticker": "BTC-USD", "qty": "0.01",

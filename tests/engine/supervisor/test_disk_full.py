@@ -17,10 +17,11 @@ import psutil
 import pytest
 
 from engine.config import Config
+from engine.soak.mixed import declare_trader
 from engine.soak.workdir import cli, make_workdir, stop, wait_for
 from engine.supervisor.spawn import same_process
 from store.db import Store
-from store.processes import get_process, upsert_process
+from store.processes import get_process
 from tests.fakes.disk import fill, mount_tmpfs
 
 EXTRA = """
@@ -89,9 +90,7 @@ def on_tmpfs(tmp_path: Path, extra: str, names: tuple[str, ...]
 def test_disk_full_then_space_back(tmp_path: Path) -> None:
     with on_tmpfs(tmp_path, EXTRA, ("trader-t", "sampler")) as (cfg, store, sup, disk):
         sup_log = Path(cfg.paths.logs) / "supervisor.log"
-        upsert_process(store, "trader-t", "trader",
-                       ["trade", "--name", "t", "--model", str(tmp_path / "model"),
-                        "--broker", "sim", "--tickers", "BTC-USD,ETH-USD"])
+        declare_trader(store, cfg, tmp_path / "model", "t")  # promoted, as the soak's
         assert wait_for(lambda: bool(running(store, "sampler") and running(store, "trader-t")
                                      and decisions(store) > 5), 120), _logs(tmp_path)
         killed = running(store, "sampler")

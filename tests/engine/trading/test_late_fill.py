@@ -1,6 +1,6 @@
-"""A fill the exchange lists late: on the Coinbase fake (the real SDK over HTTP) two resting
-orders fill a few seconds apart, but the fills feed lists the earlier one only after the
-later one was booked (a venue's fills feed lags, an order cancelled just after it filled).
+"""A fill the exchange lists late: on the Coinbase and Alpaca fakes (the real SDKs over HTTP)
+two resting orders fill a few seconds apart, but the fills feed lists the earlier one only
+after the later one was booked (a venue's fills feed lags, an order cancelled just after it filled).
 The trader must still book it: its book equals what the account gained, no fill is lost."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from venues import TICKERS, Desk, own_qty, trade_bars  # noqa: E402
 from store import trading as st  # noqa: E402
 
 
-@pytest.mark.parametrize("desk", ["coinbase"], indirect=True)
+@pytest.mark.parametrize("desk", ["coinbase", "alpaca"], indirect=True)
 def test_a_fill_listed_after_a_later_one_is_booked(desk: Desk) -> None:
     start = {x: desk.account_qty(x.split("-")[0]) for x in TICKERS}
     t = desk.trader(capital=1000)
@@ -32,7 +32,7 @@ def test_a_fill_listed_after_a_later_one_is_booked(desk: Desk) -> None:
         t.poll()
     early, late = sorted(resting, key=lambda r: r.ticker)[:2]
     assert {early.ticker, late.ticker} == set(TICKERS), "no bar with two resting orders"
-    desk.fake.withheld_fills.add(str(early.broker_order_id))  # type: ignore[union-attr]
+    desk.fake.withheld_fills.add(str(early.broker_order_id))
     desk.fake.fill(early.client_order_id)
     desk.set_time(desk.machine[0] + 3)
     desk.fake.fill(late.client_order_id)
