@@ -16,7 +16,7 @@ from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
+from textual.widgets import Header, Input, Static, TabbedContent, TabPane
 
 from console.commands import MUTATING, CommandRequest
 from console.data import EXECUTION_WINDOW_S, Loader, ProcessLoader, Snapshot
@@ -30,15 +30,17 @@ from widgets.conviction import ConvictionPane
 from widgets.execution import ExecutionPane
 from widgets.fmt import clock as fmt_clock
 from widgets.fmt import stamp as fmt_stamp
+from widgets.footer import Footer
 from widgets.gpu import GpuPane, system_line
 from widgets.line_table import LineTable
 from widgets.positions import PositionsPane
 from widgets.processes import ProcessesPane
 from widgets.static_text import set_markup
+from widgets.styles_cache import release_styles_caches
 from widgets.trades import TradesPane
 from widgets.trials import TrialsPane
 
-GC_FULL_S = 600.0
+GC_FULL_S = 60.0
 
 PANES = (("trials", "Trials"), ("gpu", "GPU"), ("processes", "Procs"),
          ("positions", "Positions"), ("conviction", "Conviction"), ("execution", "Execution"),
@@ -254,7 +256,9 @@ class CappuccinoApp(Flows):
     # A full collection walks every live object; with the console's widget tree and a few
     # snapshots that took 20-110 ms on the UI thread, every few refreshes. So after each
     # refresh the heap is frozen (gc.freeze: later collections skip it), and every
-    # GC_FULL_S it is unfrozen and collected once, so cyclic garbage is never kept for long.
+    # GC_FULL_S it is unfrozen and collected once. Textual's lines are cyclic garbage (a
+    # strip caches itself), kept frozen till then: every 600 s held ~1M objects (~200 MB)
+    # and paused 1-3 s on a busy machine; every 60 s, ~100k and 70-450 ms.
     def _freeze_heap(self) -> None:
         import gc
 
@@ -263,6 +267,7 @@ class CappuccinoApp(Flows):
     def _full_gc(self) -> None:
         import gc
 
+        release_styles_caches()  # what Textual still holds of widgets that are gone
         gc.unfreeze()
         gc.collect()
         gc.freeze()

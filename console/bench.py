@@ -5,6 +5,9 @@
   fills, 100k equity rows, 10k trials and 1M GPU samples in the store (quick: 10x fewer).
 - console_ui_block_max_ms: the longest the UI thread was late for a 5 ms timer while the
   console refreshed repeatedly (the render part runs on the UI thread).
+- console_rss_mb_per_h, console_live_objects_per_h: growth of the console's memory over many
+  refreshes, pane switches and dialogs, per hour at the configured refresh_s, with its
+  standard error (console.memory_bench).
 
 Textual is imported inside run() only: engine modules never import it at module level.
 """
@@ -16,6 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from console import memory_bench
 from engine.bench import Result
 from store import console_fixture
 from store.console_fixture import STUDIES, T0, live_writes, populate_big
@@ -78,8 +82,14 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
     loader.close()
 
     first_paint = asyncio.run(_first_paint(cfg, now))
-    block, idle = asyncio.run(_ui_block(cfg.model_copy(update={"store": cfg.store.model_copy(
-        update={"path": str(big)})}), now, refreshes=7 if quick else 21))
+    big_cfg = cfg.model_copy(update={"store": cfg.store.model_copy(update={"path": str(big)})})
+    block, idle = asyncio.run(_ui_block(big_cfg, now, refreshes=7 if quick else 21))
+    n = 100 if quick else 400
+    mem = asyncio.run(memory_bench.growth(big_cfg.model_copy(update={
+        "console": cfg.console.model_copy(update={"refresh_s": 1.5})}), now, n))
+    grows = (f"{n} refreshes after a warm-up, a pane switch before each and a dialog every 25, "
+             "the shown rows given new values between them; per hour at refresh_s 1.5; ± one "
+             "standard error of the fitted slope")
     return {
         "console_first_paint_s": Result(first_paint, "s", note="goal <= 1.0"),
         "console_refresh_ms": Result(statistics.median(times), "ms", note=(
@@ -89,6 +99,12 @@ def run(quick: bool, workdir: Path) -> dict[str, Result]:
         "console_ui_block_max_ms": Result(block, "ms", baseline=idle, note=(
             "goal <= 16; baseline: the same timer's max lateness in idle windows of this run "
             "(the machine's own scheduling jitter)")),
+        "console_rss_mb_per_h": Result(mem["rss"][0], "MB/h",
+                                       note=f"± {mem['rss'][1]:.1f}; {grows}; also the allocator "
+                                       "reaching its high-water mark (freed memory is kept)"),
+        "console_live_objects_per_h": Result(mem["objects"][0], "objects/h",
+                                             note=f"± {mem['objects'][1]:.0f}; {grows}; goal: 0 within "
+                                             "the error (nothing kept per refresh)"),
     }
 
 

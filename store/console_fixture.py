@@ -298,3 +298,20 @@ def live_writes(path: Path, now: float, i: int) -> None:
                   "f_momentum, f_agreement, f_volatility, f_context, passed, at) VALUES "
                   "('trader-1', ?, 'BTC-USD', 0.5, 'SELL', 0.3, 0.5, 0.5, 0.5, 0.5, 0.5, 0, ?)",
                   (now, now))
+
+
+def live_updates(path: Path, i: int) -> None:
+    """What changes between two refreshes of a system in its steady state: new values in the
+    same rows (trial progress, the newest equity point, the last hour's fills, the newest GPU
+    sample, the traders' equity), nothing added, so what the console shows keeps its size
+    (the console's memory bench: what grows there is the console's own)."""
+    with Store(path, check=False) as st, st.write():
+        c = st.conn
+        c.execute("UPDATE attempts SET progress = ? WHERE state = 'RUNNING'", ((i % 100) / 100,))
+        c.execute("UPDATE equity SET equity_f = ? WHERE at = (SELECT max(at) FROM equity)",
+                  (1000.0 + i,))
+        c.execute("UPDATE fills SET price = ? WHERE at >= (SELECT max(at) - 3600 FROM fills)",
+                  (str(95_000 + i),))
+        c.execute("UPDATE gpu_samples SET mem_used_mb = ? WHERE at = "
+                  "(SELECT max(at) FROM gpu_samples)", (2000.0 + i,))
+        c.execute("UPDATE traders SET equity = ?", (str(1000 + i),))

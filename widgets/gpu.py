@@ -70,8 +70,14 @@ class GpuPane(Vertical):
         if sorted(cards) != [g.gpu for g in gpus]:
             box.remove_children()
             cards = {g.gpu: GpuCard(g.gpu) for g in gpus}
-            box.mount_all(list(cards.values()))
-            self.call_after_refresh(self._fill, gpus, histories)
+            mounted = box.mount_all(list(cards.values()))
+
+            async def fill_once_mounted() -> None:
+                # (after a refresh alone the cards could still be mounting: left empty)
+                await mounted
+                self._fill(gpus, histories)
+
+            self.call_later(fill_once_mounted)
         else:
             self._fill(gpus, histories)
         rows = []

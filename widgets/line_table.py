@@ -129,6 +129,11 @@ class LineTable(ScrollView, can_focus=True):
                     widths[i] = n
         self._widths = tuple(widths)
         self._set_virtual_size(Size(sum(widths) + GAP * len(widths), len(keys) + 1))
+        # Lines of rows that are gone or changed are never drawn again: drop them now, or the
+        # cache holds every version of every row until CACHE_MAX (tens of MB a table).
+        shown = {*zip(keys, cells, strict=True), ("\0header", self.columns)}
+        self._cache = {k: v for k, v in self._cache.items()
+                       if k[2] == self._widths and (k[0], k[1]) in shown}
         if len(self._cache) > CACHE_MAX:
             self._cache.clear()
         at = self._index.get(selected, self._cursor) if selected is not None else self._cursor

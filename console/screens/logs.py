@@ -6,10 +6,10 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from console.procinfo import tail_lines
 from console.threads import deliver
+from widgets.footer import Footer
 from widgets.log_viewer import LogViewer
 
 

@@ -13,10 +13,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Static, Tab, Tabs
+from textual.widgets import DataTable, Static, Tab, Tabs
 
 from console.report_data import PERIODS, ReportData, load_report
 from console.threads import deliver
+from widgets.footer import Footer
 from widgets.plot_chart import PlotChart
 from widgets.static_text import plain
 

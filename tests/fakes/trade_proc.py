@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from tests.fakes.fake_alpaca import FakeAlpaca
 from tests.fakes.fake_coinbase import KEY_NAME, FakeCoinbase, make_ec_key
 
 # fast retries and a short timeout: the tests inject faults and wait on their effect
@@ -47,6 +48,18 @@ def live_coinbase(stack: ExitStack, env: dict[str, str], cfg_path: Path,
     env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
     cfg_path.write_text(config + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
                         "live_armed = true\n" + RETRIES)
+    return fake
+
+
+def paper_alpaca(stack: ExitStack, env: dict[str, str], cfg_path: Path,
+                 config: str) -> FakeAlpaca:
+    """A started Alpaca fake with paper keys in `env`, and `config` plus an `[alpaca]` section
+    pointing at it written to `cfg_path`."""
+    fake = FakeAlpaca()
+    stack.enter_context(fake)
+    env.update(APCA_API_KEY_ID="PKTEST", APCA_API_SECRET_KEY="s3cret")
+    cfg_path.write_text(config + f'[alpaca]\nurl_override = "{fake.base_url}"\n'
+                        f'data_url_override = "{fake.base_url}"\n' + RETRIES)
     return fake
 
 

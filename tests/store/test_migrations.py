@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import shutil
 import sqlite3
@@ -37,6 +38,12 @@ def dump(path: Path) -> dict[str, list[tuple[object, ...]]]:
                      key=repr) for t in TABLES}
     conn.close()
     return out
+
+
+def unmigrated_rows(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """What the old store holds, read without opening it as a Store (which migrates it)."""
+    with contextlib.closing(sqlite3.connect(path)) as conn:
+        return conn.execute(sql).fetchall()
 
 
 @pytest.fixture
@@ -131,9 +138,7 @@ def test_fills_rekeyed_by_trader_without_losing_a_row(tmp_path: Path) -> None:
             [(f"fill-{i}", f"t{i % 3}", f"c{i}", "BUY" if i % 2 else "SELL", f"0.{i + 1}",
               "MAKER" if i % 5 else "TAKER", None if i % 4 else str(i), 1000.0 - i)
              for i in range(500)])
-    conn = sqlite3.connect(path)
-    before = conn.execute("SELECT * FROM fills ORDER BY rowid").fetchall()
-    conn.close()
+    before = unmigrated_rows(path, "SELECT * FROM fills ORDER BY rowid")
     with Store(path) as s:
         assert s.version == latest_version()
         assert [tuple(r) for r in s.query("SELECT * FROM fills ORDER BY rowid")] == before
@@ -158,9 +163,7 @@ def test_book_migration_keeps_every_trader_row(tmp_path: Path) -> None:
             "equity, cash, started_at, updated_at) VALUES (?, 'coinbase', 'live', 'm', "
             "'[\"BTC-USD\"]', '5m', ?, ?, ?, 1.0, 2.0)",
             [(f"t{i}", str(1000 + i), str(990 + i), str(500 + i)) for i in range(50)])
-    conn = sqlite3.connect(path)
-    before = conn.execute("SELECT * FROM traders ORDER BY name").fetchall()
-    conn.close()
+    before = unmigrated_rows(path, "SELECT * FROM traders ORDER BY name")
     with Store(path) as s:
         assert s.version == latest_version()
         rows = s.query("SELECT * FROM traders ORDER BY name")
@@ -178,9 +181,7 @@ def test_retention_migration_keeps_every_command_and_indexes_the_prune(tmp_path:
             "VALUES (?, 'cli', 'start', ?, '{}', ?, 'r', ?)",
             [(float(i), f"t{i}", ("done", "failed", "pending")[i % 3],
               None if i % 3 == 2 else float(i)) for i in range(60)])
-    conn = sqlite3.connect(path)
-    before = conn.execute("SELECT * FROM commands ORDER BY id").fetchall()
-    conn.close()
+    before = unmigrated_rows(path, "SELECT * FROM commands ORDER BY id")
     with Store(path) as s:
         assert s.version == latest_version()
         assert [tuple(r) for r in s.query("SELECT * FROM commands ORDER BY id")] == before

@@ -79,3 +79,21 @@ async def test_a_table_that_keeps_overflowing_still_scrolls_to_its_new_last_row(
         assert t.scroll_offset.y == t.max_scroll_y > 0
         shown = "".join(s.text for s in t.render_lines(t.region.reset_offset))
         assert "29" in shown
+
+
+async def test_lines_of_changed_rows_are_not_kept() -> None:
+    """A row whose cells change every refresh (an equity, an age) makes a new line each time;
+    the old ones are dropped with the data, not kept until the cache's cap (4,000 lines a
+    table: tens of MB over the console's tables)."""
+    app = LineApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        t = app.query_one(LineTable)
+        for n in range(300):
+            sync_table(t, [(str(i), (str(i), f"{n}.{i}")) for i in range(8)])
+            await pilot.pause()
+            for y in range(10):
+                t.render_line(y)
+        assert 9 <= len(t._cache) <= 3 * 9, len(t._cache)  # the shown rows and header, a style each
+        sync_table(t, [(str(i), (str(i), f"299.{i}")) for i in range(8)])  # the same again
+        await pilot.pause()
+        assert t.render_line(1) is t.render_line(1)

@@ -6,12 +6,10 @@ accepted" rotates good keys instead of fixing NTP."""
 
 from __future__ import annotations
 
-import os
 import signal
-import sqlite3
 import subprocess
 import sys
-import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -21,19 +19,22 @@ from engine.soak.venues import CONFIG
 from engine.soak.workdir import TICKERS, tiny_model
 from tests.fakes import FakeCoinbase
 from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key
-
-ROOT = Path(__file__).resolve().parents[3]
+from tests.fakes.shifted_clock import clock_shift
+from tests.fakes.trade_proc import (
+    ROOT,
+    clean_env,
+    live_coinbase,
+    start_trader,
+    store_rows,
+    trade_argv,
+    wait_while_alive,
+)
 
 
 def _env(tmp_path: Path, shift_s: float, priv: str) -> dict[str, str]:
-    shift = tmp_path / "clock-shift"
-    shift.write_text(str(shift_s))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("CAPPUCCINO_", "COINBASE_", "APCA_"))}
+    env = clean_env()
     env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv,
-               CLOCK_SHIFT_FILE=str(shift),
-               PYTHONPATH=os.pathsep.join([str(ROOT / "tests" / "fakes" / "clockshift"),
-                                           str(ROOT)]))
+               **clock_shift(tmp_path, shift_s)[1])
     return env
 
 
@@ -82,53 +83,31 @@ def test_trade_start_names_the_clock_and_waits_for_it(tmp_path: Path) -> None:
     """At start the trader says it is the clock, not the keys, and waits it out like an
     outage (under the supervisor, exiting would use up its quick restarts: a FATAL live
     trader); once the clock is right it trades, and stops cleanly on SIGTERM."""
-    priv, pub = make_ec_key()
-    fake = FakeCoinbase(public_key_pem=pub)
-    with fake:
+    env = clean_env()
+    with ExitStack() as stack:
         cfg_path = tmp_path / "cappuccino.toml"
-        cfg_path.write_text(CONFIG + f'[coinbase]\nbase_url = "{fake.host_port}"\n'
-                            "live_armed = true\ntimeout_s = 5\nretry_initial_s = 0.01\n"
-                            "retry_max_s = 0.2\n")
+        live_coinbase(stack, env, cfg_path, CONFIG)
         cfg = load_config(cfg_path, environ={})
         tiny_model(tmp_path / "model", cfg)
-        env = _env(tmp_path, 60, priv)
+        shift, shifted = clock_shift(tmp_path, 60)
+        env.update(shifted)
         log = tmp_path / "trader.log"
-        with log.open("wb") as err:
-            p = subprocess.Popen(
-                [sys.executable, "-m", "engine.cli.main", "--config", str(cfg_path), "trade",
-                 "--name", "t", "--model", str(tmp_path / "model"), "--broker", "coinbase",
-                 "--tickers", ",".join(TICKERS), "--capital", "1000", "--live"],
-                cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=err)
-        try:
-            said = ("the machine's clock is 60 s ahead of Coinbase's: fix NTP; "
-                    "the keys work at Coinbase's time")
-            deadline = time.monotonic() + 120  # torch import on a loaded machine
-            while time.monotonic() < deadline and p.poll() is None and \
-                    said not in log.read_text(errors="replace"):
-                time.sleep(0.2)
-            text = log.read_text(errors="replace")
-            assert p.poll() is None and said in text, text[-2000:]
-            assert "not accepted" not in text and "Traceback" not in text, text[-2000:]
-            (tmp_path / "clock-shift").write_text("0")   # NTP puts it right
-            db = Path(cfg.store.path)
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline and p.poll() is None and not _active(db):
-                time.sleep(0.2)
-            assert _active(db), log.read_text(errors="replace")[-2000:]
-        finally:
-            p.send_signal(signal.SIGTERM)
-            rc = p.wait(60)
-        assert rc == 0, log.read_text(errors="replace")[-2000:]
-
-
-def _active(db: Path) -> bool:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            row = c.execute("SELECT trading_state FROM traders WHERE name = 't'").fetchone()
-    except sqlite3.OperationalError:
-        return False
-    return bool(row) and row[0] == "ACTIVE"
+        p = start_trader(stack, trade_argv(cfg_path, tmp_path / "model", "coinbase", TICKERS,
+                                           live=True), env, log)
+        said = ("the machine's clock is 60 s ahead of Coinbase's: fix NTP; "
+                "the keys work at Coinbase's time")
+        # 120 s: the torch import on a loaded machine
+        wait_while_alive(p, lambda: said in log.read_text(errors="replace"), 120, 0.2)
+        text = log.read_text(errors="replace")
+        assert p.poll() is None and said in text, text[-2000:]
+        assert "not accepted" not in text and "Traceback" not in text, text[-2000:]
+        shift.write_text("0")   # NTP puts it right
+        active = wait_while_alive(p, lambda: store_rows(
+            Path(cfg.store.path), "SELECT 1 FROM traders WHERE name = 't' AND "
+            "trading_state = 'ACTIVE'"), 90, 0.2)
+        assert active, log.read_text(errors="replace")[-2000:]
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(60) == 0, log.read_text(errors="replace")[-2000:]
 
 
 def test_a_bad_key_on_a_wrong_clock_is_still_the_keys(tmp_path: Path) -> None:

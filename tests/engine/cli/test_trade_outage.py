@@ -7,7 +7,6 @@ FATAL, its orders unmanaged, until the operator notices."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -17,17 +16,21 @@ import pytest
 from engine.config import load_config
 from engine.soak.venues import CONFIG, SPEED
 from engine.soak.workdir import TICKERS, tiny_model
-from tests.fakes.trade_proc import clean_env, live_coinbase, replay_start, start_trader, trade_argv
+from tests.fakes.trade_proc import (
+    clean_env,
+    live_coinbase,
+    replay_start,
+    start_trader,
+    store_rows,
+    trade_argv,
+    wait_while_alive,
+)
 
 OUTAGE_S = 8.0
 
 
 def _decisions(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return int(c.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
+    return len(store_rows(db, "SELECT 1 FROM decisions"))
 
 
 @pytest.mark.slow
@@ -47,10 +50,7 @@ def test_trader_waits_out_an_outage_at_start(tmp_path: Path) -> None:
         def logged(text: str) -> bool:
             return text in log.read_text(errors="replace")
 
-        deadline = time.monotonic() + 90  # torch import on a loaded machine
-        while time.monotonic() < deadline and p.poll() is None and not logged(
-                "not answering at start"):
-            time.sleep(0.2)
+        wait_while_alive(p, lambda: logged("not answering at start"), 90, 0.2)  # torch import
         assert p.poll() is None, f"the trader gave up (exit {p.returncode}):\n" + \
             log.read_text(errors="replace")[-2000:]
         assert logged("not answering at start"), log.read_text(errors="replace")[-2000:]
@@ -60,9 +60,7 @@ def test_trader_waits_out_an_outage_at_start(tmp_path: Path) -> None:
         assert hit >= 3, "the trader did not keep trying"
         fake.clear_faults()
         db = Path(cfg.store.path)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and p.poll() is None and _decisions(db) < 2:
-            time.sleep(0.2)
+        wait_while_alive(p, lambda: _decisions(db) >= 2, 60, 0.2)
         assert _decisions(db) >= 2, "no trading after the outage:\n" + \
             log.read_text(errors="replace")[-2000:]
         p.send_signal(signal.SIGTERM)

@@ -15,6 +15,7 @@ import pytest
 from engine.config import load_config
 from engine.notify.events import emit
 from store.db import Store
+from tests.fakes.shifted_clock import clock_shift
 
 ROOT = Path(__file__).resolve().parents[3]
 N = 30
@@ -125,14 +126,10 @@ def test_a_wall_clock_step_back_does_not_hold_a_retried_row_for_the_step(
     config_path.write_text("[notify]\npoll_s = 0.1\nsummary = \"off\"\n"
                            "backoff_initial_s = 3\nbackoff_max_s = 3\n")
     cfg = load_config(config_path, environ={})
-    shift = tmp_path / "clock-shift"
-    shift.write_text("0")
-    clockshift = ROOT / "tests" / "fakes" / "clockshift"
+    shift, shifted = clock_shift(tmp_path)
     with Store(cfg.store.path) as store:
         emit(store, cfg, "alert", "first", "EMERGENCY", "failure", trader="t")
-        proc = start_notifier(config_path, receiver.url(), extra={
-            "CLOCK_SHIFT_FILE": str(shift),
-            "PYTHONPATH": os.pathsep.join([str(clockshift), str(ROOT)])})
+        proc = start_notifier(config_path, receiver.url(), extra=shifted)
         try:
             assert wait_for(lambda: store.one("SELECT attempts FROM outbox")[0] >= 1), \
                 "the notifier never tried"

@@ -20,6 +20,7 @@ from store.db import Store, now
 from store.fixtures import system_sample_count
 from store.processes import update_process, upsert_process
 from store.samples import latest_system
+from tests.fakes.shifted_clock import clock_shift
 
 
 def nvml_present() -> bool:
@@ -34,7 +35,6 @@ def nvml_present() -> bool:
 
 
 ROOT = Path(__file__).resolve().parents[3]
-CLOCKSHIFT = ROOT / "tests" / "fakes" / "clockshift"
 needs_no_nvml = pytest.mark.skipif(nvml_present(), reason="this test is for machines without NVML")
 
 
@@ -103,10 +103,8 @@ def test_a_wall_clock_step_back_does_not_stop_the_writes(tmp_path) -> None:
     flushing its samples every flush_s (it used to wait out the hour)."""
     cfg = tmp_path / "cappuccino.toml"
     cfg.write_text("[sampler]\ninterval_s = 0.2\nflush_s = 0.5\nretention_every_s = 3\n")
-    shift = tmp_path / "clock-shift"
-    shift.write_text("0")
-    env = dict(os.environ, CLOCK_SHIFT_FILE=str(shift),
-               PYTHONPATH=os.pathsep.join([str(CLOCKSHIFT), str(ROOT)]))
+    shift, shifted = clock_shift(tmp_path)
+    env = dict(os.environ, **shifted)
     proc = subprocess.Popen([sys.executable, "-m", "engine.cli.main", "--config", str(cfg),
                              "sample"], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

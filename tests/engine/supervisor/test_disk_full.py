@@ -10,11 +10,13 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
 
+from engine.config import Config
 from engine.soak.mixed import declare_trader
 from engine.soak.workdir import cli, make_workdir, stop, wait_for
 from engine.supervisor.spawn import same_process
@@ -52,21 +54,42 @@ def running(store: Store, name: str, not_pid: int | None = None) -> int | None:
     return row.pid
 
 
-@pytest.mark.slow
-def test_disk_full_then_space_back(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def on_tmpfs(tmp_path: Path, extra: str, names: tuple[str, ...]
+             ) -> Iterator[tuple[Config, Store, subprocess.Popen[bytes], Path]]:
+    """An installation whose store and sim exchange file lie on a 16 MB tmpfs (`disk`), its
+    supervisor started as ensure_supervisor starts it, and its store open. On the way out the
+    named processes are SIGKILLed, the supervisor stopped and the tmpfs unmounted."""
     disk = tmp_path / "disk"
     mount_tmpfs(disk, "16m")
     sup: subprocess.Popen[bytes] | None = None
     store: Store | None = None
     try:
-        cfg = make_workdir(tmp_path, EXTRA)
-        cfg_path = tmp_path / "cappuccino.toml"
+        cfg = make_workdir(tmp_path, extra)
         sup_log = Path(cfg.paths.logs) / "supervisor.log"
         sup_log.parent.mkdir(parents=True, exist_ok=True)
-        sup = cli(cfg_path, "supervise", log=sup_log)  # as ensure_supervisor starts it
+        sup = cli(tmp_path / "cappuccino.toml", "supervise", log=sup_log)
         assert wait_for(lambda: Path(cfg.store.path).exists()
                         and Path(cfg.store.path).stat().st_size >= 100, 60)
         store = Store(cfg.store.path)
+        yield cfg, store, sup, disk
+    finally:
+        if store is not None:
+            for name in names:
+                row = get_process(store, name)
+                if row and row.pid and row.pid > 1:  # a pid, never a bool (killpg)
+                    with contextlib.suppress(OSError):
+                        os.killpg(row.pid, signal.SIGKILL)
+            store.close()
+        if sup is not None:
+            stop(sup)
+        subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+@pytest.mark.slow
+def test_disk_full_then_space_back(tmp_path: Path) -> None:
+    with on_tmpfs(tmp_path, EXTRA, ("trader-t", "sampler")) as (cfg, store, sup, disk):
+        sup_log = Path(cfg.paths.logs) / "supervisor.log"
         declare_trader(store, cfg, tmp_path / "model", "t")  # promoted, as the soak's
         assert wait_for(lambda: bool(running(store, "sampler") and running(store, "trader-t")
                                      and decisions(store) > 5), 120), _logs(tmp_path)
@@ -112,18 +135,6 @@ def test_disk_full_then_space_back(tmp_path: Path) -> None:
         for log in Path(cfg.paths.logs).glob("*.log"):
             assert "Traceback" not in log.read_text(), f"{log.name}:\n{log.read_text()[-3000:]}"
         assert store.integrity() == "ok"
-    finally:
-        if store is not None:
-            for name in ("trader-t", "sampler"):
-                row = get_process(store, name)
-                if row and row.pid:
-                    with contextlib.suppress(OSError):
-                        os.killpg(row.pid, signal.SIGKILL)
-            store.close()
-        if sup is not None:
-            stop(sup)
-        subprocess.run(["umount", "-l", str(disk)], check=False)
-
 
 
 @pytest.mark.slow
@@ -132,19 +143,9 @@ def test_restart_spawned_on_a_full_disk_is_recorded_with_its_count(tmp_path: Pat
     then the disk fills before its restart is due. The restart is spawned, its record
     refused; once space is back the row says the new pid AND that it was restarted (it said
     restarts 0), and the log says when it started."""
-    disk = tmp_path / "disk"
-    mount_tmpfs(disk, "16m")
-    sup: subprocess.Popen[bytes] | None = None
-    store: Store | None = None
-    try:
-        cfg = make_workdir(tmp_path, EXTRA.replace("backoff_initial_s = 0.5",
-                                                   "backoff_initial_s = 5"))
+    extra = EXTRA.replace("backoff_initial_s = 0.5", "backoff_initial_s = 5")
+    with on_tmpfs(tmp_path, extra, ("sampler",)) as (cfg, store, sup, disk):
         sup_log = Path(cfg.paths.logs) / "supervisor.log"
-        sup_log.parent.mkdir(parents=True, exist_ok=True)
-        sup = cli(tmp_path / "cappuccino.toml", "supervise", log=sup_log)
-        assert wait_for(lambda: Path(cfg.store.path).exists()
-                        and Path(cfg.store.path).stat().st_size >= 100, 60)
-        store = Store(cfg.store.path)
         assert wait_for(lambda: running(store, "sampler") is not None, 60), _logs(tmp_path)
         first = running(store, "sampler")
         assert first is not None and first > 1  # a pid, never a bool (killpg below)
@@ -172,16 +173,6 @@ def test_restart_spawned_on_a_full_disk_is_recorded_with_its_count(tmp_path: Pat
         row = get_process(store, "sampler")
         assert row is not None and row.restarts == 1, row
         assert store.integrity() == "ok"
-    finally:
-        if store is not None:
-            row = get_process(store, "sampler")
-            if row and row.pid:
-                with contextlib.suppress(OSError):
-                    os.killpg(row.pid, signal.SIGKILL)
-            store.close()
-        if sup is not None:
-            stop(sup)
-        subprocess.run(["umount", "-l", str(disk)], check=False)
 
 
 def _logs(root: Path) -> str:

@@ -21,10 +21,10 @@ from venues import TICKERS  # noqa: E402
 
 from engine.config import load_config  # noqa: E402
 from engine.soak.venues import CONFIG, SPEED, Market  # noqa: E402
-from tests.fakes import FakeAlpaca, FakeCoinbase  # noqa: E402
-from tests.fakes.fake_coinbase import KEY_NAME, make_ec_key  # noqa: E402
 from tests.fakes.trade_proc import (  # noqa: E402
     clean_env,
+    live_coinbase,
+    paper_alpaca,
     replay_start,
     start_trader,
     store_rows,
@@ -37,17 +37,10 @@ RETRY_AFTER_S = 12          # the venue's wait: the halt CLI lands well inside i
 CREATE = {"coinbase": "/api/v3/brokerage/orders$", "alpaca": "/v2/orders$"}
 
 
-def _venue(venue: str, stack: ExitStack, env: dict[str, str]) -> tuple[Any, str]:
+def _venue(venue: str, stack: ExitStack, env: dict[str, str], cfg_path: Path) -> Any:
     if venue == "coinbase":
-        priv, pub = make_ec_key()
-        cb = FakeCoinbase(public_key_pem=pub)
-        stack.enter_context(cb)
-        env.update(COINBASE_API_KEY=KEY_NAME, COINBASE_API_SECRET=priv)
-        return cb, f'[coinbase]\nbase_url = "{cb.host_port}"\nlive_armed = true\n'
-    al = FakeAlpaca()
-    stack.enter_context(al)
-    env.update(APCA_API_KEY_ID="PKTEST", APCA_API_SECRET_KEY="s3cret")
-    return al, f'[alpaca]\nurl_override = "{al.base_url}"\ndata_url_override = "{al.base_url}"\n'
+        return live_coinbase(stack, env, cfg_path, CONFIG)
+    return paper_alpaca(stack, env, cfg_path, CONFIG)
 
 
 def _posted_ids(fake: Any, venue: str) -> list[str]:
@@ -62,10 +55,8 @@ def _posted_ids(fake: Any, venue: str) -> list[str]:
 def test_halt_stops_an_order_waiting_out_a_429(tmp_path: Path, venue: str) -> None:
     env = clean_env()
     with ExitStack() as stack:
-        fake, text = _venue(venue, stack, env)
         cfg_path = tmp_path / "cappuccino.toml"
-        cfg_path.write_text(CONFIG + text + "timeout_s = 5\nretry_initial_s = 0.01\n"
-                            "retry_max_s = 0.2\n")
+        fake = _venue(venue, stack, env, cfg_path)
         cfg = load_config(cfg_path, environ={})
         build_model(tmp_path / "model", cfg, TICKERS, scale=100)
         db = Path(cfg.store.path)

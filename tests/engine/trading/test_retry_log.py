@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import signal
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -15,16 +14,13 @@ import pytest
 
 from engine.soak.workdir import make_workdir, trader, wait_for
 from tests.fakes.disk import fill, mount_tmpfs
+from tests.fakes.trade_proc import store_rows
 
 FULL = "database or disk is full"
 
 
 def _decisions(db: Path) -> int:
-    try:
-        with sqlite3.connect(db, timeout=5) as c:
-            return int(c.execute("SELECT COUNT(*) FROM decisions").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
+    return len(store_rows(db, "SELECT 1 FROM decisions"))
 
 
 @pytest.mark.slow
