@@ -70,8 +70,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             raise JobError(f"{path}: another compact is running (pid {pid}); wait for it; "
                            "nothing was changed") from None
         raise JobError(f"{path}: the supervisor is running (pid {pid}); compact works "
-                       f"offline only: run `cappuccino stop all`, then `kill {pid}`, and "
-                       "compact again; nothing was changed") from None
+                       "offline only: run `cappuccino stop all`, then `cappuccino stop supervisor`, "
+                       "and compact again; nothing was changed") from None
     try:
         return _compact(path)
     finally:

@@ -94,6 +94,7 @@ def test_refused_while_a_real_supervisor_runs_then_done_once_it_stopped(
         assert r.stderr.startswith(f"cappuccino: {store}: the supervisor is running "
                                    f"(pid {sup.pid}); compact works offline only"), r.stderr
         assert "nothing was changed" in r.stderr
+        assert "then `cappuccino stop supervisor`" in r.stderr  # it checks the pid's identity
         assert store.stat().st_size >= size and pragma(store, "freelist_count") > 0
     finally:
         os.killpg(sup.pid, signal.SIGTERM)  # its own session: only what this test started
