@@ -84,8 +84,11 @@ def note_attempt(conn: sqlite3.Connection, study: str, trial: int, at: float) ->
 
 
 def rows_for(store: Store, data: str) -> list[LedgerRow]:
+    """The data's rows; a Sharpe that is not a number (a hand edit, a damaged page) reads as
+    None: the trial still counts in N, its Sharpe is unknown like a trial without returns."""
     return to_rows(LedgerRow, store.query(
-        "SELECT data, study, created, trial, sharpe, recorded_at FROM trial_ledger "
+        "SELECT data, study, created, trial, CASE WHEN typeof(sharpe) IN ('real', 'integer') "
+        "THEN sharpe END AS sharpe, recorded_at FROM trial_ledger "
         "WHERE data = ? ORDER BY study, created, trial", (data,)))
 
 

@@ -132,6 +132,14 @@ def recent_promotions(store: Store, limit: int = 50,
         "SELECT * FROM promotions WHERE trader = ? ORDER BY id DESC LIMIT ?", (trader, limit)))
 
 
+def effective_promotions(store: Store, trader: str, kind: str) -> list[PromotionRow]:
+    """The trader's passed or forced promotions of this kind, latest first, however many
+    refused attempts (recorded too) came after: no window may hide the one that counts."""
+    return to_rows(PromotionRow, store.query(
+        "SELECT * FROM promotions WHERE trader = ? AND kind = ? AND (passed = 1 OR forced = 1) "
+        "ORDER BY id DESC", (trader, kind)))
+
+
 def last_capital_change(store: Store, trader: str) -> PromotionRow | None:
     """The latest effective capital setting of a trader (a live promotion or a capital step)."""
     return to_row(PromotionRow, store.one(

@@ -70,8 +70,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             raise JobError(f"{path}: another compact is running (pid {pid}); wait for it; "
                            "nothing was changed") from None
         raise JobError(f"{path}: the supervisor is running (pid {pid}); compact works "
-                       f"offline only: run `cappuccino stop all`, then `kill {pid}`, and "
-                       "compact again; nothing was changed") from None
+                       "offline only: run `cappuccino stop all`, then `cappuccino stop supervisor`, "
+                       "and compact again; nothing was changed") from None
     try:
         return _compact(path)
     finally:
@@ -103,7 +103,7 @@ def _compact(path: Path) -> int:
         if running:
             raise JobError(f"{path}: supervised processes still run without the supervisor: "
                            f"{running}; compact works offline only: stop them (`cappuccino "
-                           "stop all`, then `kill` the supervisor) and compact again; nothing "
+                           "stop all`, then `cappuccino stop supervisor`) and compact again; nothing "
                            "was changed")
         pages = db.pages()
         if pages.freelist == 0:
@@ -153,5 +153,5 @@ def _held_message(path: Path) -> str:
     if len(pids) > SHOWN_HOLDERS:
         who += f" and {len(pids) - SHOWN_HOLDERS} more"
     return (f"{path}: in use by {who or 'another process (not visible here)'}; compact works "
-            "offline only: stop them (`cappuccino stop all`, then `kill` the supervisor; the "
-            "console too) and compact again; nothing was changed")
+            "offline only: stop them (`cappuccino stop all`, then `cappuccino stop supervisor`; "
+            "the console too) and compact again; nothing was changed")

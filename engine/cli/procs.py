@@ -100,6 +100,9 @@ def run_command(args: argparse.Namespace, cfg: Config) -> int:
     elif store_missing(cfg):  # nothing ever ran: no store, no supervisor to start for it
         print(f"nothing to stop (no store at {cfg.store.path} yet: nothing has run)")
         return 0
+    elif _all_stopped_offline(cfg):  # a supervisor started now would only stop nothing
+        print("nothing to stop (the supervisor is not running and every process is stopped)")
+        return 0
     try:
         outcome = control(cfg, args.action, name, args.wait)
     except SupervisorError as e:
@@ -141,6 +144,26 @@ def stop_supervisor(cfg: Config, wait_s: float | None) -> int:
         f"{'it' if len(running) == 1 else 'them'}; a new supervisor adopts "
         f"{'it' if len(running) == 1 else 'them'})" if running else "nothing else runs"))
     return 0
+
+
+def _all_stopped_offline(cfg: Config) -> bool:
+    """No supervisor holds the lock, and no recorded process runs or would be started by
+    the next supervisor (every row's desired state is stopped)."""
+    from engine.cli.status import open_existing
+    from engine.supervisor import lock
+    from engine.supervisor.spawn import same_process
+    from store.processes import list_processes
+
+    if lock.holder(lock.lock_path(cfg.store.path)) is not None:
+        return False
+    store = open_existing(cfg)
+    try:
+        rows = list_processes(store)
+    finally:
+        store.close()
+    return all(r.desired == "stopped" and not (r.pid and same_process(r.pid, r.create_time,
+                                                                      r.name))
+               for r in rows)
 
 
 def _running_names(cfg: Config) -> list[str]:

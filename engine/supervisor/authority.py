@@ -31,7 +31,7 @@ from engine.supervisor.commands import ENSEMBLE_RE, CapitalChange, Promote, Refu
 from store.alerts import insert_alert
 from store.commands import finish_command
 from store.db import Store, now
-from store.promotions import PromotionRow, last_capital_change, recent_promotions
+from store.promotions import PromotionRow, effective_promotions, last_capital_change
 
 log = logging.getLogger("cappuccino.supervisor")
 REFUSAL_NOTICES = OnceLog(log, "alerting a refused command")
@@ -44,8 +44,8 @@ def redact(cfg: Config, text: str) -> str:
 
 def _promotion(store: Store, trader: str, kind: str) -> PromotionRow | None:
     """The trader's latest effective promotion of this kind: passed, or forced with a reason."""
-    for row in recent_promotions(store, 200, trader=trader):
-        if row.kind == kind and (row.passed or (row.forced and (row.reason or "").strip())):
+    for row in effective_promotions(store, trader, kind):
+        if row.passed or (row.forced and (row.reason or "").strip()):
             return row
     return None
 

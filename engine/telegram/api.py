@@ -96,6 +96,14 @@ class BotApi:
             raise ApiError("getUpdates: result is not a list")
         return [u for u in map(_update, result) if u is not None]
 
+    def username(self) -> str:
+        """The bot's own @username (getMe): a command addressed to another bot is not ours."""
+        result = self.call("getMe", {})
+        name = result.get("username") if isinstance(result, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ApiError("getMe: no username in the answer")
+        return name
+
     def send_message(self, chat_id: int, text: str) -> None:
         self.call("sendMessage", {"chat_id": chat_id, "text": text[:MAX_TEXT],
                                   "disable_web_page_preview": True})

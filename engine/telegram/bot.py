@@ -33,7 +33,14 @@ HELP = ("/status  supervisor, traders, trouble\n"
         "/resume [TRADER|all]  let it trade again\n"
         "/exit TRADER [TICKER]  sell one position, or every one, to flat")
 # "/cmd@botname args": the bot's own name may follow the command in group chats.
-COMMAND_RE = re.compile(r"^/([a-z]{1,16})(?:@[A-Za-z0-9_]{1,64})?(?:\s+(.*))?$", re.S)
+COMMAND_RE = re.compile(r"^/([a-z]{1,16})(?:@([A-Za-z0-9_]{1,64}))?(?:\s+(.*))?$", re.S)
+
+
+def for_another_bot(text: str, username: str) -> bool:
+    """A command addressed to another bot ("/halt@OtherBot all" in a shared group, which a
+    bot without privacy mode receives too): not ours to act on, nor to answer."""
+    m = COMMAND_RE.match(text.strip())
+    return m is not None and m.group(2) is not None and m.group(2).lower() != username.lower()
 
 
 def allowed_chats(raw: str) -> frozenset[int]:
@@ -105,7 +112,7 @@ def answer(cfg: Config, store: Store, text: str) -> Answer:
     m = COMMAND_RE.match(text.strip())
     if m is None:
         return Answer("commands:\n" + HELP)
-    cmd, words = m.group(1), (m.group(2) or "").split()
+    cmd, words = m.group(1), (m.group(3) or "").split()
     if cmd == "status":
         return Answer(views.status_text(cfg, store))
     if cmd == "profit":

@@ -20,7 +20,7 @@ from engine.config.secrets import Secrets
 from engine.notify.redact import Redactor
 from engine.runtime import STALL_MARGIN_S, Heartbeat, open_store
 from engine.telegram.api import ApiError, BotApi, Update
-from engine.telegram.bot import Allowed, allowed_chats, answer
+from engine.telegram.bot import Allowed, allowed_chats, answer, for_another_bot
 from store import kv
 from store.commands import get_command
 from store.db import Store, StoreError
@@ -66,6 +66,7 @@ class TelegramBot:
         self.polling = False
         self.refused_at: dict[tuple[int, int | None], float] = {}
         self.seen: set[int] = set()  # update ids acted on by this process
+        self.username: str | None = None  # the bot's own (getMe), known before any update
 
     def offset(self) -> int:
         raw = kv.get(self.store, KV_OFFSET)
@@ -79,7 +80,7 @@ class TelegramBot:
 
     def handle(self, u: Update) -> None:
         chat_id = u.chat_id
-        if chat_id is None:
+        if chat_id is None or (self.username and for_another_bot(u.text, self.username)):
             return
         refusal = self.allowed.refusal(chat_id, u.user_id, u.chat_type)
         if refusal is not None:
@@ -128,6 +129,8 @@ class TelegramBot:
         offset = self.offset()
         self.polling = True  # a stop signal may end a long poll at once (nothing to lose)
         try:
+            if self.username is None:  # no update is handled before it is known
+                self.username = self.api.username()
             updates = self.api.get_updates(offset, timeout)
         except ApiError as e:
             self.polling = False

@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API (getUpdates, sendMessage) on 127.0.0.1.
+"""A fake Telegram Bot API (getMe, getUpdates, sendMessage) on 127.0.0.1.
 
 Requests go to /bot<TOKEN>/<method> with a JSON body, as the documented Bot API takes
 them; a wrong token answers 401 {"ok": false, ...}. Like Telegram, getUpdates with an
@@ -24,6 +24,7 @@ class FakeTelegram(FakeServer):
     def __init__(self, token: str) -> None:
         super().__init__()
         self.token = token
+        self.username = "cappuccino_fake_bot"  # getMe's answer
         self.updates: list[dict[str, Any]] = []
         self.history: dict[int, dict[str, Any]] = {}  # every update ever queued
         self.next_update_id = 1000
@@ -79,6 +80,10 @@ class FakeTelegram(FakeServer):
         body = req.body if isinstance(req.body, dict) else {}
         if parts[1] == "getUpdates":
             return self._get_updates(body)
+        if parts[1] == "getMe":
+            return 200, {"ok": True, "result": {"id": 4242,
+                                                "is_bot": True, "first_name": "Cappuccino",
+                                                "username": self.username}}
         if parts[1] == "sendMessage":
             if not isinstance(body.get("chat_id"), int) or not isinstance(body.get("text"), str):
                 return 400, {"ok": False, "error_code": 400, "description": "Bad Request"}

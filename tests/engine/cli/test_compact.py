@@ -94,6 +94,7 @@ def test_refused_while_a_real_supervisor_runs_then_done_once_it_stopped(
         assert r.stderr.startswith(f"cappuccino: {store}: the supervisor is running "
                                    f"(pid {sup.pid}); compact works offline only"), r.stderr
         assert "nothing was changed" in r.stderr
+        assert "then `cappuccino stop supervisor`" in r.stderr  # it checks the pid's identity
         assert store.stat().st_size >= size and pragma(store, "freelist_count") > 0
     finally:
         os.killpg(sup.pid, signal.SIGTERM)  # its own session: only what this test started
@@ -145,6 +146,7 @@ def test_refused_while_any_process_has_the_store_open_naming_it(tmp_path: Path) 
     assert r.returncode == 1 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
     assert r.stderr.startswith(f"cappuccino: {store}: in use by pid {other.pid} ("), r.stderr
     assert "offline only" in r.stderr and "nothing was changed" in r.stderr
+    assert "`cappuccino stop supervisor`" in r.stderr  # the command, not a pid to hunt for
     assert dump(store) == before and pragma(store, "freelist_count") > 0
     assert holder(lock_path(store)) is None  # the supervisor's lock was given back
 
@@ -173,6 +175,7 @@ def test_refused_while_a_supervised_process_outlives_its_supervisor(tmp_path: Pa
                                    f"without the supervisor: trader-x (pid {child.pid}); "
                                    "compact works offline only"), r.stderr
         assert r.stderr.count("\n") == 1 and dump(store) == before
+        assert "`cappuccino stop supervisor`" in r.stderr
     finally:
         child.kill()
         child.wait()

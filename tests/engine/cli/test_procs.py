@@ -153,3 +153,29 @@ def test_stop_all_before_anything_ran_creates_nothing(
         assert cli(config_path, action, "nothing").returncode == 2
     assert not Path(cfg.store.path).parent.exists() or not any(
         Path(cfg.store.path).parent.iterdir())
+
+
+def test_stop_all_again_after_stop_supervisor_starts_nothing(fast_config: Path) -> None:
+    """The operator's way to go offline (`stop all`, `stop supervisor`, then `compact`): a
+    second `stop all` on the way started a supervisor only to answer "nothing to stop", and
+    left it running, so `compact` was refused. With the supervisor down and every process
+    stopped, there is nothing to ask it: nothing is started."""
+    cfg = load_config(fast_config, environ={})
+    Path(cfg.store.path).parent.mkdir(parents=True)
+    with Store(cfg.store.path) as s:
+        upsert_process(s, "napper", "sampler", ["sample"], "stopped")
+    assert cli(fast_config, "start", "napper").returncode == 0
+    assert cli(fast_config, "stop", "all").stdout.strip() == "stopped napper"
+    assert cli(fast_config, "stop", "supervisor").returncode == 0
+    assert not holder(lock_path(cfg.store.path))
+    r = cli(fast_config, "stop", "all")
+    assert (r.returncode, r.stdout.strip()) == (
+        0, "nothing to stop (the supervisor is not running and every process is stopped)")
+    assert not holder(lock_path(cfg.store.path)), "a supervisor was started"
+    r = cli(fast_config, "compact")
+    assert r.returncode == 0, r.stderr
+    with Store(cfg.store.path) as s:  # a row a supervisor would still start: it is asked
+        update_process(s, "napper", desired="running")
+    r = cli(fast_config, "stop", "all")
+    assert r.returncode == 0 and "the supervisor is not running" not in r.stdout, r.stderr
+    assert holder(lock_path(cfg.store.path))  # the supervisor fixture stops it

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +24,8 @@ from engine.study.stats import deflated_sharpe
 from store import ledger, registry
 from store.db import Store
 from tests.engine.study.shopping import LAYOUT, add_study, noise_trace
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_pool_of_counts_every_source_and_pools_their_sharpes() -> None:
@@ -150,3 +156,23 @@ def test_a_study_deleted_before_any_evidence_still_counts(env) -> None:
             st.conn.execute(f"DELETE FROM {table} WHERE {col} = 'gone'")
     pool = study_pool(cfg, st, "a", study_inputs(cfg, st, "a"))
     assert (pool.n, pool.deleted, len(pool.sharpes)) == (3, 2, 1)  # no Sharpe: N only
+
+
+def test_a_garbled_ledger_sharpe_counts_in_n_without_a_traceback(env, config_path) -> None:
+    """A ledger row whose Sharpe is not a number (a hand edit, a damaged page) made `study
+    show` (and the paper gate's evidence) end in a ValueError traceback. The trial still
+    counts in N (it was tried); its Sharpe is unknown, like a trial without returns."""
+    cfg, st, models = env
+    add_study(models, st, "a", {0: noise_trace(1), 1: noise_trace(2)})
+    with st.write():
+        for trial, garbled in enumerate(("abc", b"\x00\xff", "")):
+            st.conn.execute("INSERT INTO trial_ledger VALUES (?, 'gone', 1.0, ?, ?, 0)",
+                            ("5eed5eed5eed5eed/5m", trial, garbled))
+    pool = study_pool(cfg, st, "a", study_inputs(cfg, st, "a"))
+    assert (pool.n, pool.deleted, len(pool.sharpes)) == (5, 3, 2)
+    env_vars = {k: v for k, v in os.environ.items() if not k.startswith("CAPPUCCINO_")}
+    run = subprocess.run([sys.executable, "-m", "engine.cli.main", "--config", str(config_path),
+                          "study", "show", "--study", "a", "--json"], env=env_vars,
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and "Traceback" not in run.stderr, run.stderr[-800:]
+    assert json.loads(run.stdout)["dsr_trials"] == 5

@@ -129,3 +129,23 @@ def test_the_rule() -> None:
     assert some.refusal(GROUP, OPERATOR, "group") is None
     assert some.refusal(GROUP, None, "group") == USER_REFUSAL  # no sender (a channel post)
     assert some.refusal(STRANGER, OPERATOR, "private") is not None  # the chat must be listed
+
+
+def test_a_command_to_another_bot_in_the_group_is_not_ours(tmp_path: Path,
+                                                          fake: FakeTelegram) -> None:
+    """In a group shared with other bots, "/halt@OtherBot all" from the operator was acted
+    on (any @name was accepted): a bot without privacy mode receives it too. Only a command
+    to no bot or to this bot (getMe's username, any case) is ours."""
+    path, cfg = group_setup(tmp_path, fake, users=f"{OPERATOR}")
+    with running(cli(path, "supervise")), running(cli(path, "telegram")):
+        wait_for(lambda: supervisor_status(cfg)[0], "supervisor")
+        fake.say(GROUP, "/halt@other_trading_bot bot", OPERATOR)
+        fake.say(GROUP, "/exit@SomeBot bot", STRANGER)  # not even refused: not to us
+        assert served(fake, GROUP, "/status@Cappuccino_Fake_Bot", OPERATOR).startswith(
+            "supervisor")
+        assert len(fake.replies(GROUP)) == 1 and telegram_rows(cfg) == [] and not halted(cfg)
+        assert served(fake, GROUP, f"/halt@{fake.username} bot", OPERATOR).startswith(
+            "queued command #")
+        wait_for(lambda: halted(cfg), "the halt addressed to this bot")
+    rows = telegram_rows(cfg)
+    assert [(r.action, r.target) for r in rows] == [("halt_all", "bot")], rows
