@@ -157,6 +157,18 @@ class Store:
                 raise
             self._shared.checked = True
 
+    def file_lost(self) -> str | None:
+        """How the store's path stopped naming the file this connection opened ("deleted",
+        "replaced by another file"), else None. Writes then go to a file nobody else reads.
+        A stat that fails for another reason (EIO, EACCES) is no proof: None."""
+        try:
+            st = os.stat(self._key[1])
+        except (FileNotFoundError, NotADirectoryError):
+            return "deleted"
+        except OSError:
+            return None
+        return None if (st.st_dev, st.st_ino) == self._shared.ident else "replaced by another file"
+
     @property
     def conn(self) -> sqlite3.Connection:
         return self._shared.conn
