@@ -1,15 +1,20 @@
 """A store deleted (`rm -rf` of its folder) or replaced by another file under a running
-supervisor: a real `cappuccino supervise`, a real sim trader and the sampler. The supervisor
-says so in one line, stops every child (SIGTERM, SIGKILL after grace) and exits 1; nothing
+supervisor: a real `cappuccino supervise`, a real sim trader, the sampler and the notifier
+(to a local HTTP receiver). The supervisor says so in one line, stops every child (SIGTERM,
+SIGKILL after grace), the notifier last once it has sent the alert, and exits 1; nothing
 keeps running."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -30,11 +35,34 @@ run = "state/run"
 poll_s = 0.2
 heartbeat_s = 0.5
 stop_grace_s = 3
-services = ["sampler"]
+services = ["sampler", "notifier"]
+[notify]
+poll_s = 0.3
 [sampler]
 interval_s = 0.3
 flush_s = 0.3
 """
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, object]]]]:
+    got: list[dict[str, object]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"json://127.0.0.1:{server.server_address[1]}/hook", got
+    finally:
+        server.shutdown()
 
 
 def running(store: Store, name: str) -> int | None:
@@ -52,11 +80,16 @@ def decisions(store: Store) -> int:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
-def test_store_lost_stops_children_and_exits(tmp_path: Path, how: str) -> None:
+def test_store_lost_stops_children_and_exits(
+        tmp_path: Path, how: str, receiver: tuple[str, list[dict[str, object]]]) -> None:
     sup: subprocess.Popen[bytes] | None = None
     pids: dict[str, int] = {}
+    url, got = receiver
+    keys = tmp_path / "keys.toml"
+    keys.write_text(f'apprise_urls = "{url}"\n')
+    keys.chmod(0o600)
     try:
-        cfg = make_workdir(tmp_path, EXTRA)
+        cfg = make_workdir(tmp_path, EXTRA + f'[secrets]\nkey_file = "{keys}"\n')
         db = Path(cfg.store.path)
         sup_log = Path(cfg.paths.logs) / "supervisor.log"
         sup_log.parent.mkdir(parents=True, exist_ok=True)
@@ -66,8 +99,9 @@ def test_store_lost_stops_children_and_exits(tmp_path: Path, how: str) -> None:
         try:
             declare_trader(store, cfg, tmp_path / "model", "t")
             assert wait_for(lambda: bool(running(store, "trader-t") and running(store, "sampler")
+                                         and running(store, "notifier")
                                          and decisions(store) > 2), 120), sup_log.read_text()
-            for name in ("trader-t", "sampler"):
+            for name in ("trader-t", "sampler", "notifier"):
                 pid = running(store, name)
                 assert pid
                 pids[name] = pid
@@ -81,8 +115,10 @@ def test_store_lost_stops_children_and_exits(tmp_path: Path, how: str) -> None:
             os.replace(other, db)
         assert sup.wait(60) == EXIT_STORE_LOST, sup_log.read_text()[-3000:]
         text = sup_log.read_text()
-        assert f"was {how}" in text and "stopping 2 child(ren)" in text, text[-3000:]
+        assert f"was {how}" in text and "stopping 3 child(ren)" in text, text[-3000:]
         assert "Traceback" not in text, text[-3000:]
+        alerts = [m for m in got if m.get("title") == "supervisor stopped: store gone"]
+        assert len(alerts) == 1 and how in str(alerts[0].get("message")), got
         for name, leader in pids.items():  # each child led its own group: all of it is gone
             assert wait_for(lambda: not group_alive(leader), 10), f"{name} runs"  # noqa: B023
     finally:
