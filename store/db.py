@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from store import connection
+from store.compact import Pages
 from store.migrations import latest_version, migrations
 
 if TYPE_CHECKING:
@@ -156,6 +157,18 @@ class Store:
                 self.close()
                 raise
             self._shared.checked = True
+
+    def file_lost(self) -> str | None:
+        """How the store's path stopped naming the file this connection opened ("deleted",
+        "replaced by another file"), else None. Writes then go to a file nobody else reads.
+        A stat that fails for another reason (EIO, EACCES) is no proof: None."""
+        try:
+            st = os.stat(self._key[1])
+        except (FileNotFoundError, NotADirectoryError):
+            return "deleted"
+        except OSError:
+            return None
+        return None if (st.st_dev, st.st_ino) == self._shared.ident else "replaced by another file"
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -288,6 +301,12 @@ class Store:
         """SQLite's full integrity_check: "ok", or the first problem it found."""
         # integrity_check always returns at least one row ("ok" or the first problem)
         return str(cast(sqlite3.Row, self.one("PRAGMA integrity_check"))[0])
+
+    def pages(self) -> Pages:
+        """Page size, pages in the file and free pages (thinning leaves free pages behind)."""
+        def pragma(name: str) -> int:
+            return int(cast(sqlite3.Row, self.one(f"PRAGMA {name}"))[0])
+        return Pages(pragma("page_size"), pragma("page_count"), pragma("freelist_count"))
 
     def _check_version(self, conn: sqlite3.Connection) -> None:
         target = latest_version()

@@ -73,6 +73,11 @@ def mark_failed(store: Store, row_id: int, next_try_at: float, error: str) -> No
                            "last_error = ? WHERE id = ?", (next_try_at, error, row_id))
 
 
+def is_sent(store: Store, row_id: int) -> bool:
+    row = store.one("SELECT sent_at FROM outbox WHERE id = ?", (row_id,))
+    return row is not None and row["sent_at"] is not None
+
+
 def pending_count(store: Store) -> int:
     row = store.one("SELECT COUNT(*) AS n FROM outbox WHERE sent_at IS NULL AND silent = 0")
     return int(row["n"]) if row else 0

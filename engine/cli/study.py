@@ -46,12 +46,13 @@ def register(sub: Subparsers) -> None:
 
 
 def run_sync(args: argparse.Namespace, cfg: Config) -> int:
+    from engine.study.storage import StorageMissing
     from engine.study.sync import NotShared, sync
 
     name = args.study or cfg.study.name
     try:
         res = sync(cfg, name)
-    except NotShared as e:
+    except (NotShared, StorageMissing) as e:
         raise UsageError(str(e)) from None
     except KeyError:   # optuna.load_study: no such study in the storage
         raise UsageError(f"no study named {name!r} in the shared study storage") from None

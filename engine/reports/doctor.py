@@ -116,6 +116,36 @@ def check_store(cfg: Config) -> Check:
                  "integrity ok")
 
 
+# Past both, `compact` is worth a stop: less free space is reused by the books' own growth
+# (a few MB an hour per trader) before long, and does not repay stopping the traders.
+COMPACT_FREE_FRACTION = 0.5
+COMPACT_FREE_BYTES = 64_000_000  # MB as the line prints them
+
+
+def check_free_pages(cfg: Config) -> Check:
+    """The store's size and free fraction; mostly free pages (after thinning): `compact`."""
+    from engine.runtime import open_store
+
+    path = Path(cfg.store.path)
+    if not path.exists():
+        return Check("free pages", "ok", "no store yet")
+    try:
+        store = open_store(cfg, create=False)
+    except StoreError as e:
+        return Check("free pages", "warn", f"not checked: {e}")
+    try:
+        p = store.pages()
+    finally:
+        store.close()
+    frac = p.free_bytes / p.file_bytes if p.file_bytes else 0.0
+    detail = (f"{p.file_bytes / 1e6:,.1f} MB, {frac:.0%} free pages "
+              f"({p.free_bytes / 1e6:,.1f} MB)")
+    if frac > COMPACT_FREE_FRACTION and p.free_bytes > COMPACT_FREE_BYTES:
+        return Check("free pages", "warn", f"{detail}: `cappuccino compact` gives them back to "
+                     "the disk (offline: `cappuccino stop all`, `stop supervisor` first)")
+    return Check("free pages", "ok", detail)
+
+
 def split_store_holders(path: str | Path) -> list[tuple[int, str]]:
     """(pid, file) of processes holding a DELETED store file, -wal or -shm open.
 
@@ -280,6 +310,7 @@ def run_checks(cfg: Config, send_notification: bool = False,
                fix_modes: bool = False) -> list[Check]:
     checks: list[Callable[[], Check]] = [
         check_python, check_torch, check_nvml, lambda: check_store(cfg),
+        lambda: check_free_pages(cfg),
         lambda: check_split_store(cfg),
         lambda: check_disk(cfg), lambda: check_key_file(cfg), lambda: check_supervisor(cfg),
         lambda: check_notify(cfg, send_notification), lambda: check_modes(cfg, fix_modes)]

@@ -52,6 +52,33 @@ def storage_label(cfg: Config, study: str) -> str:
     return url
 
 
+class StorageMissing(ValueError):
+    """A read of a study from a SQLite storage file that does not exist: a read creates
+    nothing (SQLAlchemy would create an empty database, Optuna its tables)."""
+
+
+def check_readable(url: str) -> None:
+    """Raise StorageMissing when `url` is SQLite and names no existing file (or memory)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        u = make_url(url)
+    except ArgumentError:
+        raise StorageMissing("[study] storage is not a database URL") from None
+    if u.get_backend_name() != "sqlite":
+        return
+    db = u.database or ""
+    if db.startswith("file:"):  # a SQLite URI filename (?uri=true)
+        db = db[len("file:"):].split("?", 1)[0]
+    if db in ("", ":memory:"):
+        raise StorageMissing(f"[study] storage {url} is an in-memory database: it holds no "
+                             "study to read")
+    if not Path(db).is_file():
+        raise StorageMissing(f"[study] storage {url}: {Path(db).absolute()} does not exist "
+                             "(check the path; a read creates no database)")
+
+
 def open_storage(cfg: Config, study: str) -> Any:
     from optuna.storages.journal import JournalFileBackend, JournalStorage
 
@@ -92,6 +119,8 @@ def open_study(cfg: Config, study: str, *, create: bool = True) -> Any:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if not create and cfg.study.storage:
+        check_readable(cfg.study.storage)
     storage = open_storage(cfg, study)
     sampler = optuna.samplers.TPESampler(seed=cfg.study.seed, n_startup_trials=5)
     if create:

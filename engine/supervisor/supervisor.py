@@ -22,6 +22,9 @@ A store that refuses writes (disk full) never loses a fact: exits, stops, starts
 restart count) and command outcomes are kept and written once it can; a row claiming a
 process nobody tracks is settled as at adoption; the outage is no silence. One line a minute.
 
+A store whose file is deleted or replaced under it ends supervision: every child is
+stopped and the supervisor exits 1 (engine.supervisor.lost).
+
 Known window: a SIGKILL between fork and recording the pid (microseconds): the next
 supervisor would not know that child, and would start it again."""
 
@@ -43,6 +46,7 @@ from engine.supervisor.children import Child, Children
 from engine.supervisor.client import KV_HEARTBEAT, KV_PID, SUPERVISOR_LOG
 from engine.supervisor.commands import Command
 from engine.supervisor.executor import SETTLED, CommandExecutor
+from engine.supervisor.lost import Abandoning, StoreWatch
 from engine.supervisor.spawn import log_path
 from engine.supervisor.stopping import Stop, Stopping
 from engine.supervisor.trouble import TroubleLog
@@ -59,10 +63,10 @@ log = logging.getLogger("cappuccino.supervisor")
 PRUNED_KINDS = ("trial",)  # one row per trial: finished ones would pile up in `ps`
 
 
-class Supervisor(Children, Stopping, CommandExecutor):
+class Supervisor(Children, Stopping, CommandExecutor, Abandoning):
     """One per store: the loop (tick), reconcile, housekeeping; the start path is
     engine.supervisor.children, the stop path engine.supervisor.stopping, the command path
-    engine.supervisor.executor."""
+    engine.supervisor.executor, a lost store engine.supervisor.lost."""
 
     def __init__(self, cfg: Config, store: Store) -> None:
         self.cfg = cfg
@@ -77,6 +81,7 @@ class Supervisor(Children, Stopping, CommandExecutor):
         self._exits: dict[str, tuple[Child, int | None]] = {}  # reaped, not yet recorded
         self._outcomes: list[tuple[int, bool, str]] = []  # command outcomes not yet recorded
         self.trouble = TroubleLog(log, self.s.poll_s)
+        self.watch = StoreWatch(store)
         self.notify_failures = OnceLog(log, "queueing a notification")
         self._jobs: queue.Queue[tuple[CommandRow, Command]] = queue.Queue()
         self._handler_thread = threading.Thread(target=self._handler_loop, daemon=True,
@@ -98,6 +103,9 @@ class Supervisor(Children, Stopping, CommandExecutor):
         self.declare_services()
         self._handler_thread.start()
         while not self.quit.is_set():
+            lost = self.watch.lost()
+            if lost:
+                return self.abandon(lost)
             try:
                 self.tick()
             except Exception as e:  # one bad tick (busy store, bug) must not end supervision

@@ -88,11 +88,17 @@ def test_bad_input_is_one_clear_line(config_path: Path, capsys, tmp_path: Path) 
 @pytest.mark.parametrize("storage, why", [
     ("", "[study] storage is not set"),
     ("sqlite:///{dir}/optuna.db", "no study named 'nope' in the shared study storage"),
+    ("sqlite:///{dir}/missing.db", "missing.db does not exist"),  # a read creates no database
 ])
 def test_study_sync_refuses_with_one_line(config_path: Path, capsys: pytest.CaptureFixture[str],
                                           storage: str, why: str) -> None:
     url = storage.format(dir=config_path.parent)
     config_path.write_text(f'[study]\nstorage = "{url}"\n' if url else "")
+    if url.endswith("optuna.db"):  # an existing storage, holding another study
+        import optuna
+
+        optuna.create_study(storage=url, study_name="other")
+        capsys.readouterr()  # optuna's own log line
     code = main(["--config", str(config_path), "study", "sync", "--study", "nope"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and why in err, err
