@@ -17,6 +17,8 @@ WRAPPERS = {
     "engine/study/storage.py": ("optuna", {"_storage", "_study_id"}),
     "engine/brokers/alpaca_client.py": ("alpaca-py", {"_retry", "_session"}),
     "engine/bench/inductor_code.py": ("torch", {"_inductor"}),
+    "widgets/styles_cache.py": ("textual", set()),
+    "widgets/footer.py": ("textual", {"_bindings_ready"}),
 }
 
 

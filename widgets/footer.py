@@ -9,6 +9,9 @@ open against Textual 8.2.8). This Footer drops them after each recompose, and co
 again only when the keys it shows changed: a pane switch moves the focus but shows the same
 keys, and composing them again made ~5,500 objects of cyclic garbage a switch, which the
 console's frozen heap (console/app.py) keeps until its next full collection.
+Textual has no public way to drop those watchers or to ask whether bindings are ready, so
+this module is the one place that reads `__watchers`, `_closing` and `_bindings_ready`
+(textual is pinned below 9 in pyproject.toml).
 """
 
 from __future__ import annotations

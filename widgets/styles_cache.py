@@ -4,7 +4,9 @@ Textual's `StylesCache.get_inner_outer` is an `lru_cache(1024)` on an instance m
 first parameter is named `cls`, but it is no classmethod), so its keys hold up to 1,024
 StylesCache objects, each with the rendered lines of its widget, long after the widget went:
 every dialog opened and every row widget replaced adds some (about 3,700 objects a dialog;
-Textual 8.2.8). Clearing it costs two Style objects a widget at its next paint.
+Textual 8.2.8). Clearing it costs two Style objects a widget at its next paint. Textual has
+no public way to release it, so this module is the one place that imports its private
+`textual._styles_cache` (textual is pinned below 9 in pyproject.toml).
 """
 
 from __future__ import annotations
